@@ -1,0 +1,58 @@
+//! Where the context comes from: GitHub Actions (variables and the event payload), or, outside CI,
+//! the local git repository. Everything here is read once, at the edge.
+
+pub mod github;
+pub mod inputs;
+pub mod local;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::plan::Context;
+use github::ContextSettings;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ContextError {
+    #[error("`{name}`: {problem}")]
+    Variable { name: &'static str, problem: String },
+    #[error("the event payload {path}: {problem}")]
+    Payload { path: String, problem: String },
+    #[error(
+        "cannot read the event payload {path}: {problem}; the runner writes it for every job, so run tagship as a workflow step, or unset GITHUB_ACTIONS to use the local git repository"
+    )]
+    PayloadFile { path: String, problem: String },
+    #[error(
+        "this push deleted {git_ref}; there is no commit to publish. Skip the step for deletions: `if: github.event.deleted == false`"
+    )]
+    DeletedRef { git_ref: String },
+    #[error("git: {0}")]
+    Git(String),
+}
+
+/// Which context source applies to this environment.
+pub fn is_github_actions(env: &BTreeMap<String, String>) -> bool {
+    env.get("GITHUB_ACTIONS").is_some_and(|v| v == "true") || env.contains_key("GITHUB_EVENT_PATH")
+}
+
+/// Reads the context: from GitHub Actions when running there, otherwise from git in `workdir`.
+pub fn detect(
+    env: &BTreeMap<String, String>,
+    workdir: &Path,
+    settings: &ContextSettings,
+) -> Result<Context, ContextError> {
+    if !is_github_actions(env) {
+        return local::context(workdir, settings);
+    }
+    let path = env.get("GITHUB_EVENT_PATH").map(|p| p.trim()).unwrap_or("");
+    if path.is_empty() {
+        return Err(ContextError::Variable {
+            name: "GITHUB_EVENT_PATH",
+            problem: "it is not set; the runner sets it to the event payload file".into(),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ContextError::PayloadFile {
+        path: path.to_string(),
+        problem: e.to_string(),
+    })?;
+    github::context(env, &text, path, settings)
+}

@@ -1,0 +1,49 @@
+//! The one place errors become messages, `::error::` lines and exit codes.
+
+use crate::ci::ContextError;
+use crate::ci::inputs::InputValueError;
+use crate::output::actions::OutputError;
+use crate::plan::InputError;
+
+/// Exit code for a mistake in the inputs or the context: fix the workflow.
+pub const EXIT_INPUT: u8 = 2;
+/// Exit code for a failure around tagship (files, network): a re-run may help.
+pub const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    InputValue(#[from] InputValueError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+impl Error {
+    /// A short title for the `::error title=…::` annotation.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Error::Input(_) | Error::InputValue(_) => "Invalid input",
+            Error::Context(ContextError::DeletedRef { .. }) => "Nothing to publish",
+            Error::Context(_) => "Cannot read the CI context",
+            Error::Output(_) => "Cannot write the step outputs",
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Output(_) => EXIT_FAILURE,
+            Error::Context(ContextError::PayloadFile { .. }) => EXIT_FAILURE,
+            _ => EXIT_INPUT,
+        }
+    }
+}
+
+/// Logs the error once, through the log layer (an `::error title=…::` line in Actions).
+pub fn report(error: &Error) -> u8 {
+    tracing::error!(title = error.title(), "{error}");
+    error.exit_code()
+}

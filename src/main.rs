@@ -1,0 +1,22 @@
+use clap::Parser;
+use std::process::ExitCode;
+
+use tagship::cli::{self, Cli, Environment};
+use tagship::error;
+use tagship::output::log;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Environment {
+        vars: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+        now: jiff::Timestamp::now(),
+        workdir: std::env::current_dir().unwrap_or_else(|_| ".".into()),
+    };
+    log::init(env.style(), env.debug());
+    match cli::run(cli, &env) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => ExitCode::from(error::report(&e)),
+    }
+}

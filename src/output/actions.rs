@@ -1,0 +1,125 @@
+//! The runner's file commands and workflow commands: `GITHUB_OUTPUT` (appended, heredoc for values
+//! with newlines), `GITHUB_STEP_SUMMARY`, and the escaping of `::command::` lines.
+
+use std::collections::hash_map::RandomState;
+use std::fs::OpenOptions;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {what} {path}: {source}")]
+pub struct OutputError {
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// Escapes a workflow command's message as the runner expects (`%`, CR, LF).
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value (`title=…`): also `:` and `,`.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+fn random_hex() -> String {
+    // RandomState is seeded from the OS's randomness once per process and then per instance.
+    let mut out = String::new();
+    for _ in 0..2 {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(u64::from(std::process::id()));
+        out.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    out
+}
+
+/// Formats one output for `GITHUB_OUTPUT`: `name=value`, or a heredoc with a random delimiter
+/// when the value has a newline.
+pub fn format_output(name: &str, value: &str) -> String {
+    if !value.contains('\n') && !value.contains('\r') {
+        return format!("{name}={value}\n");
+    }
+    let mut delimiter = format!("ghadelimiter_{}", random_hex());
+    while value.contains(&delimiter) {
+        delimiter = format!("ghadelimiter_{}", random_hex());
+    }
+    format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
+}
+
+fn append(what: &'static str, path: &Path, text: &str) -> Result<(), OutputError> {
+    let error = |source| OutputError {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(error)?;
+    file.write_all(text.as_bytes()).map_err(error)
+}
+
+/// Appends all `outputs` to the `GITHUB_OUTPUT` file in one write.
+pub fn write_outputs(path: &Path, outputs: &[(&str, String)]) -> Result<(), OutputError> {
+    let text: String = outputs
+        .iter()
+        .map(|(name, value)| format_output(name, value))
+        .collect();
+    append("the step outputs file (GITHUB_OUTPUT)", path, &text)
+}
+
+/// Appends Markdown to the `GITHUB_STEP_SUMMARY` file.
+pub fn write_summary(path: &Path, markdown: &str) -> Result<(), OutputError> {
+    append(
+        "the step summary file (GITHUB_STEP_SUMMARY)",
+        path,
+        markdown,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_the_runner() {
+        assert_eq!(escape_data("100%\r\ndone"), "100%25%0D%0Adone");
+        assert_eq!(escape_property("a: b, c"), "a%3A b%2C c");
+    }
+
+    #[test]
+    fn formats_single_and_multi_line_outputs() {
+        assert_eq!(format_output("version", "1.2.3"), "version=1.2.3\n");
+        let text = format_output("tags", "a:1\na:2");
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        let delimiter = header.strip_prefix("tags<<").unwrap();
+        assert!(delimiter.starts_with("ghadelimiter_") && delimiter.len() > 40);
+        assert_eq!(lines.collect::<Vec<_>>(), ["a:1", "a:2", delimiter]);
+        assert_ne!(
+            format_output("t", "a\nb"),
+            format_output("t", "a\nb"),
+            "delimiters are random"
+        );
+    }
+
+    #[test]
+    fn appends_to_the_output_file() {
+        let dir = std::env::temp_dir().join(format!("tagship-out-{}", random_hex()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("output");
+        std::fs::write(&path, "earlier=1\n").unwrap();
+        write_outputs(&path, &[("version", "1.0.0".into())]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "earlier=1\nversion=1.0.0\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,181 @@
+//! What tagship knows about the run, as plain values. Built once by an adapter in `ci/`
+//! and never read from the environment again.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// The CI context a plan is computed from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Context {
+    /// The event's name as the CI system gives it (`push`, `pull_request`, `schedule`, …).
+    pub event_name: String,
+    /// The effective git ref: `refs/heads/…`, `refs/tags/…` or `refs/pull/N/merge`.
+    pub git_ref: String,
+    /// The effective commit sha (the PR head when `DOCKER_METADATA_PR_HEAD_SHA` asks for it).
+    pub sha: String,
+    /// How many characters `{{sha}}` and `type=sha,format=short` keep.
+    pub short_sha_length: usize,
+    /// `GITHUB_RUN_NUMBER`; empty outside CI.
+    pub run_number: String,
+    /// `GITHUB_RUN_ATTEMPT`; empty outside CI.
+    pub run_attempt: String,
+    pub repository: Repository,
+    /// The push payload's `base_ref` (the branch a tag was pushed from), without `refs/heads/`.
+    pub push_base_ref: Option<String>,
+    pub pull_request: Option<PullRequest>,
+    pub release: Option<Release>,
+    /// "Now": the clock, or `SOURCE_DATE_EPOCH` for reproducible builds.
+    pub now: Timestamp,
+    /// The commit's date, falling back to `now` where the context does not carry it.
+    pub commit_date: Timestamp,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Repository {
+    /// `owner/name` as GitHub spells it (case kept).
+    pub full_name: String,
+    pub owner: String,
+    pub name: String,
+    pub html_url: String,
+    pub description: String,
+    /// The SPDX id of the licence, when the payload names one.
+    pub license: String,
+    pub default_branch: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PullRequest {
+    pub number: u64,
+    /// The PR's source branch.
+    pub head_ref: String,
+    pub head_sha: String,
+    /// The PR's target branch.
+    pub base_ref: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Release {
+    pub tag_name: String,
+    pub prerelease: bool,
+}
+
+impl Context {
+    /// The branch name when the ref is a branch.
+    pub fn branch(&self) -> Option<&str> {
+        self.git_ref.strip_prefix("refs/heads/")
+    }
+
+    /// The tag name when the ref is a tag.
+    pub fn tag(&self) -> Option<&str> {
+        self.git_ref.strip_prefix("refs/tags/")
+    }
+
+    /// The `refs/pull/` part of the ref, when it is a pull request ref.
+    pub fn pull_ref(&self) -> Option<&str> {
+        self.git_ref.strip_prefix("refs/pull/")
+    }
+
+    pub fn short_sha(&self) -> &str {
+        let end = self.short_sha_length.min(self.sha.len());
+        self.sha.get(..end).unwrap_or(&self.sha)
+    }
+
+    /// docker/metadata-action's `{{is_default_branch}}`: the payload's default branch equals the
+    /// branch; events without a branch of their own (schedule, issues, …) count as the default one.
+    pub fn is_default_branch(&self) -> bool {
+        let branch = self.branch().unwrap_or(&self.git_ref);
+        if branch.is_empty() {
+            return false;
+        }
+        if !self.repository.default_branch.is_empty() && self.repository.default_branch == branch {
+            return true;
+        }
+        ["create", "discussion", "issues", "schedule"]
+            .iter()
+            .any(|e| self.event_name.contains(e))
+    }
+
+    /// `{{base_ref}}`: the branch a tag was pushed from, or a pull request's target branch.
+    pub fn base_ref(&self) -> &str {
+        if self.tag().is_some() {
+            if let Some(b) = &self.push_base_ref {
+                return b;
+            }
+        }
+        if self.pull_ref().is_some() {
+            if let Some(pr) = &self.pull_request {
+                return &pr.base_ref;
+            }
+        }
+        ""
+    }
+
+    /// `{{head_ref}}`: a pull request's source branch.
+    pub fn head_ref(&self) -> &str {
+        self.pull_request
+            .as_ref()
+            .map_or("", |pr| pr.head_ref.as_str())
+    }
+
+    pub fn is_pull_request(&self) -> bool {
+        self.event_name.starts_with("pull_request")
+    }
+
+    pub fn is_schedule(&self) -> bool {
+        self.event_name.contains("schedule")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+
+    /// A tag push of `v1.2.3`, for unit tests to adjust.
+    pub fn tag_push(tag: &str) -> Context {
+        Context {
+            event_name: "push".into(),
+            git_ref: format!("refs/tags/{tag}"),
+            sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
+            short_sha_length: 7,
+            run_number: "21".into(),
+            run_attempt: "1".into(),
+            repository: Repository {
+                full_name: "Octo/Hello-World".into(),
+                owner: "Octo".into(),
+                name: "Hello-World".into(),
+                html_url: "https://github.com/Octo/Hello-World".into(),
+                description: "An example".into(),
+                license: "MIT".into(),
+                default_branch: "main".into(),
+            },
+            push_base_ref: Some("main".into()),
+            pull_request: None,
+            release: None,
+            now: "2020-01-10T00:30:00Z".parse().unwrap_or_default(),
+            commit_date: "2020-01-09T12:00:00Z".parse().unwrap_or_default(),
+        }
+    }
+
+    pub fn branch_push(branch: &str) -> Context {
+        Context {
+            git_ref: format!("refs/heads/{branch}"),
+            push_base_ref: None,
+            ..tag_push("x")
+        }
+    }
+
+    pub fn pull_request(number: u64) -> Context {
+        Context {
+            event_name: "pull_request".into(),
+            git_ref: format!("refs/pull/{number}/merge"),
+            push_base_ref: None,
+            pull_request: Some(PullRequest {
+                number,
+                head_ref: "feature/x".into(),
+                head_sha: "3370e228f2ee5a1c0b8dc3c52a5d2eb5e0a7e5a1".into(),
+                base_ref: "main".into(),
+            }),
+            ..tag_push("x")
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The `org.opencontainers.image.*` labels and annotations, with the user's own lines on top.
+
+use std::cmp::Ordering;
+
+use super::context::Context;
+use super::tags::GlobalScope;
+use super::template::{Template, TemplateError};
+
+/// One custom `labels`/`annotations` line, parsed.
+#[derive(Debug, Clone)]
+pub struct KeyValueLine {
+    pub key: Template,
+    pub value: Template,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum KeyValueError {
+    #[error("`{0}` has no `=`; write KEY=VALUE, for example org.opencontainers.image.vendor=Acme")]
+    NoEquals(String),
+    #[error("the key is empty; write KEY=VALUE")]
+    EmptyKey,
+    #[error("{0}")]
+    Template(#[from] TemplateError),
+}
+
+impl KeyValueLine {
+    /// The value is everything after the first `=`; `key=` keeps an empty value.
+    pub fn parse(line: &str) -> Result<KeyValueLine, KeyValueError> {
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| KeyValueError::NoEquals(line.to_string()))?;
+        if key.trim().is_empty() {
+            return Err(KeyValueError::EmptyKey);
+        }
+        Ok(KeyValueLine {
+            key: Template::parse(key.trim(), &[])?,
+            value: Template::parse(value, &[])?,
+        })
+    }
+}
+
+/// The base OCI labels, overridden by `custom`, sorted by key as docker/metadata-action sorts them.
+pub fn build(
+    ctx: &Context,
+    version: &str,
+    custom: &[KeyValueLine],
+) -> Result<Vec<(String, String)>, TemplateError> {
+    let repo = &ctx.repository;
+    let created = ctx.now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let mut entries: Vec<(String, String)> = [
+        ("org.opencontainers.image.title", repo.name.clone()),
+        (
+            "org.opencontainers.image.description",
+            repo.description.clone(),
+        ),
+        ("org.opencontainers.image.url", repo.html_url.clone()),
+        ("org.opencontainers.image.source", repo.html_url.clone()),
+        ("org.opencontainers.image.version", version.to_string()),
+        ("org.opencontainers.image.created", created),
+        ("org.opencontainers.image.revision", ctx.sha.clone()),
+        ("org.opencontainers.image.licenses", repo.license.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let scope = GlobalScope(ctx);
+    for line in custom {
+        let key = line.key.render(&scope)?;
+        let value = line.value.render(&scope)?;
+        match entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => entries.push((key, value)),
+        }
+    }
+    entries.sort_by(|a, b| collate(&a.0, &b.0));
+    Ok(entries)
+}
+
+/// Orders strings as ICU's root collation (JavaScript's `localeCompare`) does for the ASCII that
+/// label keys use: punctuation before digits before letters, letters compared without case first,
+/// then lower case before upper case.
+pub fn collate(a: &str, b: &str) -> Ordering {
+    let primary = |s: &str| s.chars().map(primary_weight).collect::<Vec<_>>();
+    primary(a)
+        .cmp(&primary(b))
+        .then_with(|| {
+            let tertiary = |s: &str| {
+                s.chars()
+                    .map(|c| c.is_ascii_uppercase())
+                    .collect::<Vec<_>>()
+            };
+            tertiary(a).cmp(&tertiary(b))
+        })
+        .then_with(|| a.cmp(b))
+}
+
+fn primary_weight(c: char) -> (u8, u32) {
+    // ICU root order of ASCII punctuation and symbols.
+    const PUNCTUATION: &str = "\t\n\r _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
+    if let Some(i) = PUNCTUATION.find(c) {
+        return (0, i as u32);
+    }
+    if c.is_ascii_digit() {
+        return (1, c as u32);
+    }
+    if c.is_ascii_alphabetic() {
+        return (2, c.to_ascii_lowercase() as u32);
+    }
+    (3, c as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::context::fixture;
+
+    #[test]
+    fn collates_like_locale_compare() {
+        let mut keys = vec![
+            "ab",
+            "Zeta",
+            "a1",
+            "a.b",
+            "org.x",
+            "maintainer",
+            "a-b",
+            "Maintainer",
+            "a_b",
+        ];
+        keys.sort_by(|a, b| collate(a, b));
+        assert_eq!(
+            keys,
+            [
+                "a_b",
+                "a-b",
+                "a.b",
+                "a1",
+                "ab",
+                "maintainer",
+                "Maintainer",
+                "org.x",
+                "Zeta"
+            ]
+        );
+    }
+
+    #[test]
+    fn builds_base_labels_with_overrides() {
+        let ctx = fixture::tag_push("v1.2.3");
+        let custom = [
+            KeyValueLine::parse("org.opencontainers.image.title=MyCustom=Title").unwrap(),
+            KeyValueLine::parse("maintainer={{branch}}x").unwrap(),
+            KeyValueLine::parse("empty=").unwrap(),
+        ];
+        let labels = build(&ctx, "1.2.3", &custom).unwrap();
+        let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            text,
+            [
+                "empty=",
+                "maintainer=x",
+                "org.opencontainers.image.created=2020-01-10T00:30:00.000Z",
+                "org.opencontainers.image.description=An example",
+                "org.opencontainers.image.licenses=MIT",
+                "org.opencontainers.image.revision=860c1904a1ce19322e91ac35af1ab07466440c37",
+                "org.opencontainers.image.source=https://github.com/Octo/Hello-World",
+                "org.opencontainers.image.title=MyCustom=Title",
+                "org.opencontainers.image.url=https://github.com/Octo/Hello-World",
+                "org.opencontainers.image.version=1.2.3",
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_lines_without_equals() {
+        assert!(matches!(
+            KeyValueLine::parse("foo"),
+            Err(KeyValueError::NoEquals(_))
+        ));
+        assert!(matches!(
+            KeyValueLine::parse("=foo"),
+            Err(KeyValueError::EmptyKey)
+        ));
+    }
+}

@@ -1,0 +1,547 @@
+//! Table tests of the planner: one row per rule of docker/metadata-action and of tagship's own.
+
+use super::context::{Context, Release, fixture};
+use super::*;
+
+fn lines(texts: &[&str]) -> Vec<InputLine> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| InputLine {
+            number: i + 1,
+            text: t.to_string(),
+        })
+        .collect()
+}
+
+struct Case<'a> {
+    ctx: Context,
+    images: &'a [&'a str],
+    tags: &'a [&'a str],
+    flavor: &'a [&'a str],
+}
+
+impl Case<'_> {
+    fn run(&self) -> Plan {
+        let inputs = PlanInputs {
+            images: lines(self.images),
+            tags: lines(self.tags),
+            flavor: lines(self.flavor),
+            ..PlanInputs::default()
+        };
+        let rules = Rules::parse(&inputs).unwrap_or_else(|e| panic!("{e}"));
+        plan(&self.ctx, &rules).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+fn names(ctx: Context, tags: &[&str], flavor: &[&str]) -> Vec<String> {
+    Case {
+        ctx,
+        images: &["user/app"],
+        tags,
+        flavor,
+    }
+    .run()
+    .tag_names
+}
+
+#[test]
+fn default_tags_per_event() {
+    let release = |tag: &str, prerelease: bool| Context {
+        event_name: "release".into(),
+        release: Some(Release {
+            tag_name: tag.into(),
+            prerelease,
+        }),
+        ..fixture::tag_push(tag)
+    };
+    let schedule = Context {
+        event_name: "schedule".into(),
+        ..fixture::branch_push("main")
+    };
+    let local = Context {
+        run_number: String::new(),
+        ..fixture::branch_push("dev")
+    };
+    let cases: Vec<(&str, Context, &[&str])> = vec![
+        (
+            "stable tag",
+            fixture::tag_push("v1.2.3"),
+            &["1.2.3", "1.2", "1", "sha-860c190", "build-21", "latest"],
+        ),
+        (
+            "major zero",
+            fixture::tag_push("v0.4.1"),
+            &["0.4.1", "0.4", "sha-860c190", "build-21", "latest"],
+        ),
+        (
+            "prerelease",
+            fixture::tag_push("v1.2.3-rc.1"),
+            &["1.2.3-rc.1", "sha-860c190", "build-21"],
+        ),
+        (
+            "build metadata",
+            fixture::tag_push("v1.2.3+b.4"),
+            &["1.2.3", "1.2", "1", "sha-860c190", "build-21", "latest"],
+        ),
+        (
+            "non-semver tag",
+            fixture::tag_push("release1"),
+            &["release1", "sha-860c190", "build-21"],
+        ),
+        (
+            "branch",
+            fixture::branch_push("my/feature#12"),
+            &["my-feature-12", "sha-860c190", "build-21"],
+        ),
+        (
+            "pull request",
+            fixture::pull_request(7),
+            &["pr-7", "sha-860c190"],
+        ),
+        ("schedule", schedule, &["nightly", "sha-860c190"]),
+        (
+            "release",
+            release("v2.0.0", false),
+            &["2.0.0", "2.0", "2", "sha-860c190", "build-21", "latest"],
+        ),
+        (
+            "release marked prerelease",
+            release("v2.0.0", true),
+            &["2.0.0", "sha-860c190", "build-21"],
+        ),
+        (
+            "local branch, no run number",
+            local,
+            &["dev", "sha-860c190"],
+        ),
+    ];
+    for (name, ctx, want) in cases {
+        assert_eq!(names(ctx, &[], &[]), want, "{name}");
+    }
+}
+
+#[test]
+fn default_images_come_from_the_repository() {
+    let plan = Case {
+        ctx: fixture::tag_push("v1.0.0"),
+        images: &[],
+        tags: &["type=raw,value=x"],
+        flavor: &[],
+    }
+    .run();
+    assert_eq!(plan.tags, ["ghcr.io/octo/hello-world:x"]);
+    let mut ctx = fixture::tag_push("v1.0.0");
+    ctx.repository.full_name = String::new();
+    let plan = Case {
+        ctx,
+        images: &[],
+        tags: &["type=raw,value=x"],
+        flavor: &[],
+    }
+    .run();
+    assert_eq!(plan.tags, ["x"], "no repository: bare tags");
+}
+
+#[test]
+fn latest_is_decided_by_the_first_rule_that_produces() {
+    let tag = || fixture::tag_push("v1.1.1");
+    let semver = "type=semver,pattern={{version}}";
+    let cases: Vec<(&str, Context, Vec<&str>, Vec<&str>, &[&str])> = vec![
+        ("semver", tag(), vec![semver], vec![], &["1.1.1", "latest"]),
+        (
+            "raw first",
+            tag(),
+            vec!["type=raw,value=foo,priority=2000", semver],
+            vec![],
+            &["foo", "1.1.1"],
+        ),
+        (
+            "ref tag on prerelease",
+            fixture::tag_push("v2.0.8-beta.67"),
+            vec!["type=ref,event=tag"],
+            vec![],
+            &["v2.0.8-beta.67", "latest"],
+        ),
+        (
+            "semver prerelease locks latest off",
+            fixture::tag_push("v2.0.8-beta.67"),
+            vec![semver, "type=ref,event=tag"],
+            vec![],
+            &["2.0.8-beta.67", "v2.0.8-beta.67"],
+        ),
+        (
+            "match ignores prerelease",
+            fixture::tag_push("v2.0.8-beta.67"),
+            vec![r"type=match,pattern=\d.\d.\d"],
+            vec![],
+            &["2.0.8", "latest"],
+        ),
+        (
+            "latest=false",
+            tag(),
+            vec![semver],
+            vec!["latest=false"],
+            &["1.1.1"],
+        ),
+        (
+            "latest=true on a branch",
+            fixture::branch_push("dev"),
+            vec!["type=ref,event=branch"],
+            vec!["latest=true"],
+            &["dev", "latest"],
+        ),
+        (
+            "latest=true with nothing produced",
+            fixture::branch_push("dev"),
+            vec![semver],
+            vec!["latest=true"],
+            &[],
+        ),
+        (
+            "semver value on a branch",
+            fixture::branch_push("dev"),
+            vec!["type=semver,pattern={{version}},value=1.4.2"],
+            vec![],
+            &["1.4.2", "latest"],
+        ),
+        (
+            "raw latest is not doubled",
+            tag(),
+            vec![semver, "type=raw,value=latest"],
+            vec![],
+            &["1.1.1", "latest"],
+        ),
+        (
+            "default branch needs an explicit rule",
+            fixture::branch_push("main"),
+            vec![
+                "type=ref,event=branch",
+                "type=raw,value=latest,enable={{is_default_branch}}",
+            ],
+            vec![],
+            &["main", "latest"],
+        ),
+    ];
+    for (name, ctx, tags, flavor, want) in cases {
+        assert_eq!(names(ctx, &tags, &flavor), want, "{name}");
+    }
+}
+
+#[test]
+fn prefixes_and_suffixes() {
+    let tag = || fixture::tag_push("v1.1.1");
+    let cases: Vec<(&str, Context, Vec<&str>, Vec<&str>, &[&str])> = vec![
+        (
+            "flavor prefix skips sha",
+            tag(),
+            vec!["type=semver,pattern={{version}}", "type=sha"],
+            vec!["prefix=foo-"],
+            &["foo-1.1.1", "sha-860c190", "latest"],
+        ),
+        (
+            "flavor suffix reaches sha",
+            tag(),
+            vec!["type=semver,pattern={{version}}", "type=sha"],
+            vec!["suffix=-dev"],
+            &["1.1.1-dev", "sha-860c190-dev", "latest"],
+        ),
+        (
+            "onlatest",
+            tag(),
+            vec!["type=semver,pattern={{version}}"],
+            vec!["prefix=foo-,onlatest=true", "suffix=-dev,onlatest=true"],
+            &["foo-1.1.1-dev", "foo-latest-dev"],
+        ),
+        (
+            "entry suffix= beats flavor",
+            tag(),
+            vec!["type=semver,pattern={{major}}.{{minor}},suffix="],
+            vec!["suffix=-dev"],
+            &["1.1", "latest"],
+        ),
+        (
+            "pr prefix and flavor suffix",
+            fixture::pull_request(15),
+            vec!["type=ref,event=pr"],
+            vec!["prefix=x-", "suffix=-bal"],
+            &["pr-15-bal"],
+        ),
+        (
+            "templated prefix",
+            fixture::branch_push("dev"),
+            vec!["type=sha,prefix={{branch}}-"],
+            vec![],
+            &["dev-860c190"],
+        ),
+        (
+            "empty value with prefix produces nothing",
+            fixture::pull_request(3),
+            vec!["type=raw,value={{branch}},prefix=br-", "type=ref,event=pr"],
+            vec![],
+            &["pr-3"],
+        ),
+    ];
+    for (name, ctx, tags, flavor, want) in cases {
+        assert_eq!(names(ctx, &tags, &flavor), want, "{name}");
+    }
+}
+
+#[test]
+fn priorities_order_the_output_and_pick_the_version() {
+    let plan = Case {
+        ctx: fixture::tag_push("v1.1.1"),
+        images: &["user/app", "ghcr.io/User/App"],
+        tags: &[
+            "type=sha",
+            "type=raw,value=b",
+            "type=raw,value=a",
+            "type=semver,pattern={{version}}",
+            "type=raw,value=z,priority=50",
+        ],
+        flavor: &[],
+    }
+    .run();
+    assert_eq!(plan.version, "1.1.1");
+    assert_eq!(
+        plan.tag_names,
+        ["1.1.1", "b", "a", "sha-860c190", "z", "latest"]
+    );
+    assert_eq!(plan.tags.len(), 12);
+    assert_eq!(
+        plan.tags[6], "ghcr.io/user/app:1.1.1",
+        "images are lower-cased, grouped per image"
+    );
+    assert!(
+        plan.labels
+            .contains(&"org.opencontainers.image.version=1.1.1".to_string())
+    );
+}
+
+#[test]
+fn disabled_images_and_rules_are_skipped() {
+    let plan = Case {
+        ctx: fixture::branch_push("dev"),
+        images: &["name=a/b,enable=false", "c/d"],
+        tags: &[
+            "type=ref,event=branch,enable=false",
+            "type=sha,enable={{is_not_default_branch}}",
+        ],
+        flavor: &[],
+    }
+    .run();
+    assert_eq!(plan.tags, ["c/d:sha-860c190"]);
+}
+
+#[test]
+fn every_tag_matches_the_oci_grammar() {
+    let grammar = regex::Regex::new(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$").unwrap();
+    let long = format!("feature/{}", "x".repeat(200));
+    let branches = [
+        "-leading",
+        ".dot",
+        "a&b",
+        "banner-utils-test-#5",
+        "ünïcödé",
+        long.as_str(),
+        "UPPER/case",
+    ];
+    for branch in branches {
+        let plan = Case {
+            ctx: fixture::branch_push(branch),
+            images: &["a/b"],
+            tags: &["type=ref,event=branch", "type=raw,value={{branch}}-x"],
+            flavor: &["suffix=-dev"],
+        }
+        .run();
+        for tag in &plan.tag_names {
+            assert!(grammar.is_match(tag), "{branch} → {tag}");
+        }
+    }
+    assert_eq!(
+        names(
+            fixture::branch_push("banner-utils-test-#5"),
+            &["type=ref,event=branch"],
+            &[]
+        ),
+        ["banner-utils-test--5"]
+    );
+    assert_eq!(
+        names(
+            fixture::branch_push("-leading"),
+            &["type=ref,event=branch"],
+            &[]
+        ),
+        ["leading"]
+    );
+    assert_eq!(
+        names(
+            fixture::branch_push("UPPER/case"),
+            &["type=ref,event=branch"],
+            &[]
+        ),
+        ["UPPER-case"],
+        "case is kept"
+    );
+    let plan = Case {
+        ctx: fixture::branch_push(&long),
+        images: &[],
+        tags: &["type=ref,event=branch"],
+        flavor: &["suffix=-dev"],
+    }
+    .run();
+    assert_eq!(plan.tag_names[0].len(), 128);
+    assert!(
+        plan.tag_names[0].ends_with("xx-dev"),
+        "the suffix survives shortening"
+    );
+    assert!(plan.warnings.iter().any(|w| w.contains("shortened")));
+}
+
+#[test]
+fn expressions_in_values() {
+    let pr = fixture::pull_request(9);
+    let cases: Vec<(Context, &str, &str)> = vec![
+        (pr.clone(), "type=raw,value={{base_ref}}", "main"),
+        (pr.clone(), "type=raw,value={{head_ref}}", "feature-x"),
+        (
+            pr.clone(),
+            "type=raw,value=x{{is_default_branch}}",
+            "xfalse",
+        ),
+        (
+            fixture::tag_push("v1.0.0"),
+            "type=raw,value={{base_ref}}",
+            "main",
+        ),
+        (
+            fixture::tag_push("v1.0.0"),
+            "type=raw,value={{tag}}",
+            "v1.0.0",
+        ),
+        (
+            fixture::branch_push("main"),
+            "type=raw,value={{is_default_branch}}",
+            "true",
+        ),
+        (
+            fixture::branch_push("main"),
+            "type=raw,value={{date 'YYYYMMDD'}}-{{commit_date 'YYYYMMDD'}}",
+            "20200110-20200109",
+        ),
+        (
+            fixture::branch_push("main"),
+            "type=raw,value={{date 'YYYYMMDD-HHmm' tz='Asia/Tokyo'}}",
+            "20200110-0930",
+        ),
+        (
+            fixture::branch_push("main"),
+            "type=raw,value={{run_number}}-{{run_attempt}}",
+            "21-1",
+        ),
+    ];
+    for (ctx, line, want) in cases {
+        assert_eq!(names(ctx, &[line], &[]), [want], "{line}");
+    }
+}
+
+#[test]
+fn schedule_pattern_uses_dates() {
+    let ctx = Context {
+        event_name: "schedule".into(),
+        ..fixture::branch_push("main")
+    };
+    assert_eq!(
+        names(
+            ctx.clone(),
+            &["type=schedule,pattern={{date 'YYYYMMDD'}}"],
+            &[]
+        ),
+        ["20200110"]
+    );
+    assert_eq!(names(ctx, &["type=schedule"], &[]), ["nightly"]);
+    assert!(names(fixture::branch_push("main"), &["type=schedule"], &[]).is_empty());
+}
+
+#[test]
+fn reports_input_errors_with_their_line() {
+    let inputs = PlanInputs {
+        tags: vec![InputLine {
+            number: 4,
+            text: "type=semver".into(),
+        }],
+        ..PlanInputs::default()
+    };
+    let err = Rules::parse(&inputs).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "input `tags` line 4 (`type=semver`): type=semver needs `pattern=`: for example pattern={{version}} or pattern={{major}}.{{minor}}"
+    );
+    let inputs = PlanInputs {
+        images: lines(&["ghcr.io/o/app:v1"]),
+        ..PlanInputs::default()
+    };
+    assert!(
+        Rules::parse(&inputs)
+            .unwrap_err()
+            .to_string()
+            .starts_with("input `images` line 1 (`ghcr.io/o/app:v1`)")
+    );
+    let inputs = PlanInputs {
+        labels: lines(&["a=b", "nokey"]),
+        ..PlanInputs::default()
+    };
+    assert!(
+        Rules::parse(&inputs)
+            .unwrap_err()
+            .to_string()
+            .starts_with("input `labels` line 2 (`nokey`)")
+    );
+    let inputs = PlanInputs {
+        annotation_levels: vec!["everywhere".into()],
+        ..PlanInputs::default()
+    };
+    assert!(
+        Rules::parse(&inputs)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown level `everywhere`")
+    );
+    let rules = Rules::parse(&PlanInputs {
+        tags: lines(&["type=raw,value=x,enable={{branch}}"]),
+        ..PlanInputs::default()
+    })
+    .unwrap();
+    let err = plan(&fixture::branch_push("dev"), &rules).unwrap_err();
+    assert!(err.to_string().contains("`enable` rendered `dev`"), "{err}");
+}
+
+#[test]
+fn annotations_carry_levels() {
+    let inputs = PlanInputs {
+        tags: lines(&["type=raw,value=x"]),
+        annotations: lines(&["org.opencontainers.image.description=Hello"]),
+        labels: lines(&["org.opencontainers.image.description=Label"]),
+        annotation_levels: vec!["index".into(), "manifest".into()],
+        ..PlanInputs::default()
+    };
+    let plan = plan(
+        &fixture::tag_push("v1.0.0"),
+        &Rules::parse(&inputs).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        plan.annotations
+            .contains(&"index:org.opencontainers.image.description=Hello".to_string())
+    );
+    assert!(
+        plan.annotations
+            .contains(&"manifest:org.opencontainers.image.description=Hello".to_string())
+    );
+    assert!(
+        plan.labels
+            .contains(&"org.opencontainers.image.description=Label".to_string())
+    );
+    assert_eq!(plan.annotations.len(), 16);
+    assert!(plan.annotations[0].starts_with("index:"));
+}

@@ -161,6 +161,7 @@ fn file_command(env: &Environment, name: &str) -> Option<PathBuf> {
 pub fn compute_plan(env: &Environment, inputs: &Inputs) -> Result<Plan, Error> {
     let settings = ContextSettings::from_env(&env.vars, env.now)?;
     let ctx = ci::detect(&env.vars, Path::new(&env.workdir), &settings)?;
+    tracing::debug!("context: {ctx:?}");
     let plan_inputs = PlanInputs {
         images: inputs.lines("images"),
         tags: inputs.lines("tags"),

@@ -36,6 +36,8 @@ pub enum ImageError {
     UnknownAttribute(String),
     #[error("the line has no image name")]
     Empty,
+    #[error("the line names two images; give one per line")]
+    TwoNames,
 }
 
 impl ImageName {
@@ -154,10 +156,10 @@ pub fn parse_images<S: AsRef<str>>(lines: &[S]) -> Result<Vec<ImageLine>, (usize
         let mut name = None;
         let mut enable = true;
         for field in line.split(',') {
-            match field.split_once('=') {
-                None => name = Some(field.trim().to_string()),
+            let given = match field.split_once('=') {
+                None => Some(field.trim()),
                 Some((key, value)) => match key.trim().to_ascii_lowercase().as_str() {
-                    "name" => name = Some(value.trim().to_string()),
+                    "name" => Some(value.trim()),
                     "enable" => {
                         enable = match value.trim() {
                             "true" => true,
@@ -165,12 +167,19 @@ pub fn parse_images<S: AsRef<str>>(lines: &[S]) -> Result<Vec<ImageLine>, (usize
                             other => {
                                 return Err((index + 1, ImageError::Enable(other.to_string())));
                             }
-                        }
+                        };
+                        None
                     }
                     other => {
                         return Err((index + 1, ImageError::UnknownAttribute(other.to_string())));
                     }
                 },
+            };
+            if let Some(given) = given {
+                if name.is_some() {
+                    return Err((index + 1, ImageError::TwoNames));
+                }
+                name = Some(given.to_string());
             }
         }
         let name = name

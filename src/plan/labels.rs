@@ -72,7 +72,7 @@ pub fn build(
             None => entries.push((key, value)),
         }
     }
-    entries.sort_by(|a, b| collate(&a.0, &b.0));
+    entries.sort_by_cached_key(|(key, _)| collation_key(key));
     Ok(entries)
 }
 
@@ -80,33 +80,33 @@ pub fn build(
 /// label keys use: punctuation before digits before letters, letters compared without case first,
 /// then lower case before upper case.
 pub fn collate(a: &str, b: &str) -> Ordering {
-    let primary = |s: &str| s.chars().map(primary_weight).collect::<Vec<_>>();
-    primary(a)
-        .cmp(&primary(b))
-        .then_with(|| {
-            let tertiary = |s: &str| {
-                s.chars()
-                    .map(|c| c.is_ascii_uppercase())
-                    .collect::<Vec<_>>()
-            };
-            tertiary(a).cmp(&tertiary(b))
-        })
-        .then_with(|| a.cmp(b))
+    collation_key(a).cmp(&collation_key(b))
 }
 
-fn primary_weight(c: char) -> (u8, u32) {
-    // ICU root order of ASCII punctuation and symbols.
-    const PUNCTUATION: &str = "\t\n\r _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
-    if let Some(i) = PUNCTUATION.find(c) {
-        return (0, i as u32);
+/// Primary weights, then case (lower first), then the bytes as a last tie-break.
+type CollationKey = (Vec<u32>, Vec<bool>, String);
+
+fn collation_key(s: &str) -> CollationKey {
+    (
+        s.chars().map(primary_weight).collect(),
+        s.chars().map(|c| c.is_ascii_uppercase()).collect(),
+        s.to_string(),
+    )
+}
+
+fn primary_weight(c: char) -> u32 {
+    // ICU root order of ASCII punctuation and symbols, then digits, then letters.
+    const PUNCTUATION: &[u8] = b"\t\n\r _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
+    if let Some(i) = PUNCTUATION.iter().position(|p| u32::from(*p) == c as u32) {
+        return i as u32;
     }
     if c.is_ascii_digit() {
-        return (1, c as u32);
+        return 0x100 + c as u32;
     }
     if c.is_ascii_alphabetic() {
-        return (2, c.to_ascii_lowercase() as u32);
+        return 0x200 + c.to_ascii_lowercase() as u32;
     }
-    (3, c as u32)
+    0x1000 + c as u32
 }
 
 #[cfg(test)]

@@ -740,6 +740,9 @@ mod tests {
     use super::*;
     use crate::plan::context::fixture;
 
+    /// A rule line, the context, and the value and auto-latest flag it should give.
+    type Row<'a> = (&'a str, &'a Context, Option<(&'a str, bool)>);
+
     fn eval(line: &str, ctx: &Context) -> Outcome {
         TagRule::parse(line)
             .unwrap_or_else(|e| panic!("{line}: {e}"))
@@ -794,6 +797,7 @@ mod tests {
             ("type=sha,pattern=x", "unknown attribute `pattern`"),
             ("type=match,pattern=(", "does not compile"),
             ("type=match,pattern=/x/q", "unsupported flag `q`"),
+            ("type=match,pattern=v(?=1)", "look-around"),
             ("type=raw,value={{branch", "never closed"),
             ("type=raw,value={{nope}}", "unknown expression"),
             ("type=semver,pattern={{branchh}}", "unknown expression"),
@@ -817,7 +821,7 @@ mod tests {
     fn semver_rules() {
         let tag = fixture::tag_push("v1.2.3");
         let pre = fixture::tag_push("v2.0.8-beta.67");
-        let cases: [(&str, &Context, Option<(&str, bool)>); 12] = [
+        let cases: [Row; 12] = [
             (
                 "type=semver,pattern={{version}}",
                 &tag,
@@ -916,7 +920,7 @@ mod tests {
         let main = fixture::branch_push("main");
         let tag = fixture::tag_push("v1.0.0-rc.1");
         let pr = fixture::pull_request(15);
-        let cases: [(&str, &Context, Option<(&str, bool)>); 14] = [
+        let cases: [Row; 14] = [
             (
                 "type=ref,event=branch",
                 &branch,

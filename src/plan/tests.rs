@@ -3,6 +3,9 @@
 use super::context::{Context, Release, fixture};
 use super::*;
 
+/// A case name, the context, the tags and flavor lines, and the tag names wanted.
+type Row<'a> = (&'a str, Context, Vec<&'a str>, Vec<&'a str>, &'a [&'a str]);
+
 fn lines(texts: &[&str]) -> Vec<InputLine> {
     texts
         .iter()
@@ -147,7 +150,7 @@ fn default_images_come_from_the_repository() {
 fn latest_is_decided_by_the_first_rule_that_produces() {
     let tag = || fixture::tag_push("v1.1.1");
     let semver = "type=semver,pattern={{version}}";
-    let cases: Vec<(&str, Context, Vec<&str>, Vec<&str>, &[&str])> = vec![
+    let cases: Vec<Row> = vec![
         ("semver", tag(), vec![semver], vec![], &["1.1.1", "latest"]),
         (
             "raw first",
@@ -231,7 +234,7 @@ fn latest_is_decided_by_the_first_rule_that_produces() {
 #[test]
 fn prefixes_and_suffixes() {
     let tag = || fixture::tag_push("v1.1.1");
-    let cases: Vec<(&str, Context, Vec<&str>, Vec<&str>, &[&str])> = vec![
+    let cases: Vec<Row> = vec![
         (
             "flavor prefix skips sha",
             tag(),

@@ -1,0 +1,60 @@
+# Shared by the scripts in scripts/: where things are, and idempotent installs.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SHARED=${TAGSHIP_SHARED:-$ROOT/../shared}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# Installs Debian packages that are missing; a no-op when all are there.
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  say "installing ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  local log
+  log=$(mktemp)
+  if ! { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "error: could not install ${missing[*]} with apt-get" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
+
+# Installs a cargo tool when its command is missing.
+cargo_install() {
+  local command=$1 crate=$2
+  command -v "$command" >/dev/null 2>&1 && return 0
+  say "installing $crate"
+  cargo install --locked "$crate"
+}
+
+require_shared() {
+  if [ ! -d "$SHARED/events" ]; then
+    echo "error: $SHARED/events is missing; tagship's tests and demo read the event payloads in ../shared beside the project" >&2
+    exit 1
+  fi
+}
+
+# Prints `env` arguments that reproduce the runner's environment for one sample event:
+# its captured GITHUB_* values when there is a .env, otherwise what the runner would set.
+event_env() {
+  local name=$1 events=$SHARED/events
+  if [ -f "$events/$name.env" ]; then
+    grep -E '^GITHUB_(EVENT_NAME|REF|SHA|REPOSITORY|RUN_NUMBER|RUN_ATTEMPT|SERVER_URL)=' "$events/$name.env"
+  else
+    case $name in
+      pull_request-synchronize) printf '%s\n' GITHUB_EVENT_NAME=pull_request GITHUB_REF=refs/pull/2/merge ;;
+      release-*) printf '%s\n' GITHUB_EVENT_NAME=release GITHUB_REF=refs/tags/0.0.1 ;;
+      push-tag-deleted) printf '%s\n' GITHUB_EVENT_NAME=push GITHUB_REF=refs/tags/simple-tag ;;
+    esac
+    printf '%s\n' GITHUB_SHA=6113728f27ae82c7b1a177c8d03f9e96e0adf246 GITHUB_REPOSITORY=Codertocat/Hello-World GITHUB_RUN_NUMBER=5
+  fi
+  printf '%s\n' GITHUB_ACTIONS=true "GITHUB_EVENT_PATH=$events/$name.json"
+}

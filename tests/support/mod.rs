@@ -1,0 +1,215 @@
+//! Test support: running tagship as the runner runs a container action, and reading what it left.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+pub fn events_dir() -> PathBuf {
+    shared_dir().join("events")
+}
+
+/// A fresh directory under the target dir, removed first if it exists.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reads a `.env` capture (`KEY=VALUE` lines), dropping the runner's host-side file paths.
+pub fn read_env_file(path: &Path) -> BTreeMap<String, String> {
+    const HOST_PATHS: &[&str] = &[
+        "GITHUB_EVENT_PATH",
+        "GITHUB_ENV",
+        "GITHUB_PATH",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_OUTPUT",
+        "GITHUB_STATE",
+        "GITHUB_WORKSPACE",
+        "GITHUB_ACTION_PATH",
+    ];
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| !HOST_PATHS.contains(k))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What one run of tagship left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub outputs: BTreeMap<String, String>,
+    pub summary: String,
+}
+
+impl Run {
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .chain(self.stderr.lines())
+            .filter(|l| l.starts_with("::error"))
+            .collect()
+    }
+
+    pub fn warning_lines(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .chain(self.stderr.lines())
+            .filter(|l| l.starts_with("::warning"))
+            .collect()
+    }
+}
+
+/// Runs the tagship binary as the runner starts a container action: nothing inherited but PATH,
+/// the event payload in a file, empty file-command files, inputs as `INPUT_*` with hyphens kept.
+pub struct Runner {
+    pub dir: PathBuf,
+    pub env: BTreeMap<String, String>,
+    pub args: Vec<String>,
+}
+
+impl Runner {
+    /// `event` is the payload text; `env` the `GITHUB_*` values; `name` names the scratch dir.
+    pub fn new(
+        name: &str,
+        event_name: &str,
+        payload: &str,
+        env: BTreeMap<String, String>,
+    ) -> Runner {
+        let dir = scratch_dir(&format!("runner-{name}"));
+        let event_path = dir.join("event.json");
+        std::fs::write(&event_path, payload).unwrap();
+        std::fs::write(dir.join("output"), "").unwrap();
+        std::fs::write(dir.join("summary"), "").unwrap();
+        let mut all = env;
+        all.insert("GITHUB_ACTIONS".into(), "true".into());
+        all.insert("GITHUB_EVENT_NAME".into(), event_name.into());
+        all.insert("GITHUB_EVENT_PATH".into(), event_path.display().to_string());
+        all.insert(
+            "GITHUB_OUTPUT".into(),
+            dir.join("output").display().to_string(),
+        );
+        all.insert(
+            "GITHUB_STEP_SUMMARY".into(),
+            dir.join("summary").display().to_string(),
+        );
+        // A fixed clock, so plans are comparable from run to run.
+        all.insert("SOURCE_DATE_EPOCH".into(), "1578616200".into());
+        Runner {
+            dir,
+            env: all,
+            args: vec!["action".into()],
+        }
+    }
+
+    /// A runner for one of the captures in ../shared/events (`push-tag` → push-tag.json + .env).
+    pub fn shared_event(name: &str) -> Runner {
+        let events = events_dir();
+        let payload = std::fs::read_to_string(events.join(format!("{name}.json"))).unwrap();
+        let env_path = events.join(format!("{name}.env"));
+        let env = if env_path.exists() {
+            read_env_file(&env_path)
+        } else {
+            BTreeMap::new()
+        };
+        let event_name = env.get("GITHUB_EVENT_NAME").cloned().unwrap_or_default();
+        Runner::new(name, &event_name, &payload, env)
+    }
+
+    pub fn input(mut self, name: &str, value: &str) -> Runner {
+        self.env
+            .insert(format!("INPUT_{}", name.to_uppercase()), value.to_string());
+        self
+    }
+
+    pub fn var(mut self, name: &str, value: &str) -> Runner {
+        self.env.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    pub fn without(mut self, name: &str) -> Runner {
+        self.env.remove(name);
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Runner {
+        self.args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    pub fn run(self) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_tagship"))
+            .args(&self.args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.env)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        let output_text = std::fs::read_to_string(self.dir.join("output")).unwrap_or_default();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            outputs: parse_output_file(&output_text)
+                .unwrap_or_else(|e| panic!("GITHUB_OUTPUT is malformed: {e}\n{output_text}")),
+            summary: std::fs::read_to_string(self.dir.join("summary")).unwrap_or_default(),
+        }
+    }
+}
+
+/// Parses a `GITHUB_OUTPUT` file with the runner's rules: `NAME=VALUE`, or `NAME<<DELIMITER`
+/// followed by lines up to a line that is exactly the delimiter. Anything else fails the step.
+pub fn parse_output_file(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut outputs = BTreeMap::new();
+    let mut lines = text.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let eq = line.find('=');
+        let heredoc = line.find("<<");
+        match (eq, heredoc) {
+            (Some(e), h) if h.is_none_or(|h| e < h) => {
+                let (name, value) = (&line[..e], &line[e + 1..]);
+                if name.is_empty() {
+                    return Err(format!("empty name in `{line}`"));
+                }
+                outputs.insert(name.to_string(), value.to_string());
+            }
+            (_, Some(h)) => {
+                let (name, delimiter) = (&line[..h], &line[h + 2..]);
+                if name.is_empty() || delimiter.is_empty() {
+                    return Err(format!("bad heredoc header `{line}`"));
+                }
+                let mut value = Vec::new();
+                loop {
+                    match lines.next() {
+                        Some(l) if l == delimiter => break,
+                        Some(l) => value.push(l),
+                        None => {
+                            return Err(format!("heredoc `{name}` never ends with `{delimiter}`"));
+                        }
+                    }
+                }
+                outputs.insert(name.to_string(), value.join("\n"));
+            }
+            _ => {
+                return Err(format!(
+                    "line `{line}` is neither NAME=VALUE nor NAME<<DELIMITER"
+                ));
+            }
+        }
+    }
+    Ok(outputs)
+}

@@ -13,6 +13,8 @@ use crate::error::Error;
 use crate::output::log::{Group, Style};
 use crate::output::{actions, render};
 use crate::plan::{self, Plan, PlanInputs, Rules};
+use crate::publish::{self, PublishSettings};
+use crate::registry::copy::PushOutcome;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +33,9 @@ pub enum Command {
     Action,
     /// Print the plan for this context (GitHub Actions, or the local git repository). No network.
     Plan(PlanArgs),
+    /// Push an image to every planned image and tag: oci:DIR[:REF], oci-archive:FILE[:REF],
+    /// docker-archive:FILE, docker://IMAGE, or a path.
+    Push(PushArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,12 +44,42 @@ pub enum Format {
     Json,
 }
 
-/// Flags mirror the action's inputs; each flag value is one line of that input, and a flag given
-/// replaces the `INPUT_*` variable of the same name.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The image to publish. Default: the `source` input.
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// When a version tag already points at another image: overwrite (default), fail or skip.
+    #[arg(long)]
+    pub on_conflict: Option<String>,
+    /// Blob uploads at once (default 4).
+    #[arg(long)]
+    pub concurrency: Option<String>,
+    /// Registries (host[:port]) that may be reached over plain HTTP; loopback ones always may.
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// A PEM CA certificate to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<String>,
+    /// The registry user name; the password comes from TAGSHIP_REGISTRY_PASSWORD or the
+    /// `registry-password` input, else Docker's credential store is used.
+    #[arg(long)]
+    pub registry_username: Option<String>,
+}
+
+/// Flags mirror the action's inputs; each flag value is one line of that input, and a flag given
+/// replaces the `INPUT_*` variable of the same name.
+#[derive(Debug, Args)]
+pub struct InputFlags {
     /// Image repositories (commas allowed), e.g. ghcr.io/owner/app. Default: ghcr.io/<owner>/<repo>.
     #[arg(long = "images", value_name = "NAME")]
     pub images: Vec<String>,
@@ -86,19 +121,10 @@ impl Environment {
 pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
     match cli.command {
         Command::Action => action(env),
+        Command::Push(args) => push_command(args, env),
         Command::Plan(args) => {
             let mut inputs = Inputs::from_env(&env.vars);
-            for (name, values) in [
-                ("images", &args.images),
-                ("tags", &args.tags),
-                ("flavor", &args.flavor),
-                ("labels", &args.labels),
-                ("annotations", &args.annotations),
-            ] {
-                if !values.is_empty() {
-                    inputs.set(name, values.join("\n"));
-                }
-            }
+            args.inputs.apply(&mut inputs);
             let plan = compute_plan(env, &inputs)?;
             let text = match args.format {
                 Format::Table => render::table(&plan),
@@ -109,6 +135,63 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+impl InputFlags {
+    fn apply(&self, inputs: &mut Inputs) {
+        for (name, values) in [
+            ("images", &self.images),
+            ("tags", &self.tags),
+            ("flavor", &self.flavor),
+            ("labels", &self.labels),
+            ("annotations", &self.annotations),
+        ] {
+            if !values.is_empty() {
+                inputs.set(name, values.join("\n"));
+            }
+        }
+    }
+}
+
+fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
+    let mut inputs = Inputs::from_env(&env.vars);
+    args.inputs.apply(&mut inputs);
+    let flags = [
+        ("source", args.source),
+        ("on-conflict", args.on_conflict),
+        ("concurrency", args.concurrency),
+        ("ca-file", args.ca_file),
+        ("registry-username", args.registry_username),
+        (
+            "registry-password",
+            env.vars.get("TAGSHIP_REGISTRY_PASSWORD").cloned(),
+        ),
+    ];
+    for (name, value) in flags {
+        if let Some(v) = value {
+            inputs.set(name, v);
+        }
+    }
+    if !args.insecure_registries.is_empty() {
+        inputs.set("insecure-registries", args.insecure_registries.join("\n"));
+    }
+    let plan = compute_plan(env, &inputs)?;
+    let outcome = run_publish(env, &inputs, &plan)?;
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(format!("{}\n", outcome.digest).as_bytes());
+    Ok(())
+}
+
+/// Runs a push on a Tokio runtime (the rest of tagship needs none).
+fn run_publish(env: &Environment, inputs: &Inputs, plan: &Plan) -> Result<PushOutcome, Error> {
+    let settings = PublishSettings::from_inputs(inputs, &env.vars, env.style() == Style::Actions)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    let _group = Group::start(env.style(), "Push");
+    Ok(runtime.block_on(publish::publish(plan, &settings))?)
 }
 
 fn action(env: &Environment) -> Result<(), Error> {
@@ -129,12 +212,18 @@ fn action(env: &Environment) -> Result<(), Error> {
             "no tag was planned for this event; check the `tags` rules against the event"
         );
     }
-    let outputs = render::outputs(
+    let mut outputs = render::outputs(
         &plan,
         &inputs.separator("sep-tags"),
         &inputs.separator("sep-labels"),
         &inputs.separator("sep-annotations"),
     );
+    let mut summary = render::summary(&plan);
+    if !inputs.string("source").is_empty() {
+        let outcome = run_publish(env, &inputs, &plan)?;
+        outputs.extend(publish::outputs(&outcome));
+        summary.push_str(&publish::summary(&outcome));
+    }
     let out_path = file_command(env, "GITHUB_OUTPUT");
     let summary_path = file_command(env, "GITHUB_STEP_SUMMARY");
     let refs: Vec<(&str, String)> = outputs.iter().map(|(k, v)| (*k, v.clone())).collect();
@@ -145,7 +234,7 @@ fn action(env: &Environment) -> Result<(), Error> {
         ),
     }
     if let Some(path) = summary_path {
-        actions::write_summary(&path, &render::summary(&plan))?;
+        actions::write_summary(&path, &summary)?;
     }
     Ok(())
 }

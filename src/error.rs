@@ -4,6 +4,7 @@ use crate::ci::ContextError;
 use crate::ci::inputs::InputValueError;
 use crate::output::actions::OutputError;
 use crate::plan::InputError;
+use crate::publish::PublishError;
 
 /// Exit code for a mistake in the inputs or the context: fix the workflow.
 pub const EXIT_INPUT: u8 = 2;
@@ -20,6 +21,17 @@ pub enum Error {
     Context(#[from] ContextError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// Boxed: registry errors carry a lot of context.
+    #[error(transparent)]
+    Publish(Box<PublishError>),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(String),
+}
+
+impl From<PublishError> for Error {
+    fn from(e: PublishError) -> Error {
+        Error::Publish(Box::new(e))
+    }
 }
 
 impl Error {
@@ -30,12 +42,24 @@ impl Error {
             Error::Context(ContextError::DeletedRef { .. }) => "Nothing to publish",
             Error::Context(_) => "Cannot read the CI context",
             Error::Output(_) => "Cannot write the step outputs",
+            Error::Publish(e) => match e.as_ref() {
+                PublishError::Input(_) => "Invalid input",
+                PublishError::Source(_) => "Cannot read the image",
+                PublishError::Registry(_) | PublishError::Push(_) => "Push failed",
+            },
+            Error::Runtime(_) => "Internal error",
         }
     }
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Output(_) => EXIT_FAILURE,
+            Error::Output(_) | Error::Runtime(_) => EXIT_FAILURE,
+            Error::Publish(e)
+                if matches!(e.as_ref(), PublishError::Input(_) | PublishError::Source(_)) =>
+            {
+                EXIT_INPUT
+            }
+            Error::Publish(_) => EXIT_FAILURE,
             Error::Context(ContextError::PayloadFile { .. }) => EXIT_FAILURE,
             _ => EXIT_INPUT,
         }

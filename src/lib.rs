@@ -8,3 +8,6 @@ pub mod cli;
 pub mod error;
 pub mod output;
 pub mod plan;
+pub mod publish;
+pub mod registry;
+pub mod secret;

@@ -19,7 +19,7 @@ apt_install() {
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   local log
   log=$(mktemp)
-  if ! { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  if ! { "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
     cat "$log" >&2
     echo "error: could not install ${missing[*]} with apt-get" >&2
     exit 1

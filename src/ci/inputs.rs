@@ -15,6 +15,14 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "sep-tags",
     "sep-labels",
     "sep-annotations",
+    "source",
+    "github-token",
+    "registry-username",
+    "registry-password",
+    "on-conflict",
+    "concurrency",
+    "insecure-registries",
+    "ca-file",
 ];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

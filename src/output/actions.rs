@@ -15,6 +15,19 @@ pub struct OutputError {
     pub source: std::io::Error,
 }
 
+/// Asks the runner to mask `secret` in every later log line. Printed before anything else could
+/// show it; a no-op outside Actions.
+pub fn add_mask(secret: &crate::secret::Secret, in_actions: bool) {
+    if in_actions && !secret.is_empty() {
+        // Each line of a multi-line secret is masked on its own.
+        let mut out = std::io::stdout().lock();
+        for line in secret.expose().lines().filter(|l| !l.trim().is_empty()) {
+            let _ = writeln!(out, "::add-mask::{}", escape_data(line));
+        }
+        let _ = out.flush();
+    }
+}
+
 /// Escapes a workflow command's message as the runner expects (`%`, CR, LF).
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25")

@@ -7,6 +7,7 @@ pub mod fields;
 pub mod flavor;
 pub mod images;
 pub mod labels;
+pub mod publish;
 pub mod tags;
 pub mod template;
 pub mod version;
@@ -18,6 +19,7 @@ use flavor::{Flavor, FlavorError, Latest};
 use images::{ImageError, ImageLine};
 use labels::{KeyValueError, KeyValueLine};
 use tags::{EvalError, Outcome, RuleError, TagRule};
+pub use tags::{FloatRange, TagRole};
 use template::Template;
 use version::SemVer;
 
@@ -158,6 +160,12 @@ pub struct Plan {
     pub tag_names: Vec<String>,
     pub labels: Vec<String>,
     pub annotations: Vec<String>,
+    /// The image repositories the tags are for, lower-cased.
+    #[serde(skip)]
+    pub images: Vec<String>,
+    /// How each of `tag_names` behaves across releases (same order).
+    #[serde(skip)]
+    pub roles: Vec<TagRole>,
     /// Things worth a warning (a rule that could not produce its value, a tag that was shortened).
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -228,7 +236,10 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
     let flavor = &rules.flavor;
     let mut warnings = Vec::new();
     let mut values: Vec<String> = Vec::new();
+    let mut roles: Vec<TagRole> = Vec::new();
     let mut latest: Option<bool> = None;
+    // The release behind `latest`: the version of the rule that decided it.
+    let mut latest_version: Option<semver::Version> = None;
     for (line, rule) in ordered {
         let fail = |problem: String| InputError {
             input: "tags",
@@ -265,6 +276,7 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
             continue;
         };
         if latest.is_none() {
+            latest_version.clone_from(&produced.version);
             latest = Some(match flavor.latest {
                 Latest::Auto => produced.auto_latest,
                 Latest::True => true,
@@ -273,6 +285,7 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
         }
         if !values.contains(&tag) {
             values.push(tag);
+            roles.push(produced.role);
         }
     }
 
@@ -290,6 +303,14 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
         if let Some(tag) = to_tag(&prefix, "latest", &suffix, &mut warnings) {
             if !values.contains(&tag) {
                 values.push(tag);
+                // `latest` floats over every stable release when a release decided it.
+                roles.push(match latest_version.filter(|v| v.pre.is_empty()) {
+                    Some(v) => TagRole::Floating {
+                        version: v.to_string(),
+                        range: FloatRange::All,
+                    },
+                    None => TagRole::Moving,
+                });
             }
         }
     }
@@ -333,6 +354,8 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
         version,
         tags,
         tag_names: values,
+        images: images.iter().map(ToString::to_string).collect(),
+        roles,
         labels: labels
             .into_iter()
             .map(|(k, v)| format!("{k}={v}"))

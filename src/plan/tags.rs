@@ -130,6 +130,57 @@ pub struct Produced {
     pub value: String,
     /// Whether `flavor latest=auto` gives `latest` when this rule is the first to produce.
     pub auto_latest: bool,
+    /// How the tag behaves across releases.
+    pub role: TagRole,
+    /// The release version behind the value, when there is one (for a `latest` it decides).
+    pub version: Option<semver::Version>,
+}
+
+/// How a tag behaves across releases, which decides what a push may do with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum TagRole {
+    /// Names one build (the full version, `sha-…`, `build-…`): another digest under it is a conflict.
+    Fixed,
+    /// Follows the newest stable release in a range: written only when this version is the highest.
+    Floating { version: String, range: FloatRange },
+    /// Moves with every run of its kind (a branch, `pr-N`, `nightly`, `edge`, raw values).
+    Moving,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FloatRange {
+    /// `latest`: every stable version.
+    All,
+    /// `X`: versions with this major.
+    Major(u64),
+    /// `X.Y`: versions with this major and minor.
+    Minor(u64, u64),
+}
+
+impl TagRole {
+    /// The role of a value rendered from a version pattern: a pattern naming the whole version is
+    /// fixed; one reading only `{{major}}` and `{{minor}}` floats over that range.
+    fn from_pattern(pattern: &Template, version: &semver::Version) -> TagRole {
+        if ["patch", "version", "raw", "prerelease", "build"]
+            .iter()
+            .any(|n| pattern.uses(n))
+        {
+            return TagRole::Fixed;
+        }
+        let range = if pattern.uses("minor") {
+            FloatRange::Minor(version.major, version.minor)
+        } else if pattern.uses("major") {
+            FloatRange::Major(version.major)
+        } else {
+            return TagRole::Moving;
+        };
+        TagRole::Floating {
+            version: version.to_string(),
+            range,
+        }
+    }
 }
 
 /// The outcome of evaluating a rule.
@@ -395,7 +446,7 @@ impl TagRule {
                 if !ctx.is_schedule() {
                     return Ok(Outcome::Nothing);
                 }
-                produced(pattern.render(&global)?, false)
+                produced(pattern.render(&global)?, false, TagRole::Moving, None)
             }
             RuleKind::Semver {
                 pattern,
@@ -435,9 +486,10 @@ impl TagRule {
                     } else {
                         v.version_string()
                     };
-                    produced(value, false)
+                    produced(value, false, TagRole::Fixed, Some(v.version))
                 } else {
-                    produced(pattern.render(&scope)?, true)
+                    let role = TagRole::from_pattern(pattern, &v.version);
+                    produced(pattern.render(&scope)?, true, role, Some(v.version))
                 }
             }
             RuleKind::Pep440 {
@@ -464,8 +516,14 @@ impl TagRule {
                     } else {
                         v.normalized()
                     };
-                    produced(value, false)
+                    produced(value, false, TagRole::Fixed, None)
                 } else {
+                    // Floating ranges need a semver order; PEP 440 releases of up to three parts map.
+                    let version = (v.epoch == 0 && v.release.len() <= 3 && v.local.is_none())
+                        .then(|| semver::Version::new(v.part(0), v.part(1), v.part(2)));
+                    let role = version
+                        .as_ref()
+                        .map_or(TagRole::Fixed, |ver| TagRole::from_pattern(pattern, ver));
                     let vars = [
                         ("raw", raw.clone()),
                         ("version", v.normalized()),
@@ -479,6 +537,8 @@ impl TagRule {
                             vars: &vars,
                         })?,
                         true,
+                        role,
+                        version,
                     )
                 }
             }
@@ -494,7 +554,10 @@ impl TagRule {
                     .matches(&raw)
                     .and_then(|m| m.into_iter().nth(*group).flatten())
                 {
-                    Some(found) => produced(found, true),
+                    Some(found) => {
+                        let version = version_of(&found);
+                        produced(found, true, TagRole::Fixed, version)
+                    }
                     None => Outcome::Skipped(format!(
                         "`{raw}` does not match `{}` with group {group}; type=match produced nothing",
                         pattern.source
@@ -513,21 +576,28 @@ impl TagRule {
                 if current != wanted {
                     return Ok(Outcome::Nothing);
                 }
-                produced("edge".to_string(), false)
+                produced("edge".to_string(), false, TagRole::Moving, None)
             }
             RuleKind::Ref(RefEvent::Branch) => match ctx.branch() {
-                Some(b) => produced(b.to_string(), false),
+                Some(b) => produced(b.to_string(), false, TagRole::Moving, None),
                 None => Outcome::Nothing,
             },
             RuleKind::Ref(RefEvent::Tag) => match ctx.tag() {
-                Some(t) => produced(t.to_string(), true),
+                Some(t) => produced(t.to_string(), true, TagRole::Fixed, version_of(t)),
                 None => Outcome::Nothing,
             },
             RuleKind::Ref(RefEvent::Pr) => match ctx.pull_ref() {
-                Some(p) => produced(p.strip_suffix("/merge").unwrap_or(p).to_string(), false),
+                Some(p) => produced(
+                    p.strip_suffix("/merge").unwrap_or(p).to_string(),
+                    false,
+                    TagRole::Moving,
+                    None,
+                ),
                 None => Outcome::Nothing,
             },
-            RuleKind::Raw { value } => produced(value.render(&global)?, false),
+            RuleKind::Raw { value } => {
+                produced(value.render(&global)?, false, TagRole::Moving, None)
+            }
             RuleKind::Sha { long } => {
                 if ctx.sha.is_empty() {
                     return Ok(Outcome::Nothing);
@@ -539,9 +609,11 @@ impl TagRule {
                         ctx.short_sha().to_string()
                     },
                     false,
+                    TagRole::Fixed,
+                    None,
                 )
             }
-            RuleKind::Build => produced(ctx.run_number.clone(), false),
+            RuleKind::Build => produced(ctx.run_number.clone(), false, TagRole::Fixed, None),
         };
         Ok(match outcome {
             Outcome::Produced(p) if self.never_latest => Outcome::Produced(Produced {
@@ -557,12 +629,27 @@ impl TagRule {
     }
 }
 
-fn produced(value: String, auto_latest: bool) -> Outcome {
+fn produced(
+    value: String,
+    auto_latest: bool,
+    role: TagRole,
+    version: Option<semver::Version>,
+) -> Outcome {
     if value.is_empty() {
         Outcome::Nothing
     } else {
-        Outcome::Produced(Produced { value, auto_latest })
+        Outcome::Produced(Produced {
+            value,
+            auto_latest,
+            role,
+            version,
+        })
     }
+}
+
+/// A value that names a release (`v1.2.3`, `1.2.3`) as a semver version, for `latest`.
+fn version_of(value: &str) -> Option<semver::Version> {
+    SemVer::parse(value).map(|v| v.version)
 }
 
 /// semver/pep440 `match=`: capture group 1 replaces the value; no match keeps it, with a warning.

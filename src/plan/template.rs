@@ -146,6 +146,13 @@ impl Template {
         matches!(self.parts.as_slice(), [Part::Var(v)] if v == name)
     }
 
+    /// True when the template reads the variable `name`.
+    pub fn uses(&self, name: &str) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Var(v) if v == name))
+    }
+
     pub fn render(&self, scope: &dyn Scope) -> Result<String, TemplateError> {
         let mut out = String::new();
         for part in &self.parts {

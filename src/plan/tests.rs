@@ -548,3 +548,62 @@ fn annotations_carry_levels() {
     assert_eq!(plan.annotations.len(), 16);
     assert!(plan.annotations[0].starts_with("index:"));
 }
+
+#[test]
+fn tags_know_their_role() {
+    let plan = Case {
+        ctx: fixture::tag_push("v1.2.3"),
+        images: &[],
+        tags: &[],
+        flavor: &[],
+    }
+    .run();
+    let floating = |range| TagRole::Floating {
+        version: "1.2.3".into(),
+        range,
+    };
+    assert_eq!(
+        plan.roles,
+        [
+            TagRole::Fixed,
+            floating(FloatRange::Minor(1, 2)),
+            floating(FloatRange::Major(1)),
+            TagRole::Fixed,
+            TagRole::Fixed,
+            floating(FloatRange::All),
+        ]
+    );
+    let plan = Case {
+        ctx: fixture::tag_push("v1.2.3"),
+        images: &[],
+        tags: &[
+            "type=semver,pattern=v{{major}}",
+            "type=raw,value=stable",
+            "type=semver,pattern={{major}}.{{minor}}.{{patch}}",
+        ],
+        flavor: &[],
+    }
+    .run();
+    assert_eq!(plan.tag_names, ["v1", "1.2.3", "stable", "latest"]);
+    assert_eq!(
+        plan.roles,
+        [
+            floating(FloatRange::Major(1)),
+            TagRole::Fixed,
+            TagRole::Moving,
+            floating(FloatRange::All)
+        ]
+    );
+    let branch = Case {
+        ctx: fixture::branch_push("main"),
+        images: &[],
+        tags: &["type=ref,event=branch"],
+        flavor: &["latest=true"],
+    }
+    .run();
+    assert_eq!(
+        branch.roles,
+        [TagRole::Moving, TagRole::Moving],
+        "a latest no release decided always moves"
+    );
+}

@@ -1,0 +1,331 @@
+//! Publishing: from the inputs to a push. Reads the source, connects the registries with the
+//! right credentials, runs the engine, and reports what it did.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ci::inputs::{InputValueError, Inputs};
+use crate::output::actions::add_mask;
+use crate::plan::Plan;
+use crate::plan::publish::OnConflict;
+use crate::registry::client::{ClientSettings, Registry};
+use crate::registry::copy::{self, Loaded, PushOptions, PushOutcome, Target};
+use crate::registry::credentials::{self, Credentials};
+use crate::registry::error::RegistryError;
+use crate::registry::retry::RetryPolicy;
+use crate::registry::source::{self, SourceSpec, docker_archive, layout};
+use crate::secret::Secret;
+
+/// The publishing settings, read and checked from the inputs before anything is contacted.
+pub struct PublishSettings {
+    pub source: SourceSpec,
+    pub on_conflict: OnConflict,
+    pub concurrency: usize,
+    pub client: ClientSettings,
+    /// `registry-username`/`registry-password`, for every target registry.
+    pub explicit: Option<Credentials>,
+    /// The GitHub token and actor, for ghcr.io when nothing else is given.
+    pub github: Option<(String, Secret)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Input(#[from] InputValueError),
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Push(#[from] copy::PushError),
+}
+
+fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
+    InputValueError {
+        input: input.into(),
+        value: value.into(),
+        expected: expected.into(),
+    }
+}
+
+impl PublishSettings {
+    /// Reads the inputs. Secrets are masked as soon as they are read.
+    pub fn from_inputs(
+        inputs: &Inputs,
+        env: &BTreeMap<String, String>,
+        in_actions: bool,
+    ) -> Result<PublishSettings, PublishError> {
+        let source = SourceSpec::parse(inputs.string("source"))?;
+        let on_conflict_text = inputs.string("on-conflict");
+        let on_conflict = OnConflict::parse(on_conflict_text).ok_or_else(|| {
+            bad(
+                "on-conflict",
+                on_conflict_text,
+                "use overwrite, fail or skip",
+            )
+        })?;
+        let concurrency_text = inputs.string("concurrency");
+        let concurrency = if concurrency_text.is_empty() {
+            4
+        } else {
+            concurrency_text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=32).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "concurrency",
+                        concurrency_text,
+                        "use a whole number from 1 to 32",
+                    )
+                })?
+        };
+        let ca_pem = match inputs.string("ca-file") {
+            "" => None,
+            path => Some(std::fs::read(path).map_err(|e| {
+                bad(
+                    "ca-file",
+                    path,
+                    &format!("cannot read it ({e}); give the path of a PEM CA certificate"),
+                )
+            })?),
+        };
+        let password = Secret::new(inputs.raw("registry-password").trim());
+        add_mask(&password, in_actions);
+        let token = Secret::new(inputs.raw("github-token").trim());
+        add_mask(&token, in_actions);
+        let username = inputs.string("registry-username").to_string();
+        let explicit = match (username.is_empty(), password.is_empty()) {
+            (_, true) => None,
+            (true, false) => {
+                // A token alone: registries that take a token accept any user name.
+                Some(Credentials::Basic {
+                    username: env
+                        .get("GITHUB_ACTOR")
+                        .cloned()
+                        .unwrap_or_else(|| "tagship".into()),
+                    password,
+                })
+            }
+            (false, false) => Some(Credentials::Basic { username, password }),
+        };
+        let actor = env.get("GITHUB_ACTOR").cloned().unwrap_or_default();
+        let github = (!token.is_empty()).then(|| {
+            (
+                if actor.is_empty() {
+                    "x-access-token".to_string()
+                } else {
+                    actor
+                },
+                token,
+            )
+        });
+        Ok(PublishSettings {
+            source,
+            on_conflict,
+            concurrency,
+            client: ClientSettings {
+                insecure_hosts: inputs.list("insecure-registries"),
+                ca_pem,
+                retry: RetryPolicy::default(),
+            },
+            explicit,
+            github,
+        })
+    }
+
+    /// The credentials for `registry`: the inputs, else the GitHub token for ghcr.io, else Docker's store.
+    fn credentials_for(&self, registry: &str) -> Result<Credentials, RegistryError> {
+        if let Some(c) = &self.explicit {
+            return Ok(c.clone());
+        }
+        let from_docker = credentials::from_docker_config(registry).map_err(|message| {
+            RegistryError::Credentials {
+                registry: registry.to_string(),
+                message,
+            }
+        })?;
+        if from_docker != Credentials::Anonymous {
+            return Ok(from_docker);
+        }
+        if registry == "ghcr.io" {
+            if let Some((user, token)) = &self.github {
+                return Ok(Credentials::Basic {
+                    username: user.clone(),
+                    password: token.clone(),
+                });
+            }
+        }
+        Ok(Credentials::Anonymous)
+    }
+}
+
+/// Connects each registry once.
+struct Connections<'a> {
+    settings: &'a PublishSettings,
+    open: BTreeMap<String, Arc<Registry>>,
+}
+
+impl Connections<'_> {
+    async fn get(&mut self, name: &str) -> Result<Arc<Registry>, RegistryError> {
+        if let Some(r) = self.open.get(name) {
+            return Ok(r.clone());
+        }
+        let credentials = self.settings.credentials_for(name)?;
+        let registry = Arc::new(Registry::connect(name, credentials, &self.settings.client).await?);
+        self.open.insert(name.to_string(), registry.clone());
+        Ok(registry)
+    }
+}
+
+/// `registry/path` of an image name → (registry, repository); Docker Hub names get `library/`.
+pub fn split_image(image: &str) -> (String, String) {
+    match image.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+            (first.to_string(), rest.to_string())
+        }
+        _ if image.contains('/') => ("docker.io".to_string(), image.to_string()),
+        _ => ("docker.io".to_string(), format!("library/{image}")),
+    }
+}
+
+/// Publishes the image under the plan's tags.
+pub async fn publish(plan: &Plan, settings: &PublishSettings) -> Result<PushOutcome, PublishError> {
+    if plan.images.is_empty() {
+        return Err(bad(
+            "images",
+            "",
+            "name at least one image repository to push to, e.g. ghcr.io/owner/app",
+        )
+        .into());
+    }
+    if plan.tag_names.is_empty() {
+        return Err(bad("tags", "", "no tag was planned for this event, so there is nothing to push under; add a rule that applies (for example type=sha)").into());
+    }
+    let mut connections = Connections {
+        settings,
+        open: BTreeMap::new(),
+    };
+    let loaded = match &settings.source {
+        SourceSpec::OciDir { path, reference } => {
+            Loaded::Image(layout::load_dir(path, reference.as_deref())?)
+        }
+        SourceSpec::OciArchive { path, reference } => {
+            Loaded::Image(layout::load_archive(path, reference.as_deref())?)
+        }
+        SourceSpec::DockerArchive { path } => Loaded::docker(docker_archive::load(path)?),
+        SourceSpec::Remote(reference) => {
+            let registry = connections.get(&reference.registry).await?;
+            Loaded::Image(source::remote::load(reference, registry).await?)
+        }
+    };
+    let mut targets = Vec::new();
+    for image in &plan.images {
+        let (registry_name, repository) = split_image(image);
+        let registry = connections.get(&registry_name).await?;
+        targets.push(Target {
+            image: image.clone(),
+            registry,
+            repository,
+        });
+    }
+    let options = PushOptions {
+        concurrency: settings.concurrency,
+        on_conflict: settings.on_conflict,
+        retry: settings.client.retry,
+        progress_every: Duration::from_secs(5),
+    };
+    Ok(copy::push(&loaded, &targets, &plan.tag_names, &plan.roles, &options).await?)
+}
+
+/// The step outputs of a push.
+pub fn outputs(outcome: &PushOutcome) -> Vec<(&'static str, String)> {
+    use crate::plan::publish::TagAction;
+    let mut published = Vec::new();
+    let mut replaced = Vec::new();
+    let mut held_back = Vec::new();
+    for repo in &outcome.repositories {
+        for t in &repo.tags {
+            let reference = format!("{}:{}", repo.image, t.tag);
+            match &t.action {
+                TagAction::Write { replaces } => {
+                    if let Some(old) = replaces {
+                        replaced.push(format!("{reference}={old}"));
+                    }
+                    published.push(reference);
+                }
+                TagAction::Unchanged => published.push(reference),
+                TagAction::HeldBack { .. } => held_back.push(reference),
+                TagAction::Skipped { points_at } => {
+                    replaced.push(format!("{reference}={points_at} (kept: on-conflict skip)"))
+                }
+            }
+        }
+    }
+    vec![
+        ("digest", outcome.digest.to_string()),
+        (
+            "images",
+            outcome
+                .repositories
+                .iter()
+                .map(|r| r.image.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        ("pushed-tags", published.join("\n")),
+        ("replaced", replaced.join("\n")),
+        ("held-back", held_back.join("\n")),
+    ]
+}
+
+/// The step summary of a push.
+pub fn summary(outcome: &PushOutcome) -> String {
+    use crate::plan::publish::TagAction;
+    let mut out = format!(
+        "### Published `{}`\n\n| Image | Tag | Result |\n|---|---|---|\n",
+        outcome.digest
+    );
+    for repo in &outcome.repositories {
+        for t in &repo.tags {
+            let result = match &t.action {
+                TagAction::Write { replaces: None } => "written".to_string(),
+                TagAction::Write {
+                    replaces: Some(old),
+                } => format!("moved from `{old}`"),
+                TagAction::Unchanged => "already there".to_string(),
+                TagAction::HeldBack { reason } => format!("held back: {reason}"),
+                TagAction::Skipped { points_at } => format!("conflict, left on `{points_at}`"),
+            };
+            out.push_str(&format!("| `{}` | `{}` | {result} |\n", repo.image, t.tag));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_image_names() {
+        assert_eq!(
+            split_image("ghcr.io/o/app"),
+            ("ghcr.io".into(), "o/app".into())
+        );
+        assert_eq!(
+            split_image("127.0.0.1:5000/app"),
+            ("127.0.0.1:5000".into(), "app".into())
+        );
+        assert_eq!(
+            split_image("octo/app"),
+            ("docker.io".into(), "octo/app".into())
+        );
+        assert_eq!(
+            split_image("alpine"),
+            ("docker.io".into(), "library/alpine".into())
+        );
+    }
+}

@@ -1,0 +1,1092 @@
+//! A registry client for the distribution API, on reqwest: the auth challenge and token
+//! exchange (several scopes at once, so a cross-repository mount is authorised), retries with
+//! backoff that honour `Retry-After`, and the calls the push engine needs.
+//!
+//! Written here rather than on oci-client: its errors drop the status and headers a retry needs
+//! (`Retry-After`), its token exchange asks for one repository scope (a mount needs two), its raw
+//! manifest push panics on a `201` without `Location` (ECR) and its mount treats `202` as an error.
+//! What would remain of it (a HEAD, a GET) is a few lines each.
+
+use bytes::Bytes;
+use futures_util::Stream;
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+use super::credentials::Credentials;
+use super::digest::Digest;
+use super::error::{RegistryError, body_message, permission_fix};
+use super::media::ACCEPT_MANIFESTS;
+use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::secret::Secret;
+
+/// How to reach registries: which hosts may use plain HTTP, which CA to trust, how to retry.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSettings {
+    /// Hosts (`host[:port]`) that may be reached over plain HTTP besides loopback ones.
+    pub insecure_hosts: Vec<String>,
+    /// A PEM CA bundle to trust besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Challenge {
+    None,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+struct Token {
+    value: Secret,
+    expires: Instant,
+}
+
+/// One registry host, authenticated lazily per set of repository scopes.
+pub struct Registry {
+    /// The name as image references spell it (`ghcr.io`, `127.0.0.1:5000`, `docker.io`).
+    pub name: String,
+    base: String,
+    http: reqwest::Client,
+    credentials: Credentials,
+    challenge: Mutex<Challenge>,
+    tokens: Mutex<HashMap<String, Token>>,
+    retry: RetryPolicy,
+}
+
+/// A repository's pull or push scope, in the token service's words.
+pub fn scope(repository: &str, push: bool) -> String {
+    format!(
+        "repository:{repository}:{}",
+        if push { "pull,push" } else { "pull" }
+    )
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let bare = bare.trim_start_matches('[').trim_end_matches(']');
+    bare == "localhost" || bare == "::1" || bare.starts_with("127.")
+}
+
+/// The API host for a registry name (Docker Hub's API lives elsewhere).
+fn api_host(name: &str) -> &str {
+    match name {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn parse_challenge(headers: &HeaderMap) -> Challenge {
+    let Some(value) = headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) else {
+        return Challenge::None;
+    };
+    let (scheme, params) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    let mut realm = None;
+    let mut service = None;
+    // key="value" pairs; values may hold commas, so walk the quotes.
+    let mut rest = params;
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            }
+        };
+        match key.as_str() {
+            "realm" => realm = Some(value.to_string()),
+            "service" => service = Some(value.to_string()),
+            _ => {}
+        }
+        rest = next;
+    }
+    match (scheme.to_ascii_lowercase().as_str(), realm) {
+        ("bearer", Some(realm)) => Challenge::Bearer { realm, service },
+        ("basic", _) => Challenge::Basic,
+        _ => Challenge::None,
+    }
+}
+
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    (h.finish() % 10_000) as f64 / 10_000.0
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// What a request is, for messages: `PUT manifest` on `octo/app`.
+pub struct Op<'a> {
+    pub what: &'a str,
+    pub repository: &'a str,
+    pub push: bool,
+}
+
+impl Registry {
+    /// Connects to `name`: HTTPS, or for loopback and insecure hosts HTTPS then plain HTTP (as
+    /// crane does), and reads the auth challenge.
+    pub async fn connect(
+        name: &str,
+        credentials: Credentials,
+        settings: &ClientSettings,
+    ) -> Result<Registry, RegistryError> {
+        // ring as the process's TLS provider; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("tagship/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(16);
+        if let Some(pem) = &settings.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                RegistryError::Setup(format!(
+                    "input `ca-file`: not a PEM certificate bundle ({e})"
+                ))
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| {
+            RegistryError::Setup(format!("cannot set up the HTTP client: {}", describe(&e)))
+        })?;
+        let host = api_host(name);
+        let plain_allowed = is_loopback(host)
+            || settings
+                .insecure_hosts
+                .iter()
+                .any(|h| h == name || h == host);
+        let ping = |scheme: &'static str| {
+            let url = format!("{scheme}://{host}/v2/");
+            let http = http.clone();
+            async move { http.get(&url).send().await }
+        };
+        let (scheme, response) = match ping("https").await {
+            Ok(r) => ("https", r),
+            Err(https_error) if plain_allowed => match ping("http").await {
+                Ok(r) => ("http", r),
+                Err(_) => {
+                    return Err(RegistryError::Unreachable {
+                        registry: name.to_string(),
+                        message: describe(&https_error),
+                        hint: String::new(),
+                    });
+                }
+            },
+            Err(e) => {
+                let message = describe(&e);
+                let hint = if message.contains("certificate") || message.contains("UnknownIssuer") {
+                    "; for a private CA set `ca-file`, and for a plain-HTTP registry list it in `insecure-registries`".to_string()
+                } else if plain_allowed {
+                    String::new()
+                } else {
+                    "; a plain-HTTP registry must be listed in `insecure-registries`".to_string()
+                };
+                return Err(RegistryError::Unreachable {
+                    registry: name.to_string(),
+                    message,
+                    hint,
+                });
+            }
+        };
+        if scheme == "http" && !is_loopback(host) {
+            tracing::warn!(
+                "registry {name} is reached over plain HTTP, as `insecure-registries` allows"
+            );
+        }
+        let challenge = if response.status() == StatusCode::UNAUTHORIZED {
+            parse_challenge(response.headers())
+        } else {
+            Challenge::None
+        };
+        Ok(Registry {
+            name: name.to_string(),
+            base: format!("{scheme}://{host}"),
+            http,
+            credentials,
+            challenge: Mutex::new(challenge),
+            tokens: Mutex::new(HashMap::new()),
+            retry: settings.retry,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Resolves an upload `Location`, which may be relative.
+    pub fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            format!(
+                "{}{}",
+                self.base,
+                if location.starts_with('/') {
+                    location.to_string()
+                } else {
+                    format!("/{location}")
+                }
+            )
+        }
+    }
+
+    fn unauthorized(&self, op: &Op<'_>, status: u16, message: String) -> RegistryError {
+        let fix = match &self.credentials {
+            Credentials::Anonymous => format!(
+                "No credentials were given for {}: set registry-username/registry-password, or log in with docker/login-action first",
+                self.name
+            ),
+            _ => permission_fix(&self.name, op.push),
+        };
+        RegistryError::Unauthorized {
+            registry: self.name.clone(),
+            repository: op.repository.to_string(),
+            status,
+            message,
+            fix,
+        }
+    }
+
+    /// The `Authorization` header for `scopes`, fetching a token when the registry wants one.
+    async fn authorization(
+        &self,
+        op: &Op<'_>,
+        scopes: &[String],
+    ) -> Result<Option<String>, RegistryError> {
+        let challenge = self.challenge.lock().await.clone();
+        match challenge {
+            Challenge::None | Challenge::Basic => Ok(match &self.credentials {
+                Credentials::Basic { username, password } => {
+                    Some(basic(username, password.expose()))
+                }
+                _ => None,
+            }),
+            Challenge::Bearer { realm, service } => {
+                let key = scopes.join(" ");
+                if let Some(token) = self.tokens.lock().await.get(&key) {
+                    if token.expires > Instant::now() {
+                        return Ok(Some(format!("Bearer {}", token.value.expose())));
+                    }
+                }
+                let token = self
+                    .fetch_token(op, &realm, service.as_deref(), scopes)
+                    .await?;
+                let header = format!("Bearer {}", token.value.expose());
+                self.tokens.lock().await.insert(key, token);
+                Ok(Some(header))
+            }
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        op: &Op<'_>,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> Result<Token, RegistryError> {
+        let mut query: Vec<String> = Vec::new();
+        if let Some(s) = service {
+            query.push(format!("service={}", encode(s)));
+        }
+        query.extend(scopes.iter().map(|s| format!("scope={}", encode(s))));
+        let separator = if realm.contains('?') { '&' } else { '?' };
+        let url = format!("{realm}{separator}{}", query.join("&"));
+        let mut attempt = 1;
+        let mut waited = Duration::ZERO;
+        let response = loop {
+            let mut request = match &self.credentials {
+                Credentials::IdentityToken(refresh) => {
+                    let mut form = vec![
+                        "grant_type=refresh_token".to_string(),
+                        format!("refresh_token={}", encode(refresh.expose())),
+                        "client_id=tagship".to_string(),
+                    ];
+                    form.extend(query.iter().cloned());
+                    self.http
+                        .post(realm)
+                        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(form.join("&"))
+                }
+                _ => self.http.get(&url),
+            };
+            if let Credentials::Basic { username, password } = &self.credentials {
+                request = request.header(AUTHORIZATION, basic(username, password.expose()));
+            }
+            match request.send().await {
+                Ok(r) if is_retryable_status(r.status().as_u16()) => {
+                    let after = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    self.wait_or_give_up(
+                        op,
+                        "token request",
+                        r.status().as_u16(),
+                        after,
+                        &mut attempt,
+                        &mut waited,
+                    )
+                    .await?;
+                }
+                Ok(r) => break r,
+                Err(e) => {
+                    if self.retry.delay(attempt, None, waited, 0.5).is_none() {
+                        return Err(RegistryError::Transport {
+                            registry: self.name.clone(),
+                            repository: op.repository.to_string(),
+                            operation: "token request".into(),
+                            message: describe(&e),
+                        });
+                    }
+                    self.wait_or_give_up(op, "token request", 0, None, &mut attempt, &mut waited)
+                        .await?;
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        if status == 401 || status == 403 {
+            return Err(self.unauthorized(op, status, body_message(&body)));
+        }
+        if status != 200 {
+            return Err(RegistryError::Status {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                operation: "token request".into(),
+                status,
+                message: body_message(&body),
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            #[serde(default)]
+            token: String,
+            #[serde(default)]
+            access_token: String,
+            #[serde(default)]
+            expires_in: Option<u64>,
+        }
+        let parsed: TokenResponse =
+            serde_json::from_str(&body).map_err(|e| RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: format!("the token service answered something that is not a token ({e})"),
+            })?;
+        let value = if parsed.token.is_empty() {
+            parsed.access_token
+        } else {
+            parsed.token
+        };
+        if value.is_empty() {
+            return Err(RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: "the token service answered without a token".into(),
+            });
+        }
+        // Renew a little before the service's expiry (60 s when it does not say).
+        let lifetime =
+            Duration::from_secs(parsed.expires_in.unwrap_or(60).saturating_sub(10).max(5));
+        Ok(Token {
+            value: Secret::new(value),
+            expires: Instant::now() + lifetime,
+        })
+    }
+
+    async fn wait_or_give_up(
+        &self,
+        op: &Op<'_>,
+        what: &str,
+        status: u16,
+        retry_after: Option<Duration>,
+        attempt: &mut u32,
+        waited: &mut Duration,
+    ) -> Result<(), RegistryError> {
+        let Some(delay) = self.retry.delay(*attempt, retry_after, *waited, jitter()) else {
+            return Err(RegistryError::Status {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                operation: what.to_string(),
+                status,
+                message: format!("still failing after {attempt} attempts"),
+            });
+        };
+        let why = if status == 0 {
+            "the connection failed".to_string()
+        } else {
+            format!("HTTP {status}")
+        };
+        tracing::warn!(
+            "registry {}: {what} on {} got {why}; retrying in {:.1}s (attempt {} of {})",
+            self.name,
+            op.repository,
+            delay.as_secs_f64(),
+            *attempt + 1,
+            self.retry.max_attempts
+        );
+        tokio::time::sleep(delay).await;
+        *waited += delay;
+        *attempt += 1;
+        Ok(())
+    }
+
+    /// Sends a request built by `make` (called again for each attempt), with auth and retries:
+    /// 408, 429 (after `Retry-After`), 5xx and dropped connections are retried with backoff; a
+    /// `401` re-authenticates once (an expired token). Other statuses are returned to the caller.
+    pub async fn send(
+        &self,
+        op: &Op<'_>,
+        scopes: &[String],
+        make: &(dyn Fn() -> Result<RequestBuilder, RegistryError> + Sync),
+    ) -> Result<Response, RegistryError> {
+        let mut attempt = 1;
+        let mut waited = Duration::ZERO;
+        let mut reauthenticated = false;
+        loop {
+            let mut request = make()?;
+            if let Some(header) = self.authorization(op, scopes).await? {
+                request = request.header(AUTHORIZATION, header);
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    if status == 401 && !reauthenticated {
+                        // The token expired, or the registry wants auth the ping did not ask for.
+                        reauthenticated = true;
+                        let fresh = parse_challenge(response.headers());
+                        if fresh != Challenge::None {
+                            *self.challenge.lock().await = fresh;
+                        }
+                        self.tokens.lock().await.remove(&scopes.join(" "));
+                        continue;
+                    }
+                    if is_retryable_status(status) {
+                        let after = response
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(parse_retry_after);
+                        self.wait_or_give_up(op, op.what, status, after, &mut attempt, &mut waited)
+                            .await?;
+                        continue;
+                    }
+                    return Ok(response);
+                }
+                Err(e) => {
+                    if self.retry.delay(attempt, None, waited, 0.5).is_none() {
+                        return Err(RegistryError::Transport {
+                            registry: self.name.clone(),
+                            repository: op.repository.to_string(),
+                            operation: op.what.to_string(),
+                            message: describe(&e),
+                        });
+                    }
+                    self.wait_or_give_up(op, op.what, 0, None, &mut attempt, &mut waited)
+                        .await?;
+                }
+            }
+        }
+    }
+
+    /// Sends once (no retries, no re-authentication beyond the token): for streamed uploads,
+    /// which the caller retries whole.
+    pub async fn send_once(
+        &self,
+        op: &Op<'_>,
+        scopes: &[String],
+        request: RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let request = match self.authorization(op, scopes).await? {
+            Some(header) => request.header(AUTHORIZATION, header),
+            None => request,
+        };
+        request.send().await.map_err(|e| RegistryError::Transport {
+            registry: self.name.clone(),
+            repository: op.repository.to_string(),
+            operation: op.what.to_string(),
+            message: describe(&e),
+        })
+    }
+
+    /// Turns an unexpected answer into an error with the server's own message.
+    pub async fn fail(&self, op: &Op<'_>, response: Response) -> RegistryError {
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let message = body_message(&body);
+        match status {
+            401 => self.unauthorized(op, status, message),
+            403 => RegistryError::Denied {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                operation: op.what.to_string(),
+                status,
+                message,
+                fix: permission_fix(&self.name, op.push),
+            },
+            _ => RegistryError::Status {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                operation: op.what.to_string(),
+                status,
+                message,
+            },
+        }
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Checks that the credentials may push to `repository`, without writing anything: the token
+    /// service must grant push (when the registry uses tokens), and an upload may be started and
+    /// cancelled where it does not.
+    pub async fn check_push_access(&self, repository: &str) -> Result<(), RegistryError> {
+        let op = Op {
+            what: "check push access",
+            repository,
+            push: true,
+        };
+        self.authorization(&op, &[scope(repository, true)])
+            .await
+            .map(|_| ())
+    }
+
+    // ---- the calls -------------------------------------------------------------------------
+
+    /// `HEAD /v2/<repo>/blobs/<digest>`.
+    pub async fn blob_exists(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        push_scope: bool,
+    ) -> Result<bool, RegistryError> {
+        let op = Op {
+            what: "HEAD blob",
+            repository,
+            push: push_scope,
+        };
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let response = self
+            .send(&op, &[scope(repository, push_scope)], &|| {
+                Ok(self.http.head(&url))
+            })
+            .await?;
+        match response.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// Starts an upload, mounting `digest` from `from` when given. `Ok(None)`: mounted.
+    pub async fn start_upload(
+        &self,
+        repository: &str,
+        mount: Option<(&Digest, &str)>,
+    ) -> Result<Option<String>, RegistryError> {
+        let op = Op {
+            what: "start blob upload",
+            repository,
+            push: true,
+        };
+        let mut scopes = vec![scope(repository, true)];
+        let url = match mount {
+            Some((digest, from)) => {
+                scopes.push(scope(from, false));
+                self.url(&format!(
+                    "/v2/{repository}/blobs/uploads/?mount={}&from={}",
+                    encode(digest.as_str()),
+                    encode(from)
+                ))
+            }
+            None => self.url(&format!("/v2/{repository}/blobs/uploads/")),
+        };
+        let response = self
+            .send(&op, &scopes, &|| {
+                Ok(self.http.post(&url).header(CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        match response.status().as_u16() {
+            201 if mount.is_some() => Ok(None),
+            // A 202 after a mount request means "not mounted, upload it here" — use it.
+            202 => match response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(location) => Ok(Some(self.resolve(location))),
+                None => Err(RegistryError::Protocol {
+                    registry: self.name.clone(),
+                    message: "an upload was started without a Location to send it to".into(),
+                }),
+            },
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// Finishes an upload with the whole blob in one `PUT` (monolithic: what ECR needs).
+    pub async fn put_blob<S>(
+        &self,
+        repository: &str,
+        location: &str,
+        digest: &Digest,
+        size: u64,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let op = Op {
+            what: "PUT blob",
+            repository,
+            push: true,
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={}", encode(digest.as_str()));
+        let request = self
+            .http
+            .put(&url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size.to_string())
+            .body(reqwest::Body::wrap_stream(body));
+        let response = self
+            .send_once(&op, &[scope(repository, true)], request)
+            .await?;
+        match response.status().as_u16() {
+            201 | 204 => Ok(()),
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// Sends a blob of unknown size as one streamed `PATCH`, then commits it under `digest`,
+    /// which the caller learns only once the stream has ended (compressed on the fly).
+    pub async fn patch_blob<S>(
+        &self,
+        repository: &str,
+        location: &str,
+        body: S,
+    ) -> Result<String, RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let op = Op {
+            what: "PATCH blob",
+            repository,
+            push: true,
+        };
+        let request = self
+            .http
+            .patch(location)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body));
+        let response = self
+            .send_once(&op, &[scope(repository, true)], request)
+            .await?;
+        match response.status().as_u16() {
+            // 202 is the spec's answer; some registries (ECR) answer 201.
+            201 | 202 | 204 => Ok(response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(|| location.to_string(), |l| self.resolve(l))),
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    pub async fn commit_blob(
+        &self,
+        repository: &str,
+        location: &str,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let op = Op {
+            what: "commit blob",
+            repository,
+            push: true,
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={}", encode(digest.as_str()));
+        let response = self
+            .send_once(
+                &op,
+                &[scope(repository, true)],
+                self.http.put(&url).header(CONTENT_LENGTH, "0"),
+            )
+            .await?;
+        match response.status().as_u16() {
+            201 | 204 => Ok(()),
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// `GET` a blob as a stream (for copying from another registry).
+    pub async fn get_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Response, RegistryError> {
+        let op = Op {
+            what: "GET blob",
+            repository,
+            push: false,
+        };
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let response = self
+            .send(&op, &[scope(repository, false)], &|| {
+                Ok(self.http.get(&url))
+            })
+            .await?;
+        if response.status().as_u16() == 200 {
+            Ok(response)
+        } else {
+            Err(self.fail(&op, response).await)
+        }
+    }
+
+    /// `HEAD` a manifest: its digest and media type, or `None` when the reference does not exist.
+    pub async fn head_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        push_scope: bool,
+    ) -> Result<Option<(Digest, String)>, RegistryError> {
+        let op = Op {
+            what: "HEAD manifest",
+            repository,
+            push: push_scope,
+        };
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let response = self
+            .send(&op, &[scope(repository, push_scope)], &|| {
+                Ok(self.http.head(&url).header(ACCEPT, ACCEPT_MANIFESTS))
+            })
+            .await?;
+        match response.status().as_u16() {
+            200 => {
+                let media_type = header_text(response.headers(), CONTENT_TYPE.as_str());
+                match header_text(response.headers(), "docker-content-digest")
+                    .and_then(|d| Digest::parse(&d).ok())
+                {
+                    Some(digest) => Ok(Some((digest, media_type.unwrap_or_default()))),
+                    // Without the header, the digest is the hash of the bytes.
+                    None => Ok(self
+                        .get_manifest(repository, reference, push_scope)
+                        .await?
+                        .map(|(bytes, mt)| (Digest::of(&bytes), mt))),
+                }
+            }
+            404 => Ok(None),
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// `GET` a manifest's exact bytes and media type.
+    pub async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        push_scope: bool,
+    ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
+        let op = Op {
+            what: "GET manifest",
+            repository,
+            push: push_scope,
+        };
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let response = self
+            .send(&op, &[scope(repository, push_scope)], &|| {
+                Ok(self.http.get(&url).header(ACCEPT, ACCEPT_MANIFESTS))
+            })
+            .await?;
+        match response.status().as_u16() {
+            200 => {
+                let media_type =
+                    header_text(response.headers(), CONTENT_TYPE.as_str()).unwrap_or_default();
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| RegistryError::Transport {
+                        registry: self.name.clone(),
+                        repository: repository.to_string(),
+                        operation: "GET manifest".into(),
+                        message: describe(&e),
+                    })?;
+                Ok(Some((bytes.to_vec(), media_type)))
+            }
+            404 => Ok(None),
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// `PUT` a manifest's bytes as they are (its digest never changes) under a digest or a tag.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        let op = Op {
+            what: "PUT manifest",
+            repository,
+            push: true,
+        };
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let body = Bytes::copy_from_slice(bytes);
+        let response = self
+            .send(&op, &[scope(repository, true)], &|| {
+                Ok(self
+                    .http
+                    .put(&url)
+                    .header(CONTENT_TYPE, media_type)
+                    .body(body.clone()))
+            })
+            .await?;
+        match response.status().as_u16() {
+            // ECR answers 201 without a Location; nothing here needs one.
+            200 | 201 | 202 | 204 => Ok(()),
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// Every tag of a repository, following `Link` pagination; empty when the repository is new.
+    pub async fn list_tags(
+        &self,
+        repository: &str,
+        push_scope: bool,
+    ) -> Result<Vec<String>, RegistryError> {
+        let op = Op {
+            what: "list tags",
+            repository,
+            push: push_scope,
+        };
+        let mut url = self.url(&format!("/v2/{repository}/tags/list?n=1000"));
+        let mut tags = Vec::new();
+        for _ in 0..10_000 {
+            let current = url.clone();
+            let response = self
+                .send(&op, &[scope(repository, push_scope)], &|| {
+                    Ok(self.http.get(&current))
+                })
+                .await?;
+            match response.status().as_u16() {
+                200 => {}
+                404 => return Ok(tags),
+                _ => return Err(self.fail(&op, response).await),
+            }
+            let next = response
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link)
+                .map(|l| self.resolve(&l));
+            #[derive(serde::Deserialize)]
+            struct TagList {
+                #[serde(default)]
+                tags: Option<Vec<String>>,
+            }
+            let page: TagList = response.json().await.map_err(|e| RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: format!(
+                    "the tag list of {repository} is not JSON ({})",
+                    describe(&e)
+                ),
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => url = n,
+                None => return Ok(tags),
+            }
+        }
+        Ok(tags)
+    }
+
+    /// `DELETE` a manifest by digest.
+    pub async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let op = Op {
+            what: "DELETE manifest",
+            repository,
+            push: true,
+        };
+        let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
+        let response = self
+            .send(
+                &op,
+                &[format!("repository:{repository}:pull,push,delete")],
+                &|| Ok(self.http.request(Method::DELETE, &url)),
+            )
+            .await?;
+        match response.status().as_u16() {
+            200 | 202 | 204 => Ok(()),
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
+}
+
+/// The `rel="next"` target of a `Link` header.
+pub fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next")
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
+}
+
+fn basic(username: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64(format!("{username}:{password}").as_bytes())
+    )
+}
+
+/// Standard base64 with padding (Basic auth).
+pub fn base64(input: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        let mut h = HeaderMap::new();
+        h.insert(WWW_AUTHENTICATE, r#"Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:a/b:pull,push""#.parse().unwrap());
+        assert_eq!(
+            parse_challenge(&h),
+            Challenge::Bearer {
+                realm: "https://ghcr.io/token".into(),
+                service: Some("ghcr.io".into())
+            }
+        );
+        h.insert(
+            WWW_AUTHENTICATE,
+            r#"Basic realm="Registry Realm""#.parse().unwrap(),
+        );
+        assert_eq!(parse_challenge(&h), Challenge::Basic);
+        assert_eq!(parse_challenge(&HeaderMap::new()), Challenge::None);
+    }
+
+    #[test]
+    fn follows_link_headers() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?last=x&n=2>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=x&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://r/v2/a/tags/list?n=2>; rel="prev""#),
+            None
+        );
+    }
+
+    #[test]
+    fn encodes() {
+        assert_eq!(
+            base64(b"tagship:tagship-secret"),
+            "dGFnc2hpcDp0YWdzaGlwLXNlY3JldA=="
+        );
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(encode("sha256:ab/c d"), "sha256%3Aab%2Fc%20d");
+    }
+
+    #[test]
+    fn knows_loopback_hosts() {
+        for h in [
+            "localhost:5000",
+            "127.0.0.1:15000",
+            "127.1.2.3",
+            "[::1]:5000",
+            "localhost",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["ghcr.io", "10.0.0.1:5000", "localhost.example.com"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+        assert_eq!(api_host("docker.io"), "registry-1.docker.io");
+    }
+}

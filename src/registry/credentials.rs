@@ -1,0 +1,56 @@
+//! Where registry credentials come from: the inputs, else Docker's credential store
+//! (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, credential helpers included), so a
+//! docker/login-action step before tagship just works.
+
+use crate::secret::Secret;
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Anonymous,
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    /// An identity (refresh) token from `docker login`, exchanged for access tokens.
+    IdentityToken(Secret),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Anonymous => f.write_str("Anonymous"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
+            Credentials::IdentityToken(_) => f.write_str("IdentityToken(***)"),
+        }
+    }
+}
+
+/// The key Docker's config uses for a registry host.
+pub fn docker_config_key(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/",
+        other => other,
+    }
+}
+
+/// Credentials from Docker's config for `registry`; `Anonymous` when none is configured.
+pub fn from_docker_config(registry: &str) -> Result<Credentials, String> {
+    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+    match docker_credential::get_credential(docker_config_key(registry)) {
+        Ok(DockerCredential::UsernamePassword(username, password)) => Ok(Credentials::Basic {
+            username,
+            password: Secret::new(password),
+        }),
+        Ok(DockerCredential::IdentityToken(token)) => {
+            Ok(Credentials::IdentityToken(Secret::new(token)))
+        }
+        Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => {
+            Ok(Credentials::Anonymous)
+        }
+        // The helper's output may hold a secret: name the helper, not what it printed.
+        Err(E::HelperFailure { helper, .. }) => Err(format!(
+            "the Docker credential helper `docker-credential-{helper}` failed; run `docker login {registry}` again or set registry-username/registry-password"
+        )),
+        Err(other) => Err(format!("Docker's config.json: {other}")),
+    }
+}

@@ -1,0 +1,136 @@
+//! What can go wrong talking to a registry, with what a person needs to fix it.
+
+use super::digest::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach registry {registry}: {message}. Check the host and port{hint}")]
+    Unreachable {
+        registry: String,
+        message: String,
+        hint: String,
+    },
+    #[error(
+        "registry {registry} refused the credentials for {repository} ({status}: {message}). {fix}"
+    )]
+    Unauthorized {
+        registry: String,
+        repository: String,
+        status: u16,
+        message: String,
+        fix: String,
+    },
+    #[error("registry {registry} denied {operation} on {repository} ({status}: {message}). {fix}")]
+    Denied {
+        registry: String,
+        repository: String,
+        operation: String,
+        status: u16,
+        message: String,
+        fix: String,
+    },
+    #[error(
+        "registry {registry}: {operation} on {repository} failed with HTTP {status}: {message}"
+    )]
+    Status {
+        registry: String,
+        repository: String,
+        operation: String,
+        status: u16,
+        message: String,
+    },
+    #[error("registry {registry}: {operation} on {repository} failed: {message}")]
+    Transport {
+        registry: String,
+        repository: String,
+        operation: String,
+        message: String,
+    },
+    #[error("registry {registry}: {message}")]
+    Protocol { registry: String, message: String },
+    #[error(
+        "blob {expected} does not match its digest: its bytes hash to {actual}. The source is corrupt; rebuild the image"
+    )]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("credentials for {registry}: {message}")]
+    Credentials { registry: String, message: String },
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl RegistryError {
+    /// Worth another attempt of the whole operation (a dropped connection, a 5xx after retries).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RegistryError::Transport { .. })
+            || matches!(self, RegistryError::Status { status, .. } if super::retry::is_retryable_status(*status))
+    }
+}
+
+/// The message in a registry's error body (`{"errors":[{"code","message"}]}`), or the body itself.
+pub fn body_message(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_str::<Errors>(body) {
+        Ok(e) if !e.errors.is_empty() => e
+            .errors
+            .iter()
+            .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
+                (false, false) => format!("{}: {}", e.code, e.message),
+                (false, true) => e.code.clone(),
+                _ => e.message.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => {
+            let trimmed = body.trim();
+            if trimmed.is_empty() {
+                "no message".to_string()
+            } else {
+                trimmed.chars().take(300).collect()
+            }
+        }
+    }
+}
+
+/// What to grant, by registry.
+pub fn permission_fix(registry: &str, push: bool) -> String {
+    let action = if push { "push to" } else { "read" };
+    if registry == "ghcr.io" {
+        format!(
+            "Give the job `permissions: packages: write` and use a token that may {action} the package (the workflow's GITHUB_TOKEN, or a PAT with write:packages); for an existing package, grant this repository access in the package's settings"
+        )
+    } else if registry == "docker.io" {
+        format!(
+            "Log in with a Docker Hub access token that may {action} this repository (docker/login-action, or registry-username/registry-password)"
+        )
+    } else {
+        format!(
+            "Use credentials that may {action} this repository (registry-username/registry-password, or docker/login-action before tagship)"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_distribution_error_bodies() {
+        let body = r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
+        assert_eq!(
+            body_message(body),
+            "DENIED: requested access to the resource is denied"
+        );
+        assert_eq!(body_message("  "), "no message");
+        assert_eq!(body_message("plain text"), "plain text");
+    }
+}

@@ -1,0 +1,12 @@
+//! The OCI registry adapter: a distribution-API client, image sources, and the push engine.
+
+pub mod client;
+pub mod copy;
+pub mod credentials;
+pub mod digest;
+pub mod error;
+pub mod media;
+pub mod progress;
+pub mod retry;
+pub mod source;
+pub mod stream;

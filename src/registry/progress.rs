@@ -1,0 +1,131 @@
+//! Upload progress: in CI logs a line per active layer every few seconds (bytes, percent, rate).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::digest::Digest;
+
+struct Entry {
+    digest: Digest,
+    total: u64,
+    sent: Arc<AtomicU64>,
+    started: Instant,
+    done: bool,
+}
+
+/// The uploads under way, shared by the engine and the reporter.
+#[derive(Clone, Default)]
+pub struct Progress {
+    entries: Arc<Mutex<Vec<Entry>>>,
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+impl Progress {
+    /// Registers an upload; the returned counter is fed by the body stream.
+    pub fn start(&self, digest: &Digest, total: u64) -> Arc<AtomicU64> {
+        let sent = Arc::new(AtomicU64::new(0));
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|e| &e.digest != digest);
+            entries.push(Entry {
+                digest: digest.clone(),
+                total,
+                sent: sent.clone(),
+                started: Instant::now(),
+                done: false,
+            });
+        }
+        sent
+    }
+
+    pub fn finish(&self, digest: &Digest) {
+        if let Ok(mut entries) = self.entries.lock() {
+            for e in entries.iter_mut().filter(|e| &e.digest == digest) {
+                e.done = true;
+            }
+        }
+    }
+
+    /// One line per upload still under way.
+    pub fn lines(&self) -> Vec<String> {
+        let Ok(entries) = self.entries.lock() else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .filter(|e| !e.done)
+            .map(|e| {
+                let sent = e.sent.load(Ordering::Relaxed);
+                let secs = e.started.elapsed().as_secs_f64().max(0.001);
+                let percent = if e.total == 0 {
+                    100.0
+                } else {
+                    sent as f64 * 100.0 / e.total as f64
+                };
+                format!(
+                    "uploading {}: {} of {} ({percent:.0}%) at {}/s",
+                    &e.digest.as_str()[..19],
+                    human_bytes(sent),
+                    if e.total == 0 {
+                        "?".to_string()
+                    } else {
+                        human_bytes(e.total)
+                    },
+                    human_bytes((sent as f64 / secs) as u64)
+                )
+            })
+            .collect()
+    }
+
+    /// Logs the lines every `every` until the returned guard is dropped.
+    pub fn report_every(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                for line in me.lines() {
+                    tracing::info!("{line}");
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_lines() {
+        let p = Progress::default();
+        let d = Digest::of(b"x");
+        let sent = p.start(&d, 4 * 1024 * 1024);
+        sent.store(1024 * 1024, Ordering::Relaxed);
+        let lines = p.lines();
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].starts_with("uploading sha256:2d711642b726: 1.0 MiB of 4.0 MiB (25%) at "),
+            "{}",
+            lines[0]
+        );
+        p.finish(&d);
+        assert!(p.lines().is_empty());
+        assert_eq!(human_bytes(512), "512 B");
+    }
+}

@@ -151,11 +151,12 @@ mod tests {
         let i = inputs(&[
             ("INPUT_GITHUB-TOKEN", "x"),
             ("INPUT_TAGS", "a"),
+            ("INPUT_DRY-RUNN", "1"),
             ("PATH", "/bin"),
         ]);
         assert_eq!(i.raw("github-token"), "x");
         assert_eq!(i.raw("tags"), "a");
-        assert_eq!(i.unknown(), ["github-token"]);
+        assert_eq!(i.unknown(), ["dry-runn"]);
     }
 
     #[test]

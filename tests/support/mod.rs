@@ -86,7 +86,10 @@ impl Runner {
         payload: &str,
         env: BTreeMap<String, String>,
     ) -> Runner {
-        let dir = scratch_dir(&format!("runner-{name}"));
+        // Unique per run: nextest runs tests in parallel processes, often on the same event.
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = scratch_dir(&format!("runner-{name}-{}-{n}", std::process::id()));
         let event_path = dir.join("event.json");
         std::fs::write(&event_path, payload).unwrap();
         std::fs::write(dir.join("output"), "").unwrap();

@@ -175,6 +175,7 @@ fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
     if !args.insecure_registries.is_empty() {
         inputs.set("insecure-registries", args.insecure_registries.join("\n"));
     }
+    publish::mask_secrets(&inputs, env.style() == Style::Actions);
     let plan = compute_plan(env, &inputs)?;
     let outcome = run_publish(env, &inputs, &plan)?;
     let _ = std::io::stdout()
@@ -185,7 +186,9 @@ fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
 
 /// Runs a push on a Tokio runtime (the rest of tagship needs none).
 fn run_publish(env: &Environment, inputs: &Inputs, plan: &Plan) -> Result<PushOutcome, Error> {
-    let settings = PublishSettings::from_inputs(inputs, &env.vars, env.style() == Style::Actions)?;
+    let mut settings = PublishSettings::from_inputs(inputs, &env.vars)?;
+    settings.progress_bar =
+        env.style() == Style::Plain && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -196,6 +199,7 @@ fn run_publish(env: &Environment, inputs: &Inputs, plan: &Plan) -> Result<PushOu
 
 fn action(env: &Environment) -> Result<(), Error> {
     let inputs = Inputs::from_env(&env.vars);
+    publish::mask_secrets(&inputs, env.style() == Style::Actions);
     for name in inputs.unknown() {
         tracing::warn!(
             "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"

@@ -27,6 +27,8 @@ pub struct PublishSettings {
     pub explicit: Option<Credentials>,
     /// The GitHub token and actor, for ghcr.io when nothing else is given.
     pub github: Option<(String, Secret)>,
+    /// Show a progress bar (a terminal) rather than progress lines (CI logs).
+    pub progress_bar: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,11 +52,10 @@ fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
 }
 
 impl PublishSettings {
-    /// Reads the inputs. Secrets are masked as soon as they are read.
+    /// Reads the inputs (after [`mask_secrets`] has run).
     pub fn from_inputs(
         inputs: &Inputs,
         env: &BTreeMap<String, String>,
-        in_actions: bool,
     ) -> Result<PublishSettings, PublishError> {
         let source = SourceSpec::parse(inputs.string("source"))?;
         let on_conflict_text = inputs.string("on-conflict");
@@ -92,9 +93,7 @@ impl PublishSettings {
             })?),
         };
         let password = Secret::new(inputs.raw("registry-password").trim());
-        add_mask(&password, in_actions);
         let token = Secret::new(inputs.raw("github-token").trim());
-        add_mask(&token, in_actions);
         let username = inputs.string("registry-username").to_string();
         let explicit = match (username.is_empty(), password.is_empty()) {
             (_, true) => None,
@@ -132,6 +131,7 @@ impl PublishSettings {
             },
             explicit,
             github,
+            progress_bar: false,
         })
     }
 
@@ -158,6 +158,16 @@ impl PublishSettings {
             }
         }
         Ok(Credentials::Anonymous)
+    }
+}
+
+/// The inputs that hold secrets.
+pub const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
+
+/// Masks every secret input with `::add-mask::`: the first thing a run prints.
+pub fn mask_secrets(inputs: &Inputs, in_actions: bool) {
+    for name in SECRET_INPUTS {
+        add_mask(&Secret::new(inputs.raw(name).trim()), in_actions);
     }
 }
 
@@ -235,6 +245,7 @@ pub async fn publish(plan: &Plan, settings: &PublishSettings) -> Result<PushOutc
         on_conflict: settings.on_conflict,
         retry: settings.client.retry,
         progress_every: Duration::from_secs(5),
+        progress_bar: settings.progress_bar,
     };
     Ok(copy::push(&loaded, &targets, &plan.tag_names, &plan.roles, &options).await?)
 }

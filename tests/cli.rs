@@ -257,3 +257,30 @@ fn usage_errors_come_from_clap() {
         run.stderr
     );
 }
+
+#[test]
+fn secrets_are_masked_before_anything_prints_them() {
+    let password = "s3cr3t-registry-password";
+    let token = "ghs_token_value_1234567890";
+    let run = Runner::shared_event("push-tag")
+        .input("source", "oci:/nonexistent/layout")
+        .input("registry-password", password)
+        .input("github-token", token)
+        .var("RUNNER_DEBUG", "1")
+        .run();
+    assert_ne!(run.code, 0, "the source does not exist");
+    let everything = format!(
+        "{}{}{}{:?}",
+        run.stdout, run.stderr, run.summary, run.outputs
+    );
+    for secret in [password, token] {
+        let mask = format!("::add-mask::{secret}");
+        assert!(run.stdout.contains(&mask), "{secret} is masked");
+        assert_eq!(
+            everything.matches(secret).count(),
+            1,
+            "{secret} appears only in its mask line:\n{everything}"
+        );
+    }
+    assert!(run.error_lines()[0].contains("/nonexistent/layout"));
+}

@@ -585,20 +585,6 @@ impl Registry {
         &self.http
     }
 
-    /// Checks that the credentials may push to `repository`, without writing anything: the token
-    /// service must grant push (when the registry uses tokens), and an upload may be started and
-    /// cancelled where it does not.
-    pub async fn check_push_access(&self, repository: &str) -> Result<(), RegistryError> {
-        let op = Op {
-            what: "check push access",
-            repository,
-            push: true,
-        };
-        self.authorization(&op, &[scope(repository, true)])
-            .await
-            .map(|_| ())
-    }
-
     // ---- the calls -------------------------------------------------------------------------
 
     /// `HEAD /v2/<repo>/blobs/<digest>`.

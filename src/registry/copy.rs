@@ -54,6 +54,8 @@ pub struct PushOptions {
     pub on_conflict: OnConflict,
     pub retry: RetryPolicy,
     pub progress_every: Duration,
+    /// Draw a progress bar (a terminal) instead of log lines.
+    pub progress_bar: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -519,7 +521,7 @@ pub async fn push(
 
     // 2. Content: blobs, then manifests by digest.
     let progress = Progress::default();
-    let reporter = progress.report_every(options.progress_every);
+    let reporter = progress.report_every(options.progress_every, options.progress_bar);
     let mut counts = Vec::with_capacity(targets.len());
     let mut root: Option<RawManifest> = None;
     let content = async {
@@ -545,6 +547,10 @@ pub async fn push(
     }
     .await;
     reporter.abort();
+    if options.progress_bar {
+        use std::io::Write;
+        let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+    }
     content?;
     let Some(root) = root else {
         return Err(

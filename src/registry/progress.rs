@@ -1,4 +1,5 @@
-//! Upload progress: in CI logs a line per active layer every few seconds (bytes, percent, rate).
+//! Upload progress: in CI logs a line per active layer every few seconds (bytes, percent, rate);
+//! on a terminal one bar for the whole push, redrawn in place.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,16 +92,53 @@ impl Progress {
             .collect()
     }
 
-    /// Logs the lines every `every` until the returned guard is dropped.
-    pub fn report_every(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+    /// One bar over every upload so far: `[#####.....]  40%  120.0 MiB of 300.0 MiB  55.0 MiB/s`.
+    pub fn bar(&self, started: Instant) -> String {
+        let Ok(entries) = self.entries.lock() else {
+            return String::new();
+        };
+        let total: u64 = entries.iter().map(|e| e.total).sum();
+        let sent: u64 = entries.iter().map(|e| e.sent.load(Ordering::Relaxed)).sum();
+        let fraction = if total == 0 {
+            0.0
+        } else {
+            (sent as f64 / total as f64).min(1.0)
+        };
+        let filled = (fraction * 30.0).round() as usize;
+        let rate = sent as f64 / started.elapsed().as_secs_f64().max(0.001);
+        format!(
+            "[{}{}] {:3.0}%  {} of {}  {}/s",
+            "#".repeat(filled),
+            ".".repeat(30 - filled),
+            fraction * 100.0,
+            human_bytes(sent),
+            human_bytes(total),
+            human_bytes(rate as u64)
+        )
+    }
+
+    /// Reports until the returned task is aborted: log lines every `every`, or a bar redrawn on
+    /// a terminal.
+    pub fn report_every(&self, every: Duration, terminal: bool) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
+            let started = Instant::now();
+            let tick = if terminal {
+                Duration::from_millis(200)
+            } else {
+                every
+            };
+            let mut ticker = tokio::time::interval(tick);
             ticker.tick().await;
             loop {
                 ticker.tick().await;
-                for line in me.lines() {
-                    tracing::info!("{line}");
+                if terminal {
+                    use std::io::Write;
+                    let _ = write!(std::io::stderr().lock(), "\r{}\x1b[K", me.bar(started));
+                } else {
+                    for line in me.lines() {
+                        tracing::info!("{line}");
+                    }
                 }
             }
         })
@@ -127,5 +165,11 @@ mod tests {
         p.finish(&d);
         assert!(p.lines().is_empty());
         assert_eq!(human_bytes(512), "512 B");
+        assert!(
+            p.bar(Instant::now())
+                .starts_with("[########......................]  25%  1.0 MiB of 4.0 MiB"),
+            "{}",
+            p.bar(Instant::now())
+        );
     }
 }

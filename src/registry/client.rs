@@ -162,6 +162,11 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
+/// Whether a connection error says the server's certificate is not trusted.
+fn speaks_tls_we_do_not_trust(message: &str) -> bool {
+    message.contains("certificate") || message.contains("UnknownIssuer")
+}
+
 /// What a request is, for messages: `PUT manifest` on `octo/app`.
 pub struct Op<'a> {
     pub what: &'a str,
@@ -208,33 +213,33 @@ impl Registry {
             let http = http.clone();
             async move { http.get(&url).send().await }
         };
+        let unreachable = |e: &reqwest::Error| {
+            let message = describe(e);
+            let hint = if speaks_tls_we_do_not_trust(&message) {
+                "; for a private CA set `ca-file`, and for a plain-HTTP registry list it in `insecure-registries`".to_string()
+            } else if plain_allowed {
+                String::new()
+            } else {
+                "; a plain-HTTP registry must be listed in `insecure-registries`".to_string()
+            };
+            RegistryError::Unreachable {
+                registry: name.to_string(),
+                message,
+                hint,
+            }
+        };
         let (scheme, response) = match ping("https").await {
             Ok(r) => ("https", r),
-            Err(https_error) if plain_allowed => match ping("http").await {
-                Ok(r) => ("http", r),
-                Err(_) => {
-                    return Err(RegistryError::Unreachable {
-                        registry: name.to_string(),
-                        message: describe(&https_error),
-                        hint: String::new(),
-                    });
+            // A certificate error means the server speaks TLS: plain HTTP would only get a 400.
+            Err(https_error)
+                if plain_allowed && !speaks_tls_we_do_not_trust(&describe(&https_error)) =>
+            {
+                match ping("http").await {
+                    Ok(r) => ("http", r),
+                    Err(_) => return Err(unreachable(&https_error)),
                 }
-            },
-            Err(e) => {
-                let message = describe(&e);
-                let hint = if message.contains("certificate") || message.contains("UnknownIssuer") {
-                    "; for a private CA set `ca-file`, and for a plain-HTTP registry list it in `insecure-registries`".to_string()
-                } else if plain_allowed {
-                    String::new()
-                } else {
-                    "; a plain-HTTP registry must be listed in `insecure-registries`".to_string()
-                };
-                return Err(RegistryError::Unreachable {
-                    registry: name.to_string(),
-                    message,
-                    hint,
-                });
             }
+            Err(e) => return Err(unreachable(&e)),
         };
         if scheme == "http" && !is_loopback(host) {
             tracing::warn!(

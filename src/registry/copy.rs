@@ -336,6 +336,20 @@ async fn push_content(
     progress: &Progress,
 ) -> Result<BlobCounts, PushError> {
     let target = &targets[index];
+    // An image already in this very repository: its blobs and manifests are there by definition
+    // (the registry accepted the manifest), so only the tags are left to write.
+    if let BlobOrigin::Remote {
+        registry,
+        repository,
+    } = &image.origin
+    {
+        if registry.name == target.registry.name && *repository == target.repository {
+            return Ok(BlobCounts {
+                skipped: image.blobs.len(),
+                ..BlobCounts::default()
+            });
+        }
+    }
     let mount_from = mount_source(targets, index, Some(&image.origin));
     let outcomes: Vec<BlobOutcome> = stream::iter(image.blobs.iter())
         .map(|blob| {

@@ -1,6 +1,9 @@
 //! Test support: running tagship as the runner runs a container action, and reading what it left.
 #![allow(dead_code)]
 
+pub mod images;
+pub mod registry;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

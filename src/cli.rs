@@ -1,4 +1,4 @@
-//! The command line: `tagship action` (the container's entrypoint) and `tagship plan`.
+//! The command line: `tagship action` (the container's entrypoint), `plan`, `push`, `release`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
@@ -7,14 +7,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::ci::github::ContextSettings;
+use crate::ci::inputs::InputValueError;
 use crate::ci::inputs::Inputs;
 use crate::ci::{self};
 use crate::error::Error;
 use crate::output::log::{Group, Style};
 use crate::output::{actions, render};
-use crate::plan::{self, Plan, PlanInputs, Rules};
+use crate::plan::release::ReleaseMode;
+use crate::plan::{self, Context, Plan, PlanInputs, Rules};
 use crate::publish::{self, PublishSettings};
-use crate::registry::copy::PushOutcome;
+use crate::release::{self, ReleaseError, ReleaseSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +38,33 @@ pub enum Command {
     /// Push an image to every planned image and tag: oci:DIR[:REF], oci-archive:FILE[:REF],
     /// docker-archive:FILE, docker://IMAGE, or a path.
     Push(PushArgs),
+    /// Create or update the GitHub Release of this version for the image already pushed under
+    /// its planned tags, with notes on how to pull and run it.
+    Release(ReleaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// Make the release even without `release: auto`'s conditions (a tag is still needed).
+    #[arg(long)]
+    pub force: bool,
+    /// Create it as a draft.
+    #[arg(long)]
+    pub draft: bool,
+    /// Where the list of changes comes from: github (default), commits or none.
+    #[arg(long)]
+    pub changelog: Option<String>,
+    /// A minijinja template for the notes (docs/release-notes.md lists its variables).
+    #[arg(long, value_name = "FILE")]
+    pub notes_template: Option<String>,
+    /// Registries (host[:port]) that may be reached over plain HTTP; loopback ones always may.
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// A PEM CA certificate to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,10 +151,11 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
     match cli.command {
         Command::Action => action(env),
         Command::Push(args) => push_command(args, env),
+        Command::Release(args) => release_command(args, env),
         Command::Plan(args) => {
             let mut inputs = Inputs::from_env(&env.vars);
             args.inputs.apply(&mut inputs);
-            let plan = compute_plan(env, &inputs)?;
+            let (_, plan) = compute_plan(env, &inputs)?;
             let text = match args.format {
                 Format::Table => render::table(&plan),
                 Format::Json => render::json(&plan) + "\n",
@@ -176,25 +206,82 @@ fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
         inputs.set("insecure-registries", args.insecure_registries.join("\n"));
     }
     publish::mask_secrets(&inputs, env.style() == Style::Actions);
-    let plan = compute_plan(env, &inputs)?;
-    let outcome = run_publish(env, &inputs, &plan)?;
+    let (_, plan) = compute_plan(env, &inputs)?;
+    let settings = publish_settings(env, &inputs)?;
+    let outcome = runtime()?.block_on(async {
+        let _group = Group::start(env.style(), "Push");
+        publish::publish(&plan, &settings).await
+    })?;
     let _ = std::io::stdout()
         .lock()
         .write_all(format!("{}\n", outcome.digest).as_bytes());
     Ok(())
 }
 
-/// Runs a push on a Tokio runtime (the rest of tagship needs none).
-fn run_publish(env: &Environment, inputs: &Inputs, plan: &Plan) -> Result<PushOutcome, Error> {
+fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
+    let mut inputs = Inputs::from_env(&env.vars);
+    args.inputs.apply(&mut inputs);
+    if args.force {
+        inputs.set("release", "true");
+    }
+    if args.draft {
+        inputs.set("release-draft", "true");
+    }
+    for (name, value) in [
+        ("changelog", args.changelog),
+        ("release-notes-template", args.notes_template),
+        ("ca-file", args.ca_file),
+        (
+            "registry-password",
+            env.vars.get("TAGSHIP_REGISTRY_PASSWORD").cloned(),
+        ),
+    ] {
+        if let Some(v) = value {
+            inputs.set(name, v);
+        }
+    }
+    if inputs.raw("github-token").is_empty() {
+        if let Some(token) = env.vars.get("GITHUB_TOKEN") {
+            inputs.set("github-token", token.clone());
+        }
+    }
+    if !args.insecure_registries.is_empty() {
+        inputs.set("insecure-registries", args.insecure_registries.join("\n"));
+    }
+    publish::mask_secrets(&inputs, env.style() == Style::Actions);
+    let (ctx, plan) = compute_plan(env, &inputs)?;
+    let release_settings = ReleaseSettings::from_inputs(&inputs, &env.vars, &env.workdir)?;
+    let Some(release_plan) = release_settings.decide(&ctx)? else {
+        tracing::info!("nothing to release for this run (use --force to release its tag anyway)");
+        return Ok(());
+    };
+    let settings = publish_settings(env, &inputs)?;
+    let outcome = runtime()?.block_on(async {
+        // The image must be in the registry under its tags: no release claims a missing image.
+        let pushed = publish::published(&plan, &settings).await?;
+        Ok::<_, Error>(
+            release::release(&ctx, &plan, &pushed, &release_plan, &release_settings).await?,
+        )
+    })?;
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(format!("{}\n", outcome.url).as_bytes());
+    Ok(())
+}
+
+fn publish_settings(env: &Environment, inputs: &Inputs) -> Result<PublishSettings, Error> {
     let mut settings = PublishSettings::from_inputs(inputs, &env.vars)?;
     settings.progress_bar =
         env.style() == Style::Plain && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    Ok(settings)
+}
+
+/// A Tokio runtime for the network steps (planning needs none).
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Runtime(e.to_string()))?;
-    let _group = Group::start(env.style(), "Push");
-    Ok(runtime.block_on(publish::publish(plan, &settings))?)
+        .map_err(|e| Error::Runtime(e.to_string()))
 }
 
 fn action(env: &Environment) -> Result<(), Error> {
@@ -205,17 +292,39 @@ fn action(env: &Environment) -> Result<(), Error> {
             "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"
         );
     }
-    let plan = {
+    let (ctx, plan) = {
         let _group = Group::start(env.style(), "Plan");
-        let plan = compute_plan(env, &inputs)?;
+        let (ctx, plan) = compute_plan(env, &inputs)?;
         tracing::info!("{}", render::table(&plan).trim_end());
-        plan
+        (ctx, plan)
     };
     if plan.tags.is_empty() {
         tracing::warn!(
             "no tag was planned for this event; check the `tags` rules against the event"
         );
     }
+    // Every input is checked before anything is written anywhere.
+    let has_source = !inputs.string("source").is_empty();
+    let publish_settings = if has_source {
+        Some(publish_settings(env, &inputs)?)
+    } else {
+        None
+    };
+    let release_settings = ReleaseSettings::from_inputs(&inputs, &env.vars, &env.workdir)?;
+    let release_plan = release_settings.decide(&ctx)?;
+    if release_plan.is_some() && !has_source {
+        if release_settings.mode == ReleaseMode::Always {
+            return Err(Error::Release(Box::new(ReleaseError::Input(InputValueError {
+                input: "source".into(),
+                value: String::new(),
+                expected: "`release: true` releases a pushed image: name the image to push in `source`".into(),
+            }))));
+        }
+        tracing::info!(
+            "no release: nothing was pushed (no `source`), and a release describes a pushed image"
+        );
+    }
+
     let mut outputs = render::outputs(
         &plan,
         &inputs.separator("sep-tags"),
@@ -223,10 +332,29 @@ fn action(env: &Environment) -> Result<(), Error> {
         &inputs.separator("sep-annotations"),
     );
     let mut summary = render::summary(&plan);
-    if !inputs.string("source").is_empty() {
-        let outcome = run_publish(env, &inputs, &plan)?;
-        outputs.extend(publish::outputs(&outcome));
-        summary.push_str(&publish::summary(&outcome));
+    let mut failure = None;
+    if let Some(settings) = &publish_settings {
+        let runtime = runtime()?;
+        let pushed = runtime.block_on(async {
+            let _group = Group::start(env.style(), "Push");
+            publish::publish(&plan, settings).await
+        })?;
+        outputs.extend(publish::outputs(&pushed));
+        summary.push_str(&publish::summary(&pushed));
+        if let Some(release_plan) = &release_plan {
+            let released = runtime.block_on(async {
+                let _group = Group::start(env.style(), "Release");
+                release::release(&ctx, &plan, &pushed, release_plan, &release_settings).await
+            });
+            match released {
+                Ok(outcome) => {
+                    outputs.extend(release::outputs(&outcome));
+                    summary.push_str(&release::summary(&outcome));
+                }
+                // The image is pushed: say so in the outputs, then fail the step.
+                Err(e) => failure = Some(Error::from(e)),
+            }
+        }
     }
     let out_path = file_command(env, "GITHUB_OUTPUT");
     let summary_path = file_command(env, "GITHUB_STEP_SUMMARY");
@@ -240,7 +368,10 @@ fn action(env: &Environment) -> Result<(), Error> {
     if let Some(path) = summary_path {
         actions::write_summary(&path, &summary)?;
     }
-    Ok(())
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn file_command(env: &Environment, name: &str) -> Option<PathBuf> {
@@ -251,7 +382,7 @@ fn file_command(env: &Environment, name: &str) -> Option<PathBuf> {
 }
 
 /// Reads the context and inputs, and computes the plan. Warnings go to the log.
-pub fn compute_plan(env: &Environment, inputs: &Inputs) -> Result<Plan, Error> {
+pub fn compute_plan(env: &Environment, inputs: &Inputs) -> Result<(Context, Plan), Error> {
     let settings = ContextSettings::from_env(&env.vars, env.now)?;
     let ctx = ci::detect(&env.vars, Path::new(&env.workdir), &settings)?;
     tracing::debug!("context: {ctx:?}");
@@ -277,5 +408,5 @@ pub fn compute_plan(env: &Environment, inputs: &Inputs) -> Result<Plan, Error> {
     for warning in &plan.warnings {
         tracing::warn!("{warning}");
     }
-    Ok(plan)
+    Ok((ctx, plan))
 }

@@ -5,6 +5,7 @@ use crate::ci::inputs::InputValueError;
 use crate::output::actions::OutputError;
 use crate::plan::InputError;
 use crate::publish::PublishError;
+use crate::release::ReleaseError;
 
 /// Exit code for a mistake in the inputs or the context: fix the workflow.
 pub const EXIT_INPUT: u8 = 2;
@@ -24,8 +25,16 @@ pub enum Error {
     /// Boxed: registry errors carry a lot of context.
     #[error(transparent)]
     Publish(Box<PublishError>),
+    #[error(transparent)]
+    Release(Box<ReleaseError>),
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
+}
+
+impl From<ReleaseError> for Error {
+    fn from(e: ReleaseError) -> Error {
+        Error::Release(Box::new(e))
+    }
 }
 
 impl From<PublishError> for Error {
@@ -47,6 +56,12 @@ impl Error {
                 PublishError::Source(_) => "Cannot read the image",
                 PublishError::Registry(_) | PublishError::Push(_) => "Push failed",
             },
+            Error::Release(e) => match e.as_ref() {
+                ReleaseError::Input(_) | ReleaseError::NoTag(_) | ReleaseError::Template(_) => {
+                    "Invalid input"
+                }
+                ReleaseError::GitHub(_) => "Release failed",
+            },
             Error::Runtime(_) => "Internal error",
         }
     }
@@ -60,6 +75,7 @@ impl Error {
                 EXIT_INPUT
             }
             Error::Publish(_) => EXIT_FAILURE,
+            Error::Release(e) if matches!(e.as_ref(), ReleaseError::GitHub(_)) => EXIT_FAILURE,
             Error::Context(ContextError::PayloadFile { .. }) => EXIT_FAILURE,
             _ => EXIT_INPUT,
         }

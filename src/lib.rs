@@ -6,8 +6,11 @@
 pub mod ci;
 pub mod cli;
 pub mod error;
+pub mod github;
+pub mod http;
 pub mod output;
 pub mod plan;
 pub mod publish;
 pub mod registry;
+pub mod release;
 pub mod secret;

@@ -19,7 +19,8 @@ use crate::secret::Secret;
 
 /// The publishing settings, read and checked from the inputs before anything is contacted.
 pub struct PublishSettings {
-    pub source: SourceSpec,
+    /// `None` when only reading what is published (`tagship release`).
+    pub source: Option<SourceSpec>,
     pub on_conflict: OnConflict,
     pub concurrency: usize,
     pub client: ClientSettings,
@@ -57,7 +58,10 @@ impl PublishSettings {
         inputs: &Inputs,
         env: &BTreeMap<String, String>,
     ) -> Result<PublishSettings, PublishError> {
-        let source = SourceSpec::parse(inputs.string("source"))?;
+        let source = match inputs.string("source") {
+            "" => None,
+            text => Some(SourceSpec::parse(text)?),
+        };
         let on_conflict_text = inputs.string("on-conflict");
         let on_conflict = OnConflict::parse(on_conflict_text).ok_or_else(|| {
             bad(
@@ -217,7 +221,10 @@ pub async fn publish(plan: &Plan, settings: &PublishSettings) -> Result<PushOutc
         settings,
         open: BTreeMap::new(),
     };
-    let loaded = match &settings.source {
+    let Some(source) = &settings.source else {
+        return Err(bad("source", "", "name the image to publish, e.g. oci:image").into());
+    };
+    let loaded = match source {
         SourceSpec::OciDir { path, reference } => {
             Loaded::Image(layout::load_dir(path, reference.as_deref())?)
         }
@@ -248,6 +255,83 @@ pub async fn publish(plan: &Plan, settings: &PublishSettings) -> Result<PushOutc
         progress_bar: settings.progress_bar,
     };
     Ok(copy::push(&loaded, &targets, &plan.tag_names, &plan.roles, &options).await?)
+}
+
+/// What is published under the plan's tags now, as a push of it would report: the digest of the
+/// first tag of the first image, and every planned tag that points at it. For `tagship release`
+/// on an image pushed earlier; an error when the image is not there.
+pub async fn published(
+    plan: &Plan,
+    settings: &PublishSettings,
+) -> Result<PushOutcome, PublishError> {
+    use crate::plan::publish::{PlannedTag, TagAction};
+    use crate::registry::copy::{BlobCounts, RepoOutcome, platform_names};
+    use crate::registry::media::ManifestKind;
+    let (Some(first_image), Some(first_tag)) = (plan.images.first(), plan.tag_names.first()) else {
+        return Err(bad(
+            "tags",
+            "",
+            "no image and tag were planned for this event, so there is no pushed image to release",
+        )
+        .into());
+    };
+    let mut connections = Connections {
+        settings,
+        open: BTreeMap::new(),
+    };
+    let (registry_name, repository) = split_image(first_image);
+    let registry = connections.get(&registry_name).await?;
+    let Some((bytes, media_type)) = registry.get_manifest(&repository, first_tag, false).await?
+    else {
+        return Err(RegistryError::Protocol {
+            registry: registry_name,
+            message: format!(
+                "{first_image}:{first_tag} does not exist, so there is no image to release; push it first (`tagship push`)"
+            ),
+        }
+        .into());
+    };
+    let digest = crate::registry::digest::Digest::of(&bytes);
+    let (kind, media_type, doc) = source::parse_manifest(&digest, &bytes, Some(&media_type))
+        .map_err(|e| RegistryError::Protocol {
+            registry: registry_name.clone(),
+            message: e.to_string(),
+        })?;
+    let platforms = match kind {
+        ManifestKind::Index => platform_names(
+            &doc.manifests
+                .iter()
+                .filter_map(|m| m.platform.clone())
+                .collect::<Vec<_>>(),
+        ),
+        _ => Vec::new(),
+    };
+    let mut repositories = Vec::new();
+    for image in &plan.images {
+        let (registry_name, repository) = split_image(image);
+        let registry = connections.get(&registry_name).await?;
+        let mut tags = Vec::new();
+        for tag in &plan.tag_names {
+            let at = registry.head_manifest(&repository, tag, false).await?;
+            if at.is_some_and(|(d, _)| d == digest) {
+                tags.push(PlannedTag {
+                    tag: tag.clone(),
+                    action: TagAction::Unchanged,
+                });
+            }
+        }
+        repositories.push(RepoOutcome {
+            image: image.clone(),
+            blobs: BlobCounts::default(),
+            tags,
+        });
+    }
+    Ok(PushOutcome {
+        digest,
+        media_type,
+        platforms,
+        repositories,
+    })
 }
 
 /// The step outputs of a push.

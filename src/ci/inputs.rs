@@ -23,6 +23,10 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "concurrency",
     "insecure-registries",
     "ca-file",
+    "release",
+    "release-draft",
+    "release-notes-template",
+    "changelog",
 ];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -143,7 +143,7 @@ fn parse_challenge(headers: &HeaderMap) -> Challenge {
     }
 }
 
-fn jitter() -> f64 {
+pub(crate) fn jitter() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
@@ -151,15 +151,7 @@ fn jitter() -> f64 {
 }
 
 fn describe(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    crate::http::describe(e)
 }
 
 /// Whether a connection error says the server's certificate is not trusted.
@@ -182,26 +174,7 @@ impl Registry {
         credentials: Credentials,
         settings: &ClientSettings,
     ) -> Result<Registry, RegistryError> {
-        // ring as the process's TLS provider; installing twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("tagship/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(120))
-            .pool_max_idle_per_host(16);
-        if let Some(pem) = &settings.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                RegistryError::Setup(format!(
-                    "input `ca-file`: not a PEM certificate bundle ({e})"
-                ))
-            })?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder.build().map_err(|e| {
-            RegistryError::Setup(format!("cannot set up the HTTP client: {}", describe(&e)))
-        })?;
+        let http = crate::http::client(settings.ca_pem.as_deref()).map_err(RegistryError::Setup)?;
         let host = api_host(name);
         let plain_allowed = is_loopback(host)
             || settings
@@ -410,6 +383,7 @@ impl Registry {
                 operation: "token request".into(),
                 status,
                 message: body_message(&body),
+                retry_after: None,
             });
         }
         #[derive(serde::Deserialize)]
@@ -462,6 +436,7 @@ impl Registry {
                 operation: what.to_string(),
                 status,
                 message: format!("still failing after {attempt} attempts"),
+                retry_after: None,
             });
         };
         let why = if status == 0 {
@@ -564,6 +539,11 @@ impl Registry {
     /// Turns an unexpected answer into an error with the server's own message.
     pub async fn fail(&self, op: &Op<'_>, response: Response) -> RegistryError {
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let body = response.text().await.unwrap_or_default();
         let message = body_message(&body);
         match status {
@@ -582,6 +562,7 @@ impl Registry {
                 operation: op.what.to_string(),
                 status,
                 message,
+                retry_after,
             },
         }
     }

@@ -77,6 +77,8 @@ pub struct RepoOutcome {
 pub struct PushOutcome {
     pub digest: Digest,
     pub media_type: String,
+    /// `os/architecture[/variant]` of each image of a multi-platform index (attestations left out).
+    pub platforms: Vec<String>,
     pub repositories: Vec<RepoOutcome>,
 }
 
@@ -146,6 +148,19 @@ async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStream, PushEr
     }
 }
 
+/// The wait before another try of a whole upload (after the registry's `Retry-After`, when it
+/// gave one), or `None` when the error is not transient or the budget is spent.
+fn upload_retry(
+    retry: &RetryPolicy,
+    attempt: u32,
+    waited: Duration,
+    e: &RegistryError,
+) -> Option<Duration> {
+    retry
+        .delay(attempt, e.retry_after(), waited, super::client::jitter())
+        .filter(|_| e.is_transient())
+}
+
 /// Uploads one blob unless the repository has it, retrying the whole upload on transient errors.
 async fn push_blob(
     registry: &Registry,
@@ -190,10 +205,7 @@ async fn push_blob(
                     }
                     .into());
                 }
-                match retry
-                    .delay(attempt, None, waited, 0.5)
-                    .filter(|_| e.is_transient())
-                {
+                match upload_retry(retry, attempt, waited, &e) {
                     Some(delay) => {
                         tracing::warn!(
                             "{e}; retrying the upload of {} in {:.1}s (attempt {} of {})",
@@ -272,15 +284,14 @@ async fn push_docker_layer(
                     }
                     .into());
                 }
-                match retry
-                    .delay(attempt, None, waited, 0.5)
-                    .filter(|_| e.is_transient())
-                {
+                match upload_retry(retry, attempt, waited, &e) {
                     Some(delay) => {
                         tracing::warn!(
-                            "{e}; retrying layer {} in {:.1}s",
+                            "{e}; retrying layer {} in {:.1}s (attempt {} of {})",
                             layer.diff_id,
-                            delay.as_secs_f64()
+                            delay.as_secs_f64(),
+                            attempt + 1,
+                            retry.max_attempts
                         );
                         tokio::time::sleep(delay).await;
                         waited += delay;
@@ -507,6 +518,18 @@ async fn read_state(
     })
 }
 
+/// `os/architecture[/variant]`, buildx's `unknown/unknown` attestation entries left out.
+pub fn platform_names(platforms: &[super::media::Platform]) -> Vec<String> {
+    platforms
+        .iter()
+        .filter(|p| p.os != "unknown" && p.architecture != "unknown")
+        .map(|p| match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        })
+        .collect()
+}
+
 /// Pushes the image to every target under the planned tags.
 pub async fn push(
     loaded: &Loaded,
@@ -634,9 +657,14 @@ pub async fn push(
             tags: planned,
         });
     }
+    let platforms = match loaded {
+        Loaded::Image(image) => platform_names(&image.platforms),
+        Loaded::Docker { .. } => Vec::new(),
+    };
     Ok(PushOutcome {
         digest: root.digest.clone(),
         media_type: root.media_type.clone(),
+        platforms,
         repositories,
     })
 }

@@ -38,6 +38,8 @@ pub enum RegistryError {
         operation: String,
         status: u16,
         message: String,
+        /// The answer's `Retry-After`, for whoever retries the whole operation.
+        retry_after: Option<std::time::Duration>,
     },
     #[error("registry {registry}: {operation} on {repository} failed: {message}")]
     Transport {
@@ -63,6 +65,14 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         matches!(self, RegistryError::Transport { .. })
             || matches!(self, RegistryError::Status { status, .. } if super::retry::is_retryable_status(*status))
+    }
+
+    /// How long the registry asked to wait before another try.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! pseudo-random from a seed, so two images with different seeds share no layers.
 
 use sha2::{Digest as _, Sha256};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -65,49 +65,133 @@ pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
 }
 
-/// xorshift64*: fast, seeded, good enough to defeat compression.
-fn fill(seed: u64, size: usize, compressible: bool) -> Vec<u8> {
-    if compressible {
-        let line =
-            format!("tagship sample line {seed}: the quick brown fox jumps over the lazy dog\n");
-        return line.bytes().cycle().take(size).collect();
-    }
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(size + 8);
-    while out.len() < size {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(size);
-    out
+/// The content of a layer's one file: xorshift64* (fast, seeded, good enough to defeat
+/// compression), or a repeated text line. A reader, so a big layer is never built in memory.
+struct Fill {
+    state: u64,
+    /// The text line for compressible content; empty for random bytes.
+    line: Vec<u8>,
+    /// Position in the current 8-byte word, or in the line.
+    pos: usize,
+    word: [u8; 8],
+    left: u64,
 }
 
-/// An uncompressed layer tar holding one file.
-fn layer_tar(spec: &ImageSpec, index: usize) -> Vec<u8> {
+impl Fill {
+    fn new(seed: u64, size: u64, compressible: bool) -> Fill {
+        let line = if compressible {
+            format!("tagship sample line {seed}: the quick brown fox jumps over the lazy dog\n")
+                .into_bytes()
+        } else {
+            Vec::new()
+        };
+        Fill {
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            pos: if line.is_empty() { 8 } else { 0 },
+            line,
+            word: [0; 8],
+            left: size,
+        }
+    }
+}
+
+impl Read for Fill {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        for byte in &mut buf[..n] {
+            if !self.line.is_empty() {
+                *byte = self.line[self.pos];
+                self.pos = (self.pos + 1) % self.line.len();
+                continue;
+            }
+            if self.pos == 8 {
+                self.state ^= self.state >> 12;
+                self.state ^= self.state << 25;
+                self.state ^= self.state >> 27;
+                self.word = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+                self.pos = 0;
+            }
+            *byte = self.word[self.pos];
+            self.pos += 1;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Streams an uncompressed layer tar holding one file into `out`; returns `out`.
+fn write_layer_tar<W: Write>(out: W, spec: &ImageSpec, index: usize) -> W {
     let seed = spec.seed.wrapping_mul(1000).wrapping_add(index as u64);
-    let data = fill(seed, spec.layer_size, spec.compressible);
-    let mut builder = tar::Builder::new(Vec::new());
+    let size = spec.layer_size as u64;
+    let fill = Fill::new(seed, size, spec.compressible);
+    let mut builder = tar::Builder::new(out);
     let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
+    header.set_size(size);
     header.set_mode(0o644);
     header.set_mtime(0);
     header.set_cksum();
     builder
-        .append_data(
-            &mut header,
-            format!("data/layer-{seed}.bin"),
-            data.as_slice(),
-        )
+        .append_data(&mut header, format!("data/layer-{seed}.bin"), fill)
         .unwrap();
     builder.into_inner().unwrap()
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
+/// An uncompressed layer tar holding one file, in memory (the small layers of `docker save`).
+fn layer_tar(spec: &ImageSpec, index: usize) -> Vec<u8> {
+    write_layer_tar(Vec::new(), spec, index)
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> (W, String, u64) {
+        let digest = format!("sha256:{:x}", self.hasher.finalize());
+        (self.inner, digest, self.bytes)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes layer `index` as a gzipped blob into `dir`'s blob store, streaming: the tar is
+/// generated, hashed (the diff_id), compressed, hashed again and written as it goes, so memory
+/// stays flat whatever the layer size. Returns (digest, compressed size, diff_id).
+fn write_layer_blob(dir: &Path, spec: &ImageSpec, index: usize) -> (String, u64, String) {
+    let blobs = dir.join("blobs/sha256");
+    let partial = blobs.join(format!(".layer-{index}-{}.partial", std::process::id()));
+    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial).unwrap());
+    let gz = flate2::write::GzEncoder::new(Hashing::new(file), flate2::Compression::fast());
+    let tar = write_layer_tar(Hashing::new(gz), spec, index);
+    let (gz, diff_id, _) = tar.finish();
+    let (file, digest, size) = gz.finish().unwrap().finish();
+    file.into_inner().unwrap();
+    std::fs::rename(&partial, blobs.join(digest.trim_start_matches("sha256:"))).unwrap();
+    (digest, size, diff_id)
 }
 
 fn config_json(spec: &ImageSpec, diff_ids: &[String]) -> Vec<u8> {
@@ -147,11 +231,10 @@ fn write_image(dir: &Path, spec: &ImageSpec) -> (Vec<u8>, Layout) {
     let mut diff_ids = Vec::new();
     let mut total = 0u64;
     for index in 0..spec.layers {
-        let tar = layer_tar(spec, index);
-        diff_ids.push(sha256(&tar));
-        let compressed = gzip(&tar);
-        total += compressed.len() as u64;
-        layers.push((write_blob(dir, &compressed), compressed.len()));
+        let (digest, size, diff_id) = write_layer_blob(dir, spec, index);
+        diff_ids.push(diff_id);
+        total += size;
+        layers.push((digest, size));
     }
     let config = config_json(spec, &diff_ids);
     total += config.len() as u64;

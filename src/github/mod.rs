@@ -1,0 +1,384 @@
+//! The GitHub REST adapter, on octocrab (auth, base URI, models) with tagship's own retries:
+//! octocrab's retry layer repeats POSTs and hides the status and headers a careful retry needs
+//! (`Retry-After`, the rate-limit reset), so every call goes through [`GitHub::call`], which
+//! sees the whole answer. The base URL is `GITHUB_API_URL`, so GitHub Enterprise Server works.
+
+pub mod releases;
+
+use http::{HeaderMap, Method};
+use octocrab::Octocrab;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+use crate::http::describe;
+use crate::registry::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error(
+        "no GitHub token: {what} needs the `github-token` input (its default, `${{{{ github.token }}}}`, works in a workflow; from a terminal set GITHUB_TOKEN)"
+    )]
+    NoToken { what: String },
+    #[error(
+        "GitHub refused the token for {operation} on {repository} ({status}: {message}). {fix}"
+    )]
+    Unauthorized {
+        operation: String,
+        repository: String,
+        status: u16,
+        message: String,
+        fix: String,
+    },
+    #[error(
+        "GitHub's rate limit for this token is spent ({operation} on {repository}: {message}); it resets at {reset}. Re-run the job later"
+    )]
+    RateLimited {
+        operation: String,
+        repository: String,
+        message: String,
+        reset: String,
+    },
+    #[error("GitHub: {operation} on {repository} failed with HTTP {status}: {message}")]
+    Status {
+        operation: String,
+        repository: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "GitHub: {operation} on {repository} failed: {message}. Check `GITHUB_API_URL` ({api})"
+    )]
+    Transport {
+        operation: String,
+        repository: String,
+        api: String,
+        message: String,
+    },
+    #[error("GitHub: {operation} on {repository} answered something unexpected: {message}")]
+    Protocol {
+        operation: String,
+        repository: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// One answer, whole: status, headers and body text.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// GitHub's error body: `{"message", "errors": [{"resource","code","field"}], "documentation_url"}`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub errors: Vec<ErrorEntry>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ErrorEntry {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub field: String,
+}
+
+impl ErrorBody {
+    pub fn parse(body: &str) -> ErrorBody {
+        serde_json::from_str(body).unwrap_or_else(|_| ErrorBody {
+            message: body.trim().chars().take(300).collect(),
+            errors: Vec::new(),
+        })
+    }
+
+    pub fn has_code(&self, code: &str) -> bool {
+        self.errors.iter().any(|e| e.code == code)
+    }
+
+    fn describe(&self) -> String {
+        let mut text = if self.message.is_empty() {
+            "no message".to_string()
+        } else {
+            self.message.clone()
+        };
+        for e in &self.errors {
+            text.push_str(&format!(" [{} {}]", e.field, e.code));
+        }
+        text
+    }
+}
+
+/// A client for one repository (`owner/name`).
+pub struct GitHub {
+    octo: Octocrab,
+    pub api: String,
+    pub repository: String,
+    retry: RetryPolicy,
+}
+
+/// Whether the call may be repeated after a failure without doing its work twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    Safe,
+    /// A create: the caller looks up whether it was applied before trying again.
+    Never,
+}
+
+impl GitHub {
+    /// Must run inside a Tokio runtime (octocrab's builder needs one).
+    pub fn connect(
+        api: &str,
+        token: &Secret,
+        repository: &str,
+        ca_pem: Option<&[u8]>,
+        retry: RetryPolicy,
+    ) -> Result<GitHub, GitHubError> {
+        let http = crate::http::client(ca_pem).map_err(GitHubError::Setup)?;
+        let api = api.trim_end_matches('/');
+        let octo = Octocrab::builder()
+            .base_uri(api)
+            .map_err(|e| {
+                GitHubError::Setup(format!(
+                    "GITHUB_API_URL `{api}` is not a URL ({e}); it should look like https://api.github.com"
+                ))
+            })?
+            .personal_token(token.expose().to_string())
+            .add_header(
+                http::header::HeaderName::from_static("x-github-api-version"),
+                "2022-11-28".to_string(),
+            )
+            .build_with_reqwest(http)
+            .map_err(|e| GitHubError::Setup(format!("cannot set up the GitHub client: {e}")))?;
+        Ok(GitHub {
+            octo,
+            api: api.to_string(),
+            repository: repository.to_string(),
+            retry,
+        })
+    }
+
+    /// `/repos/{owner}/{name}` + `rest`.
+    pub fn route(&self, rest: &str) -> String {
+        format!("/repos/{}{rest}", self.repository)
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        route: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, octocrab::Error> {
+        // A path joins the base URI (its path kept: GHES's `/api/v3`); a `Link` URL is whole.
+        let uri = route.to_string();
+        let response = match *method {
+            Method::GET => self.octo._get(uri).await?,
+            Method::POST => self.octo._post(uri, body).await?,
+            Method::PATCH => self.octo._patch(uri, body).await?,
+            Method::PUT => self.octo._put(uri, body).await?,
+            Method::DELETE => self.octo._delete(uri, body).await?,
+            _ => {
+                return Err(octocrab::Error::Other {
+                    source: format!("method {method} is not used").into(),
+                    backtrace: std::backtrace::Backtrace::capture(),
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = self.octo.body_to_string(response).await?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends a request; answers 408, 429, 5xx, a spent rate limit and dropped connections are
+    /// retried with backoff (after `Retry-After` or the rate-limit reset when GitHub gives one)
+    /// when `repeat` allows it. The answer is returned whatever its status; see [`GitHub::expect`].
+    pub async fn call(
+        &self,
+        operation: &str,
+        method: Method,
+        route: &str,
+        body: Option<&serde_json::Value>,
+        repeat: Repeat,
+    ) -> Result<Answer, GitHubError> {
+        let mut attempt = 1;
+        let mut waited = Duration::ZERO;
+        loop {
+            let (why, after) = match self.send_once(&method, route, body).await {
+                Ok(answer) => {
+                    let limited = rate_limit_wait(&answer);
+                    if repeat == Repeat::Never
+                        || !(is_retryable_status(answer.status) || limited.is_some())
+                    {
+                        return Ok(answer);
+                    }
+                    (
+                        format!("HTTP {}", answer.status),
+                        limited.or_else(|| {
+                            answer
+                                .headers
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(parse_retry_after)
+                        }),
+                    )
+                }
+                Err(e) => {
+                    let message = describe(&e);
+                    if repeat == Repeat::Never {
+                        return Err(self.transport(operation, message));
+                    }
+                    (format!("a failed connection ({message})"), None)
+                }
+            };
+            let jitter = f64::from(std::process::id() % 1000) / 1000.0;
+            let Some(delay) = self.retry.delay(attempt, after, waited, jitter) else {
+                // Out of attempts: one more plain send to report its answer or failure.
+                return match self.send_once(&method, route, body).await {
+                    Ok(answer) => Ok(answer),
+                    Err(e) => Err(self.transport(operation, describe(&e))),
+                };
+            };
+            tracing::warn!(
+                "GitHub: {operation} on {} got {why}; retrying in {:.1}s (attempt {} of {})",
+                self.repository,
+                delay.as_secs_f64(),
+                attempt + 1,
+                self.retry.max_attempts
+            );
+            tokio::time::sleep(delay).await;
+            waited += delay;
+            attempt += 1;
+        }
+    }
+
+    fn transport(&self, operation: &str, message: String) -> GitHubError {
+        GitHubError::Transport {
+            operation: operation.to_string(),
+            repository: self.repository.clone(),
+            api: self.api.clone(),
+            message,
+        }
+    }
+
+    /// Turns an answer that is not a success into the error a person can act on.
+    pub fn failure(&self, operation: &str, answer: &Answer, write: &str) -> GitHubError {
+        let body = ErrorBody::parse(&answer.body);
+        let repository = self.repository.clone();
+        let operation = operation.to_string();
+        if rate_limit_spent(answer) {
+            let reset = answer
+                .headers
+                .get("x-ratelimit-reset")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .and_then(|s| jiff::Timestamp::from_second(s).ok())
+                .map_or_else(|| "an unknown time".to_string(), |t| t.to_string());
+            return GitHubError::RateLimited {
+                operation,
+                repository,
+                message: body.describe(),
+                reset,
+            };
+        }
+        match answer.status {
+            401 => GitHubError::Unauthorized {
+                operation,
+                repository,
+                status: 401,
+                message: body.describe(),
+                fix: "The token is missing, expired or wrong: pass `github-token: ${{ github.token }}` (the default) or a valid personal access token".into(),
+            },
+            403 => GitHubError::Unauthorized {
+                operation,
+                repository,
+                status: 403,
+                message: body.describe(),
+                fix: format!(
+                    "Give the job `permissions: {write}`{}",
+                    match answer
+                        .headers
+                        .get("x-accepted-github-permissions")
+                        .and_then(|v| v.to_str().ok())
+                    {
+                        Some(p) => format!(" (GitHub asks for {p})"),
+                        None => String::new(),
+                    }
+                ),
+            },
+            status => GitHubError::Status {
+                operation,
+                repository,
+                status,
+                message: body.describe(),
+            },
+        }
+    }
+
+    /// The answer's JSON, or the error its status means.
+    pub fn expect<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        answer: &Answer,
+        write: &str,
+    ) -> Result<T, GitHubError> {
+        if !answer.is_success() {
+            return Err(self.failure(operation, answer, write));
+        }
+        serde_json::from_str(&answer.body).map_err(|e| GitHubError::Protocol {
+            operation: operation.to_string(),
+            repository: self.repository.clone(),
+            message: format!("{e}"),
+        })
+    }
+}
+
+/// A 403 or 429 with `x-ratelimit-remaining: 0`: the primary rate limit.
+fn rate_limit_spent(answer: &Answer) -> bool {
+    matches!(answer.status, 403 | 429)
+        && answer
+            .headers
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            == Some("0")
+}
+
+/// How long to wait for a spent rate limit, when the reset is close enough to wait for (a
+/// minute); otherwise `None`, and the caller reports it.
+fn rate_limit_wait(answer: &Answer) -> Option<Duration> {
+    if !rate_limit_spent(answer) {
+        return None;
+    }
+    let reset = answer
+        .headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())?;
+    let now = jiff::Timestamp::now().as_second();
+    let wait = u64::try_from(reset - now).unwrap_or(0).max(1);
+    (wait <= 60).then(|| Duration::from_secs(wait))
+}
+
+/// The `rel="next"` target of a `Link` header.
+pub fn next_page(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("link")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::registry::client::next_link)
+}

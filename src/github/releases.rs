@@ -1,0 +1,265 @@
+//! Releases, idempotently: find by tag with drafts included, create or update, and never make a
+//! second one. A create that GitHub applied but answered badly (a 502, a dropped connection, or
+//! a 422 `already_exists` from a race) is looked up again and updated.
+
+use http::Method;
+use serde_json::json;
+
+use super::{ErrorBody, GitHub, GitHubError, Repeat, next_page};
+use crate::plan::notes::merge_body;
+use crate::plan::release::ReleasePlan;
+
+const WRITE: &str = "contents: write";
+
+/// The fields of GitHub's release object tagship reads. Not octocrab's model: that one insists
+/// on every field of the author, which GitHub Enterprise versions and proxies do not all send.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Release {
+    pub id: u64,
+    pub tag_name: String,
+    pub html_url: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub draft: bool,
+    #[serde(default)]
+    pub prerelease: bool,
+}
+
+/// What the releases of the repository look like now.
+pub struct Existing {
+    /// Ours, if it exists (drafts included).
+    pub release: Option<Release>,
+    /// The tags of every published release that is not a prerelease (for `make_latest`).
+    pub stable_tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseAction {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Lists every release (the by-tag endpoint hides drafts, so the list is the one source): one
+/// call per 100 releases.
+pub async fn existing(gh: &GitHub, tag: &str) -> Result<Existing, GitHubError> {
+    let operation = "list releases";
+    let mut route = gh.route("/releases?per_page=100");
+    let mut found = None;
+    let mut stable_tags = Vec::new();
+    // Bounded: 100 pages of 100 are far more releases than any repository keeps.
+    for _ in 0..100 {
+        let answer = gh
+            .call(operation, Method::GET, &route, None, Repeat::Safe)
+            .await?;
+        let page: Vec<Release> = gh.expect(operation, &answer, WRITE)?;
+        for release in page {
+            if !release.draft && !release.prerelease {
+                stable_tags.push(release.tag_name.clone());
+            }
+            if release.tag_name == tag && found.is_none() {
+                found = Some(release);
+            }
+        }
+        match next_page(&answer.headers) {
+            Some(next) => route = next,
+            None => break,
+        }
+    }
+    Ok(Existing {
+        release: found,
+        stable_tags,
+    })
+}
+
+/// Creates the release, or updates the one there: only the part of the body between tagship's
+/// markers changes (`generated` carries them), and `make_latest` when this is the highest stable
+/// version. Title, draft and prerelease of an existing release are a person's to change.
+pub async fn upsert(
+    gh: &GitHub,
+    plan: &ReleasePlan,
+    generated: &str,
+    make_latest: bool,
+    now: Existing,
+) -> Result<(Release, ReleaseAction), GitHubError> {
+    if let Some(release) = now.release {
+        return update(gh, release, generated, make_latest).await;
+    }
+    let operation = "create release";
+    let body = json!({
+        "tag_name": plan.tag_name,
+        "target_commitish": plan.target_commitish,
+        "name": plan.name,
+        "body": generated,
+        "draft": plan.draft,
+        "prerelease": plan.prerelease,
+        "make_latest": if make_latest { "true" } else { "false" },
+    });
+    let route = gh.route("/releases");
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        // A create is never repeated blindly: it may have been applied.
+        let outcome = gh
+            .call(operation, Method::POST, &route, Some(&body), Repeat::Never)
+            .await;
+        // Every way the create may have been applied without us hearing of it.
+        let unclear = match outcome {
+            Ok(answer) if answer.status == 201 => {
+                let release: Release = gh.expect(operation, &answer, WRITE)?;
+                tracing::info!(
+                    "created release {} ({})",
+                    release.tag_name,
+                    release.html_url
+                );
+                return Ok((release, ReleaseAction::Created));
+            }
+            Ok(answer)
+                if answer.status == 422
+                    && ErrorBody::parse(&answer.body).has_code("already_exists") =>
+            {
+                gh.failure(operation, &answer, WRITE)
+            }
+            Ok(answer) if crate::registry::retry::is_retryable_status(answer.status) => {
+                gh.failure(operation, &answer, WRITE)
+            }
+            Ok(answer) => return Err(gh.failure(operation, &answer, WRITE)),
+            Err(e @ GitHubError::Transport { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        if let Some(release) = existing(gh, &plan.tag_name).await?.release {
+            tracing::info!(
+                "release {} exists already (a concurrent run made it, or GitHub applied a create it answered badly); updating it",
+                plan.tag_name
+            );
+            return update(gh, release, generated, make_latest).await;
+        }
+        if attempts >= 3 {
+            return Err(unclear);
+        }
+        tracing::warn!(
+            "{unclear}; the release is not there, so trying again (attempt {} of 3)",
+            attempts + 1
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500 * attempts)).await;
+    }
+}
+
+async fn update(
+    gh: &GitHub,
+    release: Release,
+    generated: &str,
+    make_latest: bool,
+) -> Result<(Release, ReleaseAction), GitHubError> {
+    let body = merge_body(release.body.as_deref(), generated);
+    if release.body.as_deref() == Some(body.as_str()) && !make_latest {
+        tracing::info!("release {} is up to date", release.tag_name);
+        return Ok((release, ReleaseAction::Unchanged));
+    }
+    let operation = "update release";
+    let mut patch = json!({ "body": body });
+    if make_latest && !release.draft {
+        patch["make_latest"] = json!("true");
+    }
+    let route = gh.route(&format!("/releases/{}", release.id));
+    // A PATCH of the same body is safe to repeat.
+    let answer = gh
+        .call(operation, Method::PATCH, &route, Some(&patch), Repeat::Safe)
+        .await?;
+    let updated: Release = gh.expect(operation, &answer, WRITE)?;
+    tracing::info!(
+        "updated release {} ({})",
+        updated.tag_name,
+        updated.html_url
+    );
+    Ok((updated, ReleaseAction::Updated))
+}
+
+/// GitHub's generated notes between `previous` and `tag`.
+pub async fn generate_notes(
+    gh: &GitHub,
+    tag: &str,
+    target: &str,
+    previous: Option<&str>,
+) -> Result<String, GitHubError> {
+    let operation = "generate release notes";
+    let mut body = json!({ "tag_name": tag, "target_commitish": target });
+    if let Some(p) = previous {
+        body["previous_tag_name"] = json!(p);
+    }
+    #[derive(serde::Deserialize)]
+    struct Notes {
+        body: String,
+    }
+    // Generating notes writes nothing: safe to repeat.
+    let answer = gh
+        .call(
+            operation,
+            Method::POST,
+            &gh.route("/releases/generate-notes"),
+            Some(&body),
+            Repeat::Safe,
+        )
+        .await?;
+    Ok(gh.expect::<Notes>(operation, &answer, WRITE)?.body)
+}
+
+/// The repository's git tag names (`git/matching-refs/tags`; one call, GitHub does not page it).
+pub async fn tag_names(gh: &GitHub) -> Result<Vec<String>, GitHubError> {
+    let operation = "list tags";
+    #[derive(serde::Deserialize)]
+    struct Ref {
+        #[serde(rename = "ref")]
+        name: String,
+    }
+    let answer = gh
+        .call(
+            operation,
+            Method::GET,
+            &gh.route("/git/matching-refs/tags"),
+            None,
+            Repeat::Safe,
+        )
+        .await?;
+    let refs: Vec<Ref> = gh.expect(operation, &answer, WRITE)?;
+    Ok(refs
+        .into_iter()
+        .filter_map(|r| r.name.strip_prefix("refs/tags/").map(str::to_string))
+        .collect())
+}
+
+/// The commits between two tags: (sha, message), newest first.
+pub async fn commits_between(
+    gh: &GitHub,
+    base: &str,
+    head: &str,
+) -> Result<Vec<(String, String)>, GitHubError> {
+    let operation = "compare tags";
+    #[derive(serde::Deserialize)]
+    struct Compare {
+        commits: Vec<CompareCommit>,
+    }
+    #[derive(serde::Deserialize)]
+    struct CompareCommit {
+        sha: String,
+        commit: CommitDetail,
+    }
+    #[derive(serde::Deserialize)]
+    struct CommitDetail {
+        message: String,
+    }
+    let route = gh.route(&format!("/compare/{base}...{head}?per_page=250"));
+    let answer = gh
+        .call(operation, Method::GET, &route, None, Repeat::Safe)
+        .await?;
+    let compare: Compare = gh.expect(operation, &answer, WRITE)?;
+    // GitHub lists them oldest first.
+    Ok(compare
+        .commits
+        .into_iter()
+        .rev()
+        .map(|c| (c.sha, c.commit.message))
+        .collect())
+}

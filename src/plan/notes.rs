@@ -1,0 +1,266 @@
+//! Release notes: what the image is and how to get and run it, rendered with minijinja from
+//! plain values (the default template or the user's), and merged into a release body without
+//! touching what a person wrote outside tagship's markers. Pure.
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The generated part of a release body lies between these lines.
+pub const BEGIN: &str = "<!-- tagship:begin -->";
+pub const END: &str = "<!-- tagship:end -->";
+
+pub const DEFAULT_TEMPLATE: &str = include_str!("notes.md.j2");
+
+/// Everything a notes template can use (documented in docs/release-notes.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NotesInput {
+    /// The planned version (`1.2.3`).
+    pub version: String,
+    /// The git tag of the release (`v1.2.3`).
+    pub tag_name: String,
+    /// `owner/name`.
+    pub repository: String,
+    /// The repository's web address.
+    pub repository_url: String,
+    /// The image repositories pushed to (`ghcr.io/octo/app`).
+    pub images: Vec<String>,
+    /// Every reference now pointing at `digest` (`ghcr.io/octo/app:1.2.3`), in plan order.
+    pub tags: Vec<String>,
+    /// The digest of what was pushed (the index of a multi-platform image).
+    pub digest: String,
+    /// `IMAGE@DIGEST` for each image.
+    pub pinned: Vec<String>,
+    /// The first tag: what the run and compose examples use.
+    pub reference: String,
+    /// `os/architecture[/variant]` of a multi-platform image; empty for a single platform.
+    pub platforms: Vec<String>,
+    /// The image's labels (`org.opencontainers.image.*` and the user's).
+    pub labels: BTreeMap<String, String>,
+    /// The commit the image was built from.
+    pub revision: String,
+    /// The list of changes, Markdown; empty with `changelog: none`.
+    pub changelog: String,
+    /// A service name for the compose example: the repository's name.
+    pub service: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "input `release-notes-template` ({origin}): {message}. Fix the template; docs/release-notes.md lists its variables"
+)]
+pub struct TemplateError {
+    pub origin: String,
+    pub message: String,
+}
+
+/// Renders `template` (the default when `None`) and wraps it in the markers. `origin` names the
+/// template in errors (its file).
+pub fn render(
+    template: Option<&str>,
+    origin: &str,
+    input: &NotesInput,
+) -> Result<String, TemplateError> {
+    let env = environment();
+    let source = template.unwrap_or(DEFAULT_TEMPLATE);
+    let compiled = env
+        .template_from_str(source)
+        .map_err(|e| template_error(origin, e))?;
+    let text = compiled
+        .render(input)
+        .map_err(|e| template_error(origin, e))?;
+    Ok(format!("{BEGIN}\n{}\n{END}", text.trim()))
+}
+
+/// Checks a template's syntax, so a broken one stops the run before anything is pushed.
+pub fn check(template: &str, origin: &str) -> Result<(), TemplateError> {
+    environment()
+        .template_from_str(template)
+        .map(|_| ())
+        .map_err(|e| template_error(origin, e))
+}
+
+fn template_error(origin: &str, e: minijinja::Error) -> TemplateError {
+    TemplateError {
+        origin: origin.to_string(),
+        message: match (e.line(), e.detail()) {
+            (Some(line), Some(detail)) => format!("line {line}: {} ({detail})", e.kind()),
+            (Some(line), None) => format!("line {line}: {}", e.kind()),
+            (None, _) => e.to_string(),
+        },
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    // Markdown, not HTML: nothing to escape. A misspelt variable is an error, not a blank.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env
+}
+
+/// The new release body: `generated` (which carries the markers) replaces the part between the
+/// markers of `existing`; text outside them is kept. A body without markers (a release a person
+/// wrote) keeps its text and gets the generated part below it.
+pub fn merge_body(existing: Option<&str>, generated: &str) -> String {
+    let Some(existing) = existing.filter(|e| !e.trim().is_empty()) else {
+        return generated.to_string();
+    };
+    if let Some(start) = existing.find(BEGIN) {
+        if let Some(end_at) = existing[start..].find(END) {
+            let end = start + end_at + END.len();
+            return format!("{}{generated}{}", &existing[..start], &existing[end..]);
+        }
+    }
+    format!("{}\n\n{generated}", existing.trim_end())
+}
+
+/// The `commits` changelog: one line per commit, newest first, as `git log --oneline` would.
+pub fn commits_changelog(commits: &[(String, String)], compare_url: &str) -> String {
+    let mut out = String::from("## What's Changed\n");
+    for (sha, message) in commits {
+        let subject = message.lines().next().unwrap_or_default().trim();
+        let short = sha.get(..7).unwrap_or(sha);
+        out.push_str(&format!("* {subject} ({short})\n"));
+    }
+    if !compare_url.is_empty() {
+        out.push_str(&format!("\n**Full Changelog**: {compare_url}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn sample() -> NotesInput {
+        let digest =
+            "sha256:1b8a4b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8".to_string();
+        NotesInput {
+            version: "1.2.3".into(),
+            tag_name: "v1.2.3".into(),
+            repository: "octo-org/hello-app".into(),
+            repository_url: "https://github.com/octo-org/hello-app".into(),
+            images: vec!["ghcr.io/octo-org/hello-app".into()],
+            tags: ["1.2.3", "1.2", "1", "latest"]
+                .iter()
+                .map(|t| format!("ghcr.io/octo-org/hello-app:{t}"))
+                .collect(),
+            pinned: vec![format!("ghcr.io/octo-org/hello-app@{digest}")],
+            reference: "ghcr.io/octo-org/hello-app:1.2.3".into(),
+            digest,
+            platforms: vec![],
+            labels: [
+                (
+                    "org.opencontainers.image.source",
+                    "https://github.com/octo-org/hello-app",
+                ),
+                ("org.opencontainers.image.licenses", "MIT"),
+                (
+                    "org.opencontainers.image.revision",
+                    "860c1904a1ce19322e91ac35af1ab07466440c37",
+                ),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            revision: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
+            changelog: "## What's Changed\n* Add health check by @octocat in #12\n".into(),
+            service: "hello-app".into(),
+        }
+    }
+
+    #[test]
+    fn default_notes_single_platform() {
+        let notes = render(None, "default", &sample()).unwrap();
+        insta::assert_snapshot!(notes);
+    }
+
+    #[test]
+    fn default_notes_multi_platform_without_changelog() {
+        let mut input = sample();
+        input.platforms = vec!["linux/amd64".into(), "linux/arm64/v8".into()];
+        input.changelog = String::new();
+        input.labels.clear();
+        let notes = render(None, "default", &input).unwrap();
+        assert!(notes.contains("linux/amd64, linux/arm64/v8"));
+        assert!(!notes.contains("Changed"));
+        insta::assert_snapshot!(notes);
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        assert_eq!(
+            render(None, "default", &sample()).unwrap(),
+            render(None, "default", &sample()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_user_template_gets_the_same_variables() {
+        let notes = render(
+            Some("{{ version }} at {{ digest[:14] }} for {{ labels['org.opencontainers.image.licenses'] }}"),
+            ".github/notes.md",
+            &sample(),
+        )
+        .unwrap();
+        assert_eq!(
+            notes,
+            format!("{BEGIN}\n1.2.3 at sha256:1b8a4b2 for MIT\n{END}")
+        );
+    }
+
+    #[test]
+    fn template_mistakes_name_the_file_and_line() {
+        let err = render(Some("ok\n{{ verison }}"), ".github/notes.md", &sample()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`release-notes-template` (.github/notes.md)"),
+            "{text}"
+        );
+        assert!(text.contains("line 2"), "{text}");
+        let err = render(Some("{% for x in %}"), "t.md", &sample()).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        assert!(check("{% for x in %}", "t.md").is_err());
+        assert!(check(DEFAULT_TEMPLATE, "default").is_ok());
+    }
+
+    #[test]
+    fn merging_keeps_what_a_person_wrote() {
+        let generated = format!("{BEGIN}\nnew\n{END}");
+        assert_eq!(merge_body(None, &generated), generated);
+        assert_eq!(merge_body(Some("  "), &generated), generated);
+        let existing = format!("Intro by a person.\n\n{BEGIN}\nold\n{END}\n\nThanks, team!");
+        assert_eq!(
+            merge_body(Some(&existing), &generated),
+            format!("Intro by a person.\n\n{BEGIN}\nnew\n{END}\n\nThanks, team!")
+        );
+        assert_eq!(
+            merge_body(Some("Written by hand.\n"), &generated),
+            format!("Written by hand.\n\n{BEGIN}\nnew\n{END}")
+        );
+        // A begin marker without an end is a person's text: keep it, append.
+        let broken = format!("{BEGIN} oops");
+        assert_eq!(
+            merge_body(Some(&broken), &generated),
+            format!("{broken}\n\n{generated}")
+        );
+    }
+
+    #[test]
+    fn commits_changelog_lists_subjects() {
+        let commits = vec![
+            (
+                "a1b2c3d4e5f6".to_string(),
+                "Fix the probe\n\nLonger text".to_string(),
+            ),
+            ("0f9e8d7c6b5a".to_string(), "Add health check".to_string()),
+        ];
+        assert_eq!(
+            commits_changelog(&commits, "https://github.com/o/r/compare/v1.0.0...v1.1.0"),
+            "## What's Changed\n* Fix the probe (a1b2c3d)\n* Add health check (0f9e8d7)\n\n**Full Changelog**: https://github.com/o/r/compare/v1.0.0...v1.1.0\n"
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! Releasing: from a pushed image to the GitHub Release of its version, with notes that say how
+//! to pull and run it. Reads and checks the release inputs before anything is pushed; runs after
+//! a successful push only, so no release claims an image that is not there.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::ci::inputs::{InputValueError, Inputs};
+use crate::github::releases::{self, ReleaseAction};
+use crate::github::{GitHub, GitHubError};
+use crate::plan::notes::{self, NotesInput, TemplateError};
+use crate::plan::publish::TagAction;
+use crate::plan::release::{self, Changelog, NoTagToRelease, ReleaseMode, ReleasePlan};
+use crate::plan::{Context, Plan};
+use crate::registry::copy::PushOutcome;
+use crate::registry::retry::RetryPolicy;
+use crate::secret::Secret;
+
+/// The release inputs, read and checked up front.
+pub struct ReleaseSettings {
+    pub mode: ReleaseMode,
+    pub draft: bool,
+    pub changelog: Changelog,
+    /// The user's template: (its path as given, its text).
+    pub template: Option<(String, String)>,
+    pub token: Secret,
+    /// `GITHUB_API_URL`, `https://api.github.com` by default.
+    pub api_url: String,
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error(transparent)]
+    Input(#[from] InputValueError),
+    #[error(transparent)]
+    NoTag(#[from] NoTagToRelease),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+}
+
+/// What the release step did.
+#[derive(Debug, Clone)]
+pub struct ReleaseOutcome {
+    pub id: u64,
+    pub url: String,
+    pub tag: String,
+    pub action: ReleaseAction,
+    pub make_latest: bool,
+}
+
+fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
+    InputValueError {
+        input: input.into(),
+        value: value.into(),
+        expected: expected.into(),
+    }
+}
+
+impl ReleaseSettings {
+    /// Reads the inputs; a template path is relative to the workspace (`GITHUB_WORKSPACE`,
+    /// else `workdir`). The template's syntax is checked here.
+    pub fn from_inputs(
+        inputs: &Inputs,
+        env: &BTreeMap<String, String>,
+        workdir: &Path,
+    ) -> Result<ReleaseSettings, ReleaseError> {
+        let mode_text = inputs.string("release");
+        let mode = ReleaseMode::parse(mode_text)
+            .ok_or_else(|| bad("release", mode_text, "use auto, true or false"))?;
+        let draft = inputs.bool("release-draft", false)?;
+        let changelog_text = inputs.string("changelog");
+        let changelog = Changelog::parse(changelog_text)
+            .ok_or_else(|| bad("changelog", changelog_text, "use github, commits or none"))?;
+        let template = match inputs.string("release-notes-template") {
+            "" => None,
+            path => {
+                let base = env
+                    .get("GITHUB_WORKSPACE")
+                    .filter(|w| !w.is_empty())
+                    .map_or_else(|| workdir.to_path_buf(), |w| Path::new(w).to_path_buf());
+                let text = std::fs::read_to_string(base.join(path)).map_err(|e| {
+                    bad(
+                        "release-notes-template",
+                        path,
+                        &format!(
+                            "cannot read it ({e}); give the path of a template file in the repository, relative to its root"
+                        ),
+                    )
+                })?;
+                notes::check(&text, path)?;
+                Some((path.to_string(), text))
+            }
+        };
+        let ca_pem = match inputs.string("ca-file") {
+            "" => None,
+            path => std::fs::read(path).ok(),
+        };
+        Ok(ReleaseSettings {
+            mode,
+            draft,
+            changelog,
+            template,
+            token: Secret::new(inputs.raw("github-token").trim()),
+            api_url: env
+                .get("GITHUB_API_URL")
+                .filter(|u| !u.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "https://api.github.com".into()),
+            ca_pem,
+        })
+    }
+
+    /// The release this run makes, if any. `release: true` without a tag or a token is an error;
+    /// `auto` without a token (a CLI run, a workflow that passes an empty one) only warns.
+    pub fn decide(&self, ctx: &Context) -> Result<Option<ReleasePlan>, ReleaseError> {
+        match release::release_for(ctx, self.mode, self.draft)? {
+            Ok(plan) if self.token.is_empty() => {
+                let missing = GitHubError::NoToken {
+                    what: format!("the release of {}", plan.tag_name),
+                };
+                if self.mode == ReleaseMode::Always {
+                    return Err(missing.into());
+                }
+                tracing::warn!("no release: {missing}");
+                Ok(None)
+            }
+            Ok(plan) => Ok(Some(plan)),
+            Err(release::NoRelease::Disabled) => Ok(None),
+            Err(release::NoRelease::NotAReleaseEvent(why)) => {
+                tracing::info!("no release: `release: auto` does not release a {why}");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The notes' variables, from the plan, the context and what was pushed.
+pub fn notes_input(
+    ctx: &Context,
+    plan: &Plan,
+    pushed: &PushOutcome,
+    changelog: String,
+) -> NotesInput {
+    let mut tags = Vec::new();
+    for repo in &pushed.repositories {
+        for t in &repo.tags {
+            if matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged) {
+                tags.push(format!("{}:{}", repo.image, t.tag));
+            }
+        }
+    }
+    let images: Vec<String> = pushed
+        .repositories
+        .iter()
+        .map(|r| r.image.clone())
+        .collect();
+    let pinned = images
+        .iter()
+        .map(|i| format!("{i}@{}", pushed.digest))
+        .collect();
+    let labels = plan
+        .labels
+        .iter()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let service = images
+        .first()
+        .and_then(|i| i.rsplit('/').next())
+        .unwrap_or("app")
+        .to_string();
+    NotesInput {
+        version: plan.version.clone(),
+        tag_name: ctx
+            .release
+            .as_ref()
+            .map(|r| r.tag_name.clone())
+            .or_else(|| ctx.tag().map(str::to_string))
+            .unwrap_or_default(),
+        repository: ctx.repository.full_name.clone(),
+        repository_url: ctx.repository.html_url.clone(),
+        reference: tags.first().cloned().unwrap_or_default(),
+        images,
+        tags,
+        digest: pushed.digest.to_string(),
+        pinned,
+        platforms: pushed.platforms.clone(),
+        labels,
+        revision: ctx.sha.clone(),
+        changelog,
+        service,
+    }
+}
+
+/// Creates or updates the release of `release_plan` for the pushed image.
+pub async fn release(
+    ctx: &Context,
+    plan: &Plan,
+    pushed: &PushOutcome,
+    release_plan: &ReleasePlan,
+    settings: &ReleaseSettings,
+) -> Result<ReleaseOutcome, ReleaseError> {
+    if settings.token.is_empty() {
+        return Err(GitHubError::NoToken {
+            what: format!("the release of {}", release_plan.tag_name),
+        }
+        .into());
+    }
+    if ctx.repository.full_name.is_empty() {
+        return Err(GitHubError::Setup(
+            "the release needs the repository (GITHUB_REPOSITORY, or an `origin` remote on GitHub)"
+                .into(),
+        )
+        .into());
+    }
+    let gh = GitHub::connect(
+        &settings.api_url,
+        &settings.token,
+        &ctx.repository.full_name,
+        settings.ca_pem.as_deref(),
+        RetryPolicy::default(),
+    )?;
+    let now = releases::existing(&gh, &release_plan.tag_name).await?;
+    let changelog = changelog(&gh, ctx, release_plan, settings.changelog).await;
+    let input = notes_input(ctx, plan, pushed, changelog);
+    let (template, origin) = match &settings.template {
+        Some((path, text)) => (Some(text.as_str()), path.as_str()),
+        None => (None, "the default template"),
+    };
+    let generated = notes::render(template, origin, &input)?;
+    let make_latest = release::make_latest(release_plan, &now.stable_tags);
+    let (release, action) =
+        releases::upsert(&gh, release_plan, &generated, make_latest, now).await?;
+    Ok(ReleaseOutcome {
+        id: release.id,
+        url: release.html_url,
+        tag: release.tag_name,
+        action,
+        make_latest,
+    })
+}
+
+/// The changelog text; a failure here leaves it out (with a warning) rather than the release.
+async fn changelog(gh: &GitHub, ctx: &Context, plan: &ReleasePlan, kind: Changelog) -> String {
+    if kind == Changelog::None {
+        return String::new();
+    }
+    let result = async {
+        let tags = releases::tag_names(gh).await?;
+        let previous = release::previous_tag(&plan.tag_name, &tags);
+        match kind {
+            Changelog::Github => {
+                releases::generate_notes(gh, &plan.tag_name, &plan.target_commitish, previous).await
+            }
+            Changelog::Commits => match previous {
+                Some(previous) => {
+                    let commits = releases::commits_between(gh, previous, &plan.tag_name).await?;
+                    let compare = if ctx.repository.html_url.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "{}/compare/{previous}...{}",
+                            ctx.repository.html_url, plan.tag_name
+                        )
+                    };
+                    Ok(notes::commits_changelog(&commits, &compare))
+                }
+                None => Ok(String::new()),
+            },
+            Changelog::None => Ok(String::new()),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e: GitHubError| {
+        tracing::warn!("the release notes go without a changelog: {e}");
+        String::new()
+    })
+}
+
+/// The step outputs of a release.
+pub fn outputs(outcome: &ReleaseOutcome) -> Vec<(&'static str, String)> {
+    vec![
+        ("release-id", outcome.id.to_string()),
+        ("release-url", outcome.url.clone()),
+    ]
+}
+
+/// The step summary of a release.
+pub fn summary(outcome: &ReleaseOutcome) -> String {
+    let what = match outcome.action {
+        ReleaseAction::Created => "created",
+        ReleaseAction::Updated => "updated",
+        ReleaseAction::Unchanged => "already up to date",
+    };
+    format!(
+        "### Release [{}]({}) {what}{}\n\n",
+        outcome.tag,
+        outcome.url,
+        if outcome.make_latest {
+            ", marked latest"
+        } else {
+            ""
+        }
+    )
+}

@@ -1,0 +1,404 @@
+//! Releases end to end: `tagship action` for a tag push, against the local registry and the
+//! stateful fake GitHub API; re-runs, races, a person's edits, and the failures a user can cause.
+
+mod support;
+
+use support::Runner;
+use support::github::{FakeGitHub, Perms, Release};
+use support::images::{self, ImageSpec, Layout};
+use support::registry;
+
+const REPO: &str = "docker/test-docker-action";
+const TOKEN: &str = "ghs_faketoken0123456789";
+
+fn layout(name: &str, seed: u64) -> Layout {
+    let dir = support::scratch_dir(&format!("release-layout-{name}-{}", std::process::id()));
+    images::oci_layout(
+        &dir,
+        &ImageSpec {
+            layers: 1,
+            layer_size: 20_000,
+            seed,
+            ..ImageSpec::default()
+        },
+    )
+}
+
+fn github() -> FakeGitHub {
+    let gh = FakeGitHub::start();
+    gh.add_repo(REPO, "master");
+    gh.add_token(TOKEN, Perms::WRITE);
+    gh
+}
+
+/// The `push-tag` capture, as a push of `tag`, publishing `built` and releasing through `gh`.
+fn tag_push(gh: &FakeGitHub, tag: &str, built: &Layout, image: &str) -> Runner {
+    Runner::shared_event("push-tag")
+        .var("GITHUB_REF", &format!("refs/tags/{tag}"))
+        .var("GITHUB_API_URL", &gh.url())
+        .input("source", &format!("oci:{}", built.dir.display()))
+        .input("images", image)
+        .input("github-token", TOKEN)
+}
+
+fn ours(gh: &FakeGitHub, tag: &str) -> Vec<Release> {
+    gh.releases(REPO)
+        .into_iter()
+        .filter(|r| r.tag_name == tag)
+        .collect()
+}
+
+#[test]
+fn a_tag_push_releases_once_and_a_rerun_keeps_what_a_person_wrote() {
+    let gh = github();
+    gh.add_tag(REPO, "v1.0.0", "1111111111111111111111111111111111111111");
+    gh.add_tag(REPO, "v1.1.0", "860c1904a1ce19322e91ac35af1ab07466440c37");
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("release")
+    );
+    let built = layout("first", 21);
+
+    let run = tag_push(&gh, "v1.1.0", &built, &image).run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let releases = ours(&gh, "v1.1.0");
+    assert_eq!(releases.len(), 1, "exactly one release");
+    let release = &releases[0];
+    let body = release.body.clone().unwrap_or_default();
+    assert!(body.starts_with("<!-- tagship:begin -->"), "{body}");
+    assert!(
+        body.contains(&format!("docker pull {image}:1.1.0")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("docker pull {image}@{}", built.manifest_digest)),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("docker run --rm {image}:1.1.0")),
+        "{body}"
+    );
+    assert!(
+        body.contains("compare/v1.0.0...v1.1.0"),
+        "GitHub's notes from the previous tag: {body}"
+    );
+    assert!(!release.draft && !release.prerelease);
+    assert_eq!(release.make_latest.as_deref(), Some("true"));
+    assert_eq!(run.outputs["release-id"], release.id.to_string());
+    assert_eq!(
+        run.outputs["release-url"],
+        format!("https://github.com/{REPO}/releases/tag/v1.1.0")
+    );
+    assert!(
+        run.summary.contains("### Release [v1.1.0]("),
+        "{}",
+        run.summary
+    );
+
+    // A person adds a line outside the markers; the same run again creates nothing new.
+    let edited = format!("Read this first: the config moved.\n\n{body}\n\nThanks to everyone!");
+    gh.edit_release_body(REPO, release.id, &edited);
+    let posts_before = gh
+        .requests()
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p.ends_with("/releases"))
+        .count();
+    let again = tag_push(&gh, "v1.1.0", &built, &image).run();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let releases = ours(&gh, "v1.1.0");
+    assert_eq!(releases.len(), 1, "still exactly one release");
+    let posts_after = gh
+        .requests()
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p.ends_with("/releases"))
+        .count();
+    assert_eq!(posts_before, posts_after, "no second create");
+    let body = releases[0].body.clone().unwrap_or_default();
+    assert!(
+        body.starts_with("Read this first: the config moved.\n\n<!-- tagship:begin -->"),
+        "{body}"
+    );
+    assert!(
+        body.ends_with("<!-- tagship:end -->\n\nThanks to everyone!"),
+        "{body}"
+    );
+    assert_eq!(body.matches("<!-- tagship:begin -->").count(), 1);
+    assert_eq!(again.outputs["release-id"], release.id.to_string());
+}
+
+#[test]
+fn a_draft_is_found_and_updated_not_duplicated() {
+    let gh = github();
+    let draft_id = gh.put_release(
+        REPO,
+        Release {
+            draft: true,
+            body: Some("Draft notes by a maintainer.".into()),
+            ..Release::new("v2.0.0")
+        },
+    );
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("release-draft")
+    );
+    let run = tag_push(&gh, "v2.0.0", &layout("draft", 22), &image)
+        .input("changelog", "none")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let releases = ours(&gh, "v2.0.0");
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0].id, draft_id);
+    assert!(releases[0].draft, "a person's draft stays a draft");
+    let body = releases[0].body.clone().unwrap_or_default();
+    assert!(
+        body.starts_with("Draft notes by a maintainer.\n\n<!-- tagship:begin -->"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_create_that_github_applied_but_answered_502_is_not_made_twice() {
+    let gh = github();
+    gh.fail_next("POST", &format!("/repos/{REPO}/releases"), 502, true);
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("release-502")
+    );
+    let run = tag_push(&gh, "v3.0.0", &layout("race", 23), &image)
+        .input("changelog", "none")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(ours(&gh, "v3.0.0").len(), 1);
+    assert!(
+        run.stderr.contains("exists already"),
+        "it looked the release up: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_prerelease_and_a_hotfix_are_not_made_latest() {
+    let gh = github();
+    gh.put_release(REPO, Release::new("v2.0.0"));
+    let plain = registry::registries().plain.clone();
+    let image = format!("{plain}/{}", registry::unique_repo("release-latest"));
+    let rc = tag_push(&gh, "v2.1.0-rc.1", &layout("rc", 24), &image)
+        .input("changelog", "none")
+        .run();
+    assert_eq!(rc.code, 0, "{}", rc.stderr);
+    let release = &ours(&gh, "v2.1.0-rc.1")[0];
+    assert!(release.prerelease);
+    assert_eq!(release.make_latest.as_deref(), Some("false"));
+
+    let hotfix = tag_push(&gh, "v1.2.4", &layout("hotfix", 25), &image)
+        .input("changelog", "none")
+        .input("release-draft", "true")
+        .run();
+    assert_eq!(hotfix.code, 0, "{}", hotfix.stderr);
+    let release = &ours(&gh, "v1.2.4")[0];
+    assert!(release.draft);
+    assert_eq!(release.make_latest.as_deref(), Some("false"));
+}
+
+#[test]
+fn branch_pushes_and_release_false_make_no_release() {
+    let gh = github();
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("release-none")
+    );
+    let built = layout("none", 26);
+    let branch = tag_push(&gh, "v1.0.0", &built, &image)
+        .var("GITHUB_REF", "refs/heads/master")
+        .run();
+    assert_eq!(branch.code, 0, "{}", branch.stderr);
+    let off = tag_push(&gh, "v1.0.0", &built, &image)
+        .input("release", "false")
+        .run();
+    assert_eq!(off.code, 0, "{}", off.stderr);
+    assert!(gh.releases(REPO).is_empty());
+    assert!(!off.outputs.contains_key("release-id"));
+}
+
+#[test]
+fn a_user_template_renders_with_the_same_variables() {
+    let gh = github();
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("release-template")
+    );
+    let built = layout("template", 27);
+    let runner = tag_push(&gh, "v4.0.0", &built, &image).input("changelog", "none");
+    std::fs::write(
+        runner.dir.join("notes.md"),
+        "Version {{ version }} is {{ digest }}.\n{% for t in tags %}{{ t }}\n{% endfor %}",
+    )
+    .unwrap();
+    let dir = runner.dir.display().to_string();
+    let run = runner
+        .var("GITHUB_WORKSPACE", &dir)
+        .input("release-notes-template", "notes.md")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = ours(&gh, "v4.0.0")[0].body.clone().unwrap_or_default();
+    assert!(
+        body.contains(&format!("Version 4.0.0 is {}.", built.manifest_digest)),
+        "{body}"
+    );
+    assert!(body.contains(&format!("{image}:latest")), "{body}");
+}
+
+#[test]
+fn release_mistakes_fail_clearly_and_the_pushed_image_stays() {
+    let gh = github();
+    gh.add_token("ghs_readonly", Perms::READ);
+    let plain = registry::registries().plain.clone();
+    let built = layout("mistakes", 28);
+
+    // A template that does not parse: refused before anything is pushed.
+    let image = format!("{plain}/{}", registry::unique_repo("release-badtemplate"));
+    let runner = tag_push(&gh, "v5.0.0", &built, &image);
+    std::fs::write(runner.dir.join("bad.md"), "{% for x in %}").unwrap();
+    let dir = runner.dir.display().to_string();
+    let run = runner
+        .var("GITHUB_WORKSPACE", &dir)
+        .input("release-notes-template", "bad.md")
+        .run();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let errors = run.error_lines();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains("`release-notes-template` (bad.md): line 1"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        registry::inspect_digest(&format!("{image}:5.0.0"), None, registry::Tls::Plain),
+        None,
+        "nothing pushed"
+    );
+
+    // A token without `contents: write`: the image is pushed, the outputs say so, the step fails.
+    let image = format!("{plain}/{}", registry::unique_repo("release-readonly"));
+    let run = tag_push(&gh, "v5.0.0", &built, &image)
+        .input("github-token", "ghs_readonly")
+        .input("changelog", "none")
+        .run();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors = run.error_lines();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(errors[0].contains("contents: write"), "{}", errors[0]);
+    assert!(!errors[0].contains("ghs_readonly"), "{}", errors[0]);
+    assert_eq!(run.outputs["digest"], built.manifest_digest);
+    assert!(!run.outputs.contains_key("release-id"));
+    assert_eq!(
+        registry::inspect_digest(&format!("{image}:5.0.0"), None, registry::Tls::Plain).as_deref(),
+        Some(built.manifest_digest.as_str()),
+        "the pushed image stays as it is"
+    );
+    assert!(gh.releases(REPO).is_empty());
+
+    // A wrong token and no token.
+    let wrong = tag_push(&gh, "v5.0.0", &built, &image)
+        .input("github-token", "ghs_wrong")
+        .input("changelog", "none")
+        .run();
+    assert_eq!(wrong.code, 1, "{}", wrong.stderr);
+    assert!(
+        wrong.error_lines()[0].contains("Bad credentials"),
+        "{}",
+        wrong.stderr
+    );
+    // No token: `release: true` refuses before pushing; `auto` warns and only pushes.
+    let other = format!("{plain}/{}", registry::unique_repo("release-notoken"));
+    let refused = tag_push(&gh, "v5.0.0", &built, &other)
+        .input("github-token", "")
+        .input("release", "true")
+        .run();
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.error_lines()[0].contains("no GitHub token"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        registry::inspect_digest(&format!("{other}:5.0.0"), None, registry::Tls::Plain),
+        None
+    );
+    let warned = tag_push(&gh, "v5.0.0", &built, &other)
+        .input("github-token", "")
+        .run();
+    assert_eq!(warned.code, 0, "{}", warned.stderr);
+    assert!(
+        warned
+            .warning_lines()
+            .iter()
+            .any(|l| l.contains("no release: no GitHub token")),
+        "{}",
+        warned.stderr
+    );
+    assert!(gh.releases(REPO).is_empty());
+
+    // Unknown values name what is accepted.
+    let run = tag_push(&gh, "v5.0.0", &built, &image)
+        .input("release", "maybe")
+        .run();
+    assert_eq!(run.code, 2);
+    assert!(
+        run.error_lines()[0].contains("use auto, true or false"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_release_command_releases_an_image_pushed_earlier() {
+    let gh = github();
+    let plain = registry::registries().plain.clone();
+    let image = format!("{plain}/{}", registry::unique_repo("release-cli"));
+    let built = layout("cli", 29);
+    let pushed = tag_push(&gh, "v6.0.0", &built, &image)
+        .input("release", "false")
+        .run();
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+
+    let run = Runner::shared_event("push-tag")
+        .var("GITHUB_REF", "refs/tags/v6.0.0")
+        .var("GITHUB_API_URL", &gh.url())
+        .var("GITHUB_TOKEN", TOKEN)
+        .input("images", &image)
+        .args(&["release", "--changelog", "none"])
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some(format!("https://github.com/{REPO}/releases/tag/v6.0.0").as_str()),
+        "the URL is the last line, after the token's mask"
+    );
+    let body = ours(&gh, "v6.0.0")[0].body.clone().unwrap_or_default();
+    assert!(
+        body.contains(&format!("{image}@{}", built.manifest_digest)),
+        "{body}"
+    );
+
+    // A version that was never pushed is not released.
+    let run = Runner::shared_event("push-tag")
+        .var("GITHUB_REF", "refs/tags/v6.0.1")
+        .var("GITHUB_API_URL", &gh.url())
+        .var("GITHUB_TOKEN", TOKEN)
+        .input("images", &image)
+        .args(&["release"])
+        .run();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.error_lines()[0].contains("does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(ours(&gh, "v6.0.1").is_empty());
+}

@@ -1,0 +1,1562 @@
+//! A stateful fake of GitHub's REST API (releases, generated notes, git refs), for tests that
+//! give tagship `GITHUB_API_URL`.
+//!
+//! It keeps state between calls and answers with the JSON shapes, status codes and headers that
+//! GitHub documents, so a client written against it is written against GitHub. It serves plain
+//! HTTP/1.1 on 127.0.0.1 from its own thread and tokio runtime, built on hyper (already in the
+//! tree through reqwest), and stops when the `FakeGitHub` is dropped.
+//!
+//! Where GitHub's behaviour is not pinned down by its docs, the fake's choice is written here:
+//! - Repositories are public: reads need no token, but a bad token is refused everywhere
+//!   (401 "Bad credentials"), writes need a token with `contents_write`, and only such a token
+//!   sees drafts (in the list and by id; `releases/tags/{tag}` never returns a draft).
+//! - `Authorization: Bearer T` and `token T` are understood; any other scheme is bad credentials.
+//! - Timestamps come from a logical clock that starts at 2020-01-10T00:30:00Z (the tests'
+//!   `SOURCE_DATE_EPOCH`) and moves one minute for each change, so answers are reproducible.
+//!   `x-ratelimit-reset` is real time (epoch seconds): clients compare it with their own clock.
+//! - `Link` headers name `/repositories/{id}/...` URLs as GitHub's do; those paths are served too.
+//! - `PATCH git/refs/...` treats every move to another sha as a non-fast-forward: it needs
+//!   `force: true`. New refs must name a full 40-hex sha ("Object does not exist" otherwise).
+//! - Publishing a release (created non-draft, or a draft patched to `draft: false`) creates its
+//!   tag when missing, at `target_commitish` (a branch, a tag or a sha), else the default branch.
+//!   Each branch made by `add_repo` points at a sha derived from the repo and branch names.
+//! - Latest: `make_latest` "true" (the default) makes a published non-prerelease the latest,
+//!   "false" leaves the latest alone, "legacy" (and the latest being deleted, unpublished or
+//!   made a prerelease) picks the newest published non-prerelease by creation, then semver.
+//! - Generated notes are built from the tags only: "## What's Changed", one line naming the tag
+//!   and its commit, then "**Full Changelog**" with a compare (or commits) URL. Without
+//!   `previous_tag_name` the previous tag is that of the newest published non-prerelease release
+//!   with another tag. `configuration_file_path` is ignored. With `generate_release_notes` on
+//!   create, a given body is put before the generated notes, a blank line between.
+//! - Draft `html_url`s are `.../releases/tag/untagged-<hex>`, as GitHub gives them.
+//! - Release assets are not served: `upload_url` points at `{base}/uploads/...`, which is 404.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Perms {
+    /// `contents: write`: create and edit releases, generate notes, write git refs, see drafts.
+    pub contents_write: bool,
+    /// `packages: write`: recorded only; no endpoint of the fake needs it.
+    pub packages_write: bool,
+}
+
+impl Perms {
+    /// `contents: read` only.
+    pub const READ: Perms = Perms {
+        contents_write: false,
+        packages_write: false,
+    };
+    /// What a workflow's `GITHUB_TOKEN` gets with `contents: write` and `packages: write`.
+    pub const WRITE: Perms = Perms {
+        contents_write: true,
+        packages_write: true,
+    };
+}
+
+/// A release as the fake holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Release {
+    /// Assigned by the fake (`put_release` ignores the given one).
+    pub id: u64,
+    pub tag_name: String,
+    /// Empty in `put_release`: the default branch.
+    pub target_commitish: String,
+    pub name: Option<String>,
+    pub body: Option<String>,
+    pub draft: bool,
+    pub prerelease: bool,
+    /// The `make_latest` last asked for ("true", "false", "legacy"); `None`: never given.
+    pub make_latest: Option<String>,
+    /// Whether `GET releases/latest` answers with this release (set by the fake).
+    pub latest: bool,
+    /// Empty in `put_release`: the fake's clock.
+    pub created_at: String,
+    /// `None` for drafts; filled with `created_at` in `put_release` for a published release.
+    pub published_at: Option<String>,
+    pub updated_at: String,
+    /// Empty in `put_release`: `github-actions[bot]`.
+    pub author: String,
+}
+
+impl Release {
+    /// A published release of `tag` with nothing else set.
+    pub fn new(tag: &str) -> Release {
+        Release {
+            tag_name: tag.to_string(),
+            ..Release::default()
+        }
+    }
+}
+
+/// The fake server. Dropping it stops the server.
+pub struct FakeGitHub {
+    url: String,
+    state: Arc<Mutex<State>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeGitHub {
+    /// Starts the server on 127.0.0.1 on a free port.
+    pub fn start() -> FakeGitHub {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::new(url.clone())));
+        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("fake-github".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    loop {
+                        tokio::select! {
+                            _ = &mut stop => break,
+                            accepted = listener.accept() => {
+                                let Ok((stream, _)) = accepted else { continue };
+                                let state = served.clone();
+                                tokio::spawn(async move {
+                                    let service = service_fn(move |request| {
+                                        serve(state.clone(), request)
+                                    });
+                                    let _ = http1::Builder::new()
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .await;
+                                });
+                            }
+                        }
+                    }
+                });
+                // Dropping the runtime ends the connections still open.
+            })
+            .unwrap();
+        FakeGitHub {
+            url,
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// The base URL, for `GITHUB_API_URL` (`http://127.0.0.1:PORT`, no trailing slash).
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub fn add_token(&self, token: &str, perms: Perms) {
+        self.lock().tokens.insert(token.to_string(), perms);
+    }
+
+    /// A public repository `owner/repo` whose default branch exists.
+    pub fn add_repo(&self, owner_repo: &str, default_branch: &str) {
+        let mut st = self.lock();
+        st.next_repo_id += 1;
+        let id = st.next_repo_id;
+        let mut refs = BTreeMap::new();
+        refs.insert(
+            format!("refs/heads/{default_branch}"),
+            fake_sha(&format!("{owner_repo}@{default_branch}")),
+        );
+        st.repos.insert(
+            owner_repo.to_lowercase(),
+            Repo {
+                id,
+                full_name: owner_repo.to_string(),
+                default_branch: default_branch.to_string(),
+                releases: Vec::new(),
+                refs,
+                latest: None,
+            },
+        );
+    }
+
+    pub fn add_branch(&self, owner_repo: &str, branch: &str, sha: &str) {
+        self.with_repo(owner_repo, |repo| {
+            repo.refs
+                .insert(format!("refs/heads/{branch}"), sha.to_string());
+        });
+    }
+
+    /// A git tag that exists (`refs/tags/{tag}` → `sha`), moving it if it did.
+    pub fn add_tag(&self, owner_repo: &str, tag: &str, sha: &str) {
+        self.with_repo(owner_repo, |repo| {
+            repo.refs
+                .insert(format!("refs/tags/{tag}"), sha.to_string());
+        });
+    }
+
+    /// The repository's releases, oldest first.
+    pub fn releases(&self, owner_repo: &str) -> Vec<Release> {
+        self.with_repo(owner_repo, |repo| {
+            repo.releases
+                .iter()
+                .map(|r| Release {
+                    latest: repo.latest == Some(r.id),
+                    ..r.clone()
+                })
+                .collect()
+        })
+    }
+
+    /// Preloads a release (a draft; one a person made or edited) and returns its id. Its tag is
+    /// created if it is published and the tag is missing. Panics if the tag already has one.
+    pub fn put_release(&self, owner_repo: &str, release: Release) -> u64 {
+        let mut st = self.lock();
+        let now = st.tick();
+        let id = st.next_release_id();
+        let repo = st.repo_mut(owner_repo);
+        assert!(
+            repo.release_by_tag(&release.tag_name).is_none(),
+            "put_release: {owner_repo} already has a release of {}",
+            release.tag_name
+        );
+        let mut release = Release {
+            id,
+            latest: false,
+            ..release
+        };
+        if release.target_commitish.is_empty() {
+            release.target_commitish = repo.default_branch.clone();
+        }
+        if release.created_at.is_empty() {
+            release.created_at = now.clone();
+        }
+        if release.updated_at.is_empty() {
+            release.updated_at = release.created_at.clone();
+        }
+        if release.draft {
+            release.published_at = None;
+        } else if release.published_at.is_none() {
+            release.published_at = Some(release.created_at.clone());
+        }
+        if release.author.is_empty() {
+            release.author = BOT_LOGIN.to_string();
+        }
+        if !release.draft {
+            repo.ensure_tag(&release.tag_name, &release.target_commitish);
+        }
+        let make_latest = release.make_latest.clone();
+        repo.releases.push(release);
+        repo.apply_make_latest(id, make_latest.as_deref());
+        id
+    }
+
+    /// A person's edit of a release's body. Panics if there is no such release.
+    pub fn edit_release_body(&self, owner_repo: &str, id: u64, body: &str) {
+        let mut st = self.lock();
+        let now = st.tick();
+        let repo = st.repo_mut(owner_repo);
+        let release = repo
+            .releases
+            .iter_mut()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("edit_release_body: {owner_repo} has no release {id}"));
+        release.body = Some(body.to_string());
+        release.updated_at = now;
+    }
+
+    /// Every request answered so far: method, path and query as sent, status.
+    pub fn requests(&self) -> Vec<(String, String, u16)> {
+        self.lock().requests.clone()
+    }
+
+    /// The next request whose method is `method` and whose path (without the query) starts with
+    /// `path_prefix` is answered `status`. With `apply_first` the request is carried out first
+    /// (a create creates) and the answer is still `status`. Several queue up in order.
+    pub fn fail_next(&self, method: &str, path_prefix: &str, status: u16, apply_first: bool) {
+        self.lock().failures.push_back(Failure {
+            method: method.to_uppercase(),
+            path_prefix: path_prefix.to_string(),
+            status,
+            apply_first,
+        });
+    }
+
+    /// The next `remaining_zero_for_next` requests are refused with GitHub's primary rate-limit
+    /// answer: 403, `x-ratelimit-remaining: 0`, `x-ratelimit-reset` one second ahead.
+    pub fn set_rate_limited(&self, remaining_zero_for_next: usize) {
+        self.lock().rate_limited = remaining_zero_for_next;
+    }
+
+    /// The repository's git refs (`refs/tags/v1` → sha, `refs/heads/main` → sha).
+    pub fn refs(&self, owner_repo: &str) -> BTreeMap<String, String> {
+        self.with_repo(owner_repo, |repo| repo.refs.clone())
+    }
+
+    /// The id GitHub's `/repositories/{id}` URLs (as in `Link` headers) use for the repository.
+    pub fn repo_id(&self, owner_repo: &str) -> u64 {
+        self.with_repo(owner_repo, |repo| repo.id)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_repo<T>(&self, owner_repo: &str, f: impl FnOnce(&mut Repo) -> T) -> T {
+        f(self.lock().repo_mut(owner_repo))
+    }
+}
+
+impl Drop for FakeGitHub {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+const BOT_LOGIN: &str = "github-actions[bot]";
+const DOCS: &str = "https://docs.github.com/rest";
+const DOC_RELEASES: &str = "https://docs.github.com/rest/releases/releases";
+const DOC_REFS: &str = "https://docs.github.com/rest/git/refs";
+/// The tests' SOURCE_DATE_EPOCH: 2020-01-10T00:30:00Z.
+const CLOCK_START: i64 = 1578616200;
+const TOKEN_LIMIT: u64 = 5000;
+const ANONYMOUS_LIMIT: u64 = 60;
+
+struct State {
+    base: String,
+    tokens: HashMap<String, Perms>,
+    repos: BTreeMap<String, Repo>,
+    next_repo_id: u64,
+    last_release_id: u64,
+    clock: i64,
+    requests: Vec<(String, String, u16)>,
+    failures: VecDeque<Failure>,
+    rate_limited: usize,
+    used: HashMap<String, u64>,
+    reset: u64,
+    request_count: u64,
+}
+
+struct Failure {
+    method: String,
+    path_prefix: String,
+    status: u16,
+    apply_first: bool,
+}
+
+struct Repo {
+    id: u64,
+    full_name: String,
+    default_branch: String,
+    /// Oldest first.
+    releases: Vec<Release>,
+    refs: BTreeMap<String, String>,
+    latest: Option<u64>,
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Option<Value>,
+}
+
+impl Reply {
+    fn json(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Some(body),
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+fn error(status: u16, message: &str, doc: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"message": message, "documentation_url": doc, "status": status.to_string()}),
+    )
+}
+
+fn not_found(doc: &str) -> Reply {
+    error(404, "Not Found", doc)
+}
+
+fn validation_failed(resource: &str, code: &str, field: &str, doc: &str) -> Reply {
+    Reply::json(
+        422,
+        json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": resource, "code": code, "field": field}],
+            "documentation_url": doc,
+            "status": "422",
+        }),
+    )
+}
+
+enum Caller {
+    Anonymous,
+    Token(String, Perms),
+    BadCredentials,
+}
+
+impl Caller {
+    fn can_write(&self) -> bool {
+        matches!(self, Caller::Token(_, p) if p.contents_write)
+    }
+}
+
+impl State {
+    fn new(base: String) -> State {
+        State {
+            base,
+            tokens: HashMap::new(),
+            repos: BTreeMap::new(),
+            next_repo_id: 100_000,
+            last_release_id: 0,
+            clock: CLOCK_START,
+            requests: Vec::new(),
+            failures: VecDeque::new(),
+            rate_limited: 0,
+            used: HashMap::new(),
+            reset: epoch_now() + 3600,
+            request_count: 0,
+        }
+    }
+
+    /// Moves the clock one minute and returns the new time, as GitHub writes times.
+    fn tick(&mut self) -> String {
+        self.clock += 60;
+        timestamp(self.clock)
+    }
+
+    fn next_release_id(&mut self) -> u64 {
+        self.last_release_id += 1;
+        self.last_release_id
+    }
+
+    fn repo_mut(&mut self, owner_repo: &str) -> &mut Repo {
+        self.repos
+            .get_mut(&owner_repo.to_lowercase())
+            .unwrap_or_else(|| panic!("the fake has no repository {owner_repo}: add_repo first"))
+    }
+
+    fn caller(&self, headers: &HeaderMap) -> Caller {
+        let Some(value) = headers.get(hyper::header::AUTHORIZATION) else {
+            return Caller::Anonymous;
+        };
+        let value = value.to_str().unwrap_or("").trim();
+        let token = value.split_once(' ').and_then(|(scheme, token)| {
+            let scheme = scheme.to_ascii_lowercase();
+            (scheme == "bearer" || scheme == "token").then(|| token.trim())
+        });
+        match token.and_then(|t| self.tokens.get(t).map(|p| (t, *p))) {
+            Some((t, perms)) => Caller::Token(t.to_string(), perms),
+            None => Caller::BadCredentials,
+        }
+    }
+
+    /// Answers one request, logging it.
+    fn answer(
+        &mut self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Reply {
+        self.request_count += 1;
+        let caller = self.caller(headers);
+        let (bucket, limit) = match &caller {
+            Caller::Token(t, _) => (format!("token:{t}"), TOKEN_LIMIT),
+            _ => ("anonymous:127.0.0.1".to_string(), ANONYMOUS_LIMIT),
+        };
+        let used = self.used.entry(bucket).or_insert(0);
+        let mut reply = if self.rate_limited > 0 || *used >= limit {
+            self.rate_limited = self.rate_limited.saturating_sub(1);
+            let message = match &caller {
+                Caller::Token(..) => "API rate limit exceeded for installation ID 1.".to_string(),
+                _ => "API rate limit exceeded for 127.0.0.1. (But here's the good news: \
+                      Authenticated requests get a higher rate limit. Check out the \
+                      documentation for more details.)"
+                    .to_string(),
+            };
+            error(
+                403,
+                &message,
+                "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+            )
+            .header("x-ratelimit-limit", limit.to_string())
+            .header("x-ratelimit-remaining", "0".into())
+            .header("x-ratelimit-reset", (epoch_now() + 1).to_string())
+            .header("x-ratelimit-used", limit.to_string())
+        } else {
+            *used += 1;
+            let used = *used;
+            let failure = self
+                .failures
+                .iter()
+                .position(|f| f.method == method.as_str() && path.starts_with(&f.path_prefix))
+                .and_then(|i| self.failures.remove(i));
+            let reply = match failure {
+                Some(f) if !f.apply_first => injected(f.status),
+                Some(f) => {
+                    let _ = self.route(&caller, method, path, query, body);
+                    injected(f.status)
+                }
+                None => self.route(&caller, method, path, query, body),
+            };
+            reply
+                .header("x-ratelimit-limit", limit.to_string())
+                .header("x-ratelimit-remaining", (limit - used).to_string())
+                .header("x-ratelimit-reset", self.reset.to_string())
+                .header("x-ratelimit-used", used.to_string())
+        };
+        reply = reply
+            .header("x-ratelimit-resource", "core".into())
+            .header(
+                "x-github-request-id",
+                format!(
+                    "FA4E:{:04X}:{:06X}:{:06X}:{:08X}",
+                    self.request_count % 0xFFFF,
+                    self.request_count * 17,
+                    self.request_count * 31,
+                    CLOCK_START
+                ),
+            )
+            .header("x-github-api-version-selected", "2022-11-28".into())
+            .header("x-github-media-type", "github.v3; format=json".into());
+        let target = if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        };
+        self.requests
+            .push((method.as_str().to_string(), target, reply.status));
+        reply
+    }
+
+    fn route(
+        &mut self,
+        caller: &Caller,
+        method: &Method,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Reply {
+        if let Caller::BadCredentials = caller {
+            return error(401, "Bad credentials", DOCS);
+        }
+        let segments: Vec<String> = path
+            .strip_prefix('/')
+            .unwrap_or(path)
+            .split('/')
+            .map(percent_decode)
+            .collect();
+        let (key, rest) = match segments.as_slice() {
+            [repos, owner, repo, rest @ ..] if repos == "repos" => {
+                (format!("{owner}/{repo}").to_lowercase(), rest)
+            }
+            [repositories, id, rest @ ..] if repositories == "repositories" => {
+                let found = self
+                    .repos
+                    .iter()
+                    .find(|(_, r)| id.parse() == Ok(r.id))
+                    .map(|(k, _)| k.clone());
+                match found {
+                    Some(key) => (key, rest),
+                    None => return not_found(DOCS),
+                }
+            }
+            _ => return not_found(DOCS),
+        };
+        let base = self.base.clone();
+        let Some(repo_id) = self.repos.get(&key).map(|r| r.id) else {
+            return not_found(DOCS);
+        };
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        let writes = !matches!(*method, Method::GET | Method::HEAD);
+        let endpoint = Endpoint::of(method, &rest);
+        if matches!(endpoint, Endpoint::Unknown) {
+            return not_found(DOCS);
+        }
+        if writes {
+            match caller {
+                Caller::Anonymous => return error(401, "Requires authentication", DOCS),
+                Caller::Token(_, p) if !p.contents_write => {
+                    return error(
+                        403,
+                        "Resource not accessible by integration",
+                        endpoint.doc(),
+                    )
+                    .header("x-accepted-github-permissions", "contents=write".into());
+                }
+                _ => {}
+            }
+        }
+        let body = if writes {
+            match parse_body(body) {
+                Ok(body) => body,
+                Err(reply) => return reply,
+            }
+        } else {
+            Map::new()
+        };
+        let push = caller.can_write();
+        let State {
+            repos,
+            last_release_id,
+            clock,
+            ..
+        } = self;
+        let now = timestamp(*clock + 60);
+        let Some(repo) = repos.get_mut(&key) else {
+            return not_found(DOCS);
+        };
+        let ctx = Ctx {
+            base: &base,
+            repo_id,
+            push,
+        };
+        let (reply, changed) = match endpoint {
+            Endpoint::Repo => (Reply::json(200, repo_json(&base, repo, push)), false),
+            Endpoint::ListReleases => (ctx.list_releases(repo, query), false),
+            Endpoint::LatestRelease => (
+                match repo.latest.and_then(|id| repo.release(id)) {
+                    Some(r) => Reply::json(200, release_json(&base, repo, r)),
+                    None => not_found(&format!("{DOC_RELEASES}#get-the-latest-release")),
+                },
+                false,
+            ),
+            Endpoint::ReleaseByTag(tag) => (
+                match repo.release_by_tag(&tag).filter(|r| !r.draft) {
+                    Some(r) => Reply::json(200, release_json(&base, repo, r)),
+                    None => not_found(&format!("{DOC_RELEASES}#get-a-release-by-tag-name")),
+                },
+                false,
+            ),
+            Endpoint::Release(id) => (
+                match repo.release(id).filter(|r| push || !r.draft) {
+                    Some(r) => Reply::json(200, release_json(&base, repo, r)),
+                    None => not_found(&format!("{DOC_RELEASES}#get-a-release")),
+                },
+                false,
+            ),
+            Endpoint::CreateRelease => create_release(&base, repo, &body, last_release_id, &now),
+            Endpoint::UpdateRelease(id) => update_release(&base, repo, id, &body, &now),
+            Endpoint::DeleteRelease(id) => delete_release(repo, id),
+            Endpoint::GenerateNotes => (generate_notes_reply(repo, &body), false),
+            Endpoint::MatchingRefs(prefix) => (
+                Reply::json(
+                    200,
+                    Value::Array(
+                        repo.refs
+                            .iter()
+                            .filter(|(name, _)| name.starts_with(&format!("refs/{prefix}")))
+                            .map(|(name, sha)| ref_json(&base, repo, name, sha))
+                            .collect(),
+                    ),
+                ),
+                false,
+            ),
+            Endpoint::GetRef(name) => (
+                match repo.refs.get(&format!("refs/{name}")) {
+                    Some(sha) => {
+                        Reply::json(200, ref_json(&base, repo, &format!("refs/{name}"), sha))
+                    }
+                    None => not_found(&format!("{DOC_REFS}#get-a-reference")),
+                },
+                false,
+            ),
+            Endpoint::LegacyRefs(name) => (legacy_refs(&base, repo, &name), false),
+            Endpoint::CreateRef => create_ref(&base, repo, &body),
+            Endpoint::UpdateRef(name) => update_ref(&base, repo, &name, &body),
+            Endpoint::DeleteRef(name) => match repo.refs.remove(&format!("refs/{name}")) {
+                Some(_) => (no_content(), true),
+                None => (
+                    error(
+                        422,
+                        "Reference does not exist",
+                        &format!("{DOC_REFS}#delete-a-reference"),
+                    ),
+                    false,
+                ),
+            },
+            Endpoint::Unknown => (not_found(DOCS), false),
+        };
+        if changed {
+            *clock += 60;
+        }
+        reply
+    }
+}
+
+struct Ctx<'a> {
+    base: &'a str,
+    repo_id: u64,
+    push: bool,
+}
+
+impl Ctx<'_> {
+    fn list_releases(&self, repo: &Repo, query: &str) -> Reply {
+        let params = parse_query(query);
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+        };
+        let per_page = get("per_page").filter(|&n| n > 0).unwrap_or(30).min(100);
+        let page = get("page").filter(|&n| n > 0).unwrap_or(1);
+        let visible: Vec<&Release> = repo
+            .releases
+            .iter()
+            .rev()
+            .filter(|r| self.push || !r.draft)
+            .collect();
+        let items: Vec<Value> = visible
+            .iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .map(|r| release_json(self.base, repo, r))
+            .collect();
+        let last = visible.len().div_ceil(per_page).max(1);
+        let mut reply = Reply::json(200, Value::Array(items));
+        if last > 1 || page > 1 {
+            let kept: Vec<String> = params
+                .iter()
+                .filter(|(k, _)| k != "page")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let link = |n: usize| {
+                let mut q = kept.clone();
+                q.push(format!("page={n}"));
+                format!(
+                    "<{}/repositories/{}/releases?{}>",
+                    self.base,
+                    self.repo_id,
+                    q.join("&")
+                )
+            };
+            let mut parts = Vec::new();
+            if page > 1 {
+                parts.push(format!("{}; rel=\"prev\"", link(page - 1)));
+            }
+            if page < last {
+                parts.push(format!("{}; rel=\"next\"", link(page + 1)));
+                parts.push(format!("{}; rel=\"last\"", link(last)));
+            }
+            if page > 1 {
+                parts.push(format!("{}; rel=\"first\"", link(1)));
+            }
+            reply = reply.header("link", parts.join(", "));
+        }
+        reply
+    }
+}
+
+enum Endpoint {
+    Repo,
+    ListReleases,
+    LatestRelease,
+    ReleaseByTag(String),
+    Release(u64),
+    CreateRelease,
+    UpdateRelease(u64),
+    DeleteRelease(u64),
+    GenerateNotes,
+    MatchingRefs(String),
+    GetRef(String),
+    LegacyRefs(String),
+    CreateRef,
+    UpdateRef(String),
+    DeleteRef(String),
+    Unknown,
+}
+
+impl Endpoint {
+    fn of(method: &Method, rest: &[&str]) -> Endpoint {
+        let get = *method == Method::GET || *method == Method::HEAD;
+        let id = |s: &str| s.parse::<u64>().ok();
+        match (method.as_str(), rest) {
+            (_, []) if get => Endpoint::Repo,
+            (_, ["releases"]) if get => Endpoint::ListReleases,
+            ("POST", ["releases"]) => Endpoint::CreateRelease,
+            (_, ["releases", "latest"]) if get => Endpoint::LatestRelease,
+            ("POST", ["releases", "generate-notes"]) => Endpoint::GenerateNotes,
+            (_, ["releases", "tags", tag @ ..]) if get && !tag.is_empty() => {
+                Endpoint::ReleaseByTag(tag.join("/"))
+            }
+            (_, ["releases", n]) if get && id(n).is_some() => Endpoint::Release(id(n).unwrap()),
+            ("PATCH", ["releases", n]) if id(n).is_some() => {
+                Endpoint::UpdateRelease(id(n).unwrap())
+            }
+            ("DELETE", ["releases", n]) if id(n).is_some() => {
+                Endpoint::DeleteRelease(id(n).unwrap())
+            }
+            (_, ["git", "matching-refs", name @ ..]) if get => {
+                Endpoint::MatchingRefs(name.join("/"))
+            }
+            (_, ["git", "ref", name @ ..]) if get && !name.is_empty() => {
+                Endpoint::GetRef(name.join("/"))
+            }
+            (_, ["git", "refs", name @ ..]) if get => Endpoint::LegacyRefs(name.join("/")),
+            ("POST", ["git", "refs"]) => Endpoint::CreateRef,
+            ("PATCH", ["git", "refs", name @ ..]) if !name.is_empty() => {
+                Endpoint::UpdateRef(name.join("/"))
+            }
+            ("DELETE", ["git", "refs", name @ ..]) if !name.is_empty() => {
+                Endpoint::DeleteRef(name.join("/"))
+            }
+            _ => Endpoint::Unknown,
+        }
+    }
+
+    fn doc(&self) -> &'static str {
+        match self {
+            Endpoint::CreateRelease => {
+                "https://docs.github.com/rest/releases/releases#create-a-release"
+            }
+            Endpoint::UpdateRelease(_) => {
+                "https://docs.github.com/rest/releases/releases#update-a-release"
+            }
+            Endpoint::DeleteRelease(_) => {
+                "https://docs.github.com/rest/releases/releases#delete-a-release"
+            }
+            Endpoint::GenerateNotes => {
+                "https://docs.github.com/rest/releases/releases#generate-release-notes-content-for-a-release"
+            }
+            Endpoint::CreateRef => "https://docs.github.com/rest/git/refs#create-a-reference",
+            Endpoint::UpdateRef(_) => "https://docs.github.com/rest/git/refs#update-a-reference",
+            Endpoint::DeleteRef(_) => "https://docs.github.com/rest/git/refs#delete-a-reference",
+            _ => DOCS,
+        }
+    }
+}
+
+impl Repo {
+    fn release(&self, id: u64) -> Option<&Release> {
+        self.releases.iter().find(|r| r.id == id)
+    }
+
+    fn release_by_tag(&self, tag: &str) -> Option<&Release> {
+        self.releases.iter().find(|r| r.tag_name == tag)
+    }
+
+    /// The sha a branch, tag or full sha names.
+    fn resolve(&self, commitish: &str) -> Option<String> {
+        if is_full_sha(commitish) {
+            return Some(commitish.to_string());
+        }
+        let name = commitish.strip_prefix("refs/").unwrap_or(commitish);
+        [
+            format!("refs/{name}"),
+            format!("refs/heads/{name}"),
+            format!("refs/tags/{name}"),
+        ]
+        .iter()
+        .find_map(|r| self.refs.get(r).cloned())
+    }
+
+    fn ensure_tag(&mut self, tag: &str, target: &str) {
+        let key = format!("refs/tags/{tag}");
+        if !self.refs.contains_key(&key) {
+            let sha = self
+                .resolve(target)
+                .or_else(|| self.resolve(&self.default_branch))
+                .unwrap_or_else(|| fake_sha(&format!("{}@{target}", self.full_name)));
+            self.refs.insert(key, sha);
+        }
+    }
+
+    /// Applies what `make_latest` asks of release `id`, then keeps the latest valid.
+    fn apply_make_latest(&mut self, id: u64, make_latest: Option<&str>) {
+        let eligible = self.release(id).is_some_and(|r| !r.draft && !r.prerelease);
+        match make_latest.unwrap_or("true") {
+            "true" if eligible => self.latest = Some(id),
+            "legacy" => self.latest = self.legacy_latest(),
+            _ => {}
+        }
+        // The latest having been unpublished, made a prerelease or deleted: pick another.
+        if let Some(latest) = self.latest {
+            let valid = self
+                .release(latest)
+                .is_some_and(|r| !r.draft && !r.prerelease);
+            if !valid {
+                self.latest = self.legacy_latest();
+            }
+        }
+    }
+
+    fn legacy_latest(&self) -> Option<u64> {
+        let version = |r: &Release| semver::Version::parse(r.tag_name.trim_start_matches('v')).ok();
+        self.releases
+            .iter()
+            .filter(|r| !r.draft && !r.prerelease)
+            .max_by(|a, b| {
+                (&a.created_at, version(a), a.id).cmp(&(&b.created_at, version(b), b.id))
+            })
+            .map(|r| r.id)
+    }
+}
+
+fn timestamp(second: i64) -> String {
+    jiff::Timestamp::from_second(second)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn epoch_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A sha-1-shaped (40 hex) stand-in derived from `seed`.
+fn fake_sha(seed: &str) -> String {
+    hex(&Sha256::digest(seed.as_bytes()))[..40].to_string()
+}
+
+fn is_full_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// A JSON object body; an empty body is `{}`.
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Reply> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(error(
+            422,
+            &format!(
+                "Invalid request.\n\n{} is not an object.",
+                ruby_inspect(&other)
+            ),
+            DOCS,
+        )),
+        Err(_) => Err(error(400, "Problems parsing JSON", DOCS)),
+    }
+}
+
+/// How GitHub's schema errors show a value (`nil` for null).
+fn ruby_inspect(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".into(),
+        other => other.to_string(),
+    }
+}
+
+enum Kind {
+    String,
+    NullableString,
+    Bool,
+    Enum(&'static [&'static str]),
+}
+
+/// GitHub's schema check of a request body: the 422 it gives a field of the wrong type.
+fn check_types(body: &Map<String, Value>, fields: &[(&str, Kind)], doc: &str) -> Result<(), Reply> {
+    for (name, kind) in fields {
+        let Some(v) = body.get(*name) else { continue };
+        let wrong = match kind {
+            Kind::String => (!v.is_string()).then(|| "is not a string".to_string()),
+            Kind::NullableString => {
+                (!v.is_string() && !v.is_null()).then(|| "is not a string or null".to_string())
+            }
+            Kind::Bool => (!v.is_boolean()).then(|| "is not a boolean".to_string()),
+            Kind::Enum(values) => (!v.as_str().is_some_and(|s| values.contains(&s)))
+                .then(|| format!("is not a member of {values:?}")),
+        };
+        if let Some(wrong) = wrong {
+            return Err(error(
+                422,
+                &format!(
+                    "Invalid request.\n\nFor 'properties/{name}', {} {wrong}.",
+                    ruby_inspect(v)
+                ),
+                doc,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// git check-ref-format's rules, roughly, for one tag name.
+fn valid_tag_name(tag: &str) -> bool {
+    !tag.is_empty()
+        && !tag.starts_with('/')
+        && !tag.starts_with('-')
+        && !tag.ends_with('/')
+        && !tag.ends_with('.')
+        && !tag.ends_with(".lock")
+        && !tag.contains("..")
+        && !tag.contains("@{")
+        && !tag.contains("//")
+        && !tag
+            .chars()
+            .any(|c| c.is_control() || " ~^:?*[\\".contains(c))
+}
+
+fn str_field<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    body.get(name).and_then(Value::as_str)
+}
+
+fn nullable(body: &Map<String, Value>, name: &str) -> Option<Option<String>> {
+    body.get(name).map(|v| v.as_str().map(str::to_string))
+}
+
+const RELEASE_FIELDS: [(&str, Kind); 9] = [
+    ("tag_name", Kind::String),
+    ("target_commitish", Kind::String),
+    ("name", Kind::NullableString),
+    ("body", Kind::NullableString),
+    ("draft", Kind::Bool),
+    ("prerelease", Kind::Bool),
+    ("make_latest", Kind::Enum(&["true", "false", "legacy"])),
+    ("generate_release_notes", Kind::Bool),
+    ("discussion_category_name", Kind::String),
+];
+
+fn create_release(
+    base: &str,
+    repo: &mut Repo,
+    body: &Map<String, Value>,
+    last_release_id: &mut u64,
+    now: &str,
+) -> (Reply, bool) {
+    let doc = "https://docs.github.com/rest/releases/releases#create-a-release";
+    if let Err(reply) = check_types(body, &RELEASE_FIELDS, doc) {
+        return (reply, false);
+    }
+    let Some(tag) = str_field(body, "tag_name") else {
+        return (
+            validation_failed("Release", "missing_field", "tag_name", doc),
+            false,
+        );
+    };
+    if !valid_tag_name(tag) {
+        return (
+            validation_failed("Release", "invalid", "tag_name", doc),
+            false,
+        );
+    }
+    if repo.release_by_tag(tag).is_some() {
+        return (
+            validation_failed("Release", "already_exists", "tag_name", doc),
+            false,
+        );
+    }
+    let target = str_field(body, "target_commitish")
+        .map(str::to_string)
+        .unwrap_or_else(|| repo.default_branch.clone());
+    let tag_exists = repo.refs.contains_key(&format!("refs/tags/{tag}"));
+    if !tag_exists && repo.resolve(&target).is_none() {
+        return (
+            validation_failed("Release", "invalid", "target_commitish", doc),
+            false,
+        );
+    }
+    let draft = body.get("draft").and_then(Value::as_bool).unwrap_or(false);
+    let mut name = nullable(body, "name").flatten();
+    let mut text = nullable(body, "body").flatten();
+    if body.get("generate_release_notes").and_then(Value::as_bool) == Some(true) {
+        let (generated_name, generated) = generate_notes(repo, tag, &target, None);
+        name = name.or(Some(generated_name));
+        text = Some(match text {
+            Some(given) if !given.is_empty() => format!("{given}\n\n{generated}"),
+            _ => generated,
+        });
+    }
+    let make_latest = str_field(body, "make_latest").map(str::to_string);
+    *last_release_id += 1;
+    let id = *last_release_id;
+    let release = Release {
+        id,
+        tag_name: tag.to_string(),
+        target_commitish: target.clone(),
+        name,
+        body: text,
+        draft,
+        prerelease: body
+            .get("prerelease")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        make_latest: make_latest.clone(),
+        latest: false,
+        created_at: now.to_string(),
+        published_at: (!draft).then(|| now.to_string()),
+        updated_at: now.to_string(),
+        author: BOT_LOGIN.to_string(),
+    };
+    if !draft {
+        repo.ensure_tag(tag, &target);
+    }
+    repo.releases.push(release);
+    repo.apply_make_latest(id, make_latest.as_deref());
+    let json = release_json(base, repo, repo.release(id).unwrap());
+    let location = json["url"].as_str().unwrap_or_default().to_string();
+    (Reply::json(201, json).header("location", location), true)
+}
+
+fn update_release(
+    base: &str,
+    repo: &mut Repo,
+    id: u64,
+    body: &Map<String, Value>,
+    now: &str,
+) -> (Reply, bool) {
+    let doc = "https://docs.github.com/rest/releases/releases#update-a-release";
+    if repo.release(id).is_none() {
+        return (not_found(doc), false);
+    }
+    if let Err(reply) = check_types(body, &RELEASE_FIELDS, doc) {
+        return (reply, false);
+    }
+    if let Some(tag) = str_field(body, "tag_name") {
+        if !valid_tag_name(tag) {
+            return (
+                validation_failed("Release", "invalid", "tag_name", doc),
+                false,
+            );
+        }
+        if repo.release_by_tag(tag).is_some_and(|r| r.id != id) {
+            return (
+                validation_failed("Release", "already_exists", "tag_name", doc),
+                false,
+            );
+        }
+    }
+    let given_latest = str_field(body, "make_latest").map(str::to_string);
+    let Some(release) = repo.releases.iter_mut().find(|r| r.id == id) else {
+        return (not_found(doc), false);
+    };
+    let was_draft = release.draft;
+    if let Some(tag) = str_field(body, "tag_name") {
+        release.tag_name = tag.to_string();
+    }
+    if let Some(target) = str_field(body, "target_commitish") {
+        release.target_commitish = target.to_string();
+    }
+    if let Some(name) = nullable(body, "name") {
+        release.name = name;
+    }
+    if let Some(text) = nullable(body, "body") {
+        release.body = text;
+    }
+    if let Some(draft) = body.get("draft").and_then(Value::as_bool) {
+        release.draft = draft;
+    }
+    if let Some(prerelease) = body.get("prerelease").and_then(Value::as_bool) {
+        release.prerelease = prerelease;
+    }
+    if given_latest.is_some() {
+        release.make_latest = given_latest.clone();
+    }
+    release.updated_at = now.to_string();
+    if was_draft && !release.draft {
+        release.published_at = Some(now.to_string());
+    } else if release.draft {
+        release.published_at = None;
+    }
+    let (tag, target, draft) = (
+        release.tag_name.clone(),
+        release.target_commitish.clone(),
+        release.draft,
+    );
+    let stored_latest = release.make_latest.clone();
+    if !draft {
+        repo.ensure_tag(&tag, &target);
+    }
+    // Newly published releases default to latest; otherwise only a given make_latest counts.
+    let ask = if was_draft && !draft {
+        stored_latest
+    } else {
+        given_latest.or(Some("keep".into()))
+    };
+    repo.apply_make_latest(id, ask.as_deref());
+    let json = release_json(base, repo, repo.release(id).unwrap());
+    (Reply::json(200, json), true)
+}
+
+fn delete_release(repo: &mut Repo, id: u64) -> (Reply, bool) {
+    let before = repo.releases.len();
+    repo.releases.retain(|r| r.id != id);
+    if repo.releases.len() == before {
+        return (
+            not_found("https://docs.github.com/rest/releases/releases#delete-a-release"),
+            false,
+        );
+    }
+    if repo.latest == Some(id) {
+        repo.latest = repo.legacy_latest();
+    }
+    (no_content(), true)
+}
+
+fn no_content() -> Reply {
+    Reply {
+        status: 204,
+        headers: Vec::new(),
+        body: None,
+    }
+}
+
+fn generate_notes_reply(repo: &Repo, body: &Map<String, Value>) -> Reply {
+    let doc = "https://docs.github.com/rest/releases/releases#generate-release-notes-content-for-a-release";
+    let fields = [
+        ("tag_name", Kind::String),
+        ("target_commitish", Kind::String),
+        ("previous_tag_name", Kind::String),
+        ("configuration_file_path", Kind::String),
+    ];
+    if let Err(reply) = check_types(body, &fields, doc) {
+        return reply;
+    }
+    let Some(tag) = str_field(body, "tag_name") else {
+        return error(
+            422,
+            "Invalid request.\n\n\"tag_name\" wasn't supplied.",
+            doc,
+        );
+    };
+    let target = str_field(body, "target_commitish").unwrap_or(&repo.default_branch);
+    let previous = str_field(body, "previous_tag_name");
+    if let Some(previous) = previous
+        && !repo.refs.contains_key(&format!("refs/tags/{previous}"))
+    {
+        return not_found(doc);
+    }
+    if !repo.refs.contains_key(&format!("refs/tags/{tag}")) && repo.resolve(target).is_none() {
+        return validation_failed("ReleaseNotes", "invalid", "target_commitish", doc);
+    }
+    let (name, text) = generate_notes(repo, tag, target, previous);
+    Reply::json(200, json!({"name": name, "body": text}))
+}
+
+/// The generated name and body for `tag` (see the module docs).
+fn generate_notes(
+    repo: &Repo,
+    tag: &str,
+    target: &str,
+    previous: Option<&str>,
+) -> (String, String) {
+    let sha = repo
+        .refs
+        .get(&format!("refs/tags/{tag}"))
+        .cloned()
+        .or_else(|| repo.resolve(target))
+        .unwrap_or_default();
+    let previous = previous.map(str::to_string).or_else(|| {
+        repo.releases
+            .iter()
+            .rev()
+            .find(|r| !r.draft && !r.prerelease && r.tag_name != tag)
+            .map(|r| r.tag_name.clone())
+    });
+    let full = &repo.full_name;
+    let short = &sha[..sha.len().min(7)];
+    let changelog = match &previous {
+        Some(previous) => format!("https://github.com/{full}/compare/{previous}...{tag}"),
+        None => format!("https://github.com/{full}/commits/{tag}"),
+    };
+    let body = format!(
+        "## What's Changed\n* {tag} at {short} by @{BOT_LOGIN} in https://github.com/{full}/commit/{sha}\n\n**Full Changelog**: {changelog}"
+    );
+    (tag.to_string(), body)
+}
+
+fn legacy_refs(base: &str, repo: &Repo, name: &str) -> Reply {
+    let full = format!("refs/{name}");
+    if let Some(sha) = repo.refs.get(&full)
+        && !name.is_empty()
+    {
+        return Reply::json(200, ref_json(base, repo, &full, sha));
+    }
+    let matching: Vec<Value> = repo
+        .refs
+        .iter()
+        .filter(|(r, _)| name.is_empty() || r.starts_with(&full))
+        .map(|(r, sha)| ref_json(base, repo, r, sha))
+        .collect();
+    if matching.is_empty() {
+        return not_found(&format!("{DOC_REFS}#get-a-reference"));
+    }
+    Reply::json(200, Value::Array(matching))
+}
+
+fn create_ref(base: &str, repo: &mut Repo, body: &Map<String, Value>) -> (Reply, bool) {
+    let doc = "https://docs.github.com/rest/git/refs#create-a-reference";
+    let fields = [("ref", Kind::String), ("sha", Kind::String)];
+    if let Err(reply) = check_types(body, &fields, doc) {
+        return (reply, false);
+    }
+    for field in ["ref", "sha"] {
+        if !body.contains_key(field) {
+            let message = format!("Invalid request.\n\n\"{field}\" wasn't supplied.");
+            return (error(422, &message, doc), false);
+        }
+    }
+    let name = str_field(body, "ref").unwrap_or_default();
+    let sha = str_field(body, "sha").unwrap_or_default();
+    if !name.starts_with("refs/") || name.matches('/').count() < 2 {
+        let message = "Reference name must contain at least three slash-separated components.";
+        return (error(422, message, doc), false);
+    }
+    if !valid_tag_name(&name["refs/".len()..]) {
+        return (
+            error(422, &format!("{name} is not a valid ref name."), doc),
+            false,
+        );
+    }
+    if !is_full_sha(sha) {
+        return (error(422, "Object does not exist", doc), false);
+    }
+    if repo.refs.contains_key(name) {
+        return (error(422, "Reference already exists", doc), false);
+    }
+    repo.refs.insert(name.to_string(), sha.to_lowercase());
+    let json = ref_json(base, repo, name, &sha.to_lowercase());
+    let location = json["url"].as_str().unwrap_or_default().to_string();
+    (Reply::json(201, json).header("location", location), true)
+}
+
+fn update_ref(base: &str, repo: &mut Repo, name: &str, body: &Map<String, Value>) -> (Reply, bool) {
+    let doc = "https://docs.github.com/rest/git/refs#update-a-reference";
+    let fields = [("sha", Kind::String), ("force", Kind::Bool)];
+    if let Err(reply) = check_types(body, &fields, doc) {
+        return (reply, false);
+    }
+    let Some(sha) = str_field(body, "sha") else {
+        return (
+            error(422, "Invalid request.\n\n\"sha\" wasn't supplied.", doc),
+            false,
+        );
+    };
+    let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let full = format!("refs/{name}");
+    let Some(current) = repo.refs.get(&full).cloned() else {
+        return (error(422, "Reference does not exist", doc), false);
+    };
+    if !is_full_sha(sha) {
+        return (error(422, "Object does not exist", doc), false);
+    }
+    let sha = sha.to_lowercase();
+    if sha != current && !force {
+        return (error(422, "Update is not a fast forward", doc), false);
+    }
+    repo.refs.insert(full.clone(), sha.clone());
+    (Reply::json(200, ref_json(base, repo, &full, &sha)), true)
+}
+
+fn injected(status: u16) -> Reply {
+    let message = match status {
+        404 => "Not Found",
+        422 => "Validation Failed",
+        500..=599 => "Server Error",
+        _ => StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error"),
+    };
+    error(status, message, DOCS)
+}
+
+fn author_json(base: &str, login: &str) -> Value {
+    if login == BOT_LOGIN {
+        return json!({
+            "login": BOT_LOGIN,
+            "id": 41898282,
+            "node_id": "MDM6Qm90NDE4OTgyODI=",
+            "avatar_url": "https://avatars.githubusercontent.com/in/15368?v=4",
+            "gravatar_id": "",
+            "url": format!("{base}/users/github-actions%5Bbot%5D"),
+            "html_url": "https://github.com/apps/github-actions",
+            "type": "Bot",
+            "user_view_type": "public",
+            "site_admin": false,
+        });
+    }
+    json!({
+        "login": login,
+        "id": 1,
+        "node_id": "MDQ6VXNlcjE=",
+        "avatar_url": "https://avatars.githubusercontent.com/u/1?v=4",
+        "gravatar_id": "",
+        "url": format!("{base}/users/{login}"),
+        "html_url": format!("https://github.com/{login}"),
+        "type": "User",
+        "user_view_type": "public",
+        "site_admin": false,
+    })
+}
+
+fn release_json(base: &str, repo: &Repo, r: &Release) -> Value {
+    let full = &repo.full_name;
+    let api = format!("{base}/repos/{full}");
+    let id = r.id;
+    let html_tag = if r.draft {
+        format!("untagged-{}", &fake_sha(&format!("{full}#{id}"))[..20])
+    } else {
+        r.tag_name.clone()
+    };
+    json!({
+        "url": format!("{api}/releases/{id}"),
+        "assets_url": format!("{api}/releases/{id}/assets"),
+        "upload_url": format!("{base}/uploads/repos/{full}/releases/{id}/assets{{?name,label}}"),
+        "html_url": format!("https://github.com/{full}/releases/tag/{html_tag}"),
+        "id": id,
+        "author": author_json(base, &r.author),
+        "node_id": format!("RE_kwDOFake{id:08}"),
+        "tag_name": r.tag_name,
+        "target_commitish": r.target_commitish,
+        "name": r.name,
+        "draft": r.draft,
+        "immutable": false,
+        "prerelease": r.prerelease,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "published_at": r.published_at,
+        "assets": [],
+        "tarball_url": format!("{api}/tarball/{}", r.tag_name),
+        "zipball_url": format!("{api}/zipball/{}", r.tag_name),
+        "body": r.body,
+    })
+}
+
+fn ref_json(base: &str, repo: &Repo, name: &str, sha: &str) -> Value {
+    let api = format!("{base}/repos/{}", repo.full_name);
+    json!({
+        "ref": name,
+        "node_id": format!("REF_kwDOFake{}", &fake_sha(name)[..12]),
+        "url": format!("{api}/git/{name}"),
+        "object": {
+            "sha": sha,
+            "type": "commit",
+            "url": format!("{api}/git/commits/{sha}"),
+        },
+    })
+}
+
+fn repo_json(base: &str, repo: &Repo, push: bool) -> Value {
+    let full = &repo.full_name;
+    let (owner, name) = full.split_once('/').unwrap_or((full, full));
+    json!({
+        "id": repo.id,
+        "node_id": format!("R_kgDOFake{}", repo.id),
+        "name": name,
+        "full_name": full,
+        "private": false,
+        "owner": {
+            "login": owner,
+            "id": 1,
+            "url": format!("{base}/users/{owner}"),
+            "html_url": format!("https://github.com/{owner}"),
+            "type": "Organization",
+            "site_admin": false,
+        },
+        "html_url": format!("https://github.com/{full}"),
+        "url": format!("{base}/repos/{full}"),
+        "releases_url": format!("{base}/repos/{full}/releases{{/id}}"),
+        "git_refs_url": format!("{base}/repos/{full}/git/refs{{/sha}}"),
+        "default_branch": repo.default_branch,
+        "visibility": "public",
+        "permissions": {"admin": false, "maintain": false, "push": push, "triage": push, "pull": true},
+    })
+}
+
+async fn serve(
+    state: Arc<Mutex<State>>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let reply = {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        st.answer(&parts.method, &path, &query, &parts.headers, &body)
+    };
+    let mut response = Response::new(Full::new(match &reply.body {
+        Some(v) if parts.method != Method::HEAD => Bytes::from(v.to_string()),
+        _ => Bytes::new(),
+    }));
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    headers.insert("server", HeaderValue::from_static("github.com"));
+    if reply.body.is_some() {
+        headers.insert(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    Ok(response)
+}

@@ -284,3 +284,36 @@ fn secrets_are_masked_before_anything_prints_them() {
     }
     assert!(run.error_lines()[0].contains("/nonexistent/layout"));
 }
+
+/// The top-level keys of a section (`inputs:`/`outputs:`) of action.yml.
+fn action_yml_keys(section: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/action.yml")).unwrap();
+    text.lines()
+        .skip_while(|l| *l != format!("{section}:"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' '))
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.strip_suffix(':'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn action_yml_declares_exactly_the_inputs_tagship_reads() {
+    let mut declared = action_yml_keys("inputs");
+    declared.sort();
+    let mut known: Vec<String> = tagship::ci::inputs::KNOWN_INPUTS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    known.sort();
+    assert_eq!(declared, known);
+    let outputs = action_yml_keys("outputs");
+    for name in ["digest", "release-id", "release-url", "json"] {
+        assert!(
+            outputs.iter().any(|o| o == name),
+            "output {name}: {outputs:?}"
+        );
+    }
+}

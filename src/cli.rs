@@ -13,7 +13,8 @@ use crate::ci::{self};
 use crate::error::Error;
 use crate::output::log::{Group, Style};
 use crate::output::{actions, render};
-use crate::plan::release::ReleaseMode;
+use crate::plan::publish::PushMode;
+use crate::plan::release::{ReleaseMode, ReleasePlan};
 use crate::plan::{self, Context, Plan, PlanInputs, Rules};
 use crate::publish::{self, PublishSettings};
 use crate::release::{self, ReleaseError, ReleaseSettings};
@@ -303,28 +304,7 @@ fn action(env: &Environment) -> Result<(), Error> {
             "no tag was planned for this event; check the `tags` rules against the event"
         );
     }
-    // Every input is checked before anything is written anywhere.
-    let has_source = !inputs.string("source").is_empty();
-    let publish_settings = if has_source {
-        Some(publish_settings(env, &inputs)?)
-    } else {
-        None
-    };
-    let release_settings = ReleaseSettings::from_inputs(&inputs, &env.vars, &env.workdir)?;
-    let release_plan = release_settings.decide(&ctx)?;
-    if release_plan.is_some() && !has_source {
-        if release_settings.mode == ReleaseMode::Always {
-            return Err(Error::Release(Box::new(ReleaseError::Input(InputValueError {
-                input: "source".into(),
-                value: String::new(),
-                expected: "`release: true` releases a pushed image: name the image to push in `source`".into(),
-            }))));
-        }
-        tracing::info!(
-            "no release: nothing was pushed (no `source`), and a release describes a pushed image"
-        );
-    }
-
+    let steps = ActionSteps::read(env, &inputs, &ctx)?;
     let mut outputs = render::outputs(
         &plan,
         &inputs.separator("sep-tags"),
@@ -332,45 +312,142 @@ fn action(env: &Environment) -> Result<(), Error> {
         &inputs.separator("sep-annotations"),
     );
     let mut summary = render::summary(&plan);
-    let mut failure = None;
-    if let Some(settings) = &publish_settings {
-        let runtime = runtime()?;
-        let pushed = runtime.block_on(async {
-            let _group = Group::start(env.style(), "Push");
-            publish::publish(&plan, settings).await
-        })?;
-        outputs.extend(publish::outputs(&pushed));
-        summary.push_str(&publish::summary(&pushed));
-        if let Some(release_plan) = &release_plan {
-            let released = runtime.block_on(async {
-                let _group = Group::start(env.style(), "Release");
-                release::release(&ctx, &plan, &pushed, release_plan, &release_settings).await
-            });
-            match released {
-                Ok(outcome) => {
-                    outputs.extend(release::outputs(&outcome));
-                    summary.push_str(&release::summary(&outcome));
-                }
-                // The image is pushed: say so in the outputs, then fail the step.
-                Err(e) => failure = Some(Error::from(e)),
-            }
-        }
+    let result = steps.run(env, &ctx, &plan, &mut outputs, &mut summary);
+    // A failed push leaves no outputs (nothing was published). Once the image is pushed, the
+    // outputs say so even when a later step (the release, git tags) fails the step.
+    let pushed = outputs.iter().any(|(name, _)| *name == "pushed-tags");
+    if result.is_err() && !pushed {
+        return result;
     }
-    let out_path = file_command(env, "GITHUB_OUTPUT");
-    let summary_path = file_command(env, "GITHUB_STEP_SUMMARY");
     let refs: Vec<(&str, String)> = outputs.iter().map(|(k, v)| (*k, v.clone())).collect();
-    match out_path {
+    match file_command(env, "GITHUB_OUTPUT") {
         Some(path) => actions::write_outputs(&path, &refs)?,
         None => tracing::warn!(
             "GITHUB_OUTPUT is not set, so the step outputs were not written (outside a runner?)"
         ),
     }
-    if let Some(path) = summary_path {
+    if let Some(path) = file_command(env, "GITHUB_STEP_SUMMARY") {
         actions::write_summary(&path, &summary)?;
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
+    result
+}
+
+/// What `tagship action` does after planning, with every input read and checked before
+/// anything is written anywhere.
+struct ActionSteps {
+    /// `None` without a `source`: plan only.
+    publish: Option<PublishSettings>,
+    release: ReleaseSettings,
+    release_plan: Option<ReleasePlan>,
+    /// `false`: the dry run (`push: auto` on a pull request, or `push: false`).
+    writes: bool,
+}
+
+impl ActionSteps {
+    fn read(env: &Environment, inputs: &Inputs, ctx: &Context) -> Result<ActionSteps, Error> {
+        let push_text = inputs.string("push");
+        let push_mode = PushMode::parse(push_text).ok_or_else(|| InputValueError {
+            input: "push".into(),
+            value: push_text.into(),
+            expected: "use auto (push, except on pull requests), true or false".into(),
+        })?;
+        let writes = push_mode.writes(ctx);
+        let has_source = !inputs.string("source").is_empty();
+        let publish = if has_source {
+            Some(publish_settings(env, inputs)?)
+        } else {
+            None
+        };
+        let release = ReleaseSettings::from_inputs(inputs, &env.vars, &env.workdir)?;
+        let mut release_plan = if writes { release.decide(ctx)? } else { None };
+        if release_plan.is_some() && !has_source {
+            if release.mode == ReleaseMode::Always {
+                return Err(ReleaseError::Input(InputValueError {
+                    input: "source".into(),
+                    value: String::new(),
+                    expected: "`release: true` releases a pushed image: name the image to push in `source`".into(),
+                })
+                .into());
+            }
+            tracing::info!(
+                "no release: nothing is pushed (no `source`), and a release describes a pushed image"
+            );
+            release_plan = None;
+        }
+        Ok(ActionSteps {
+            publish,
+            release,
+            release_plan,
+            writes,
+        })
+    }
+
+    fn run(
+        &self,
+        env: &Environment,
+        ctx: &Context,
+        plan: &Plan,
+        outputs: &mut Vec<(&'static str, String)>,
+        summary: &mut String,
+    ) -> Result<(), Error> {
+        if self.publish.is_some() {
+            outputs.push(("dry-run", (!self.writes).to_string()));
+        }
+        if !self.writes {
+            let Some(settings) = &self.publish else {
+                tracing::info!("dry run: nothing to push (no `source`), nothing written");
+                return Ok(());
+            };
+            let checked = runtime()?.block_on(async {
+                let _group = Group::start(env.style(), "Dry run");
+                publish::dry_run(plan, settings).await
+            })?;
+            outputs.extend(publish::dry_run_outputs(&checked));
+            summary.push_str(&publish::dry_run_summary(&checked));
+            if let Ok(Ok(release)) =
+                crate::plan::release::release_for(ctx, self.release.mode, self.release.draft)
+            {
+                tracing::info!(
+                    "dry run: a push would also create or update the release {}",
+                    release.tag_name
+                );
+            }
+            tracing::info!(
+                notice = true,
+                "dry run: nothing was written (push: {})",
+                if ctx.is_pull_request() {
+                    "auto, on a pull request"
+                } else {
+                    "false"
+                }
+            );
+            return Ok(());
+        }
+        let runtime = runtime()?;
+        if let Some(settings) = &self.publish {
+            let pushed = runtime.block_on(async {
+                let _group = Group::start(env.style(), "Push");
+                publish::publish(plan, settings).await
+            })?;
+            outputs.extend(publish::outputs(&pushed));
+            summary.push_str(&publish::summary(&pushed));
+            if let Some(release_plan) = &self.release_plan {
+                let outcome = runtime.block_on(async {
+                    let _group = Group::start(env.style(), "Release");
+                    release::release(ctx, plan, &pushed, release_plan, &self.release).await
+                })?;
+                outputs.extend(release::outputs(&outcome));
+                summary.push_str(&release::summary(&outcome));
+            }
+        }
+        if self.release.git_tags {
+            let moved = runtime.block_on(async {
+                let _group = Group::start(env.style(), "Git tags");
+                release::move_git_tags(ctx, &self.release).await
+            })?;
+            outputs.push(("git-tags", release::git_tags_output(&moved)));
+        }
+        Ok(())
     }
 }
 

@@ -204,8 +204,14 @@ pub fn split_image(image: &str) -> (String, String) {
     }
 }
 
-/// Publishes the image under the plan's tags.
-pub async fn publish(plan: &Plan, settings: &PublishSettings) -> Result<PushOutcome, PublishError> {
+/// Everything a push needs, read and connected: the source, the targets, the options.
+struct Prepared {
+    loaded: Loaded,
+    targets: Vec<Target>,
+    options: PushOptions,
+}
+
+async fn prepare(plan: &Plan, settings: &PublishSettings) -> Result<Prepared, PublishError> {
     if plan.images.is_empty() {
         return Err(bad(
             "images",
@@ -254,7 +260,66 @@ pub async fn publish(plan: &Plan, settings: &PublishSettings) -> Result<PushOutc
         progress_every: Duration::from_secs(5),
         progress_bar: settings.progress_bar,
     };
-    Ok(copy::push(&loaded, &targets, &plan.tag_names, &plan.roles, &options).await?)
+    Ok(Prepared {
+        loaded,
+        targets,
+        options,
+    })
+}
+
+/// Publishes the image under the plan's tags.
+pub async fn publish(plan: &Plan, settings: &PublishSettings) -> Result<PushOutcome, PublishError> {
+    let p = prepare(plan, settings).await?;
+    Ok(copy::push(
+        &p.loaded,
+        &p.targets,
+        &plan.tag_names,
+        &plan.roles,
+        &p.options,
+    )
+    .await?)
+}
+
+/// The dry run: everything a push does short of a write. The source is read and every local blob
+/// checked against its digest; each registry is reached, asked whether these credentials may
+/// push (as far as it says without a write: a refusal is a warning, since a pull request from a
+/// fork has no write token), and its tags read to decide what would be written.
+pub async fn dry_run(plan: &Plan, settings: &PublishSettings) -> Result<PushOutcome, PublishError> {
+    use crate::registry::client::PushAccess;
+    let p = prepare(plan, settings).await?;
+    let mut readable = Vec::with_capacity(p.targets.len());
+    for target in &p.targets {
+        let where_ = format!("{} (registry {})", target.image, target.registry.name);
+        match target.registry.push_access(&target.repository).await? {
+            PushAccess::Open => tracing::info!("{where_} asks for no credentials"),
+            PushAccess::Granted => tracing::info!("{where_}: these credentials may push"),
+            PushAccess::Authenticated => tracing::info!(
+                "{where_} accepts these credentials; whether they may push shows only on a push"
+            ),
+            PushAccess::NotGranted => tracing::warn!(
+                "{where_}: these credentials may not push; a real push would fail. {}",
+                crate::registry::error::permission_fix(&target.registry.name, true)
+            ),
+            PushAccess::Refused(message) => {
+                tracing::warn!(
+                    "{where_} refused these credentials ({message}); a real push would fail, and its tags cannot be read. {}",
+                    crate::registry::error::permission_fix(&target.registry.name, true)
+                );
+                readable.push(false);
+                continue;
+            }
+        }
+        readable.push(true);
+    }
+    Ok(copy::dry_run(
+        &p.loaded,
+        &p.targets,
+        &readable,
+        &plan.tag_names,
+        &plan.roles,
+        &p.options,
+    )
+    .await?)
 }
 
 /// What is published under the plan's tags now, as a push of it would report: the digest of the
@@ -373,6 +438,47 @@ pub fn outputs(outcome: &PushOutcome) -> Vec<(&'static str, String)> {
         ("replaced", replaced.join("\n")),
         ("held-back", held_back.join("\n")),
     ]
+}
+
+/// The step outputs of a dry run: what would be pushed, and where.
+pub fn dry_run_outputs(outcome: &PushOutcome) -> Vec<(&'static str, String)> {
+    vec![
+        ("digest", outcome.digest.to_string()),
+        (
+            "images",
+            outcome
+                .repositories
+                .iter()
+                .map(|r| r.image.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    ]
+}
+
+/// The step summary of a dry run.
+pub fn dry_run_summary(outcome: &PushOutcome) -> String {
+    use crate::plan::publish::TagAction;
+    let mut out = format!(
+        "### Dry run: would publish `{}` (nothing was written)\n\n| Image | Tag | Would |\n|---|---|---|\n",
+        outcome.digest
+    );
+    for repo in &outcome.repositories {
+        for t in &repo.tags {
+            let would = match &t.action {
+                TagAction::Write { replaces: None } => "write".to_string(),
+                TagAction::Write {
+                    replaces: Some(old),
+                } => format!("move from `{old}`"),
+                TagAction::Unchanged => "leave (already there)".to_string(),
+                TagAction::HeldBack { reason } => format!("hold back: {reason}"),
+                TagAction::Skipped { points_at } => format!("skip (conflict, on `{points_at}`)"),
+            };
+            out.push_str(&format!("| `{}` | `{}` | {would} |\n", repo.image, t.tag));
+        }
+    }
+    out.push('\n');
+    out
 }
 
 /// The step summary of a push.

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::ci::inputs::{InputValueError, Inputs};
+use crate::github::refs::{self, RefAction};
 use crate::github::releases::{self, ReleaseAction};
 use crate::github::{GitHub, GitHubError};
+use crate::plan::git_tags;
 use crate::plan::notes::{self, NotesInput, TemplateError};
 use crate::plan::publish::TagAction;
 use crate::plan::release::{self, Changelog, NoTagToRelease, ReleaseMode, ReleasePlan};
@@ -27,6 +29,8 @@ pub struct ReleaseSettings {
     /// `GITHUB_API_URL`, `https://api.github.com` by default.
     pub api_url: String,
     pub ca_pem: Option<Vec<u8>>,
+    /// `git-tags`: move `vX` and `vX.Y` to the commit of a stable semver tag push.
+    pub git_tags: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +114,30 @@ impl ReleaseSettings {
                 .cloned()
                 .unwrap_or_else(|| "https://api.github.com".into()),
             ca_pem,
+            git_tags: inputs.bool("git-tags", false)?,
         })
+    }
+
+    fn connect(&self, ctx: &Context, what: &str) -> Result<GitHub, ReleaseError> {
+        if self.token.is_empty() {
+            return Err(GitHubError::NoToken {
+                what: what.to_string(),
+            }
+            .into());
+        }
+        if ctx.repository.full_name.is_empty() {
+            return Err(GitHubError::Setup(format!(
+                "{what} needs the repository (GITHUB_REPOSITORY, or an `origin` remote on GitHub)"
+            ))
+            .into());
+        }
+        Ok(GitHub::connect(
+            &self.api_url,
+            &self.token,
+            &ctx.repository.full_name,
+            self.ca_pem.as_deref(),
+            RetryPolicy::default(),
+        )?)
     }
 
     /// The release this run makes, if any. `release: true` without a tag or a token is an error;
@@ -203,26 +230,7 @@ pub async fn release(
     release_plan: &ReleasePlan,
     settings: &ReleaseSettings,
 ) -> Result<ReleaseOutcome, ReleaseError> {
-    if settings.token.is_empty() {
-        return Err(GitHubError::NoToken {
-            what: format!("the release of {}", release_plan.tag_name),
-        }
-        .into());
-    }
-    if ctx.repository.full_name.is_empty() {
-        return Err(GitHubError::Setup(
-            "the release needs the repository (GITHUB_REPOSITORY, or an `origin` remote on GitHub)"
-                .into(),
-        )
-        .into());
-    }
-    let gh = GitHub::connect(
-        &settings.api_url,
-        &settings.token,
-        &ctx.repository.full_name,
-        settings.ca_pem.as_deref(),
-        RetryPolicy::default(),
-    )?;
+    let gh = settings.connect(ctx, &format!("the release of {}", release_plan.tag_name))?;
     let now = releases::existing(&gh, &release_plan.tag_name).await?;
     let changelog = changelog(&gh, ctx, release_plan, settings.changelog).await;
     let input = notes_input(ctx, plan, pushed, changelog);
@@ -241,6 +249,55 @@ pub async fn release(
         action,
         make_latest,
     })
+}
+
+/// What `git-tags` did to one tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitTagOutcome {
+    pub tag: String,
+    /// `None` when held back.
+    pub action: Option<RefAction>,
+    pub held_back: Option<String>,
+}
+
+/// Creates or moves the `vX` and `vX.Y` git tags to this commit, only forward.
+pub async fn move_git_tags(
+    ctx: &Context,
+    settings: &ReleaseSettings,
+) -> Result<Vec<GitTagOutcome>, ReleaseError> {
+    let gh = settings.connect(ctx, "moving the major-version git tags (`git-tags`)")?;
+    let existing = releases::tag_names(&gh).await?;
+    let mut outcomes = Vec::new();
+    for planned in git_tags::moving_tags(ctx, &existing) {
+        let action = match &planned.held_back {
+            Some(reason) => {
+                tracing::info!(notice = true, "git tag held back: {reason}");
+                None
+            }
+            None => {
+                let action = refs::set_tag(&gh, &planned.tag, &ctx.sha).await?;
+                match &action {
+                    RefAction::Created => tracing::info!("git tag {} → {}", planned.tag, ctx.sha),
+                    RefAction::Moved { from } => {
+                        tracing::info!("git tag {} moved from {from} to {}", planned.tag, ctx.sha)
+                    }
+                    RefAction::Unchanged => {
+                        tracing::info!("git tag {} already points at {}", planned.tag, ctx.sha)
+                    }
+                }
+                Some(action)
+            }
+        };
+        outcomes.push(GitTagOutcome {
+            tag: planned.tag,
+            action,
+            held_back: planned.held_back,
+        });
+    }
+    if outcomes.is_empty() {
+        tracing::info!("git-tags: only a stable semver tag push moves major-version tags");
+    }
+    Ok(outcomes)
 }
 
 /// The changelog text; a failure here leaves it out (with a warning) rather than the release.
@@ -278,6 +335,23 @@ async fn changelog(gh: &GitHub, ctx: &Context, plan: &ReleasePlan, kind: Changel
         tracing::warn!("the release notes go without a changelog: {e}");
         String::new()
     })
+}
+
+/// The `git-tags` output: `TAG=ACTION` per tag (`created`, `moved`, `unchanged`, `held-back`).
+pub fn git_tags_output(moved: &[GitTagOutcome]) -> String {
+    moved
+        .iter()
+        .map(|m| {
+            let what = match &m.action {
+                Some(RefAction::Created) => "created",
+                Some(RefAction::Moved { .. }) => "moved",
+                Some(RefAction::Unchanged) => "unchanged",
+                None => "held-back",
+            };
+            format!("{}={what}", m.tag)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The step outputs of a release.

@@ -27,6 +27,8 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "release-draft",
     "release-notes-template",
     "changelog",
+    "push",
+    "git-tags",
 ];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

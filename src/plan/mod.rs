@@ -5,6 +5,7 @@ pub mod context;
 pub mod date_format;
 pub mod fields;
 pub mod flavor;
+pub mod git_tags;
 pub mod images;
 pub mod labels;
 pub mod notes;

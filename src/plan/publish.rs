@@ -31,6 +31,36 @@ impl OnConflict {
     }
 }
 
+/// The `push` input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushMode {
+    /// Push, except on pull requests (a build-only dry run there).
+    Auto,
+    Always,
+    /// The dry run on any event.
+    Never,
+}
+
+impl PushMode {
+    pub fn parse(value: &str) -> Option<PushMode> {
+        match value.trim() {
+            "" | "auto" => Some(PushMode::Auto),
+            "true" | "True" | "TRUE" => Some(PushMode::Always),
+            "false" | "False" | "FALSE" => Some(PushMode::Never),
+            _ => None,
+        }
+    }
+
+    /// Whether this run writes anything (images, tags, the release, git tags).
+    pub fn writes(self, ctx: &super::Context) -> bool {
+        match self {
+            PushMode::Auto => !ctx.is_pull_request(),
+            PushMode::Always => true,
+            PushMode::Never => false,
+        }
+    }
+}
+
 /// What the repository holds, fetched once before the push.
 #[derive(Debug, Clone, Default)]
 pub struct RepoState {

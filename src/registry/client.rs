@@ -921,6 +921,51 @@ impl Registry {
         Ok(tags)
     }
 
+    /// What the registry says about pushing to `repository` with these credentials, without
+    /// writing anything (the dry run's check).
+    pub async fn push_access(&self, repository: &str) -> Result<PushAccess, RegistryError> {
+        let op = Op {
+            what: "check push access",
+            repository,
+            push: true,
+        };
+        let challenge = self.challenge.lock().await.clone();
+        match challenge {
+            Challenge::None => Ok(PushAccess::Open),
+            Challenge::Basic => {
+                let url = self.url("/v2/");
+                let response = self.send(&op, &[], &|| Ok(self.http.get(&url))).await?;
+                match response.status().as_u16() {
+                    200 => Ok(PushAccess::Authenticated),
+                    401 | 403 => {
+                        let body = response.text().await.unwrap_or_default();
+                        Ok(PushAccess::Refused(body_message(&body)))
+                    }
+                    _ => Err(self.fail(&op, response).await),
+                }
+            }
+            Challenge::Bearer { .. } => {
+                match self.authorization(&op, &[scope(repository, true)]).await {
+                    Ok(header) => {
+                        let token = header
+                            .as_deref()
+                            .and_then(|h| h.strip_prefix("Bearer "))
+                            .unwrap_or_default();
+                        Ok(match token_grants_push(token, repository) {
+                            Some(true) => PushAccess::Granted,
+                            Some(false) => PushAccess::NotGranted,
+                            None => PushAccess::Authenticated,
+                        })
+                    }
+                    Err(RegistryError::Unauthorized { message, .. }) => {
+                        Ok(PushAccess::Refused(message))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
     /// `DELETE` a manifest by digest.
     pub async fn delete_manifest(
         &self,
@@ -945,6 +990,75 @@ impl Registry {
             _ => Err(self.fail(&op, response).await),
         }
     }
+}
+
+/// What a registry says about pushing, short of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushAccess {
+    /// The registry asks for no credentials.
+    Open,
+    /// The token the registry issued grants `push` on the repository.
+    Granted,
+    /// The token the registry issued leaves `push` out (anonymous, or read-only credentials).
+    NotGranted,
+    /// The credentials were accepted; whether they may push shows only on a write.
+    Authenticated,
+    /// The credentials were refused, with the registry's message.
+    Refused(String),
+}
+
+/// Reads a distribution-style JWT's `access` claim: whether it grants `push` on `repository`;
+/// `None` when the token is not such a JWT (an opaque token says nothing).
+fn token_grants_push(token: &str, repository: &str) -> Option<bool> {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        access: Vec<Access>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Access {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        actions: Vec<String>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let claims: Claims = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
+    Some(
+        claims
+            .access
+            .iter()
+            .any(|a| a.name == repository && a.actions.iter().any(|x| x == "push" || x == "*")),
+    )
+}
+
+/// Unpadded base64url (a JWT's parts).
+fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = input.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= value(*c)? << (18 - 6 * i);
+        }
+        let keep = match chunk.len() {
+            4 => 3,
+            3 => 2,
+            2 => 1,
+            _ => return None,
+        };
+        out.extend_from_slice(&n.to_be_bytes()[1..1 + keep]);
+    }
+    Some(out)
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -1043,6 +1157,33 @@ mod tests {
         );
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(encode("sha256:ab/c d"), "sha256%3Aab%2Fc%20d");
+    }
+
+    #[test]
+    fn reads_push_grants_from_distribution_tokens() {
+        let claims = |json: &str| {
+            let b64 = base64(json.as_bytes());
+            let url: String = b64
+                .trim_end_matches('=')
+                .chars()
+                .map(|c| match c {
+                    '+' => '-',
+                    '/' => '_',
+                    c => c,
+                })
+                .collect();
+            format!("eyJhbGciOiJSUzI1NiJ9.{url}.c2ln")
+        };
+        let push = claims(
+            r#"{"access":[{"type":"repository","name":"o/app","actions":["pull","push"]}]}"#,
+        );
+        let pull =
+            claims(r#"{"access":[{"type":"repository","name":"o/app","actions":["pull"]}]}"#);
+        assert_eq!(token_grants_push(&push, "o/app"), Some(true));
+        assert_eq!(token_grants_push(&push, "o/other"), Some(false));
+        assert_eq!(token_grants_push(&pull, "o/app"), Some(false));
+        assert_eq!(token_grants_push("opaque-token", "o/app"), None);
+        assert_eq!(base64url_decode("YWI").as_deref(), Some(&b"ab"[..]));
     }
 
     #[test]

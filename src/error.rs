@@ -6,6 +6,7 @@ use crate::output::actions::OutputError;
 use crate::plan::InputError;
 use crate::publish::PublishError;
 use crate::release::ReleaseError;
+use crate::retention::RetentionError;
 
 /// Exit code for a mistake in the inputs or the context: fix the workflow.
 pub const EXIT_INPUT: u8 = 2;
@@ -27,8 +28,16 @@ pub enum Error {
     Publish(Box<PublishError>),
     #[error(transparent)]
     Release(Box<ReleaseError>),
+    #[error(transparent)]
+    Retention(Box<RetentionError>),
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
+}
+
+impl From<RetentionError> for Error {
+    fn from(e: RetentionError) -> Error {
+        Error::Retention(Box::new(e))
+    }
 }
 
 impl From<ReleaseError> for Error {
@@ -62,6 +71,10 @@ impl Error {
                 }
                 ReleaseError::GitHub(_) => "Release failed",
             },
+            Error::Retention(e) => match e.as_ref() {
+                RetentionError::Input(_) | RetentionError::Policy(_) => "Invalid input",
+                _ => "Retention failed",
+            },
             Error::Runtime(_) => "Internal error",
         }
     }
@@ -76,6 +89,14 @@ impl Error {
             }
             Error::Publish(_) => EXIT_FAILURE,
             Error::Release(e) if matches!(e.as_ref(), ReleaseError::GitHub(_)) => EXIT_FAILURE,
+            Error::Retention(e)
+                if !matches!(
+                    e.as_ref(),
+                    RetentionError::Input(_) | RetentionError::Policy(_)
+                ) =>
+            {
+                EXIT_FAILURE
+            }
             Error::Context(ContextError::PayloadFile { .. }) => EXIT_FAILURE,
             _ => EXIT_INPUT,
         }

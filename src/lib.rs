@@ -13,4 +13,5 @@ pub mod plan;
 pub mod publish;
 pub mod registry;
 pub mod release;
+pub mod retention;
 pub mod secret;

@@ -44,6 +44,15 @@ pub enum PublishError {
     Push(#[from] copy::PushError),
 }
 
+impl From<source::merge::LoadError> for PublishError {
+    fn from(e: source::merge::LoadError) -> PublishError {
+        match e {
+            source::merge::LoadError::Source(e) => PublishError::Source(e),
+            source::merge::LoadError::Registry(e) => PublishError::Registry(e),
+        }
+    }
+}
+
 fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
     InputValueError {
         input: input.into(),
@@ -59,7 +68,18 @@ impl PublishSettings {
         env: &BTreeMap<String, String>,
     ) -> Result<PublishSettings, PublishError> {
         let source = match inputs.string("source") {
+            "" if !inputs.list("merge").is_empty() => Some(SourceSpec::Merge(
+                source::merge::MergeSpec::parse(&inputs.list("merge"))?,
+            )),
             "" => None,
+            _ if !inputs.list("merge").is_empty() => {
+                return Err(bad(
+                    "merge",
+                    &inputs.list("merge").join(", "),
+                    "`source` is set too: give either `source` (one image to publish) or `merge` (per-platform images to join into one index), not both",
+                )
+                .into());
+            }
             text => Some(SourceSpec::parse(text)?),
         };
         let on_conflict_text = inputs.string("on-conflict");
@@ -193,6 +213,19 @@ impl Connections<'_> {
     }
 }
 
+/// Connects the registry of `image` with the settings' credentials: (registry, repository).
+pub async fn connect(
+    image: &str,
+    settings: &PublishSettings,
+) -> Result<(Arc<Registry>, String), PublishError> {
+    let (registry_name, repository) = split_image(&image.to_ascii_lowercase());
+    let mut connections = Connections {
+        settings,
+        open: BTreeMap::new(),
+    };
+    Ok((connections.get(&registry_name).await?, repository))
+}
+
 /// `registry/path` of an image name → (registry, repository); Docker Hub names get `library/`.
 pub fn split_image(image: &str) -> (String, String) {
     match image.split_once('/') {
@@ -241,6 +274,14 @@ async fn prepare(plan: &Plan, settings: &PublishSettings) -> Result<Prepared, Pu
         SourceSpec::Remote(reference) => {
             let registry = connections.get(&reference.registry).await?;
             Loaded::Image(source::remote::load(reference, registry).await?)
+        }
+        SourceSpec::Merge(spec) => {
+            let wanted = source::merge::resolve(spec, plan.images.first().map(String::as_str))
+                .map_err(source::SourceError::from)?;
+            let registry = connections.get(&wanted.registry).await?;
+            Loaded::Image(
+                source::merge::load(&wanted, registry, &plan.labels, &plan.annotations).await?,
+            )
         }
     };
     let mut targets = Vec::new();

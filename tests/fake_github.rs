@@ -5,6 +5,7 @@ mod support;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::github::{FakeGitHub, Perms, Release};
+use support::packages_data::{Kind, PLATFORMS, thousand_versions};
 
 const REPO: &str = "Octo-Org/Hello-World";
 const WRITE: &str = "ghs_write";
@@ -961,4 +962,1092 @@ async fn dropping_the_fake_stops_the_server() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     let down = client.get(&url).send().await;
     assert!(down.is_err(), "still answering after drop: {down:?}");
+}
+
+// GitHub Packages: accounts and container package versions.
+
+const ORG: &str = "acme";
+const USER: &str = "monalisa";
+const PACKAGES_READ: &str = "ghs_packages_read";
+const DOC_PACKAGES: &str = "https://docs.github.com/rest/packages/packages";
+const LAST_TAGGED: &str =
+    "You cannot delete the last tagged version of a package. You must delete the package instead.";
+
+fn packages_fake() -> FakeGitHub {
+    let gh = fake();
+    gh.add_token(PACKAGES_READ, Perms::PACKAGES_READ_ONLY);
+    gh
+}
+
+/// A made-up digest: `sha256:` and 64 hex.
+fn digest(n: u32) -> String {
+    format!("sha256:{n:064x}")
+}
+
+fn version(n: u32, tags: &[&str], created_at: &str) -> (String, Vec<String>, String) {
+    (
+        digest(n),
+        tags.iter().map(|t| t.to_string()).collect(),
+        created_at.to_string(),
+    )
+}
+
+/// The `name`s (digests) of a list answer, in order.
+fn names(a: &Answer) -> Vec<String> {
+    a.json
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {}", a.json))
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn next_link(a: &Answer) -> Option<String> {
+    a.headers.get("link").and_then(|l| {
+        l.to_str().unwrap().split(", ").find_map(|part| {
+            part.strip_suffix(r#"; rel="next""#)
+                .map(|u| u.trim_matches(['<', '>']).to_string())
+        })
+    })
+}
+
+fn error_body(message: &str, anchor: &str, status: u16) -> Value {
+    json!({
+        "message": message,
+        "documentation_url": format!("{DOC_PACKAGES}#{anchor}"),
+        "status": status.to_string(),
+    })
+}
+
+#[test]
+fn the_thousand_versions_are_a_realistic_package() {
+    let data = thousand_versions();
+    assert_eq!(data.versions.len(), 1000);
+    assert_eq!(
+        data.versions,
+        thousand_versions().versions,
+        "not deterministic"
+    );
+    let mut digests = std::collections::BTreeSet::new();
+    let mut tags = std::collections::BTreeSet::new();
+    for (d, t, created_at) in &data.versions {
+        let hex = d.strip_prefix("sha256:").unwrap_or_else(|| panic!("{d}"));
+        assert!(
+            hex.len() == 64 && hex.bytes().all(|b| b"0123456789abcdef".contains(&b)),
+            "{d}"
+        );
+        assert!(digests.insert(d.clone()), "{d} twice");
+        for tag in t {
+            assert!(tags.insert(tag.clone()), "tag {tag} twice");
+        }
+        assert!(
+            created_at.parse::<jiff::Timestamp>().is_ok() && created_at.ends_with('Z'),
+            "{created_at}"
+        );
+    }
+    // Oldest first, over two years.
+    let times: Vec<&String> = data.versions.iter().map(|(_, _, c)| c).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "not oldest first");
+    assert!(times[0].starts_with("2022-01"), "{}", times[0]);
+    assert!(times[999].starts_with("2023-12"), "{}", times[999]);
+
+    let count = |kind| data.of_kind(kind).len();
+    assert_eq!(count(Kind::Release), 36);
+    assert_eq!(count(Kind::Branch), 160);
+    assert_eq!(count(Kind::PullRequest), 80);
+    assert_eq!(count(Kind::Child), 9 * 2 + 27 * 3 + 50 * 2 + 110 * 3);
+    assert_eq!(count(Kind::Signature), 17);
+    assert_eq!(count(Kind::Attestation), 7);
+    assert_eq!(count(Kind::Referrers), 7);
+    assert_eq!(count(Kind::Leftover), 164);
+    let untagged = data
+        .versions
+        .iter()
+        .filter(|(_, t, _)| t.is_empty())
+        .count();
+    assert_eq!(untagged, 529 + 60 + 40 + 164);
+
+    // Every index has 2 or 3 untagged children of its own, pushed just before it.
+    let by_digest: std::collections::BTreeMap<&String, (&Vec<String>, &String)> =
+        data.versions.iter().map(|(d, t, c)| (d, (t, c))).collect();
+    let mut parents = std::collections::BTreeMap::new();
+    assert_eq!(data.children.len(), 36 + 160);
+    for (index, children) in &data.children {
+        assert!(
+            matches!(data.kinds[index], Kind::Release | Kind::Branch),
+            "{index}"
+        );
+        assert!((2..=PLATFORMS.len()).contains(&children.len()), "{index}");
+        for child in children {
+            assert_eq!(data.kinds[child], Kind::Child);
+            let (child_tags, child_at) = by_digest[child];
+            assert!(child_tags.is_empty(), "{child} is tagged");
+            assert!(child_at <= by_digest[index].1);
+            assert_eq!(
+                parents.insert(child, index),
+                None,
+                "{child} has two parents"
+            );
+        }
+    }
+    assert_eq!(parents.len(), count(Kind::Child));
+
+    // Floating tags on the newest; prereleases hold none.
+    let at = |tag: &str| {
+        data.tagged(tag)
+            .unwrap_or_else(|| panic!("no version holds {tag}"))
+    };
+    assert_eq!(at("latest"), at("4.2.0"));
+    assert_eq!(at("4"), at("4.2.0"));
+    assert_eq!(at("3"), at("3.3.2"));
+    assert_eq!(at("1.2"), at("1.2.2"));
+    assert_eq!(at("2.0"), at("2.0.1"));
+    assert_eq!(
+        by_digest[&at("4.0.0-rc.2")].0,
+        &vec!["4.0.0-rc.2".to_string()]
+    );
+    assert_eq!(by_digest[&at("1.0.0")].0, &vec!["1.0.0".to_string()]);
+    assert_eq!(data.kinds[&at("pr-12")], Kind::PullRequest);
+    let main = at("main");
+    assert_eq!(data.of_kind(Kind::Branch).last(), Some(&main));
+    assert_eq!(by_digest[&main].0.len(), 2, "main and its sha- tag");
+    assert_eq!(tags.iter().filter(|t| t.starts_with("sha-")).count(), 100);
+    assert_eq!(tags.iter().filter(|t| t.starts_with("pr-")).count(), 40);
+
+    // Referrer tags name their subject, a release.
+    for (referrer, subject) in &data.subjects {
+        assert_eq!(data.kinds[subject], Kind::Release);
+        let suffix = match data.kinds[referrer] {
+            Kind::Signature => ".sig",
+            Kind::Attestation => ".att",
+            Kind::Referrers => "",
+            other => panic!("{referrer} is a {other:?}"),
+        };
+        let tag = format!("sha256-{}{suffix}", &subject["sha256:".len()..]);
+        assert_eq!(by_digest[referrer].0, &vec![tag]);
+    }
+    assert_eq!(data.subjects.len(), 17 + 7 + 7);
+    let signed = data.subjects[&data
+        .tagged(&format!("sha256-{}.sig", &at("3.0.0")["sha256:".len()..]))
+        .unwrap()]
+        .clone();
+    assert_eq!(signed, at("3.0.0"));
+}
+
+#[tokio::test]
+async fn a_thousand_versions_list_in_ten_pages_newest_first() {
+    let gh = packages_fake();
+    let data = thousand_versions();
+    // Pushed in another order than their times (by digest), so the order listed is GitHub's.
+    let mut pushed = data.versions.clone();
+    pushed.sort();
+    let ids = gh.add_package(ORG, true, "app", pushed.clone());
+    assert_eq!(ids.len(), 1000);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids in the given order"
+    );
+    let mut expected: Vec<(&String, u64, &String)> = pushed
+        .iter()
+        .zip(&ids)
+        .map(|((d, _, c), id)| (c, *id, d))
+        .collect();
+    expected.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    let expected: Vec<String> = expected.into_iter().map(|(_, _, d)| d.clone()).collect();
+    let by_time: Vec<String> = data.versions.iter().rev().map(|v| v.0.clone()).collect();
+    assert!(
+        expected == by_time,
+        "the data is oldest first, with no ties"
+    );
+    let by_id: Vec<String> = pushed.iter().rev().map(|v| v.0.clone()).collect();
+    assert!(expected != by_id, "pushed out of time order");
+
+    let org_id = gh.owner_id(ORG);
+    let link = |page: usize| {
+        format!(
+            "<{}/organizations/{org_id}/packages/container/app/versions?per_page=100&page={page}>",
+            gh.url()
+        )
+    };
+    let path = |page: usize| {
+        format!("/orgs/{ORG}/packages/container/app/versions?per_page=100&page={page}")
+    };
+    let mut seen = Vec::new();
+    for page in 1..=10 {
+        let answer = call(
+            &gh,
+            Method::GET,
+            &path(page),
+            bearer(WRITE).as_deref(),
+            None,
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "page {page}: {}",
+            answer.json
+        );
+        assert_eq!(names(&answer).len(), 100, "page {page}");
+        let want = match page {
+            1 => format!(r#"{}; rel="next", {}; rel="last""#, link(2), link(10)),
+            10 => format!(r#"{}; rel="prev", {}; rel="first""#, link(9), link(1)),
+            n => format!(
+                r#"{}; rel="prev", {}; rel="next", {}; rel="last", {}; rel="first""#,
+                link(n - 1),
+                link(n + 1),
+                link(10),
+                link(1)
+            ),
+        };
+        assert_eq!(answer.header("link"), want, "page {page}");
+        assert_eq!(
+            answer.header("x-ratelimit-remaining"),
+            (5000 - page).to_string()
+        );
+        if page == 1 {
+            // The newest version, in GitHub's shape.
+            let newest = &answer.json[0];
+            let id = newest["id"].as_u64().unwrap();
+            let (_, tags, created_at) = data.versions.iter().find(|v| v.0 == expected[0]).unwrap();
+            assert_eq!(
+                *newest,
+                json!({
+                    "id": id,
+                    "name": expected[0],
+                    "url": format!("{}/orgs/{ORG}/packages/container/app/versions/{id}", gh.url()),
+                    "package_html_url": format!("https://github.com/orgs/{ORG}/packages/container/package/app"),
+                    "created_at": created_at,
+                    "updated_at": created_at,
+                    "html_url": format!("https://github.com/orgs/{ORG}/packages/container/app/{id}"),
+                    "metadata": {"package_type": "container", "container": {"tags": tags}},
+                })
+            );
+        }
+        seen.extend(names(&answer));
+    }
+    assert_eq!(
+        seen, expected,
+        "newest first: created_at, then id, descending"
+    );
+
+    // Past the end: an empty page that links back.
+    let past = call(&gh, Method::GET, &path(11), bearer(WRITE).as_deref(), None).await;
+    assert_eq!(past.json, json!([]));
+    assert_eq!(
+        past.header("link"),
+        format!(r#"{}; rel="prev", {}; rel="first""#, link(10), link(1))
+    );
+
+    // Every version's tags are listed as added.
+    let state = gh.package_versions(ORG, "app");
+    assert_eq!(
+        state.iter().map(|v| v.digest.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    for v in &state {
+        let (_, tags, created_at) = data.versions.iter().find(|x| x.0 == v.digest).unwrap();
+        assert_eq!((&v.tags, &v.created_at), (tags, created_at), "{}", v.digest);
+    }
+
+    // Following the Link URLs (on /organizations/{id}) walks them all in 10 requests.
+    let before = gh.requests().len();
+    let mut walked = Vec::new();
+    let mut next = Some(format!(
+        "/orgs/{ORG}/packages/container/app/versions?per_page=100"
+    ));
+    while let Some(url) = next.take() {
+        let page = call(
+            &gh,
+            Method::GET,
+            &url,
+            bearer(PACKAGES_READ).as_deref(),
+            None,
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{url}");
+        walked.extend(names(&page));
+        next = next_link(&page);
+        assert!(walked.len() <= 1000, "the pages never end");
+    }
+    assert_eq!(walked, expected);
+    assert_eq!(gh.requests().len() - before, 10);
+
+    // per_page defaults to 30 and is capped at 100.
+    let default = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/app/versions"),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(names(&default), expected[..30]);
+    let base = format!(
+        "{}/organizations/{org_id}/packages/container/app/versions",
+        gh.url()
+    );
+    assert_eq!(
+        default.header("link"),
+        format!(r#"<{base}?page=2>; rel="next", <{base}?page=34>; rel="last""#)
+    );
+    let capped = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/app/versions?per_page=500&page=2"),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(names(&capped), expected[100..200]);
+    assert!(
+        capped
+            .header("link")
+            .contains(&format!("<{base}?per_page=500&page=10>; rel=\"last\"")),
+        "{}",
+        capped.header("link")
+    );
+}
+
+#[tokio::test]
+async fn accounts_tell_orgs_from_users_and_each_has_its_own_endpoints() {
+    let gh = packages_fake();
+    let org_ids = gh.add_package(
+        ORG,
+        true,
+        "app",
+        vec![
+            version(1, &["1.0.0"], "2023-01-01T10:00:00Z"),
+            version(2, &[], "2023-01-02T10:00:00+00:00"),
+        ],
+    );
+    let user_ids = gh.add_package(
+        "MonaLisa",
+        false,
+        "tool",
+        vec![version(3, &["latest"], "2023-02-01T08:30:00Z")],
+    );
+
+    let org = call(&gh, Method::GET, "/users/ACME", None, None).await;
+    assert_eq!(org.status, StatusCode::OK);
+    assert_eq!(org.json["login"], ORG);
+    assert_eq!(org.json["type"], "Organization");
+    assert_eq!(org.json["id"], gh.owner_id(ORG));
+    assert_eq!(org.json["url"], format!("{}/users/{ORG}", gh.url()));
+    let user = call(&gh, Method::GET, &format!("/users/{USER}"), None, None).await;
+    assert_eq!(user.status, StatusCode::OK);
+    assert_eq!(user.json["login"], "MonaLisa", "the account's own spelling");
+    assert_eq!(user.json["type"], "User");
+    assert_eq!(user.json["html_url"], "https://github.com/MonaLisa");
+    assert_ne!(user.json["id"], org.json["id"]);
+    assert_eq!(user.header("x-ratelimit-limit"), "60");
+    let nobody = call(&gh, Method::GET, "/users/nobody", None, None).await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        nobody.json,
+        json!({
+            "message": "Not Found",
+            "documentation_url": "https://docs.github.com/rest/users/users#get-a-user",
+            "status": "404",
+        })
+    );
+
+    // Each owner on its own endpoint.
+    let token = bearer(PACKAGES_READ);
+    let listed = call(
+        &gh,
+        Method::GET,
+        &format!("/users/{USER}/packages/container/tool/versions"),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.json);
+    let id = user_ids[0];
+    assert_eq!(listed.json[0]["id"], id);
+    assert_eq!(
+        listed.json[0]["url"],
+        format!(
+            "{}/users/MonaLisa/packages/container/tool/versions/{id}",
+            gh.url()
+        )
+    );
+    assert_eq!(
+        listed.json[0]["html_url"],
+        format!("https://github.com/users/MonaLisa/packages/container/tool/{id}")
+    );
+    assert_eq!(
+        listed.json[0]["package_html_url"],
+        "https://github.com/users/MonaLisa/packages/container/package/tool"
+    );
+    assert!(listed.headers.get("link").is_none(), "one page, no Link");
+    let org_listed = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/app/versions"),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(names(&org_listed), [digest(2), digest(1)]);
+    assert_eq!(org_listed.json[1]["id"], org_ids[0]);
+    assert_eq!(org_listed.json[0]["created_at"], "2023-01-02T10:00:00Z");
+    let one = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/app/versions/{}", org_ids[0]),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.json, org_listed.json[1]);
+
+    // Versions of the same second: the newer id first.
+    let same = "2023-05-05T05:05:05Z";
+    let tied = gh.add_package(
+        ORG,
+        true,
+        "tied",
+        vec![
+            version(11, &[], same),
+            version(10, &[], same),
+            version(12, &["x"], same),
+        ],
+    );
+    let tied_listed = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/tied/versions"),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    let tied_ids: Vec<u64> = tied_listed
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(tied_ids, [tied[2], tied[1], tied[0]]);
+
+    // The other kind's endpoint is a 404, as on GitHub.
+    let org_of_user = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{USER}/packages/container/tool/versions"),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(org_of_user.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        org_of_user.json,
+        error_body(
+            "Not Found",
+            "list-package-versions-for-a-package-owned-by-an-organization",
+            404
+        )
+    );
+    let user_of_org = call(
+        &gh,
+        Method::GET,
+        &format!("/users/{ORG}/packages/container/app/versions"),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(user_of_org.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        user_of_org.json,
+        error_body(
+            "Package not found.",
+            "list-package-versions-for-a-package-owned-by-a-user",
+            404
+        )
+    );
+    let unknown = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/nope/versions"),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.json,
+        error_body(
+            "Package not found.",
+            "list-package-versions-for-a-package-owned-by-an-organization",
+            404
+        )
+    );
+    let npm = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/npm/app/versions"),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(npm.status, StatusCode::NOT_FOUND);
+    assert_eq!(npm.json["message"], "Package not found.");
+    let bogus = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/bogus/app/versions"),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(bogus.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bogus.json["message"],
+        "The package_type parameter is invalid."
+    );
+    let bad_state = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/app/versions?state=gone"),
+        token.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(bad_state.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad_state.json,
+        error_body(
+            "The state parameter is invalid.",
+            "list-package-versions-for-a-package-owned-by-an-organization",
+            422
+        )
+    );
+
+    // Package endpoints need a token; a bad one is refused as everywhere.
+    let anonymous = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/app/versions"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anonymous.json,
+        error_body(
+            "Requires authentication",
+            "list-package-versions-for-a-package-owned-by-an-organization",
+            401
+        )
+    );
+    let bad = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/app/versions"),
+        bearer("ghs_nope").as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bad.json["message"], "Bad credentials");
+}
+
+#[tokio::test]
+async fn nested_package_names_arrive_url_encoded() {
+    let gh = packages_fake();
+    let ids = gh.add_package(
+        ORG,
+        true,
+        "team/app",
+        vec![
+            version(1, &["1.0.0"], "2023-03-01T00:00:00Z"),
+            version(2, &["1.1.0"], "2023-03-02T00:00:00Z"),
+        ],
+    );
+    let first = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/team%2Fapp/versions?per_page=1"),
+        bearer(PACKAGES_READ).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.json);
+    assert_eq!(names(&first), [digest(2)]);
+    assert_eq!(
+        first.json[0]["url"],
+        format!(
+            "{}/orgs/{ORG}/packages/container/team%2Fapp/versions/{}",
+            gh.url(),
+            ids[1]
+        )
+    );
+    assert_eq!(
+        first.json[0]["package_html_url"],
+        format!("https://github.com/orgs/{ORG}/packages/container/package/team%2Fapp")
+    );
+    let next = next_link(&first).expect("a next link");
+    assert_eq!(
+        next,
+        format!(
+            "{}/organizations/{}/packages/container/team%2Fapp/versions?per_page=1&page=2",
+            gh.url(),
+            gh.owner_id(ORG)
+        )
+    );
+    let second = call(
+        &gh,
+        Method::GET,
+        &next,
+        bearer(PACKAGES_READ).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(names(&second), [digest(1)]);
+
+    // Unencoded, the name is two path segments: no such endpoint.
+    let raw = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/team/app/versions"),
+        bearer(PACKAGES_READ).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(raw.status, StatusCode::NOT_FOUND);
+    assert_eq!(raw.json["message"], "Not Found");
+    let outer = call(
+        &gh,
+        Method::GET,
+        &format!("/orgs/{ORG}/packages/container/team/versions"),
+        bearer(PACKAGES_READ).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(outer.json["message"], "Package not found.");
+
+    let deleted = call(
+        &gh,
+        Method::DELETE,
+        &format!(
+            "/orgs/{ORG}/packages/container/team%2Fapp/versions/{}",
+            ids[0]
+        ),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let left: Vec<u64> = gh
+        .package_versions(ORG, "team/app")
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(left, [ids[1]]);
+}
+
+#[tokio::test]
+async fn a_deleted_version_leaves_the_list_for_the_deleted_one() {
+    let gh = packages_fake();
+    let ids = gh.add_package(
+        ORG,
+        true,
+        "app",
+        vec![
+            version(1, &["1.0.0"], "2023-01-01T00:00:00Z"),
+            version(2, &[], "2023-01-02T00:00:00Z"),
+            version(3, &["latest"], "2023-01-03T00:00:00Z"),
+        ],
+    );
+    let list = format!("/orgs/{ORG}/packages/container/app/versions");
+    let delete = |id: u64| format!("{list}/{id}");
+    let deleted = call(
+        &gh,
+        Method::DELETE,
+        &delete(ids[1]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(deleted.json, Value::Null, "no body");
+    assert_eq!(deleted.header("x-ratelimit-resource"), "core");
+
+    let active = call(&gh, Method::GET, &list, bearer(WRITE).as_deref(), None).await;
+    assert_eq!(names(&active), [digest(3), digest(1)]);
+    assert!(active.json[0].get("deleted_at").is_none());
+    let gone = call(
+        &gh,
+        Method::GET,
+        &format!("{list}?state=deleted"),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::OK);
+    assert_eq!(names(&gone), [digest(2)]);
+    assert_eq!(gone.json[0]["id"], ids[1]);
+    assert_eq!(gone.json[0]["deleted_at"], "2020-01-10T00:31:00Z");
+    assert_eq!(gone.json[0]["metadata"]["container"]["tags"], json!([]));
+    let ids_of = |vs: Vec<support::github::PackageVersion>| -> Vec<u64> {
+        vs.iter().map(|v| v.id).collect()
+    };
+    assert_eq!(ids_of(gh.package_versions(ORG, "app")), [ids[2], ids[0]]);
+    assert_eq!(ids_of(gh.deleted_package_versions(ORG, "app")), [ids[1]]);
+
+    // Gone is gone: not found by id, not deleted twice.
+    let again = call(
+        &gh,
+        Method::DELETE,
+        &delete(ids[1]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        again.json,
+        error_body(
+            "Package version not found.",
+            "delete-package-version-for-an-organization",
+            404
+        )
+    );
+    let read = call(
+        &gh,
+        Method::GET,
+        &delete(ids[1]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::NOT_FOUND);
+    assert_eq!(read.json["message"], "Package version not found.");
+
+    // The user form.
+    let user_ids = gh.add_package(
+        USER,
+        false,
+        "tool",
+        vec![
+            version(7, &["v1"], "2023-01-01T00:00:00Z"),
+            version(8, &["v2"], "2023-01-02T00:00:00Z"),
+        ],
+    );
+    let user_delete = call(
+        &gh,
+        Method::DELETE,
+        &format!(
+            "/users/{USER}/packages/container/tool/versions/{}",
+            user_ids[0]
+        ),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(user_delete.status, StatusCode::NO_CONTENT);
+    assert_eq!(ids_of(gh.package_versions(USER, "tool")), [user_ids[1]]);
+    assert_eq!(ids_of(gh.package_versions(ORG, "app")), [ids[2], ids[0]]);
+}
+
+#[tokio::test]
+async fn the_last_tagged_version_and_the_last_version_cannot_be_deleted() {
+    let gh = packages_fake();
+    let ids = gh.add_package(
+        ORG,
+        true,
+        "app",
+        vec![
+            version(1, &["1.0.0", "latest"], "2023-01-01T00:00:00Z"),
+            version(2, &[], "2023-01-02T00:00:00Z"),
+        ],
+    );
+    let delete =
+        |name: &str, id: u64| format!("/orgs/{ORG}/packages/container/{name}/versions/{id}");
+    let last_tagged = call(
+        &gh,
+        Method::DELETE,
+        &delete("app", ids[0]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(last_tagged.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        last_tagged.json,
+        error_body(
+            LAST_TAGGED,
+            "delete-package-version-for-an-organization",
+            400
+        )
+    );
+    // Untagged versions go; the tagged one still may not.
+    let untagged = call(
+        &gh,
+        Method::DELETE,
+        &delete("app", ids[1]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(untagged.status, StatusCode::NO_CONTENT);
+    let still = call(
+        &gh,
+        Method::DELETE,
+        &delete("app", ids[0]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(still.status, StatusCode::BAD_REQUEST);
+    assert_eq!(gh.package_versions(ORG, "app").len(), 1);
+
+    // With two tagged versions one goes, then the other is the last.
+    let two = gh.add_package(
+        ORG,
+        true,
+        "two",
+        vec![
+            version(3, &["1"], "2023-01-01T00:00:00Z"),
+            version(4, &["2"], "2023-01-02T00:00:00Z"),
+        ],
+    );
+    let first = call(
+        &gh,
+        Method::DELETE,
+        &delete("two", two[0]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::NO_CONTENT);
+    let second = call(
+        &gh,
+        Method::DELETE,
+        &delete("two", two[1]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::BAD_REQUEST);
+    assert_eq!(second.json["message"], LAST_TAGGED);
+
+    // A package of untagged versions keeps its last one (GitHub's older message).
+    let bare = gh.add_package(
+        USER,
+        false,
+        "bare",
+        vec![
+            version(5, &[], "2023-01-01T00:00:00Z"),
+            version(6, &[], "2023-01-02T00:00:00Z"),
+        ],
+    );
+    let user_delete = |id: u64| format!("/users/{USER}/packages/container/bare/versions/{id}");
+    let one = call(
+        &gh,
+        Method::DELETE,
+        &user_delete(bare[1]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(one.status, StatusCode::NO_CONTENT);
+    let last = call(
+        &gh,
+        Method::DELETE,
+        &user_delete(bare[0]),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(last.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        last.json,
+        error_body(
+            "You cannot delete the last version of a package. You must delete the package instead.",
+            "delete-package-version-for-a-user",
+            400
+        )
+    );
+    assert_eq!(gh.package_versions(USER, "bare").len(), 1);
+}
+
+#[tokio::test]
+async fn tokens_that_may_not_delete_get_403_and_delete_nothing() {
+    let gh = packages_fake();
+    let ids = gh.add_package(
+        ORG,
+        true,
+        "app",
+        vec![
+            version(1, &["1.0.0"], "2023-01-01T00:00:00Z"),
+            version(2, &[], "2023-01-02T00:00:00Z"),
+        ],
+    );
+    let path = format!("/orgs/{ORG}/packages/container/app/versions/{}", ids[1]);
+    for token in [PACKAGES_READ, READ] {
+        let refused = call(&gh, Method::DELETE, &path, bearer(token).as_deref(), None).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{token}");
+        assert_eq!(
+            refused.json,
+            error_body(
+                "Resource not accessible by integration",
+                "delete-package-version-for-an-organization",
+                403
+            )
+        );
+        assert_eq!(
+            refused.header("x-accepted-github-permissions"),
+            "packages=write"
+        );
+        let deleted_list = call(
+            &gh,
+            Method::GET,
+            &format!("/orgs/{ORG}/packages/container/app/versions?state=deleted"),
+            bearer(token).as_deref(),
+            None,
+        )
+        .await;
+        assert_eq!(deleted_list.status, StatusCode::FORBIDDEN, "{token}");
+        // Listing the active ones is fine.
+        let listed = call(
+            &gh,
+            Method::GET,
+            &format!("/orgs/{ORG}/packages/container/app/versions"),
+            bearer(token).as_deref(),
+            None,
+        )
+        .await;
+        assert_eq!(listed.status, StatusCode::OK, "{token}");
+        assert_eq!(names(&listed).len(), 2);
+    }
+    let anonymous = call(&gh, Method::DELETE, &path, None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(gh.package_versions(ORG, "app").len(), 2);
+    let allowed = call(&gh, Method::DELETE, &path, bearer(WRITE).as_deref(), None).await;
+    assert_eq!(allowed.status, StatusCode::NO_CONTENT);
+    assert_eq!(gh.package_versions(ORG, "app").len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_versions_are_404() {
+    let gh = packages_fake();
+    let ids = gh.add_package(
+        ORG,
+        true,
+        "app",
+        vec![
+            version(1, &["1.0.0"], "2023-01-01T00:00:00Z"),
+            version(2, &[], "2023-01-02T00:00:00Z"),
+        ],
+    );
+    let other = gh.add_package(
+        ORG,
+        true,
+        "other",
+        vec![version(9, &[], "2023-01-01T00:00:00Z")],
+    );
+    let versions = format!("/orgs/{ORG}/packages/container/app/versions");
+    for id in [999_999_999, other[0]] {
+        let unknown = call(
+            &gh,
+            Method::DELETE,
+            &format!("{versions}/{id}"),
+            bearer(WRITE).as_deref(),
+            None,
+        )
+        .await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{id}");
+        assert_eq!(
+            unknown.json,
+            error_body(
+                "Package version not found.",
+                "delete-package-version-for-an-organization",
+                404
+            )
+        );
+    }
+    let not_a_number = call(
+        &gh,
+        Method::DELETE,
+        &format!("{versions}/latest"),
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(not_a_number.status, StatusCode::NOT_FOUND);
+    assert_eq!(not_a_number.json["message"], "Not Found");
+    let whole_list = call(
+        &gh,
+        Method::DELETE,
+        &versions,
+        bearer(WRITE).as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(whole_list.status, StatusCode::NOT_FOUND);
+    assert_eq!(whole_list.json["message"], "Not Found");
+    assert_eq!(gh.package_versions(ORG, "app").len(), ids.len());
+    assert_eq!(gh.package_versions(ORG, "other").len(), 1);
+}
+
+#[tokio::test]
+async fn package_endpoints_are_rate_limited_and_429_says_retry_after() {
+    let gh = packages_fake();
+    let ids = gh.add_package(
+        ORG,
+        true,
+        "app",
+        vec![
+            version(1, &["1.0.0"], "2023-01-01T00:00:00Z"),
+            version(2, &[], "2023-01-02T00:00:00Z"),
+        ],
+    );
+    let list = format!("/orgs/{ORG}/packages/container/app/versions");
+    gh.set_rate_limited(1);
+    let limited = call(&gh, Method::GET, &list, bearer(WRITE).as_deref(), None).await;
+    assert_eq!(limited.status, StatusCode::FORBIDDEN);
+    assert_eq!(limited.header("x-ratelimit-remaining"), "0");
+    assert!(
+        limited.json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("API rate limit exceeded"),
+        "{}",
+        limited.json
+    );
+    let through = call(&gh, Method::GET, &list, bearer(WRITE).as_deref(), None).await;
+    assert_eq!(through.status, StatusCode::OK);
+    assert_eq!(through.header("x-ratelimit-remaining"), "4999");
+
+    gh.fail_next("DELETE", &format!("/orgs/{ORG}/packages"), 429, false);
+    let path = format!("{list}/{}", ids[1]);
+    let secondary = call(&gh, Method::DELETE, &path, bearer(WRITE).as_deref(), None).await;
+    assert_eq!(secondary.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(secondary.header("retry-after"), "1");
+    assert_eq!(secondary.header("x-ratelimit-remaining"), "4998");
+    assert!(
+        secondary.json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("You have exceeded a secondary rate limit"),
+        "{}",
+        secondary.json
+    );
+    assert_eq!(gh.package_versions(ORG, "app").len(), 2, "nothing deleted");
+    assert!(through.headers.get("retry-after").is_none());
+    let retried = call(&gh, Method::DELETE, &path, bearer(WRITE).as_deref(), None).await;
+    assert_eq!(retried.status, StatusCode::NO_CONTENT);
+    assert_eq!(gh.package_versions(ORG, "app").len(), 1);
+
+    let statuses: Vec<(String, u16)> = gh.requests().into_iter().map(|(m, _, s)| (m, s)).collect();
+    let expected: Vec<(String, u16)> =
+        [("GET", 403), ("GET", 200), ("DELETE", 429), ("DELETE", 204)]
+            .iter()
+            .map(|(m, s)| (m.to_string(), *s))
+            .collect();
+    assert_eq!(statuses, expected);
 }

@@ -16,6 +16,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "sep-labels",
     "sep-annotations",
     "source",
+    "merge",
     "github-token",
     "registry-username",
     "registry-password",
@@ -29,6 +30,15 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "changelog",
     "push",
     "git-tags",
+    "prune",
+    "keep",
+    "keep-majors",
+    "older-than",
+    "tag-filter",
+    "untagged",
+    "prune-dry-run",
+    "rollback-to",
+    "rollback-tags",
 ];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -3,6 +3,7 @@
 //! (`Retry-After`, the rate-limit reset), so every call goes through [`GitHub::call`], which
 //! sees the whole answer. The base URL is `GITHUB_API_URL`, so GitHub Enterprise Server works.
 
+pub mod packages;
 pub mod refs;
 pub mod releases;
 

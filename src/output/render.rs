@@ -1,6 +1,8 @@
 //! Text views of a plan: the terminal table, the JSON document and the step summary.
 
 use crate::plan::Plan;
+use crate::plan::retention::{Decision, ImageVersion};
+use crate::retention::PruneOutcome;
 
 /// `tagship plan`'s table: one row per item, kind first, so it reads and greps well.
 pub fn table(plan: &Plan) -> String {
@@ -61,4 +63,102 @@ pub fn outputs(
         ("annotations", plan.annotations.join(sep_annotations)),
         ("json", json(plan)),
     ]
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
+/// `tagship ls`: one line per version, newest first.
+pub fn versions_table(versions: &[ImageVersion]) -> String {
+    let mut out = format!(
+        "{:<32} {:<19} {:<28} {}\n",
+        "TAGS", "DIGEST", "PLATFORMS", "CREATED"
+    );
+    for v in versions {
+        let tags = if v.tags.is_empty() {
+            "(untagged)".to_string()
+        } else {
+            v.tags.join(",")
+        };
+        let created = v.created.map_or_else(
+            || "-".to_string(),
+            |c| c.strftime("%Y-%m-%d %H:%M").to_string(),
+        );
+        let platforms = if v.platforms.is_empty() {
+            "-".to_string()
+        } else {
+            v.platforms.join(",")
+        };
+        out.push_str(&format!(
+            "{tags:<32} {:<19} {platforms:<28} {created}\n",
+            short(&v.digest)
+        ));
+    }
+    out
+}
+
+pub fn versions_json(versions: &[ImageVersion]) -> String {
+    serde_json::to_string_pretty(versions).unwrap_or_else(|_| "[]".into())
+}
+
+/// `tagship prune`: every decision with its reason, deletions first.
+pub fn prune_table(outcome: &PruneOutcome) -> String {
+    let mut out = String::new();
+    for v in &outcome.plan.verdicts {
+        let (what, reason) = match &v.decision {
+            Decision::Keep(r) => ("keep", r),
+            Decision::Delete(r) if outcome.dry_run => ("would delete", r),
+            Decision::Delete(r) => ("delete", r),
+        };
+        let tags = if v.tags.is_empty() {
+            "(untagged)".to_string()
+        } else {
+            v.tags.join(",")
+        };
+        out.push_str(&format!(
+            "{what:<12} {:<19} {tags:<32} {reason}\n",
+            short(&v.digest)
+        ));
+    }
+    let deletions = outcome.plan.deletions().count();
+    out.push_str(&if outcome.dry_run {
+        format!("{deletions} would be deleted (dry run: nothing was deleted)\n")
+    } else {
+        format!("{} deleted\n", outcome.deleted.len())
+    });
+    out
+}
+
+pub fn prune_json(outcome: &PruneOutcome) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "image": outcome.image,
+        "dry-run": outcome.dry_run,
+        "deleted": outcome.deleted,
+        "verdicts": outcome.plan.verdicts,
+    }))
+    .unwrap_or_else(|_| "{}".into())
+}
+
+/// The step summary of a prune: what was kept and deleted, and why.
+pub fn prune_summary(outcome: &PruneOutcome) -> String {
+    let mut out = format!(
+        "### Retention of `{}`{}\n\n| Version | Tags | Decision | Reason |\n|---|---|---|---|\n",
+        outcome.image,
+        if outcome.dry_run { " (dry run)" } else { "" }
+    );
+    for v in &outcome.plan.verdicts {
+        let (decision, reason) = match &v.decision {
+            Decision::Keep(r) => ("kept", r),
+            Decision::Delete(r) if outcome.dry_run => ("would delete", r),
+            Decision::Delete(r) => ("deleted", r),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {decision} | {reason} |\n",
+            short(&v.digest),
+            v.tags.join(", ")
+        ));
+    }
+    out.push('\n');
+    out
 }

@@ -11,6 +11,7 @@ pub mod labels;
 pub mod notes;
 pub mod publish;
 pub mod release;
+pub mod retention;
 pub mod tags;
 pub mod template;
 pub mod version;

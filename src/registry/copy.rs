@@ -348,13 +348,16 @@ async fn push_content(
 ) -> Result<BlobCounts, PushError> {
     let target = &targets[index];
     // An image already in this very repository: its blobs and manifests are there by definition
-    // (the registry accepted the manifest), so only the tags are left to write.
+    // (the registry accepted the manifest), so only the tags are left to write. Only the root
+    // is checked for: an index `merge` built over manifests of this repository is new, and
+    // the one thing written before its tags.
     if let BlobOrigin::Remote {
         registry,
         repository,
     } = &image.origin
     {
         if registry.name == target.registry.name && *repository == target.repository {
+            push_manifests(target, &[&image.root]).await?;
             return Ok(BlobCounts {
                 skipped: image.blobs.len(),
                 ..BlobCounts::default()

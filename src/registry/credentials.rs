@@ -1,6 +1,6 @@
 //! Where registry credentials come from: the inputs, else Docker's credential store
 //! (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, credential helpers included), so a
-//! docker/login-action step before tagship just works.
+//! `docker login` before the tagship CLI just works (the action, a container, passes credentials as inputs).
 
 use crate::secret::Secret;
 

@@ -1,5 +1,5 @@
-//! A stateful fake of GitHub's REST API (releases, generated notes, git refs), for tests that
-//! give tagship `GITHUB_API_URL`.
+//! A stateful fake of GitHub's REST API (releases, generated notes, git refs, accounts and
+//! container package versions), for tests that give tagship `GITHUB_API_URL`.
 //!
 //! It keeps state between calls and answers with the JSON shapes, status codes and headers that
 //! GitHub documents, so a client written against it is written against GitHub. It serves plain
@@ -30,6 +30,25 @@
 //!   create, a given body is put before the generated notes, a blank line between.
 //! - Draft `html_url`s are `.../releases/tag/untagged-<hex>`, as GitHub gives them.
 //! - Release assets are not served: `upload_url` points at `{base}/uploads/...`, which is 404.
+//! - Accounts exist once `add_package` names them. `GET /users/{username}` needs no token and
+//!   answers `"type": "User"` or `"Organization"` (`github-actions[bot]` is a `Bot`).
+//! - Container package versions (`/orgs/{org}/...` and `/users/{username}/packages/container/
+//!   {package_name}/versions[/{id}]`: list, get, delete) need a token; `package_name` arrives
+//!   percent-encoded (`team%2Fapp`), an unencoded `/` in it is a 404. Checks run in GitHub's
+//!   order: the account (404 "Not Found"; `/orgs/` of a user is no organization), a token
+//!   (401), `state` (422 "The state parameter is invalid."), the package (404 "Package not
+//!   found."; `/users/{org}/...` has none), the right to delete (403 "Resource not accessible
+//!   by integration", `x-accepted-github-permissions: packages=write`; listing `state=deleted`
+//!   needs it too), the version (404 "Package version not found.", also when deleted), then
+//!   the last-version rules (400). Deleting is soft: the version is listed under
+//!   `state=deleted`, with `deleted_at`. Deleting the only tagged version while it is tagged is
+//!   GitHub's 400 "You cannot delete the last tagged version of a package. ..."; deleting the
+//!   only version left at all is the older 400 "You cannot delete the last version of a
+//!   package. ..." (the fake's choice for an untagged one: a package is never empty). An
+//!   index's children can be deleted under it, as on GitHub.
+//! - Versions are listed newest first (`created_at`, then id, descending); `Link` URLs name
+//!   `/organizations/{id}/...` and `/user/{id}/...`, as GitHub's do, and those paths are served.
+//! - `fail_next(.., 429, ..)` answers a secondary rate limit: 429 with `Retry-After: 1`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -52,20 +71,33 @@ use sha2::{Digest as _, Sha256};
 pub struct Perms {
     /// `contents: write`: create and edit releases, generate notes, write git refs, see drafts.
     pub contents_write: bool,
-    /// `packages: write`: recorded only; no endpoint of the fake needs it.
+    /// `packages: write`: recorded only; no endpoint of the fake needs it (pushing is the
+    /// registry's business).
     pub packages_write: bool,
+    /// Deleting package versions and listing deleted ones: on GitHub, a token whose workflow
+    /// repository has the admin role on the package (classic PATs: `delete:packages`).
+    pub packages_delete: bool,
 }
 
 impl Perms {
-    /// `contents: read` only.
+    /// `contents: read` only (package versions can still be listed: any token can).
     pub const READ: Perms = Perms {
         contents_write: false,
         packages_write: false,
+        packages_delete: false,
     };
-    /// What a workflow's `GITHUB_TOKEN` gets with `contents: write` and `packages: write`.
+    /// What a workflow's `GITHUB_TOKEN` gets with `contents: write` and `packages: write`, its
+    /// repository being an admin of the package.
     pub const WRITE: Perms = Perms {
         contents_write: true,
         packages_write: true,
+        packages_delete: true,
+    };
+    /// `contents: write` with `packages: read`: lists package versions, cannot delete them.
+    pub const PACKAGES_READ_ONLY: Perms = Perms {
+        contents_write: true,
+        packages_write: false,
+        packages_delete: false,
     };
 }
 
@@ -102,6 +134,18 @@ impl Release {
             ..Release::default()
         }
     }
+}
+
+/// A container package version as the fake holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageVersion {
+    /// Assigned by the fake.
+    pub id: u64,
+    /// The manifest's digest (`sha256:` and 64 hex), GitHub's `name` of the version.
+    pub digest: String,
+    pub tags: Vec<String>,
+    /// As GitHub writes it: `2022-01-03T09:00:00Z`.
+    pub created_at: String,
 }
 
 /// The fake server. Dropping it stops the server.
@@ -309,6 +353,106 @@ impl FakeGitHub {
         self.with_repo(owner_repo, |repo| repo.id)
     }
 
+    /// A container package `name` ("app", or "team/app" for `ghcr.io/{owner}/team/app`) of the
+    /// user or organization `owner`, with `versions` as `(digest, tags, created_at)`; returns
+    /// their ids, in the same order. `created_at` is RFC 3339 (empty: the fake's clock).
+    ///
+    /// Adding to an existing package pushes more versions. Versions are taken in the given
+    /// order, as pushes: a tag another version holds moves to the new one. Panics on a digest
+    /// that is not `sha256:` and 64 hex or that the package already has, or if `owner` is
+    /// already known as the other kind of account.
+    pub fn add_package(
+        &self,
+        owner: &str,
+        owner_is_org: bool,
+        name: &str,
+        versions: Vec<(String, Vec<String>, String)>,
+    ) -> Vec<u64> {
+        let mut st = self.lock();
+        let owner_key = st.ensure_owner(owner, owner_is_org);
+        let mut ids = Vec::with_capacity(versions.len());
+        for (digest, tags, created_at) in versions {
+            assert!(
+                is_digest(&digest),
+                "add_package: {digest:?} is not sha256: and 64 lowercase hex"
+            );
+            let created_at = if created_at.is_empty() {
+                st.tick()
+            } else {
+                created_at
+            };
+            let created = parse_time(&created_at).unwrap_or_else(|| {
+                panic!("add_package: created_at {created_at:?} is not RFC 3339")
+            });
+            st.last_version_id += 1;
+            let id = st.last_version_id;
+            let package = st
+                .packages
+                .entry((owner_key.clone(), name.to_lowercase()))
+                .or_insert_with(|| Package {
+                    name: name.to_string(),
+                    versions: Vec::new(),
+                });
+            assert!(
+                !package.versions.iter().any(|v| v.digest == digest),
+                "add_package: {owner}/{name} already has {digest}"
+            );
+            for version in package.versions.iter_mut() {
+                if version.deleted_at.is_none() {
+                    version.tags.retain(|t| !tags.contains(t));
+                }
+            }
+            package.versions.push(StoredVersion {
+                id,
+                digest,
+                tags,
+                created_at: timestamp(created),
+                created,
+                deleted_at: None,
+            });
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// The package's versions that are not deleted, newest first (by `created_at`, then id), as
+    /// GitHub lists them. Panics if there is no such package.
+    pub fn package_versions(&self, owner: &str, name: &str) -> Vec<PackageVersion> {
+        self.with_package(owner, name, false)
+    }
+
+    /// The package's deleted versions, newest first. Panics if there is no such package.
+    pub fn deleted_package_versions(&self, owner: &str, name: &str) -> Vec<PackageVersion> {
+        self.with_package(owner, name, true)
+    }
+
+    /// The id of a user or organization the fake knows (from `add_package`), as GitHub's
+    /// `/organizations/{id}/...` and `/user/{id}/...` URLs (in `Link` headers) use it.
+    pub fn owner_id(&self, owner: &str) -> u64 {
+        self.lock()
+            .owners
+            .get(&owner.to_lowercase())
+            .map(|o| o.id)
+            .unwrap_or_else(|| panic!("the fake knows no account {owner}: add_package first"))
+    }
+
+    fn with_package(&self, owner: &str, name: &str, deleted: bool) -> Vec<PackageVersion> {
+        let st = self.lock();
+        let package = st
+            .packages
+            .get(&(owner.to_lowercase(), name.to_lowercase()))
+            .unwrap_or_else(|| panic!("the fake has no package {owner}/{name}: add_package first"));
+        newest_first(&package.versions, deleted)
+            .into_iter()
+            .map(|v| PackageVersion {
+                id: v.id,
+                digest: v.digest.clone(),
+                tags: v.tags.clone(),
+                created_at: v.created_at.clone(),
+            })
+            .collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -333,6 +477,11 @@ const BOT_LOGIN: &str = "github-actions[bot]";
 const DOCS: &str = "https://docs.github.com/rest";
 const DOC_RELEASES: &str = "https://docs.github.com/rest/releases/releases";
 const DOC_REFS: &str = "https://docs.github.com/rest/git/refs";
+const DOC_PACKAGES: &str = "https://docs.github.com/rest/packages/packages";
+const DOC_GET_USER: &str = "https://docs.github.com/rest/users/users#get-a-user";
+/// Ids GitHub's way: versions and accounts get large ones.
+const FIRST_VERSION_ID: u64 = 210_000_000;
+const FIRST_OWNER_ID: u64 = 9_900_000;
 /// The tests' SOURCE_DATE_EPOCH: 2020-01-10T00:30:00Z.
 const CLOCK_START: i64 = 1578616200;
 const TOKEN_LIMIT: u64 = 5000;
@@ -351,6 +500,35 @@ struct State {
     used: HashMap<String, u64>,
     reset: u64,
     request_count: u64,
+    /// Users and organizations, by lowercase login.
+    owners: BTreeMap<String, Owner>,
+    /// Container packages, by lowercase owner login and lowercase name.
+    packages: BTreeMap<(String, String), Package>,
+    last_owner_id: u64,
+    last_version_id: u64,
+}
+
+#[derive(Clone)]
+struct Owner {
+    login: String,
+    id: u64,
+    org: bool,
+}
+
+struct Package {
+    name: String,
+    /// In the order pushed (ids ascending); deleted ones stay, with `deleted_at`.
+    versions: Vec<StoredVersion>,
+}
+
+struct StoredVersion {
+    id: u64,
+    digest: String,
+    tags: Vec<String>,
+    created_at: String,
+    /// `created_at` in epoch seconds.
+    created: i64,
+    deleted_at: Option<String>,
 }
 
 struct Failure {
@@ -441,7 +619,37 @@ impl State {
             used: HashMap::new(),
             reset: epoch_now() + 3600,
             request_count: 0,
+            owners: BTreeMap::new(),
+            packages: BTreeMap::new(),
+            last_owner_id: FIRST_OWNER_ID,
+            last_version_id: FIRST_VERSION_ID,
         }
+    }
+
+    /// The lowercase key of account `login`, made if new.
+    fn ensure_owner(&mut self, login: &str, org: bool) -> String {
+        let key = login.to_lowercase();
+        if let Some(owner) = self.owners.get(&key) {
+            assert_eq!(
+                owner.org,
+                org,
+                "{login} is already known as {}",
+                if owner.org {
+                    "an organization"
+                } else {
+                    "a user"
+                }
+            );
+            return key;
+        }
+        self.last_owner_id += 1;
+        let owner = Owner {
+            login: login.to_string(),
+            id: self.last_owner_id,
+            org,
+        };
+        self.owners.insert(key.clone(), owner);
+        key
     }
 
     /// Moves the clock one minute and returns the new time, as GitHub writes times.
@@ -573,6 +781,9 @@ impl State {
             .split('/')
             .map(percent_decode)
             .collect();
+        if let Some(reply) = self.route_accounts(caller, method, &segments, query) {
+            return reply;
+        }
         let (key, rest) = match segments.as_slice() {
             [repos, owner, repo, rest @ ..] if repos == "repos" => {
                 (format!("{owner}/{repo}").to_lowercase(), rest)
@@ -720,14 +931,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn list_releases(&self, repo: &Repo, query: &str) -> Reply {
         let params = parse_query(query);
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.parse::<usize>().ok())
-        };
-        let per_page = get("per_page").filter(|&n| n > 0).unwrap_or(30).min(100);
-        let page = get("page").filter(|&n| n > 0).unwrap_or(1);
+        let (per_page, page) = paging(&params);
         let visible: Vec<&Release> = repo
             .releases
             .iter()
@@ -736,43 +940,377 @@ impl Ctx<'_> {
             .collect();
         let items: Vec<Value> = visible
             .iter()
-            .skip((page - 1) * per_page)
+            .skip((page - 1).saturating_mul(per_page))
             .take(per_page)
             .map(|r| release_json(self.base, repo, r))
             .collect();
         let last = visible.len().div_ceil(per_page).max(1);
         let mut reply = Reply::json(200, Value::Array(items));
-        if last > 1 || page > 1 {
-            let kept: Vec<String> = params
-                .iter()
-                .filter(|(k, _)| k != "page")
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let link = |n: usize| {
-                let mut q = kept.clone();
-                q.push(format!("page={n}"));
-                format!(
-                    "<{}/repositories/{}/releases?{}>",
-                    self.base,
-                    self.repo_id,
-                    q.join("&")
-                )
-            };
-            let mut parts = Vec::new();
-            if page > 1 {
-                parts.push(format!("{}; rel=\"prev\"", link(page - 1)));
-            }
-            if page < last {
-                parts.push(format!("{}; rel=\"next\"", link(page + 1)));
-                parts.push(format!("{}; rel=\"last\"", link(last)));
-            }
-            if page > 1 {
-                parts.push(format!("{}; rel=\"first\"", link(1)));
-            }
-            reply = reply.header("link", parts.join(", "));
+        let url = format!("{}/repositories/{}/releases", self.base, self.repo_id);
+        if let Some(link) = link_header(&url, &params, page, last) {
+            reply = reply.header("link", link);
         }
         reply
     }
+}
+
+/// `per_page` (default 30, at most 100) and `page` (from 1) of a list request.
+fn paging(params: &[(String, String)]) -> (usize, usize) {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+    };
+    let per_page = get("per_page").filter(|&n| n > 0).unwrap_or(30).min(100);
+    let page = get("page").filter(|&n| n > 0).unwrap_or(1);
+    (per_page, page)
+}
+
+/// GitHub's `Link` header for page `page` of `last` of the list at `url`: the request's other
+/// query parameters kept, `page` last; `None` when there is a single page and this is it.
+fn link_header(url: &str, params: &[(String, String)], page: usize, last: usize) -> Option<String> {
+    if last <= 1 && page <= 1 {
+        return None;
+    }
+    let kept: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k != "page")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let link = |n: usize| {
+        let mut q = kept.clone();
+        q.push(format!("page={n}"));
+        format!("<{url}?{}>", q.join("&"))
+    };
+    let mut parts = Vec::new();
+    if page > 1 {
+        parts.push(format!("{}; rel=\"prev\"", link(page - 1)));
+    }
+    if page < last {
+        parts.push(format!("{}; rel=\"next\"", link(page + 1)));
+        parts.push(format!("{}; rel=\"last\"", link(last)));
+    }
+    if page > 1 {
+        parts.push(format!("{}; rel=\"first\"", link(1)));
+    }
+    Some(parts.join(", "))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Org,
+    User,
+}
+
+#[derive(Clone, Copy)]
+enum PackageAction {
+    List,
+    Get(u64),
+    Delete(u64),
+}
+
+const LAST_TAGGED: &str =
+    "You cannot delete the last tagged version of a package. You must delete the package instead.";
+const LAST_VERSION: &str =
+    "You cannot delete the last version of a package. You must delete the package instead.";
+
+impl State {
+    /// `GET /users/{login}` and the container package version endpoints, under `/orgs/{org}`
+    /// and `/users/{username}` and under the `/organizations/{id}` and `/user/{id}` forms that
+    /// `Link` headers name; `None` for any other path.
+    fn route_accounts(
+        &mut self,
+        caller: &Caller,
+        method: &Method,
+        segments: &[String],
+        query: &str,
+    ) -> Option<Reply> {
+        let get = *method == Method::GET || *method == Method::HEAD;
+        let by_id = |id: &str| {
+            self.owners
+                .values()
+                .find(|o| id.parse() == Ok(o.id))
+                .cloned()
+        };
+        let (scope, owner, rest) = match segments {
+            [root, login] if root == "users" => {
+                return Some(if get {
+                    self.user_reply(login)
+                } else {
+                    not_found(DOCS)
+                });
+            }
+            [root, login, rest @ ..] if root == "orgs" => (
+                Scope::Org,
+                self.owners.get(&login.to_lowercase()).cloned(),
+                rest,
+            ),
+            [root, login, rest @ ..] if root == "users" => (
+                Scope::User,
+                self.owners.get(&login.to_lowercase()).cloned(),
+                rest,
+            ),
+            [root, id, rest @ ..] if root == "organizations" => (Scope::Org, by_id(id), rest),
+            [root, id, rest @ ..] if root == "user" && id.parse::<u64>().is_ok() => {
+                (Scope::User, by_id(id), rest)
+            }
+            _ => return None,
+        };
+        let [packages, package_type, name, versions, version @ ..] = rest else {
+            return Some(not_found(DOCS));
+        };
+        if packages != "packages" || versions != "versions" {
+            return Some(not_found(DOCS));
+        }
+        let id = match version {
+            [] => None,
+            [id] => match id.parse::<u64>() {
+                Ok(id) => Some(id),
+                Err(_) => return Some(not_found(DOCS)),
+            },
+            _ => return Some(not_found(DOCS)),
+        };
+        let action = match (id, get, *method == Method::DELETE) {
+            (None, true, _) => PackageAction::List,
+            (Some(id), true, _) => PackageAction::Get(id),
+            (Some(id), _, true) => PackageAction::Delete(id),
+            _ => return Some(not_found(DOCS)),
+        };
+        let doc = package_doc(scope, action);
+        // `/orgs/{login}` of a user (or of no one) is no organization.
+        let Some(owner) = owner.filter(|o| scope == Scope::User || o.org) else {
+            return Some(not_found(&doc));
+        };
+        let Caller::Token(_, perms) = caller else {
+            return Some(error(401, "Requires authentication", &doc));
+        };
+        let deleted = match action {
+            PackageAction::List => match list_state(query, &doc) {
+                Ok(deleted) => deleted,
+                Err(reply) => return Some(reply),
+            },
+            _ => false,
+        };
+        if package_type != "container" {
+            let known = ["npm", "maven", "rubygems", "docker", "nuget"];
+            return Some(if known.contains(&package_type.as_str()) {
+                error(404, "Package not found.", &doc)
+            } else {
+                error(422, "The package_type parameter is invalid.", &doc)
+            });
+        }
+        let key = (owner.login.to_lowercase(), name.to_lowercase());
+        // An organization's packages are not under `/users/{org}`.
+        if (scope == Scope::User && owner.org) || !self.packages.contains_key(&key) {
+            return Some(error(404, "Package not found.", &doc));
+        }
+        let deletes = deleted || matches!(action, PackageAction::Delete(_));
+        if deletes && !perms.packages_delete {
+            return Some(
+                error(403, "Resource not accessible by integration", &doc)
+                    .header("x-accepted-github-permissions", "packages=write".into()),
+            );
+        }
+        let package = &self.packages[&key];
+        Some(match action {
+            PackageAction::List => list_versions(&self.base, &owner, package, query, deleted),
+            PackageAction::Get(id) => {
+                match package
+                    .versions
+                    .iter()
+                    .find(|v| v.id == id && v.deleted_at.is_none())
+                {
+                    Some(v) => Reply::json(200, version_json(&self.base, &owner, package, v)),
+                    None => error(404, "Package version not found.", &doc),
+                }
+            }
+            PackageAction::Delete(id) => self.delete_version(&key, id, &doc),
+        })
+    }
+
+    fn user_reply(&self, login: &str) -> Reply {
+        if login.eq_ignore_ascii_case(BOT_LOGIN) {
+            return Reply::json(200, author_json(&self.base, BOT_LOGIN));
+        }
+        match self.owners.get(&login.to_lowercase()) {
+            Some(owner) => Reply::json(200, user_json(&self.base, owner)),
+            None => not_found(DOC_GET_USER),
+        }
+    }
+
+    fn delete_version(&mut self, key: &(String, String), id: u64, doc: &str) -> Reply {
+        let now = timestamp(self.clock + 60);
+        let Some(package) = self.packages.get_mut(key) else {
+            return error(404, "Package not found.", doc);
+        };
+        let active: Vec<&StoredVersion> = package
+            .versions
+            .iter()
+            .filter(|v| v.deleted_at.is_none())
+            .collect();
+        let Some(version) = active.iter().find(|v| v.id == id) else {
+            return error(404, "Package version not found.", doc);
+        };
+        let tagged = active.iter().filter(|v| !v.tags.is_empty()).count();
+        if !version.tags.is_empty() && tagged == 1 {
+            return error(400, LAST_TAGGED, doc);
+        }
+        if active.len() == 1 {
+            return error(400, LAST_VERSION, doc);
+        }
+        if let Some(version) = package.versions.iter_mut().find(|v| v.id == id) {
+            version.deleted_at = Some(now);
+        }
+        self.clock += 60;
+        no_content()
+    }
+}
+
+/// `state`: `active` (the default) or `deleted`; anything else is GitHub's 422.
+fn list_state(query: &str, doc: &str) -> Result<bool, Reply> {
+    let params = parse_query(query);
+    match params
+        .iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("" | "active") => Ok(false),
+        Some("deleted") => Ok(true),
+        Some(_) => Err(error(422, "The state parameter is invalid.", doc)),
+    }
+}
+
+fn package_doc(scope: Scope, action: PackageAction) -> String {
+    let anchor = match (scope, action) {
+        (Scope::Org, PackageAction::List) => {
+            "list-package-versions-for-a-package-owned-by-an-organization"
+        }
+        (Scope::User, PackageAction::List) => "list-package-versions-for-a-package-owned-by-a-user",
+        (Scope::Org, PackageAction::Get(_)) => "get-a-package-version-for-an-organization",
+        (Scope::User, PackageAction::Get(_)) => "get-a-package-version-for-a-user",
+        (Scope::Org, PackageAction::Delete(_)) => "delete-package-version-for-an-organization",
+        (Scope::User, PackageAction::Delete(_)) => "delete-package-version-for-a-user",
+    };
+    format!("{DOC_PACKAGES}#{anchor}")
+}
+
+fn list_versions(
+    base: &str,
+    owner: &Owner,
+    package: &Package,
+    query: &str,
+    deleted: bool,
+) -> Reply {
+    let params = parse_query(query);
+    let (per_page, page) = paging(&params);
+    let listed = newest_first(&package.versions, deleted);
+    let items: Vec<Value> = listed
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(|v| version_json(base, owner, package, v))
+        .collect();
+    let last = listed.len().div_ceil(per_page).max(1);
+    let root = if owner.org { "organizations" } else { "user" };
+    let url = format!(
+        "{base}/{root}/{}/packages/container/{}/versions",
+        owner.id,
+        encode_segment(&package.name)
+    );
+    let mut reply = Reply::json(200, Value::Array(items));
+    if let Some(link) = link_header(&url, &params, page, last) {
+        reply = reply.header("link", link);
+    }
+    reply
+}
+
+/// The versions deleted or not, newest first: `created_at` descending, then id descending.
+fn newest_first(versions: &[StoredVersion], deleted: bool) -> Vec<&StoredVersion> {
+    let mut listed: Vec<&StoredVersion> = versions
+        .iter()
+        .filter(|v| v.deleted_at.is_some() == deleted)
+        .collect();
+    listed.sort_by_key(|v| std::cmp::Reverse((v.created, v.id)));
+    listed
+}
+
+/// A package version as GitHub's docs show one (`metadata.container.tags`; `deleted_at` once
+/// deleted). The URLs are the owner's kind's: `/orgs/...` or `/users/...`.
+fn version_json(base: &str, owner: &Owner, package: &Package, v: &StoredVersion) -> Value {
+    let login = &owner.login;
+    let name = encode_segment(&package.name);
+    let (api, html) = if owner.org {
+        (
+            format!("{base}/orgs/{login}"),
+            format!("https://github.com/orgs/{login}"),
+        )
+    } else {
+        (
+            format!("{base}/users/{login}"),
+            format!("https://github.com/users/{login}"),
+        )
+    };
+    let mut json = json!({
+        "id": v.id,
+        "name": v.digest,
+        "url": format!("{api}/packages/container/{name}/versions/{}", v.id),
+        "package_html_url": format!("{html}/packages/container/package/{name}"),
+        "created_at": v.created_at,
+        "updated_at": v.created_at,
+        "html_url": format!("{html}/packages/container/{name}/{}", v.id),
+        "metadata": {
+            "package_type": "container",
+            "container": {"tags": v.tags},
+        },
+    });
+    if let Some(deleted_at) = &v.deleted_at {
+        json["deleted_at"] = json!(deleted_at);
+    }
+    json
+}
+
+/// `GET /users/{username}` as GitHub's docs show a public account; `type` tells an
+/// organization from a user.
+fn user_json(base: &str, owner: &Owner) -> Value {
+    let login = &owner.login;
+    let id = owner.id;
+    let url = format!("{base}/users/{login}");
+    json!({
+        "login": login,
+        "id": id,
+        "node_id": format!("{}_kgDOFake{id}", if owner.org { "O" } else { "U" }),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+        "gravatar_id": "",
+        "url": url,
+        "html_url": format!("https://github.com/{login}"),
+        "followers_url": format!("{url}/followers"),
+        "following_url": format!("{url}/following{{/other_user}}"),
+        "gists_url": format!("{url}/gists{{/gist_id}}"),
+        "starred_url": format!("{url}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{url}/subscriptions"),
+        "organizations_url": format!("{url}/orgs"),
+        "repos_url": format!("{url}/repos"),
+        "events_url": format!("{url}/events{{/privacy}}"),
+        "received_events_url": format!("{url}/received_events"),
+        "type": if owner.org { "Organization" } else { "User" },
+        "user_view_type": "public",
+        "site_admin": false,
+        "name": login,
+        "company": null,
+        "blog": "",
+        "location": null,
+        "email": null,
+        "hireable": null,
+        "bio": null,
+        "twitter_username": null,
+        "public_repos": 1,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        "created_at": timestamp(CLOCK_START - 400 * 86_400),
+        "updated_at": timestamp(CLOCK_START),
+    })
 }
 
 enum Endpoint {
@@ -940,6 +1478,33 @@ fn hex(data: &[u8]) -> String {
 /// A sha-1-shaped (40 hex) stand-in derived from `seed`.
 fn fake_sha(seed: &str) -> String {
     hex(&Sha256::digest(seed.as_bytes()))[..40].to_string()
+}
+
+/// `sha256:` and 64 lowercase hex.
+fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// An RFC 3339 time in epoch seconds.
+fn parse_time(s: &str) -> Option<i64> {
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+/// One path segment percent-encoded as GitHub writes it (`team/app` → `team%2Fapp`).
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn is_full_sha(s: &str) -> bool {
@@ -1409,6 +1974,15 @@ fn update_ref(base: &str, repo: &mut Repo, name: &str, body: &Map<String, Value>
 }
 
 fn injected(status: u16) -> Reply {
+    if status == 429 {
+        // A secondary rate limit: GitHub says how long to wait in Retry-After.
+        return error(
+            429,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+        )
+        .header("retry-after", "1".into());
+    }
     let message = match status {
         404 => "Not Found",
         422 => "Validation Failed",

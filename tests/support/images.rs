@@ -307,6 +307,76 @@ pub fn oci_layout_multi(dir: &Path, specs: &[ImageSpec]) -> MultiLayout {
     }
 }
 
+/// What buildx pushes for one platform with provenance on (build-push-action's default): an
+/// index over the image and an attestation manifest (`unknown/unknown`, an in-toto layer,
+/// annotated with the image it describes). `child_digests` is [image, attestation];
+/// `attestation_descriptor` the attestation's entry in the index, as written.
+pub fn oci_layout_with_attestation(
+    dir: &Path,
+    spec: &ImageSpec,
+) -> (MultiLayout, serde_json::Value) {
+    let (bytes, layout) = write_image(dir, spec);
+    let statement = serde_json::to_vec(&serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "subject": [{ "name": "sample", "digest": { "sha256": layout.manifest_digest.trim_start_matches("sha256:") } }],
+        "predicate": { "builder": { "id": format!("tagship-tests-{}", spec.seed) } },
+    }))
+    .unwrap();
+    let statement_digest = write_blob(dir, &statement);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "unknown", "os": "unknown", "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [statement_digest] },
+    }))
+    .unwrap();
+    let config_digest = write_blob(dir, &config);
+    let attestation = serde_json::to_vec_pretty(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len() },
+        "layers": [{
+            "mediaType": "application/vnd.in-toto+json", "digest": statement_digest, "size": statement.len(),
+            "annotations": { "in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2" },
+        }],
+    }))
+    .unwrap();
+    let attestation_digest = write_blob(dir, &attestation);
+    let attestation_descriptor = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": attestation_digest, "size": attestation.len(),
+        "annotations": {
+            "vnd.docker.reference.digest": layout.manifest_digest,
+            "vnd.docker.reference.type": "attestation-manifest",
+        },
+        "platform": { "architecture": "unknown", "os": "unknown" },
+    });
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": layout.manifest_digest, "size": bytes.len(), "platform": platform_json(spec),
+            },
+            attestation_descriptor,
+        ],
+    });
+    let index_bytes = serde_json::to_vec_pretty(&index).unwrap();
+    let index_digest = write_blob(dir, &index_bytes);
+    write_index_json(
+        dir,
+        serde_json::json!({ "mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest, "size": index_bytes.len() }),
+    );
+    (
+        MultiLayout {
+            dir: dir.to_path_buf(),
+            index_digest,
+            child_digests: vec![layout.manifest_digest, attestation_digest],
+        },
+        attestation_descriptor,
+    )
+}
+
 /// Packs an OCI layout directory into a tar file, as `oci-archive:` reads it.
 pub fn oci_archive(layout_dir: &Path, tar_path: &Path) {
     let file = std::fs::File::create(tar_path).unwrap();

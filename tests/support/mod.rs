@@ -4,6 +4,7 @@
 pub mod faults;
 pub mod github;
 pub mod images;
+pub mod packages_data;
 pub mod registry;
 
 use std::collections::BTreeMap;

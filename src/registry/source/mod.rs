@@ -3,6 +3,7 @@
 
 pub mod docker_archive;
 pub mod layout;
+pub mod merge;
 pub mod reference;
 pub mod remote;
 
@@ -29,6 +30,8 @@ pub enum SourceSpec {
         path: PathBuf,
     },
     Remote(ImageRef),
+    /// The `merge` input: per-platform images in a registry, joined into a new index.
+    Merge(merge::MergeSpec),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,8 @@ pub enum SourceError {
     Invalid { path: String, problem: String },
     #[error("source {path}: cannot read it ({message})")]
     Io { path: String, message: String },
+    #[error("input `merge`: {0}")]
+    Merge(#[from] merge::MergeSourceError),
 }
 
 /// Splits `PATH[:REF]`: a trailing `:REF` counts when it holds no `/` (so paths keep their colons).

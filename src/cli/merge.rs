@@ -1,0 +1,68 @@
+//! `tagship merge`: per-platform images in a registry joined into one index, then published
+//! under every planned tag, as `tagship push` publishes an image.
+
+use clap::Args;
+
+use super::{Environment, InputFlags, PushArgs, push_command};
+use crate::ci::inputs::InputValueError;
+use crate::error::Error;
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The per-platform images by digest (REPO@sha256:…), or one directory of digest files
+    /// (empty files named by each digest's hex, in the first --images repository). Default: the
+    /// `merge` input.
+    #[arg(value_name = "REF")]
+    pub refs: Vec<String>,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// When a version tag already points at another image: overwrite (default), fail or skip.
+    #[arg(long)]
+    pub on_conflict: Option<String>,
+    /// Blob copies at once, for targets outside the images' repository (default 4).
+    #[arg(long)]
+    pub concurrency: Option<String>,
+    /// Registries (host[:port]) that may be reached over plain HTTP; loopback ones always may.
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// A PEM CA certificate to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<String>,
+    /// The registry user name; the password comes from TAGSHIP_REGISTRY_PASSWORD or the
+    /// `registry-password` input, else Docker's credential store is used.
+    #[arg(long)]
+    pub registry_username: Option<String>,
+}
+
+/// Runs `tagship push` with the references as the `merge` input; prints the index's digest.
+pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
+    let mut vars = env.vars.clone();
+    if !args.refs.is_empty() {
+        vars.insert("INPUT_MERGE".into(), args.refs.join("\n"));
+    }
+    if vars.get("INPUT_MERGE").is_none_or(|v| v.trim().is_empty()) {
+        return Err(InputValueError {
+            input: "merge".into(),
+            value: String::new(),
+            expected: "name the per-platform images: tagship merge REPO@sha256:… REPO@sha256:…, or a directory of digest files with --images REPO".into(),
+        }
+        .into());
+    }
+    let env = Environment {
+        vars,
+        now: env.now,
+        workdir: env.workdir.clone(),
+    };
+    push_command(
+        PushArgs {
+            source: None,
+            inputs: args.inputs,
+            on_conflict: args.on_conflict,
+            concurrency: args.concurrency,
+            insecure_registries: args.insecure_registries,
+            ca_file: args.ca_file,
+            registry_username: args.registry_username,
+        },
+        &env,
+    )
+}

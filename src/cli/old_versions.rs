@@ -1,0 +1,204 @@
+//! `tagship ls`, `prune` and `rollback`: old versions from the command line.
+
+use clap::Args;
+use std::io::Write;
+
+use super::{Environment, Format, publish_settings, runtime};
+use crate::ci::inputs::Inputs;
+use crate::error::Error;
+use crate::output::render;
+use crate::publish::{self, mask_secrets};
+use crate::retention::{self, GitHubAccess, RetentionSettings};
+
+/// How to reach the registry (and GitHub Packages for ghcr.io).
+#[derive(Debug, Args)]
+pub struct Access {
+    /// Registries (host[:port]) that may be reached over plain HTTP; loopback ones always may.
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// A PEM CA certificate to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<String>,
+    /// The registry user name; the password comes from TAGSHIP_REGISTRY_PASSWORD, else Docker's
+    /// credential store is used. GitHub Packages (ghcr.io) take the token in GITHUB_TOKEN.
+    #[arg(long)]
+    pub registry_username: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The image repository, e.g. ghcr.io/owner/app.
+    pub image: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub access: Access,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    pub image: String,
+    /// Keep this many of the most recent versions (semver order, then date).
+    #[arg(long)]
+    pub keep: Option<String>,
+    /// Keep the newest version of each major line.
+    #[arg(long)]
+    pub keep_majors: bool,
+    /// Delete only versions older than this (30d, 12h, 2w).
+    #[arg(long)]
+    pub older_than: Option<String>,
+    /// Tags in scope (globs; `!glob` excludes). Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub tag_filter: Vec<String>,
+    /// Delete versions without tags (GitHub Packages lists them; a registry does not).
+    #[arg(long)]
+    pub untagged: bool,
+    /// Print the plan; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub access: Access,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub image: String,
+    /// The version to go back to (a tag, e.g. 1.2.3).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The tags to move (default: latest). Repeatable.
+    #[arg(long = "tags", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// List the versions one can roll back to.
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub access: Access,
+}
+
+fn inputs_for(env: &Environment, access: &Access) -> Inputs {
+    let mut inputs = Inputs::from_env(&env.vars);
+    if let Some(ca) = &access.ca_file {
+        inputs.set("ca-file", ca.clone());
+    }
+    if let Some(user) = &access.registry_username {
+        inputs.set("registry-username", user.clone());
+    }
+    if let Some(password) = env.vars.get("TAGSHIP_REGISTRY_PASSWORD") {
+        inputs.set("registry-password", password.clone());
+    }
+    if inputs.raw("github-token").is_empty() {
+        if let Some(token) = env.vars.get("GITHUB_TOKEN") {
+            inputs.set("github-token", token.clone());
+        }
+    }
+    if !access.insecure_registries.is_empty() {
+        inputs.set("insecure-registries", access.insecure_registries.join("\n"));
+    }
+    mask_secrets(&inputs, env.style() == crate::output::log::Style::Actions);
+    inputs
+}
+
+fn print(text: &str) {
+    // A closed stdout (`| head`) is not worth an error.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
+    let inputs = inputs_for(env, &args.access);
+    let settings = publish_settings(env, &inputs)?;
+    let access = GitHubAccess::from_inputs(&inputs, &env.vars);
+    let versions = runtime()?.block_on(async {
+        let (registry, repository) = publish::connect(&args.image, &settings).await?;
+        Ok::<_, Error>(retention::list(&registry, &repository, &access).await?)
+    })?;
+    print(&match args.format {
+        Format::Json => render::versions_json(&versions) + "\n",
+        Format::Table => render::versions_table(&versions),
+    });
+    Ok(())
+}
+
+pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
+    let mut inputs = inputs_for(env, &args.access);
+    for (name, value) in [("keep", args.keep), ("older-than", args.older_than)] {
+        if let Some(v) = value {
+            inputs.set(name, v);
+        }
+    }
+    for (name, on) in [
+        ("keep-majors", args.keep_majors),
+        ("untagged", args.untagged),
+        ("prune-dry-run", args.dry_run),
+    ] {
+        if on {
+            inputs.set(name, "true");
+        }
+    }
+    if !args.tag_filter.is_empty() {
+        inputs.set("tag-filter", args.tag_filter.join("\n"));
+    }
+    let settings = publish_settings(env, &inputs)?;
+    let retention = RetentionSettings::from_inputs(&inputs, &env.vars)?;
+    let facts = retention::run_facts(env.now, None);
+    let outcome = runtime()?.block_on(async {
+        let (registry, repository) = publish::connect(&args.image, &settings).await?;
+        Ok::<_, Error>(
+            retention::prune(&args.image, &registry, &repository, &retention, &facts).await?,
+        )
+    })?;
+    print(&match args.format {
+        Format::Json => render::prune_json(&outcome) + "\n",
+        Format::Table => render::prune_table(&outcome),
+    });
+    Ok(())
+}
+
+pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
+    let inputs = inputs_for(env, &args.access);
+    let settings = publish_settings(env, &inputs)?;
+    let access = GitHubAccess::from_inputs(&inputs, &env.vars);
+    let runtime = runtime()?;
+    if args.list || args.to.is_none() {
+        let versions = runtime.block_on(async {
+            let (registry, repository) = publish::connect(&args.image, &settings).await?;
+            Ok::<_, Error>(retention::list(&registry, &repository, &access).await?)
+        })?;
+        let candidates: Vec<_> = versions
+            .into_iter()
+            .filter(|v| v.semver().is_some())
+            .collect();
+        print(&render::versions_table(&candidates));
+        if args.to.is_none() && !args.list {
+            return Err(crate::ci::inputs::InputValueError {
+                input: "--to".into(),
+                value: String::new(),
+                expected: "name the version to roll back to (one of the list above)".into(),
+            }
+            .into());
+        }
+        return Ok(());
+    }
+    let to = args.to.unwrap_or_default();
+    let tags = if args.tags.is_empty() {
+        vec!["latest".to_string()]
+    } else {
+        args.tags
+    };
+    let outcome = runtime.block_on(async {
+        let (registry, repository) = publish::connect(&args.image, &settings).await?;
+        Ok::<_, Error>(retention::rollback(&registry, &repository, &to, &tags).await?)
+    })?;
+    for (tag, before) in &outcome.moved {
+        print(&format!(
+            "{}:{tag} {} → {} ({})\n",
+            args.image,
+            before.as_deref().unwrap_or("(new)"),
+            outcome.digest,
+            outcome.version
+        ));
+    }
+    Ok(())
+}

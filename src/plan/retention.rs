@@ -1,0 +1,381 @@
+//! Retention: which versions of an image to keep and which to delete, and why. Pure: the
+//! versions (as listed from the registry or GitHub Packages), the policy and "now" in, a plan out.
+//!
+//! Never deleted, whatever the policy says: what this run pushed; the children of a kept index
+//! (a deleted platform image leaves a tag that cannot be pulled); referrers and attestations
+//! (`sha256-<hex>*` tags) of kept images; anything tagged `latest` or a floating version (`1`,
+//! `1.2`). Indexes are deleted before their children, so a failure halfway leaves no broken index.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::version::SemVer;
+
+/// One version of an image: a manifest or an index, with its tags.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageVersion {
+    /// What deletes it: a GitHub package version id, or the digest on a plain registry.
+    pub id: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    /// When it was created: the registry's date, else the image config's `created`.
+    pub created: Option<Timestamp>,
+    /// The manifests an index references (platform images, attestations).
+    pub children: Vec<String>,
+    /// `os/arch[/variant]` of an index's platform images.
+    pub platforms: Vec<String>,
+    /// False when its manifest could not be read: it may be an index whose children are unknown.
+    pub manifest_read: bool,
+}
+
+impl ImageVersion {
+    /// The highest semver among its tags.
+    pub fn semver(&self) -> Option<semver::Version> {
+        self.tags
+            .iter()
+            .filter_map(|t| SemVer::parse(t))
+            .map(|v| v.version)
+            .max_by(|a, b| a.cmp_precedence(b))
+    }
+}
+
+/// The policy, from the `keep`, `keep-majors`, `older-than`, `tag-filter` and `untagged` inputs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policy {
+    /// Keep this many of the most recent tagged versions (semver order, then date).
+    pub keep: Option<usize>,
+    /// Keep the newest version of each major line.
+    pub keep_majors: bool,
+    /// Only versions older than this are deleted.
+    pub older_than: Option<SignedDuration>,
+    /// Globs (`*`, `?`) of the tags in scope; `!glob` takes tags out. Empty: every tag.
+    pub tag_filter: Vec<String>,
+    /// Delete versions without tags.
+    pub untagged: bool,
+}
+
+/// What the run knows besides the versions.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    pub now: Option<Timestamp>,
+    /// Digests this run pushed.
+    pub pushed: BTreeSet<String>,
+    /// Digests a version tag was moved off this run (`on-conflict: overwrite`): deleted when
+    /// nothing else references them.
+    pub replaced: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "decision", content = "reason")]
+pub enum Decision {
+    Keep(String),
+    Delete(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub id: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    #[serde(flatten)]
+    pub decision: Decision,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionPlan {
+    /// Every version, deletions first in the order they are to be made (indexes before children).
+    pub verdicts: Vec<Verdict>,
+}
+
+impl RetentionPlan {
+    pub fn deletions(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts
+            .iter()
+            .filter(|v| matches!(v.decision, Decision::Delete(_)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error(
+        "input `keep` is 0: that would delete every version; keep at least 1 (and use `older-than` or `tag-filter` to narrow what is deleted)"
+    )]
+    KeepZero,
+    #[error(
+        "the retention policy would delete all {count} versions of the image; nothing was deleted. Narrow `tag-filter`, raise `keep`, or delete the package itself if that is what you want"
+    )]
+    DeletesEverything { count: usize },
+    #[error("input `{input}` is `{value}`: {expected}")]
+    Value {
+        input: &'static str,
+        value: String,
+        expected: String,
+    },
+}
+
+/// `30d`, `12h`, `2w`, `90m`, `45s`.
+pub fn parse_age(text: &str) -> Result<SignedDuration, PolicyError> {
+    let bad = || PolicyError::Value {
+        input: "older-than",
+        value: text.to_string(),
+        expected: "use a number and a unit: s, m, h, d or w (for example 30d)".into(),
+    };
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = t.split_at(split);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    Ok(SignedDuration::from_secs(
+        n.checked_mul(seconds).ok_or_else(bad)?,
+    ))
+}
+
+/// `*` any run of characters, `?` one character, everything else literal.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+/// `latest`, `1`, `v1`, `1.2`, `v1.2`: tags that follow the newest release of a line.
+pub fn is_floating(tag: &str) -> bool {
+    if tag == "latest" {
+        return true;
+    }
+    let bare = tag.strip_prefix('v').unwrap_or(tag);
+    let parts: Vec<&str> = bare.split('.').collect();
+    (1..=2).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// `sha256-<hex>`, `sha256-<hex>.sig`, `.att`, `.sbom`: the digest (`sha256:<hex>`) it refers to.
+pub fn referrer_subject(tag: &str) -> Option<String> {
+    let rest = tag.strip_prefix("sha256-")?;
+    let hex = rest.split('.').next()?;
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then(|| format!("sha256:{hex}"))
+}
+
+impl Policy {
+    /// In scope: a tag matches an include glob (or none is given), and no tag matches a `!` glob.
+    fn in_scope(&self, tags: &[String]) -> bool {
+        let (excludes, includes): (Vec<&String>, Vec<&String>) =
+            self.tag_filter.iter().partition(|p| p.starts_with('!'));
+        let excluded = tags
+            .iter()
+            .any(|t| excludes.iter().any(|p| glob_match(&p[1..], t)));
+        let included = includes.is_empty()
+            || tags
+                .iter()
+                .any(|t| includes.iter().any(|p| glob_match(p, t)));
+        included && !excluded
+    }
+}
+
+/// Decides every version's fate.
+pub fn plan(
+    versions: &[ImageVersion],
+    policy: &Policy,
+    facts: &RunFacts,
+) -> Result<RetentionPlan, PolicyError> {
+    if policy.keep == Some(0) {
+        return Err(PolicyError::KeepZero);
+    }
+    let mut decisions: BTreeMap<&str, Decision> = BTreeMap::new();
+    let old_enough = |v: &ImageVersion| match (policy.older_than, facts.now, v.created) {
+        (None, _, _) => true,
+        (Some(age), Some(now), Some(created)) => now.duration_since(created) > age,
+        _ => false,
+    };
+
+    // 1. Tagged versions: in scope, ordered newest first (semver, then date).
+    let mut tagged: Vec<&ImageVersion> = versions
+        .iter()
+        .filter(|v| !v.tags.is_empty() && !v.tags.iter().any(|t| referrer_subject(t).is_some()))
+        .collect();
+    tagged.sort_by(|a, b| {
+        b.semver()
+            .is_some()
+            .cmp(&a.semver().is_some())
+            .then_with(|| match (a.semver(), b.semver()) {
+                (Some(x), Some(y)) => y.cmp_precedence(&x),
+                _ => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| b.created.cmp(&a.created))
+    });
+    let mut newest_of_major: BTreeMap<u64, &str> = BTreeMap::new();
+    if policy.keep_majors {
+        for v in &tagged {
+            if let Some(s) = v.semver() {
+                newest_of_major.entry(s.major).or_insert(&v.digest);
+            }
+        }
+    }
+    let prunes_tagged = policy.keep.is_some() || policy.older_than.is_some();
+    let mut rank = 0;
+    for v in &tagged {
+        let scoped = policy.in_scope(&v.tags);
+        let decision = if !scoped {
+            Decision::Keep("its tags are outside `tag-filter`".into())
+        } else {
+            rank += 1;
+            if !prunes_tagged {
+                Decision::Keep("no `keep` or `older-than` asks to delete tagged versions".into())
+            } else if policy.keep.is_some_and(|n| rank <= n) {
+                Decision::Keep(format!(
+                    "one of the {} most recent",
+                    policy.keep.unwrap_or(0)
+                ))
+            } else if newest_of_major.values().any(|d| *d == v.digest) {
+                Decision::Keep("the newest of its major line (`keep-majors`)".into())
+            } else if !old_enough(v) {
+                Decision::Keep(match v.created {
+                    Some(_) => "newer than `older-than`".into(),
+                    None => "its age is unknown".into(),
+                })
+            } else {
+                Decision::Delete(match policy.keep {
+                    Some(n) => format!("beyond the {n} most recent"),
+                    None => "older than `older-than`".into(),
+                })
+            }
+        };
+        decisions.insert(&v.digest, decision);
+    }
+
+    // 2. Untagged versions.
+    for v in versions.iter().filter(|v| v.tags.is_empty()) {
+        let decision = if facts.replaced.contains(&v.digest) {
+            Decision::Delete("a version tag moved off it this run".into())
+        } else if policy.untagged && old_enough(v) {
+            Decision::Delete("untagged".into())
+        } else {
+            Decision::Keep("untagged versions are kept (`untagged: false`)".into())
+        };
+        decisions.insert(&v.digest, decision);
+    }
+
+    // 3. The rules nothing overrides, applied until nothing changes (a kept index keeps its
+    //    children, a kept image its referrers, and so on down).
+    let by_digest: BTreeMap<&str, &ImageVersion> =
+        versions.iter().map(|v| (v.digest.as_str(), v)).collect();
+    for v in versions {
+        let protect = if facts.pushed.contains(&v.digest) {
+            Some("pushed by this run")
+        } else if v.tags.iter().any(|t| is_floating(t)) {
+            Some("carries `latest` or a floating version tag")
+        } else {
+            None
+        };
+        if let Some(reason) = protect {
+            decisions.insert(&v.digest, Decision::Keep(reason.into()));
+        }
+    }
+    loop {
+        let mut changed = false;
+        let kept: Vec<&str> = decisions
+            .iter()
+            .filter(|(_, d)| matches!(d, Decision::Keep(_)))
+            .map(|(digest, _)| *digest)
+            .collect();
+        let unreadable_kept = kept
+            .iter()
+            .any(|d| by_digest.get(d).is_some_and(|v| !v.manifest_read));
+        for v in versions {
+            if !matches!(decisions.get(v.digest.as_str()), Some(Decision::Delete(_))) {
+                continue;
+            }
+            let reason = if let Some(parent) = kept.iter().find(|k| {
+                by_digest
+                    .get(*k)
+                    .is_some_and(|p| p.children.contains(&v.digest))
+            }) {
+                Some(format!("a platform image or attestation of kept {parent}"))
+            } else if let Some(subject) = v
+                .tags
+                .iter()
+                .filter_map(|t| referrer_subject(t))
+                .find(|s| kept.contains(&s.as_str()))
+            {
+                Some(format!(
+                    "a referrer (signature, attestation) of kept {subject}"
+                ))
+            } else if v.tags.is_empty() && unreadable_kept {
+                Some("a kept version's manifest could not be read, so this may be its child".into())
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                decisions.insert(&v.digest, Decision::Keep(reason));
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Referrers of deleted images go with them; others stay.
+    for v in versions {
+        if let Some(subject) = v.tags.iter().find_map(|t| referrer_subject(t)) {
+            if !decisions.contains_key(v.digest.as_str()) {
+                let decision = match decisions.get(subject.as_str()) {
+                    Some(Decision::Delete(_)) => {
+                        Decision::Delete(format!("a referrer of deleted {subject}"))
+                    }
+                    _ => Decision::Keep(format!("a referrer of {subject}")),
+                };
+                decisions.insert(&v.digest, decision);
+            }
+        }
+    }
+
+    let deleted = decisions
+        .values()
+        .filter(|d| matches!(d, Decision::Delete(_)))
+        .count();
+    if deleted > 0 && deleted == versions.len() {
+        return Err(PolicyError::DeletesEverything { count: deleted });
+    }
+    let mut verdicts: Vec<Verdict> = versions
+        .iter()
+        .map(|v| Verdict {
+            id: v.id.clone(),
+            digest: v.digest.clone(),
+            tags: v.tags.clone(),
+            decision: decisions
+                .get(v.digest.as_str())
+                .cloned()
+                .unwrap_or_else(|| Decision::Keep("no rule applies".into())),
+        })
+        .collect();
+    // Deletions first; among them indexes (and tagged versions) before untagged children.
+    verdicts.sort_by_key(|v| {
+        let is_delete = matches!(v.decision, Decision::Delete(_));
+        let has_children = by_digest
+            .get(v.digest.as_str())
+            .is_some_and(|x| !x.children.is_empty());
+        (!is_delete, !has_children, v.tags.is_empty())
+    });
+    Ok(RetentionPlan { verdicts })
+}
+
+#[cfg(test)]
+mod tests;

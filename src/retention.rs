@@ -1,0 +1,443 @@
+//! Old versions: listing (`tagship ls`), retention (`prune`), and rollback. Lists the versions
+//! from GitHub Packages for ghcr.io (which refuses the registry's DELETE) and from the registry
+//! itself elsewhere, lets the pure policy in `plan::retention` decide, then deletes in the
+//! plan's order, or only prints the plan in a dry run.
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::ci::inputs::{InputValueError, Inputs};
+use crate::github::packages::{self, Package, PackageVersion};
+use crate::github::{GitHub, GitHubError};
+use crate::plan::retention::{
+    self, Decision, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts,
+};
+use crate::registry::client::Registry;
+use crate::registry::error::RegistryError;
+use crate::registry::retry::RetryPolicy;
+use crate::registry::versions;
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error(transparent)]
+    Input(#[from] InputValueError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The retention and rollback inputs.
+pub struct RetentionSettings {
+    /// `prune: true`.
+    pub enabled: bool,
+    pub policy: Policy,
+    /// `prune-dry-run`: print the plan, delete nothing.
+    pub dry_run: bool,
+    /// `rollback-to`: the version whose digest `rollback-tags` move to.
+    pub rollback_to: Option<String>,
+    pub rollback_tags: Vec<String>,
+    pub github: GitHubAccess,
+}
+
+/// How to reach GitHub Packages.
+pub struct GitHubAccess {
+    pub token: Secret,
+    pub api_url: String,
+    pub ca_pem: Option<Vec<u8>>,
+    /// Registries whose versions live in GitHub Packages: ghcr.io, and a GitHub Enterprise
+    /// Server's `containers.HOST` listed in `TAGSHIP_GITHUB_PACKAGES_REGISTRIES`.
+    pub registries: Vec<String>,
+}
+
+fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
+    InputValueError {
+        input: input.into(),
+        value: value.into(),
+        expected: expected.into(),
+    }
+}
+
+impl GitHubAccess {
+    pub fn from_inputs(inputs: &Inputs, env: &BTreeMap<String, String>) -> GitHubAccess {
+        let mut token = inputs.raw("github-token").trim().to_string();
+        if token.is_empty() {
+            token = env.get("GITHUB_TOKEN").cloned().unwrap_or_default();
+        }
+        let mut registries = vec!["ghcr.io".to_string()];
+        if let Some(more) = env.get("TAGSHIP_GITHUB_PACKAGES_REGISTRIES") {
+            registries.extend(
+                more.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()),
+            );
+        }
+        GitHubAccess {
+            token: Secret::new(token),
+            api_url: env
+                .get("GITHUB_API_URL")
+                .filter(|u| !u.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "https://api.github.com".into()),
+            ca_pem: match inputs.string("ca-file") {
+                "" => None,
+                path => std::fs::read(path).ok(),
+            },
+            registries,
+        }
+    }
+
+    /// A GitHub client for the package behind `registry`/`repository`, with its owner and name,
+    /// when that registry is GitHub Packages.
+    fn package(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<(GitHub, String, String)>, RetentionError> {
+        if !self.registries.iter().any(|r| r == registry) {
+            return Ok(None);
+        }
+        let Some((owner, name)) = repository.split_once('/') else {
+            return Err(RetentionError::Refused(format!(
+                "{registry}/{repository} names no owner; GitHub packages are OWNER/NAME"
+            )));
+        };
+        if self.token.is_empty() {
+            return Err(GitHubError::NoToken {
+                what: format!("listing the versions of {registry}/{repository} (GitHub Packages)"),
+            }
+            .into());
+        }
+        let gh = GitHub::connect(
+            &self.api_url,
+            &self.token,
+            repository,
+            self.ca_pem.as_deref(),
+            RetryPolicy::default(),
+        )?;
+        Ok(Some((gh, owner.to_string(), name.to_string())))
+    }
+}
+
+impl RetentionSettings {
+    pub fn from_inputs(
+        inputs: &Inputs,
+        env: &BTreeMap<String, String>,
+    ) -> Result<RetentionSettings, RetentionError> {
+        let keep = match inputs.string("keep") {
+            "" => None,
+            text => Some(text.parse::<usize>().map_err(|_| {
+                bad(
+                    "keep",
+                    text,
+                    "use a whole number of versions to keep, at least 1",
+                )
+            })?),
+        };
+        let older_than = match inputs.string("older-than") {
+            "" => None,
+            text => Some(retention::parse_age(text)?),
+        };
+        let rollback_tags = match inputs.list("rollback-tags") {
+            tags if tags.is_empty() => vec!["latest".to_string()],
+            tags => tags,
+        };
+        Ok(RetentionSettings {
+            enabled: inputs.bool("prune", false)?,
+            policy: Policy {
+                keep,
+                keep_majors: inputs.bool("keep-majors", false)?,
+                older_than,
+                tag_filter: inputs
+                    .lines("tag-filter")
+                    .into_iter()
+                    .map(|l| l.text)
+                    .collect(),
+                untagged: inputs.bool("untagged", false)?,
+            },
+            dry_run: inputs.bool("prune-dry-run", false)?,
+            rollback_to: Some(inputs.string("rollback-to").to_string()).filter(|s| !s.is_empty()),
+            rollback_tags,
+            github: GitHubAccess::from_inputs(inputs, env),
+        })
+    }
+}
+
+/// Where a repository's versions come from.
+enum Listing {
+    Packages {
+        gh: Box<GitHub>,
+        package: Package,
+        by_id: BTreeMap<String, PackageVersion>,
+        scopes: Option<String>,
+    },
+    Registry,
+}
+
+/// The versions of `registry`/`repository`, newest first (semver, then date).
+async fn read_versions(
+    registry: &Registry,
+    repository: &str,
+    access: &GitHubAccess,
+) -> Result<(Vec<ImageVersion>, Listing), RetentionError> {
+    let mut list = match access.package(&registry.name, repository)? {
+        Some((gh, owner, name)) => {
+            let (package, found, scopes) = packages::versions(&gh, &owner, &name).await?;
+            // Only a tagged version's manifest says which children it keeps alive.
+            let out: Vec<ImageVersion> = stream::iter(found.iter())
+                .map(|v| async move {
+                    let tags = v.tags();
+                    let facts = if tags.is_empty() {
+                        None
+                    } else {
+                        versions::manifest_facts(registry, repository, &v.name).await?
+                    };
+                    Ok::<_, RegistryError>(ImageVersion {
+                        id: v.id.to_string(),
+                        digest: v.name.clone(),
+                        manifest_read: tags.is_empty() || facts.is_some(),
+                        created: v.created_at.as_deref().and_then(|c| c.parse().ok()),
+                        children: facts
+                            .as_ref()
+                            .map(|f| f.children.clone())
+                            .unwrap_or_default(),
+                        platforms: facts.map(|f| f.platforms).unwrap_or_default(),
+                        tags,
+                    })
+                })
+                .buffered(8)
+                .try_collect()
+                .await?;
+            let by_id = found.into_iter().map(|v| (v.id.to_string(), v)).collect();
+            (
+                out,
+                Listing::Packages {
+                    gh: Box::new(gh),
+                    package,
+                    by_id,
+                    scopes,
+                },
+            )
+        }
+        None => (
+            versions::list(registry, repository, 8).await?,
+            Listing::Registry,
+        ),
+    };
+    list.0.sort_by(|a, b| {
+        b.semver()
+            .is_some()
+            .cmp(&a.semver().is_some())
+            .then_with(|| match (a.semver(), b.semver()) {
+                (Some(x), Some(y)) => y.cmp_precedence(&x),
+                _ => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| b.created.cmp(&a.created))
+    });
+    Ok(list)
+}
+
+/// `tagship ls`: the versions, newest first.
+pub async fn list(
+    registry: &Registry,
+    repository: &str,
+    access: &GitHubAccess,
+) -> Result<Vec<ImageVersion>, RetentionError> {
+    Ok(read_versions(registry, repository, access).await?.0)
+}
+
+/// What a prune did (or, in a dry run, would do).
+pub struct PruneOutcome {
+    pub image: String,
+    pub plan: RetentionPlan,
+    pub deleted: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// Prunes one repository by `policy`: the plan first, then the deletions in its order.
+pub async fn prune(
+    image: &str,
+    registry: &Registry,
+    repository: &str,
+    settings: &RetentionSettings,
+    facts: &RunFacts,
+) -> Result<PruneOutcome, RetentionError> {
+    let (mut versions, listing) = read_versions(registry, repository, &settings.github).await?;
+    if matches!(listing, Listing::Registry) {
+        // A registry lists tags only: the digests this run moved version tags off are untagged
+        // now, so they are added to be judged (and deleted when nothing references them).
+        for digest in &facts.replaced {
+            if !versions.iter().any(|v| v.digest == *digest) {
+                let found = versions::manifest_facts(registry, repository, digest).await?;
+                if let Some(f) = found {
+                    versions.push(ImageVersion {
+                        id: digest.clone(),
+                        digest: digest.clone(),
+                        tags: Vec::new(),
+                        created: f.created,
+                        children: f.children,
+                        platforms: f.platforms,
+                        manifest_read: true,
+                    });
+                }
+            }
+        }
+    }
+    let plan = retention::plan(&versions, &settings.policy, facts)?;
+    let doomed: Vec<_> = plan.deletions().cloned().collect();
+    tracing::info!(
+        "{image}: {} versions, {} to delete{}",
+        versions.len(),
+        doomed.len(),
+        if settings.dry_run {
+            " (dry run: nothing is deleted)"
+        } else {
+            ""
+        }
+    );
+    for v in &doomed {
+        if let Decision::Delete(reason) = &v.decision {
+            tracing::info!(
+                "{image}: delete {} [{}]: {reason}",
+                v.digest,
+                v.tags.join(", ")
+            );
+        }
+    }
+    let mut deleted = Vec::new();
+    if settings.dry_run || doomed.is_empty() {
+        return Ok(PruneOutcome {
+            image: image.to_string(),
+            plan,
+            deleted,
+            dry_run: settings.dry_run,
+        });
+    }
+    match &listing {
+        Listing::Packages {
+            gh,
+            package,
+            by_id,
+            scopes,
+        } => {
+            // A personal access token names its scopes: refuse before the first DELETE.
+            if let Some(scopes) = scopes {
+                if !scopes.split(',').any(|s| s.trim() == "delete:packages") {
+                    return Err(RetentionError::Refused(format!(
+                        "the token may not delete package versions (its scopes: {scopes}); nothing was deleted. Use a token with delete:packages, or the workflow's GITHUB_TOKEN with `permissions: packages: write`"
+                    )));
+                }
+            }
+            for v in &doomed {
+                let Some(version) = by_id.get(&v.id) else {
+                    continue;
+                };
+                packages::delete(gh, package, version).await?;
+                deleted.push(v.digest.clone());
+            }
+        }
+        Listing::Registry => {
+            for v in &doomed {
+                let digest = crate::registry::digest::Digest::parse(&v.digest).map_err(|e| {
+                    RetentionError::Refused(format!("{} is not a digest: {e}", v.digest))
+                })?;
+                match registry.delete_manifest(repository, &digest).await {
+                    Ok(()) => deleted.push(v.digest.clone()),
+                    Err(RegistryError::Status { status: 405, .. }) => {
+                        return Err(RetentionError::Refused(format!(
+                            "registry {} does not allow deletes (405); {} deleted before this. On a distribution registry set `storage.delete.enabled: true`",
+                            registry.name,
+                            deleted.len()
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Ok(PruneOutcome {
+        image: image.to_string(),
+        plan,
+        deleted,
+        dry_run: false,
+    })
+}
+
+/// What a rollback did.
+pub struct RollbackOutcome {
+    pub version: String,
+    pub digest: String,
+    /// Each tag and the digest it pointed at before (`None`: it did not exist).
+    pub moved: Vec<(String, Option<String>)>,
+}
+
+/// Moves `tags` to the digest of `to`: a manifest copy, no blob traffic.
+pub async fn rollback(
+    registry: &Arc<Registry>,
+    repository: &str,
+    to: &str,
+    tags: &[String],
+) -> Result<RollbackOutcome, RetentionError> {
+    let Some((bytes, media_type)) = registry.get_manifest(repository, to, true).await? else {
+        return Err(RetentionError::Refused(format!(
+            "{}/{repository} has no version `{to}`; `tagship rollback IMAGE --list` shows the candidates",
+            registry.name
+        )));
+    };
+    let digest = crate::registry::digest::Digest::of(&bytes).to_string();
+    let mut moved = Vec::new();
+    for tag in tags {
+        let before = registry
+            .head_manifest(repository, tag, true)
+            .await?
+            .map(|(d, _)| d.to_string());
+        if before.as_deref() != Some(digest.as_str()) {
+            registry
+                .put_manifest(repository, tag, &bytes, &media_type)
+                .await?;
+        }
+        match &before {
+            Some(old) if *old == digest => tracing::info!("{tag} already points at {digest}"),
+            Some(old) => tracing::info!("{tag} rolled back from {old} to {digest} ({to})"),
+            None => tracing::info!("{tag} → {digest} ({to})"),
+        }
+        moved.push((tag.clone(), before));
+    }
+    Ok(RollbackOutcome {
+        version: to.to_string(),
+        digest,
+        moved,
+    })
+}
+
+/// The facts of this run for the policy: what it pushed, and what version tags it moved off.
+pub fn run_facts(
+    now: jiff::Timestamp,
+    pushed: Option<&crate::registry::copy::PushOutcome>,
+) -> RunFacts {
+    let mut facts = RunFacts {
+        now: Some(now),
+        pushed: BTreeSet::new(),
+        replaced: BTreeSet::new(),
+    };
+    if let Some(p) = pushed {
+        facts.pushed.insert(p.digest.to_string());
+        for repo in &p.repositories {
+            for t in &repo.tags {
+                if let crate::plan::publish::TagAction::Write {
+                    replaces: Some(old),
+                } = &t.action
+                {
+                    facts.replaced.insert(old.clone());
+                }
+            }
+        }
+    }
+    facts
+}

@@ -73,12 +73,8 @@ pub struct ReleaseArgs {
     /// A minijinja template for the notes (docs/release-notes.md lists its variables).
     #[arg(long, value_name = "FILE")]
     pub notes_template: Option<String>,
-    /// Registries (host[:port]) that may be reached over plain HTTP; loopback ones always may.
-    #[arg(long, value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-    /// A PEM CA certificate to trust.
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectFlags,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +103,13 @@ pub struct PushArgs {
     /// Blob uploads at once (default 4).
     #[arg(long)]
     pub concurrency: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectFlags,
+}
+
+/// How to reach the registries and GitHub from a terminal: the flags every network command takes.
+#[derive(Debug, Args)]
+pub struct ConnectFlags {
     /// Registries (host[:port]) that may be reached over plain HTTP; loopback ones always may.
     #[arg(long, value_name = "HOST")]
     pub insecure_registries: Vec<String>,
@@ -114,9 +117,37 @@ pub struct PushArgs {
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<String>,
     /// The registry user name; the password comes from TAGSHIP_REGISTRY_PASSWORD or the
-    /// `registry-password` input, else Docker's credential store is used.
+    /// `registry-password` input, else Docker's credential store is used. GitHub (releases,
+    /// GitHub Packages) takes the `github-token` input or GITHUB_TOKEN.
     #[arg(long)]
     pub registry_username: Option<String>,
+}
+
+impl ConnectFlags {
+    /// Sets the inputs these flags and the environment stand for, then masks the secrets.
+    pub fn apply(&self, inputs: &mut Inputs, env: &Environment) {
+        for (name, value) in [
+            ("ca-file", self.ca_file.clone()),
+            ("registry-username", self.registry_username.clone()),
+            (
+                "registry-password",
+                env.vars.get("TAGSHIP_REGISTRY_PASSWORD").cloned(),
+            ),
+        ] {
+            if let Some(v) = value {
+                inputs.set(name, v);
+            }
+        }
+        if inputs.raw("github-token").is_empty() {
+            if let Some(token) = env.vars.get("GITHUB_TOKEN") {
+                inputs.set("github-token", token.clone());
+            }
+        }
+        if !self.insecure_registries.is_empty() {
+            inputs.set("insecure-registries", self.insecure_registries.join("\n"));
+        }
+        publish::mask_secrets(inputs, env.style() == Style::Actions);
+    }
 }
 
 /// Flags mirror the action's inputs; each flag value is one line of that input, and a flag given
@@ -208,22 +239,13 @@ fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
         ("source", args.source),
         ("on-conflict", args.on_conflict),
         ("concurrency", args.concurrency),
-        ("ca-file", args.ca_file),
-        ("registry-username", args.registry_username),
-        (
-            "registry-password",
-            env.vars.get("TAGSHIP_REGISTRY_PASSWORD").cloned(),
-        ),
     ];
     for (name, value) in flags {
         if let Some(v) = value {
             inputs.set(name, v);
         }
     }
-    if !args.insecure_registries.is_empty() {
-        inputs.set("insecure-registries", args.insecure_registries.join("\n"));
-    }
-    publish::mask_secrets(&inputs, env.style() == Style::Actions);
+    args.connect.apply(&mut inputs, env);
     let (_, plan) = compute_plan(env, &inputs)?;
     let settings = publish_settings(env, &inputs)?;
     let outcome = runtime()?.block_on(async {
@@ -248,25 +270,12 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
     for (name, value) in [
         ("changelog", args.changelog),
         ("release-notes-template", args.notes_template),
-        ("ca-file", args.ca_file),
-        (
-            "registry-password",
-            env.vars.get("TAGSHIP_REGISTRY_PASSWORD").cloned(),
-        ),
     ] {
         if let Some(v) = value {
             inputs.set(name, v);
         }
     }
-    if inputs.raw("github-token").is_empty() {
-        if let Some(token) = env.vars.get("GITHUB_TOKEN") {
-            inputs.set("github-token", token.clone());
-        }
-    }
-    if !args.insecure_registries.is_empty() {
-        inputs.set("insecure-registries", args.insecure_registries.join("\n"));
-    }
-    publish::mask_secrets(&inputs, env.style() == Style::Actions);
+    args.connect.apply(&mut inputs, env);
     let (ctx, plan) = compute_plan(env, &inputs)?;
     let release_settings = ReleaseSettings::from_inputs(&inputs, &env.vars, &env.workdir)?;
     let Some(release_plan) = release_settings.decide(&ctx)? else {

@@ -500,47 +500,60 @@ pub fn dry_run_outputs(outcome: &PushOutcome) -> Vec<(&'static str, String)> {
 /// The step summary of a dry run.
 pub fn dry_run_summary(outcome: &PushOutcome) -> String {
     use crate::plan::publish::TagAction;
-    let mut out = format!(
-        "### Dry run: would publish `{}` (nothing was written)\n\n| Image | Tag | Would |\n|---|---|---|\n",
-        outcome.digest
-    );
-    for repo in &outcome.repositories {
-        for t in &repo.tags {
-            let would = match &t.action {
-                TagAction::Write { replaces: None } => "write".to_string(),
-                TagAction::Write {
-                    replaces: Some(old),
-                } => format!("move from `{old}`"),
-                TagAction::Unchanged => "leave (already there)".to_string(),
-                TagAction::HeldBack { reason } => format!("hold back: {reason}"),
-                TagAction::Skipped { points_at } => format!("skip (conflict, on `{points_at}`)"),
-            };
-            out.push_str(&format!("| `{}` | `{}` | {would} |\n", repo.image, t.tag));
-        }
-    }
-    out.push('\n');
-    out
+    tag_table(
+        outcome,
+        &format!(
+            "Dry run: would publish `{}` (nothing was written)",
+            outcome.digest
+        ),
+        "Would",
+        |action| match action {
+            TagAction::Write { replaces: None } => "write".to_string(),
+            TagAction::Write {
+                replaces: Some(old),
+            } => format!("move from `{old}`"),
+            TagAction::Unchanged => "leave (already there)".to_string(),
+            TagAction::HeldBack { reason } => format!("hold back: {reason}"),
+            TagAction::Skipped { points_at } => format!("skip (conflict, on `{points_at}`)"),
+        },
+    )
 }
 
 /// The step summary of a push.
 pub fn summary(outcome: &PushOutcome) -> String {
     use crate::plan::publish::TagAction;
-    let mut out = format!(
-        "### Published `{}`\n\n| Image | Tag | Result |\n|---|---|---|\n",
-        outcome.digest
-    );
+    tag_table(
+        outcome,
+        &format!("Published `{}`", outcome.digest),
+        "Result",
+        |action| match action {
+            TagAction::Write { replaces: None } => "written".to_string(),
+            TagAction::Write {
+                replaces: Some(old),
+            } => format!("moved from `{old}`"),
+            TagAction::Unchanged => "already there".to_string(),
+            TagAction::HeldBack { reason } => format!("held back: {reason}"),
+            TagAction::Skipped { points_at } => format!("conflict, left on `{points_at}`"),
+        },
+    )
+}
+
+/// A Markdown table of every image's tags and what happened (or would happen) to each.
+fn tag_table(
+    outcome: &PushOutcome,
+    title: &str,
+    column: &str,
+    describe: impl Fn(&crate::plan::publish::TagAction) -> String,
+) -> String {
+    let mut out = format!("### {title}\n\n| Image | Tag | {column} |\n|---|---|---|\n");
     for repo in &outcome.repositories {
         for t in &repo.tags {
-            let result = match &t.action {
-                TagAction::Write { replaces: None } => "written".to_string(),
-                TagAction::Write {
-                    replaces: Some(old),
-                } => format!("moved from `{old}`"),
-                TagAction::Unchanged => "already there".to_string(),
-                TagAction::HeldBack { reason } => format!("held back: {reason}"),
-                TagAction::Skipped { points_at } => format!("conflict, left on `{points_at}`"),
-            };
-            out.push_str(&format!("| `{}` | `{}` | {result} |\n", repo.image, t.tag));
+            out.push_str(&format!(
+                "| `{}` | `{}` | {} |\n",
+                repo.image,
+                t.tag,
+                describe(&t.action)
+            ));
         }
     }
     out.push('\n');

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::{Environment, InputFlags, PushArgs, push_command};
+use super::{ConnectFlags, Environment, InputFlags, PushArgs, push_command};
 use crate::ci::inputs::InputValueError;
 use crate::error::Error;
 
@@ -22,16 +22,8 @@ pub struct MergeArgs {
     /// Blob copies at once, for targets outside the images' repository (default 4).
     #[arg(long)]
     pub concurrency: Option<String>,
-    /// Registries (host[:port]) that may be reached over plain HTTP; loopback ones always may.
-    #[arg(long, value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-    /// A PEM CA certificate to trust.
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<String>,
-    /// The registry user name; the password comes from TAGSHIP_REGISTRY_PASSWORD or the
-    /// `registry-password` input, else Docker's credential store is used.
-    #[arg(long)]
-    pub registry_username: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectFlags,
 }
 
 /// Runs `tagship push` with the references as the `merge` input; prints the index's digest.
@@ -59,9 +51,7 @@ pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
             inputs: args.inputs,
             on_conflict: args.on_conflict,
             concurrency: args.concurrency,
-            insecure_registries: args.insecure_registries,
-            ca_file: args.ca_file,
-            registry_username: args.registry_username,
+            connect: args.connect,
         },
         &env,
     )

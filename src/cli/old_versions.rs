@@ -3,27 +3,12 @@
 use clap::Args;
 use std::io::Write;
 
-use super::{Environment, Format, publish_settings, runtime};
+use super::{ConnectFlags, Environment, Format, publish_settings, runtime};
 use crate::ci::inputs::Inputs;
 use crate::error::Error;
 use crate::output::render;
-use crate::publish::{self, mask_secrets};
+use crate::publish;
 use crate::retention::{self, GitHubAccess, RetentionSettings};
-
-/// How to reach the registry (and GitHub Packages for ghcr.io).
-#[derive(Debug, Args)]
-pub struct Access {
-    /// Registries (host[:port]) that may be reached over plain HTTP; loopback ones always may.
-    #[arg(long, value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-    /// A PEM CA certificate to trust.
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<String>,
-    /// The registry user name; the password comes from TAGSHIP_REGISTRY_PASSWORD, else Docker's
-    /// credential store is used. GitHub Packages (ghcr.io) take the token in GITHUB_TOKEN.
-    #[arg(long)]
-    pub registry_username: Option<String>,
-}
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -32,7 +17,7 @@ pub struct LsArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]
-    pub access: Access,
+    pub access: ConnectFlags,
 }
 
 #[derive(Debug, Args)]
@@ -59,7 +44,7 @@ pub struct PruneArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]
-    pub access: Access,
+    pub access: ConnectFlags,
 }
 
 #[derive(Debug, Args)]
@@ -75,29 +60,12 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub list: bool,
     #[command(flatten)]
-    pub access: Access,
+    pub access: ConnectFlags,
 }
 
-fn inputs_for(env: &Environment, access: &Access) -> Inputs {
+fn inputs_for(env: &Environment, access: &ConnectFlags) -> Inputs {
     let mut inputs = Inputs::from_env(&env.vars);
-    if let Some(ca) = &access.ca_file {
-        inputs.set("ca-file", ca.clone());
-    }
-    if let Some(user) = &access.registry_username {
-        inputs.set("registry-username", user.clone());
-    }
-    if let Some(password) = env.vars.get("TAGSHIP_REGISTRY_PASSWORD") {
-        inputs.set("registry-password", password.clone());
-    }
-    if inputs.raw("github-token").is_empty() {
-        if let Some(token) = env.vars.get("GITHUB_TOKEN") {
-            inputs.set("github-token", token.clone());
-        }
-    }
-    if !access.insecure_registries.is_empty() {
-        inputs.set("insecure-registries", access.insecure_registries.join("\n"));
-    }
-    mask_secrets(&inputs, env.style() == crate::output::log::Style::Actions);
+    access.apply(&mut inputs, env);
     inputs
 }
 

@@ -156,6 +156,15 @@ pub(crate) mod fixture {
         }
     }
 
+    /// Any event on any ref, the rest as [`tag_push`].
+    pub fn on(event: &str, git_ref: &str) -> Context {
+        Context {
+            event_name: event.into(),
+            git_ref: git_ref.into(),
+            ..tag_push("x")
+        }
+    }
+
     pub fn branch_push(branch: &str) -> Context {
         Context {
             git_ref: format!("refs/heads/{branch}"),

@@ -49,24 +49,9 @@ pub fn moving_tags(ctx: &Context, existing: &[String]) -> Vec<GitTagMove> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::context::Repository;
-    use jiff::Timestamp;
 
     fn push_of(git_ref: &str) -> Context {
-        Context {
-            event_name: "push".into(),
-            git_ref: git_ref.into(),
-            sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
-            short_sha_length: 7,
-            run_number: String::new(),
-            run_attempt: String::new(),
-            repository: Repository::default(),
-            push_base_ref: None,
-            pull_request: None,
-            release: None,
-            now: Timestamp::UNIX_EPOCH,
-            commit_date: Timestamp::UNIX_EPOCH,
-        }
+        crate::plan::context::fixture::on("push", git_ref)
     }
 
     fn tags(v: &[&str]) -> Vec<String> {

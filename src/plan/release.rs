@@ -147,24 +147,10 @@ pub fn previous_tag<'a>(tag: &str, tags: &'a [String]) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::context::{PullRequest, Release, Repository};
-    use jiff::Timestamp;
+    use crate::plan::context::{PullRequest, Release};
 
     fn ctx(event: &str, git_ref: &str) -> Context {
-        Context {
-            event_name: event.into(),
-            git_ref: git_ref.into(),
-            sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
-            short_sha_length: 7,
-            run_number: "21".into(),
-            run_attempt: "1".into(),
-            repository: Repository::default(),
-            push_base_ref: None,
-            pull_request: None,
-            release: None,
-            now: Timestamp::UNIX_EPOCH,
-            commit_date: Timestamp::UNIX_EPOCH,
-        }
+        crate::plan::context::fixture::on(event, git_ref)
     }
 
     fn strings(v: &[&str]) -> Vec<String> {

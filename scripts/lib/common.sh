@@ -52,10 +52,14 @@ pip_install() {
   command -v "$command" >/dev/null 2>&1 && return 0
   command -v python3 >/dev/null 2>&1 || apt_install python3
   if [ ! -x "$TOOLS/venv/bin/python" ]; then
-    python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
     say "creating a Python virtualenv for tools in $TOOLS/venv"
     rm -rf "$TOOLS/venv"
-    python3 -m venv "$TOOLS/venv"
+    # Debian's python3 has `import ensurepip` but no working venv without python3-venv.
+    if ! python3 -m venv "$TOOLS/venv" >/dev/null 2>&1; then
+      apt_install python3-venv
+      rm -rf "$TOOLS/venv"
+      python3 -m venv "$TOOLS/venv"
+    fi
   fi
   say "installing $package (PyPI)"
   "$TOOLS/venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: "$package"

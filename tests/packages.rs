@@ -218,3 +218,49 @@ fn a_thousand_versions_take_the_list_pages_and_one_delete_each() {
         }
     }
 }
+
+#[test]
+fn a_secondary_rate_limit_on_a_delete_is_waited_out() {
+    let gh = FakeGitHub::start();
+    gh.add_token(TOKEN, Perms::WRITE);
+    let digest = |n: u32| format!("sha256:{n:064x}");
+    gh.add_package(
+        "octo-org",
+        true,
+        "paced",
+        vec![
+            (
+                digest(1),
+                vec!["1.0.0".into()],
+                "2024-01-01T00:00:00Z".into(),
+            ),
+            (
+                digest(2),
+                vec!["2.0.0".into()],
+                "2024-01-02T00:00:00Z".into(),
+            ),
+        ],
+    );
+    gh.fail_next("DELETE", "/orgs/octo-org/packages", 429, false);
+    let image = format!("{}/octo-org/paced", registry::registries().plain);
+    let run = prune(&gh, &image, TOKEN, &["--keep", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("got HTTP 429; retrying in 1.0s"),
+        "it waited as Retry-After said: {}",
+        run.stderr
+    );
+    let deletes: Vec<u16> = gh
+        .requests()
+        .into_iter()
+        .filter(|(m, _, _)| m == "DELETE")
+        .map(|(_, _, status)| status)
+        .collect();
+    assert_eq!(deletes, vec![429, 204]);
+    let left: Vec<String> = gh
+        .package_versions("octo-org", "paced")
+        .into_iter()
+        .map(|v| v.digest)
+        .collect();
+    assert_eq!(left, vec![digest(2)]);
+}

@@ -464,24 +464,16 @@ pub fn outputs(outcome: &PushOutcome) -> Vec<(&'static str, String)> {
             }
         }
     }
-    vec![
-        ("digest", outcome.digest.to_string()),
-        (
-            "images",
-            outcome
-                .repositories
-                .iter()
-                .map(|r| r.image.clone())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
+    let mut out = dry_run_outputs(outcome);
+    out.extend([
         ("pushed-tags", published.join("\n")),
         ("replaced", replaced.join("\n")),
         ("held-back", held_back.join("\n")),
-    ]
+    ]);
+    out
 }
 
-/// The step outputs of a dry run: what would be pushed, and where.
+/// The step outputs of a dry run: what would be pushed, and where (a push's outputs start so).
 pub fn dry_run_outputs(outcome: &PushOutcome) -> Vec<(&'static str, String)> {
     vec![
         ("digest", outcome.digest.to_string()),

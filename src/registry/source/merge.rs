@@ -249,13 +249,6 @@ pub fn resolve(spec: &MergeSpec, first_image: Option<&str>) -> Result<Wanted, Me
     }
 }
 
-fn protocol(registry: &Registry, message: String) -> RegistryError {
-    RegistryError::Protocol {
-        registry: registry.name.clone(),
-        message,
-    }
-}
-
 async fn fetch(
     registry: &Registry,
     repository: &str,
@@ -274,7 +267,7 @@ async fn fetch(
     let digest = Digest::of(&bytes);
     if let Some(expected) = expected {
         if &digest != expected {
-            return Err(protocol(
+            return Err(super::remote::invalid(
                 registry,
                 format!("{repository}@{expected} came back with bytes that hash to {digest}"),
             )
@@ -373,7 +366,7 @@ pub async fn load(
         let raw = fetch(&registry, repository, reference, expected.as_ref(), shown).await?;
         let (kind, media_type, doc) =
             parse_manifest(&raw.digest, &raw.bytes, Some(&raw.media_type))
-                .map_err(|e| protocol(&registry, e.to_string()))?;
+                .map_err(|e| super::remote::invalid(&registry, e.to_string()))?;
         match kind {
             ManifestKind::Image => {
                 let (platform, created) =
@@ -408,7 +401,7 @@ pub async fn load(
                     )
                     .await?;
                     if child_raw.bytes.len() as u64 != descriptor.size {
-                        return Err(protocol(
+                        return Err(super::remote::invalid(
                             &registry,
                             format!(
                                 "index {} gives {} a size of {} bytes, but it is {} bytes",
@@ -425,7 +418,7 @@ pub async fn load(
                         &child_raw.bytes,
                         Some(&descriptor.media_type),
                     )
-                    .map_err(|e| protocol(&registry, e.to_string()))?;
+                    .map_err(|e| super::remote::invalid(&registry, e.to_string()))?;
                     if child_kind == ManifestKind::Index {
                         return Err(MergeSourceError::NestedIndex {
                             reference: shown.clone(),

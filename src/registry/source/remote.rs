@@ -8,7 +8,7 @@ use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::media::ManifestKind;
 
-fn invalid(registry: &Registry, message: String) -> RegistryError {
+pub(super) fn invalid(registry: &Registry, message: String) -> RegistryError {
     RegistryError::Protocol {
         registry: registry.name.clone(),
         message,

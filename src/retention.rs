@@ -230,16 +230,7 @@ async fn read_versions(
             Listing::Registry,
         ),
     };
-    list.0.sort_by(|a, b| {
-        b.semver()
-            .is_some()
-            .cmp(&a.semver().is_some())
-            .then_with(|| match (a.semver(), b.semver()) {
-                (Some(x), Some(y)) => y.cmp_precedence(&x),
-                _ => std::cmp::Ordering::Equal,
-            })
-            .then_with(|| b.created.cmp(&a.created))
-    });
+    list.0.sort_by(retention::newest_first);
     Ok(list)
 }
 

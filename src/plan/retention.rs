@@ -40,6 +40,18 @@ impl ImageVersion {
     }
 }
 
+/// The order of "most recent": semver versions first, highest first, then by date, newest first.
+pub fn newest_first(a: &ImageVersion, b: &ImageVersion) -> std::cmp::Ordering {
+    let (x, y) = (a.semver(), b.semver());
+    y.is_some()
+        .cmp(&x.is_some())
+        .then_with(|| match (&x, &y) {
+            (Some(x), Some(y)) => y.cmp_precedence(x),
+            _ => std::cmp::Ordering::Equal,
+        })
+        .then_with(|| b.created.cmp(&a.created))
+}
+
 /// The policy, from the `keep`, `keep-majors`, `older-than`, `tag-filter` and `untagged` inputs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policy {
@@ -211,16 +223,7 @@ pub fn plan(
         .iter()
         .filter(|v| !v.tags.is_empty() && !v.tags.iter().any(|t| referrer_subject(t).is_some()))
         .collect();
-    tagged.sort_by(|a, b| {
-        b.semver()
-            .is_some()
-            .cmp(&a.semver().is_some())
-            .then_with(|| match (a.semver(), b.semver()) {
-                (Some(x), Some(y)) => y.cmp_precedence(&x),
-                _ => std::cmp::Ordering::Equal,
-            })
-            .then_with(|| b.created.cmp(&a.created))
-    });
+    tagged.sort_by(|a, b| newest_first(a, b));
     let mut newest_of_major: BTreeMap<u64, &str> = BTreeMap::new();
     if policy.keep_majors {
         for v in &tagged {

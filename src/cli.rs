@@ -97,14 +97,21 @@ pub struct PushArgs {
     pub source: Option<String>,
     #[command(flatten)]
     pub inputs: InputFlags,
+    #[command(flatten)]
+    pub push: PushFlags,
+    #[command(flatten)]
+    pub connect: ConnectFlags,
+}
+
+/// How a push writes: the flags `push` and `merge` share.
+#[derive(Debug, Args)]
+pub struct PushFlags {
     /// When a version tag already points at another image: overwrite (default), fail or skip.
     #[arg(long)]
     pub on_conflict: Option<String>,
     /// Blob uploads at once (default 4).
     #[arg(long)]
     pub concurrency: Option<String>,
-    #[command(flatten)]
-    pub connect: ConnectFlags,
 }
 
 /// How to reach the registries and GitHub from a terminal: the flags every network command takes.
@@ -237,8 +244,8 @@ fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
     args.inputs.apply(&mut inputs);
     let flags = [
         ("source", args.source),
-        ("on-conflict", args.on_conflict),
-        ("concurrency", args.concurrency),
+        ("on-conflict", args.push.on_conflict),
+        ("concurrency", args.push.concurrency),
     ];
     for (name, value) in flags {
         if let Some(v) = value {
@@ -364,10 +371,9 @@ fn action(env: &Environment) -> Result<(), Error> {
 /// What `tagship action` does after planning, with every input read and checked before
 /// anything is written anywhere.
 struct ActionSteps {
-    /// `None` without a `source`: plan only.
-    publish: Option<PublishSettings>,
-    /// The registry settings (credentials, TLS) for retention and rollback, source or not.
-    registries: PublishSettings,
+    /// The registry settings: the image to push (none without `source` or `merge`: plan only),
+    /// and the credentials and TLS that retention and rollback use too.
+    registry: PublishSettings,
     retention: RetentionSettings,
     release: ReleaseSettings,
     release_plan: Option<ReleasePlan>,
@@ -384,12 +390,8 @@ impl ActionSteps {
             expected: "use auto (push, except on pull requests), true or false".into(),
         })?;
         let writes = push_mode.writes(ctx);
-        let has_source = !inputs.string("source").is_empty() || !inputs.string("merge").is_empty();
-        let publish = if has_source {
-            Some(publish_settings(env, inputs)?)
-        } else {
-            None
-        };
+        let registry = publish_settings(env, inputs)?;
+        let has_source = registry.source.is_some();
         let release = ReleaseSettings::from_inputs(inputs, &env.vars, &env.workdir)?;
         let retention = RetentionSettings::from_inputs(inputs, &env.vars)?;
         if retention.rollback_to.is_some() && has_source {
@@ -400,9 +402,6 @@ impl ActionSteps {
             }
             .into());
         }
-        let mut registries_inputs = inputs.clone();
-        registries_inputs.set("source", "");
-        let registries = publish_settings(env, &registries_inputs)?;
         let mut release_plan = if writes { release.decide(ctx)? } else { None };
         if release_plan.is_some() && !has_source {
             if release.mode == ReleaseMode::Always {
@@ -419,8 +418,7 @@ impl ActionSteps {
             release_plan = None;
         }
         Ok(ActionSteps {
-            publish,
-            registries,
+            registry,
             retention,
             release,
             release_plan,
@@ -436,17 +434,17 @@ impl ActionSteps {
         outputs: &mut Vec<(&'static str, String)>,
         summary: &mut String,
     ) -> Result<(), Error> {
-        if self.publish.is_some() {
+        if self.registry.source.is_some() {
             outputs.push(("dry-run", (!self.writes).to_string()));
         }
         if !self.writes {
-            let Some(settings) = &self.publish else {
+            if self.registry.source.is_none() {
                 tracing::info!("dry run: nothing to push (no `source`), nothing written");
                 return Ok(());
-            };
+            }
             let checked = runtime()?.block_on(async {
                 let _group = Group::start(env.style(), "Dry run");
-                publish::dry_run(plan, settings).await
+                publish::dry_run(plan, &self.registry).await
             })?;
             outputs.extend(publish::dry_run_outputs(&checked));
             summary.push_str(&publish::dry_run_summary(&checked));
@@ -475,7 +473,7 @@ impl ActionSteps {
                 let _group = Group::start(env.style(), "Rollback");
                 let mut lines = Vec::new();
                 for image in &plan.images {
-                    let (registry, repository) = publish::connect(image, &self.registries).await?;
+                    let (registry, repository) = publish::connect(image, &self.registry).await?;
                     let outcome = retention::rollback(
                         &registry,
                         &repository,
@@ -491,11 +489,11 @@ impl ActionSteps {
             })?;
             outputs.push(("rolled-back", rolled.join("\n")));
         }
-        let pushed = match &self.publish {
-            Some(settings) => {
+        let pushed = match &self.registry.source {
+            Some(_) => {
                 let pushed = runtime.block_on(async {
                     let _group = Group::start(env.style(), "Push");
-                    publish::publish(plan, settings).await
+                    publish::publish(plan, &self.registry).await
                 })?;
                 outputs.extend(publish::outputs(&pushed));
                 summary.push_str(&publish::summary(&pushed));
@@ -524,7 +522,7 @@ impl ActionSteps {
                 let _group = Group::start(env.style(), "Retention");
                 let mut deleted = Vec::new();
                 for image in &plan.images {
-                    let (registry, repository) = publish::connect(image, &self.registries).await?;
+                    let (registry, repository) = publish::connect(image, &self.registry).await?;
                     let outcome =
                         retention::prune(image, &registry, &repository, &self.retention, &facts)
                             .await?;

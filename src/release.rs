@@ -8,15 +8,13 @@ use std::path::Path;
 use crate::ci::inputs::{InputValueError, Inputs};
 use crate::github::refs::{self, RefAction};
 use crate::github::releases::{self, ReleaseAction};
-use crate::github::{GitHub, GitHubError};
+use crate::github::{Access, GitHub, GitHubError};
 use crate::plan::git_tags;
 use crate::plan::notes::{self, NotesInput, TemplateError};
 use crate::plan::publish::TagAction;
 use crate::plan::release::{self, Changelog, NoTagToRelease, ReleaseMode, ReleasePlan};
 use crate::plan::{Context, Plan};
 use crate::registry::copy::PushOutcome;
-use crate::registry::retry::RetryPolicy;
-use crate::secret::Secret;
 
 /// The release inputs, read and checked up front.
 pub struct ReleaseSettings {
@@ -25,10 +23,7 @@ pub struct ReleaseSettings {
     pub changelog: Changelog,
     /// The user's template: (its path as given, its text).
     pub template: Option<(String, String)>,
-    pub token: Secret,
-    /// `GITHUB_API_URL`, `https://api.github.com` by default.
-    pub api_url: String,
-    pub ca_pem: Option<Vec<u8>>,
+    pub github: Access,
     /// `git-tags`: move `vX` and `vX.Y` to the commit of a stable semver tag push.
     pub git_tags: bool,
 }
@@ -98,53 +93,31 @@ impl ReleaseSettings {
                 Some((path.to_string(), text))
             }
         };
-        let ca_pem = match inputs.string("ca-file") {
-            "" => None,
-            path => std::fs::read(path).ok(),
-        };
         Ok(ReleaseSettings {
             mode,
             draft,
             changelog,
             template,
-            token: Secret::new(inputs.raw("github-token").trim()),
-            api_url: env
-                .get("GITHUB_API_URL")
-                .filter(|u| !u.is_empty())
-                .cloned()
-                .unwrap_or_else(|| "https://api.github.com".into()),
-            ca_pem,
+            github: Access::from_inputs(inputs, env),
             git_tags: inputs.bool("git-tags", false)?,
         })
     }
 
     fn connect(&self, ctx: &Context, what: &str) -> Result<GitHub, ReleaseError> {
-        if self.token.is_empty() {
-            return Err(GitHubError::NoToken {
-                what: what.to_string(),
-            }
-            .into());
-        }
         if ctx.repository.full_name.is_empty() {
             return Err(GitHubError::Setup(format!(
                 "{what} needs the repository (GITHUB_REPOSITORY, or an `origin` remote on GitHub)"
             ))
             .into());
         }
-        Ok(GitHub::connect(
-            &self.api_url,
-            &self.token,
-            &ctx.repository.full_name,
-            self.ca_pem.as_deref(),
-            RetryPolicy::default(),
-        )?)
+        Ok(self.github.connect(&ctx.repository.full_name, what)?)
     }
 
     /// The release this run makes, if any. `release: true` without a tag or a token is an error;
     /// `auto` without a token (a CLI run, a workflow that passes an empty one) only warns.
     pub fn decide(&self, ctx: &Context) -> Result<Option<ReleasePlan>, ReleaseError> {
         match release::release_for(ctx, self.mode, self.draft)? {
-            Ok(plan) if self.token.is_empty() => {
+            Ok(plan) if self.github.token.is_empty() => {
                 let missing = GitHubError::NoToken {
                     what: format!("the release of {}", plan.tag_name),
                 };

@@ -9,15 +9,13 @@ use std::sync::Arc;
 
 use crate::ci::inputs::{InputValueError, Inputs};
 use crate::github::packages::{self, Package, PackageVersion};
-use crate::github::{GitHub, GitHubError};
+use crate::github::{Access, GitHub, GitHubError};
 use crate::plan::retention::{
     self, Decision, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts,
 };
 use crate::registry::client::Registry;
 use crate::registry::error::RegistryError;
-use crate::registry::retry::RetryPolicy;
 use crate::registry::versions;
-use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
@@ -48,9 +46,7 @@ pub struct RetentionSettings {
 
 /// How to reach GitHub Packages.
 pub struct GitHubAccess {
-    pub token: Secret,
-    pub api_url: String,
-    pub ca_pem: Option<Vec<u8>>,
+    pub github: Access,
     /// Registries whose versions live in GitHub Packages: ghcr.io, and a GitHub Enterprise
     /// Server's `containers.HOST` listed in `TAGSHIP_GITHUB_PACKAGES_REGISTRIES`.
     pub registries: Vec<String>,
@@ -66,10 +62,6 @@ fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
 
 impl GitHubAccess {
     pub fn from_inputs(inputs: &Inputs, env: &BTreeMap<String, String>) -> GitHubAccess {
-        let mut token = inputs.raw("github-token").trim().to_string();
-        if token.is_empty() {
-            token = env.get("GITHUB_TOKEN").cloned().unwrap_or_default();
-        }
         let mut registries = vec!["ghcr.io".to_string()];
         if let Some(more) = env.get("TAGSHIP_GITHUB_PACKAGES_REGISTRIES") {
             registries.extend(
@@ -79,16 +71,7 @@ impl GitHubAccess {
             );
         }
         GitHubAccess {
-            token: Secret::new(token),
-            api_url: env
-                .get("GITHUB_API_URL")
-                .filter(|u| !u.is_empty())
-                .cloned()
-                .unwrap_or_else(|| "https://api.github.com".into()),
-            ca_pem: match inputs.string("ca-file") {
-                "" => None,
-                path => std::fs::read(path).ok(),
-            },
+            github: Access::from_inputs(inputs, env),
             registries,
         }
     }
@@ -108,18 +91,9 @@ impl GitHubAccess {
                 "{registry}/{repository} names no owner; GitHub packages are OWNER/NAME"
             )));
         };
-        if self.token.is_empty() {
-            return Err(GitHubError::NoToken {
-                what: format!("listing the versions of {registry}/{repository} (GitHub Packages)"),
-            }
-            .into());
-        }
-        let gh = GitHub::connect(
-            &self.api_url,
-            &self.token,
+        let gh = self.github.connect(
             repository,
-            self.ca_pem.as_deref(),
-            RetryPolicy::default(),
+            &format!("listing the versions of {registry}/{repository} (GitHub Packages)"),
         )?;
         Ok(Some((gh, owner.to_string(), name.to_string())))
     }

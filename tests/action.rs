@@ -5,23 +5,14 @@
 mod support;
 
 use support::github::{FakeGitHub, Perms, Release};
-use support::images::{self, ImageSpec, Layout};
+use support::images::Layout;
 use support::registry::{self, Tls};
 use support::{Run, Runner};
 
 const TOKEN: &str = "ghs_e2e_secret_token_4f1c2a9b7d";
 
 fn layout(name: &str, seed: u64) -> Layout {
-    let dir = support::scratch_dir(&format!("action-layout-{name}-{}", std::process::id()));
-    images::oci_layout(
-        &dir,
-        &ImageSpec {
-            layers: 1,
-            layer_size: 10_000,
-            seed,
-            ..ImageSpec::default()
-        },
-    )
+    support::sample_layout(&format!("action-layout-{name}"), seed, 1, 10_000)
 }
 
 struct Case {

@@ -5,31 +5,19 @@
 mod support;
 
 use support::Runner;
-use support::github::{FakeGitHub, Perms};
-use support::images::{self, ImageSpec, Layout};
+use support::github::FakeGitHub;
+use support::images::{self, Layout};
 use support::registry::{self, Tls};
 
 const REPO: &str = "docker/test-docker-action";
 const TOKEN: &str = "ghs_faketoken_dryrun_0123456789";
 
 fn layout(name: &str, seed: u64) -> Layout {
-    let dir = support::scratch_dir(&format!("dry-layout-{name}-{}", std::process::id()));
-    images::oci_layout(
-        &dir,
-        &ImageSpec {
-            layers: 2,
-            layer_size: 30_000,
-            seed,
-            ..ImageSpec::default()
-        },
-    )
+    support::sample_layout(&format!("dry-layout-{name}"), seed, 2, 30_000)
 }
 
 fn github() -> FakeGitHub {
-    let gh = FakeGitHub::start();
-    gh.add_repo(REPO, "master");
-    gh.add_token(TOKEN, Perms::WRITE);
-    gh
+    FakeGitHub::start_with_repo(REPO, TOKEN)
 }
 
 #[test]

@@ -18,16 +18,7 @@ const MANIFEST_BY_DIGEST: &str = "/v2/*/manifests/sha256:*";
 
 /// An image of a config and two ~200 kB layers (random bytes: gzip keeps their size).
 fn layout(name: &str, seed: u64) -> Layout {
-    let dir = support::scratch_dir(&format!("faults-{name}-{}", std::process::id()));
-    images::oci_layout(
-        &dir,
-        &ImageSpec {
-            layers: 2,
-            layer_size: 200_000,
-            seed,
-            ..ImageSpec::default()
-        },
-    )
+    support::sample_layout(&format!("faults-{name}"), seed, 2, 200_000)
 }
 
 /// A proxy to the plain registry and a fresh repository name.

@@ -9,16 +9,7 @@ use support::images::{self, ImageSpec, Layout};
 use support::registry::{self, Tls};
 
 fn layout(name: &str, seed: u64) -> Layout {
-    let dir = support::scratch_dir(&format!("layout-{name}-{}", std::process::id()));
-    images::oci_layout(
-        &dir,
-        &ImageSpec {
-            layers: 3,
-            layer_size: 200_000,
-            seed,
-            ..ImageSpec::default()
-        },
-    )
+    support::sample_layout(&format!("layout-{name}"), seed, 3, 200_000)
 }
 
 /// A tag push of `tag` publishing `source` to `image`.

@@ -5,30 +5,18 @@ mod support;
 
 use support::Runner;
 use support::github::{FakeGitHub, Perms, Release};
-use support::images::{self, ImageSpec, Layout};
+use support::images::Layout;
 use support::registry;
 
 const REPO: &str = "docker/test-docker-action";
 const TOKEN: &str = "ghs_faketoken0123456789";
 
 fn layout(name: &str, seed: u64) -> Layout {
-    let dir = support::scratch_dir(&format!("release-layout-{name}-{}", std::process::id()));
-    images::oci_layout(
-        &dir,
-        &ImageSpec {
-            layers: 1,
-            layer_size: 20_000,
-            seed,
-            ..ImageSpec::default()
-        },
-    )
+    support::sample_layout(&format!("release-layout-{name}"), seed, 1, 20_000)
 }
 
 fn github() -> FakeGitHub {
-    let gh = FakeGitHub::start();
-    gh.add_repo(REPO, "master");
-    gh.add_token(TOKEN, Perms::WRITE);
-    gh
+    FakeGitHub::start_with_repo(REPO, TOKEN)
 }
 
 /// The `push-tag` capture, as a push of `tag`, publishing `built` and releasing through `gh`.

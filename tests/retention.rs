@@ -10,16 +10,7 @@ use support::registry::{self, Tls};
 use support::{Run, Runner};
 
 fn layout(name: &str, seed: u64) -> Layout {
-    let dir = support::scratch_dir(&format!("retention-layout-{name}-{}", std::process::id()));
-    images::oci_layout(
-        &dir,
-        &ImageSpec {
-            layers: 1,
-            layer_size: 5_000,
-            seed,
-            ..ImageSpec::default()
-        },
-    )
+    support::sample_layout(&format!("retention-layout-{name}"), seed, 1, 5_000)
 }
 
 /// A tag push of `tag` (its own commit and run number) publishing `source` to `image`.

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::{ConnectFlags, Environment, InputFlags, PushArgs, push_command};
+use super::{ConnectFlags, Environment, InputFlags, PushArgs, PushFlags, push_command};
 use crate::ci::inputs::InputValueError;
 use crate::error::Error;
 
@@ -16,12 +16,8 @@ pub struct MergeArgs {
     pub refs: Vec<String>,
     #[command(flatten)]
     pub inputs: InputFlags,
-    /// When a version tag already points at another image: overwrite (default), fail or skip.
-    #[arg(long)]
-    pub on_conflict: Option<String>,
-    /// Blob copies at once, for targets outside the images' repository (default 4).
-    #[arg(long)]
-    pub concurrency: Option<String>,
+    #[command(flatten)]
+    pub push: PushFlags,
     #[command(flatten)]
     pub connect: ConnectFlags,
 }
@@ -49,8 +45,7 @@ pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
         PushArgs {
             source: None,
             inputs: args.inputs,
-            on_conflict: args.on_conflict,
-            concurrency: args.concurrency,
+            push: args.push,
             connect: args.connect,
         },
         &env,

@@ -67,6 +67,55 @@ pub enum GitHubError {
     Setup(String),
 }
 
+/// How to reach GitHub: the token (the `github-token` input, else `GITHUB_TOKEN`), the API at
+/// `GITHUB_API_URL` (GitHub Enterprise Server's too) and the `ca-file` CA.
+pub struct Access {
+    pub token: Secret,
+    pub api_url: String,
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl Access {
+    pub fn from_inputs(
+        inputs: &crate::ci::inputs::Inputs,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Access {
+        let mut token = inputs.raw("github-token").trim().to_string();
+        if token.is_empty() {
+            token = env.get("GITHUB_TOKEN").cloned().unwrap_or_default();
+        }
+        Access {
+            token: Secret::new(token),
+            api_url: env
+                .get("GITHUB_API_URL")
+                .filter(|u| !u.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "https://api.github.com".into()),
+            // An unreadable file is reported by the registry settings, which read it first.
+            ca_pem: match inputs.string("ca-file") {
+                "" => None,
+                path => std::fs::read(path).ok(),
+            },
+        }
+    }
+
+    /// A client for `repository` (what messages name); `what` says what needs the token.
+    pub fn connect(&self, repository: &str, what: &str) -> Result<GitHub, GitHubError> {
+        if self.token.is_empty() {
+            return Err(GitHubError::NoToken {
+                what: what.to_string(),
+            });
+        }
+        GitHub::connect(
+            &self.api_url,
+            &self.token,
+            repository,
+            self.ca_pem.as_deref(),
+            RetryPolicy::default(),
+        )
+    }
+}
+
 /// One answer, whole: status, headers and body text.
 #[derive(Debug)]
 pub struct Answer {

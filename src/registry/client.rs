@@ -763,6 +763,33 @@ impl Registry {
         }
     }
 
+    /// A small blob (an image config) read whole and checked against its digest.
+    pub async fn get_small_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Bytes, RegistryError> {
+        let bytes = self
+            .get_blob(repository, digest)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| RegistryError::Transport {
+                registry: self.name.clone(),
+                repository: repository.to_string(),
+                operation: "GET blob".into(),
+                message: describe(&e),
+            })?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
     /// `HEAD` a manifest: its digest and media type, or `None` when the reference does not exist.
     pub async fn head_manifest(
         &self,

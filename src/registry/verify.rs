@@ -72,9 +72,18 @@ pub async fn verify(loaded: &Loaded, concurrency: usize) -> Result<Verified, Pus
                         counter,
                         flag.clone(),
                     );
+                    let path = match origin {
+                        BlobOrigin::Dir(dir) => dir
+                            .join("blobs/sha256")
+                            .join(blob.digest.hex())
+                            .display()
+                            .to_string(),
+                        BlobOrigin::Tar { path, .. } => path.display().to_string(),
+                        BlobOrigin::Remote { .. } => String::new(),
+                    };
                     drain(checked)
                         .await
-                        .map_err(|e| mismatch_or(&flag, &blob.digest, e, "the source"))?;
+                        .map_err(|e| mismatch_or(&flag, &blob.digest, e, &path))?;
                     Ok::<_, PushError>(())
                 })
                 .buffer_unordered(concurrency.max(1))
@@ -111,9 +120,9 @@ pub async fn verify(loaded: &Loaded, concurrency: usize) -> Result<Verified, Pus
                             .await
                             .map_err(|e| mismatch_or(&flag, &layer.diff_id, e, path))?;
                         let done = result.lock().ok().and_then(|r| r.clone()).ok_or_else(|| {
-                            RegistryError::Protocol {
-                                registry: "the source".into(),
-                                message: format!("layer {} ended early", layer.diff_id),
+                            super::source::SourceError::Invalid {
+                                path: path.clone(),
+                                problem: format!("layer {} ended early", layer.diff_id),
                             }
                         })?;
                         Ok::<_, PushError>((i, done))

@@ -32,16 +32,7 @@ async fn config_created(
         #[serde(default)]
         created: Option<String>,
     }
-    let response = registry.get_blob(repository, config).await?;
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| RegistryError::Transport {
-            registry: registry.name.clone(),
-            repository: repository.to_string(),
-            operation: "GET config".into(),
-            message: crate::http::describe(&e),
-        })?;
+    let bytes = registry.get_small_blob(repository, config).await?;
     Ok(serde_json::from_slice::<Config>(&bytes)
         .ok()
         .and_then(|c| c.created)

@@ -158,6 +158,14 @@ pub struct FakeGitHub {
 
 impl FakeGitHub {
     /// Starts the server on 127.0.0.1 on a free port.
+    /// Started, with one repository (default branch `master`) and a token that may write.
+    pub fn start_with_repo(owner_repo: &str, token: &str) -> FakeGitHub {
+        let gh = FakeGitHub::start();
+        gh.add_repo(owner_repo, "master");
+        gh.add_token(token, Perms::WRITE);
+        gh
+    }
+
     pub fn start() -> FakeGitHub {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();

@@ -27,6 +27,21 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A single-platform image of `layers` random layers of `layer_size` bytes, in an OCI layout in a
+/// fresh scratch directory named after `name`.
+pub fn sample_layout(name: &str, seed: u64, layers: usize, layer_size: usize) -> images::Layout {
+    let dir = scratch_dir(&format!("{name}-{}", std::process::id()));
+    images::oci_layout(
+        &dir,
+        &images::ImageSpec {
+            layers,
+            layer_size,
+            seed,
+            ..images::ImageSpec::default()
+        },
+    )
+}
+
 /// Reads a `.env` capture (`KEY=VALUE` lines), dropping the runner's host-side file paths.
 pub fn read_env_file(path: &Path) -> BTreeMap<String, String> {
     const HOST_PATHS: &[&str] = &[

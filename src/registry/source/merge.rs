@@ -315,24 +315,7 @@ async fn read_config(
         ))
         .into());
     }
-    let response = registry.get_blob(repository, &config.digest).await?;
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| RegistryError::Transport {
-            registry: registry.name.clone(),
-            repository: repository.to_string(),
-            operation: "GET blob".into(),
-            message: e.to_string(),
-        })?;
-    let actual = Digest::of(&bytes);
-    if actual != config.digest {
-        return Err(RegistryError::DigestMismatch {
-            expected: config.digest.clone(),
-            actual,
-        }
-        .into());
-    }
+    let bytes = registry.get_small_blob(repository, &config.digest).await?;
     let parsed: ConfigDoc = serde_json::from_slice(&bytes).map_err(|e| {
         not_an_image(format!(
             "its config {} is not an image config ({e})",

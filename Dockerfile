@@ -1,7 +1,8 @@
 # tagship's action image: one static musl binary on scratch, with CA certificates, nothing else.
 # The release workflow (.github/workflows/release.yml) builds it for linux/amd64 and linux/arm64;
 # a workflow that says `uses: OWNER/tagship@…` without a prebuilt image builds it from here.
-# tests/image.rs lints this file (hadolint) and checks the rules below.
+# tests/image/ lints this file (hadolint), checks the rules below and replays the build stage
+# step by step (scripts/test), so a step that fails here fails the tests first.
 
 # Rust's official Alpine image, where musl is the native target: no cross toolchain, and the binary
 # is statically linked by default. It already has gcc and musl-dev (ring's C code) and
@@ -11,17 +12,15 @@
 FROM rust:1.95.0-alpine3.23@sha256:606fd313a0f49743ee2a7bd49a0914bab7deedb12791f3a846a34a4711db7ed2 AS build
 WORKDIR /src
 
-# The dependencies first, in a layer of their own that is reused as long as Cargo.toml and
-# Cargo.lock stay the same: a build with stub sources. benches/plan.rs has to exist because
-# Cargo.toml declares that bench (it is not built); examples/ and tests/ are found by cargo only
-# when present, and the binary needs neither.
-COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
- && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs \
- && cp src/main.rs benches/plan.rs \
+# The dependencies first, in a layer of their own that is reused as long as Cargo.toml, Cargo.lock
+# and the stub script stay the same: a build with stub sources. cargo refuses a manifest whose
+# declared targets (benches, examples, a [lib] path…) have no file, even when it builds only the
+# binary, so stub-targets.sh stubs every target Cargo.toml declares, whatever they are, and removes
+# exactly those stubs after the build.
+COPY Cargo.toml Cargo.lock scripts/lib/stub-targets.sh ./
+RUN sh stub-targets.sh create \
  && cargo build --release --locked --bin tagship \
- && rm -rf src benches
+ && sh stub-targets.sh remove
 
 # Then tagship itself: src/ is everything the crate reads at compile time (src/plan/notes.md.j2 is
 # include_str!'d). COPY keeps the files' times, which are older than the stub build: without the

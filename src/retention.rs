@@ -1,7 +1,8 @@
 //! Old versions: listing (`tagship ls`), retention (`prune`), and rollback. Lists the versions
 //! from GitHub Packages for ghcr.io (which refuses the registry's DELETE) and from the registry
-//! itself elsewhere, lets the pure policy in `plan::retention` decide, then deletes in the
-//! plan's order, or only prints the plan in a dry run.
+//! itself elsewhere, lets the pure policy in `plan::retention` decide, reading the manifests it
+//! asks for and asking again, then deletes in the plan's order, or only prints the plan in a
+//! dry run.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -154,28 +155,31 @@ enum Listing {
     Registry,
 }
 
-/// The versions of `registry`/`repository`, newest first (semver, then date).
+/// The versions of `registry`/`repository`, newest first (semver, then date). On GitHub Packages
+/// the dates come from the API, and the manifests are read only `with_manifests` (undated, for
+/// the platforms `tagship ls` shows, tagged versions only); on a registry, every tagged version's
+/// manifest and date are read (the registry keeps no dates).
 async fn read_versions(
     registry: &Registry,
     repository: &str,
     access: &GitHubAccess,
+    with_manifests: bool,
 ) -> Result<(Vec<ImageVersion>, Listing), RetentionError> {
     let mut list = match access.package(&registry.name, repository)? {
         Some((gh, owner, name)) => {
             let (package, found, scopes) = packages::versions(&gh, &owner, &name).await?;
-            // Only a tagged version's manifest says which children it keeps alive.
             let out: Vec<ImageVersion> = stream::iter(found.iter())
                 .map(|v| async move {
                     let tags = v.tags();
-                    let facts = if tags.is_empty() {
-                        None
+                    let facts = if with_manifests && !tags.is_empty() {
+                        versions::manifest_facts(registry, repository, &v.name, false).await?
                     } else {
-                        versions::manifest_facts(registry, repository, &v.name).await?
+                        None
                     };
                     Ok::<_, RegistryError>(ImageVersion {
                         id: v.id.to_string(),
                         digest: v.name.clone(),
-                        manifest_read: tags.is_empty() || facts.is_some(),
+                        manifest_read: facts.is_some(),
                         created: v.created_at.as_deref().and_then(|c| c.parse().ok()),
                         children: facts
                             .as_ref()
@@ -214,7 +218,71 @@ pub async fn list(
     repository: &str,
     access: &GitHubAccess,
 ) -> Result<Vec<ImageVersion>, RetentionError> {
-    Ok(read_versions(registry, repository, access).await?.0)
+    Ok(read_versions(registry, repository, access, true).await?.0)
+}
+
+/// Plans, reading the manifests the plan asks for (undated, 8 at a time) and planning again
+/// until it asks for none it has not tried. `tried`: the digests already read or found missing.
+/// What an index lists as an image manifest references nothing further, so it is known without
+/// a read.
+async fn plan_reading(
+    registry: &Registry,
+    repository: &str,
+    versions: &mut [ImageVersion],
+    policy: &Policy,
+    facts: &RunFacts,
+    mut tried: BTreeSet<String>,
+) -> Result<RetentionPlan, RetentionError> {
+    loop {
+        let plan = retention::plan(versions, policy, facts)?;
+        let wanted: Vec<String> = plan
+            .to_read
+            .iter()
+            .filter(|d| !tried.contains(*d))
+            .cloned()
+            .collect();
+        if wanted.is_empty() {
+            if !plan.to_read.is_empty() {
+                tracing::warn!(
+                    "{}/{repository}: the manifests of {} kept versions could not be read ({}): every untagged version is kept, since any may be their child",
+                    registry.name,
+                    plan.to_read.len(),
+                    plan.to_read[0]
+                );
+            }
+            return Ok(plan);
+        }
+        let read: Vec<(String, Option<versions::ManifestFacts>)> = stream::iter(wanted)
+            .map(|digest| async move {
+                let found = versions::manifest_facts(registry, repository, &digest, false).await?;
+                Ok::<_, RegistryError>((digest, found))
+            })
+            .buffered(8)
+            .try_collect()
+            .await?;
+        let mut leaves = BTreeSet::new();
+        let mut found: BTreeMap<String, versions::ManifestFacts> = BTreeMap::new();
+        for (digest, f) in read {
+            if let Some(f) = f {
+                leaves.extend(f.leaves.iter().cloned());
+                found.insert(digest.clone(), f);
+            }
+            tried.insert(digest);
+        }
+        for v in versions.iter_mut() {
+            if let Some(f) = found.remove(&v.digest) {
+                v.manifest_read = true;
+                v.children = f.children;
+                if v.platforms.is_empty() {
+                    v.platforms = f.platforms;
+                }
+            } else if !v.manifest_read && leaves.contains(&v.digest) {
+                v.manifest_read = true;
+                v.children = Vec::new();
+                tried.insert(v.digest.clone());
+            }
+        }
+    }
 }
 
 /// What a prune did (or, in a dry run, would do).
@@ -233,13 +301,18 @@ pub async fn prune(
     settings: &RetentionSettings,
     facts: &RunFacts,
 ) -> Result<PruneOutcome, RetentionError> {
-    let (mut versions, listing) = read_versions(registry, repository, &settings.github).await?;
+    let (mut versions, listing) =
+        read_versions(registry, repository, &settings.github, false).await?;
+    // A registry's listing read every manifest it could; GitHub Packages' read none yet.
+    let mut tried = BTreeSet::new();
     if matches!(listing, Listing::Registry) {
+        tried.extend(versions.iter().map(|v| v.digest.clone()));
         // A registry lists tags only: the digests this run moved version tags off are untagged
-        // now, so they are added to be judged (and deleted when nothing references them).
+        // now, so they are added to be judged (and deleted when nothing references them; their
+        // dates do not matter).
         for digest in &facts.replaced {
             if !versions.iter().any(|v| v.digest == *digest) {
-                let found = versions::manifest_facts(registry, repository, digest).await?;
+                let found = versions::manifest_facts(registry, repository, digest, false).await?;
                 if let Some(f) = found {
                     versions.push(ImageVersion {
                         id: digest.clone(),
@@ -251,10 +324,19 @@ pub async fn prune(
                         manifest_read: true,
                     });
                 }
+                tried.insert(digest.clone());
             }
         }
     }
-    let plan = retention::plan(&versions, &settings.policy, facts)?;
+    let plan = plan_reading(
+        registry,
+        repository,
+        &mut versions,
+        &settings.policy,
+        facts,
+        tried,
+    )
+    .await?;
     let doomed: Vec<_> = plan.deletions().cloned().collect();
     tracing::info!(
         "{image}: {} versions, {} to delete{}",

@@ -1056,18 +1056,22 @@ fn the_thousand_versions_are_a_realistic_package() {
     assert_eq!(count(Kind::Branch), 160);
     assert_eq!(count(Kind::PullRequest), 80);
     assert_eq!(count(Kind::Child), 9 * 2 + 27 * 3 + 50 * 2 + 110 * 3);
+    // One buildx attestation per platform from 2023-08-10: the 7 4.x releases, 31 branch builds.
+    assert_eq!(count(Kind::Provenance), (7 + 31) * 3);
     assert_eq!(count(Kind::Signature), 17);
     assert_eq!(count(Kind::Attestation), 7);
     assert_eq!(count(Kind::Referrers), 7);
-    assert_eq!(count(Kind::Leftover), 164);
+    assert_eq!(count(Kind::Sbom), 7);
+    assert_eq!(count(Kind::Leftover), 43);
     let untagged = data
         .versions
         .iter()
         .filter(|(_, t, _)| t.is_empty())
         .count();
-    assert_eq!(untagged, 529 + 60 + 40 + 164);
+    assert_eq!(untagged, 529 + 60 + 40 + 114 + 7 + 43);
 
-    // Every index has 2 or 3 untagged children of its own, pushed just before it.
+    // Every index has 2 or 3 untagged platform images of its own (and as many attestations from
+    // 2023-08-10), pushed just before it.
     let by_digest: std::collections::BTreeMap<&String, (&Vec<String>, &String)> =
         data.versions.iter().map(|(d, t, c)| (d, (t, c))).collect();
     let mut parents = std::collections::BTreeMap::new();
@@ -1077,9 +1081,20 @@ fn the_thousand_versions_are_a_realistic_package() {
             matches!(data.kinds[index], Kind::Release | Kind::Branch),
             "{index}"
         );
-        assert!((2..=PLATFORMS.len()).contains(&children.len()), "{index}");
+        let images = children
+            .iter()
+            .filter(|c| data.kinds[*c] == Kind::Child)
+            .count();
+        assert!((2..=PLATFORMS.len()).contains(&images), "{index}");
+        assert!(
+            children.len() == images || children.len() == 2 * images,
+            "{index}"
+        );
         for child in children {
-            assert_eq!(data.kinds[child], Kind::Child);
+            assert!(
+                matches!(data.kinds[child], Kind::Child | Kind::Provenance),
+                "{child}"
+            );
             let (child_tags, child_at) = by_digest[child];
             assert!(child_tags.is_empty(), "{child} is tagged");
             assert!(child_at <= by_digest[index].1);
@@ -1090,7 +1105,7 @@ fn the_thousand_versions_are_a_realistic_package() {
             );
         }
     }
-    assert_eq!(parents.len(), count(Kind::Child));
+    assert_eq!(parents.len(), count(Kind::Child) + count(Kind::Provenance));
 
     // Floating tags on the newest; prereleases hold none.
     let at = |tag: &str| {
@@ -1114,19 +1129,45 @@ fn the_thousand_versions_are_a_realistic_package() {
     assert_eq!(tags.iter().filter(|t| t.starts_with("sha-")).count(), 100);
     assert_eq!(tags.iter().filter(|t| t.starts_with("pr-")).count(), 40);
 
-    // Referrer tags name their subject, a release.
+    // Referrer tags name their subject, a release; the SBOM is untagged, and listed by the
+    // referrers index of its subject.
     for (referrer, subject) in &data.subjects {
         assert_eq!(data.kinds[subject], Kind::Release);
         let suffix = match data.kinds[referrer] {
             Kind::Signature => ".sig",
             Kind::Attestation => ".att",
             Kind::Referrers => "",
+            Kind::Sbom => {
+                assert!(by_digest[referrer].0.is_empty(), "{referrer} is tagged");
+                let listing = data.listed.iter().find(|(_, l)| l.contains(referrer));
+                let index = listing.map(|(i, _)| i.clone()).unwrap_or_default();
+                assert_eq!(data.subjects.get(&index), Some(subject), "{referrer}");
+                continue;
+            }
             other => panic!("{referrer} is a {other:?}"),
         };
         let tag = format!("sha256-{}{suffix}", &subject["sha256:".len()..]);
         assert_eq!(by_digest[referrer].0, &vec![tag]);
     }
-    assert_eq!(data.subjects.len(), 17 + 7 + 7);
+    assert_eq!(data.subjects.len(), 17 + 7 + 7 + 7);
+    assert_eq!(data.listed.len(), 7);
+    // Every version has its manifest, whose digest it is, after what it references.
+    assert_eq!(data.manifests.len(), 1000);
+    let mut made = std::collections::BTreeSet::new();
+    for (digest, media_type, bytes) in &data.manifests {
+        assert_eq!(&support::images::sha256(bytes), digest);
+        let doc: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(doc["mediaType"], json!(media_type));
+        let referenced = doc["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(doc.get("subject"));
+        for r in referenced {
+            assert!(made.contains(r["digest"].as_str().unwrap()), "{digest}");
+        }
+        made.insert(digest.as_str());
+    }
     let signed = data.subjects[&data
         .tagged(&format!("sha256-{}.sig", &at("3.0.0")["sha256:".len()..]))
         .unwrap()]

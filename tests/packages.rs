@@ -4,6 +4,7 @@
 
 mod support;
 
+use support::faults::FaultProxy;
 use support::github::{FakeGitHub, Perms};
 use support::images::{self, ImageSpec};
 use support::packages_data::{self, Kind};
@@ -153,10 +154,13 @@ fn prunes_through_the_packages_api_and_keeps_a_kept_index_whole() {
 #[test]
 fn a_thousand_versions_take_the_list_pages_and_one_delete_each() {
     let data = packages_data::thousand_versions();
+    // A repository of its own, where the registry holds none of these manifests.
+    let repo = registry::unique_repo("pkg-unread");
+    let (owner, name) = repo.split_once('/').unwrap();
     let gh = FakeGitHub::start();
     gh.add_token(TOKEN, Perms::WRITE);
-    gh.add_package("octo-org", true, "big-app", data.versions.clone());
-    let image = format!("{}/octo-org/big-app", registry::registries().plain);
+    gh.add_package(owner, true, name, data.versions.clone());
+    let image = format!("{}/{repo}", registry::registries().plain);
 
     let dry = prune(
         &gh,
@@ -185,6 +189,12 @@ fn a_thousand_versions_take_the_list_pages_and_one_delete_each() {
 
     let run = prune(&gh, &image, TOKEN, &["--keep", "10", "--untagged"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("could not be read")
+            && run.stderr.contains("every untagged version is kept"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(api_calls(&gh, "GET"), 20, "the list pages again");
     assert_eq!(
         api_calls(&gh, "DELETE"),
@@ -192,7 +202,7 @@ fn a_thousand_versions_take_the_list_pages_and_one_delete_each() {
         "one DELETE per deleted version"
     );
     let left: Vec<String> = gh
-        .package_versions("octo-org", "big-app")
+        .package_versions(owner, name)
         .into_iter()
         .map(|v| v.digest)
         .collect();
@@ -263,4 +273,153 @@ fn a_secondary_rate_limit_on_a_delete_is_waited_out() {
         .map(|v| v.digest)
         .collect();
     assert_eq!(left, vec![digest(2)]);
+}
+
+#[test]
+fn a_kept_referrers_index_keeps_the_sbom_it_lists_among_a_thousand_versions() {
+    // The 1,000 versions with their real manifests in the registry, behind a proxy that counts
+    // what tagship reads; the proxy stands in for ghcr.io.
+    let data = packages_data::thousand_versions();
+    let plain = registry::registries().plain.clone();
+    let repo = registry::unique_repo("pkg-referrers");
+    let (owner, name) = repo.split_once('/').unwrap();
+    data.put_in(&plain, &repo);
+    let proxy = FaultProxy::start(&plain, Vec::new());
+    let image = format!("{}/{repo}", proxy.addr());
+    let gh = FakeGitHub::start();
+    gh.add_token(TOKEN, Perms::WRITE);
+    gh.add_package(owner, true, name, data.versions.clone());
+
+    // What `--keep 5` keeps: the five highest releases and the floating tags' (`latest`, `X`,
+    // `X.Y`), with everything each keeps alive: platform images and buildx attestations,
+    // cosign signatures and attestations, referrers indexes and the SBOMs they list.
+    let top = ["4.2.0", "4.1.1", "4.1.0", "4.0.1", "4.0.0"];
+    let floating = |t: &str| {
+        t == "latest"
+            || (t.split('.').count() <= 2 && t.split('.').all(|p| p.parse::<u32>().is_ok()))
+    };
+    let mut kept = std::collections::BTreeSet::new();
+    for (digest, tags, _) in &data.versions {
+        if tags
+            .iter()
+            .any(|t| top.contains(&t.as_str()) || floating(t))
+        {
+            kept.extend(data.keeps(digest));
+        }
+    }
+    let all: Vec<String> = data.versions.iter().map(|(d, _, _)| d.clone()).collect();
+    let mut want_deleted: Vec<String> =
+        all.iter().filter(|d| !kept.contains(*d)).cloned().collect();
+    want_deleted.sort();
+
+    let run = Runner::new("packages", "", "{}", Default::default())
+        .without("GITHUB_ACTIONS")
+        .var("GITHUB_API_URL", &gh.url())
+        .var("GITHUB_TOKEN", TOKEN)
+        .var("TAGSHIP_GITHUB_PACKAGES_REGISTRIES", &proxy.addr())
+        .args(&[
+            "prune",
+            &image,
+            "--keep",
+            "5",
+            "--untagged",
+            "--format",
+            "json",
+        ])
+        .run();
+    let requests = proxy.requests();
+    let manifest_gets = requests
+        .iter()
+        .filter(|r| r.is("GET", "/v2/*/manifests/*"))
+        .count();
+    let manifest_heads = requests
+        .iter()
+        .filter(|r| r.is("HEAD", "/v2/*/manifests/*"))
+        .count();
+    let blob_gets = requests
+        .iter()
+        .filter(|r| r.is("GET", "/v2/*/blobs/*"))
+        .count();
+    eprintln!(
+        "registry reads for a prune of {} versions: {manifest_gets} manifest GETs, {manifest_heads} manifest HEADs, {blob_gets} blob GETs ({} requests in all)",
+        data.versions.len(),
+        requests.len()
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let mut deleted: Vec<String> = serde_json::from_value(out["deleted"].clone()).unwrap();
+    deleted.sort();
+    let left: std::collections::BTreeSet<String> = gh
+        .package_versions(owner, name)
+        .into_iter()
+        .map(|v| v.digest)
+        .collect();
+
+    // The SBOM that a kept referrers index lists survives; verifiers that follow the kept
+    // image's referrers find it.
+    for (index, listed) in &data.listed {
+        if kept.contains(index) {
+            for sbom in listed {
+                assert!(
+                    left.contains(sbom),
+                    "the SBOM {sbom} was deleted, yet kept referrers index {index} (of {}) lists it",
+                    data.subjects[index]
+                );
+            }
+        }
+    }
+    // Exactly the rest went: old releases with their referrers indexes and SBOMs, branch and
+    // pull-request builds with their children and attestations, leftovers.
+    let wrong = |list: &[String]| {
+        let mut by_kind: std::collections::BTreeMap<Kind, usize> = Default::default();
+        for d in list {
+            *by_kind.entry(data.kinds[d]).or_default() += 1;
+        }
+        by_kind
+    };
+    let extra: Vec<String> = deleted
+        .iter()
+        .filter(|d| kept.contains(*d))
+        .cloned()
+        .collect();
+    let missing: Vec<String> = want_deleted
+        .iter()
+        .filter(|d| !deleted.contains(d))
+        .cloned()
+        .collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "deleted what should stay: {:?}; kept what should go: {:?}",
+        wrong(&extra),
+        wrong(&missing)
+    );
+    assert_eq!(deleted, want_deleted);
+    assert_eq!(left.len(), kept.len());
+    let rc = data.tagged("4.0.0-rc.1").unwrap();
+    let rc_referrers = data.tagged(&rc.replacen(':', "-", 1)).unwrap();
+    assert!(
+        deleted.contains(&rc_referrers) && deleted.contains(&data.listed[&rc_referrers][0]),
+        "a deleted release's referrers index and its SBOM go with it"
+    );
+    let newest = data.tagged("latest").unwrap();
+    for child in &data.children[&newest] {
+        assert!(
+            left.contains(child),
+            "{:?} {child} of the newest release kept",
+            data.kinds[child]
+        );
+    }
+    assert_eq!(api_calls(&gh, "GET"), 10, "10 pages of 100");
+    assert_eq!(api_calls(&gh, "DELETE"), want_deleted.len());
+
+    // Reads: no config blob (GitHub gives the dates), and a manifest only where a decision needs
+    // it: the kept tagged versions (what they list is known from their descriptors), each once.
+    let kept_tagged = data
+        .versions
+        .iter()
+        .filter(|(d, tags, _)| kept.contains(d) && !tags.is_empty())
+        .count();
+    assert_eq!(blob_gets, 0, "{}", proxy.log());
+    assert_eq!(manifest_heads, 0, "{}", proxy.log());
+    assert_eq!(manifest_gets, kept_tagged, "{}", proxy.log());
 }

@@ -329,3 +329,76 @@ fn rollback_moves_latest_back_and_says_what_it_replaced() {
         missing.stderr
     );
 }
+
+#[test]
+fn ls_dates_a_merged_index_by_its_annotation_and_reads_no_child() {
+    let plain = registry::registries().plain.clone();
+    let image = format!("{plain}/{}", registry::unique_repo("ls-merged"));
+    // Two platform images pushed by digest (as a build matrix's jobs push them), joined by
+    // `merge` into one index, which says when it was made (`org.opencontainers.image.created`).
+    let refs: Vec<String> = [("amd64", 61), ("arm64", 62)]
+        .into_iter()
+        .map(|(arch, seed)| {
+            let dir =
+                support::scratch_dir(&format!("retention-merged-{arch}-{}", std::process::id()));
+            let layout = images::oci_layout(
+                &dir,
+                &ImageSpec {
+                    layers: 1,
+                    layer_size: 3_000,
+                    seed,
+                    arch,
+                    ..ImageSpec::default()
+                },
+            );
+            let reference = format!("{image}@{}", layout.manifest_digest);
+            let output = std::process::Command::new("skopeo")
+                .args(["copy", "--quiet", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}", dir.display()))
+                .arg(format!("docker://{reference}"))
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            reference
+        })
+        .collect();
+    let merged = Runner::shared_event("push-tag")
+        .var("GITHUB_REF", "refs/tags/v1.0.0")
+        .input("merge", &refs.join("\n"))
+        .input("images", &image)
+        .input("release", "false")
+        .run();
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+    let raw = registry::inspect_raw(&format!("{image}:1.0.0"), None, Tls::Plain).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let created: jiff::Timestamp = index["annotations"]["org.opencontainers.image.created"]
+        .as_str()
+        .unwrap_or_else(|| panic!("merge dates its index: {index}"))
+        .parse()
+        .unwrap();
+
+    let proxy = FaultProxy::start(&plain, Vec::new());
+    let proxied = image.replacen(&plain, &proxy.addr(), 1);
+    let run = cli(&["ls", &proxied, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let versions: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(versions.as_array().map(Vec::len), Some(1), "{versions}");
+    let listed: jiff::Timestamp = versions[0]["created"].as_str().unwrap().parse().unwrap();
+    assert_eq!(listed, created);
+    assert_eq!(
+        versions[0]["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"])
+    );
+    // One HEAD per tag, the index's manifest once, and nothing else: neither a platform image's
+    // manifest nor its config is needed for the date.
+    let requests = proxy.requests();
+    let count = |method: &str, path: &str| requests.iter().filter(|r| r.is(method, path)).count();
+    let tags = versions[0]["tags"].as_array().map_or(0, Vec::len);
+    assert_eq!(count("HEAD", "/v2/*/manifests/*"), tags, "{}", proxy.log());
+    assert_eq!(count("GET", "/v2/*/manifests/*"), 1, "{}", proxy.log());
+    assert_eq!(count("GET", "/v2/*/blobs/*"), 0, "{}", proxy.log());
+}

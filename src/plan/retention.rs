@@ -1,14 +1,20 @@
 //! Retention: which versions of an image to keep and which to delete, and why. Pure: the
 //! versions (as listed from the registry or GitHub Packages), the policy and "now" in, a plan out.
 //!
-//! Never deleted, whatever the policy says: what this run pushed; the children of a kept index
-//! (a deleted platform image leaves a tag that cannot be pulled); referrers and attestations
-//! (`sha256-<hex>*` tags) of kept images; anything tagged `latest` or a floating version (`1`,
-//! `1.2`). Indexes are deleted before their children, so a failure halfway leaves no broken index.
+//! Never deleted, whatever the policy says: what this run pushed; anything tagged `latest` or a
+//! floating version (`1`, `1.2`); and everything a kept version references, whatever its tags,
+//! decided in one fixpoint: the children of a kept index (a deleted platform image leaves a tag
+//! that cannot be pulled), the referrers (`sha256-<hex>*` tags: signatures, attestations, the
+//! referrers index) of a kept image, what a kept referrers index lists (an untagged SBOM), and on.
+//! Referrers of deleted images go with them. Indexes are deleted before their children, so a
+//! failure halfway leaves no broken index.
+//!
+//! Manifests are read only where a decision needs them: [`RetentionPlan::to_read`] names the
+//! kept versions whose references are still unknown; the caller reads those and plans again.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::version::SemVer;
 
@@ -21,11 +27,13 @@ pub struct ImageVersion {
     pub tags: Vec<String>,
     /// When it was created: the registry's date, else the image config's `created`.
     pub created: Option<Timestamp>,
-    /// The manifests an index references (platform images, attestations).
+    /// The manifests it references: an index's platform images and attestations, what a
+    /// referrers index lists. Known only when `manifest_read`.
     pub children: Vec<String>,
     /// `os/arch[/variant]` of an index's platform images.
     pub platforms: Vec<String>,
-    /// False when its manifest could not be read: it may be an index whose children are unknown.
+    /// False when its manifest is not read (yet, or could not be): it may be an index whose
+    /// children are unknown.
     pub manifest_read: bool,
 }
 
@@ -98,6 +106,20 @@ pub struct Verdict {
 pub struct RetentionPlan {
     /// Every version, deletions first in the order they are to be made (indexes before children).
     pub verdicts: Vec<Verdict>,
+    /// Kept versions whose manifests are not read and may reference other versions: the plan
+    /// is final once the caller has read them (setting `manifest_read` and `children`) and
+    /// planned again, or has found them unreadable. Until then, every untagged version is kept.
+    #[serde(skip)]
+    pub to_read: Vec<String>,
+}
+
+/// How firmly a kept version is held: firmly when it is tagged, pushed, or referenced by a
+/// firmly held version (its manifest matters); loosely when it is an untagged version kept by
+/// the policy for untagged versions (or kept only because of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Hold {
+    Loose,
+    Firm,
 }
 
 impl RetentionPlan {
@@ -276,10 +298,29 @@ pub fn plan(
         decisions.insert(&v.digest, decision);
     }
 
-    // 3. The rules nothing overrides, applied until nothing changes (a kept index keeps its
-    //    children, a kept image its referrers, and so on down).
     let by_digest: BTreeMap<&str, &ImageVersion> =
         versions.iter().map(|v| (v.digest.as_str(), v)).collect();
+    // 3. Referrers (`sha256-<hex>*` tags): they go with their subject, unless something kept
+    //    keeps them (their subject first of all, below); one whose subject is not here stays.
+    let mut referrers_of: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for v in versions {
+        let Some(subject) = v.tags.iter().find_map(|t| referrer_subject(t)) else {
+            continue;
+        };
+        if !decisions.contains_key(v.digest.as_str()) {
+            let decision = if by_digest.contains_key(subject.as_str()) {
+                Decision::Delete(format!("a referrer of deleted {subject}"))
+            } else {
+                Decision::Keep(format!(
+                    "a referrer of {subject}, which is not in the repository"
+                ))
+            };
+            decisions.insert(&v.digest, decision);
+        }
+        referrers_of.entry(subject).or_default().push(&v.digest);
+    }
+
+    // 4. What nothing overrides.
     for v in versions {
         let protect = if facts.pushed.contains(&v.digest) {
             Some("pushed by this run")
@@ -292,42 +333,85 @@ pub fn plan(
             decisions.insert(&v.digest, Decision::Keep(reason.into()));
         }
     }
-    loop {
-        let mut changed = false;
-        let kept: Vec<&str> = decisions
-            .iter()
-            .filter(|(_, d)| matches!(d, Decision::Keep(_)))
-            .map(|(digest, _)| *digest)
-            .collect();
-        let unreadable_kept = kept
-            .iter()
-            .any(|d| by_digest.get(d).is_some_and(|v| !v.manifest_read));
-        for v in versions {
-            if !matches!(decisions.get(v.digest.as_str()), Some(Decision::Delete(_))) {
-                continue;
-            }
-            let reason = if let Some(parent) = kept.iter().find(|k| {
-                by_digest
-                    .get(*k)
-                    .is_some_and(|p| p.children.contains(&v.digest))
-            }) {
-                Some(format!("a platform image or attestation of kept {parent}"))
-            } else if let Some(subject) = v
-                .tags
-                .iter()
-                .filter_map(|t| referrer_subject(t))
-                .find(|s| kept.contains(&s.as_str()))
-            {
-                Some(format!(
-                    "a referrer (signature, attestation) of kept {subject}"
-                ))
-            } else if v.tags.is_empty() && unreadable_kept {
-                Some("a kept version's manifest could not be read, so this may be its child".into())
+
+    // 5. A kept version keeps everything it references, whatever its tags: an index its
+    //    platform images and attestations, a referrers index what it lists, an image its
+    //    referrers, and so on down. A version is held firmly when it is tagged, pushed, or
+    //    referenced by a firmly held one; an untagged version kept only because untagged
+    //    versions are kept is held loosely, and nobody needs to read its manifest.
+    let mut held: BTreeMap<&str, Hold> = BTreeMap::new();
+    let mut queue: VecDeque<&str> = VecDeque::new();
+    for v in versions {
+        if matches!(decisions.get(v.digest.as_str()), Some(Decision::Keep(_))) {
+            let hold = if !v.tags.is_empty() || facts.pushed.contains(&v.digest) {
+                Hold::Firm
             } else {
-                None
+                Hold::Loose
             };
-            if let Some(reason) = reason {
-                decisions.insert(&v.digest, Decision::Keep(reason));
+            held.insert(&v.digest, hold);
+            queue.push_back(&v.digest);
+        }
+    }
+    let mut deletes_something = None;
+    loop {
+        while let Some(digest) = queue.pop_front() {
+            let (Some(v), Some(hold)) = (by_digest.get(digest), held.get(digest).copied()) else {
+                continue;
+            };
+            let is_referrers_index = v.tags.iter().any(|t| referrer_subject(t).is_some());
+            let children = v.children.iter().filter(|_| v.manifest_read).map(|c| {
+                let reason = if is_referrers_index {
+                    format!("an artifact listed by kept referrers index {digest}")
+                } else {
+                    format!("a platform image or attestation of kept {digest}")
+                };
+                (c.as_str(), reason)
+            });
+            let referrers = referrers_of.get(digest).into_iter().flatten().map(|r| {
+                (
+                    *r,
+                    format!("a referrer (signature, attestation) of kept {digest}"),
+                )
+            });
+            for (w, reason) in children.chain(referrers).collect::<Vec<_>>() {
+                let Some(wv) = by_digest.get(w) else {
+                    continue;
+                };
+                let w_hold = if hold == Hold::Firm || !wv.tags.is_empty() {
+                    Hold::Firm
+                } else {
+                    Hold::Loose
+                };
+                if matches!(decisions.get(w), Some(Decision::Delete(_))) {
+                    decisions.insert(&wv.digest, Decision::Keep(reason));
+                }
+                if held.get(w).is_none_or(|h| *h < w_hold) {
+                    held.insert(&wv.digest, w_hold);
+                    queue.push_back(&wv.digest);
+                }
+            }
+        }
+        let candidates = decisions.values().any(|d| matches!(d, Decision::Delete(_)));
+        deletes_something.get_or_insert(candidates);
+        // A firmly held version whose manifest is unknown may be an index of any untagged one.
+        let unknown = held
+            .iter()
+            .any(|(d, h)| *h == Hold::Firm && by_digest.get(d).is_some_and(|v| !v.manifest_read));
+        if !unknown || !candidates {
+            break;
+        }
+        let mut changed = false;
+        for v in versions.iter().filter(|v| v.tags.is_empty()) {
+            if matches!(decisions.get(v.digest.as_str()), Some(Decision::Delete(_))) {
+                decisions.insert(
+                    &v.digest,
+                    Decision::Keep(
+                        "a kept version's manifest could not be read, so this may be its child"
+                            .into(),
+                    ),
+                );
+                held.insert(&v.digest, Hold::Loose);
+                queue.push_back(&v.digest);
                 changed = true;
             }
         }
@@ -335,20 +419,18 @@ pub fn plan(
             break;
         }
     }
-    // Referrers of deleted images go with them; others stay.
-    for v in versions {
-        if let Some(subject) = v.tags.iter().find_map(|t| referrer_subject(t)) {
-            if !decisions.contains_key(v.digest.as_str()) {
-                let decision = match decisions.get(subject.as_str()) {
-                    Some(Decision::Delete(_)) => {
-                        Decision::Delete(format!("a referrer of deleted {subject}"))
-                    }
-                    _ => Decision::Keep(format!("a referrer of {subject}")),
-                };
-                decisions.insert(&v.digest, decision);
-            }
-        }
-    }
+    // Manifests a decision needs: those of firmly held versions not read yet, when the policy
+    // deletes anything at all (reading them can only keep more).
+    let to_read: Vec<String> = if deletes_something == Some(true) {
+        held.iter()
+            .filter(|(_, h)| **h == Hold::Firm)
+            .filter_map(|(d, _)| by_digest.get(d))
+            .filter(|v| !v.manifest_read)
+            .map(|v| v.digest.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let deleted = decisions
         .values()
@@ -377,7 +459,7 @@ pub fn plan(
             .is_some_and(|x| !x.children.is_empty());
         (!is_delete, !has_children, v.tags.is_empty())
     });
-    Ok(RetentionPlan { verdicts })
+    Ok(RetentionPlan { verdicts, to_read })
 }
 
 #[cfg(test)]

@@ -62,6 +62,8 @@ pub struct ManifestDoc {
     pub layers: Vec<Descriptor>,
     #[serde(default)]
     pub manifests: Vec<Descriptor>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl ManifestDoc {

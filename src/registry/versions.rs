@@ -1,6 +1,11 @@
 //! The versions of a repository as a registry shows them: its tags grouped by the digest they
 //! point at, and what each manifest is (an index's children and platforms, the image config's
 //! `created` date, since a plain distribution registry keeps no dates of its own).
+//!
+//! Reads: one HEAD per tag (HEAD, not GET: Docker Hub does not count it as a pull), one GET per
+//! digest, and for the date one config blob (an index: none when its annotations give the date,
+//! else its first platform image's manifest and config). Reading one manifest for what it
+//! references ([`manifest_facts`] undated) is one GET.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use jiff::Timestamp;
@@ -10,17 +15,26 @@ use super::client::Registry;
 use super::copy::platform_names;
 use super::digest::Digest;
 use super::error::RegistryError;
-use super::media::{ManifestKind, Platform};
+use super::media::{DOCKER_MANIFEST, ManifestKind, OCI_MANIFEST, Platform};
 use super::source::parse_manifest;
 use crate::plan::retention::ImageVersion;
 
 /// What one manifest says about itself.
 #[derive(Debug, Clone, Default)]
 pub struct ManifestFacts {
+    /// The manifests an index lists (platform images, attestations, a referrers index's
+    /// artifacts), in order.
     pub children: Vec<String>,
+    /// Those of `children` whose descriptors say they are image (or artifact) manifests, which
+    /// reference no other manifest: nobody needs to read them to know that.
+    pub leaves: Vec<String>,
     pub platforms: Vec<String>,
+    /// Only when read `dated`.
     pub created: Option<Timestamp>,
 }
+
+/// The OCI 1.1-rc artifact manifest: blobs and a subject, no manifests.
+const OCI_ARTIFACT: &str = "application/vnd.oci.artifact.manifest.v1+json";
 
 async fn config_created(
     registry: &Registry,
@@ -39,12 +53,16 @@ async fn config_created(
         .and_then(|c| c.parse::<Timestamp>().ok()))
 }
 
-/// Reads the manifest `digest`: an index's children and platforms (its date from its first
-/// platform image), or an image's config date. `None` when the registry does not have it.
+/// Reads the manifest `digest`: an index's children and platforms, and its date when its
+/// `org.opencontainers.image.created` annotation says (tagship's `merge` writes it); `dated`,
+/// the date of an image from its config, and of an index that does not say from its first
+/// platform image's, which costs one or two more reads. `None` when the registry does not have
+/// it.
 pub async fn manifest_facts(
     registry: &Registry,
     repository: &str,
     digest: &str,
+    dated: bool,
 ) -> Result<Option<ManifestFacts>, RegistryError> {
     let Some((bytes, media_type)) = registry.get_manifest(repository, digest, false).await? else {
         return Ok(None);
@@ -59,13 +77,14 @@ pub async fn manifest_facts(
     match kind {
         ManifestKind::Image => {
             let created = match &doc.config {
-                Some(config) => config_created(registry, repository, &config.digest).await?,
-                None => None,
+                Some(config) if dated => {
+                    config_created(registry, repository, &config.digest).await?
+                }
+                _ => None,
             };
             Ok(Some(ManifestFacts {
-                children: Vec::new(),
-                platforms: Vec::new(),
                 created,
+                ..ManifestFacts::default()
             }))
         }
         ManifestKind::Index => {
@@ -79,16 +98,33 @@ pub async fn manifest_facts(
                     .as_ref()
                     .is_some_and(|p| p.os != "unknown" && p.architecture != "unknown")
             });
-            let created = match first_platform {
-                Some(child) => {
-                    Box::pin(manifest_facts(registry, repository, child.digest.as_str()))
-                        .await?
-                        .and_then(|f| f.created)
-                }
-                None => None,
+            let annotated = doc
+                .annotations
+                .get("org.opencontainers.image.created")
+                .and_then(|c| c.parse::<Timestamp>().ok());
+            let created = match (annotated, first_platform) {
+                (Some(at), _) => Some(at),
+                (None, Some(child)) if dated => Box::pin(manifest_facts(
+                    registry,
+                    repository,
+                    child.digest.as_str(),
+                    true,
+                ))
+                .await?
+                .and_then(|f| f.created),
+                _ => None,
             };
             Ok(Some(ManifestFacts {
                 children: doc.manifests.iter().map(|m| m.digest.to_string()).collect(),
+                leaves: doc
+                    .manifests
+                    .iter()
+                    .filter(|m| {
+                        [OCI_MANIFEST, DOCKER_MANIFEST, OCI_ARTIFACT]
+                            .contains(&m.media_type.as_str())
+                    })
+                    .map(|m| m.digest.to_string())
+                    .collect(),
                 platforms: platform_names(&platforms),
                 created,
             }))
@@ -119,7 +155,7 @@ pub async fn list(
     }
     let versions: Vec<ImageVersion> = stream::iter(by_digest)
         .map(|(digest, tags)| async move {
-            let facts = manifest_facts(registry, repository, &digest).await?;
+            let facts = manifest_facts(registry, repository, &digest, true).await?;
             Ok::<_, RegistryError>(ImageVersion {
                 id: digest.clone(),
                 manifest_read: facts.is_some(),

@@ -192,6 +192,184 @@ fn a_kept_image_keeps_its_referrers_and_a_deleted_one_loses_them() {
 }
 
 #[test]
+fn a_kept_referrers_index_keeps_what_it_lists_and_a_deleted_one_takes_it_along() {
+    // OCI 1.1's tag-schema fallback (what ghcr.io gets): the referrers index of an image is
+    // tagged `sha256-<image hex>`, and the artifacts it lists (an SBOM) are untagged.
+    let hex = |n: u32| format!("{n:064x}");
+    let mut kept_referrers = version(4, &[&format!("sha256-{}", hex(2))], 2);
+    kept_referrers.children = vec![digest(6)];
+    let mut doomed_referrers = version(7, &[&format!("sha256-{}", hex(1))], 1);
+    doomed_referrers.children = vec![digest(8)];
+    let versions = vec![
+        version(1, &["1.0.0"], 1),
+        version(2, &["2.0.0"], 2),
+        kept_referrers,
+        version(6, &[], 2),
+        doomed_referrers,
+        version(8, &[], 1),
+    ];
+    let policy = Policy {
+        keep: Some(1),
+        untagged: true,
+        ..Policy::default()
+    };
+    let plan = plan(&versions, &policy, &facts()).unwrap();
+    assert!(
+        matches!(decision_of(&plan, 6), Decision::Keep(r) if r.contains(&digest(4))),
+        "the SBOM a kept referrers index lists stays: {:?}",
+        decision_of(&plan, 6)
+    );
+    assert!(matches!(decision_of(&plan, 4), Decision::Keep(r) if r.contains("referrer")));
+    assert_eq!(
+        deleted(&plan),
+        vec![digest(1), digest(7), digest(8)],
+        "a deleted image's referrers index and what it lists go with it"
+    );
+    let order: Vec<String> = plan.deletions().map(|v| v.digest.clone()).collect();
+    assert!(
+        order.iter().position(|d| *d == digest(7)) < order.iter().position(|d| *d == digest(8)),
+        "the referrers index goes before what it lists: {order:?}"
+    );
+}
+
+#[test]
+fn asks_only_for_the_manifests_a_decision_needs_and_converges() {
+    // Nothing read yet, as GitHub Packages lists versions: tags and dates, no manifests.
+    let hex = |n: u32| format!("{n:064x}");
+    let unread = |n: u32, tags: &[&str], day: i64| ImageVersion {
+        manifest_read: false,
+        ..version(n, tags, day)
+    };
+    let mut versions = vec![
+        unread(1, &["1.0.0"], 1),
+        unread(2, &[], 1),
+        unread(3, &["2.0.0"], 2),
+        unread(4, &[], 2),
+        unread(5, &[], 2),
+        unread(6, &[&format!("sha256-{}", hex(3))], 2),
+        unread(7, &[], 2),
+        unread(8, &[], 3),
+        unread(9, &[&format!("sha256-{}.sig", hex(1))], 1),
+    ];
+    // What a registry would answer: 1 is an index of 2; 3 an index of 4 (an image) and 5 (an
+    // index of its own, of nothing here); 6 the referrers index of 3, listing the SBOM 7.
+    let manifests: BTreeMap<String, Vec<String>> = [
+        (1, vec![2]),
+        (3, vec![4, 5]),
+        (5, vec![]),
+        (6, vec![7]),
+        (9, vec![]),
+    ]
+    .into_iter()
+    .map(|(n, c)| (digest(n), c.into_iter().map(digest).collect()))
+    .collect();
+    let policy = Policy {
+        keep: Some(1),
+        untagged: true,
+        ..Policy::default()
+    };
+    let mut reads = Vec::new();
+    let final_plan = loop {
+        let p = plan(&versions, &policy, &facts()).unwrap();
+        let wanted: Vec<String> = p
+            .to_read
+            .iter()
+            .filter(|d| !reads.contains(*d))
+            .cloned()
+            .collect();
+        if wanted.is_empty() {
+            break p;
+        }
+        for v in versions.iter_mut().filter(|v| wanted.contains(&v.digest)) {
+            if let Some(children) = manifests.get(&v.digest) {
+                v.children = children.clone();
+                v.manifest_read = true;
+            }
+        }
+        reads.extend(wanted);
+        assert!(reads.len() <= versions.len(), "it never ends: {reads:?}");
+    };
+    reads.sort();
+    assert_eq!(
+        reads,
+        vec![digest(3), digest(4), digest(5), digest(6), digest(7)],
+        "the kept ones only: not the deleted 1.0.0 nor its signature, nor any untagged version \
+         nothing kept references"
+    );
+    // 4 and 7 are images in this registry: no manifest of theirs is known, so they are
+    // unreadable here, and every untagged version stays, as it must when a kept manifest is
+    // unknown.
+    assert!(
+        matches!(decision_of(&final_plan, 8), Decision::Keep(r) if r.contains("could not be read"))
+    );
+    // Once their manifests are known (the caller learns an image from its descriptor), the
+    // untagged versions nothing kept references go.
+    for v in versions
+        .iter_mut()
+        .filter(|v| [digest(4), digest(7)].contains(&v.digest))
+    {
+        v.manifest_read = true;
+    }
+    let known = plan(&versions, &policy, &facts()).unwrap();
+    assert!(known.to_read.is_empty(), "{:?}", known.to_read);
+    assert_eq!(
+        deleted(&known),
+        vec![digest(1), digest(2), digest(8), digest(9)]
+    );
+    assert!(matches!(decision_of(&known, 7), Decision::Keep(r) if r.contains("referrers index")));
+}
+
+#[test]
+fn reads_nothing_when_nothing_is_deleted_or_for_loosely_kept_untagged_versions() {
+    let unread = |n: u32, tags: &[&str]| ImageVersion {
+        manifest_read: false,
+        ..version(n, tags, 1)
+    };
+    let versions = vec![unread(1, &["1.0.0"]), unread(2, &[]), unread(3, &["0.9.0"])];
+    let keep_all = Policy {
+        keep: Some(5),
+        ..Policy::default()
+    };
+    let plan_all = plan(&versions, &keep_all, &facts()).unwrap();
+    assert_eq!(plan_all.to_read, Vec::<String>::new(), "nothing to protect");
+    assert!(deleted(&plan_all).is_empty());
+    let tagged_only = Policy {
+        keep: Some(1),
+        ..Policy::default()
+    };
+    let p = plan(&versions, &tagged_only, &facts()).unwrap();
+    assert_eq!(
+        p.to_read,
+        vec![digest(1)],
+        "the kept tagged version, not the untagged one `untagged: false` keeps"
+    );
+    assert_eq!(deleted(&p), vec![digest(3)]);
+}
+
+#[test]
+fn a_referrer_of_a_kept_untagged_image_is_kept_and_read() {
+    // A signature of an untagged image kept by `untagged: false`: kept with it, and, tagged, its
+    // manifest matters (it might list something).
+    let hex = |n: u32| format!("{n:064x}");
+    let mut sig = version(3, &[&format!("sha256-{}.sig", hex(2))], 1);
+    sig.manifest_read = false;
+    let versions = vec![
+        version(1, &["1.0.0"], 1),
+        version(2, &[], 1),
+        sig,
+        version(4, &["0.1.0"], 1),
+    ];
+    let policy = Policy {
+        keep: Some(1),
+        ..Policy::default()
+    };
+    let p = plan(&versions, &policy, &facts()).unwrap();
+    assert!(matches!(decision_of(&p, 3), Decision::Keep(r) if r.contains("referrer")));
+    assert_eq!(p.to_read, vec![digest(3)]);
+    assert_eq!(deleted(&p), vec![digest(4)]);
+}
+
+#[test]
 fn latest_floating_tags_and_this_runs_push_are_never_deleted() {
     let versions = vec![
         version(1, &["1.0.0", "latest"], 1),

@@ -6,7 +6,6 @@ mod old_versions;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::ci::github::ContextSettings;
@@ -15,7 +14,7 @@ use crate::ci::inputs::Inputs;
 use crate::ci::{self};
 use crate::error::Error;
 use crate::output::log::{Group, Style};
-use crate::output::{actions, render};
+use crate::output::{actions, render, safe};
 use crate::plan::publish::PushMode;
 use crate::plan::release::{ReleaseMode, ReleasePlan};
 use crate::plan::{self, Context, Plan, PlanInputs, Rules};
@@ -212,12 +211,10 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
             let mut inputs = Inputs::from_env(&env.vars);
             args.inputs.apply(&mut inputs);
             let (_, plan) = compute_plan(env, &inputs)?;
-            let text = match args.format {
-                Format::Table => render::table(&plan),
-                Format::Json => render::json(&plan) + "\n",
-            };
-            // A closed stdout (`| head`) is not worth an error.
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            match args.format {
+                Format::Table => safe::print(&render::table(&plan)),
+                Format::Json => safe::print_json(&(render::json(&plan) + "\n")),
+            }
             Ok(())
         }
     }
@@ -259,9 +256,7 @@ fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
         let _group = Group::start(env.style(), "Push");
         publish::publish(&plan, &settings).await
     })?;
-    let _ = std::io::stdout()
-        .lock()
-        .write_all(format!("{}\n", outcome.digest).as_bytes());
+    safe::print(&format!("{}\n", outcome.digest));
     Ok(())
 }
 
@@ -297,9 +292,7 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
             release::release(&ctx, &plan, &pushed, &release_plan, &release_settings).await?,
         )
     })?;
-    let _ = std::io::stdout()
-        .lock()
-        .write_all(format!("{}\n", outcome.url).as_bytes());
+    safe::print(&format!("{}\n", safe::line(&outcome.url)));
     Ok(())
 }
 

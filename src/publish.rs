@@ -193,6 +193,17 @@ pub fn mask_secrets(inputs: &Inputs, in_actions: bool) {
     for name in SECRET_INPUTS {
         add_mask(&Secret::new(inputs.raw(name).trim()), in_actions);
     }
+    // And the `Authorization: Basic` value they make, which a registry may echo back.
+    let (username, password) = (
+        inputs.string("registry-username"),
+        inputs.raw("registry-password").trim(),
+    );
+    if !username.is_empty() && !password.is_empty() {
+        add_mask(
+            &Secret::new(crate::registry::client::basic_value(username, password)),
+            in_actions,
+        );
+    }
 }
 
 /// Connects each registry once.

@@ -151,6 +151,7 @@ fn the_dry_run_says_when_the_credentials_could_not_push() {
         .input("source", &format!("oci:{}", built.dir.display()))
         .input("images", &image)
         .input("ca-file", &ca)
+        .input("insecure-registries", registry::TOKEN_REALM_HOST)
         .input("registry-username", &regs.user)
         .input("registry-password", &regs.password)
         .run();
@@ -164,6 +165,7 @@ fn the_dry_run_says_when_the_credentials_could_not_push() {
         .input("source", &format!("oci:{}", built.dir.display()))
         .input("images", &image)
         .input("ca-file", &ca)
+        .input("insecure-registries", registry::TOKEN_REALM_HOST)
         .input("registry-username", &regs.user)
         .input("registry-password", "wrong-password")
         .run();

@@ -357,6 +357,7 @@ fn the_token_flow_that_ghcr_uses() {
     let ca = regs.ca_file.display().to_string();
     let run = tag_push("v1.0.0", &source, &image)
         .input("ca-file", &ca)
+        .input("insecure-registries", registry::TOKEN_REALM_HOST)
         .input("registry-username", &regs.user)
         .input("registry-password", &regs.password)
         .run();
@@ -376,6 +377,7 @@ fn the_token_flow_that_ghcr_uses() {
     let copy = format!("{}/{}", regs.token, registry::unique_repo("token-copy"));
     let run = tag_push("v1.0.0", &format!("docker://{image}:1.0.0"), &copy)
         .input("ca-file", &ca)
+        .input("insecure-registries", registry::TOKEN_REALM_HOST)
         .input("registry-username", &regs.user)
         .input("registry-password", &regs.password)
         .run();

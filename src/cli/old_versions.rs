@@ -1,12 +1,12 @@
 //! `tagship ls`, `prune` and `rollback`: old versions from the command line.
 
 use clap::Args;
-use std::io::Write;
 
 use super::{ConnectFlags, Environment, Format, publish_settings, runtime};
 use crate::ci::inputs::Inputs;
 use crate::error::Error;
 use crate::output::render;
+use crate::output::safe::{print, print_json};
 use crate::publish;
 use crate::retention::{self, GitHubAccess, RetentionSettings};
 
@@ -69,11 +69,6 @@ fn inputs_for(env: &Environment, access: &ConnectFlags) -> Inputs {
     inputs
 }
 
-fn print(text: &str) {
-    // A closed stdout (`| head`) is not worth an error.
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
 pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
     let inputs = inputs_for(env, &args.access);
     let settings = publish_settings(env, &inputs)?;
@@ -82,10 +77,10 @@ pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
         let (registry, repository) = publish::connect(&args.image, &settings).await?;
         Ok::<_, Error>(retention::list(&registry, &repository, &access).await?)
     })?;
-    print(&match args.format {
-        Format::Json => render::versions_json(&versions) + "\n",
-        Format::Table => render::versions_table(&versions),
-    });
+    match args.format {
+        Format::Json => print_json(&(render::versions_json(&versions) + "\n")),
+        Format::Table => print(&render::versions_table(&versions)),
+    }
     Ok(())
 }
 
@@ -117,10 +112,10 @@ pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
             retention::prune(&args.image, &registry, &repository, &retention, &facts).await?,
         )
     })?;
-    print(&match args.format {
-        Format::Json => render::prune_json(&outcome) + "\n",
-        Format::Table => render::prune_table(&outcome),
-    });
+    match args.format {
+        Format::Json => print_json(&(render::prune_json(&outcome) + "\n")),
+        Format::Table => print(&render::prune_table(&outcome)),
+    }
     Ok(())
 }
 

@@ -8,12 +8,13 @@ pub mod refs;
 pub mod releases;
 
 use http::{HeaderMap, Method};
+use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 use crate::http::describe;
-use crate::registry::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::registry::retry::{GiveUp, RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +123,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: String,
+    /// Why this answer was not tried again, when that is not the obvious (attempts spent).
+    pub gave_up: Option<GiveUp>,
 }
 
 impl Answer {
@@ -249,11 +252,14 @@ impl GitHub {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = self.octo.body_to_string(response).await?;
+        // Lossy: an answer that is not UTF-8 is still an answer, shown as best it can be.
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let body = String::from_utf8_lossy(&bytes).into_owned();
         Ok(Answer {
             status,
             headers,
             body,
+            gave_up: None,
         })
     }
 
@@ -271,7 +277,7 @@ impl GitHub {
         let mut attempt = 1;
         let mut waited = Duration::ZERO;
         loop {
-            let (why, after) = match self.send_once(&method, route, body).await {
+            let (why, after, answered) = match self.send_once(&method, route, body).await {
                 Ok(answer) => {
                     let limited = rate_limit_wait(&answer);
                     if repeat == Repeat::Never
@@ -279,32 +285,41 @@ impl GitHub {
                     {
                         return Ok(answer);
                     }
-                    (
-                        format!("HTTP {}", answer.status),
-                        limited.or_else(|| {
-                            answer
-                                .headers
-                                .get("retry-after")
-                                .and_then(|v| v.to_str().ok())
-                                .and_then(parse_retry_after)
-                        }),
-                    )
+                    let after = limited.or_else(|| {
+                        answer
+                            .headers
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(parse_retry_after)
+                    });
+                    (format!("HTTP {}", answer.status), after, Some(answer))
                 }
                 Err(e) => {
                     let message = describe(&e);
                     if repeat == Repeat::Never {
                         return Err(self.transport(operation, message));
                     }
-                    (format!("a failed connection ({message})"), None)
+                    (format!("a failed connection ({message})"), None, None)
                 }
             };
             let jitter = f64::from(std::process::id() % 1000) / 1000.0;
-            let Some(delay) = self.retry.delay(attempt, after, waited, jitter) else {
-                // Out of attempts: one more plain send to report its answer or failure.
-                return match self.send_once(&method, route, body).await {
-                    Ok(answer) => Ok(answer),
-                    Err(e) => Err(self.transport(operation, describe(&e))),
-                };
+            let delay = match (self.retry.next(attempt, after, waited, jitter), answered) {
+                (Ok(delay), _) => delay,
+                // GitHub asked for a longer wait than the budget: its answer, and why, are the
+                // error (sending again now would only be refused again).
+                (Err(why @ GiveUp::ServerWait { .. }), Some(answer)) => {
+                    return Ok(Answer {
+                        gave_up: Some(why),
+                        ..answer
+                    });
+                }
+                (Err(_), _) => {
+                    // Out of attempts: one more plain send to report its answer or failure.
+                    return match self.send_once(&method, route, body).await {
+                        Ok(answer) => Ok(answer),
+                        Err(e) => Err(self.transport(operation, describe(&e))),
+                    };
+                }
             };
             tracing::warn!(
                 "GitHub: {operation} on {} got {why}; retrying in {:.1}s (attempt {} of {})",
@@ -377,7 +392,10 @@ impl GitHub {
                 operation,
                 repository,
                 status,
-                message: body.describe(),
+                message: match answer.gave_up {
+                    Some(why) => format!("{}; {why}", body.describe()),
+                    None => body.describe(),
+                },
             },
         }
     }

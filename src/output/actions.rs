@@ -1,11 +1,16 @@
 //! The runner's file commands and workflow commands: `GITHUB_OUTPUT` (appended, heredoc for values
-//! with newlines), `GITHUB_STEP_SUMMARY`, and the escaping of `::command::` lines.
+//! with newlines), `GITHUB_STEP_SUMMARY`, and `::add-mask::`. What they carry goes through
+//! [`super::safe`] first.
 
 use std::collections::hash_map::RandomState;
 use std::fs::OpenOptions;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::safe;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {what} {path}: {source}")]
@@ -15,29 +20,38 @@ pub struct OutputError {
     pub source: std::io::Error,
 }
 
+/// Whether this process runs in Actions, as the first [`add_mask`] said: what [`mask`] needs.
+static IN_ACTIONS: AtomicBool = AtomicBool::new(false);
+
+/// The values masked so far (each once).
+static MASKED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 /// Asks the runner to mask `secret` in every later log line. Printed before anything else could
-/// show it; a no-op outside Actions.
+/// show it; a no-op outside Actions. Remembers `in_actions` for [`mask`].
 pub fn add_mask(secret: &crate::secret::Secret, in_actions: bool) {
+    if in_actions {
+        IN_ACTIONS.store(true, Ordering::SeqCst);
+    }
     if in_actions && !secret.is_empty() {
+        let mut masked = MASKED.lock().unwrap_or_else(|e| e.into_inner());
+        if masked.iter().any(|m| m == secret.expose()) {
+            return;
+        }
+        masked.push(secret.expose().to_string());
         // Each line of a multi-line secret is masked on its own.
         let mut out = std::io::stdout().lock();
         for line in secret.expose().lines().filter(|l| !l.trim().is_empty()) {
-            let _ = writeln!(out, "::add-mask::{}", escape_data(line));
+            // The runner's own escaping only: the mask must stay the secret itself.
+            let _ = writeln!(out, "::add-mask::{}", safe::runner_escape(line));
         }
         let _ = out.flush();
     }
 }
 
-/// Escapes a workflow command's message as the runner expects (`%`, CR, LF).
-pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// Escapes a workflow command's property value (`title=…`): also `:` and `,`.
-pub fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+/// Masks a secret found or derived later in the run (a Basic header's value, a bearer token), in
+/// Actions (as [`add_mask`] first said), before anything could print it.
+pub fn mask(secret: &crate::secret::Secret) {
+    add_mask(secret, IN_ACTIONS.load(Ordering::SeqCst));
 }
 
 fn random_hex() -> String {
@@ -78,33 +92,28 @@ fn append(what: &'static str, path: &Path, text: &str) -> Result<(), OutputError
     file.write_all(text.as_bytes()).map_err(error)
 }
 
-/// Appends all `outputs` to the `GITHUB_OUTPUT` file in one write.
+/// Appends all `outputs` to the `GITHUB_OUTPUT` file in one write, each value through
+/// [`safe::output_value`].
 pub fn write_outputs(path: &Path, outputs: &[(&str, String)]) -> Result<(), OutputError> {
     let text: String = outputs
         .iter()
-        .map(|(name, value)| format_output(name, value))
+        .map(|(name, value)| format_output(name, &safe::output_value(value)))
         .collect();
     append("the step outputs file (GITHUB_OUTPUT)", path, &text)
 }
 
-/// Appends Markdown to the `GITHUB_STEP_SUMMARY` file.
+/// Appends Markdown to the `GITHUB_STEP_SUMMARY` file, through [`safe::block`].
 pub fn write_summary(path: &Path, markdown: &str) -> Result<(), OutputError> {
     append(
         "the step summary file (GITHUB_STEP_SUMMARY)",
         path,
-        markdown,
+        &safe::block(markdown),
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_like_the_runner() {
-        assert_eq!(escape_data("100%\r\ndone"), "100%25%0D%0Adone");
-        assert_eq!(escape_property("a: b, c"), "a%3A b%2C c");
-    }
 
     #[test]
     fn formats_single_and_multi_line_outputs() {
@@ -132,6 +141,13 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "earlier=1\nversion=1.0.0\n"
+        );
+        // A NUL could not reach a later step's environment; an escape sequence, its terminal.
+        write_outputs(&path, &[("url", "https://x/\0\u{1b}[2J".into())]).unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("url=https://x/\\0\\u{1b}[2J\n")
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,7 +1,8 @@
 //! A tracing layer that speaks GitHub's workflow commands in Actions (`::warning::`, `::error::`,
 //! `::notice::`, `::debug::` only when `RUNNER_DEBUG=1`) and plain lines elsewhere. Everything goes
 //! to stderr, which the runner reads for commands as it reads stdout, so stdout stays clean for
-//! `plan --format json`.
+//! `plan --format json`. Every line goes through [`super::safe`]: what a message quotes from outside
+//! can neither start a line nor a workflow command.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -11,7 +12,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::prelude::*;
 
-use super::actions::{escape_data, escape_property};
+use super::safe;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -83,15 +84,15 @@ pub fn format_line(
                 Level::WARN => "warning",
                 Level::DEBUG => "debug",
                 _ if notice => "notice",
-                _ => return Some(message.to_string()),
+                _ => return Some(safe::block(message).into_owned()),
             };
             match title {
                 Some(t) => format!(
                     "::{command} title={}::{}",
-                    escape_property(t),
-                    escape_data(message)
+                    safe::command_property(t),
+                    safe::command_data(message)
                 ),
-                None => format!("::{command}::{}", escape_data(message)),
+                None => format!("::{command}::{}", safe::command_data(message)),
             }
         }
         Style::Plain => {
@@ -101,10 +102,11 @@ pub fn format_line(
                 Level::DEBUG => "debug: ",
                 _ => "",
             };
-            match title {
+            let line = match title {
                 Some(t) if level <= Level::WARN => format!("{label}{t}: {message}"),
                 _ => format!("{label}{message}"),
-            }
+            };
+            safe::block(&line).into_owned()
         }
     };
     Some(line)
@@ -143,8 +145,8 @@ pub struct Group {
 impl Group {
     pub fn start(style: Style, title: &str) -> Group {
         let line = match style {
-            Style::Actions => format!("::group::{}", escape_data(title)),
-            Style::Plain => format!("── {title}"),
+            Style::Actions => format!("::group::{}", safe::command_data(title)),
+            Style::Plain => format!("── {}", safe::line(title)),
         };
         let _ = writeln!(std::io::stderr().lock(), "{line}");
         Group { style }
@@ -203,5 +205,32 @@ mod tests {
             Some("error: Bad input: broken")
         );
         assert_eq!(f(Level::INFO, "fine", None).as_deref(), Some("fine"));
+        assert_eq!(
+            f(Level::ERROR, "body: \u{1b}[31m\n::stop-commands::x", None).as_deref(),
+            Some("error: body: \\u{1b}[31m\n\\::stop-commands::x")
+        );
+    }
+
+    #[test]
+    fn outside_text_starts_no_command() {
+        let hostile = "a\0b\r\n::set-output name=v::x\n##[set-output name=v;]x";
+        assert_eq!(
+            format_line(
+                Style::Actions,
+                false,
+                Level::ERROR,
+                hostile,
+                Some("T: x"),
+                false
+            )
+            .as_deref(),
+            Some(
+                "::error title=T%3A x::a\\0b%0D%0A::set-output name=v::x%0A##\\[set-output name=v;]x"
+            )
+        );
+        assert_eq!(
+            format_line(Style::Actions, false, Level::INFO, hostile, None, false).as_deref(),
+            Some("a\\0b\\r\n\\::set-output name=v::x\n##\\[set-output name=v;]x")
+        );
     }
 }

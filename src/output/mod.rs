@@ -3,3 +3,4 @@
 pub mod actions;
 pub mod log;
 pub mod render;
+pub mod safe;

@@ -1,10 +1,12 @@
 //! Text views of a plan: the terminal table, the JSON document and the step summary.
 
+use super::safe;
 use crate::plan::Plan;
 use crate::plan::retention::{Decision, ImageVersion};
 use crate::retention::PruneOutcome;
 
-/// `tagship plan`'s table: one row per item, kind first, so it reads and greps well.
+/// `tagship plan`'s table: one row per item, kind first, so it reads and greps well. A value is
+/// shown on its row whatever it holds (see [`safe::line`]).
 pub fn table(plan: &Plan) -> String {
     let mut rows: Vec<(&str, &str)> = vec![("version", plan.version.as_str())];
     rows.extend(plan.tags.iter().map(|t| ("tag", t.as_str())));
@@ -13,7 +15,11 @@ pub fn table(plan: &Plan) -> String {
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = format!("{:width$}  {}\n", "KIND", "VALUE");
     for (kind, value) in rows {
-        let value = if value.is_empty() { "(none)" } else { value };
+        let value = if value.is_empty() {
+            "(none)".into()
+        } else {
+            safe::line(value)
+        };
         out.push_str(&format!("{kind:width$}  {value}\n"));
     }
     out
@@ -31,9 +37,12 @@ pub fn summary(plan: &Plan) -> String {
     if plan.tags.is_empty() {
         out.push_str("No tag was planned for this event.\n\n");
     } else {
-        out.push_str(&format!("Version: `{}`\n\n| Tag |\n|---|\n", plan.version));
+        out.push_str(&format!(
+            "Version: `{}`\n\n| Tag |\n|---|\n",
+            safe::line(&plan.version)
+        ));
         for tag in &plan.tags {
-            out.push_str(&format!("| `{tag}` |\n"));
+            out.push_str(&format!("| `{}` |\n", safe::line(tag)));
         }
         out.push('\n');
     }
@@ -41,7 +50,11 @@ pub fn summary(plan: &Plan) -> String {
         out.push_str("<details><summary>Labels</summary>\n\n| Key | Value |\n|---|---|\n");
         for label in &plan.labels {
             let (k, v) = label.split_once('=').unwrap_or((label, ""));
-            out.push_str(&format!("| `{k}` | {} |\n", v.replace('|', "\\|")));
+            out.push_str(&format!(
+                "| `{}` | {} |\n",
+                safe::line(k),
+                safe::line(v).replace('|', "\\|")
+            ));
         }
         out.push_str("\n</details>\n\n");
     }
@@ -79,7 +92,7 @@ pub fn versions_table(versions: &[ImageVersion]) -> String {
         let tags = if v.tags.is_empty() {
             "(untagged)".to_string()
         } else {
-            v.tags.join(",")
+            safe::line(&v.tags.join(",")).into_owned()
         };
         let created = v.created.map_or_else(
             || "-".to_string(),
@@ -88,11 +101,11 @@ pub fn versions_table(versions: &[ImageVersion]) -> String {
         let platforms = if v.platforms.is_empty() {
             "-".to_string()
         } else {
-            v.platforms.join(",")
+            safe::line(&v.platforms.join(",")).into_owned()
         };
         out.push_str(&format!(
             "{tags:<32} {:<19} {platforms:<28} {created}\n",
-            short(&v.digest)
+            safe::line(short(&v.digest))
         ));
     }
     out
@@ -114,11 +127,12 @@ pub fn prune_table(outcome: &PruneOutcome) -> String {
         let tags = if v.tags.is_empty() {
             "(untagged)".to_string()
         } else {
-            v.tags.join(",")
+            safe::line(&v.tags.join(",")).into_owned()
         };
         out.push_str(&format!(
-            "{what:<12} {:<19} {tags:<32} {reason}\n",
-            short(&v.digest)
+            "{what:<12} {:<19} {tags:<32} {}\n",
+            safe::line(short(&v.digest)),
+            safe::line(reason)
         ));
     }
     let deletions = outcome.plan.deletions().count();
@@ -154,9 +168,10 @@ pub fn prune_summary(outcome: &PruneOutcome) -> String {
             Decision::Delete(r) => ("deleted", r),
         };
         out.push_str(&format!(
-            "| `{}` | {} | {decision} | {reason} |\n",
-            short(&v.digest),
-            v.tags.join(", ")
+            "| `{}` | {} | {decision} | {} |\n",
+            safe::line(short(&v.digest)),
+            safe::line(&v.tags.join(", ")).replace('|', "\\|"),
+            safe::line(reason).replace('|', "\\|")
         ));
     }
     out.push('\n');

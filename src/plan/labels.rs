@@ -1,4 +1,6 @@
 //! The `org.opencontainers.image.*` labels and annotations, with the user's own lines on top.
+//! Each is one line: the `labels` and `annotations` outputs hold one per line, so a line break
+//! in a value (a repository description can have one) would make it two.
 
 use std::cmp::Ordering;
 
@@ -40,10 +42,13 @@ impl KeyValueLine {
 }
 
 /// The base OCI labels, overridden by `custom`, sorted by key as docker/metadata-action sorts them.
+/// Line breaks and other control characters in keys and values become spaces; a warning for
+/// each such label goes to `warnings` (once).
 pub fn build(
     ctx: &Context,
     version: &str,
     custom: &[KeyValueLine],
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<(String, String)>, TemplateError> {
     let repo = &ctx.repository;
     let created = ctx.now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
@@ -72,8 +77,43 @@ pub fn build(
             None => entries.push((key, value)),
         }
     }
+    for (key, value) in &mut entries {
+        let (flat_key, flat_value) = (flatten(key), flatten(value));
+        if flat_key != *key || flat_value != *value {
+            let warning = format!(
+                "label or annotation `{flat_key}`: its line breaks and control characters became spaces, as the `labels` and `annotations` outputs hold one per line"
+            );
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+            *key = flat_key;
+            *value = flat_value;
+        }
+    }
     entries.sort_by_cached_key(|(key, _)| collation_key(key));
     Ok(entries)
+}
+
+/// `text` on one line: each run of line breaks and other control characters becomes one space.
+pub fn flatten(text: &str) -> String {
+    let breaks = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !text.contains(breaks) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_break = false;
+    for c in text.chars() {
+        if breaks(c) {
+            if !in_break {
+                out.push(' ');
+            }
+            in_break = true;
+        } else {
+            out.push(c);
+            in_break = false;
+        }
+    }
+    out
 }
 
 /// Orders strings as ICU's root collation (JavaScript's `localeCompare`) does for the ASCII that
@@ -152,7 +192,7 @@ mod tests {
             KeyValueLine::parse("maintainer={{branch}}x").unwrap(),
             KeyValueLine::parse("empty=").unwrap(),
         ];
-        let labels = build(&ctx, "1.2.3", &custom).unwrap();
+        let labels = build(&ctx, "1.2.3", &custom, &mut Vec::new()).unwrap();
         let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(
             text,
@@ -169,6 +209,31 @@ mod tests {
                 "org.opencontainers.image.version=1.2.3",
             ]
         );
+    }
+
+    #[test]
+    fn line_breaks_in_values_become_spaces() {
+        let mut ctx = fixture::tag_push("v1.2.3");
+        ctx.repository.description = "An app\n::set-output name=v::x\r\n\r\nend\0".into();
+        ctx.repository.license = "MIT\u{2028}x".into();
+        let mut warnings = Vec::new();
+        let labels = build(&ctx, "1.2.3", &[], &mut warnings).unwrap();
+        let value = |key: &str| {
+            labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            value("org.opencontainers.image.description"),
+            Some("An app ::set-output name=v::x end ")
+        );
+        assert_eq!(value("org.opencontainers.image.licenses"), Some("MIT x"));
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(warnings[0].contains("`org.opencontainers.image.description`"));
+        build(&ctx, "1.2.3", &[], &mut warnings).unwrap();
+        assert_eq!(warnings.len(), 2, "each warning once");
+        assert_eq!(flatten("plain"), "plain");
     }
 
     #[test]

@@ -342,9 +342,10 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
             problem: e.to_string(),
         }
     };
-    let labels = labels::build(ctx, &version, &rules.labels).map_err(key_value_error("labels"))?;
-    let annotations =
-        labels::build(ctx, &version, &rules.annotations).map_err(key_value_error("annotations"))?;
+    let labels = labels::build(ctx, &version, &rules.labels, &mut warnings)
+        .map_err(key_value_error("labels"))?;
+    let annotations = labels::build(ctx, &version, &rules.annotations, &mut warnings)
+        .map_err(key_value_error("annotations"))?;
     let annotations = rules
         .annotation_levels
         .iter()

@@ -1,6 +1,8 @@
 //! Release notes: what the image is and how to get and run it, rendered with minijinja from
 //! plain values (the default template or the user's), and merged into a release body without
-//! touching what a person wrote outside tagship's markers. Pure.
+//! touching what a person wrote outside tagship's markers. The markers are tagship's alone: one
+//! that the notes' data brings (a pull-request title in the changelog) is neutralised, so a
+//! release body holds exactly one tagship block. Pure.
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
@@ -55,7 +57,7 @@ pub struct TemplateError {
 }
 
 /// Renders `template` (the default when `None`) and wraps it in the markers. `origin` names the
-/// template in errors (its file).
+/// template in errors (its file). Markers in the rendered text are neutralised first.
 pub fn render(
     template: Option<&str>,
     origin: &str,
@@ -69,7 +71,23 @@ pub fn render(
     let text = compiled
         .render(input)
         .map_err(|e| template_error(origin, e))?;
-    Ok(format!("{BEGIN}\n{}\n{END}", text.trim()))
+    Ok(format!(
+        "{BEGIN}\n{}\n{END}",
+        neutralise_markers(text.trim())
+    ))
+}
+
+/// `text` with tagship's markers written as HTML entities (`&lt;!-- tagship:end --&gt;`): they
+/// no longer delimit anything, and Markdown shows them as the text they were.
+pub fn neutralise_markers(text: &str) -> String {
+    let mut out = text.to_string();
+    for marker in [BEGIN, END] {
+        if out.contains(marker) {
+            let shown = marker.replace('<', "&lt;").replace('>', "&gt;");
+            out = out.replace(marker, &shown);
+        }
+    }
+    out
 }
 
 /// Checks a template's syntax, so a broken one stops the run before anything is pushed.
@@ -101,15 +119,17 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// The new release body: `generated` (which carries the markers) replaces the part between the
-/// markers of `existing`; text outside them is kept. A body without markers (a release a person
-/// wrote) keeps its text and gets the generated part below it.
+/// The new release body: `generated` (which carries the markers) replaces the part from the
+/// first begin marker of `existing` to its last end marker; text outside them is kept. (From the
+/// last end marker: a body that an older tagship let a marker in the data split into several
+/// blocks becomes one again.) A body without markers (a release a person wrote) keeps its text
+/// and gets the generated part below it.
 pub fn merge_body(existing: Option<&str>, generated: &str) -> String {
     let Some(existing) = existing.filter(|e| !e.trim().is_empty()) else {
         return generated.to_string();
     };
     if let Some(start) = existing.find(BEGIN) {
-        if let Some(end_at) = existing[start..].find(END) {
+        if let Some(end_at) = existing[start..].rfind(END) {
             let end = start + end_at + END.len();
             return format!("{}{generated}{}", &existing[..start], &existing[end..]);
         }
@@ -246,6 +266,44 @@ mod tests {
         assert_eq!(
             merge_body(Some(&broken), &generated),
             format!("{broken}\n\n{generated}")
+        );
+    }
+
+    #[test]
+    fn markers_in_the_data_are_neutralised() {
+        let mut input = sample();
+        input.changelog = format!("## What's Changed\n* Stop {END} here, {BEGIN} start by @x\n");
+        input.labels.insert(
+            "org.opencontainers.image.licenses".into(),
+            format!("MIT {END}"),
+        );
+        let notes = render(None, "default", &input).unwrap();
+        assert_eq!(notes.matches(BEGIN).count(), 1, "{notes}");
+        assert_eq!(notes.matches(END).count(), 1, "{notes}");
+        assert!(notes.starts_with(BEGIN) && notes.ends_with(END), "{notes}");
+        assert!(
+            notes.contains(
+                "* Stop &lt;!-- tagship:end --&gt; here, &lt;!-- tagship:begin --&gt; start by @x"
+            ),
+            "{notes}"
+        );
+        let user = render(Some("{{ changelog }}"), "t.md", &input).unwrap();
+        assert_eq!(user.matches(END).count(), 1, "{user}");
+
+        // Re-runs replace the one block and nothing else.
+        let once = merge_body(Some(&format!("Intro\n\n{notes}\n\nOutro")), &notes);
+        let twice = merge_body(Some(&once), &notes);
+        assert_eq!(once, twice);
+        assert_eq!(once, format!("Intro\n\n{notes}\n\nOutro"));
+    }
+
+    #[test]
+    fn a_body_split_by_an_older_run_becomes_one_block() {
+        let generated = format!("{BEGIN}\nnew\n{END}");
+        let split = format!("Intro\n\n{BEGIN}\na {END} b\n{END} b\n{END}\n\nOutro");
+        assert_eq!(
+            merge_body(Some(&split), &generated),
+            format!("Intro\n\n{generated}\n\nOutro")
         );
     }
 

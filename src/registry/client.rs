@@ -6,13 +6,22 @@
 //! (`Retry-After`), its token exchange asks for one repository scope (a mount needs two), its raw
 //! manifest push panics on a `201` without `Location` (ECR) and its mount treats `202` as an error.
 //! What would remain of it (a HEAD, a GET) is a few lines each.
+//!
+//! Credentials go only where they are for, as Docker and containerd send them (CVE-2020-15157):
+//! an `Authorization` header only to the registry's own scheme, host and port (an upload
+//! `Location` or a `Link` elsewhere gets none), an `https` registry's redirect to plain `http` is
+//! refused outright, and credentials go to a plain-HTTP token realm of an HTTPS registry only when
+//! the realm's host is in `insecure-registries`. Every secret derived from them (the Basic value,
+//! each bearer token) is masked (`::add-mask::`) before anything could print it, and scrubbed
+//! from the registry's error messages.
 
+use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::Stream;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE,
 };
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -22,6 +31,7 @@ use super::digest::Digest;
 use super::error::{RegistryError, body_message, permission_fix};
 use super::media::ACCEPT_MANIFESTS;
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::output::actions::mask;
 use crate::secret::Secret;
 
 /// How to reach registries: which hosts may use plain HTTP, which CA to trust, how to retry.
@@ -59,6 +69,11 @@ pub struct Registry {
     challenge: Mutex<Challenge>,
     tokens: Mutex<HashMap<String, Token>>,
     retry: RetryPolicy,
+    /// `insecure-registries`: the hosts a token realm may be reached at over plain HTTP.
+    insecure_hosts: Vec<String>,
+    /// Every secret value sent or received (password, Basic value, tokens): scrubbed from the
+    /// registry's messages.
+    secrets: std::sync::Mutex<Vec<String>>,
 }
 
 /// A repository's pull or push scope, in the token service's words.
@@ -224,6 +239,18 @@ impl Registry {
         } else {
             Challenge::None
         };
+        // Masked before any request carries them, so no echo of them can be printed.
+        let secrets: Vec<String> = match &credentials {
+            Credentials::Anonymous => Vec::new(),
+            Credentials::Basic { username, password } => vec![
+                password.expose().to_string(),
+                basic_value(username, password.expose()),
+            ],
+            Credentials::IdentityToken(token) => vec![token.expose().to_string()],
+        };
+        for secret in &secrets {
+            mask(&Secret::new(secret.as_str()));
+        }
         Ok(Registry {
             name: name.to_string(),
             base: format!("{scheme}://{host}"),
@@ -232,7 +259,36 @@ impl Registry {
             challenge: Mutex::new(challenge),
             tokens: Mutex::new(HashMap::new()),
             retry: settings.retry,
+            insecure_hosts: settings.insecure_hosts.clone(),
+            secrets: std::sync::Mutex::new(secrets.into_iter().filter(|s| !s.is_empty()).collect()),
         })
+    }
+
+    /// `message` (from the registry) with every secret value and `Authorization` echo hidden.
+    fn scrub(&self, message: String) -> String {
+        let mut message = crate::output::safe::redact_credentials(&message).into_owned();
+        for secret in self.secrets.lock().unwrap().iter() {
+            message = message.replace(secret.as_str(), "***");
+        }
+        message
+    }
+
+    /// Whether a request to `url` may carry the registry's credentials: only on the registry's
+    /// own origin. A plain-HTTP URL from an HTTPS registry is refused outright.
+    fn may_authorize(&self, what: &str, url: &Url) -> Result<bool, RegistryError> {
+        let base = Url::parse(&self.base).map_err(|e| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message: format!("{} is not a URL ({e})", self.base),
+        })?;
+        if base.scheme() == "https" && url.scheme() != "https" {
+            return Err(RegistryError::Downgrade {
+                registry: self.name.clone(),
+                what: what.to_string(),
+                from: self.base.clone(),
+                to: url.to_string(),
+            });
+        }
+        Ok(same_origin(&base, url))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -318,6 +374,7 @@ impl Registry {
         query.extend(scopes.iter().map(|s| format!("scope={}", encode(s))));
         let separator = if realm.contains('?') { '&' } else { '?' };
         let url = format!("{realm}{separator}{}", query.join("&"));
+        self.check_realm(realm)?;
         let mut attempt = 1;
         let mut waited = Duration::ZERO;
         let response = loop {
@@ -374,7 +431,7 @@ impl Registry {
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
         if status == 401 || status == 403 {
-            return Err(self.unauthorized(op, status, body_message(&body)));
+            return Err(self.unauthorized(op, status, self.scrub(body_message(&body))));
         }
         if status != 200 {
             return Err(RegistryError::Status {
@@ -382,7 +439,7 @@ impl Registry {
                 repository: op.repository.to_string(),
                 operation: "token request".into(),
                 status,
-                message: body_message(&body),
+                message: self.scrub(body_message(&body)),
                 retry_after: None,
             });
         }
@@ -411,13 +468,83 @@ impl Registry {
                 message: "the token service answered without a token".into(),
             });
         }
+        // Masked as soon as it exists: a registry may echo it back in an error.
+        let value = Secret::new(value);
+        mask(&value);
+        self.secrets
+            .lock()
+            .unwrap()
+            .push(value.expose().to_string());
         // Renew a little before the service's expiry (60 s when it does not say).
         let lifetime =
             Duration::from_secs(parsed.expires_in.unwrap_or(60).saturating_sub(10).max(5));
         Ok(Token {
-            value: Secret::new(value),
+            value,
             expires: Instant::now() + lifetime,
         })
+    }
+
+    /// Refuses to send credentials to a plain-HTTP token realm of an HTTPS registry, unless the
+    /// realm's host is in `insecure-registries` (loopback included: no exemption).
+    fn check_realm(&self, realm: &str) -> Result<(), RegistryError> {
+        if matches!(self.credentials, Credentials::Anonymous) || !self.base.starts_with("https://")
+        {
+            return Ok(());
+        }
+        let url = Url::parse(realm).map_err(|e| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message: format!("the token realm {realm} is not a URL ({e})"),
+        })?;
+        if url.scheme() == "https" {
+            return Ok(());
+        }
+        let host = url.host_str().unwrap_or_default().to_string();
+        let host_port = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        if self
+            .insecure_hosts
+            .iter()
+            .any(|h| *h == host || *h == host_port)
+        {
+            return Ok(());
+        }
+        Err(RegistryError::InsecureRealm {
+            registry: self.name.clone(),
+            registry_url: self.base.clone(),
+            realm: realm.to_string(),
+            host: host_port,
+        })
+    }
+
+    /// Adds the `Authorization` header when `request` goes to the registry's own origin (and
+    /// says whether it does).
+    async fn authorize(
+        &self,
+        op: &Op<'_>,
+        scopes: &[String],
+        request: RequestBuilder,
+    ) -> Result<(reqwest::Request, bool), RegistryError> {
+        let (_, request) = request.build_split();
+        let mut request = request.map_err(|e| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message: format!("cannot build {}: {}", op.what, describe(&e)),
+        })?;
+        let own = self.may_authorize(op.what, request.url())?;
+        if own {
+            if let Some(header) = self.authorization(op, scopes).await? {
+                let mut value = reqwest::header::HeaderValue::from_str(&header).map_err(|_| {
+                    RegistryError::Protocol {
+                        registry: self.name.clone(),
+                        message: "a token is not a valid header value".into(),
+                    }
+                })?;
+                value.set_sensitive(true);
+                request.headers_mut().insert(AUTHORIZATION, value);
+            }
+        }
+        Ok((request, own))
     }
 
     async fn wait_or_give_up(
@@ -429,15 +556,18 @@ impl Registry {
         attempt: &mut u32,
         waited: &mut Duration,
     ) -> Result<(), RegistryError> {
-        let Some(delay) = self.retry.delay(*attempt, retry_after, *waited, jitter()) else {
-            return Err(RegistryError::Status {
-                registry: self.name.clone(),
-                repository: op.repository.to_string(),
-                operation: what.to_string(),
-                status,
-                message: format!("still failing after {attempt} attempts"),
-                retry_after: None,
-            });
+        let delay = match self.retry.next(*attempt, retry_after, *waited, jitter()) {
+            Ok(delay) => delay,
+            Err(why) => {
+                return Err(RegistryError::Status {
+                    registry: self.name.clone(),
+                    repository: op.repository.to_string(),
+                    operation: what.to_string(),
+                    status,
+                    message: why.to_string(),
+                    retry_after: None,
+                });
+            }
         };
         let why = if status == 0 {
             "the connection failed".to_string()
@@ -471,14 +601,13 @@ impl Registry {
         let mut waited = Duration::ZERO;
         let mut reauthenticated = false;
         loop {
-            let mut request = make()?;
-            if let Some(header) = self.authorization(op, scopes).await? {
-                request = request.header(AUTHORIZATION, header);
-            }
-            match request.send().await {
+            let (request, own) = self.authorize(op, scopes, make()?).await?;
+            match self.http.execute(request).await {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    if status == 401 && !reauthenticated {
+                    // Only the registry itself may change how it is authenticated: another
+                    // host's challenge must not send credentials to a realm of its choosing.
+                    if status == 401 && !reauthenticated && own {
                         // The token expired, or the registry wants auth the ping did not ask for.
                         reauthenticated = true;
                         let fresh = parse_challenge(response.headers());
@@ -524,16 +653,16 @@ impl Registry {
         scopes: &[String],
         request: RequestBuilder,
     ) -> Result<Response, RegistryError> {
-        let request = match self.authorization(op, scopes).await? {
-            Some(header) => request.header(AUTHORIZATION, header),
-            None => request,
-        };
-        request.send().await.map_err(|e| RegistryError::Transport {
-            registry: self.name.clone(),
-            repository: op.repository.to_string(),
-            operation: op.what.to_string(),
-            message: describe(&e),
-        })
+        let (request, _) = self.authorize(op, scopes, request).await?;
+        self.http
+            .execute(request)
+            .await
+            .map_err(|e| RegistryError::Transport {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                operation: op.what.to_string(),
+                message: describe(&e),
+            })
     }
 
     /// Turns an unexpected answer into an error with the server's own message.
@@ -545,7 +674,7 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let body = response.text().await.unwrap_or_default();
-        let message = body_message(&body);
+        let message = self.scrub(body_message(&body));
         match status {
             401 => self.unauthorized(op, status, message),
             403 => RegistryError::Denied {
@@ -966,7 +1095,7 @@ impl Registry {
                     200 => Ok(PushAccess::Authenticated),
                     401 | 403 => {
                         let body = response.text().await.unwrap_or_default();
-                        Ok(PushAccess::Refused(body_message(&body)))
+                        Ok(PushAccess::Refused(self.scrub(body_message(&body))))
                     }
                     _ => Err(self.fail(&op, response).await),
                 }
@@ -1058,34 +1187,20 @@ fn token_grants_push(token: &str, repository: &str) -> Option<bool> {
     )
 }
 
-/// Unpadded base64url (a JWT's parts).
+/// Unpadded base64url (a JWT's parts; padding and the standard alphabet are taken too).
 fn base64url_decode(input: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes = input.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= value(*c)? << (18 - 6 * i);
-        }
-        let keep = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        out.extend_from_slice(&n.to_be_bytes()[1..1 + keep]);
-    }
-    Some(out)
+    let url_safe: String = input
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(url_safe)
+        .ok()
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -1112,33 +1227,25 @@ pub fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// Whether two URLs share scheme, host and port (the port the scheme implies when none is given).
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// The value of a Basic `Authorization` header after `Basic `.
+pub fn basic_value(username: &str, password: &str) -> String {
+    base64(format!("{username}:{password}").as_bytes())
+}
+
 fn basic(username: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64(format!("{username}:{password}").as_bytes())
-    )
+    format!("Basic {}", basic_value(username, password))
 }
 
 /// Standard base64 with padding (Basic auth).
 pub fn base64(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(input)
 }
 
 #[cfg(test)]
@@ -1211,6 +1318,24 @@ mod tests {
         assert_eq!(token_grants_push(&pull, "o/app"), Some(false));
         assert_eq!(token_grants_push("opaque-token", "o/app"), None);
         assert_eq!(base64url_decode("YWI").as_deref(), Some(&b"ab"[..]));
+    }
+
+    #[test]
+    fn credentials_stay_on_their_origin() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let base = url("https://r.example:443");
+        assert!(same_origin(
+            &base,
+            &url("https://r.example/v2/x/blobs/uploads/1")
+        ));
+        assert!(same_origin(&base, &url("https://R.example:443/upload")));
+        assert!(!same_origin(&base, &url("https://r.example:8443/upload")));
+        assert!(!same_origin(&base, &url("https://s3.example/upload")));
+        assert!(!same_origin(&base, &url("http://r.example/upload")));
+        assert!(!same_origin(
+            &url("http://127.0.0.1:5000"),
+            &url("http://localhost:5000/upload")
+        ));
     }
 
     #[test]

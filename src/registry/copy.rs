@@ -149,16 +149,24 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
 }
 
 /// The wait before another try of a whole upload (after the registry's `Retry-After`, when it
-/// gave one), or `None` when the error is not transient or the budget is spent.
+/// gave one), with the error for the warning; or the error to fail with: itself when it is not
+/// transient, else with why it is not tried again (attempts spent, a wait beyond the budget).
 fn upload_retry(
     retry: &RetryPolicy,
     attempt: u32,
     waited: Duration,
-    e: &RegistryError,
-) -> Option<Duration> {
-    retry
-        .delay(attempt, e.retry_after(), waited, super::client::jitter())
-        .filter(|_| e.is_transient())
+    e: RegistryError,
+) -> Result<(Duration, RegistryError), RegistryError> {
+    if !e.is_transient() {
+        return Err(e);
+    }
+    match retry.next(attempt, e.retry_after(), waited, super::client::jitter()) {
+        Ok(delay) => Ok((delay, e)),
+        Err(why) => Err(RegistryError::GaveUp {
+            error: Box::new(e),
+            why,
+        }),
+    }
 }
 
 /// Uploads one blob unless the repository has it, retrying the whole upload on transient errors.
@@ -205,21 +213,17 @@ async fn push_blob(
                     }
                     .into());
                 }
-                match upload_retry(retry, attempt, waited, &e) {
-                    Some(delay) => {
-                        tracing::warn!(
-                            "{e}; retrying the upload of {} in {:.1}s (attempt {} of {})",
-                            blob.digest,
-                            delay.as_secs_f64(),
-                            attempt + 1,
-                            retry.max_attempts
-                        );
-                        tokio::time::sleep(delay).await;
-                        waited += delay;
-                        attempt += 1;
-                    }
-                    None => return Err(e.into()),
-                }
+                let (delay, e) = upload_retry(retry, attempt, waited, e)?;
+                tracing::warn!(
+                    "{e}; retrying the upload of {} in {:.1}s (attempt {} of {})",
+                    blob.digest,
+                    delay.as_secs_f64(),
+                    attempt + 1,
+                    retry.max_attempts
+                );
+                tokio::time::sleep(delay).await;
+                waited += delay;
+                attempt += 1;
             }
         }
     }
@@ -284,21 +288,17 @@ async fn push_docker_layer(
                     }
                     .into());
                 }
-                match upload_retry(retry, attempt, waited, &e) {
-                    Some(delay) => {
-                        tracing::warn!(
-                            "{e}; retrying layer {} in {:.1}s (attempt {} of {})",
-                            layer.diff_id,
-                            delay.as_secs_f64(),
-                            attempt + 1,
-                            retry.max_attempts
-                        );
-                        tokio::time::sleep(delay).await;
-                        waited += delay;
-                        attempt += 1;
-                    }
-                    None => return Err(e.into()),
-                }
+                let (delay, e) = upload_retry(retry, attempt, waited, e)?;
+                tracing::warn!(
+                    "{e}; retrying layer {} in {:.1}s (attempt {} of {})",
+                    layer.diff_id,
+                    delay.as_secs_f64(),
+                    attempt + 1,
+                    retry.max_attempts
+                );
+                tokio::time::sleep(delay).await;
+                waited += delay;
+                attempt += 1;
             }
         }
     }

@@ -1,6 +1,7 @@
 //! What can go wrong talking to a registry, with what a person needs to fix it.
 
 use super::digest::Digest;
+use super::retry::GiveUp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -54,6 +55,32 @@ pub enum RegistryError {
         "blob {expected} does not match its digest: its bytes hash to {actual}. The source is corrupt; rebuild the image"
     )]
     DigestMismatch { expected: Digest, actual: Digest },
+    /// A transient error that was not tried again, and why.
+    #[error("{error}; {why}")]
+    GaveUp {
+        error: Box<RegistryError>,
+        why: GiveUp,
+    },
+    /// An HTTPS registry pointed a request at plain HTTP (an upload `Location`, a `Link`).
+    #[error(
+        "registry {registry} ({from}) sent {what} to plain HTTP ({to}): tagship does not leave HTTPS for a registry's redirect, so nothing was sent"
+    )]
+    Downgrade {
+        registry: String,
+        what: String,
+        from: String,
+        to: String,
+    },
+    /// An HTTPS registry asked for credentials at a plain-HTTP token realm.
+    #[error(
+        "registry {registry} ({registry_url}) asks for credentials at the plain-HTTP token realm {realm}: tagship sends credentials there only when `insecure-registries` lists {host}"
+    )]
+    InsecureRealm {
+        registry: String,
+        registry_url: String,
+        realm: String,
+        host: String,
+    },
     #[error("credentials for {registry}: {message}")]
     Credentials { registry: String, message: String },
     #[error("{0}")]
@@ -77,7 +104,14 @@ impl RegistryError {
 }
 
 /// The message in a registry's error body (`{"errors":[{"code","message"}]}`), or the body itself.
+/// An echo of the request's `Authorization` is hidden (see [`redact_credentials`]).
+///
+/// [`redact_credentials`]: crate::output::safe::redact_credentials
 pub fn body_message(body: &str) -> String {
+    crate::output::safe::redact_credentials(&raw_body_message(body)).into_owned()
+}
+
+fn raw_body_message(body: &str) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,

@@ -34,6 +34,85 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// Why no other attempt is made: what the error says instead of a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUp {
+    /// Every attempt was made.
+    Attempts { attempts: u32 },
+    /// Another backoff would take the waits of the call past the budget.
+    Budget { attempts: u32, budget: Duration },
+    /// The server asked (`Retry-After`, a rate-limit reset) for a wait longer than what is left
+    /// of the budget: not even one retry was worth it.
+    ServerWait {
+        asked: Duration,
+        left: Duration,
+        budget: Duration,
+    },
+}
+
+impl std::fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: u32| if n == 1 { "" } else { "s" };
+        match *self {
+            GiveUp::Attempts { attempts } => {
+                write!(
+                    f,
+                    "still failing after {attempts} attempt{}",
+                    plural(attempts)
+                )
+            }
+            GiveUp::Budget { attempts, budget } => write!(
+                f,
+                "still failing after {attempts} attempt{}; another wait would go past the retry budget of {}",
+                plural(attempts),
+                human(budget)
+            ),
+            GiveUp::ServerWait {
+                asked,
+                left,
+                budget,
+            } => {
+                write!(
+                    f,
+                    "the server asked to wait {} before another try (Retry-After), longer than ",
+                    human(asked)
+                )?;
+                if left == budget {
+                    write!(f, "the retry budget of {}", human(budget))?;
+                } else {
+                    write!(
+                        f,
+                        "the {} left of the retry budget of {}",
+                        human(left),
+                        human(budget)
+                    )?;
+                }
+                write!(f, "; try again later")
+            }
+        }
+    }
+}
+
+/// `10h`, `1m30s`, `45s`, `0.5s`: a wait as a person reads it.
+pub fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 && !d.is_zero() {
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
 impl RetryPolicy {
     /// The wait before attempt `attempt + 1` (attempt counts from 1), or `None` when the
     /// attempts or the total wait are spent. `jitter` in [0, 1) spreads clients apart.
@@ -44,8 +123,19 @@ impl RetryPolicy {
         waited: Duration,
         jitter: f64,
     ) -> Option<Duration> {
+        self.next(attempt, retry_after, waited, jitter).ok()
+    }
+
+    /// [`RetryPolicy::delay`], or why there is no other attempt.
+    pub fn next(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        waited: Duration,
+        jitter: f64,
+    ) -> Result<Duration, GiveUp> {
         if attempt >= self.max_attempts {
-            return None;
+            return Err(GiveUp::Attempts { attempts: attempt });
         }
         let wait = match retry_after {
             Some(after) => after,
@@ -56,7 +146,20 @@ impl RetryPolicy {
                 capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
             }
         };
-        (waited + wait <= self.max_total_wait).then_some(wait)
+        if waited + wait <= self.max_total_wait {
+            return Ok(wait);
+        }
+        Err(match retry_after {
+            Some(asked) => GiveUp::ServerWait {
+                asked,
+                left: self.max_total_wait.saturating_sub(waited),
+                budget: self.max_total_wait,
+            },
+            None => GiveUp::Budget {
+                attempts: attempt,
+                budget: self.max_total_wait,
+            },
+        })
     }
 }
 
@@ -109,5 +212,43 @@ mod tests {
             "beyond the budget"
         );
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn says_why_it_gives_up() {
+        let p = RetryPolicy::default();
+        let why = |attempt, after: Option<u64>, waited| {
+            p.next(
+                attempt,
+                after.map(Duration::from_secs),
+                Duration::from_secs(waited),
+                1.0,
+            )
+            .unwrap_err()
+        };
+        assert_eq!(
+            why(1, Some(36_000), 0).to_string(),
+            "the server asked to wait 10h before another try (Retry-After), longer than the retry budget of 1m30s; try again later"
+        );
+        assert_eq!(
+            why(2, Some(60), 45).to_string(),
+            "the server asked to wait 1m before another try (Retry-After), longer than the 45s left of the retry budget of 1m30s; try again later"
+        );
+        assert_eq!(
+            why(6, Some(36_000), 0),
+            GiveUp::Attempts { attempts: 6 },
+            "attempts spent come first"
+        );
+        assert_eq!(
+            why(6, None, 0).to_string(),
+            "still failing after 6 attempts"
+        );
+        assert_eq!(
+            why(5, None, 85).to_string(),
+            "still failing after 5 attempts; another wait would go past the retry budget of 1m30s"
+        );
+        assert_eq!(human(Duration::from_millis(500)), "0.5s");
+        assert_eq!(human(Duration::ZERO), "0s");
+        assert_eq!(human(Duration::from_secs(3605)), "1h5s");
     }
 }

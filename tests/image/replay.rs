@@ -115,7 +115,7 @@ fn in_root(base: &str, path: &str) -> PathBuf {
 }
 
 /// Copies `from` to `to` keeping the permissions and the modification time; a directory's
-/// contents are copied into `to`. `skip` leaves out context paths (relative to `context_root`).
+/// contents are copied into `to`. From the build context, what `.dockerignore` excludes is left out.
 fn copy_tree(
     from: &Path,
     to: &Path,

@@ -37,6 +37,9 @@ pub enum Fault {
     Status(u16),
     /// The same, with `Retry-After: SECONDS`.
     StatusRetryAfter(u16, u64),
+    /// Reads the whole request body, then answers this status with exactly these body bytes
+    /// (`text/plain`): what a hostile or broken registry may say.
+    StatusBody(u16, Vec<u8>),
     /// Reads at least `after` bytes of the request body, then resets the connection (RST, not
     /// FIN) without answering. Matches only requests whose body is longer than `after` (or whose
     /// length is not announced), so the reset always falls in the middle of a body.
@@ -485,6 +488,17 @@ async fn handle(
         Some(Fault::Status(status)) => answer(request, state, seen, status, None).await,
         Some(Fault::StatusRetryAfter(status, after)) => {
             answer(request, state, seen, status, Some(after)).await
+        }
+        Some(Fault::StatusBody(status, bytes)) => {
+            let mut response = answer(request, state, seen, status, None).await?;
+            *response.body_mut() = Full::new(Bytes::from(bytes))
+                .map_err(|never| match never {})
+                .boxed();
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain"),
+            );
+            Ok(response)
         }
         Some(Fault::ResetMidBody { after }) => {
             let mut body = request.into_body();

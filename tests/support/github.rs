@@ -26,7 +26,9 @@
 //! - Generated notes are built from the tags only: "## What's Changed", one line naming the tag
 //!   and its commit, then "**Full Changelog**" with a compare (or commits) URL. Without
 //!   `previous_tag_name` the previous tag is that of the newest published non-prerelease release
-//!   with another tag. `configuration_file_path` is ignored. With `generate_release_notes` on
+//!   with another tag. Pull requests added with `add_pull_request` are listed too (all of them,
+//!   whatever the range), as GitHub lists them: `* TITLE by @AUTHOR in URL`.
+//!   `configuration_file_path` is ignored. With `generate_release_notes` on
 //!   create, a given body is put before the generated notes, a blank line between.
 //! - Draft `html_url`s are `.../releases/tag/untagged-<hex>`, as GitHub gives them.
 //! - Release assets are not served: `upload_url` points at `{base}/uploads/...`, which is 404.
@@ -239,8 +241,19 @@ impl FakeGitHub {
                 releases: Vec::new(),
                 refs,
                 latest: None,
+                pulls: Vec::new(),
             },
         );
+    }
+
+    /// A merged pull request by `author`, which generated notes list by its title; its number.
+    pub fn add_pull_request(&self, owner_repo: &str, title: &str, author: &str) -> u64 {
+        self.with_repo(owner_repo, |repo| {
+            let number = repo.pulls.len() as u64 + 1;
+            repo.pulls
+                .push((number, title.to_string(), author.to_string()));
+            number
+        })
     }
 
     pub fn add_branch(&self, owner_repo: &str, branch: &str, sha: &str) {
@@ -554,6 +567,8 @@ struct Repo {
     releases: Vec<Release>,
     refs: BTreeMap<String, String>,
     latest: Option<u64>,
+    /// Merged pull requests: number, title, author.
+    pulls: Vec<(u64, String, String)>,
 }
 
 struct Reply {
@@ -1892,8 +1907,15 @@ fn generate_notes(
         Some(previous) => format!("https://github.com/{full}/compare/{previous}...{tag}"),
         None => format!("https://github.com/{full}/commits/{tag}"),
     };
+    let pulls: String = repo
+        .pulls
+        .iter()
+        .map(|(number, title, author)| {
+            format!("* {title} by @{author} in https://github.com/{full}/pull/{number}\n")
+        })
+        .collect();
     let body = format!(
-        "## What's Changed\n* {tag} at {short} by @{BOT_LOGIN} in https://github.com/{full}/commit/{sha}\n\n**Full Changelog**: {changelog}"
+        "## What's Changed\n{pulls}* {tag} at {short} by @{BOT_LOGIN} in https://github.com/{full}/commit/{sha}\n\n**Full Changelog**: {changelog}"
     );
     (tag.to_string(), body)
 }

@@ -17,6 +17,10 @@ pub struct Registries {
     pub password: String,
 }
 
+/// The token registry's realm (its token issuer): plain HTTP, so credentials go there only when
+/// `insecure-registries` lists it (scripts/registry's ISSUER).
+pub const TOKEN_REALM_HOST: &str = "127.0.0.1:15002";
+
 #[derive(Debug, Clone)]
 pub enum Tls {
     Plain,

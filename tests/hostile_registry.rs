@@ -38,6 +38,8 @@ enum Auth {
     Basic,
     /// A bearer challenge whose realm is the fake's own `/token`.
     Bearer,
+    /// No credentials asked for.
+    Open,
 }
 
 #[derive(Clone)]
@@ -47,6 +49,8 @@ struct Behaviour {
     upload_to: Option<String>,
     /// Whether a manifest `PUT` fails with the request's `Authorization` echoed in the body.
     echo_on_manifest: bool,
+    /// Whether the tag list's second page names itself as the next one, for ever.
+    tags_loop: bool,
 }
 
 /// A hyper server on an ephemeral port of 127.0.0.1, on its own thread and runtime; it records
@@ -175,6 +179,7 @@ async fn answer(
     let expected = match behaviour.auth {
         Auth::Basic => format!("Basic {BASIC}"),
         Auth::Bearer => format!("Bearer {TOKEN}"),
+        Auth::Open => String::new(),
     };
     if path.starts_with("/token") {
         return Ok(
@@ -189,9 +194,9 @@ async fn answer(
             },
         );
     }
-    if authorization.as_deref() != Some(&*expected) {
+    if behaviour.auth != Auth::Open && authorization.as_deref() != Some(&*expected) {
         let challenge = match behaviour.auth {
-            Auth::Basic => r#"Basic realm="hostile""#.to_string(),
+            Auth::Basic | Auth::Open => r#"Basic realm="hostile""#.to_string(),
             Auth::Bearer => format!(r#"Bearer realm="http://{me}/token",service="hostile""#),
         };
         return Ok(reply(
@@ -216,6 +221,19 @@ async fn answer(
             ),
         ),
         "PUT" if p.contains("/manifests/") => reply(201, &[], ""),
+        "GET" if p.ends_with("/tags/list") && behaviour.tags_loop => {
+            let again = r#"</v2/app/tags/list?last=1.0.0&n=1000>; rel="next""#.to_string();
+            let tag = if path.contains("last=") {
+                "2.0.0"
+            } else {
+                "1.0.0"
+            };
+            reply(
+                200,
+                &[("link", again)],
+                &format!(r#"{{"name":"app","tags":["{tag}"]}}"#),
+            )
+        }
         _ => reply(404, &[], r#"{"errors":[{"code":"NOT_FOUND"}]}"#),
     })
 }
@@ -248,6 +266,7 @@ fn credentials_do_not_follow_an_upload_location_to_another_host() {
         auth: Auth::Basic,
         upload_to: Some(elsewhere.addr.clone()),
         echo_on_manifest: false,
+        tags_loop: false,
     }));
     let run = push(&format!("{}/octo/app", registry.addr), "location");
     let there = elsewhere.seen();
@@ -281,6 +300,7 @@ fn an_https_registry_cannot_send_an_upload_to_plain_http() {
         auth: Auth::Basic,
         upload_to: Some(elsewhere.addr.clone()),
         echo_on_manifest: false,
+        tags_loop: false,
     }));
     let built = support::sample_layout("hostile-downgrade", 143, 1, 2_000);
     let run = Runner::shared_event("push-tag")
@@ -374,6 +394,7 @@ fn the_basic_header_is_masked_first_and_an_echo_of_it_is_not_printed() {
         auth: Auth::Basic,
         upload_to: None,
         echo_on_manifest: true,
+        tags_loop: false,
     }));
     let run = push(&format!("{}/octo/app", registry.addr), "echo-basic");
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -396,6 +417,7 @@ fn every_bearer_token_is_masked_before_it_could_be_printed() {
         auth: Auth::Bearer,
         upload_to: None,
         echo_on_manifest: true,
+        tags_loop: false,
     }));
     let run = push(&format!("{}/octo/app", registry.addr), "echo-bearer");
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -422,4 +444,32 @@ fn every_bearer_token_is_masked_before_it_could_be_printed() {
         "an echoed bearer token was printed:\n{rest}\n{lines:?}"
     );
     assert!(rest.contains("MANIFEST_INVALID"), "{rest}");
+}
+
+/// A tag list whose `Link` names the same page for ever is read once per page, with a warning
+/// that names the registry (it used to be fetched 10,000 times and succeed silently).
+#[test]
+fn a_tag_list_link_loop_is_read_once_and_said() {
+    let registry = Fake::start(Some(Behaviour {
+        auth: Auth::Open,
+        upload_to: None,
+        echo_on_manifest: false,
+        tags_loop: true,
+    }));
+    let run = Runner::new("hostile-tags-loop", "", "{}", Default::default())
+        .without("GITHUB_ACTIONS")
+        .args(&["ls", &format!("{}/app", registry.addr)])
+        .run();
+    let pages = registry
+        .seen()
+        .iter()
+        .filter(|seen| seen.method == "GET" && seen.path.contains("/tags/list"))
+        .count();
+    assert_eq!(pages, 2, "{}", everything(&run));
+    assert!(
+        run.stderr.contains(&format!("registry {}", registry.addr))
+            && run.stderr.contains("a `Link` loop"),
+        "{}",
+        run.stderr
+    );
 }

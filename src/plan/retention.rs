@@ -172,20 +172,11 @@ pub fn parse_age(text: &str) -> Result<SignedDuration, PolicyError> {
     ))
 }
 
-/// `*` any run of characters, `?` one character, everything else literal.
+/// `*` any run of characters, `?` one character, everything else literal. `wildmatch` matches in
+/// time linear in the pattern times the tag, never backtracking exponentially: `tag-filter` is
+/// input, and a recursive matcher hung for long runs of `*`.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
+    wildmatch::WildMatch::new(pattern).matches(text)
 }
 
 /// `latest`, `1`, `v1`, `1.2`, `v1.2`: tags that follow the newest release of a line.

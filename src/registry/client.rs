@@ -1038,7 +1038,28 @@ impl Registry {
         };
         let mut url = self.url(&format!("/v2/{repository}/tags/list?n=1000"));
         let mut tags = Vec::new();
-        for _ in 0..10_000 {
+        // A hostile or broken registry can name the same page again, or pages without end.
+        let mut visited: std::collections::HashSet<String> = std::collections::HashSet::new();
+        loop {
+            if !visited.insert(url.clone()) {
+                tracing::warn!(
+                    "registry {}: the tag list of {repository} names page {url} again (a `Link` loop); \
+                     using the {} tags of the {} pages read",
+                    self.name,
+                    tags.len(),
+                    visited.len() - 1
+                );
+                return Ok(tags);
+            }
+            if visited.len() > MAX_TAG_PAGES {
+                tracing::warn!(
+                    "registry {}: the tag list of {repository} goes on past {MAX_TAG_PAGES} pages; \
+                     using the {} tags read so far",
+                    self.name,
+                    tags.len()
+                );
+                return Ok(tags);
+            }
             let current = url.clone();
             let response = self
                 .send(&op, &[scope(repository, push_scope)], &|| {
@@ -1074,7 +1095,6 @@ impl Registry {
                 None => return Ok(tags),
             }
         }
-        Ok(tags)
     }
 
     /// What the registry says about pushing to `repository` with these credentials, without
@@ -1209,6 +1229,9 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
 }
+
+/// Pages of a tag list read at most: a million tags at 1,000 a page.
+const MAX_TAG_PAGES: usize = 1_000;
 
 /// The `rel="next"` target of a `Link` header.
 pub fn next_link(header: &str) -> Option<String> {

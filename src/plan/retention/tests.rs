@@ -474,3 +474,21 @@ fn parses_ages_globs_and_tag_kinds() {
     );
     assert_eq!(referrer_subject("sha256-short"), None);
 }
+
+/// `tag-filter` is matched in time linear in the pattern and the tag (a recursive matcher took
+/// seconds for 24 stars and never ended for a few more): the worst cases a tag allows, at once.
+#[test]
+fn tag_filter_matching_does_not_backtrack_exponentially() {
+    let tag = "a".repeat(128);
+    for stars in [24, 64, 127] {
+        let pattern = format!("{}x", "*".repeat(stars));
+        assert!(!glob_match(&pattern, &tag), "{stars} stars");
+        let pattern = format!("{}a", "*a".repeat(stars / 2));
+        assert!(glob_match(&pattern, &tag), "{stars} `*a`");
+    }
+    let policy = Policy {
+        tag_filter: vec![format!("{}x", "*?".repeat(40))],
+        ..Policy::default()
+    };
+    assert!(!policy.in_scope(&[tag]));
+}

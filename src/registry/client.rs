@@ -1319,16 +1319,7 @@ mod tests {
     #[test]
     fn reads_push_grants_from_distribution_tokens() {
         let claims = |json: &str| {
-            let b64 = base64(json.as_bytes());
-            let url: String = b64
-                .trim_end_matches('=')
-                .chars()
-                .map(|c| match c {
-                    '+' => '-',
-                    '/' => '_',
-                    c => c,
-                })
-                .collect();
+            let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
             format!("eyJhbGciOiJSUzI1NiJ9.{url}.c2ln")
         };
         let push = claims(

@@ -18,6 +18,7 @@ mod packages_data;
 
 use std::process::Command;
 use std::time::Instant;
+use tagship::plan::retention::is_floating;
 
 const TOKEN: &str = "ghs_bench_prune_token";
 
@@ -122,14 +123,10 @@ fn kept_tagged(data: &packages_data::PackageData) -> usize {
         })
         .collect();
     releases.sort_by(|a, b| b.0.cmp_precedence(&a.0));
-    let floating = |t: &str| {
-        t == "latest"
-            || (t.split('.').count() <= 2 && t.split('.').all(|p| p.parse::<u32>().is_ok()))
-    };
     let mut kept = std::collections::BTreeSet::new();
     for (digest, tags, _) in &data.versions {
         let top = releases.iter().take(10).any(|(_, d)| *d == digest);
-        if top || tags.iter().any(|t| floating(t)) {
+        if top || tags.iter().any(|t| is_floating(t)) {
             kept.extend(data.keeps(digest));
         }
     }

@@ -29,33 +29,13 @@ fn built(name: &str, seed: u64, arch: &'static str, variant: Option<&'static str
     )
 }
 
-/// `skopeo copy oci:DIR docker://REFERENCE`: a push by digest, no tag, as buildx's
-/// `push-by-digest=true` does. `all`: an index with every manifest it holds.
-fn push_by_digest(dir: &Path, reference: &str, all: bool) {
-    let mut command = Command::new("skopeo");
-    command.args(["copy", "--quiet", "--dest-tls-verify=false"]);
-    if all {
-        command.arg("--all");
-    }
-    let output = command
-        .arg(format!("oci:{}", dir.display()))
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "skopeo copy to {reference}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// Pushes each layout by its digest to `image`; returns the references.
 fn push_all(image: &str, layouts: &[&Layout]) -> Vec<String> {
     layouts
         .iter()
         .map(|l| {
             let reference = format!("{image}@{}", l.manifest_digest);
-            push_by_digest(&l.dir, &reference, false);
+            registry::push_by_digest(&l.dir, &reference, false);
             reference
         })
         .collect()
@@ -393,7 +373,7 @@ fn a_per_platform_push_that_is_an_index_with_an_attestation_is_read_through() {
             ..ImageSpec::default()
         },
     );
-    push_by_digest(&dir, &format!("{image}@{}", amd64.index_digest), true);
+    registry::push_by_digest(&dir, &format!("{image}@{}", amd64.index_digest), true);
     // Docker and OCI media types mixed: the arm64 image is a Docker v2 schema 2 manifest.
     let arm64 = built("att-arm64", 52, "arm64", Some("v8"));
     let arm64_digest = push_as_docker(&arm64.dir, &format!("{image}:arm64-build"));

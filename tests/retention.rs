@@ -352,17 +352,7 @@ fn ls_dates_a_merged_index_by_its_annotation_and_reads_no_child() {
                 },
             );
             let reference = format!("{image}@{}", layout.manifest_digest);
-            let output = std::process::Command::new("skopeo")
-                .args(["copy", "--quiet", "--dest-tls-verify=false"])
-                .arg(format!("oci:{}", dir.display()))
-                .arg(format!("docker://{reference}"))
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            registry::push_by_digest(&dir, &reference, false);
             reference
         })
         .collect();

@@ -64,6 +64,8 @@ pub struct Registry {
     /// The name as image references spell it (`ghcr.io`, `127.0.0.1:5000`, `docker.io`).
     pub name: String,
     base: String,
+    /// `base` parsed: the only origin the credentials go to.
+    origin: Url,
     http: reqwest::Client,
     credentials: Credentials,
     challenge: Mutex<Challenge>,
@@ -73,7 +75,7 @@ pub struct Registry {
     insecure_hosts: Vec<String>,
     /// Every secret value sent or received (password, Basic value, tokens): scrubbed from the
     /// registry's messages.
-    secrets: std::sync::Mutex<Vec<String>>,
+    secrets: std::sync::Mutex<Vec<Secret>>,
 }
 
 /// A repository's pull or push scope, in the token service's words.
@@ -240,35 +242,44 @@ impl Registry {
             Challenge::None
         };
         // Masked before any request carries them, so no echo of them can be printed.
-        let secrets: Vec<String> = match &credentials {
+        let secrets: Vec<Secret> = match &credentials {
             Credentials::Anonymous => Vec::new(),
             Credentials::Basic { username, password } => vec![
-                password.expose().to_string(),
-                basic_value(username, password.expose()),
+                password.clone(),
+                Secret::new(basic_value(username, password.expose())),
             ],
-            Credentials::IdentityToken(token) => vec![token.expose().to_string()],
+            Credentials::IdentityToken(token) => vec![token.clone()],
         };
+        let secrets: Vec<Secret> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
         for secret in &secrets {
-            mask(&Secret::new(secret.as_str()));
+            mask(secret);
         }
+        let base = format!("{scheme}://{host}");
+        let origin = Url::parse(&base).map_err(|e| RegistryError::Protocol {
+            registry: name.to_string(),
+            message: format!("{base} is not a URL ({e})"),
+        })?;
         Ok(Registry {
             name: name.to_string(),
-            base: format!("{scheme}://{host}"),
+            base,
+            origin,
             http,
             credentials,
             challenge: Mutex::new(challenge),
             tokens: Mutex::new(HashMap::new()),
             retry: settings.retry,
             insecure_hosts: settings.insecure_hosts.clone(),
-            secrets: std::sync::Mutex::new(secrets.into_iter().filter(|s| !s.is_empty()).collect()),
+            secrets: std::sync::Mutex::new(secrets),
         })
     }
 
-    /// `message` (from the registry) with every secret value and `Authorization` echo hidden.
-    fn scrub(&self, message: String) -> String {
-        let mut message = crate::output::safe::redact_credentials(&message).into_owned();
-        for secret in self.secrets.lock().unwrap().iter() {
-            message = message.replace(secret.as_str(), "***");
+    /// The message of an error `body` from the registry ([`body_message`], which hides
+    /// `Authorization` echoes), with every secret value this registry knows hidden too.
+    fn body_message(&self, body: &str) -> String {
+        let mut message = body_message(body);
+        let secrets = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        for secret in secrets.iter() {
+            message = message.replace(secret.expose(), "***");
         }
         message
     }
@@ -276,11 +287,7 @@ impl Registry {
     /// Whether a request to `url` may carry the registry's credentials: only on the registry's
     /// own origin. A plain-HTTP URL from an HTTPS registry is refused outright.
     fn may_authorize(&self, what: &str, url: &Url) -> Result<bool, RegistryError> {
-        let base = Url::parse(&self.base).map_err(|e| RegistryError::Protocol {
-            registry: self.name.clone(),
-            message: format!("{} is not a URL ({e})", self.base),
-        })?;
-        if base.scheme() == "https" && url.scheme() != "https" {
+        if self.origin.scheme() == "https" && url.scheme() != "https" {
             return Err(RegistryError::Downgrade {
                 registry: self.name.clone(),
                 what: what.to_string(),
@@ -288,7 +295,7 @@ impl Registry {
                 to: url.to_string(),
             });
         }
-        Ok(same_origin(&base, url))
+        Ok(same_origin(&self.origin, url))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -415,7 +422,7 @@ impl Registry {
                 }
                 Ok(r) => break r,
                 Err(e) => {
-                    if self.retry.delay(attempt, None, waited, 0.5).is_none() {
+                    if self.retry.next(attempt, None, waited, 0.5).is_err() {
                         return Err(RegistryError::Transport {
                             registry: self.name.clone(),
                             repository: op.repository.to_string(),
@@ -431,7 +438,7 @@ impl Registry {
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
         if status == 401 || status == 403 {
-            return Err(self.unauthorized(op, status, self.scrub(body_message(&body))));
+            return Err(self.unauthorized(op, status, self.body_message(&body)));
         }
         if status != 200 {
             return Err(RegistryError::Status {
@@ -439,7 +446,7 @@ impl Registry {
                 repository: op.repository.to_string(),
                 operation: "token request".into(),
                 status,
-                message: self.scrub(body_message(&body)),
+                message: self.body_message(&body),
                 retry_after: None,
             });
         }
@@ -473,8 +480,8 @@ impl Registry {
         mask(&value);
         self.secrets
             .lock()
-            .unwrap()
-            .push(value.expose().to_string());
+            .unwrap_or_else(|e| e.into_inner())
+            .push(value.clone());
         // Renew a little before the service's expiry (60 s when it does not say).
         let lifetime =
             Duration::from_secs(parsed.expires_in.unwrap_or(60).saturating_sub(10).max(5));
@@ -487,8 +494,7 @@ impl Registry {
     /// Refuses to send credentials to a plain-HTTP token realm of an HTTPS registry, unless the
     /// realm's host is in `insecure-registries` (loopback included: no exemption).
     fn check_realm(&self, realm: &str) -> Result<(), RegistryError> {
-        if matches!(self.credentials, Credentials::Anonymous) || !self.base.starts_with("https://")
-        {
+        if matches!(self.credentials, Credentials::Anonymous) || self.origin.scheme() != "https" {
             return Ok(());
         }
         let url = Url::parse(realm).map_err(|e| RegistryError::Protocol {
@@ -630,7 +636,7 @@ impl Registry {
                     return Ok(response);
                 }
                 Err(e) => {
-                    if self.retry.delay(attempt, None, waited, 0.5).is_none() {
+                    if self.retry.next(attempt, None, waited, 0.5).is_err() {
                         return Err(RegistryError::Transport {
                             registry: self.name.clone(),
                             repository: op.repository.to_string(),
@@ -674,7 +680,7 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let body = response.text().await.unwrap_or_default();
-        let message = self.scrub(body_message(&body));
+        let message = self.body_message(&body);
         match status {
             401 => self.unauthorized(op, status, message),
             403 => RegistryError::Denied {
@@ -1115,7 +1121,7 @@ impl Registry {
                     200 => Ok(PushAccess::Authenticated),
                     401 | 403 => {
                         let body = response.text().await.unwrap_or_default();
-                        Ok(PushAccess::Refused(self.scrub(body_message(&body))))
+                        Ok(PushAccess::Refused(self.body_message(&body)))
                     }
                     _ => Err(self.fail(&op, response).await),
                 }

@@ -148,25 +148,39 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
     }
 }
 
-/// The wait before another try of a whole upload (after the registry's `Retry-After`, when it
-/// gave one), with the error for the warning; or the error to fail with: itself when it is not
-/// transient, else with why it is not tried again (attempts spent, a wait beyond the budget).
-fn upload_retry(
+/// After a failed try of a whole upload: waits before the next one (the registry's
+/// `Retry-After`, when it gave one) and counts it, with a warning that names `what`; or the error
+/// to fail with: `e` itself when it is not transient, else `e` with why it is not tried again
+/// (attempts spent, a wait beyond the budget).
+async fn wait_to_retry_upload(
     retry: &RetryPolicy,
-    attempt: u32,
-    waited: Duration,
+    attempt: &mut u32,
+    waited: &mut Duration,
     e: RegistryError,
-) -> Result<(Duration, RegistryError), RegistryError> {
+    what: &str,
+) -> Result<(), RegistryError> {
     if !e.is_transient() {
         return Err(e);
     }
-    match retry.next(attempt, e.retry_after(), waited, super::client::jitter()) {
-        Ok(delay) => Ok((delay, e)),
-        Err(why) => Err(RegistryError::GaveUp {
-            error: Box::new(e),
-            why,
-        }),
-    }
+    let delay = match retry.next(*attempt, e.retry_after(), *waited, super::client::jitter()) {
+        Ok(delay) => delay,
+        Err(why) => {
+            return Err(RegistryError::GaveUp {
+                error: Box::new(e),
+                why,
+            });
+        }
+    };
+    tracing::warn!(
+        "{e}; retrying {what} in {:.1}s (attempt {} of {})",
+        delay.as_secs_f64(),
+        *attempt + 1,
+        retry.max_attempts
+    );
+    tokio::time::sleep(delay).await;
+    *waited += delay;
+    *attempt += 1;
+    Ok(())
 }
 
 /// Uploads one blob unless the repository has it, retrying the whole upload on transient errors.
@@ -213,17 +227,8 @@ async fn push_blob(
                     }
                     .into());
                 }
-                let (delay, e) = upload_retry(retry, attempt, waited, e)?;
-                tracing::warn!(
-                    "{e}; retrying the upload of {} in {:.1}s (attempt {} of {})",
-                    blob.digest,
-                    delay.as_secs_f64(),
-                    attempt + 1,
-                    retry.max_attempts
-                );
-                tokio::time::sleep(delay).await;
-                waited += delay;
-                attempt += 1;
+                let what = format!("the upload of {}", blob.digest);
+                wait_to_retry_upload(retry, &mut attempt, &mut waited, e, &what).await?;
             }
         }
     }
@@ -288,17 +293,8 @@ async fn push_docker_layer(
                     }
                     .into());
                 }
-                let (delay, e) = upload_retry(retry, attempt, waited, e)?;
-                tracing::warn!(
-                    "{e}; retrying layer {} in {:.1}s (attempt {} of {})",
-                    layer.diff_id,
-                    delay.as_secs_f64(),
-                    attempt + 1,
-                    retry.max_attempts
-                );
-                tokio::time::sleep(delay).await;
-                waited += delay;
-                attempt += 1;
+                let what = format!("layer {}", layer.diff_id);
+                wait_to_retry_upload(retry, &mut attempt, &mut waited, e, &what).await?;
             }
         }
     }

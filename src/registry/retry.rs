@@ -114,19 +114,9 @@ pub fn human(d: Duration) -> String {
 }
 
 impl RetryPolicy {
-    /// The wait before attempt `attempt + 1` (attempt counts from 1), or `None` when the
-    /// attempts or the total wait are spent. `jitter` in [0, 1) spreads clients apart.
-    pub fn delay(
-        &self,
-        attempt: u32,
-        retry_after: Option<Duration>,
-        waited: Duration,
-        jitter: f64,
-    ) -> Option<Duration> {
-        self.next(attempt, retry_after, waited, jitter).ok()
-    }
-
-    /// [`RetryPolicy::delay`], or why there is no other attempt.
+    /// The wait before attempt `attempt + 1` (attempt counts from 1), or why there is none: the
+    /// attempts or the total wait are spent, or the server asked for more than is left. `jitter`
+    /// in [0, 1) spreads clients apart.
     pub fn next(
         &self,
         attempt: u32,
@@ -182,18 +172,24 @@ mod tests {
         let p = RetryPolicy::default();
         let zero = Duration::ZERO;
         assert_eq!(
-            p.delay(1, None, zero, 1.0),
+            p.next(1, None, zero, 1.0).ok(),
             Some(Duration::from_millis(500))
         );
-        assert_eq!(p.delay(2, None, zero, 1.0), Some(Duration::from_secs(1)));
-        assert_eq!(p.delay(3, None, zero, 0.0), Some(Duration::from_secs(1)));
         assert_eq!(
-            p.delay(10 - 5, None, zero, 1.0),
+            p.next(2, None, zero, 1.0).ok(),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            p.next(3, None, zero, 0.0).ok(),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            p.next(10 - 5, None, zero, 1.0).ok(),
             Some(Duration::from_secs(8))
         );
-        assert_eq!(p.delay(6, None, zero, 1.0), None, "attempts spent");
+        assert_eq!(p.next(6, None, zero, 1.0).ok(), None, "attempts spent");
         assert_eq!(
-            p.delay(5, None, Duration::from_secs(85), 1.0),
+            p.next(5, None, Duration::from_secs(85), 1.0).ok(),
             None,
             "total wait spent"
         );
@@ -203,11 +199,13 @@ mod tests {
     fn honours_retry_after() {
         let p = RetryPolicy::default();
         assert_eq!(
-            p.delay(1, parse_retry_after(" 3 "), Duration::ZERO, 0.3),
+            p.next(1, parse_retry_after(" 3 "), Duration::ZERO, 0.3)
+                .ok(),
             Some(Duration::from_secs(3))
         );
         assert_eq!(
-            p.delay(1, Some(Duration::from_secs(600)), Duration::ZERO, 0.0),
+            p.next(1, Some(Duration::from_secs(600)), Duration::ZERO, 0.0)
+                .ok(),
             None,
             "beyond the budget"
         );

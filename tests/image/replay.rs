@@ -231,7 +231,8 @@ impl Replay<'_> {
                         fail(&text, "the replay runs an ENTRYPOINT in exec form only")
                     })?;
                 }
-                "LABEL" | "EXPOSE" | "USER" | "STOPSIGNAL" => {}
+                // Metadata only: nothing a later step or the image's files depend on.
+                "LABEL" | "EXPOSE" | "STOPSIGNAL" => {}
                 other => {
                     return Err(fail(
                         &text,

@@ -295,7 +295,7 @@ pub fn replay(
     let _ = std::fs::remove_dir_all(scratch);
     let mut outcomes = Vec::new();
     let mut workspaces = BTreeMap::new();
-    let mut artifacts: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    let mut artifacts = Artifacts::new();
     let mut skips_used = vec![false; stand_ins.skipped_runs.len()];
     let order = job_order(&workflow.jobs).map_err(whole)?;
     for job_name in order {
@@ -356,71 +356,12 @@ pub fn replay(
                     .map_err(|e| fail(&name, e))?;
                 let skipped = if let Some(uses) = &step.uses {
                     let action = uses.split('@').next().unwrap_or(uses);
-                    match action {
-                        "actions/checkout" => {
-                            checkout(project, &workspace).map_err(|e| fail(&name, e))?;
-                        }
-                        "actions/upload-artifact" => {
-                            let pattern = workspace.join(&with["path"]);
-                            let files = expand(&pattern).map_err(|e| fail(&name, e))?;
-                            if files.is_empty()
-                                && with.get("if-no-files-found").map(String::as_str)
-                                    == Some("error")
-                            {
-                                return Err(fail(
-                                    &name,
-                                    format!("no files match `{}`", with["path"]),
-                                ));
-                            }
-                            artifacts.insert(with["name"].clone(), files);
-                        }
-                        "actions/download-artifact" => {
-                            let pattern = globset::Glob::new(&with["pattern"])
-                                .map_err(|e| fail(&name, e.to_string()))?
-                                .compile_matcher();
-                            let into = workspace.join(&with["path"]);
-                            std::fs::create_dir_all(&into)
-                                .map_err(|e| fail(&name, e.to_string()))?;
-                            for (artifact, files) in &artifacts {
-                                if !pattern.is_match(artifact) {
-                                    continue;
-                                }
-                                let dir = if with.get("merge-multiple").map(String::as_str)
-                                    == Some("true")
-                                {
-                                    into.clone()
-                                } else {
-                                    into.join(artifact)
-                                };
-                                std::fs::create_dir_all(&dir)
-                                    .map_err(|e| fail(&name, e.to_string()))?;
-                                for file in files {
-                                    std::fs::copy(
-                                        file,
-                                        dir.join(file.file_name().unwrap_or_default()),
-                                    )
-                                    .map_err(|e| fail(&name, e.to_string()))?;
-                                }
-                            }
-                        }
-                        "./" => {
-                            check_action_inputs(&workspace, &with).map_err(|e| fail(&name, e))?;
-                        }
-                        _ => {}
-                    }
+                    let why = stand_in_action(action, &with, project, &workspace, &mut artifacts)
+                        .map_err(|e| fail(&name, e))?;
                     if let Some(id) = &step.id {
                         steps.insert(id.clone(), (stand_ins.outputs)(action, &matrix));
                     }
-                    Some(match action {
-                        "actions/checkout" => "stand-in: the project's files copied".to_string(),
-                        "actions/upload-artifact" | "actions/download-artifact" => {
-                            "stand-in: files carried between the replayed jobs".to_string()
-                        }
-                        "./" => "this action's container: needs a Docker engine (its `with:` \
-                                 inputs are checked against action.yml)"
-                            .to_string(),
-                        _ => "a third-party action".to_string(),
-                    })
+                    Some(why)
                 } else if let Some(script) = &step.run {
                     let first_line = script.lines().next().unwrap_or_default().trim();
                     let skip = stand_ins.skipped_runs.iter().position(|(what, _)| {
@@ -434,7 +375,7 @@ pub fn replay(
                             step,
                             script,
                             &contexts,
-                            &workflow_file_env(&env, &stand_ins.github),
+                            &runner_env(&env, &stand_ins.github),
                             &extra_path,
                             &workspace,
                             &runner_temp,
@@ -470,6 +411,71 @@ pub fn replay(
         outcomes,
         workspaces,
     })
+}
+
+/// The files `upload-artifact` stored, by artifact name.
+type Artifacts = BTreeMap<String, Vec<PathBuf>>;
+
+/// What a `uses:` step does that later steps depend on (the checkout, artifacts carried between
+/// jobs, this action's inputs checked), and why the action itself is not run.
+fn stand_in_action(
+    action: &str,
+    with: &BTreeMap<&str, String>,
+    project: &Path,
+    workspace: &Path,
+    artifacts: &mut Artifacts,
+) -> Result<String, String> {
+    let input = |name: &str| {
+        with.get(name)
+            .map(String::as_str)
+            .ok_or_else(|| format!("{action} without `{name}`: the replay needs it"))
+    };
+    let io = |e: std::io::Error| e.to_string();
+    match action {
+        "actions/checkout" => {
+            checkout(project, workspace)?;
+            Ok("stand-in: the project's files copied".into())
+        }
+        "actions/upload-artifact" => {
+            let files = expand(&workspace.join(input("path")?))?;
+            if files.is_empty()
+                && with.get("if-no-files-found").map(String::as_str) == Some("error")
+            {
+                return Err(format!("no files match `{}`", input("path")?));
+            }
+            artifacts.insert(input("name")?.to_string(), files);
+            Ok("stand-in: files carried between the replayed jobs".into())
+        }
+        "actions/download-artifact" => {
+            let pattern = globset::Glob::new(input("pattern")?)
+                .map_err(|e| e.to_string())?
+                .compile_matcher();
+            let into = workspace.join(input("path")?);
+            let merged = with.get("merge-multiple").map(String::as_str) == Some("true");
+            for (artifact, files) in artifacts.iter().filter(|(a, _)| pattern.is_match(a)) {
+                let dir = if merged {
+                    into.clone()
+                } else {
+                    into.join(artifact)
+                };
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                for file in files {
+                    std::fs::copy(file, dir.join(file.file_name().unwrap_or_default()))
+                        .map_err(io)?;
+                }
+            }
+            Ok("stand-in: files carried between the replayed jobs".into())
+        }
+        "./" => {
+            check_action_inputs(workspace, with)?;
+            Ok(
+                "this action's container: needs a Docker engine (its `with:` inputs are checked \
+                against action.yml)"
+                    .into(),
+            )
+        }
+        _ => Ok("a third-party action".into()),
+    }
 }
 
 /// A `uses: ./` step names only inputs that action.yml declares.
@@ -508,7 +514,7 @@ fn expand(pattern: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// The variables the runner sets for every step.
-fn workflow_file_env(
+fn runner_env(
     env: &BTreeMap<String, String>,
     github: &BTreeMap<&'static str, String>,
 ) -> BTreeMap<String, String> {

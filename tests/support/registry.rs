@@ -141,3 +141,23 @@ pub fn copy_to_dir(reference: &str, auth: Option<(&str, &str)>, tls: Tls, dir: &
     }
     output.status.success()
 }
+
+/// `skopeo copy oci:DIR docker://REFERENCE`: a push by digest, no tag, as buildx's
+/// `push-by-digest=true` does. `all`: an index with every manifest it holds.
+pub fn push_by_digest(dir: &Path, reference: &str, all: bool) {
+    let mut command = Command::new("skopeo");
+    command.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+    if all {
+        command.arg("--all");
+    }
+    let output = command
+        .arg(format!("oci:{}", dir.display()))
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "skopeo copy to {reference}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -143,7 +143,7 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
             repository,
         } => {
             let response = registry.get_blob(repository, &blob.digest).await?;
-            Ok(body::from_response(response.bytes_stream()))
+            Ok(body::from_response(response.bytes_stream(), blob.size))
         }
     }
 }

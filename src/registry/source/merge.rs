@@ -315,7 +315,9 @@ async fn read_config(
         ))
         .into());
     }
-    let bytes = registry.get_small_blob(repository, &config.digest).await?;
+    let bytes = registry
+        .get_small_blob(repository, &config.digest, config.size)
+        .await?;
     let parsed: ConfigDoc = serde_json::from_slice(&bytes).map_err(|e| {
         not_an_image(format!(
             "its config {} is not an image config ({e})",

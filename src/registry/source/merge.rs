@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{
-    BlobOrigin, ImageRef, RawManifest, SourceError, SourceImage, collect_blobs, parse_manifest,
+    BlobOrigin, ImageRef, MAX_CONFIG, RawManifest, SourceError, SourceImage, collect_blobs,
+    parse_manifest,
 };
 use crate::registry::client::Registry;
 use crate::registry::digest::Digest;
@@ -280,9 +281,6 @@ async fn fetch(
         bytes,
     })
 }
-
-/// An image config is a small JSON document; anything bigger is not one.
-const MAX_CONFIG: u64 = 8 << 20;
 
 #[derive(serde::Deserialize)]
 struct ConfigDoc {

@@ -4,11 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use reqwest::Response;
 
-/// Manifests and indexes: the size the OCI distribution spec says registries must accept.
-pub const MAX_MANIFEST: u64 = 4 << 20;
-/// An image config read whole (a platform, a date): far above any real one, which is a few KiB
-/// (even with a long history).
-pub const MAX_CONFIG: u64 = 8 << 20;
+pub use super::source::{MAX_CONFIG, MAX_MANIFEST};
 /// A page of a tag list: 1,000 tags of up to 128 characters (the spec's limit) with room.
 pub const MAX_TAG_PAGE: u64 = 4 << 20;
 /// A token service's answer: a JWT of a few KiB, or several with a refresh token.

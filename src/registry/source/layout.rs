@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use super::{
     BlobOrigin, MAX_INDEX_JSON, MAX_MANIFEST, RawManifest, SourceError, SourceImage, collect_blobs,
-    parse_manifest, read_at_most,
+    parse_manifest,
 };
+use crate::file::read_limited;
 use crate::registry::digest::Digest;
 use crate::registry::media::{Descriptor, ManifestKind};
 use crate::registry::progress::human_bytes;
@@ -130,7 +131,7 @@ pub(super) fn read_tar_entry(
     let mut file = File::open(path).map_err(|e| io_error(path, e))?;
     file.seek(SeekFrom::Start(offset))
         .map_err(|e| io_error(path, e))?;
-    read_at_most(file.take(len), len, limit).map_err(|e| io_error(path, e))
+    read_limited(file.take(len), len, limit).map_err(|e| io_error(path, e))
 }
 
 /// What a file's metadata says it is, for a message refusing it.
@@ -240,7 +241,7 @@ impl Files {
             // Read to the end, not to `len`: a file longer than its metadata said is found too.
             Files::Dir { .. } => {
                 let file = File::open(&at.path).map_err(|e| io_error(&at.path, e))?;
-                read_at_most(file, at.len, limit).map_err(|e| io_error(&at.path, e))
+                read_limited(file, at.len, limit).map_err(|e| io_error(&at.path, e))
             }
         }
     }

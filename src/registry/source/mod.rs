@@ -8,7 +8,6 @@ pub mod reference;
 pub mod remote;
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,18 +28,6 @@ pub const MAX_DOCKER_MANIFEST: u64 = MAX_MANIFEST;
 /// anything bigger is not one: bounds a `docker save` archive's config (no descriptor gives its
 /// size) and the size a `merge` image's descriptor may give its config.
 pub const MAX_CONFIG: u64 = 8 << 20;
-
-/// What `reader` holds when that is at most `limit` bytes; `None` when it holds more, found by
-/// reading one byte past `limit`, never the rest. `expected` (a length from metadata or a
-/// header, possibly a lie) only sizes the first allocation, and never beyond `limit`.
-fn read_at_most(reader: impl Read, expected: u64, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let capacity = usize::try_from(expected.min(limit)).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(capacity);
-    reader
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)?;
-    Ok((bytes.len() as u64 <= limit).then_some(bytes))
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
@@ -248,24 +235,6 @@ pub fn collect_blobs(docs: &[&ManifestDoc]) -> Vec<BlobInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_at_most_the_limit() {
-        assert_eq!(
-            read_at_most(&b"four"[..], 4, 4).unwrap(),
-            Some(b"four".to_vec())
-        );
-        assert_eq!(
-            read_at_most(&b"four"[..], 1 << 40, 8).unwrap(),
-            Some(b"four".to_vec())
-        );
-        assert_eq!(read_at_most(&b"five!"[..], 4, 4).unwrap(), None);
-        // An endless reader: one byte past the limit answers, whatever length was claimed.
-        assert_eq!(
-            read_at_most(std::io::repeat(0), u64::MAX, MAX_MANIFEST).unwrap(),
-            None
-        );
-    }
 
     #[test]
     fn parses_transports() {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::ci::inputs::{InputValueError, Inputs};
-use crate::github::packages::{self, Package, PackageVersion};
+use crate::github::packages::{self, Deletion, Package, PackageVersion};
 use crate::github::{Access, GitHub, GitHubError};
 use crate::plan::retention::{
     self, Decision, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts,
@@ -222,16 +222,16 @@ pub async fn list(
 }
 
 /// Plans, reading the manifests the plan asks for (undated, 8 at a time) and planning again
-/// until it asks for none it has not tried. `tried`: the digests already read or found missing.
-/// What an index lists as an image manifest references nothing further, so it is known without
-/// a read.
+/// until it asks for none it has not tried. `tried`: the digests already read or found missing,
+/// added to. What an index lists as an image manifest references nothing further, so it is known
+/// without a read.
 async fn plan_reading(
     registry: &Registry,
     repository: &str,
     versions: &mut [ImageVersion],
     policy: &Policy,
     facts: &RunFacts,
-    mut tried: BTreeSet<String>,
+    tried: &mut BTreeSet<String>,
 ) -> Result<RetentionPlan, RetentionError> {
     loop {
         let plan = retention::plan(versions, policy, facts)?;
@@ -290,7 +290,20 @@ pub struct PruneOutcome {
     pub image: String,
     pub plan: RetentionPlan,
     pub deleted: Vec<String>,
+    /// Versions the plan deleted that GitHub keeps: kept, with what they reference.
+    pub skipped: Vec<Skipped>,
     pub dry_run: bool,
+}
+
+/// A version GitHub refused to delete.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub digest: String,
+    pub tags: Vec<String>,
+    /// GitHub's words.
+    pub reason: String,
+    /// What a person can do about it.
+    pub fix: String,
 }
 
 /// Prunes one repository by `policy`: the plan first, then the deletions in its order.
@@ -328,13 +341,13 @@ pub async fn prune(
             }
         }
     }
-    let plan = plan_reading(
+    let mut plan = plan_reading(
         registry,
         repository,
         &mut versions,
         &settings.policy,
         facts,
-        tried,
+        &mut tried,
     )
     .await?;
     let doomed: Vec<_> = plan.deletions().cloned().collect();
@@ -358,11 +371,13 @@ pub async fn prune(
         }
     }
     let mut deleted = Vec::new();
+    let mut skipped = Vec::new();
     if settings.dry_run || doomed.is_empty() {
         return Ok(PruneOutcome {
             image: image.to_string(),
             plan,
             deleted,
+            skipped,
             dry_run: settings.dry_run,
         });
     }
@@ -381,12 +396,64 @@ pub async fn prune(
                     )));
                 }
             }
-            for v in &doomed {
+            // A version GitHub keeps is kept by a new plan, with everything it references (the
+            // platform images of an index, its referrers), and the deletions go on by that plan.
+            let mut facts = facts.clone();
+            let mut attempted = BTreeSet::new();
+            loop {
+                let next = plan
+                    .deletions()
+                    .find(|v| !attempted.contains(&v.digest))
+                    .cloned();
+                let Some(v) = next else {
+                    break;
+                };
+                attempted.insert(v.digest.clone());
                 let Some(version) = by_id.get(&v.id) else {
                     continue;
                 };
-                packages::delete(gh, package, version).await?;
-                deleted.push(v.digest.clone());
+                match packages::delete(gh, package, version).await? {
+                    Deletion::Done => deleted.push(v.digest.clone()),
+                    Deletion::Refused { reason, fix } => {
+                        tracing::warn!(
+                            "{image}: GitHub refused to delete {} [{}] (package version {}): {reason} {fix}. It is kept, with what it references, and the prune goes on",
+                            v.digest,
+                            v.tags.join(", "),
+                            v.id
+                        );
+                        facts
+                            .undeletable
+                            .insert(v.digest.clone(), format!("GitHub keeps it: {reason}"));
+                        skipped.push(Skipped {
+                            digest: v.digest.clone(),
+                            tags: v.tags.clone(),
+                            reason,
+                            fix: fix.to_string(),
+                        });
+                        plan = plan_reading(
+                            registry,
+                            repository,
+                            &mut versions,
+                            &settings.policy,
+                            &facts,
+                            &mut tried,
+                        )
+                        .await?;
+                    }
+                }
+            }
+            // What is gone stays a deletion, whatever a later plan would have kept.
+            if !skipped.is_empty() {
+                let gone: BTreeMap<&str, &Decision> = doomed
+                    .iter()
+                    .filter(|d| deleted.contains(&d.digest))
+                    .map(|d| (d.digest.as_str(), &d.decision))
+                    .collect();
+                for verdict in &mut plan.verdicts {
+                    if let Some(decision) = gone.get(verdict.digest.as_str()) {
+                        verdict.decision = (*decision).clone();
+                    }
+                }
             }
         }
         Listing::Registry => {
@@ -412,6 +479,7 @@ pub async fn prune(
         image: image.to_string(),
         plan,
         deleted,
+        skipped,
         dry_run: false,
     })
 }
@@ -470,8 +538,7 @@ pub fn run_facts(
 ) -> RunFacts {
     let mut facts = RunFacts {
         now: Some(now),
-        pushed: BTreeSet::new(),
-        replaced: BTreeSet::new(),
+        ..RunFacts::default()
     };
     if let Some(p) = pushed {
         facts.pushed.insert(p.digest.to_string());

@@ -2092,3 +2092,101 @@ async fn package_endpoints_are_rate_limited_and_429_says_retry_after() {
             .collect();
     assert_eq!(statuses, expected);
 }
+
+#[tokio::test]
+async fn public_versions_downloaded_over_5000_times_cannot_be_deleted() {
+    let gh = packages_fake();
+    let ids = gh.add_package(
+        ORG,
+        true,
+        "popular",
+        vec![
+            version(1, &["1.0.0"], "2023-01-01T00:00:00Z"),
+            version(2, &["1.1.0"], "2023-01-02T00:00:00Z"),
+            version(3, &["2.0.0"], "2023-01-03T00:00:00Z"),
+        ],
+    );
+    gh.set_downloads(ORG, "popular", &digest(1), 5_001);
+    gh.set_downloads(ORG, "popular", &digest(2), 5_000);
+    let delete = |id: u64| format!("/orgs/{ORG}/packages/container/popular/versions/{id}");
+    let send = |id: u64| {
+        let path = delete(id);
+        let gh = &gh;
+        async move { call(gh, Method::DELETE, &path, bearer(WRITE).as_deref(), None).await }
+    };
+
+    // Private, the downloads do not matter.
+    gh.set_package_public(ORG, "popular", false);
+    assert_eq!(send(ids[0]).await.status, StatusCode::NO_CONTENT);
+    gh.add_package(
+        ORG,
+        true,
+        "popular",
+        vec![version(4, &["1.0.1"], "2023-01-04T00:00:00Z")],
+    );
+    gh.set_downloads(ORG, "popular", &digest(4), 9_000);
+    gh.set_package_public(ORG, "popular", true);
+    let refused = send(gh.package_versions(ORG, "popular")[0].id).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.json,
+        error_body(
+            "Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance.",
+            "delete-package-version-for-an-organization",
+            400
+        )
+    );
+    assert_eq!(
+        send(ids[1]).await.status,
+        StatusCode::NO_CONTENT,
+        "5,000 downloads exactly may go"
+    );
+    assert_eq!(
+        gh.package_versions(ORG, "popular")
+            .iter()
+            .map(|v| v.digest.clone())
+            .collect::<Vec<_>>(),
+        [digest(4), digest(3)]
+    );
+}
+
+#[tokio::test]
+async fn a_secondary_rate_limit_is_403_or_429_with_or_without_retry_after() {
+    let gh = packages_fake();
+    gh.add_package(
+        ORG,
+        true,
+        "app",
+        vec![version(1, &["1.0.0"], "2023-01-01T00:00:00Z")],
+    );
+    let list = format!("/orgs/{ORG}/packages/container/app/versions");
+    gh.set_secondary_rate_limited(2, 403, None);
+    for _ in 0..2 {
+        let limited = call(&gh, Method::GET, &list, bearer(WRITE).as_deref(), None).await;
+        assert_eq!(limited.status, StatusCode::FORBIDDEN);
+        assert!(limited.headers.get("retry-after").is_none());
+        assert_ne!(
+            limited.header("x-ratelimit-remaining"),
+            "0",
+            "the primary limit is not spent"
+        );
+        assert!(
+            limited.json["message"]
+                .as_str()
+                .unwrap()
+                .contains("secondary rate limit"),
+            "{}",
+            limited.json
+        );
+    }
+    assert_eq!(
+        call(&gh, Method::GET, &list, bearer(WRITE).as_deref(), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    gh.set_secondary_rate_limited(1, 429, Some(7));
+    let limited = call(&gh, Method::GET, &list, bearer(WRITE).as_deref(), None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.header("retry-after"), "7");
+}

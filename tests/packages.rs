@@ -256,7 +256,8 @@ fn a_secondary_rate_limit_on_a_delete_is_waited_out() {
     let run = prune(&gh, &image, TOKEN, &["--keep", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stderr.contains("got HTTP 429; retrying in 1.0s"),
+        run.stderr
+            .contains("got GitHub's secondary rate limit (HTTP 429); retrying in 1.0s"),
         "it waited as Retry-After said: {}",
         run.stderr
     );
@@ -422,4 +423,254 @@ fn a_kept_referrers_index_keeps_the_sbom_it_lists_among_a_thousand_versions() {
     assert_eq!(blob_gets, 0, "{}", proxy.log());
     assert_eq!(manifest_heads, 0, "{}", proxy.log());
     assert_eq!(manifest_gets, kept_tagged, "{}", proxy.log());
+}
+
+fn fake_digest(n: u32) -> String {
+    format!("sha256:{n:064x}")
+}
+
+#[test]
+fn an_answer_larger_than_any_page_is_cut_off_without_being_read_whole() {
+    let gh = FakeGitHub::start();
+    gh.add_token(TOKEN, Perms::WRITE);
+    gh.add_package(
+        "octo-org",
+        true,
+        "endless",
+        vec![(
+            fake_digest(1),
+            vec!["1.0.0".into()],
+            "2024-01-01T00:00:00Z".into(),
+        )],
+    );
+    // 256 MiB, generated as it is sent: far more than tagship reads of one answer.
+    let whole: u64 = 256 << 20;
+    gh.serve_huge_body("GET", "/orgs/octo-org/packages", whole);
+    let image = format!("{}/octo-org/endless", registry::registries().plain);
+    let started = std::time::Instant::now();
+    let run = prune(&gh, &image, TOKEN, &["--keep", "1"]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("list the versions of package octo-org/endless")
+            && run.stderr.contains("the server sent more than 32 MiB"),
+        "{}",
+        run.stderr
+    );
+    let sent = gh.huge_body_bytes_sent();
+    assert!(
+        sent < whole / 4,
+        "tagship stopped reading at the cap: {sent} of {whole} bytes were sent ({took:?})"
+    );
+    assert_eq!(
+        api_calls(&gh, "GET"),
+        1,
+        "not asked again: the same server would send the same"
+    );
+}
+
+#[test]
+fn a_secondary_rate_limit_403_is_waited_out_as_retry_after_says() {
+    let gh = FakeGitHub::start();
+    gh.add_token(TOKEN, Perms::WRITE);
+    gh.add_package(
+        "octo-org",
+        true,
+        "paced403",
+        vec![
+            (
+                fake_digest(1),
+                vec!["1.0.0".into()],
+                "2024-01-01T00:00:00Z".into(),
+            ),
+            (
+                fake_digest(2),
+                vec!["2.0.0".into()],
+                "2024-01-02T00:00:00Z".into(),
+            ),
+        ],
+    );
+    gh.set_secondary_rate_limited(1, 403, Some(1));
+    let image = format!("{}/octo-org/paced403", registry::registries().plain);
+    let run = prune(&gh, &image, TOKEN, &["--keep", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("secondary rate limit") && run.stderr.contains("retrying in 1.0s"),
+        "the warning says what GitHub asked and how long it waited: {}",
+        run.stderr
+    );
+    let statuses: Vec<(String, u16)> = gh.requests().into_iter().map(|(m, _, s)| (m, s)).collect();
+    assert_eq!(
+        statuses,
+        [("GET", 403), ("GET", 200), ("DELETE", 204)]
+            .iter()
+            .map(|(m, s)| (m.to_string(), *s))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(gh.package_versions("octo-org", "paced403").len(), 1);
+}
+
+#[test]
+fn a_public_version_downloaded_over_5000_times_is_skipped_and_the_prune_goes_on() {
+    let plain = registry::registries().plain.clone();
+    let repo = registry::unique_repo("pkg-popular");
+    let (owner, name) = repo.split_once('/').unwrap();
+    let image = format!("{plain}/{repo}");
+    let gh = FakeGitHub::start();
+    gh.add_token(TOKEN, Perms::WRITE);
+    let (popular, old, kept) = (fake_digest(11), fake_digest(12), fake_digest(13));
+    gh.add_package(
+        owner,
+        true,
+        name,
+        vec![
+            (
+                popular.clone(),
+                vec!["1.0.0".into()],
+                "2024-01-01T00:00:00Z".into(),
+            ),
+            (
+                old.clone(),
+                vec!["1.1.0".into()],
+                "2024-01-02T00:00:00Z".into(),
+            ),
+            (
+                kept.clone(),
+                vec!["2.0.0".into()],
+                "2024-01-03T00:00:00Z".into(),
+            ),
+        ],
+    );
+    gh.set_package_public(owner, name, true);
+    gh.set_downloads(owner, name, &popular, 9_000);
+
+    // The action: push 3.0.0, then prune to the most recent release.
+    let source = support::sample_layout("pkg-popular", 611, 1, 2_000);
+    let run = Runner::shared_event("push-tag")
+        .input("source", &format!("oci:{}", source.dir.display()))
+        .input("images", &image)
+        .input("tags", "type=raw,value=3.0.0")
+        .input("flavor", "latest=false")
+        .input("release", "false")
+        .input("prune", "true")
+        .input("keep", "1")
+        .input("github-token", TOKEN)
+        .var("GITHUB_API_URL", &gh.url())
+        .var("TAGSHIP_GITHUB_PACKAGES_REGISTRIES", &plain)
+        .run();
+    assert_eq!(run.code, 0, "the prune did what it could: {}", run.stderr);
+    assert_eq!(run.outputs["deleted"], format!("{image}@{old}"));
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("::warning") && l.contains("refused") && l.contains(&popular))
+        .unwrap_or_else(|| panic!("no warning names {popular}: {}", run.stderr));
+    assert!(
+        warning.contains("more than 5000 downloads") && warning.contains("GitHub Support"),
+        "GitHub's reason and what to do: {warning}"
+    );
+    assert!(
+        run.summary.contains(&popular) && run.summary.contains("more than 5000 downloads"),
+        "{}",
+        run.summary
+    );
+    let left: Vec<String> = gh
+        .package_versions(owner, name)
+        .into_iter()
+        .map(|v| v.digest)
+        .collect();
+    assert_eq!(left, vec![kept, popular]);
+}
+
+#[test]
+fn the_last_tagged_version_github_keeps_is_skipped_with_its_platform_images() {
+    let plain = registry::registries().plain.clone();
+    let repo = registry::unique_repo("pkg-last");
+    let (owner, name) = repo.split_once('/').unwrap();
+    let image = format!("{plain}/{repo}");
+    let small = |seed| ImageSpec {
+        layers: 1,
+        layer_size: 2_000,
+        seed,
+        ..ImageSpec::default()
+    };
+    let arm = ImageSpec {
+        arch: "arm64",
+        ..small(622)
+    };
+    let (index, children) = push(&image, small(621), Some(arm), "main");
+    let (leftover, recent) = (fake_digest(21), fake_digest(22));
+    let yesterday = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let old = "2023-06-01T00:00:00Z".to_string();
+    let gh = FakeGitHub::start();
+    gh.add_token(TOKEN, Perms::WRITE);
+    gh.add_package(
+        owner,
+        true,
+        name,
+        vec![
+            (leftover.clone(), vec![], old.clone()),
+            (children[0].clone(), vec![], old.clone()),
+            (children[1].clone(), vec![], old.clone()),
+            (index.clone(), vec!["main".into()], old.clone()),
+            (recent.clone(), vec![], yesterday),
+        ],
+    );
+
+    // Everything old goes: the index (the package's only tagged version, which GitHub keeps),
+    // its platform images and the leftover; the recent untagged version stays.
+    let run = prune(
+        &gh,
+        &image,
+        TOKEN,
+        &["--older-than", "30d", "--untagged", "--format", "json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("warning") && l.contains("refused") && l.contains(&index))
+        .unwrap_or_else(|| panic!("no warning names {index}: {}", run.stderr));
+    assert!(
+        warning.contains("last tagged version") && warning.contains("delete the package"),
+        "GitHub's reason and what to do: {warning}"
+    );
+    let out: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(out["deleted"], serde_json::json!([leftover]));
+    assert_eq!(
+        out["skipped"][0]["digest"],
+        index.as_str(),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        out["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("last tagged version"),
+        "{}",
+        run.stdout
+    );
+    let mut left: Vec<String> = gh
+        .package_versions(owner, name)
+        .into_iter()
+        .map(|v| v.digest)
+        .collect();
+    left.sort();
+    let mut want = vec![
+        index.clone(),
+        children[0].clone(),
+        children[1].clone(),
+        recent,
+    ];
+    want.sort();
+    assert_eq!(
+        left, want,
+        "the index GitHub keeps keeps its platform images"
+    );
 }

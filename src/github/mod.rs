@@ -14,8 +14,14 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 use crate::http::describe;
-use crate::registry::retry::{GiveUp, RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::registry::retry::{GiveUp, RetryPolicy, human, is_retryable_status, parse_retry_after};
 use crate::secret::Secret;
+
+/// The most of one GitHub answer read into memory. The largest answers tagship reads are list
+/// pages of 100 (releases, whose notes may run to 125,000 characters each; package versions),
+/// the unpaged list of a repository's tags and a compare of 250 commits: a few MiB at the very
+/// most. A server that sends more is broken or hostile, and reading on would only grow memory.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -50,6 +56,23 @@ pub enum GitHubError {
         message: String,
     },
     #[error(
+        "GitHub's secondary rate limit refused {operation} on {repository} ({message}). The token sent too many requests in a short time, or too many at once: re-run the job in a few minutes, and run fewer jobs with this token at the same time"
+    )]
+    SecondaryRateLimited {
+        operation: String,
+        repository: String,
+        message: String,
+    },
+    #[error(
+        "GitHub: {operation} on {repository}: the server sent more than {} ({limit} bytes) in one answer, far more than any answer of GitHub's API; tagship stopped reading. Check `GITHUB_API_URL` ({api}) and any proxy in between", human_bytes(*.limit)
+    )]
+    AnswerTooLarge {
+        operation: String,
+        repository: String,
+        api: String,
+        limit: usize,
+    },
+    #[error(
         "GitHub: {operation} on {repository} failed: {message}. Check `GITHUB_API_URL` ({api})"
     )]
     Transport {
@@ -66,6 +89,32 @@ pub enum GitHubError {
     },
     #[error("{0}")]
     Setup(String),
+}
+
+/// `32 MiB`, `512 KiB`, `100 bytes`: a size as a person reads it.
+fn human_bytes(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// How GitHub calls are tried again: the backoff shared with the registries, and the wait after
+/// a secondary rate limit that names none (GitHub's docs ask for at least a minute).
+#[derive(Debug, Clone, Copy)]
+pub struct GitHubRetryPolicy {
+    pub backoff: RetryPolicy,
+    pub secondary_limit_wait: Duration,
+}
+
+impl Default for GitHubRetryPolicy {
+    fn default() -> Self {
+        GitHubRetryPolicy {
+            backoff: RetryPolicy::default(),
+            secondary_limit_wait: Duration::from_secs(60),
+        }
+    }
 }
 
 /// How to reach GitHub: the token (the `github-token` input, else `GITHUB_TOKEN`), the API at
@@ -112,7 +161,7 @@ impl Access {
             &self.token,
             repository,
             self.ca_pem.as_deref(),
-            RetryPolicy::default(),
+            GitHubRetryPolicy::default(),
         )
     }
 }
@@ -180,7 +229,7 @@ pub struct GitHub {
     octo: Octocrab,
     pub api: String,
     pub repository: String,
-    retry: RetryPolicy,
+    retry: GitHubRetryPolicy,
 }
 
 /// Whether the call may be repeated after a failure without doing its work twice.
@@ -198,7 +247,7 @@ impl GitHub {
         token: &Secret,
         repository: &str,
         ca_pem: Option<&[u8]>,
-        retry: RetryPolicy,
+        retry: GitHubRetryPolicy,
     ) -> Result<GitHub, GitHubError> {
         let http = crate::http::client(ca_pem).map_err(GitHubError::Setup)?;
         let api = api.trim_end_matches('/');
@@ -234,7 +283,7 @@ impl GitHub {
         method: &Method,
         route: &str,
         body: Option<&serde_json::Value>,
-    ) -> Result<Answer, octocrab::Error> {
+    ) -> Result<Answer, SendError> {
         // A path joins the base URI (its path kept: GHES's `/api/v3`); a `Link` URL is whole.
         let uri = route.to_string();
         let response = match *method {
@@ -244,16 +293,34 @@ impl GitHub {
             Method::PUT => self.octo._put(uri, body).await?,
             Method::DELETE => self.octo._delete(uri, body).await?,
             _ => {
-                return Err(octocrab::Error::Other {
+                return Err(SendError::Http(octocrab::Error::Other {
                     source: format!("method {method} is not used").into(),
                     backtrace: std::backtrace::Backtrace::capture(),
-                });
+                }));
             }
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        let announced = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+            return Err(SendError::TooLarge);
+        }
+        // Frame by frame, so that an endless body is given up at the cap, not read.
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
+            if bytes.len() + data.len() > MAX_ANSWER_BYTES {
+                return Err(SendError::TooLarge);
+            }
+            bytes.extend_from_slice(&data);
+        }
         // Lossy: an answer that is not UTF-8 is still an answer, shown as best it can be.
-        let bytes = response.into_body().collect().await?.to_bytes();
         let body = String::from_utf8_lossy(&bytes).into_owned();
         Ok(Answer {
             status,
@@ -263,9 +330,11 @@ impl GitHub {
         })
     }
 
-    /// Sends a request; answers 408, 429, 5xx, a spent rate limit and dropped connections are
-    /// retried with backoff (after `Retry-After` or the rate-limit reset when GitHub gives one)
-    /// when `repeat` allows it. The answer is returned whatever its status; see [`GitHub::expect`].
+    /// Sends a request; answers 408, 429, 5xx, a spent rate limit, a secondary rate limit and
+    /// dropped connections are retried with backoff (after `Retry-After`, the rate-limit reset, or
+    /// the policy's wait for a secondary limit that names none) when `repeat` allows it. The
+    /// answer is returned whatever its status; see [`GitHub::expect`]. An answer larger than
+    /// [`MAX_ANSWER_BYTES`] is an error, not retried: the same server would send it again.
     pub async fn call(
         &self,
         operation: &str,
@@ -280,21 +349,30 @@ impl GitHub {
             let (why, after, answered) = match self.send_once(&method, route, body).await {
                 Ok(answer) => {
                     let limited = rate_limit_wait(&answer);
+                    let secondary = secondary_limit(&answer);
                     if repeat == Repeat::Never
-                        || !(is_retryable_status(answer.status) || limited.is_some())
+                        || !(is_retryable_status(answer.status) || limited.is_some() || secondary)
                     {
                         return Ok(answer);
                     }
-                    let after = limited.or_else(|| {
-                        answer
-                            .headers
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(parse_retry_after)
-                    });
-                    (format!("HTTP {}", answer.status), after, Some(answer))
+                    let after = limited
+                        .or_else(|| {
+                            answer
+                                .headers
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(parse_retry_after)
+                        })
+                        .or(secondary.then_some(self.retry.secondary_limit_wait));
+                    let why = if secondary {
+                        format!("GitHub's secondary rate limit (HTTP {})", answer.status)
+                    } else {
+                        format!("HTTP {}", answer.status)
+                    };
+                    (why, after, Some(answer))
                 }
-                Err(e) => {
+                Err(SendError::TooLarge) => return Err(self.too_large(operation)),
+                Err(SendError::Http(e)) => {
                     let message = describe(&e);
                     if repeat == Repeat::Never {
                         return Err(self.transport(operation, message));
@@ -303,7 +381,10 @@ impl GitHub {
                 }
             };
             let jitter = f64::from(std::process::id() % 1000) / 1000.0;
-            let delay = match (self.retry.next(attempt, after, waited, jitter), answered) {
+            let delay = match (
+                self.retry.backoff.next(attempt, after, waited, jitter),
+                answered,
+            ) {
                 (Ok(delay), _) => delay,
                 // GitHub asked for a longer wait than the budget: its answer, and why, are the
                 // error (sending again now would only be refused again).
@@ -317,7 +398,8 @@ impl GitHub {
                     // Out of attempts: one more plain send to report its answer or failure.
                     return match self.send_once(&method, route, body).await {
                         Ok(answer) => Ok(answer),
-                        Err(e) => Err(self.transport(operation, describe(&e))),
+                        Err(SendError::TooLarge) => Err(self.too_large(operation)),
+                        Err(SendError::Http(e)) => Err(self.transport(operation, describe(&e))),
                     };
                 }
             };
@@ -326,11 +408,20 @@ impl GitHub {
                 self.repository,
                 delay.as_secs_f64(),
                 attempt + 1,
-                self.retry.max_attempts
+                self.retry.backoff.max_attempts
             );
             tokio::time::sleep(delay).await;
             waited += delay;
             attempt += 1;
+        }
+    }
+
+    fn too_large(&self, operation: &str) -> GitHubError {
+        GitHubError::AnswerTooLarge {
+            operation: operation.to_string(),
+            repository: self.repository.clone(),
+            api: self.api.clone(),
+            limit: MAX_ANSWER_BYTES,
         }
     }
 
@@ -361,6 +452,28 @@ impl GitHub {
                 repository,
                 message: body.describe(),
                 reset,
+            };
+        }
+        if secondary_limit(answer) {
+            let message = match answer.gave_up {
+                // No `Retry-After`: the wait was the policy's, not the server's.
+                Some(GiveUp::ServerWait { asked, budget, .. })
+                    if !answer.headers.contains_key("retry-after") =>
+                {
+                    format!(
+                        "{}; another wait of {} would go past the retry budget of {}",
+                        body.describe(),
+                        human(asked),
+                        human(budget)
+                    )
+                }
+                Some(why) => format!("{}; {why}", body.describe()),
+                None => body.describe(),
+            };
+            return GitHubError::SecondaryRateLimited {
+                operation,
+                repository,
+                message,
             };
         }
         match answer.status {
@@ -428,6 +541,18 @@ fn rate_limit_spent(answer: &Answer) -> bool {
             == Some("0")
 }
 
+/// A 403 or 429 that is GitHub's secondary rate limit: not the primary one, and saying so with
+/// `Retry-After` or in its message (GitHub sends either, or both).
+fn secondary_limit(answer: &Answer) -> bool {
+    matches!(answer.status, 403 | 429)
+        && !rate_limit_spent(answer)
+        && (answer.headers.contains_key("retry-after")
+            || ErrorBody::parse(&answer.body)
+                .message
+                .to_ascii_lowercase()
+                .contains("secondary rate limit"))
+}
+
 /// How long to wait for a spent rate limit, when the reset is close enough to wait for (a
 /// minute); otherwise `None`, and the caller reports it.
 fn rate_limit_wait(answer: &Answer) -> Option<Duration> {
@@ -442,6 +567,19 @@ fn rate_limit_wait(answer: &Answer) -> Option<Duration> {
     let now = jiff::Timestamp::now().as_second();
     let wait = u64::try_from(reset - now).unwrap_or(0).max(1);
     (wait <= 60).then(|| Duration::from_secs(wait))
+}
+
+/// Why one send got no answer to look at.
+enum SendError {
+    Http(octocrab::Error),
+    /// The body passed [`MAX_ANSWER_BYTES`] (or its `Content-Length` said it would).
+    TooLarge,
+}
+
+impl From<octocrab::Error> for SendError {
+    fn from(e: octocrab::Error) -> Self {
+        SendError::Http(e)
+    }
 }
 
 /// The `rel="next"` target of a `Link` header.

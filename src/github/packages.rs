@@ -124,12 +124,35 @@ pub async fn versions(
     Ok((package, all, scopes))
 }
 
-/// Deletes one version. A DELETE of a version already gone answers 404, which counts as done.
+/// What became of a DELETE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted, or gone already.
+    Done,
+    /// GitHub keeps the version (400): the last tagged (or last) version of its package, or a
+    /// public version downloaded more than 5,000 times. GitHub's reason, and what a person can do.
+    Refused { reason: String, fix: &'static str },
+}
+
+/// What a person can do about a version GitHub refuses to delete, from GitHub's reason.
+fn refusal_fix(reason: &str) -> &'static str {
+    let reason = reason.to_ascii_lowercase();
+    if reason.contains("downloads") {
+        "GitHub keeps public versions downloaded more than 5,000 times; only GitHub Support can delete them"
+    } else if reason.contains("last") {
+        "GitHub keeps a package's last (tagged) version; to be rid of it, delete the package itself in its settings"
+    } else {
+        "GitHub's docs on deleting packages say which versions it keeps"
+    }
+}
+
+/// Deletes one version. A DELETE of a version already gone answers 404, which counts as done; a
+/// version GitHub keeps (400) is [`Deletion::Refused`], for the caller to go on without it.
 pub async fn delete(
     gh: &GitHub,
     package: &Package,
     version: &PackageVersion,
-) -> Result<(), GitHubError> {
+) -> Result<Deletion, GitHubError> {
     let operation = format!(
         "delete version {} ({}) of package {}",
         version.id, version.name, package.name
@@ -144,16 +167,12 @@ pub async fn delete(
         )
         .await?;
     match answer.status {
-        204 | 404 => Ok(()),
-        400 => Err(GitHubError::Status {
-            operation,
-            repository: gh.repository.clone(),
-            status: 400,
-            message: format!(
-                "{} (GitHub keeps the last tagged version of a package: delete the package itself in its settings if that is what you want)",
-                ErrorBody::parse(&answer.body).message
-            ),
-        }),
+        204 | 404 => Ok(Deletion::Done),
+        400 => {
+            let reason = ErrorBody::parse(&answer.body).message;
+            let fix = refusal_fix(&reason);
+            Ok(Deletion::Refused { reason, fix })
+        }
         _ => Err(gh.failure(&operation, &answer, DELETE)),
     }
 }

@@ -138,8 +138,14 @@ pub fn prune_table(outcome: &PruneOutcome) -> String {
     let deletions = outcome.plan.deletions().count();
     out.push_str(&if outcome.dry_run {
         format!("{deletions} would be deleted (dry run: nothing was deleted)\n")
-    } else {
+    } else if outcome.skipped.is_empty() {
         format!("{} deleted\n", outcome.deleted.len())
+    } else {
+        format!(
+            "{} deleted, {} kept because GitHub refused to delete them\n",
+            outcome.deleted.len(),
+            outcome.skipped.len()
+        )
     });
     out
 }
@@ -149,6 +155,7 @@ pub fn prune_json(outcome: &PruneOutcome) -> String {
         "image": outcome.image,
         "dry-run": outcome.dry_run,
         "deleted": outcome.deleted,
+        "skipped": outcome.skipped,
         "verdicts": outcome.plan.verdicts,
     }))
     .unwrap_or_else(|_| "{}".into())
@@ -175,5 +182,20 @@ pub fn prune_summary(outcome: &PruneOutcome) -> String {
         ));
     }
     out.push('\n');
+    if !outcome.skipped.is_empty() {
+        out.push_str(
+            "GitHub refused to delete these; they are kept, with what they reference:\n\n| Version | Tags | GitHub's reason | What to do |\n|---|---|---|---|\n",
+        );
+        for s in &outcome.skipped {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                safe::line(&s.digest),
+                safe::line(&s.tags.join(", ")).replace('|', "\\|"),
+                safe::line(&s.reason).replace('|', "\\|"),
+                safe::line(&s.fix).replace('|', "\\|")
+            ));
+        }
+        out.push('\n');
+    }
     out
 }

@@ -94,6 +94,32 @@ pub fn build(
     Ok(entries)
 }
 
+/// What GitHub Packages keeps of a label or annotation, in characters: the package page shows the
+/// description and the licence, cut at these lengths.
+pub const GITHUB_PACKAGES_LIMITS: &[(&str, usize)] = &[
+    ("org.opencontainers.image.description", 512),
+    ("org.opencontainers.image.licenses", 256),
+];
+
+/// A warning for each of `entries` (labels or annotations: `kind`) that `cut_by` (ghcr.io, or
+/// another GitHub Packages registry) will cut short.
+pub fn cut_by_github_packages(
+    kind: &str,
+    entries: &[(String, String)],
+    cut_by: &str,
+) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|(key, value)| {
+            let (_, limit) = GITHUB_PACKAGES_LIMITS.iter().find(|(k, _)| k == key)?;
+            let length = value.chars().count();
+            (length > *limit).then(|| {
+                format!("{kind} `{key}` has {length} characters; {cut_by} will cut it at {limit}")
+            })
+        })
+        .collect()
+}
+
 /// `text` on one line: each run of line breaks and other control characters becomes one space.
 pub fn flatten(text: &str) -> String {
     let breaks = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';

@@ -70,6 +70,10 @@ pub struct Rules {
     pub labels: Vec<KeyValueLine>,
     pub annotations: Vec<KeyValueLine>,
     pub annotation_levels: Vec<String>,
+    /// Registries that are GitHub Packages, which cuts some labels short: ghcr.io, and a GitHub
+    /// Enterprise Server's `containers.HOST` (`TAGSHIP_GITHUB_PACKAGES_REGISTRIES`, for the
+    /// caller to add).
+    pub github_packages_registries: Vec<String>,
 }
 
 const ANNOTATION_LEVELS: &[&str] = &[
@@ -148,6 +152,7 @@ impl Rules {
             labels,
             annotations,
             annotation_levels,
+            github_packages_registries: vec!["ghcr.io".to_string()],
         })
     }
 }
@@ -346,6 +351,21 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
         .map_err(key_value_error("labels"))?;
     let annotations = labels::build(ctx, &version, &rules.annotations, &mut warnings)
         .map_err(key_value_error("annotations"))?;
+    let github_packages: Vec<&str> = rules
+        .github_packages_registries
+        .iter()
+        .map(String::as_str)
+        .filter(|r| images.iter().any(|i| i.registry().eq_ignore_ascii_case(r)))
+        .collect();
+    if !github_packages.is_empty() {
+        let cut_by = github_packages.join(" and ");
+        warnings.extend(labels::cut_by_github_packages("label", &labels, &cut_by));
+        warnings.extend(labels::cut_by_github_packages(
+            "annotation",
+            &annotations,
+            &cut_by,
+        ));
+    }
     let annotations = rules
         .annotation_levels
         .iter()

@@ -1,11 +1,12 @@
 //! Retention: which versions of an image to keep and which to delete, and why. Pure: the
 //! versions (as listed from the registry or GitHub Packages), the policy and "now" in, a plan out.
 //!
-//! Never deleted, whatever the policy says: what this run pushed; anything tagged `latest` or a
-//! floating version (`1`, `1.2`); and everything a kept version references, whatever its tags,
-//! decided in one fixpoint: the children of a kept index (a deleted platform image leaves a tag
-//! that cannot be pulled), the referrers (`sha256-<hex>*` tags: signatures, attestations, the
-//! referrers index) of a kept image, what a kept referrers index lists (an untagged SBOM), and on.
+//! Never deleted, whatever the policy says: what this run pushed; what the registry refused to
+//! delete; anything tagged `latest` or a floating version (`1`, `1.2`); and everything a kept
+//! version references, whatever its tags, decided in one fixpoint: the children of a kept index
+//! (a deleted platform image leaves a tag that cannot be pulled), the referrers (`sha256-<hex>*`
+//! tags: signatures, attestations, the referrers index) of a kept image, what a kept referrers
+//! index lists (an untagged SBOM), and on.
 //! Referrers of deleted images go with them. Indexes are deleted before their children, so a
 //! failure halfway leaves no broken index.
 //!
@@ -84,6 +85,9 @@ pub struct RunFacts {
     /// Digests a version tag was moved off this run (`on-conflict: overwrite`): deleted when
     /// nothing else references them.
     pub replaced: BTreeSet<String>,
+    /// Digests the registry refused to delete, with the reason to show: kept, with everything
+    /// they reference.
+    pub undeletable: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -113,9 +117,9 @@ pub struct RetentionPlan {
     pub to_read: Vec<String>,
 }
 
-/// How firmly a kept version is held: firmly when it is tagged, pushed, or referenced by a
-/// firmly held version (its manifest matters); loosely when it is an untagged version kept by
-/// the policy for untagged versions (or kept only because of one).
+/// How firmly a kept version is held: firmly when it is tagged, pushed, undeletable, or
+/// referenced by a firmly held version (its manifest matters); loosely when it is an untagged
+/// version kept by the policy for untagged versions (or kept only because of one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Hold {
     Loose,
@@ -314,27 +318,32 @@ pub fn plan(
     // 4. What nothing overrides.
     for v in versions {
         let protect = if facts.pushed.contains(&v.digest) {
-            Some("pushed by this run")
+            Some("pushed by this run".to_string())
+        } else if let Some(reason) = facts.undeletable.get(&v.digest) {
+            Some(reason.clone())
         } else if v.tags.iter().any(|t| is_floating(t)) {
-            Some("carries `latest` or a floating version tag")
+            Some("carries `latest` or a floating version tag".to_string())
         } else {
             None
         };
         if let Some(reason) = protect {
-            decisions.insert(&v.digest, Decision::Keep(reason.into()));
+            decisions.insert(&v.digest, Decision::Keep(reason));
         }
     }
 
     // 5. A kept version keeps everything it references, whatever its tags: an index its
     //    platform images and attestations, a referrers index what it lists, an image its
-    //    referrers, and so on down. A version is held firmly when it is tagged, pushed, or
-    //    referenced by a firmly held one; an untagged version kept only because untagged
-    //    versions are kept is held loosely, and nobody needs to read its manifest.
+    //    referrers, and so on down. A version is held firmly when it is tagged, pushed,
+    //    undeletable, or referenced by a firmly held one; an untagged version kept only because
+    //    untagged versions are kept is held loosely, and nobody needs to read its manifest.
     let mut held: BTreeMap<&str, Hold> = BTreeMap::new();
     let mut queue: VecDeque<&str> = VecDeque::new();
     for v in versions {
         if matches!(decisions.get(v.digest.as_str()), Some(Decision::Keep(_))) {
-            let hold = if !v.tags.is_empty() || facts.pushed.contains(&v.digest) {
+            let hold = if !v.tags.is_empty()
+                || facts.pushed.contains(&v.digest)
+                || facts.undeletable.contains_key(&v.digest)
+            {
                 Hold::Firm
             } else {
                 Hold::Loose

@@ -607,3 +607,53 @@ fn tags_know_their_role() {
         "a latest no release decided always moves"
     );
 }
+
+#[test]
+fn warns_when_ghcr_io_will_cut_a_description_or_licence() {
+    let run = |images: &[&str], labels: &[String], annotations: &[String]| {
+        fn texts(l: &[String]) -> Vec<&str> {
+            l.iter().map(String::as_str).collect()
+        }
+        let inputs = PlanInputs {
+            images: lines(images),
+            tags: lines(&["type=raw,value=x"]),
+            labels: lines(&texts(labels)),
+            annotations: lines(&texts(annotations)),
+            ..PlanInputs::default()
+        };
+        let mut rules = Rules::parse(&inputs).unwrap();
+        rules
+            .github_packages_registries
+            .push("containers.ghe.example".into());
+        plan(&fixture::tag_push("v1.0.0"), &rules).unwrap().warnings
+    };
+    let description = |n: usize| format!("org.opencontainers.image.description={}", "d".repeat(n));
+    let licenses = |n: usize| format!("org.opencontainers.image.licenses={}", "l".repeat(n));
+
+    assert_eq!(
+        run(&["ghcr.io/octo/app"], &[description(513)], &[licenses(257)]),
+        [
+            "label `org.opencontainers.image.description` has 513 characters; ghcr.io will cut it at 512",
+            "annotation `org.opencontainers.image.licenses` has 257 characters; ghcr.io will cut it at 256",
+        ]
+    );
+    assert!(
+        run(&["ghcr.io/octo/app"], &[description(512)], &[licenses(256)]).is_empty(),
+        "at the limits, nothing is cut"
+    );
+    assert!(
+        run(&["docker.io/octo/app"], &[description(600)], &[]).is_empty(),
+        "other registries keep them whole"
+    );
+    assert_eq!(
+        run(
+            &["containers.ghe.example/octo/app", "ghcr.io/octo/app"],
+            &[description(1000)],
+            &[]
+        ),
+        [
+            "label `org.opencontainers.image.description` has 1000 characters; ghcr.io and containers.ghe.example will cut it at 512"
+        ],
+        "a GitHub Enterprise Server's registry cuts them too"
+    );
+}

@@ -51,15 +51,29 @@
 //! - Versions are listed newest first (`created_at`, then id, descending); `Link` URLs name
 //!   `/organizations/{id}/...` and `/user/{id}/...`, as GitHub's do, and those paths are served.
 //! - `fail_next(.., 429, ..)` answers a secondary rate limit: 429 with `Retry-After: 1`.
+//!   `set_secondary_rate_limited` answers the next requests (any route) with one: 403 or 429,
+//!   GitHub's message, `Retry-After` only when asked for, and the primary limit's headers as
+//!   usual (`x-ratelimit-remaining` is not 0: that is how a client tells the two apart).
+//! - Packages are private unless `set_package_public`; versions have no downloads unless
+//!   `set_downloads`. Deleting a version of a public package downloaded more than 5,000 times is
+//!   GitHub's 400 "Publicly visible package versions with more than 5000 downloads cannot be
+//!   deleted. ...", checked after the last-version rules (the fake's choice of order).
+//! - `serve_huge_body` answers the next matching request 200 with a body generated as it is
+//!   sent (a JSON array that never closes, cut at the given size) and counts the bytes hyper
+//!   took of it (`huge_body_bytes_sent`): what a client that stops reading leaves unsent.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -353,9 +367,42 @@ impl FakeGitHub {
         self.lock().failures.push_back(Failure {
             method: method.to_uppercase(),
             path_prefix: path_prefix.to_string(),
-            status,
+            answer: Injected::Status(status),
             apply_first,
         });
+    }
+
+    /// The next request whose method is `method` and whose path starts with `path_prefix` is
+    /// answered 200 with a body of `bytes` bytes, generated as hyper sends it: a JSON array of
+    /// package versions that never closes. Nothing is carried out.
+    pub fn serve_huge_body(&self, method: &str, path_prefix: &str, bytes: u64) {
+        self.lock().failures.push_back(Failure {
+            method: method.to_uppercase(),
+            path_prefix: path_prefix.to_string(),
+            answer: Injected::HugeBody(bytes),
+            apply_first: false,
+        });
+    }
+
+    /// How many bytes of the bodies `serve_huge_body` made hyper has taken to send so far.
+    pub fn huge_body_bytes_sent(&self) -> u64 {
+        self.lock().huge_body_sent.load(Ordering::Relaxed)
+    }
+
+    /// The next `for_next` requests (`usize::MAX`: all of them) are refused with GitHub's
+    /// secondary rate limit: `status` (403 or 429), GitHub's message, and `Retry-After:
+    /// {retry_after}` when given.
+    pub fn set_secondary_rate_limited(
+        &self,
+        for_next: usize,
+        status: u16,
+        retry_after: Option<u64>,
+    ) {
+        self.lock().secondary_limited = SecondaryLimit {
+            left: for_next,
+            status,
+            retry_after,
+        };
     }
 
     /// The next `remaining_zero_for_next` requests are refused with GitHub's primary rate-limit
@@ -412,6 +459,7 @@ impl FakeGitHub {
                 .entry((owner_key.clone(), name.to_lowercase()))
                 .or_insert_with(|| Package {
                     name: name.to_string(),
+                    public: false,
                     versions: Vec::new(),
                 });
             assert!(
@@ -430,6 +478,7 @@ impl FakeGitHub {
                 created_at: timestamp(created),
                 created,
                 deleted_at: None,
+                downloads: 0,
             });
             ids.push(id);
         }
@@ -445,6 +494,23 @@ impl FakeGitHub {
     /// The package's deleted versions, newest first. Panics if there is no such package.
     pub fn deleted_package_versions(&self, owner: &str, name: &str) -> Vec<PackageVersion> {
         self.with_package(owner, name, true)
+    }
+
+    /// Makes the package public (or private again). Panics if there is no such package.
+    pub fn set_package_public(&self, owner: &str, name: &str, public: bool) {
+        self.with_package_mut(owner, name, |package| package.public = public);
+    }
+
+    /// How many times the version `digest` was downloaded. Panics if there is no such version.
+    pub fn set_downloads(&self, owner: &str, name: &str, digest: &str, downloads: u64) {
+        self.with_package_mut(owner, name, |package| {
+            let version = package
+                .versions
+                .iter_mut()
+                .find(|v| v.digest == digest)
+                .unwrap_or_else(|| panic!("{owner}/{name} has no version {digest}"));
+            version.downloads = downloads;
+        });
     }
 
     /// The id of a user or organization the fake knows (from `add_package`), as GitHub's
@@ -472,6 +538,15 @@ impl FakeGitHub {
                 created_at: v.created_at.clone(),
             })
             .collect()
+    }
+
+    fn with_package_mut(&self, owner: &str, name: &str, f: impl FnOnce(&mut Package)) {
+        let mut st = self.lock();
+        let package = st
+            .packages
+            .get_mut(&(owner.to_lowercase(), name.to_lowercase()))
+            .unwrap_or_else(|| panic!("the fake has no package {owner}/{name}: add_package first"));
+        f(package);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -518,6 +593,9 @@ struct State {
     requests: Vec<(String, String, u16)>,
     failures: VecDeque<Failure>,
     rate_limited: usize,
+    secondary_limited: SecondaryLimit,
+    /// Bytes of `serve_huge_body` bodies taken by hyper, shared with the bodies as they send.
+    huge_body_sent: Arc<AtomicU64>,
     used: HashMap<String, u64>,
     reset: u64,
     request_count: u64,
@@ -538,6 +616,8 @@ struct Owner {
 
 struct Package {
     name: String,
+    /// Visibility: public packages keep versions downloaded more than 5,000 times.
+    public: bool,
     /// In the order pushed (ids ascending); deleted ones stay, with `deleted_at`.
     versions: Vec<StoredVersion>,
 }
@@ -550,13 +630,28 @@ struct StoredVersion {
     /// `created_at` in epoch seconds.
     created: i64,
     deleted_at: Option<String>,
+    downloads: u64,
 }
 
 struct Failure {
     method: String,
     path_prefix: String,
-    status: u16,
+    answer: Injected,
     apply_first: bool,
+}
+
+enum Injected {
+    /// GitHub's answer for the status (see `injected`).
+    Status(u16),
+    /// 200 with a body of this many bytes (see `serve_huge_body`).
+    HugeBody(u64),
+}
+
+struct SecondaryLimit {
+    /// Requests still to refuse.
+    left: usize,
+    status: u16,
+    retry_after: Option<u64>,
 }
 
 struct Repo {
@@ -575,6 +670,8 @@ struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: Option<Value>,
+    /// Instead of `body`: a generated body of this many bytes.
+    huge_body: Option<u64>,
 }
 
 impl Reply {
@@ -583,6 +680,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Some(body),
+            huge_body: None,
         }
     }
 
@@ -639,6 +737,12 @@ impl State {
             requests: Vec::new(),
             failures: VecDeque::new(),
             rate_limited: 0,
+            secondary_limited: SecondaryLimit {
+                left: 0,
+                status: 403,
+                retry_after: None,
+            },
+            huge_body_sent: Arc::new(AtomicU64::new(0)),
             used: HashMap::new(),
             reset: epoch_now() + 3600,
             request_count: 0,
@@ -744,18 +848,36 @@ impl State {
         } else {
             *used += 1;
             let used = *used;
-            let failure = self
-                .failures
-                .iter()
-                .position(|f| f.method == method.as_str() && path.starts_with(&f.path_prefix))
-                .and_then(|i| self.failures.remove(i));
-            let reply = match failure {
-                Some(f) if !f.apply_first => injected(f.status),
-                Some(f) => {
-                    let _ = self.route(&caller, method, path, query, body);
-                    injected(f.status)
+            let reply = if self.secondary_limited.left > 0 {
+                let limit = &mut self.secondary_limited;
+                limit.left = limit.left.saturating_sub(1);
+                secondary_rate_limit(limit.status, limit.retry_after)
+            } else {
+                let failure = self
+                    .failures
+                    .iter()
+                    .position(|f| f.method == method.as_str() && path.starts_with(&f.path_prefix))
+                    .and_then(|i| self.failures.remove(i));
+                match failure {
+                    Some(Failure {
+                        answer: Injected::HugeBody(bytes),
+                        ..
+                    }) => Reply {
+                        huge_body: Some(bytes),
+                        ..Reply::json(200, Value::Null)
+                    },
+                    Some(Failure {
+                        answer: Injected::Status(status),
+                        apply_first,
+                        ..
+                    }) => {
+                        if apply_first {
+                            let _ = self.route(&caller, method, path, query, body);
+                        }
+                        injected(status)
+                    }
+                    None => self.route(&caller, method, path, query, body),
                 }
-                None => self.route(&caller, method, path, query, body),
             };
             reply
                 .header("x-ratelimit-limit", limit.to_string())
@@ -1037,6 +1159,9 @@ const LAST_TAGGED: &str =
     "You cannot delete the last tagged version of a package. You must delete the package instead.";
 const LAST_VERSION: &str =
     "You cannot delete the last version of a package. You must delete the package instead.";
+const POPULAR_VERSION: &str = "Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance.";
+/// GitHub keeps a public package's versions downloaded more than this many times.
+const MAX_DELETABLE_DOWNLOADS: u64 = 5000;
 
 impl State {
     /// `GET /users/{login}` and the container package version endpoints, under `/orgs/{org}`
@@ -1181,6 +1306,9 @@ impl State {
         }
         if active.len() == 1 {
             return error(400, LAST_VERSION, doc);
+        }
+        if package.public && version.downloads > MAX_DELETABLE_DOWNLOADS {
+            return error(400, POPULAR_VERSION, doc);
         }
         if let Some(version) = package.versions.iter_mut().find(|v| v.id == id) {
             version.deleted_at = Some(now);
@@ -1846,6 +1974,7 @@ fn no_content() -> Reply {
         status: 204,
         headers: Vec::new(),
         body: None,
+        huge_body: None,
     }
 }
 
@@ -2003,15 +2132,24 @@ fn update_ref(base: &str, repo: &mut Repo, name: &str, body: &Map<String, Value>
     (Reply::json(200, ref_json(base, repo, &full, &sha)), true)
 }
 
+/// GitHub's secondary rate limit: `status` (403 or 429) with its message, and `Retry-After`
+/// when GitHub gives one (it does not always).
+fn secondary_rate_limit(status: u16, retry_after: Option<u64>) -> Reply {
+    let reply = error(
+        status,
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+        "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+    );
+    match retry_after {
+        Some(seconds) => reply.header("retry-after", seconds.to_string()),
+        None => reply,
+    }
+}
+
 fn injected(status: u16) -> Reply {
     if status == 429 {
         // A secondary rate limit: GitHub says how long to wait in Retry-After.
-        return error(
-            429,
-            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-            "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits",
-        )
-        .header("retry-after", "1".into());
+        return secondary_rate_limit(429, Some(1));
     }
     let message = match status {
         404 => "Not Found",
@@ -2131,7 +2269,7 @@ fn repo_json(base: &str, repo: &Repo, push: bool) -> Value {
 async fn serve(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -2140,14 +2278,19 @@ async fn serve(
         .unwrap_or_default();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
-    let reply = {
+    let (reply, huge_body_sent) = {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-        st.answer(&parts.method, &path, &query, &parts.headers, &body)
+        let reply = st.answer(&parts.method, &path, &query, &parts.headers, &body);
+        (reply, st.huge_body_sent.clone())
     };
-    let mut response = Response::new(Full::new(match &reply.body {
-        Some(v) if parts.method != Method::HEAD => Bytes::from(v.to_string()),
-        _ => Bytes::new(),
-    }));
+    let body = match (reply.huge_body, &reply.body) {
+        (Some(bytes), _) => HugeBody::new(bytes, huge_body_sent).boxed(),
+        (None, Some(v)) if parts.method != Method::HEAD => {
+            Full::new(Bytes::from(v.to_string())).boxed()
+        }
+        _ => Full::new(Bytes::new()).boxed(),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
     headers.insert("server", HeaderValue::from_static("github.com"));
@@ -2163,4 +2306,63 @@ async fn serve(
         }
     }
     Ok(response)
+}
+
+/// A body generated as hyper sends it: `[` and then one package version after another, cut at
+/// `left` bytes, each chunk counted into `sent` when hyper takes it.
+struct HugeBody {
+    left: u64,
+    chunk: Bytes,
+    opened: bool,
+    sent: Arc<AtomicU64>,
+}
+
+impl HugeBody {
+    /// 64 KiB a frame.
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(bytes: u64, sent: Arc<AtomicU64>) -> HugeBody {
+        let item = json!({
+            "id": FIRST_VERSION_ID,
+            "name": format!("sha256:{}", "0".repeat(64)),
+            "created_at": timestamp(CLOCK_START),
+            "metadata": {"package_type": "container", "container": {"tags": []}},
+        })
+        .to_string()
+            + ",";
+        let chunk = item.repeat(Self::CHUNK / item.len() + 1);
+        HugeBody {
+            left: bytes,
+            chunk: Bytes::from(chunk),
+            opened: false,
+            sent,
+        }
+    }
+}
+
+impl Body for HugeBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let data = if self.opened {
+            let n = self
+                .chunk
+                .len()
+                .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+            self.chunk.slice(..n)
+        } else {
+            self.opened = true;
+            Bytes::from_static(b"[")
+        };
+        self.left -= data.len() as u64;
+        self.sent.fetch_add(data.len() as u64, Ordering::Relaxed);
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
 }

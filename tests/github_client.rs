@@ -1,0 +1,146 @@
+//! tagship's GitHub client (src/github) in process against the fake GitHub API, where a test
+//! needs a retry policy of its own: GitHub's secondary rate limit without `Retry-After` asks for
+//! a wait of a minute or more, which a test shortens through the policy.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::github::{FakeGitHub, Perms};
+use tagship::github::packages;
+use tagship::github::{GitHub, GitHubRetryPolicy};
+use tagship::registry::retry::RetryPolicy;
+use tagship::secret::Secret;
+
+const TOKEN: &str = "ghs_client_token_51d0";
+
+/// Three attempts, short waits (a secondary limit's too): what a test can wait through.
+fn short_policy() -> GitHubRetryPolicy {
+    GitHubRetryPolicy {
+        backoff: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            max_total_wait: Duration::from_secs(5),
+        },
+        secondary_limit_wait: Duration::from_millis(100),
+    }
+}
+
+/// The fake with one organisation package of two tagged versions.
+fn fake() -> FakeGitHub {
+    let gh = FakeGitHub::start();
+    gh.add_token(TOKEN, Perms::WRITE);
+    gh.add_package(
+        "octo-org",
+        true,
+        "app",
+        vec![
+            (
+                format!("sha256:{:064x}", 1),
+                vec!["1.0.0".into()],
+                "2024-01-01T00:00:00Z".into(),
+            ),
+            (
+                format!("sha256:{:064x}", 2),
+                vec!["2.0.0".into()],
+                "2024-01-02T00:00:00Z".into(),
+            ),
+        ],
+    );
+    gh
+}
+
+fn client(gh: &FakeGitHub) -> GitHub {
+    GitHub::connect(
+        &gh.url(),
+        &Secret::new(TOKEN),
+        "octo-org/app",
+        None,
+        short_policy(),
+    )
+    .unwrap()
+}
+
+/// What the client logs while it is alive (this thread only: the tests run on a current-thread
+/// runtime).
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    fn capture() -> (Log, tracing::subscriber::DefaultGuard) {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        (log, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn statuses(gh: &FakeGitHub) -> Vec<u16> {
+    gh.requests().into_iter().map(|(_, _, s)| s).collect()
+}
+
+#[tokio::test]
+async fn a_secondary_rate_limit_without_retry_after_is_waited_out() {
+    let gh = fake();
+    gh.set_secondary_rate_limited(1, 403, None);
+    let (log, _guard) = Log::capture();
+    let (_, versions, _) = packages::versions(&client(&gh), "octo-org", "app")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
+    assert_eq!(versions.len(), 2);
+    assert_eq!(statuses(&gh), [403, 200]);
+    let warning = log
+        .text()
+        .lines()
+        .find(|l| l.contains("WARN"))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no warning: {}", log.text()));
+    assert!(
+        warning.contains("secondary rate limit") && warning.contains("retrying in 0.1s"),
+        "the policy's wait, as GitHub named none: {warning}"
+    );
+}
+
+#[tokio::test]
+async fn a_secondary_rate_limit_that_does_not_lift_is_a_clear_error() {
+    let gh = fake();
+    gh.set_secondary_rate_limited(usize::MAX, 403, None);
+    let (log, _guard) = Log::capture();
+    let error = packages::versions(&client(&gh), "octo-org", "app")
+        .await
+        .map(|_| ())
+        .expect_err("a limit that never lifts fails the call")
+        .to_string();
+    assert!(
+        error.contains("secondary rate limit")
+            && error.contains("list the versions of package octo-org/app")
+            && error.contains("re-run the job in a few minutes"),
+        "names the limit, the call and what to do: {error}"
+    );
+    assert!(
+        !error.contains("permissions"),
+        "not taken for a token without the right: {error}"
+    );
+    // Every attempt of the policy, then one more to report.
+    assert_eq!(statuses(&gh), [403; 4], "{}", log.text());
+}

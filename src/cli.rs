@@ -511,9 +511,10 @@ impl ActionSteps {
         }
         if self.retention.enabled {
             let facts = retention::run_facts(env.now, pushed.as_ref());
-            let deleted = runtime.block_on(async {
+            let (deleted, skipped) = runtime.block_on(async {
                 let _group = Group::start(env.style(), "Retention");
                 let mut deleted = Vec::new();
+                let mut skipped = Vec::new();
                 for image in &plan.images {
                     let (registry, repository) = publish::connect(image, &self.registry).await?;
                     let outcome =
@@ -521,6 +522,12 @@ impl ActionSteps {
                             .await?;
                     summary.push_str(&render::prune_summary(&outcome));
                     deleted.extend(outcome.deleted.iter().map(|d| format!("{image}@{d}")));
+                    skipped.extend(
+                        outcome
+                            .skipped
+                            .iter()
+                            .map(|v| format!("{image}@{}", v.digest)),
+                    );
                     if outcome.dry_run {
                         deleted.extend(
                             outcome
@@ -530,9 +537,10 @@ impl ActionSteps {
                         );
                     }
                 }
-                Ok::<_, Error>(deleted)
+                Ok::<_, Error>((deleted, skipped))
             })?;
             outputs.push(("deleted", deleted.join("\n")));
+            outputs.push(("skipped", skipped.join("\n")));
         }
         Ok(())
     }
@@ -567,7 +575,8 @@ pub fn compute_plan(env: &Environment, inputs: &Inputs) -> Result<(Context, Plan
             })
             .unwrap_or_default(),
     };
-    let rules = Rules::parse(&plan_inputs)?;
+    let mut rules = Rules::parse(&plan_inputs)?;
+    rules.github_packages_registries = ci::github_packages_registries(&env.vars);
     let plan = plan::plan(&ctx, &rules)?;
     for warning in &plan.warnings {
         tracing::warn!("{warning}");

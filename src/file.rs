@@ -31,7 +31,7 @@ pub fn read_at_most(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
             io::ErrorKind::InvalidData,
             format!(
                 "it is larger than {}, the most tagship reads for it",
-                crate::registry::body::shown(limit)
+                crate::output::human_bytes(limit)
             ),
         )
     })

@@ -63,17 +63,9 @@ fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
 
 impl GitHubAccess {
     pub fn from_inputs(inputs: &Inputs, env: &BTreeMap<String, String>) -> GitHubAccess {
-        let mut registries = vec!["ghcr.io".to_string()];
-        if let Some(more) = env.get("TAGSHIP_GITHUB_PACKAGES_REGISTRIES") {
-            registries.extend(
-                more.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty()),
-            );
-        }
         GitHubAccess {
             github: Access::from_inputs(inputs, env),
-            registries,
+            registries: crate::ci::github_packages_registries(env),
         }
     }
 

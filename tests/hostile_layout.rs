@@ -139,7 +139,7 @@ fn index_json_of_megabytes_is_refused() {
     assert_mentions(
         &err,
         &[
-            "`index.json` is larger than 4.0 MiB",
+            "`index.json` is larger than 4 MiB",
             "the most tagship reads of it",
             "rebuild the layout",
         ],
@@ -409,7 +409,7 @@ fn docker_archive_manifest_json_of_megabytes_is_refused() {
     assert_mentions(
         &err,
         &[
-            "`manifest.json` is larger than 4.0 MiB",
+            "`manifest.json` is larger than 4 MiB",
             "the most tagship reads of it",
             "rebuild the archive",
         ],
@@ -438,7 +438,7 @@ fn docker_archive_config_of_megabytes_is_refused() {
     assert_mentions(
         &err,
         &[
-            &format!("`{config_name}` is larger than 8.0 MiB"),
+            &format!("`{config_name}` is larger than 8 MiB"),
             "too big for an image config",
             "rebuild the archive",
         ],

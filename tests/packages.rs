@@ -561,6 +561,7 @@ fn a_public_version_downloaded_over_5000_times_is_skipped_and_the_prune_goes_on(
         .run();
     assert_eq!(run.code, 0, "the prune did what it could: {}", run.stderr);
     assert_eq!(run.outputs["deleted"], format!("{image}@{old}"));
+    assert_eq!(run.outputs["skipped"], format!("{image}@{popular}"));
     let warning = run
         .stderr
         .lines()

@@ -58,3 +58,17 @@ pub fn detect(
             })?;
     github::context(env, &text, path, settings)
 }
+
+/// Registries whose versions live in GitHub Packages: ghcr.io, and a GitHub Enterprise Server's
+/// `containers.HOST` listed (comma-separated) in `TAGSHIP_GITHUB_PACKAGES_REGISTRIES`.
+pub fn github_packages_registries(env: &BTreeMap<String, String>) -> Vec<String> {
+    let mut registries = vec!["ghcr.io".to_string()];
+    if let Some(more) = env.get("TAGSHIP_GITHUB_PACKAGES_REGISTRIES") {
+        registries.extend(
+            more.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        );
+    }
+    registries
+}

@@ -64,7 +64,7 @@ pub enum GitHubError {
         message: String,
     },
     #[error(
-        "GitHub: {operation} on {repository}: the server sent more than {} ({limit} bytes) in one answer, far more than any answer of GitHub's API; tagship stopped reading. Check `GITHUB_API_URL` ({api}) and any proxy in between", human_bytes(*.limit)
+        "GitHub: {operation} on {repository}: the server sent more than {} ({limit} bytes) in one answer, far more than any answer of GitHub's API; tagship stopped reading. Check `GITHUB_API_URL` ({api}) and any proxy in between", crate::output::human_bytes(*.limit as u64)
     )]
     AnswerTooLarge {
         operation: String,
@@ -89,15 +89,6 @@ pub enum GitHubError {
     },
     #[error("{0}")]
     Setup(String),
-}
-
-/// `32 MiB`, `512 KiB`, `100 bytes`: a size as a person reads it.
-fn human_bytes(bytes: usize) -> String {
-    match bytes {
-        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
-        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
-        b => format!("{b} bytes"),
-    }
 }
 
 /// How GitHub calls are tried again: the backoff shared with the registries, and the wait after
@@ -144,7 +135,10 @@ impl Access {
             // An unreadable file is reported by the registry settings, which read it first.
             ca_pem: match inputs.string("ca-file") {
                 "" => None,
-                path => std::fs::read(path).ok(),
+                path => {
+                    crate::file::read_at_most(std::path::Path::new(path), crate::file::MAX_CA_FILE)
+                        .ok()
+                }
             },
         }
     }

@@ -53,14 +53,3 @@ pub async fn read_prefix(mut response: Response, limit: u64) -> (String, bool) {
     }
     (String::from_utf8_lossy(&bytes).into_owned(), truncated)
 }
-
-/// A limit as people read it: `4 MiB`, `64 KiB`, `1234 bytes`.
-pub fn shown(limit: u64) -> String {
-    if limit >= 1 << 20 && limit % (1 << 20) == 0 {
-        format!("{} MiB", limit >> 20)
-    } else if limit >= 1 << 10 && limit % (1 << 10) == 0 {
-        format!("{} KiB", limit >> 10)
-    } else {
-        format!("{limit} bytes")
-    }
-}

@@ -235,7 +235,10 @@ impl Registry {
         let (text, truncated) = body::read_prefix(response, body::MAX_ERROR).await;
         let message = self.body_message(&text);
         if truncated {
-            format!("{message} (cut at {})", body::shown(body::MAX_ERROR))
+            format!(
+                "{message} (cut at {})",
+                crate::output::human_bytes(body::MAX_ERROR)
+            )
         } else {
             message
         }
@@ -254,7 +257,7 @@ impl Registry {
                 registry: self.name.clone(),
                 repository: op.repository.to_string(),
                 operation: op.what.to_string(),
-                limit: body::shown(limit),
+                limit: crate::output::human_bytes(limit),
                 why: why.to_string(),
             },
             body::ReadError::Transport(e) => RegistryError::Transport {
@@ -923,7 +926,7 @@ impl Registry {
             registry: self.name.clone(),
             repository: repository.to_string(),
             operation: format!("GET blob {digest}"),
-            limit: body::shown(limit),
+            limit: crate::output::human_bytes(limit),
             why: why.to_string(),
         };
         if size > body::MAX_CONFIG {

@@ -11,11 +11,12 @@ use super::client::Registry;
 use super::digest::Digest;
 use super::error::RegistryError;
 use super::media::DOCKER_MANIFEST;
-use super::progress::{Progress, human_bytes};
+use super::progress::Progress;
 use super::retry::RetryPolicy;
 use super::source::docker_archive::{self, DockerArchive};
 use super::source::{BlobInfo, BlobOrigin, RawManifest, SourceError, SourceImage};
 use super::stream::{self as body, ByteStream, Compressed, MismatchFlag};
+use crate::output::human_bytes;
 use crate::plan::TagRole;
 use crate::plan::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::digest::Digest;
+use crate::output::human_bytes;
 
 struct Entry {
     digest: Digest,
@@ -19,21 +20,6 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct Progress {
     entries: Arc<Mutex<Vec<Entry>>>,
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 impl Progress {
@@ -158,7 +144,7 @@ mod tests {
         let lines = p.lines();
         assert_eq!(lines.len(), 1);
         assert!(
-            lines[0].starts_with("uploading sha256:2d711642b726: 1.0 MiB of 4.0 MiB (25%) at "),
+            lines[0].starts_with("uploading sha256:2d711642b726: 1 MiB of 4 MiB (25%) at "),
             "{}",
             lines[0]
         );
@@ -167,7 +153,7 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert!(
             p.bar(Instant::now())
-                .starts_with("[########......................]  25%  1.0 MiB of 4.0 MiB"),
+                .starts_with("[########......................]  25%  1 MiB of 4 MiB"),
             "{}",
             p.bar(Instant::now())
         );

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::layout::{normalise, read_tar_entry, tar_index};
 use super::{MAX_CONFIG, MAX_DOCKER_MANIFEST, SourceError};
+use crate::output::human_bytes;
 use crate::registry::digest::Digest;
 use crate::registry::media::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST};
-use crate::registry::progress::human_bytes;
 use crate::registry::stream::Compressed;
 
 #[derive(Debug, Clone)]

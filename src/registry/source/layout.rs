@@ -12,9 +12,9 @@ use super::{
     parse_manifest,
 };
 use crate::file::read_limited;
+use crate::output::human_bytes;
 use crate::registry::digest::Digest;
 use crate::registry::media::{Descriptor, ManifestKind};
-use crate::registry::progress::human_bytes;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 

@@ -6,6 +6,7 @@
 pub mod ci;
 pub mod cli;
 pub mod error;
+pub mod file;
 pub mod github;
 pub mod http;
 pub mod output;

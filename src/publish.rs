@@ -108,13 +108,16 @@ impl PublishSettings {
         };
         let ca_pem = match inputs.string("ca-file") {
             "" => None,
-            path => Some(std::fs::read(path).map_err(|e| {
-                bad(
-                    "ca-file",
-                    path,
-                    &format!("cannot read it ({e}); give the path of a PEM CA certificate"),
-                )
-            })?),
+            path => Some(
+                crate::file::read_at_most(std::path::Path::new(path), crate::file::MAX_CA_FILE)
+                    .map_err(|e| {
+                        bad(
+                            "ca-file",
+                            path,
+                            &format!("cannot read it ({e}); give the path of a PEM CA certificate"),
+                        )
+                    })?,
+            ),
         };
         let password = Secret::new(inputs.raw("registry-password").trim());
         let token = Secret::new(inputs.raw("github-token").trim());

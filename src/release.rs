@@ -80,7 +80,11 @@ impl ReleaseSettings {
                     .get("GITHUB_WORKSPACE")
                     .filter(|w| !w.is_empty())
                     .map_or_else(|| workdir.to_path_buf(), |w| Path::new(w).to_path_buf());
-                let text = std::fs::read_to_string(base.join(path)).map_err(|e| {
+                let text = crate::file::read_text_at_most(
+                    &base.join(path),
+                    crate::file::MAX_TEMPLATE,
+                )
+                .map_err(|e| {
                     bad(
                         "release-notes-template",
                         path,

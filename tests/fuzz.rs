@@ -170,6 +170,7 @@ where
         shorten(&detail, 4000).replace(['\t', '\n', '\r'], " "),
         slowest_case.borrow().replace(['\t', '\n', '\r'], " "),
     );
+    eprintln!("fuzz: {line}");
     report(&line);
     if result.is_err() {
         panic!(
@@ -1134,19 +1135,101 @@ fn link_header() {
     });
 }
 
-/// `Link` as registries write it: the next page is the one it names.
+/// `Link` as registries write it (RFC 8288: targets with commas, `rel` quoted or not, several
+/// relations): the next page is the one it names.
 #[test]
 fn link_header_next() {
-    let target = "[a-zA-Z0-9/?&=.:_%-]{1,60}";
-    let other = prop::option::of("[a-zA-Z0-9/?&=._%-]{1,30}");
-    fuzz("link_header_next", (target, other), |(target, other)| {
-        let mut header = format!("<{target}>; rel=\"next\"");
-        if let Some(prev) = other {
-            header = format!("<{prev}>; rel=\"prev\", {header}");
-        }
-        prop_assert_eq!(next_link(&header), Some(target.clone()));
-        Ok(())
-    });
+    let target = "[a-zA-Z0-9/?&=.:_%,;-]{1,60}";
+    let rel = select(
+        &[
+            "\"next\"",
+            "next",
+            "\"NEXT\"",
+            "\"prev next\"",
+            "\"next last\"",
+        ][..],
+    );
+    let other = prop::option::of((
+        "[a-zA-Z0-9/?&=.:_%,;-]{1,30}",
+        select(&["\"prev\"", "first", "\"last, first\""][..]),
+    ));
+    fuzz(
+        "link_header_next",
+        (target, rel, other),
+        |(target, rel, other)| {
+            let mut header = format!("<{target}>; rel={rel}");
+            if let Some((first, other_rel)) = other {
+                header = format!("<{first}>; title=\"a, b\"; rel={other_rel}, {header}");
+            }
+            prop_assert_eq!(next_link(&header), Some(target.clone()));
+            Ok(())
+        },
+    );
+}
+
+const CHALLENGE_TOKENS: &[&str] = &[
+    "Bearer ",
+    "Basic ",
+    "Digest ",
+    "bearer",
+    "realm=",
+    "service=",
+    "scope=",
+    "\"",
+    "\\\"",
+    ",",
+    ", ",
+    " ",
+    "=",
+    "https://ghcr.io/token",
+    "ghcr.io",
+    "repository:a/b:pull,push",
+    "charset=\"UTF-8\"",
+    "\n",
+    "é",
+    "\u{0}",
+];
+
+/// `WWW-Authenticate` (parsed with http-auth, every header): Bearer only with a realm; a
+/// challenge written out with any realm and service (quotes and backslashes escaped) reads back.
+#[test]
+fn www_authenticate() {
+    use tagship::registry::challenge::{self, Challenge};
+    let headers = prop::collection::vec(text(CHALLENGE_TOKENS), 0..3);
+    let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let written = (
+        "[ -~]{1,40}",
+        prop::option::of("[ -~]{0,20}"),
+        any::<bool>(),
+    );
+    fuzz(
+        "www_authenticate",
+        (headers, written),
+        |(headers, (realm, service, basic_first))| {
+            if let Challenge::Bearer { realm, .. } =
+                challenge::parse(headers.iter().map(String::as_str))
+            {
+                prop_assert!(!realm.is_empty());
+            }
+            let mut header = format!("Bearer realm={}", quoted(realm));
+            if let Some(service) = service {
+                header.push_str(&format!(",service={}", quoted(service)));
+            }
+            if *basic_first {
+                header = format!("Basic realm=\"x\", {header}");
+            }
+            prop_assert_eq!(
+                challenge::parse([header.as_str()]),
+                Challenge::Bearer {
+                    realm: realm.clone(),
+                    service: service.clone()
+                },
+                "{}",
+                header
+            );
+            Ok(())
+        },
+    );
 }
 
 /// `Retry-After`: whole seconds or nothing, and the wait it leads to stays within the budget

@@ -5,15 +5,20 @@
 //!   realm's host is in `insecure-registries` (the real token registry's issuer is such a realm,
 //!   on 127.0.0.1: loopback gets no exemption);
 //! - the derived secrets (the Basic header's base64, every bearer token) are masked before they
-//!   could be printed, and an error body that echoes `Authorization` is not printed as it is.
+//!   could be printed, and an error body that echoes `Authorization` is not printed as it is;
+//! - a body without end (a manifest, an error, a tag page, a token) is read only up to its
+//!   bound: the run fails with an error that says so, having read a few MiB, not gigabytes.
 
 mod support;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use support::Run;
 use support::Runner;
@@ -31,18 +36,34 @@ struct Seen {
     method: String,
     path: String,
     authorization: Option<String>,
+    content_range: Option<String>,
+    body_len: usize,
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Default)]
 enum Auth {
     Basic,
     /// A bearer challenge whose realm is the fake's own `/token`.
     Bearer,
     /// No credentials asked for.
+    #[default]
     Open,
 }
 
-#[derive(Clone)]
+/// What the fake answers with a body that never ends.
+#[derive(Clone, Copy, PartialEq)]
+enum Endless {
+    /// A manifest: `HEAD` answers 200 without `Docker-Content-Digest`, so the client must `GET`.
+    Manifest,
+    /// The error body of a manifest `PUT`.
+    ErrorBody,
+    /// A page of the tag list.
+    TagPage,
+    /// The token service's answer.
+    Token,
+}
+
+#[derive(Clone, Default)]
 struct Behaviour {
     auth: Auth,
     /// Where uploads go (`None`: the fake itself).
@@ -51,7 +72,18 @@ struct Behaviour {
     echo_on_manifest: bool,
     /// Whether the tag list's second page names itself as the next one, for ever.
     tags_loop: bool,
+    endless: Option<Endless>,
+    /// ghcr.io's rule: a `PATCH` with `Content-Range` may carry at most 4 MiB (a streamed `PATCH`
+    /// without one, as Docker sends, may carry more).
+    ghcr_patch_limit: bool,
+    /// ghcr.io's answer to a push into a package not linked to the repository.
+    deny_write_package: bool,
+    /// A `WWW-Authenticate: Basic` header before the Bearer one (a registry may offer both).
+    basic_challenge_too: bool,
 }
+
+/// ghcr.io's limit on a chunk of a chunked upload.
+const GHCR_CHUNK_LIMIT: usize = 4 << 20;
 
 /// A hyper server on an ephemeral port of 127.0.0.1, on its own thread and runtime; it records
 /// every request and answers as the behaviour says (a recorder, when `behaviour` is `None`:
@@ -59,6 +91,8 @@ struct Behaviour {
 struct Fake {
     addr: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Bytes of endless bodies handed to the connection.
+    sent: Arc<AtomicU64>,
 }
 
 impl Fake {
@@ -101,7 +135,8 @@ impl Fake {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (me, log) = (addr.clone(), seen.clone());
+        let sent = Arc::new(AtomicU64::new(0));
+        let (me, log, counter) = (addr.clone(), seen.clone(), sent.clone());
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -114,11 +149,14 @@ impl Fake {
                         continue;
                     };
                     let (me, log, behaviour) = (me.clone(), log.clone(), behaviour.clone());
-                    let tls = tls.clone();
+                    let (tls, counter) = (tls.clone(), counter.clone());
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |request| {
                             let (me, log, behaviour) = (me.clone(), log.clone(), behaviour.clone());
-                            async move { answer(request, &me, &log, behaviour.as_ref()).await }
+                            let counter = counter.clone();
+                            async move {
+                                answer(request, &me, &log, behaviour.as_ref(), &counter).await
+                            }
                         });
                         let http = hyper::server::conn::http1::Builder::new();
                         match tls {
@@ -136,21 +174,43 @@ impl Fake {
                 }
             });
         });
-        Fake { addr, seen }
+        Fake { addr, seen, sent }
     }
 
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
 }
 
-fn reply(status: u16, headers: &[(&str, String)], body: &str) -> Response<Full<Bytes>> {
+type Body = BoxBody<Bytes, Infallible>;
+
+fn reply(status: u16, headers: &[(&str, String)], body: &str) -> Response<Body> {
     let mut response = Response::builder().status(status);
     for (name, value) in headers {
         response = response.header(*name, value);
     }
     response
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Full::new(Bytes::from(body.to_string())).boxed())
+        .unwrap()
+}
+
+/// `status` with a body of `a`s that never ends (chunked: no `Content-Length` warns the client),
+/// counting what it hands over.
+fn endless(status: u16, counter: &Arc<AtomicU64>) -> Response<Body> {
+    static CHUNK: [u8; 64 << 10] = [b'a'; 64 << 10];
+    let counter = counter.clone();
+    let frames = futures_util::stream::repeat_with(move || {
+        counter.fetch_add(CHUNK.len() as u64, Ordering::Relaxed);
+        Ok::<_, Infallible>(Frame::data(Bytes::from_static(&CHUNK)))
+    });
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(BodyExt::boxed(StreamBody::new(frames)))
         .unwrap()
 }
 
@@ -159,7 +219,8 @@ async fn answer(
     me: &str,
     log: &Mutex<Vec<Seen>>,
     behaviour: Option<&Behaviour>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    counter: &Arc<AtomicU64>,
+) -> Result<Response<Body>, hyper::Error> {
     let method = request.method().to_string();
     let path = request.uri().to_string();
     let authorization = request
@@ -167,11 +228,21 @@ async fn answer(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let _ = request.into_body().collect().await;
+    let content_range = request
+        .headers()
+        .get("content-range")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body_len = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes().len(),
+        Err(_) => 0,
+    };
     log.lock().unwrap().push(Seen {
         method: method.clone(),
         path: path.clone(),
         authorization: authorization.clone(),
+        content_range: content_range.clone(),
+        body_len,
     });
     let Some(behaviour) = behaviour else {
         return Ok(reply(201, &[], ""));
@@ -181,6 +252,10 @@ async fn answer(
         Auth::Bearer => format!("Bearer {TOKEN}"),
         Auth::Open => String::new(),
     };
+    let endless_here = |what: Endless| behaviour.endless == Some(what);
+    if path.starts_with("/token") && endless_here(Endless::Token) {
+        return Ok(endless(200, counter));
+    }
     if path.starts_with("/token") {
         return Ok(
             if authorization.as_deref() == Some(&*format!("Basic {BASIC}")) {
@@ -195,24 +270,75 @@ async fn answer(
         );
     }
     if behaviour.auth != Auth::Open && authorization.as_deref() != Some(&*expected) {
-        let challenge = match behaviour.auth {
-            Auth::Basic | Auth::Open => r#"Basic realm="hostile""#.to_string(),
-            Auth::Bearer => format!(r#"Bearer realm="http://{me}/token",service="hostile""#),
-        };
+        let mut challenges = Vec::new();
+        if behaviour.auth == Auth::Basic || behaviour.basic_challenge_too {
+            challenges.push(("www-authenticate", r#"Basic realm="hostile""#.to_string()));
+        }
+        if behaviour.auth == Auth::Bearer {
+            // An escaped quote in a parameter before the realm, as RFC 7235 allows.
+            challenges.push((
+                "www-authenticate",
+                format!(
+                    r#"Bearer error="say \"hi\"", realm="http://{me}/token",service="hostile""#
+                ),
+            ));
+        }
         return Ok(reply(
             401,
-            &[("www-authenticate", challenge)],
+            &challenges,
             r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
         ));
     }
     let p = path.split('?').next().unwrap_or_default();
     Ok(match method.as_str() {
         "GET" if p == "/v2/" => reply(200, &[], "{}"),
+        "POST" if behaviour.deny_write_package => reply(
+            403,
+            &[],
+            r#"{"errors":[{"code":"DENIED","message":"permission_denied: write_package"}]}"#,
+        ),
         "POST" if p.ends_with("/blobs/uploads/") => {
             let host = behaviour.upload_to.as_deref().unwrap_or(me);
             reply(202, &[("location", format!("http://{host}/upload/1"))], "")
         }
-        "PUT" | "PATCH" if p.starts_with("/upload/") => reply(201, &[], ""),
+        "PATCH"
+            if p.starts_with("/upload/")
+                && behaviour.ghcr_patch_limit
+                && content_range.is_some()
+                && body_len > GHCR_CHUNK_LIMIT =>
+        {
+            reply(
+                416,
+                &[],
+                r#"{"errors":[{"code":"REQUESTED_RANGE_NOT_SATISFIABLE","message":"the request body is too large and exceeds the maximum permissible limit of 4.00MiB"}]}"#,
+            )
+        }
+        "PATCH" if p.starts_with("/upload/") => reply(
+            202,
+            &[
+                ("location", format!("http://{me}{p}")),
+                ("range", format!("0-{}", body_len.saturating_sub(1))),
+            ],
+            "",
+        ),
+        "PUT" if p.starts_with("/upload/") => reply(201, &[], ""),
+        "HEAD" if p.contains("/manifests/") && endless_here(Endless::Manifest) => reply(
+            200,
+            &[(
+                "content-type",
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
+            "",
+        ),
+        "GET" if p.contains("/manifests/") && endless_here(Endless::Manifest) => {
+            endless(200, counter)
+        }
+        "PUT" if p.contains("/manifests/") && endless_here(Endless::ErrorBody) => {
+            endless(400, counter)
+        }
+        "GET" if p.ends_with("/tags/list") && endless_here(Endless::TagPage) => {
+            endless(200, counter)
+        }
         "PUT" if p.contains("/manifests/") && behaviour.echo_on_manifest => reply(
             400,
             &[],
@@ -265,8 +391,7 @@ fn credentials_do_not_follow_an_upload_location_to_another_host() {
     let registry = Fake::start(Some(Behaviour {
         auth: Auth::Basic,
         upload_to: Some(elsewhere.addr.clone()),
-        echo_on_manifest: false,
-        tags_loop: false,
+        ..Default::default()
     }));
     let run = push(&format!("{}/octo/app", registry.addr), "location");
     let there = elsewhere.seen();
@@ -299,8 +424,7 @@ fn an_https_registry_cannot_send_an_upload_to_plain_http() {
     let registry = Fake::start_tls(Some(Behaviour {
         auth: Auth::Basic,
         upload_to: Some(elsewhere.addr.clone()),
-        echo_on_manifest: false,
-        tags_loop: false,
+        ..Default::default()
     }));
     let built = support::sample_layout("hostile-downgrade", 143, 1, 2_000);
     let run = Runner::shared_event("push-tag")
@@ -392,9 +516,8 @@ fn masks(run: &Run) -> Vec<&str> {
 fn the_basic_header_is_masked_first_and_an_echo_of_it_is_not_printed() {
     let registry = Fake::start(Some(Behaviour {
         auth: Auth::Basic,
-        upload_to: None,
         echo_on_manifest: true,
-        tags_loop: false,
+        ..Default::default()
     }));
     let run = push(&format!("{}/octo/app", registry.addr), "echo-basic");
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -415,9 +538,8 @@ fn the_basic_header_is_masked_first_and_an_echo_of_it_is_not_printed() {
 fn every_bearer_token_is_masked_before_it_could_be_printed() {
     let registry = Fake::start(Some(Behaviour {
         auth: Auth::Bearer,
-        upload_to: None,
         echo_on_manifest: true,
-        tags_loop: false,
+        ..Default::default()
     }));
     let run = push(&format!("{}/octo/app", registry.addr), "echo-bearer");
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -451,10 +573,8 @@ fn every_bearer_token_is_masked_before_it_could_be_printed() {
 #[test]
 fn a_tag_list_link_loop_is_read_once_and_said() {
     let registry = Fake::start(Some(Behaviour {
-        auth: Auth::Open,
-        upload_to: None,
-        echo_on_manifest: false,
         tags_loop: true,
+        ..Default::default()
     }));
     let run = Runner::new("hostile-tags-loop", "", "{}", Default::default())
         .without("GITHUB_ACTIONS")
@@ -471,5 +591,197 @@ fn a_tag_list_link_loop_is_read_once_and_said() {
             && run.stderr.contains("a `Link` loop"),
         "{}",
         run.stderr
+    );
+}
+
+/// A body without end stops the run with an error saying what was too large, after a bounded
+/// read (it used to grow memory until the allocator aborted the process, with no `::error`).
+fn assert_bounded(registry: &Fake, run: &Run, what: &str) {
+    assert_eq!(run.code, 1, "{}", everything(run));
+    // An `::error` line in Actions; the CLI (`ls`) says it on stderr.
+    let errors = format!("{}\n{}", run.error_lines().join("\n"), run.stderr);
+    assert!(
+        errors.contains(what) && errors.contains("the most tagship reads"),
+        "the error says what was too large ({what}): {errors}"
+    );
+    // What the client read, plus what the sockets buffered: far from unbounded.
+    assert!(
+        registry.sent() < 64 << 20,
+        "{} bytes were taken from an endless body",
+        registry.sent()
+    );
+}
+
+#[test]
+fn an_endless_manifest_is_read_up_to_4_mib() {
+    let registry = Fake::start(Some(Behaviour {
+        auth: Auth::Basic,
+        endless: Some(Endless::Manifest),
+        ..Default::default()
+    }));
+    let run = push(&format!("{}/octo/app", registry.addr), "endless-manifest");
+    assert_bounded(
+        &registry,
+        &run,
+        "GET manifest on octo/app sent more than 4 MiB",
+    );
+}
+
+#[test]
+fn an_endless_error_body_is_cut_at_64_kib() {
+    let registry = Fake::start(Some(Behaviour {
+        auth: Auth::Basic,
+        endless: Some(Endless::ErrorBody),
+        ..Default::default()
+    }));
+    let run = push(&format!("{}/octo/app", registry.addr), "endless-error");
+    assert_eq!(run.code, 1, "{}", everything(&run));
+    let errors = run.error_lines().join("\n");
+    assert!(
+        errors.contains("HTTP 400") && errors.contains("(cut at 64 KiB)"),
+        "{errors}"
+    );
+    assert!(registry.sent() < 64 << 20, "{} bytes read", registry.sent());
+}
+
+#[test]
+fn an_endless_tag_page_is_read_up_to_4_mib() {
+    let registry = Fake::start(Some(Behaviour {
+        endless: Some(Endless::TagPage),
+        ..Default::default()
+    }));
+    let run = Runner::new("hostile-endless-tags", "", "{}", Default::default())
+        .without("GITHUB_ACTIONS")
+        .args(&["ls", &format!("{}/app", registry.addr)])
+        .run();
+    assert_bounded(&registry, &run, "list tags on app sent more than 4 MiB");
+}
+
+#[test]
+fn an_endless_token_is_read_up_to_1_mib() {
+    let registry = Fake::start(Some(Behaviour {
+        auth: Auth::Bearer,
+        endless: Some(Endless::Token),
+        ..Default::default()
+    }));
+    let run = push(&format!("{}/octo/app", registry.addr), "endless-token");
+    assert_bounded(
+        &registry,
+        &run,
+        "token request on octo/app sent more than 1 MiB",
+    );
+}
+
+/// ghcr.io refuses a chunk of more than 4 MiB in a chunked upload (`PATCH` with `Content-Range`).
+/// tagship uses two upload forms: a monolithic `PUT` for blobs of known size, and for a layer
+/// compressed on the fly one streamed `PATCH` without `Content-Range` (as Docker sends it), which
+/// the limit does not touch. A layer that compresses to more than 4 MiB goes through a fake with
+/// ghcr.io's rule, and the fake's rule itself is shown to bite.
+#[test]
+fn a_layer_gzipped_on_the_fly_passes_ghcr_s_4_mib_chunk_limit() {
+    let registry = Fake::start(Some(Behaviour {
+        ghcr_patch_limit: true,
+        ..Default::default()
+    }));
+    let dir = support::scratch_dir(&format!("hostile-ghcr-patch-{}", std::process::id()));
+    let archive = support::images::docker_archive(
+        &dir.join("image.tar"),
+        &support::images::ImageSpec {
+            layers: 1,
+            layer_size: 6 << 20,
+            seed: 144,
+            ..Default::default()
+        },
+    );
+    let run = Runner::shared_event("push-tag")
+        .var("GITHUB_REF", "refs/tags/v1.0.0")
+        .input(
+            "source",
+            &format!("docker-archive:{}", archive.path.display()),
+        )
+        .input("images", &format!("{}/octo/app", registry.addr))
+        .input("tags", "type=semver,pattern={{version}}")
+        .input("flavor", "latest=false")
+        .input("release", "false")
+        .run();
+    assert_eq!(run.code, 0, "{}", everything(&run));
+    let patches: Vec<Seen> = registry
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "PATCH")
+        .collect();
+    assert!(
+        patches
+            .iter()
+            .any(|s| s.body_len > GHCR_CHUNK_LIMIT && s.content_range.is_none()),
+        "the layer went up as one streamed PATCH of more than 4 MiB: {patches:?}"
+    );
+    assert!(
+        patches
+            .iter()
+            .all(|s| s.content_range.is_none() || s.body_len <= GHCR_CHUNK_LIMIT),
+        "a chunk with Content-Range over 4 MiB: {patches:?}"
+    );
+
+    // The rule bites: the same bytes as a chunk with `Content-Range` are refused.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = runtime.block_on(async {
+        tagship::http::client(None)
+            .unwrap()
+            .patch(format!("http://{}/upload/1", registry.addr))
+            .header("content-range", format!("0-{}", (5 << 20) - 1))
+            .body(vec![0u8; 5 << 20])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 416);
+}
+
+/// ghcr.io's `permission_denied: write_package` (a package that exists and is not linked to this
+/// repository) says where the setting is, not only "use credentials that may push".
+#[test]
+fn a_write_package_denial_names_the_package_settings() {
+    let registry = Fake::start(Some(Behaviour {
+        auth: Auth::Basic,
+        deny_write_package: true,
+        ..Default::default()
+    }));
+    let run = push(&format!("{}/octo/app", registry.addr), "write-package");
+    assert_eq!(run.code, 1, "{}", everything(&run));
+    let errors = run.error_lines().join("\n");
+    assert!(
+        errors.contains("permission_denied: write_package")
+            && errors.contains("permissions: packages: write")
+            && errors.contains("Manage Actions access")
+            && errors.contains("https://github.com/orgs/octo/packages/container/app/settings"),
+        "{errors}"
+    );
+}
+
+/// A `401` with two `WWW-Authenticate` headers, Basic then Bearer, the Bearer one with an escaped
+/// quote before its realm: tagship takes the Bearer challenge, as Docker does (the hand-written
+/// parser read only the first header, and stopped at the escaped quote).
+#[test]
+fn the_bearer_challenge_is_found_among_several_headers() {
+    let registry = Fake::start(Some(Behaviour {
+        auth: Auth::Bearer,
+        basic_challenge_too: true,
+        ..Default::default()
+    }));
+    let run = push(&format!("{}/octo/app", registry.addr), "two-challenges");
+    assert_eq!(run.code, 0, "{}", everything(&run));
+    assert!(
+        registry
+            .seen()
+            .iter()
+            .any(|s| s.path.starts_with("/token") && s.path.contains("service=hostile")),
+        "no token was asked for: {:?}",
+        registry.seen()
     );
 }

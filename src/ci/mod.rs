@@ -50,9 +50,11 @@ pub fn detect(
             problem: "it is not set; the runner sets it to the event payload file".into(),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|e| ContextError::PayloadFile {
-        path: path.to_string(),
-        problem: e.to_string(),
-    })?;
+    let text =
+        crate::file::read_text_at_most(std::path::Path::new(path), crate::file::MAX_EVENT_PAYLOAD)
+            .map_err(|e| ContextError::PayloadFile {
+                path: path.to_string(),
+                problem: e.to_string(),
+            })?;
     github::context(env, &text, path, settings)
 }

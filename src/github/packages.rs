@@ -4,7 +4,15 @@
 use http::Method;
 
 use super::{ErrorBody, GitHub, GitHubError, Repeat, next_page};
-use crate::registry::client::encode;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// What stays as it is in a path segment: RFC 3986's unreserved characters (so a package name's
+/// `/` becomes `%2F`, as the API wants).
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 const DELETE: &str = "packages: write (and, for an organisation's package, admin access to it)";
 
@@ -30,8 +38,8 @@ impl Package {
         };
         format!(
             "/{base}/{}/packages/container/{}/versions{rest}",
-            self.owner,
-            encode(&self.name)
+            utf8_percent_encode(&self.owner, PATH_SEGMENT),
+            utf8_percent_encode(&self.name, PATH_SEGMENT)
         )
     }
 }

@@ -1,11 +1,21 @@
 //! A registry client for the distribution API, on reqwest: the auth challenge and token
 //! exchange (several scopes at once, so a cross-repository mount is authorised), retries with
-//! backoff that honour `Retry-After`, and the calls the push engine needs.
+//! backoff that honour `Retry-After`, and the calls the push engine needs. Every body read into
+//! memory has a bound ([`super::body`]).
 //!
-//! Written here rather than on oci-client: its errors drop the status and headers a retry needs
-//! (`Retry-After`), its token exchange asks for one repository scope (a mount needs two), its raw
-//! manifest push panics on a `201` without `Location` (ECR) and its mount treats `202` as an error.
-//! What would remain of it (a HEAD, a GET) is a few lines each.
+//! Written here rather than on oci-client (the successor of oci-distribution), as of its 0.18.0:
+//! - its errors lose what a retry or a message needs: a 4xx with an OCI error body, a 401 and a
+//!   failed token request come back without the HTTP status, and no error keeps `Retry-After`;
+//! - its token exchange asks for one repository scope per token (its issue #235), and a
+//!   cross-repository mount needs two;
+//! - it panics pushing a manifest by digest when the registry answers `201` without `Location`
+//!   (ECR does), and treats a mount answered `202` ("upload it here instead") as an error;
+//! - it has no identity (refresh) tokens, which `docker login` stores for some registries;
+//! - it builds its own reqwest client, so it cannot share ours (one connection pool, our TLS
+//!   roots and `ca-file`, ring as the provider).
+//!
+//! What tagship would keep of it (a HEAD, a GET) is a few lines each. README.md ("Why its own
+//! registry client") says when to look again.
 //!
 //! Credentials go only where they are for, as Docker and containerd send them (CVE-2020-15157):
 //! an `Authorization` header only to the registry's own scheme, host and port (an upload
@@ -18,17 +28,17 @@
 use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::Stream;
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE,
-};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+use super::body;
+use super::challenge::{self, Challenge};
 use super::credentials::Credentials;
 use super::digest::Digest;
-use super::error::{RegistryError, body_message, permission_fix};
+use super::error::{RegistryError, body_message, denied_fix, permission_fix};
 use super::media::ACCEPT_MANIFESTS;
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::output::actions::mask;
@@ -42,16 +52,6 @@ pub struct ClientSettings {
     /// A PEM CA bundle to trust besides the system's.
     pub ca_pem: Option<Vec<u8>>,
     pub retry: RetryPolicy,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Challenge {
-    None,
-    Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-    },
 }
 
 struct Token {
@@ -103,60 +103,6 @@ fn api_host(name: &str) -> &str {
     match name {
         "docker.io" | "index.docker.io" => "registry-1.docker.io",
         other => other,
-    }
-}
-
-/// Percent-encodes a query value.
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn parse_challenge(headers: &HeaderMap) -> Challenge {
-    let Some(value) = headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) else {
-        return Challenge::None;
-    };
-    let (scheme, params) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-    let mut realm = None;
-    let mut service = None;
-    // key="value" pairs; values may hold commas, so walk the quotes.
-    let mut rest = params;
-    while let Some((key, after)) = rest.split_once('=') {
-        let key = key
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
-        let after = after.trim_start();
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            match quoted.find('"') {
-                Some(end) => (&quoted[..end], &quoted[end + 1..]),
-                None => (quoted, ""),
-            }
-        } else {
-            match after.find(',') {
-                Some(end) => (&after[..end], &after[end..]),
-                None => (after, ""),
-            }
-        };
-        match key.as_str() {
-            "realm" => realm = Some(value.to_string()),
-            "service" => service = Some(value.to_string()),
-            _ => {}
-        }
-        rest = next;
-    }
-    match (scheme.to_ascii_lowercase().as_str(), realm) {
-        ("bearer", Some(realm)) => Challenge::Bearer { realm, service },
-        ("basic", _) => Challenge::Basic,
-        _ => Challenge::None,
     }
 }
 
@@ -237,7 +183,7 @@ impl Registry {
             );
         }
         let challenge = if response.status() == StatusCode::UNAUTHORIZED {
-            parse_challenge(response.headers())
+            challenge::from_headers(response.headers())
         } else {
             Challenge::None
         };
@@ -284,6 +230,42 @@ impl Registry {
         message
     }
 
+    /// The message of an error answer, from at most [`body::MAX_ERROR`] bytes of its body.
+    async fn error_message(&self, response: Response) -> String {
+        let (text, truncated) = body::read_prefix(response, body::MAX_ERROR).await;
+        let message = self.body_message(&text);
+        if truncated {
+            format!("{message} (cut at {})", body::shown(body::MAX_ERROR))
+        } else {
+            message
+        }
+    }
+
+    /// A response's body, when it is at most `limit` bytes (`why`: why that is enough).
+    async fn read_body(
+        &self,
+        op: &Op<'_>,
+        response: Response,
+        limit: u64,
+        why: &str,
+    ) -> Result<Bytes, RegistryError> {
+        body::read(response, limit).await.map_err(|e| match e {
+            body::ReadError::TooLarge { limit } => RegistryError::TooLarge {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                operation: op.what.to_string(),
+                limit: body::shown(limit),
+                why: why.to_string(),
+            },
+            body::ReadError::Transport(e) => RegistryError::Transport {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                operation: op.what.to_string(),
+                message: describe(&e),
+            },
+        })
+    }
+
     /// Whether a request to `url` may carry the registry's credentials: only on the registry's
     /// own origin. A plain-HTTP URL from an HTTPS registry is refused outright.
     fn may_authorize(&self, what: &str, url: &Url) -> Result<bool, RegistryError> {
@@ -302,21 +284,32 @@ impl Registry {
         format!("{}{path}", self.base)
     }
 
-    /// Resolves an upload `Location`, which may be relative.
-    pub fn resolve(&self, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_string()
-        } else {
-            format!(
-                "{}{}",
-                self.base,
-                if location.starts_with('/') {
-                    location.to_string()
-                } else {
-                    format!("/{location}")
-                }
-            )
+    /// Resolves a `Location` or `Link` target against the registry (it may be relative, or
+    /// name another host: then it gets no credentials).
+    pub fn resolve(&self, location: &str) -> Result<String, RegistryError> {
+        self.origin
+            .join(location)
+            .map(String::from)
+            .map_err(|e| RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: format!(
+                    "it named {} to go on at, which is not a URL ({e})",
+                    crate::output::safe::line(location)
+                ),
+            })
+    }
+
+    /// `url` with `pairs` added to its query, encoded.
+    fn with_query(&self, url: &str, pairs: &[(&str, &str)]) -> Result<Url, RegistryError> {
+        let mut url = Url::parse(url).map_err(|e| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message: format!("{} is not a URL ({e})", crate::output::safe::line(url)),
+        })?;
+        // An empty `query_pairs_mut` would still leave a bare `?`.
+        if !pairs.is_empty() {
+            url.query_pairs_mut().extend_pairs(pairs);
         }
+        Ok(url)
     }
 
     fn unauthorized(&self, op: &Op<'_>, status: u16, message: String) -> RegistryError {
@@ -374,31 +367,38 @@ impl Registry {
         service: Option<&str>,
         scopes: &[String],
     ) -> Result<Token, RegistryError> {
-        let mut query: Vec<String> = Vec::new();
-        if let Some(s) = service {
-            query.push(format!("service={}", encode(s)));
+        let realm_url = self.check_realm(realm)?;
+        let mut url = realm_url.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(s) = service {
+                query.append_pair("service", s);
+            }
+            for s in scopes {
+                query.append_pair("scope", s);
+            }
         }
-        query.extend(scopes.iter().map(|s| format!("scope={}", encode(s))));
-        let separator = if realm.contains('?') { '&' } else { '?' };
-        let url = format!("{realm}{separator}{}", query.join("&"));
-        self.check_realm(realm)?;
         let mut attempt = 1;
         let mut waited = Duration::ZERO;
         let response = loop {
             let mut request = match &self.credentials {
                 Credentials::IdentityToken(refresh) => {
-                    let mut form = vec![
-                        "grant_type=refresh_token".to_string(),
-                        format!("refresh_token={}", encode(refresh.expose())),
-                        "client_id=tagship".to_string(),
-                    ];
-                    form.extend(query.iter().cloned());
+                    let mut form = url::form_urlencoded::Serializer::new(String::new());
+                    form.append_pair("grant_type", "refresh_token")
+                        .append_pair("refresh_token", refresh.expose())
+                        .append_pair("client_id", "tagship");
+                    if let Some(s) = service {
+                        form.append_pair("service", s);
+                    }
+                    for s in scopes {
+                        form.append_pair("scope", s);
+                    }
                     self.http
-                        .post(realm)
+                        .post(realm_url.clone())
                         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                        .body(form.join("&"))
+                        .body(form.finish())
                 }
-                _ => self.http.get(&url),
+                _ => self.http.get(url.clone()),
             };
             if let Credentials::Basic { username, password } = &self.credentials {
                 request = request.header(AUTHORIZATION, basic(username, password.expose()));
@@ -436,9 +436,9 @@ impl Registry {
             }
         };
         let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
         if status == 401 || status == 403 {
-            return Err(self.unauthorized(op, status, self.body_message(&body)));
+            let message = self.error_message(response).await;
+            return Err(self.unauthorized(op, status, message));
         }
         if status != 200 {
             return Err(RegistryError::Status {
@@ -446,10 +446,22 @@ impl Registry {
                 repository: op.repository.to_string(),
                 operation: "token request".into(),
                 status,
-                message: self.body_message(&body),
+                message: self.error_message(response).await,
                 retry_after: None,
             });
         }
+        let token_op = Op {
+            what: "token request",
+            ..*op
+        };
+        let body = self
+            .read_body(
+                &token_op,
+                response,
+                body::MAX_TOKEN,
+                "A token is a few KiB.",
+            )
+            .await?;
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             #[serde(default)]
@@ -460,7 +472,7 @@ impl Registry {
             expires_in: Option<u64>,
         }
         let parsed: TokenResponse =
-            serde_json::from_str(&body).map_err(|e| RegistryError::Protocol {
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
                 registry: self.name.clone(),
                 message: format!("the token service answered something that is not a token ({e})"),
             })?;
@@ -493,16 +505,16 @@ impl Registry {
 
     /// Refuses to send credentials to a plain-HTTP token realm of an HTTPS registry, unless the
     /// realm's host is in `insecure-registries` (loopback included: no exemption).
-    fn check_realm(&self, realm: &str) -> Result<(), RegistryError> {
-        if matches!(self.credentials, Credentials::Anonymous) || self.origin.scheme() != "https" {
-            return Ok(());
-        }
+    fn check_realm(&self, realm: &str) -> Result<Url, RegistryError> {
         let url = Url::parse(realm).map_err(|e| RegistryError::Protocol {
             registry: self.name.clone(),
             message: format!("the token realm {realm} is not a URL ({e})"),
         })?;
-        if url.scheme() == "https" {
-            return Ok(());
+        if matches!(self.credentials, Credentials::Anonymous)
+            || self.origin.scheme() != "https"
+            || url.scheme() == "https"
+        {
+            return Ok(url);
         }
         let host = url.host_str().unwrap_or_default().to_string();
         let host_port = match url.port() {
@@ -514,7 +526,7 @@ impl Registry {
             .iter()
             .any(|h| *h == host || *h == host_port)
         {
-            return Ok(());
+            return Ok(url);
         }
         Err(RegistryError::InsecureRealm {
             registry: self.name.clone(),
@@ -616,7 +628,7 @@ impl Registry {
                     if status == 401 && !reauthenticated && own {
                         // The token expired, or the registry wants auth the ping did not ask for.
                         reauthenticated = true;
-                        let fresh = parse_challenge(response.headers());
+                        let fresh = challenge::from_headers(response.headers());
                         if fresh != Challenge::None {
                             *self.challenge.lock().await = fresh;
                         }
@@ -679,8 +691,7 @@ impl Registry {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response.text().await.unwrap_or_default();
-        let message = self.body_message(&body);
+        let message = self.error_message(response).await;
         match status {
             401 => self.unauthorized(op, status, message),
             403 => RegistryError::Denied {
@@ -688,8 +699,8 @@ impl Registry {
                 repository: op.repository.to_string(),
                 operation: op.what.to_string(),
                 status,
+                fix: denied_fix(&self.name, op.repository, op.push, &message),
                 message,
-                fix: permission_fix(&self.name, op.push),
             },
             _ => RegistryError::Status {
                 registry: self.name.clone(),
@@ -748,17 +759,16 @@ impl Registry {
         let url = match mount {
             Some((digest, from)) => {
                 scopes.push(scope(from, false));
-                self.url(&format!(
-                    "/v2/{repository}/blobs/uploads/?mount={}&from={}",
-                    encode(digest.as_str()),
-                    encode(from)
-                ))
+                self.with_query(
+                    &self.url(&format!("/v2/{repository}/blobs/uploads/")),
+                    &[("mount", digest.as_str()), ("from", from)],
+                )?
             }
-            None => self.url(&format!("/v2/{repository}/blobs/uploads/")),
+            None => self.with_query(&self.url(&format!("/v2/{repository}/blobs/uploads/")), &[])?,
         };
         let response = self
             .send(&op, &scopes, &|| {
-                Ok(self.http.post(&url).header(CONTENT_LENGTH, "0"))
+                Ok(self.http.post(url.clone()).header(CONTENT_LENGTH, "0"))
             })
             .await?;
         match response.status().as_u16() {
@@ -769,7 +779,7 @@ impl Registry {
                 .get(LOCATION)
                 .and_then(|v| v.to_str().ok())
             {
-                Some(location) => Ok(Some(self.resolve(location))),
+                Some(location) => Ok(Some(self.resolve(location)?)),
                 None => Err(RegistryError::Protocol {
                     registry: self.name.clone(),
                     message: "an upload was started without a Location to send it to".into(),
@@ -796,11 +806,10 @@ impl Registry {
             repository,
             push: true,
         };
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{separator}digest={}", encode(digest.as_str()));
+        let url = self.with_query(location, &[("digest", digest.as_str())])?;
         let request = self
             .http
-            .put(&url)
+            .put(url)
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size.to_string())
             .body(reqwest::Body::wrap_stream(body));
@@ -843,7 +852,7 @@ impl Registry {
                 .headers()
                 .get(LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .map_or_else(|| location.to_string(), |l| self.resolve(l))),
+                .map_or_else(|| Ok(location.to_string()), |l| self.resolve(l))?),
             _ => Err(self.fail(&op, response).await),
         }
     }
@@ -859,13 +868,12 @@ impl Registry {
             repository,
             push: true,
         };
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{separator}digest={}", encode(digest.as_str()));
+        let url = self.with_query(location, &[("digest", digest.as_str())])?;
         let response = self
             .send_once(
                 &op,
                 &[scope(repository, true)],
-                self.http.put(&url).header(CONTENT_LENGTH, "0"),
+                self.http.put(url).header(CONTENT_LENGTH, "0"),
             )
             .await?;
         match response.status().as_u16() {
@@ -898,23 +906,36 @@ impl Registry {
         }
     }
 
-    /// A small blob (an image config) read whole and checked against its digest.
+    /// A small blob (an image config) of `size` bytes, as its descriptor says, read whole and
+    /// checked against its digest.
     pub async fn get_small_blob(
         &self,
         repository: &str,
         digest: &Digest,
+        size: u64,
     ) -> Result<Bytes, RegistryError> {
+        let op = Op {
+            what: "GET blob",
+            repository,
+            push: false,
+        };
+        let too_large = |limit: u64, why: &str| RegistryError::TooLarge {
+            registry: self.name.clone(),
+            repository: repository.to_string(),
+            operation: format!("GET blob {digest}"),
+            limit: body::shown(limit),
+            why: why.to_string(),
+        };
+        if size > body::MAX_CONFIG {
+            return Err(too_large(
+                body::MAX_CONFIG,
+                &format!("Its descriptor says {size} bytes: not an image config"),
+            ));
+        }
+        let response = self.get_blob(repository, digest).await?;
         let bytes = self
-            .get_blob(repository, digest)
-            .await?
-            .bytes()
-            .await
-            .map_err(|e| RegistryError::Transport {
-                registry: self.name.clone(),
-                repository: repository.to_string(),
-                operation: "GET blob".into(),
-                message: describe(&e),
-            })?;
+            .read_body(&op, response, size, "That is the size its descriptor says")
+            .await?;
         let actual = Digest::of(&bytes);
         if &actual != digest {
             return Err(RegistryError::DigestMismatch {
@@ -984,15 +1005,14 @@ impl Registry {
             200 => {
                 let media_type =
                     header_text(response.headers(), CONTENT_TYPE.as_str()).unwrap_or_default();
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|e| RegistryError::Transport {
-                        registry: self.name.clone(),
-                        repository: repository.to_string(),
-                        operation: "GET manifest".into(),
-                        message: describe(&e),
-                    })?;
+                let bytes = self
+                    .read_body(
+                        &op,
+                        response,
+                        body::MAX_MANIFEST,
+                        "Registries need accept no larger manifest (the OCI distribution spec), so this is not one to publish",
+                    )
+                    .await?;
                 Ok(Some((bytes.to_vec(), media_type)))
             }
             404 => Ok(None),
@@ -1082,19 +1102,26 @@ impl Registry {
                 .get("link")
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link)
-                .map(|l| self.resolve(&l));
+                .map(|l| self.resolve(&l))
+                .transpose()?;
             #[derive(serde::Deserialize)]
             struct TagList {
                 #[serde(default)]
                 tags: Option<Vec<String>>,
             }
-            let page: TagList = response.json().await.map_err(|e| RegistryError::Protocol {
-                registry: self.name.clone(),
-                message: format!(
-                    "the tag list of {repository} is not JSON ({})",
-                    describe(&e)
-                ),
-            })?;
+            let bytes = self
+                .read_body(
+                    &op,
+                    response,
+                    body::MAX_TAG_PAGE,
+                    "A page of 1,000 tags is far smaller",
+                )
+                .await?;
+            let page: TagList =
+                serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
+                    registry: self.name.clone(),
+                    message: format!("the tag list of {repository} is not JSON ({e})"),
+                })?;
             tags.extend(page.tags.unwrap_or_default());
             match next {
                 Some(n) => url = n,
@@ -1119,10 +1146,7 @@ impl Registry {
                 let response = self.send(&op, &[], &|| Ok(self.http.get(&url))).await?;
                 match response.status().as_u16() {
                     200 => Ok(PushAccess::Authenticated),
-                    401 | 403 => {
-                        let body = response.text().await.unwrap_or_default();
-                        Ok(PushAccess::Refused(self.body_message(&body)))
-                    }
+                    401 | 403 => Ok(PushAccess::Refused(self.error_message(response).await)),
                     _ => Err(self.fail(&op, response).await),
                 }
             }
@@ -1239,21 +1263,41 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Pages of a tag list read at most: a million tags at 1,000 a page.
 const MAX_TAG_PAGES: usize = 1_000;
 
-/// The `rel="next"` target of a `Link` header.
+/// The `rel="next"` target of a `Link` header (RFC 8288): targets may hold commas, `rel` may
+/// list several relations and be quoted or not, in any case.
 pub fn next_link(header: &str) -> Option<String> {
-    header.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next")
-            .then(|| {
-                target
-                    .trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_string()
+    let mut rest = header;
+    loop {
+        let after = &rest[rest.find('<')? + 1..];
+        let end = after.find('>')?;
+        let target = &after[..end];
+        let params = &after[end + 1..];
+        // This link's parameters run to the next comma outside quotes.
+        let mut quoted = false;
+        let cut = params
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                c == ',' && !quoted
             })
-    })
+            .map_or(params.len(), |(i, _)| i);
+        let is_next = params[..cut].split(';').any(|param| {
+            param.split_once('=').is_some_and(|(key, value)| {
+                key.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            })
+        });
+        if is_next {
+            return Some(target.trim().to_string());
+        }
+        rest = &params[cut..];
+    }
 }
 
 /// Whether two URLs share scheme, host and port (the port the scheme implies when none is given).
@@ -1282,25 +1326,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_challenges() {
-        let mut h = HeaderMap::new();
-        h.insert(WWW_AUTHENTICATE, r#"Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:a/b:pull,push""#.parse().unwrap());
-        assert_eq!(
-            parse_challenge(&h),
-            Challenge::Bearer {
-                realm: "https://ghcr.io/token".into(),
-                service: Some("ghcr.io".into())
-            }
-        );
-        h.insert(
-            WWW_AUTHENTICATE,
-            r#"Basic realm="Registry Realm""#.parse().unwrap(),
-        );
-        assert_eq!(parse_challenge(&h), Challenge::Basic);
-        assert_eq!(parse_challenge(&HeaderMap::new()), Challenge::None);
-    }
-
-    #[test]
     fn follows_link_headers() {
         assert_eq!(
             next_link(r#"</v2/a/tags/list?last=x&n=2>; rel="next""#).as_deref(),
@@ -1310,6 +1335,16 @@ mod tests {
             next_link(r#"<https://r/v2/a/tags/list?n=2>; rel="prev""#),
             None
         );
+        // A comma inside the target, several links, `rel` unquoted or listing several.
+        assert_eq!(
+            next_link(r#"</a?x=1,2>; rel="prev", </b?last=a,b>; REL=next"#).as_deref(),
+            Some("/b?last=a,b")
+        );
+        assert_eq!(
+            next_link(r#"<x>; title="a, b"; rel="first next""#).as_deref(),
+            Some("x")
+        );
+        assert_eq!(next_link("garbage"), None);
     }
 
     #[test]
@@ -1319,7 +1354,6 @@ mod tests {
             "dGFnc2hpcDp0YWdzaGlwLXNlY3JldA=="
         );
         assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(encode("sha256:ab/c d"), "sha256%3Aab%2Fc%20d");
     }
 
     #[test]

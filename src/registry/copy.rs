@@ -122,8 +122,9 @@ fn mount_source<'a>(
 
 pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStream, PushError> {
     match origin {
+        // The path checked (a regular file inside the layout) is the one streamed.
         BlobOrigin::Dir(dir) => Ok(body::file_range(
-            dir.join("blobs/sha256").join(blob.digest.hex()),
+            super::source::layout::blob_path(dir, &blob.digest)?,
             0,
             blob.size,
         )),
@@ -143,7 +144,7 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
             repository,
         } => {
             let response = registry.get_blob(repository, &blob.digest).await?;
-            Ok(body::from_response(response.bytes_stream()))
+            Ok(body::from_response(response.bytes_stream(), blob.size))
         }
     }
 }

@@ -81,6 +81,17 @@ pub enum RegistryError {
         realm: String,
         host: String,
     },
+    /// A body longer than tagship reads for what it is (a manifest, a config, a tag page…).
+    #[error(
+        "registry {registry}: {operation} on {repository} sent more than {limit}, the most tagship reads for it; nothing past that was read. {why}"
+    )]
+    TooLarge {
+        registry: String,
+        repository: String,
+        operation: String,
+        limit: String,
+        why: String,
+    },
     #[error("credentials for {registry}: {message}")]
     Credentials { registry: String, message: String },
     #[error("{0}")]
@@ -146,6 +157,20 @@ fn raw_body_message(body: &str) -> String {
 }
 
 /// What to grant, by registry.
+/// What to do about a `403` on `repository`, from the registry's `message` when it says more.
+pub fn denied_fix(registry: &str, repository: &str, push: bool, message: &str) -> String {
+    // ghcr.io: the package exists and is not linked to this repository (or the job may not
+    // write packages at all).
+    if message.contains("write_package") {
+        let (owner, package) = repository.split_once('/').unwrap_or(("OWNER", repository));
+        let package = package.replace('/', "%2F");
+        return format!(
+            "GitHub Packages refused to write package {package}: either the job lacks `permissions: packages: write`, or the package exists and is not linked to this repository. Grant this repository the Write role in the package's settings, under Manage Actions access: https://github.com/orgs/{owner}/packages/container/{package}/settings (https://github.com/users/{owner}/packages/container/{package}/settings for a personal account)"
+        );
+    }
+    permission_fix(registry, push)
+}
+
 pub fn permission_fix(registry: &str, push: bool) -> String {
     let action = if push { "push to" } else { "read" };
     if registry == "ghcr.io" {

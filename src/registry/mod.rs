@@ -1,5 +1,7 @@
 //! The OCI registry adapter: a distribution-API client, image sources, and the push engine.
 
+pub mod body;
+pub mod challenge;
 pub mod client;
 pub mod copy;
 pub mod credentials;

@@ -234,12 +234,26 @@ pub fn gzipped(
     .boxed()
 }
 
-/// Adapts a response body stream to the byte-stream type.
-pub fn from_response<S>(body: S) -> ByteStream
+/// A blob's response body as a byte stream, cut at `size` bytes: one byte more is an error, so a
+/// registry cannot feed an upload (or a digest check) without end. Fewer bytes are left to the
+/// digest check to refuse.
+pub fn from_response<S>(body: S, size: u64) -> ByteStream
 where
     S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + 'static,
 {
-    body.map(|r| r.map_err(io::Error::other)).boxed()
+    let mut seen: u64 = 0;
+    body.map(move |chunk| {
+        let chunk = chunk.map_err(io::Error::other)?;
+        seen += chunk.len() as u64;
+        if seen > size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the registry sent more than the {size} bytes the blob's descriptor says"),
+            ));
+        }
+        Ok(chunk)
+    })
+    .boxed()
 }
 
 #[cfg(test)]
@@ -337,6 +351,26 @@ mod tests {
         .await;
         assert!(bad.is_err());
         assert!(flag.take().is_some());
+    }
+
+    #[tokio::test]
+    async fn cuts_a_response_past_its_size() {
+        let chunks: Vec<Result<Bytes, reqwest::Error>> = vec![
+            Ok(Bytes::from_static(b"abcd")),
+            Ok(Bytes::from_static(b"ef")),
+            Ok(Bytes::from_static(b"g")),
+        ];
+        let err = collect(from_response(stream::iter(chunks), 6))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("more than the 6 bytes"), "{err}");
+        let exact: Vec<Result<Bytes, reqwest::Error>> = vec![Ok(Bytes::from_static(b"abcdef"))];
+        assert_eq!(
+            collect(from_response(stream::iter(exact), 6))
+                .await
+                .unwrap(),
+            b"abcdef"
+        );
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ use super::client::Registry;
 use super::copy::platform_names;
 use super::digest::Digest;
 use super::error::RegistryError;
-use super::media::{DOCKER_MANIFEST, ManifestKind, OCI_MANIFEST, Platform};
+use super::media::{DOCKER_MANIFEST, Descriptor, ManifestKind, OCI_MANIFEST, Platform};
 use super::source::parse_manifest;
 use crate::plan::retention::ImageVersion;
 
@@ -39,14 +39,16 @@ const OCI_ARTIFACT: &str = "application/vnd.oci.artifact.manifest.v1+json";
 async fn config_created(
     registry: &Registry,
     repository: &str,
-    config: &Digest,
+    config: &Descriptor,
 ) -> Result<Option<Timestamp>, RegistryError> {
     #[derive(serde::Deserialize)]
     struct Config {
         #[serde(default)]
         created: Option<String>,
     }
-    let bytes = registry.get_small_blob(repository, config).await?;
+    let bytes = registry
+        .get_small_blob(repository, &config.digest, config.size)
+        .await?;
     Ok(serde_json::from_slice::<Config>(&bytes)
         .ok()
         .and_then(|c| c.created)
@@ -77,9 +79,7 @@ pub async fn manifest_facts(
     match kind {
         ManifestKind::Image => {
             let created = match &doc.config {
-                Some(config) if dated => {
-                    config_created(registry, repository, &config.digest).await?
-                }
+                Some(config) if dated => config_created(registry, repository, config).await?,
                 _ => None,
             };
             Ok(Some(ManifestFacts {

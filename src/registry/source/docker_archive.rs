@@ -5,10 +5,11 @@
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-use super::SourceError;
-use super::layout::read_tar_range;
+use super::layout::{normalise, read_tar_entry, tar_index};
+use super::{MAX_CONFIG, MAX_DOCKER_MANIFEST, SourceError};
 use crate::registry::digest::Digest;
 use crate::registry::media::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST};
+use crate::registry::progress::human_bytes;
 use crate::registry::stream::Compressed;
 
 #[derive(Debug, Clone)]
@@ -51,34 +52,38 @@ pub fn load(path: &Path) -> Result<DockerArchive, SourceError> {
         path: shown.clone(),
         problem,
     };
-    let file = std::fs::File::open(path).map_err(|e| SourceError::Io {
-        path: shown.clone(),
-        message: e.to_string(),
-    })?;
-    let mut entries = std::collections::HashMap::new();
-    let mut archive = tar::Archive::new(file);
-    for entry in archive
-        .entries()
-        .map_err(|e| invalid(format!("not a tar file: {e}")))?
-    {
-        let entry = entry.map_err(|e| invalid(format!("not a tar file: {e}")))?;
-        if entry.header().entry_type().is_file() {
-            let name = entry
-                .path()
-                .map_err(|e| invalid(e.to_string()))?
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_string();
-            entries.insert(name, (entry.raw_file_position(), entry.size()));
+    let index = tar_index(path)?;
+    // Where `name` is; a link is named as one (tagship reads regular files only).
+    let locate = |name: &str| -> Result<(u64, u64), SourceError> {
+        let name = normalise(name);
+        if let Some(target) = index.links.get(&name) {
+            return Err(invalid(format!(
+                "`{name}` is a link (to `{target}`) in the archive; tagship reads regular files only: save the image again"
+            )));
         }
-    }
-    let read = |name: &str| -> Result<Vec<u8>, SourceError> {
-        let (offset, size) = entries
-            .get(name)
-            .ok_or_else(|| invalid(format!("`{name}` is missing from the archive")))?;
-        read_tar_range(path, *offset, *size)
+        index
+            .files
+            .get(&name)
+            .copied()
+            .ok_or_else(|| invalid(format!("`{name}` is missing from the archive")))
     };
-    let manifest: Vec<Entry> = serde_json::from_slice(&read("manifest.json")?)
+    // A file read whole, at most `cap` bytes; `what_it_is` says why more is wrong.
+    let read = |name: &str, cap: u64, what_it_is: &str| -> Result<Vec<u8>, SourceError> {
+        let (offset, size) = locate(name)?;
+        read_tar_entry(path, offset, size, cap)?.ok_or_else(|| {
+            invalid(format!(
+                "`{}` is larger than {} ({cap} bytes), the most tagship reads of it; {what_it_is}: rebuild the archive",
+                normalise(name),
+                human_bytes(cap)
+            ))
+        })
+    };
+    let manifest_json = read(
+        "manifest.json",
+        MAX_DOCKER_MANIFEST,
+        "a `docker save` manifest.json names a few files per image",
+    )?;
+    let manifest: Vec<Entry> = serde_json::from_slice(&manifest_json)
         .map_err(|e| invalid(format!("manifest.json is not valid ({e})")))?;
     let entry = match manifest.as_slice() {
         [only] => only,
@@ -89,7 +94,11 @@ pub fn load(path: &Path) -> Result<DockerArchive, SourceError> {
             ));
         }
     };
-    let config = read(&entry.config)?;
+    let config = read(
+        &entry.config,
+        MAX_CONFIG,
+        "an image config takes kilobytes, so this one is too big for an image config",
+    )?;
     let rootfs: ConfigRootfs = serde_json::from_slice(&config).map_err(|e| {
         invalid(format!(
             "the config {} has no rootfs.diff_ids ({e})",
@@ -105,10 +114,8 @@ pub fn load(path: &Path) -> Result<DockerArchive, SourceError> {
     }
     let mut layers = Vec::new();
     for (name, diff_id) in entry.layers.iter().zip(rootfs.rootfs.diff_ids) {
-        let (offset, size) = *entries
-            .get(name.trim_start_matches("./"))
-            .ok_or_else(|| invalid(format!("layer `{name}` is missing from the archive")))?;
-        let head = read_tar_range(path, offset, size.min(2))?;
+        let (offset, size) = locate(name)?;
+        let head = read_tar_entry(path, offset, size.min(2), 2)?.unwrap_or_default();
         if head == [0x1f, 0x8b] {
             return Err(invalid(format!(
                 "layer `{name}` is already compressed; docker-archive sources hold uncompressed layers (use an OCI layout instead)"

@@ -7,19 +7,45 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{BlobOrigin, RawManifest, SourceError, SourceImage, collect_blobs, parse_manifest};
+use super::{
+    BlobOrigin, MAX_INDEX_JSON, MAX_MANIFEST, RawManifest, SourceError, SourceImage, collect_blobs,
+    parse_manifest,
+};
+use crate::file::read_limited;
 use crate::registry::digest::Digest;
 use crate::registry::media::{Descriptor, ManifestKind};
+use crate::registry::progress::human_bytes;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// The files of a layout, wherever they are.
 enum Files {
-    Dir(PathBuf),
+    Dir {
+        /// As given, for messages.
+        shown: PathBuf,
+        /// Canonical: every file read must resolve inside it.
+        root: PathBuf,
+    },
     Tar {
         path: PathBuf,
-        entries: HashMap<String, (u64, u64)>,
+        index: TarIndex,
     },
+}
+
+/// A file of a layout: where its bytes start, and how many its metadata or tar header says.
+struct Located {
+    /// For a directory, the file's canonical path (checked, and the one opened).
+    path: PathBuf,
+    offset: u64,
+    len: u64,
+}
+
+/// The entries of a tar worth knowing.
+pub(super) struct TarIndex {
+    /// Name → (data offset, size) of the regular files.
+    pub(super) files: HashMap<String, (u64, u64)>,
+    /// Name → target of the symbolic and hard links: never read, named when one is wanted.
+    pub(super) links: HashMap<String, String>,
 }
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> SourceError {
@@ -29,74 +55,121 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> SourceError {
     }
 }
 
-fn normalise(name: &str) -> String {
+pub(super) fn normalise(name: &str) -> String {
     name.trim_start_matches("./").to_string()
 }
 
-/// Every entry name of a tar file (for detection).
+/// Every regular file's name in a tar file (for detection).
 pub fn tar_entry_names(path: &Path) -> Result<Vec<String>, SourceError> {
-    Ok(tar_index(path)?.into_keys().collect())
+    Ok(tar_index(path)?.files.into_keys().collect())
 }
 
-/// Name → (data offset, size) of a tar's regular files.
-fn tar_index(path: &Path) -> Result<HashMap<String, (u64, u64)>, SourceError> {
+/// Indexes a tar's regular files and links. An entry whose header claims more bytes than the
+/// file holds is refused here, so no later read trusts a size the file does not back.
+pub(super) fn tar_index(path: &Path) -> Result<TarIndex, SourceError> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let archive_len = file.metadata().map_err(|e| io_error(path, e))?.len();
     let mut archive = tar::Archive::new(file);
-    let mut entries = HashMap::new();
+    let mut index = TarIndex {
+        files: HashMap::new(),
+        links: HashMap::new(),
+    };
     for entry in archive
         .entries()
         .map_err(|e| io_error(path, format!("not a tar file: {e}")))?
     {
         let entry = entry.map_err(|e| io_error(path, format!("not a tar file: {e}")))?;
-        if !entry.header().entry_type().is_file() {
+        let kind = entry.header().entry_type();
+        if !kind.is_file() && !kind.is_symlink() && !kind.is_hard_link() {
             continue;
         }
-        let name = entry
-            .path()
-            .map_err(|e| io_error(path, e))?
-            .to_string_lossy()
-            .to_string();
-        entries.insert(normalise(&name), (entry.raw_file_position(), entry.size()));
+        let name = normalise(
+            &entry
+                .path()
+                .map_err(|e| io_error(path, e))?
+                .to_string_lossy(),
+        );
+        if !kind.is_file() {
+            let target = entry
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // A later entry of the same name replaces an earlier one, as on extraction.
+            index.files.remove(&name);
+            index.links.insert(name, target);
+            continue;
+        }
+        let (offset, size) = (entry.raw_file_position(), entry.size());
+        if offset.checked_add(size).is_none_or(|end| end > archive_len) {
+            return Err(SourceError::Invalid {
+                path: path.display().to_string(),
+                problem: format!(
+                    "entry `{name}` declares {size} bytes, but the archive ends {} bytes into it: the archive is truncated or damaged; rebuild it",
+                    archive_len.saturating_sub(offset)
+                ),
+            });
+        }
+        index.links.remove(&name);
+        index.files.insert(name, (offset, size));
     }
-    Ok(entries)
+    Ok(index)
 }
 
-pub fn read_tar_range(path: &Path, offset: u64, size: u64) -> Result<Vec<u8>, SourceError> {
+/// A tar entry's bytes (`len` from its header, checked against the file by `tar_index`) when
+/// `len` is at most `limit`; `None` when it is longer, found without reading it.
+pub(super) fn read_tar_entry(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, SourceError> {
+    if len > limit {
+        return Ok(None);
+    }
     let mut file = File::open(path).map_err(|e| io_error(path, e))?;
     file.seek(SeekFrom::Start(offset))
         .map_err(|e| io_error(path, e))?;
-    let mut bytes = Vec::with_capacity(size as usize);
-    file.take(size)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_error(path, e))?;
-    Ok(bytes)
+    read_limited(file.take(len), len, limit).map_err(|e| io_error(path, e))
+}
+
+/// What a file's metadata says it is, for a message refusing it.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    "something other than a file"
 }
 
 impl Files {
+    fn dir(dir: &Path) -> Result<Files, SourceError> {
+        Ok(Files::Dir {
+            shown: dir.to_path_buf(),
+            root: std::fs::canonicalize(dir).map_err(|e| io_error(dir, e))?,
+        })
+    }
+
     fn shown(&self) -> String {
         match self {
-            Files::Dir(p) | Files::Tar { path: p, .. } => p.display().to_string(),
-        }
-    }
-
-    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, SourceError> {
-        match self {
-            Files::Dir(dir) => match std::fs::read(dir.join(name)) {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(io_error(&dir.join(name), e)),
-            },
-            Files::Tar { path, entries } => match entries.get(name) {
-                Some((offset, size)) => read_tar_range(path, *offset, *size).map(Some),
-                None => Ok(None),
-            },
-        }
-    }
-
-    fn size(&self, name: &str) -> Option<u64> {
-        match self {
-            Files::Dir(dir) => std::fs::metadata(dir.join(name)).ok().map(|m| m.len()),
-            Files::Tar { entries, .. } => entries.get(name).map(|(_, size)| *size),
+            Files::Dir { shown: p, .. } | Files::Tar { path: p, .. } => p.display().to_string(),
         }
     }
 
@@ -105,6 +178,90 @@ impl Files {
             path: self.shown(),
             problem: problem.into(),
         }
+    }
+
+    /// Where `name` is, or `None` when the layout has no such file. In a directory, `name` must
+    /// resolve (through any links) to a regular file inside the layout: a link to /dev/zero or
+    /// to a file elsewhere is refused, whatever its content.
+    fn locate(&self, name: &str) -> Result<Option<Located>, SourceError> {
+        let (shown, root) = match self {
+            Files::Dir { shown, root } => (shown, root),
+            Files::Tar { path, index } => {
+                if let Some(target) = index.links.get(name) {
+                    return Err(self.invalid(format!(
+                        "`{name}` is a link (to `{target}`) in the archive; tagship reads regular files only: rebuild the archive without links"
+                    )));
+                }
+                return Ok(index.files.get(name).map(|&(offset, len)| Located {
+                    path: path.clone(),
+                    offset,
+                    len,
+                }));
+            }
+        };
+        let path = shown.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&path, e)),
+        }
+        let resolved = std::fs::canonicalize(&path).map_err(|e| {
+            let target = std::fs::read_link(&path)
+                .map(|t| format!(", a link to {},", t.display()))
+                .unwrap_or_default();
+            self.invalid(format!(
+                "`{name}`{target} does not resolve to a file ({e}): rebuild the layout"
+            ))
+        })?;
+        let meta = std::fs::metadata(&resolved).map_err(|e| io_error(&resolved, e))?;
+        if !meta.is_file() {
+            return Err(self.invalid(format!(
+                "`{name}` resolves to {}, {}, not a regular file: an image layout holds regular files only; rebuild it",
+                resolved.display(),
+                file_kind(&meta)
+            )));
+        }
+        if !resolved.starts_with(root) {
+            return Err(self.invalid(format!(
+                "`{name}` resolves to {}, outside the layout directory; tagship reads only the layout's own files: copy the file into the layout instead of linking to it",
+                resolved.display()
+            )));
+        }
+        Ok(Some(Located {
+            path: resolved,
+            offset: 0,
+            len: meta.len(),
+        }))
+    }
+
+    /// The bytes of a located file when there are at most `limit`; `None` when there are more.
+    fn read_located(&self, at: &Located, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        match self {
+            Files::Tar { .. } => read_tar_entry(&at.path, at.offset, at.len, limit),
+            // Read to the end, not to `len`: a file longer than its metadata said is found too.
+            Files::Dir { .. } => {
+                let file = File::open(&at.path).map_err(|e| io_error(&at.path, e))?;
+                read_limited(file, at.len, limit).map_err(|e| io_error(&at.path, e))
+            }
+        }
+    }
+
+    /// A file that has no descriptor (index.json), at most `cap` bytes; `None` when absent.
+    fn read_capped(&self, name: &str, cap: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        let Some(at) = self.locate(name)? else {
+            return Ok(None);
+        };
+        let too_large = || {
+            self.invalid(format!(
+                "`{name}` is larger than {} ({} bytes), the most tagship reads of it; an image layout's {name} takes kilobytes: rebuild the layout",
+                human_bytes(cap),
+                cap
+            ))
+        };
+        if at.len > cap {
+            return Err(too_large());
+        }
+        self.read_located(&at, cap)?.map(Some).ok_or_else(too_large)
     }
 }
 
@@ -118,16 +275,28 @@ struct IndexJson {
     manifests: Vec<Descriptor>,
 }
 
-/// Reads an OCI layout directory.
+/// Reads an OCI layout directory. Every file it reads, and every blob it will upload, resolves
+/// to a regular file inside `dir`; blobs are streamed from there (see `blob_path`).
 pub fn load_dir(dir: &Path, reference: Option<&str>) -> Result<SourceImage, SourceError> {
-    let files = Files::Dir(dir.to_path_buf());
+    let files = Files::dir(dir)?;
     load(&files, reference, BlobOrigin::Dir(dir.to_path_buf()))
+}
+
+/// Where the bytes of a blob of the layout directory `dir` are read from: `blobs/sha256/<hex>`,
+/// resolved and checked as `load_dir` checks it (a regular file inside the layout).
+pub fn blob_path(dir: &Path, digest: &Digest) -> Result<PathBuf, SourceError> {
+    let files = Files::dir(dir)?;
+    match files.locate(&blob_name(digest))? {
+        Some(at) => Ok(at.path),
+        None => Err(files.invalid(format!("blob {digest} is missing from blobs/sha256/"))),
+    }
 }
 
 /// Reads an OCI layout tar in place.
 pub fn load_archive(path: &Path, reference: Option<&str>) -> Result<SourceImage, SourceError> {
-    let entries = tar_index(path)?;
-    let blobs: HashMap<Digest, (u64, u64)> = entries
+    let index = tar_index(path)?;
+    let blobs: HashMap<Digest, (u64, u64)> = index
+        .files
         .iter()
         .filter_map(|(name, range)| {
             let hex = name.strip_prefix("blobs/sha256/")?;
@@ -136,7 +305,7 @@ pub fn load_archive(path: &Path, reference: Option<&str>) -> Result<SourceImage,
         .collect();
     let files = Files::Tar {
         path: path.to_path_buf(),
-        entries,
+        index,
     };
     load(
         &files,
@@ -148,19 +317,37 @@ pub fn load_archive(path: &Path, reference: Option<&str>) -> Result<SourceImage,
     )
 }
 
-/// Reads a manifest blob and checks it against its descriptor.
+/// Reads a manifest blob, exactly as many bytes as its descriptor says, and checks its digest.
 fn read_manifest(files: &Files, descriptor: &Descriptor) -> Result<RawManifest, SourceError> {
-    let bytes = files.read(&blob_name(&descriptor.digest))?.ok_or_else(|| {
-        files.invalid(format!(
-            "manifest {} is missing from blobs/sha256/",
-            descriptor.digest
-        ))
-    })?;
-    let actual = Digest::of(&bytes);
-    if actual != descriptor.digest {
+    let digest = &descriptor.digest;
+    let size = descriptor.size;
+    if size > MAX_MANIFEST {
         return Err(files.invalid(format!(
-            "manifest {} does not match its digest: its bytes hash to {actual}",
-            descriptor.digest
+            "manifest {digest} is {size} bytes by its descriptor; registries need accept manifests of up to {} only, and tagship reads no larger one",
+            human_bytes(MAX_MANIFEST)
+        )));
+    }
+    let at = files
+        .locate(&blob_name(digest))?
+        .ok_or_else(|| files.invalid(format!("manifest {digest} is missing from blobs/sha256/")))?;
+    let wrong_size = |len: String| {
+        files.invalid(format!(
+            "manifest {digest} is {len} bytes but its descriptor says {size}: the layout is damaged; rebuild it"
+        ))
+    };
+    if at.len != size {
+        return Err(wrong_size(at.len.to_string()));
+    }
+    let bytes = files
+        .read_located(&at, size)?
+        .ok_or_else(|| wrong_size(format!("more than {size}")))?;
+    if bytes.len() as u64 != size {
+        return Err(wrong_size(bytes.len().to_string()));
+    }
+    let actual = Digest::of(&bytes);
+    if &actual != digest {
+        return Err(files.invalid(format!(
+            "manifest {digest} does not match its digest: its bytes hash to {actual}"
         )));
     }
     Ok(RawManifest {
@@ -175,11 +362,12 @@ fn load(
     reference: Option<&str>,
     origin: BlobOrigin,
 ) -> Result<SourceImage, SourceError> {
-    if files.read("oci-layout")?.is_none() {
+    // Its presence marks a layout; its content (one line) is not read.
+    if files.locate("oci-layout")?.is_none() {
         return Err(files.invalid("there is no `oci-layout` file: not an OCI image layout"));
     }
     let index_bytes = files
-        .read("index.json")?
+        .read_capped("index.json", MAX_INDEX_JSON)?
         .ok_or_else(|| files.invalid("there is no `index.json`"))?;
     let index: IndexJson = serde_json::from_slice(&index_bytes)
         .map_err(|e| files.invalid(format!("index.json is not valid ({e})")))?;
@@ -250,7 +438,7 @@ fn load(
     }
     let blobs = collect_blobs(&docs.iter().collect::<Vec<_>>());
     for blob in &blobs {
-        match files.size(&blob_name(&blob.digest)) {
+        match files.locate(&blob_name(&blob.digest))?.map(|at| at.len) {
             None => {
                 return Err(files.invalid(format!(
                     "blob {} is missing from blobs/sha256/",

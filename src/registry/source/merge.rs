@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{
-    BlobOrigin, ImageRef, RawManifest, SourceError, SourceImage, collect_blobs, parse_manifest,
+    BlobOrigin, ImageRef, MAX_CONFIG, RawManifest, SourceError, SourceImage, collect_blobs,
+    parse_manifest,
 };
 use crate::registry::client::Registry;
 use crate::registry::digest::Digest;
@@ -281,9 +282,6 @@ async fn fetch(
     })
 }
 
-/// An image config is a small JSON document; anything bigger is not one.
-const MAX_CONFIG: u64 = 8 << 20;
-
 #[derive(serde::Deserialize)]
 struct ConfigDoc {
     #[serde(flatten)]
@@ -315,7 +313,9 @@ async fn read_config(
         ))
         .into());
     }
-    let bytes = registry.get_small_blob(repository, &config.digest).await?;
+    let bytes = registry
+        .get_small_blob(repository, &config.digest, config.size)
+        .await?;
     let parsed: ConfigDoc = serde_json::from_slice(&bytes).map_err(|e| {
         not_an_image(format!(
             "its config {} is not an image config ({e})",

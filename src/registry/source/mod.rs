@@ -16,6 +16,19 @@ use super::digest::Digest;
 use super::media::{ManifestDoc, ManifestKind, Platform, manifest_kind};
 pub use reference::ImageRef;
 
+/// Manifests and indexes: the OCI distribution spec has registries accept manifests of at least
+/// 4 MiB and lets them refuse larger ones, so a larger one could not be published anyway.
+pub const MAX_MANIFEST: u64 = 4 << 20;
+/// A layout's `index.json` is an image index, bounded as one.
+pub const MAX_INDEX_JSON: u64 = MAX_MANIFEST;
+/// A `docker save` manifest.json names a config and layer files per image: kilobytes, bounded
+/// like a manifest.
+pub const MAX_DOCKER_MANIFEST: u64 = MAX_MANIFEST;
+/// An image config is JSON of kilobytes (platform, environment, one history entry per layer), so
+/// anything bigger is not one: bounds a `docker save` archive's config (no descriptor gives its
+/// size) and the size a `merge` image's descriptor may give its config.
+pub const MAX_CONFIG: u64 = 8 << 20;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
     OciDir {

@@ -1,0 +1,78 @@
+//! Files read into memory, each under a bound: a path that names something huge (or endless,
+//! as `/dev/zero`) gets an error, never the process's memory.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+/// The event payload: GitHub caps webhook payloads at 25 MB.
+pub const MAX_EVENT_PAYLOAD: u64 = 32 << 20;
+/// A CA bundle: the system's whole bundle is about 200 KiB.
+pub const MAX_CA_FILE: u64 = 4 << 20;
+/// A release-notes template: GitHub keeps at most 125,000 characters of a release body.
+pub const MAX_TEMPLATE: u64 = 1 << 20;
+
+/// What `reader` holds when that is at most `limit` bytes; `None` when it holds more, found by
+/// reading one byte past `limit`, never the rest. `expected` (a length from metadata or a
+/// header, possibly a lie) only sizes the first allocation, and never beyond `limit`.
+pub fn read_limited(reader: impl Read, expected: u64, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let capacity = usize::try_from(expected.min(limit)).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(capacity);
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+}
+
+/// The whole file, when it is at most `limit` bytes; reading stops at the first byte past it.
+pub fn read_at_most(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    read_limited(file, 0, limit)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than {}, the most tagship reads for it",
+                crate::registry::body::shown(limit)
+            ),
+        )
+    })
+}
+
+/// [`read_at_most`], as UTF-8 text.
+pub fn read_text_at_most(path: &Path, limit: u64) -> io::Result<String> {
+    String::from_utf8(read_at_most(path, limit)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_at_most_the_limit() {
+        assert_eq!(
+            read_limited(&b"four"[..], 4, 4).unwrap(),
+            Some(b"four".to_vec())
+        );
+        assert_eq!(
+            read_limited(&b"four"[..], 1 << 40, 8).unwrap(),
+            Some(b"four".to_vec())
+        );
+        assert_eq!(read_limited(&b"five!"[..], 4, 4).unwrap(), None);
+        // An endless reader: one byte past the limit answers, whatever length was claimed.
+        assert_eq!(
+            read_limited(std::io::repeat(0), u64::MAX, 4 << 20).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn stops_past_the_limit() {
+        let err = read_at_most(Path::new("/dev/zero"), 1 << 10).unwrap_err();
+        assert!(err.to_string().contains("larger than 1 KiB"), "{err}");
+        let path = std::env::temp_dir().join(format!("tagship-file-{}", std::process::id()));
+        std::fs::write(&path, b"0123456789").unwrap();
+        assert_eq!(read_at_most(&path, 10).unwrap(), b"0123456789");
+        assert!(read_at_most(&path, 9).is_err());
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -143,16 +143,7 @@ pub fn redact_credentials(text: &str) -> Cow<'_, str> {
     // Byte ranges to hide; ASCII lowering keeps every byte offset.
     let mut hide: Vec<(usize, usize)> = Vec::new();
     let bytes = text.as_bytes();
-    let value_end = |from: usize| {
-        text[from..]
-            .find(['"', '\'', '\n', '\r', ',', ';', '}', '<', '&'])
-            .map_or(text.len(), |i| from + i)
-    };
-    let token_end = |from: usize| {
-        from + text[from..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || "-._~+/=".contains(c)))
-            .unwrap_or(text.len() - from)
-    };
+    let (mut last_value, mut last_token) = (None, None);
     for (at, _) in lower.match_indices("authorization") {
         let mut start = at + "authorization".len();
         let mut assigned = false;
@@ -165,7 +156,9 @@ pub fn redact_credentials(text: &str) -> Cow<'_, str> {
             assigned |= matches!(bytes[start], b':' | b'=');
             start += 1;
         }
-        let end = value_end(start);
+        let end = run_end(text, start, &mut last_value, |c| {
+            matches!(c, '"' | '\'' | '\n' | '\r' | ',' | ';' | '}' | '<' | '&')
+        });
         // `Authorization: …` or `authorization=…` is an echo; "authorization failed" is not.
         if assigned && end > start {
             hide.push((start, end));
@@ -177,7 +170,9 @@ pub fn redact_credentials(text: &str) -> Cow<'_, str> {
                 continue;
             }
             let start = at + scheme.len();
-            let end = token_end(start);
+            let end = run_end(text, start, &mut last_token, |c| {
+                !(c.is_ascii_alphanumeric() || "-._~+/=".contains(c))
+            });
             // A word, not a credential: too short to be one.
             if end - start >= 8 {
                 hide.push((start, end));
@@ -200,6 +195,26 @@ pub fn redact_credentials(text: &str) -> Cow<'_, str> {
     }
     out.push_str(&text[at..]);
     Cow::Owned(out)
+}
+
+/// Where the run of `text` from `from` ends: at the first character for which `stop` holds, or
+/// at the end. `last` keeps the previous run: a start inside it ends where it did, so matches
+/// that share one long run (a body of `authorization=` repeated) do not each scan it again, and
+/// the redaction stays linear (it was quadratic: seconds for a 20 kB body).
+fn run_end(
+    text: &str,
+    from: usize,
+    last: &mut Option<(usize, usize)>,
+    stop: impl Fn(char) -> bool,
+) -> usize {
+    if let Some((start, end)) = *last {
+        if (start..=end).contains(&from) {
+            return end;
+        }
+    }
+    let end = text[from..].find(stop).map_or(text.len(), |i| from + i);
+    *last = Some((from, end));
+    end
 }
 
 /// A step output's value: line breaks and tabs stay (lists are one item per line; the file
@@ -313,6 +328,19 @@ mod tests {
             r#"{"Authorization":["***"]}"#
         );
         assert!(matches!(redact_credentials("denied"), Cow::Borrowed(_)));
+        // An echo inside another echo's value is still hidden on its own.
+        assert_eq!(
+            redact_credentials(r#"authorization=authorization="secret12""#),
+            r#"authorization=***"***""#
+        );
+    }
+
+    #[test]
+    fn many_echoes_in_one_run_are_read_once() {
+        // Found by tests/fuzz.rs: each match scanned the rest of the run, quadratic in the body
+        // (minutes for this one).
+        let body = "authorization=".repeat(20_000);
+        assert_eq!(redact_credentials(&body), "authorization=***");
     }
 
     #[test]

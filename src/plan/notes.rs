@@ -123,7 +123,9 @@ fn environment() -> Environment<'static> {
 /// first begin marker of `existing` to its last end marker; text outside them is kept. (From the
 /// last end marker: a body that an older tagship let a marker in the data split into several
 /// blocks becomes one again.) A body without markers (a release a person wrote) keeps its text
-/// and gets the generated part below it.
+/// and gets the generated part below it. A marker left outside the block (an end before it, a
+/// begin after it or without an end) is neutralised: the next run would otherwise take it for
+/// the block's edge and replace the person's text up to it.
 pub fn merge_body(existing: Option<&str>, generated: &str) -> String {
     let Some(existing) = existing.filter(|e| !e.trim().is_empty()) else {
         return generated.to_string();
@@ -131,10 +133,14 @@ pub fn merge_body(existing: Option<&str>, generated: &str) -> String {
     if let Some(start) = existing.find(BEGIN) {
         if let Some(end_at) = existing[start..].rfind(END) {
             let end = start + end_at + END.len();
-            return format!("{}{generated}{}", &existing[..start], &existing[end..]);
+            return format!(
+                "{}{generated}{}",
+                neutralise_markers(&existing[..start]),
+                neutralise_markers(&existing[end..])
+            );
         }
     }
-    format!("{}\n\n{generated}", existing.trim_end())
+    format!("{}\n\n{generated}", neutralise_markers(existing.trim_end()))
 }
 
 /// The `commits` changelog: one line per commit, newest first, as `git log --oneline` would.
@@ -261,12 +267,29 @@ mod tests {
             merge_body(Some("Written by hand.\n"), &generated),
             format!("Written by hand.\n\n{BEGIN}\nnew\n{END}")
         );
-        // A begin marker without an end is a person's text: keep it, append.
+        // A begin marker without an end is not a block: it is shown as text, and the notes are
+        // appended; the next run replaces them and keeps the person's text.
         let broken = format!("{BEGIN} oops");
+        let shown = "&lt;!-- tagship:begin --&gt; oops";
+        let once = merge_body(Some(&broken), &generated);
+        assert_eq!(once, format!("{shown}\n\n{generated}"));
+        assert_eq!(merge_body(Some(&once), &generated), once);
+    }
+
+    #[test]
+    fn markers_outside_the_block_are_neutralised() {
+        // Found by tests/fuzz.rs: a stray marker before or after the block became the next
+        // run's block edge, and the person's text up to it was replaced.
+        let generated = format!("{BEGIN}\nnew\n{END}");
+        let body = format!("a {END} b\n{BEGIN}\nold\n{END}\nc {BEGIN} d");
+        let once = merge_body(Some(&body), &generated);
         assert_eq!(
-            merge_body(Some(&broken), &generated),
-            format!("{broken}\n\n{generated}")
+            once,
+            format!(
+                "a &lt;!-- tagship:end --&gt; b\n{generated}\nc &lt;!-- tagship:begin --&gt; d"
+            )
         );
+        assert_eq!(merge_body(Some(&once), &generated), once);
     }
 
     #[test]

@@ -136,7 +136,8 @@ impl RetryPolicy {
                 capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
             }
         };
-        if waited + wait <= self.max_total_wait {
+        // Saturating: `Retry-After` is the server's number, and u64::MAX seconds overflows a sum.
+        if waited.saturating_add(wait) <= self.max_total_wait {
             return Ok(wait);
         }
         Err(match retry_after {
@@ -210,6 +211,12 @@ mod tests {
             "beyond the budget"
         );
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        // Found by tests/fuzz.rs: the largest Retry-After after a first wait overflowed the sum.
+        let huge = parse_retry_after("18446744073709551615");
+        assert!(matches!(
+            p.next(2, huge, Duration::from_secs(1), 0.0),
+            Err(GiveUp::ServerWait { .. })
+        ));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::ci::github::ContextSettings;
 use crate::ci::inputs::InputValueError;
 use crate::ci::inputs::Inputs;
 use crate::ci::{self};
-use crate::error::Error;
+use crate::error::{Error, Interface};
 use crate::output::log::{Group, Style};
 use crate::output::{actions, render, safe};
 use crate::plan::publish::PushMode;
@@ -92,7 +92,7 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// The image to publish. Default: the `source` input.
+    /// The image to publish.
     pub source: Option<String>,
     #[command(flatten)]
     pub inputs: InputFlags,
@@ -109,8 +109,11 @@ pub struct PushFlags {
     #[arg(long)]
     pub on_conflict: Option<String>,
     /// Blob uploads at once (default 4).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub concurrency: Option<String>,
+    /// Check the source and the registries and print what would be written; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// How to reach the registries and GitHub from a terminal: the flags every network command takes.
@@ -144,15 +147,10 @@ impl ConnectFlags {
                 inputs.set(name, v);
             }
         }
-        if inputs.raw("github-token").is_empty() {
-            if let Some(token) = env.vars.get("GITHUB_TOKEN") {
-                inputs.set("github-token", token.clone());
-            }
-        }
         if !self.insecure_registries.is_empty() {
             inputs.set("insecure-registries", self.insecure_registries.join("\n"));
         }
-        publish::mask_secrets(inputs, env.style() == Style::Actions);
+        publish::mask_secrets(inputs, &env.vars, env.style() == Style::Actions);
     }
 }
 
@@ -198,6 +196,22 @@ impl Environment {
     }
 }
 
+impl Command {
+    /// The interface this command is: the action's inputs, or the command line.
+    pub fn interface(&self) -> Interface {
+        match self {
+            Command::Action => Interface::Action,
+            Command::Plan(_) => Interface::CommandLine("plan"),
+            Command::Push(_) => Interface::CommandLine("push"),
+            Command::Merge(_) => Interface::CommandLine("merge"),
+            Command::Release(_) => Interface::CommandLine("release"),
+            Command::Ls(_) => Interface::CommandLine("ls"),
+            Command::Prune(_) => Interface::CommandLine("prune"),
+            Command::Rollback(_) => Interface::CommandLine("rollback"),
+        }
+    }
+}
+
 pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
     match cli.command {
         Command::Action => action(env),
@@ -208,7 +222,7 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
         Command::Prune(args) => old_versions::prune(args, env),
         Command::Rollback(args) => old_versions::rollback(args, env),
         Command::Plan(args) => {
-            let mut inputs = Inputs::from_env(&env.vars);
+            let mut inputs = Inputs::default();
             args.inputs.apply(&mut inputs);
             let (_, plan) = compute_plan(env, &inputs)?;
             match args.format {
@@ -237,7 +251,16 @@ impl InputFlags {
 }
 
 fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
-    let mut inputs = Inputs::from_env(&env.vars);
+    push_with(Inputs::default(), args, env)
+}
+
+/// `tagship push` with `inputs` already holding what the caller set (`merge`'s references).
+/// Outside the action, `INPUT_*` variables count for nothing: only flags and `TAGSHIP_*`.
+pub(crate) fn push_with(
+    mut inputs: Inputs,
+    args: PushArgs,
+    env: &Environment,
+) -> Result<(), Error> {
     args.inputs.apply(&mut inputs);
     let flags = [
         ("source", args.source),
@@ -252,6 +275,14 @@ fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
     args.connect.apply(&mut inputs, env);
     let (_, plan) = compute_plan(env, &inputs)?;
     let settings = publish_settings(env, &inputs)?;
+    if args.push.dry_run {
+        let checked = runtime()?.block_on(async {
+            let _group = Group::start(env.style(), "Dry run");
+            publish::dry_run(&plan, &settings).await
+        })?;
+        safe::print(&publish::dry_run_summary(&checked));
+        return Ok(());
+    }
     let outcome = runtime()?.block_on(async {
         let _group = Group::start(env.style(), "Push");
         publish::publish(&plan, &settings).await
@@ -261,7 +292,7 @@ fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
 }
 
 fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
-    let mut inputs = Inputs::from_env(&env.vars);
+    let mut inputs = Inputs::default();
     args.inputs.apply(&mut inputs);
     if args.force {
         inputs.set("release", "true");
@@ -316,7 +347,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 fn action(env: &Environment) -> Result<(), Error> {
     let inputs = Inputs::from_env(&env.vars);
-    publish::mask_secrets(&inputs, env.style() == Style::Actions);
+    publish::mask_secrets(&inputs, &env.vars, env.style() == Style::Actions);
     for name in inputs.unknown() {
         tracing::warn!(
             "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"

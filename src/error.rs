@@ -103,8 +103,140 @@ impl Error {
     }
 }
 
-/// Logs the error once, through the log layer (an `::error title=…::` line in Actions).
-pub fn report(error: &Error) -> u8 {
-    tracing::error!(title = error.title(), "{error}");
+/// Which interface a run was started from: errors name what the person wrote there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interface {
+    /// `tagship action`: the `with:` inputs of a workflow step.
+    Action,
+    /// A subcommand from a terminal or a script (`ls`, `push`, …): arguments, flags and
+    /// `TAGSHIP_*` variables.
+    CommandLine(&'static str),
+}
+
+/// Each input and how the command line spells it (a flag, an argument or a variable).
+const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
+    ("images", "--images"),
+    ("tags", "--tags"),
+    ("flavor", "--flavor"),
+    ("labels", "--labels"),
+    ("annotations", "--annotations"),
+    ("source", "SOURCE"),
+    ("merge", "REF"),
+    ("on-conflict", "--on-conflict"),
+    ("concurrency", "--concurrency"),
+    ("insecure-registries", "--insecure-registries"),
+    ("ca-file", "--ca-file"),
+    ("registry-username", "--registry-username"),
+    ("registry-password", "TAGSHIP_REGISTRY_PASSWORD"),
+    ("github-token", "GITHUB_TOKEN"),
+    ("release", "--force"),
+    ("release-draft", "--draft"),
+    ("release-notes-template", "--notes-template"),
+    ("changelog", "--changelog"),
+    ("keep", "--keep"),
+    ("keep-majors", "--keep-majors"),
+    ("older-than", "--older-than"),
+    ("tag-filter", "--tag-filter"),
+    ("untagged", "--untagged"),
+    ("prune-dry-run", "--dry-run"),
+    ("rollback-to", "--to"),
+    ("rollback-tags", "--tags"),
+];
+
+/// Inputs named bare in advice (`use \`older-than\``) whose names mean nothing else.
+const BARE_COMMAND_LINE_NAMES: &[&str] = &[
+    "keep-majors",
+    "older-than",
+    "tag-filter",
+    "on-conflict",
+    "insecure-registries",
+    "ca-file",
+    "registry-username",
+];
+
+/// What the action's advice says, and what a terminal user does instead.
+const COMMAND_LINE_ADVICE: &[(&str, &str)] = &[
+    (
+        "set registry-username/registry-password, or log in with docker/login-action first",
+        "pass --registry-username with the password in TAGSHIP_REGISTRY_PASSWORD, or run `docker login` first",
+    ),
+    (
+        "registry-username/registry-password, or docker/login-action before tagship",
+        "--registry-username with TAGSHIP_REGISTRY_PASSWORD, or `docker login` first",
+    ),
+    (
+        "(docker/login-action, or registry-username/registry-password)",
+        "(`docker login`, or --registry-username with TAGSHIP_REGISTRY_PASSWORD)",
+    ),
+];
+
+impl Interface {
+    /// `message` (written in the action's words, as every error is) in this interface's words:
+    /// on the command line "input `keep`" is "`--keep`".
+    pub fn words(self, message: &str) -> String {
+        let Interface::CommandLine(_) = self else {
+            return message.to_string();
+        };
+        let mut out = message.to_string();
+        for (action, command_line) in COMMAND_LINE_ADVICE {
+            out = out.replace(action, command_line);
+        }
+        for (input, spelled) in COMMAND_LINE_NAMES {
+            out = out
+                .replace(&format!("input `{input}`"), &format!("`{spelled}`"))
+                .replace(&format!("the `{input}` input"), &format!("`{spelled}`"));
+        }
+        for name in BARE_COMMAND_LINE_NAMES {
+            out = out.replace(&format!("`{name}`"), &format!("`--{name}`"));
+        }
+        out
+    }
+
+    fn title(self, error: &Error) -> String {
+        let title = error.title();
+        match self {
+            Interface::Action => title.to_string(),
+            Interface::CommandLine(_) if title == "Invalid input" => "Invalid argument".into(),
+            // A step's name ("Push failed" from `ls`) would mislead: the command is what failed.
+            Interface::CommandLine(command) if title.ends_with(" failed") => {
+                format!("tagship {command} failed")
+            }
+            Interface::CommandLine(_) => title.to_string(),
+        }
+    }
+}
+
+/// Logs the error once, through the log layer (an `::error title=…::` line in Actions), in the
+/// words of the interface the run was started from.
+pub fn report(error: &Error, interface: Interface) -> u8 {
+    let message = interface.words(&error.to_string());
+    tracing::error!(title = interface.title(error).as_str(), "{message}");
     error.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_names_flags_not_inputs() {
+        let cli = Interface::CommandLine("prune");
+        assert_eq!(
+            cli.words("input `keep` is `0`: keep at least 1 (and use `older-than`)"),
+            "`--keep` is `0`: keep at least 1 (and use `--older-than`)"
+        );
+        assert_eq!(
+            cli.words("input `release-notes-template` (x.md): bad"),
+            "`--notes-template` (x.md): bad"
+        );
+        assert!(
+            cli.words("No credentials were given for r: set registry-username/registry-password, or log in with docker/login-action first")
+                .ends_with("pass --registry-username with the password in TAGSHIP_REGISTRY_PASSWORD, or run `docker login` first")
+        );
+        // The action keeps its own words.
+        assert_eq!(
+            Interface::Action.words("input `keep` is `0`"),
+            "input `keep` is `0`"
+        );
+    }
 }

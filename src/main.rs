@@ -15,8 +15,9 @@ fn main() -> ExitCode {
         workdir: std::env::current_dir().unwrap_or_else(|_| ".".into()),
     };
     log::init(env.style(), env.debug());
+    let interface = cli.command.interface();
     match cli::run(cli, &env) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => ExitCode::from(error::report(&e)),
+        Err(e) => ExitCode::from(error::report(&e, interface)),
     }
 }

@@ -120,7 +120,7 @@ impl PublishSettings {
             ),
         };
         let password = Secret::new(inputs.raw("registry-password").trim());
-        let token = Secret::new(inputs.raw("github-token").trim());
+        let token = crate::ci::github_token(inputs, env);
         let username = inputs.string("registry-username").to_string();
         let explicit = match (username.is_empty(), password.is_empty()) {
             (_, true) => None,
@@ -188,14 +188,13 @@ impl PublishSettings {
     }
 }
 
-/// The inputs that hold secrets.
-pub const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
-
 /// Masks every secret input with `::add-mask::`: the first thing a run prints.
-pub fn mask_secrets(inputs: &Inputs, in_actions: bool) {
-    for name in SECRET_INPUTS {
-        add_mask(&Secret::new(inputs.raw(name).trim()), in_actions);
-    }
+pub fn mask_secrets(inputs: &Inputs, env: &BTreeMap<String, String>, in_actions: bool) {
+    add_mask(
+        &Secret::new(inputs.raw("registry-password").trim()),
+        in_actions,
+    );
+    add_mask(&crate::ci::github_token(inputs, env), in_actions);
     // And the `Authorization: Basic` value they make, which a registry may echo back.
     let (username, password) = (
         inputs.string("registry-username"),

@@ -54,6 +54,25 @@ fn plan_json_in_actions_has_the_documented_shape() {
     assert!(run.outputs.is_empty(), "plan writes no step outputs");
 }
 
+/// Outside the action only flags and `TAGSHIP_*` count: a stray `INPUT_TAGS` in the environment
+/// does not change what `tagship plan` says (it used to, silently).
+#[test]
+fn the_command_line_ignores_stray_input_variables() {
+    let run = Runner::shared_event("push-tag")
+        .input("tags", "type=raw,value=from-input")
+        .input("images", "stray/image")
+        .args(&["plan", "--format", "json"])
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let tags = plan["tags"].to_string();
+    assert!(
+        !tags.contains("from-input") && !tags.contains("stray/image"),
+        "{tags}"
+    );
+    assert!(tags.contains("ghcr.io/docker/test-docker-action"), "{tags}");
+}
+
 #[test]
 fn plan_flags_replace_inputs() {
     let run = Runner::shared_event("push-tag")

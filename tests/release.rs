@@ -359,8 +359,7 @@ fn the_release_command_releases_an_image_pushed_earlier() {
         .var("GITHUB_REF", "refs/tags/v6.0.0")
         .var("GITHUB_API_URL", &gh.url())
         .var("GITHUB_TOKEN", TOKEN)
-        .input("images", &image)
-        .args(&["release", "--changelog", "none"])
+        .args(&["release", "--images", &image, "--changelog", "none"])
         .run();
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
@@ -379,8 +378,7 @@ fn the_release_command_releases_an_image_pushed_earlier() {
         .var("GITHUB_REF", "refs/tags/v6.0.1")
         .var("GITHUB_API_URL", &gh.url())
         .var("GITHUB_TOKEN", TOKEN)
-        .input("images", &image)
-        .args(&["release"])
+        .args(&["release", "--images", &image])
         .run();
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(

@@ -206,7 +206,12 @@ fn refusals_come_before_any_deletion() {
     let (image, digests) = four_releases("refuse");
     let zero = cli(&["prune", &image, "--keep", "0"]);
     assert_eq!(zero.code, 2, "{}", zero.stderr);
-    assert!(zero.stderr.contains("`keep` is 0"), "{}", zero.stderr);
+    // In the command line's words: the flag, not the action's input.
+    assert!(
+        zero.stderr.contains("`--keep` is 0") && zero.stderr.contains("`--older-than`"),
+        "{}",
+        zero.stderr
+    );
 
     let prs = format!(
         "{}/{}",

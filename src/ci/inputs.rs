@@ -50,9 +50,27 @@ pub struct InputValueError {
 }
 
 /// The inputs of one run, read once from the environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Inputs {
     values: BTreeMap<String, String>,
+}
+
+/// The inputs that hold secrets: never shown, not even in `Debug`.
+const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
+
+impl std::fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.values.iter().map(|(name, value)| {
+                let shown = if SECRET_INPUTS.contains(&name.as_str()) && !value.is_empty() {
+                    "***"
+                } else {
+                    value.as_str()
+                };
+                (name, shown)
+            }))
+            .finish()
+    }
 }
 
 impl Inputs {
@@ -153,6 +171,20 @@ pub fn split_lines(raw: &str) -> Vec<InputLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_hides_the_secret_inputs() {
+        let mut inputs = Inputs::default();
+        inputs.set("github-token", "ghp_secret123");
+        inputs.set("registry-password", "hunter2");
+        inputs.set("images", "ghcr.io/o/app");
+        let shown = format!("{inputs:?}");
+        assert!(
+            !shown.contains("ghp_secret123") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(shown.contains("ghcr.io/o/app"), "{shown}");
+    }
 
     fn inputs(pairs: &[(&str, &str)]) -> Inputs {
         let env = pairs

@@ -72,3 +72,18 @@ pub fn github_packages_registries(env: &BTreeMap<String, String>) -> Vec<String>
     }
     registries
 }
+
+/// The GitHub token, decided once for ghcr.io and GitHub's API alike: the `github-token` input,
+/// else `GITHUB_TOKEN` (a terminal's, or a workflow step's `env:`).
+pub fn github_token(
+    inputs: &inputs::Inputs,
+    env: &BTreeMap<String, String>,
+) -> crate::secret::Secret {
+    let input = inputs.raw("github-token").trim();
+    let token = if input.is_empty() {
+        env.get("GITHUB_TOKEN").map_or("", |t| t.trim())
+    } else {
+        input
+    };
+    crate::secret::Secret::new(token)
+}

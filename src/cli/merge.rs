@@ -3,15 +3,14 @@
 
 use clap::Args;
 
-use super::{ConnectFlags, Environment, InputFlags, PushArgs, PushFlags, push_command};
-use crate::ci::inputs::InputValueError;
+use super::{ConnectFlags, Environment, InputFlags, PushArgs, PushFlags, push_with};
+use crate::ci::inputs::{InputValueError, Inputs};
 use crate::error::Error;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The per-platform images by digest (REPO@sha256:…), or one directory of digest files
-    /// (empty files named by each digest's hex, in the first --images repository). Default: the
-    /// `merge` input.
+    /// (empty files named by each digest's hex, in the first --images repository).
     #[arg(value_name = "REF")]
     pub refs: Vec<String>,
     #[command(flatten)]
@@ -24,11 +23,7 @@ pub struct MergeArgs {
 
 /// Runs `tagship push` with the references as the `merge` input; prints the index's digest.
 pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
-    let mut vars = env.vars.clone();
-    if !args.refs.is_empty() {
-        vars.insert("INPUT_MERGE".into(), args.refs.join("\n"));
-    }
-    if vars.get("INPUT_MERGE").is_none_or(|v| v.trim().is_empty()) {
+    if args.refs.is_empty() {
         return Err(InputValueError {
             input: "merge".into(),
             value: String::new(),
@@ -36,18 +31,16 @@ pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
         }
         .into());
     }
-    let env = Environment {
-        vars,
-        now: env.now,
-        workdir: env.workdir.clone(),
-    };
-    push_command(
+    let mut inputs = Inputs::default();
+    inputs.set("merge", args.refs.join("\n"));
+    push_with(
+        inputs,
         PushArgs {
             source: None,
             inputs: args.inputs,
             push: args.push,
             connect: args.connect,
         },
-        &env,
+        env,
     )
 }

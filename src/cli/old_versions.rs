@@ -64,7 +64,7 @@ pub struct RollbackArgs {
 }
 
 fn inputs_for(env: &Environment, access: &ConnectFlags) -> Inputs {
-    let mut inputs = Inputs::from_env(&env.vars);
+    let mut inputs = Inputs::default();
     access.apply(&mut inputs, env);
     inputs
 }

@@ -121,12 +121,8 @@ impl Access {
         inputs: &crate::ci::inputs::Inputs,
         env: &std::collections::BTreeMap<String, String>,
     ) -> Access {
-        let mut token = inputs.raw("github-token").trim().to_string();
-        if token.is_empty() {
-            token = env.get("GITHUB_TOKEN").cloned().unwrap_or_default();
-        }
         Access {
-            token: Secret::new(token),
+            token: crate::ci::github_token(inputs, env),
             api_url: env
                 .get("GITHUB_API_URL")
                 .filter(|u| !u.is_empty())

@@ -107,10 +107,10 @@ fn payload_text_cannot_inject_workflow_commands() {
     let json: Value = serde_json::from_str(&run.outputs["json"]).unwrap();
     assert!(
         json["labels"]
-            .as_array()
+            .as_object()
             .unwrap()
             .iter()
-            .all(|l| !has_control(l.as_str().unwrap())),
+            .all(|(k, v)| !has_control(k) && !has_control(v.as_str().unwrap())),
         "{json}"
     );
     // The summary's table keeps one row per label, the whole description in its row.

@@ -1,5 +1,7 @@
 //! Text views of a plan: the terminal table, the JSON document and the step summary.
 
+use serde::{Serialize, Serializer};
+
 use super::safe;
 use crate::plan::Plan;
 use crate::plan::retention::{Decision, ImageVersion};
@@ -25,10 +27,43 @@ pub fn table(plan: &Plan) -> String {
     out
 }
 
-/// `tagship plan --format json`.
+/// `tagship plan --format json`: the plan, its labels and annotations as `KEY=VALUE` lists.
 pub fn json(plan: &Plan) -> String {
     // Serialising plain strings and vectors cannot fail.
     serde_json::to_string(plan).unwrap_or_default()
+}
+
+/// The action's `json` output, in docker/metadata-action's shape (its `getJSON`, v5.9 on):
+/// `tags`, `tag-names`, `labels` as a key → value map, `annotations` with their levels. Users
+/// read `fromJSON(steps.meta.outputs.json).labels['org.opencontainers.image.version']`.
+pub fn action_json(plan: &Plan) -> String {
+    #[derive(Serialize)]
+    struct ActionJson<'a> {
+        tags: &'a [String],
+        #[serde(rename = "tag-names")]
+        tag_names: &'a [String],
+        labels: LabelMap<'a>,
+        annotations: &'a [String],
+    }
+    // Serialising plain strings and vectors cannot fail.
+    serde_json::to_string(&ActionJson {
+        tags: &plan.tags,
+        tag_names: &plan.tag_names,
+        labels: LabelMap(&plan.labels),
+        annotations: &plan.annotations,
+    })
+    .unwrap_or_default()
+}
+
+/// `KEY=VALUE` labels as a JSON object, in the labels' order (sorted as the `labels` output is,
+/// where a `BTreeMap` would sort by bytes). Keys are unique: the plan merged overrides.
+struct LabelMap<'a>(&'a [String]);
+
+impl Serialize for LabelMap<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Split at the first `=`, as upstream's `/([^=]*)=(.*)/` does.
+        serializer.collect_map(self.0.iter().filter_map(|label| label.split_once('=')))
+    }
 }
 
 /// The Markdown that goes to the step summary.
@@ -74,7 +109,7 @@ pub fn outputs(
         ("tag-names", plan.tag_names.join(sep_tags)),
         ("labels", plan.labels.join(sep_labels)),
         ("annotations", plan.annotations.join(sep_annotations)),
-        ("json", json(plan)),
+        ("json", action_json(plan)),
     ]
 }
 

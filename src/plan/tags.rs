@@ -514,7 +514,7 @@ impl TagRule {
                     let value = if pattern.is_single_var("raw") {
                         raw
                     } else {
-                        v.normalized()
+                        v.cleaned()
                     };
                     produced(value, false, TagRole::Fixed, None)
                 } else {
@@ -526,7 +526,7 @@ impl TagRule {
                         .map_or(TagRole::Fixed, |ver| TagRole::from_pattern(pattern, ver));
                     let vars = [
                         ("raw", raw.clone()),
-                        ("version", v.normalized()),
+                        ("version", v.cleaned()),
                         ("major", v.part(0).to_string()),
                         ("minor", v.part(1).to_string()),
                         ("patch", v.part(2).to_string()),

@@ -231,6 +231,81 @@ fn latest_is_decided_by_the_first_rule_that_produces() {
     }
 }
 
+/// PEP 440 local versions (`+label`) as docker/metadata-action tags them: @renovate/pep440's
+/// `clean()` prints the label's parts comma-joined, and the tag sanitiser turns `+` and `,` into
+/// `-`; `{{raw}}` keeps the label's dots. A local label alone is no pre-release: `latest` is set.
+#[test]
+fn pep440_local_versions_follow_metadata_action() {
+    let stable = || fixture::tag_push("v1.2.3+build.5");
+    let beta = || fixture::tag_push("v3.1.4-beta.2+exp.sha.5114f85");
+    let version = "type=pep440,pattern={{version}}";
+    let cases: Vec<Row> = vec![
+        (
+            "version",
+            stable(),
+            vec![version],
+            vec![],
+            &["1.2.3-build-5", "latest"],
+        ),
+        (
+            "version, minor and major",
+            stable(),
+            vec![
+                version,
+                "type=pep440,pattern={{major}}.{{minor}}",
+                "type=pep440,pattern={{major}}",
+            ],
+            vec![],
+            &["1.2.3-build-5", "1.2", "1", "latest"],
+        ),
+        (
+            "raw keeps the label as written",
+            stable(),
+            vec!["type=pep440,pattern={{raw}}", version],
+            vec![],
+            &["v1.2.3-build.5", "1.2.3-build-5", "latest"],
+        ),
+        (
+            "pre-release: the cleaned version whatever the pattern, no latest",
+            beta(),
+            vec![version, "type=pep440,pattern={{major}}.{{minor}}"],
+            vec![],
+            &["3.1.4b2-exp-sha-5114f85"],
+        ),
+        (
+            "pre-release with {{raw}}",
+            beta(),
+            vec!["type=pep440,pattern={{raw}}"],
+            vec![],
+            &["v3.1.4-beta.2-exp.sha.5114f85"],
+        ),
+        (
+            "label separators and case",
+            fixture::tag_push("1.0+Ubuntu_1-A"),
+            vec![version],
+            vec![],
+            &["1.0-ubuntu-1-a", "latest"],
+        ),
+        (
+            "numeric parts are JavaScript numbers",
+            fixture::tag_push("1.0+build.007.0x1f"),
+            vec![version],
+            vec![],
+            &["1.0-build-7-31", "latest"],
+        ),
+        (
+            "latest=false",
+            stable(),
+            vec![version],
+            vec!["latest=false"],
+            &["1.2.3-build-5"],
+        ),
+    ];
+    for (name, ctx, tags, flavor, want) in cases {
+        assert_eq!(names(ctx, &tags, &flavor), want, "{name}");
+    }
+}
+
 #[test]
 fn prefixes_and_suffixes() {
     let tag = || fixture::tag_push("v1.1.1");

@@ -58,7 +58,7 @@ impl SemVer {
     }
 }
 
-/// A PEP 440 version.
+/// A PEP 440 version, as @renovate/pep440 (docker/metadata-action's library) reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pep440 {
     pub epoch: u64,
@@ -66,7 +66,8 @@ pub struct Pep440 {
     pub pre: Option<(&'static str, u64)>,
     pub post: Option<u64>,
     pub dev: Option<u64>,
-    pub local: Option<String>,
+    /// The local label's parts, as written (split at `.`, `_`, `-`).
+    pub local: Option<Vec<String>>,
 }
 
 // The grammar from PEP 440's appendix, anchored, case-insensitive.
@@ -113,9 +114,12 @@ impl Pep440 {
             None
         };
         let dev = caps.name("dev").map(|_| num("dev_n").unwrap_or(0));
-        let local = caps
-            .name("local")
-            .map(|m| m.as_str().to_ascii_lowercase().replace(['-', '_'], "."));
+        let local = caps.name("local").map(|m| {
+            m.as_str()
+                .split(['.', '_', '-'])
+                .map(str::to_string)
+                .collect()
+        });
         Some(Pep440 {
             epoch: num("epoch").unwrap_or(0),
             release,
@@ -136,8 +140,36 @@ impl Pep440 {
         self.release.get(index).copied().unwrap_or(0)
     }
 
-    /// The normalised form (`1.1beta2` → `1.1b2`, `1.0dev4` → `1.0.dev4`).
+    /// PEP 440's normal form (`1.1beta2` → `1.1b2`, `1.0dev4` → `1.0.dev4`,
+    /// `1.0+Ubuntu_1` → `1.0+ubuntu.1`).
     pub fn normalized(&self) -> String {
+        let mut out = self.public();
+        if let Some(local) = &self.local {
+            out.push('+');
+            out.push_str(&local.join(".").to_ascii_lowercase());
+        }
+        out
+    }
+
+    /// What @renovate/pep440's `clean()` prints, which docker/metadata-action tags: the normal
+    /// form, except for the local label. The library keeps a part `Number()` reads as a number
+    /// (`05`, `0x1f`, `1e3`) as that number, and puts the parts' array in a template string, which
+    /// JavaScript prints comma-joined: `1.2.3+build.05` → `1.2.3+build,5`, tagged `1.2.3-build-5`.
+    pub fn cleaned(&self) -> String {
+        let mut out = self.public();
+        if let Some(local) = &self.local {
+            let parts: Vec<String> = local
+                .iter()
+                .map(|part| javascript_number(part).unwrap_or_else(|| part.to_ascii_lowercase()))
+                .collect();
+            out.push('+');
+            out.push_str(&parts.join(","));
+        }
+        out
+    }
+
+    /// The normal form without the local label.
+    fn public(&self) -> String {
         let mut out = String::new();
         if self.epoch != 0 {
             out.push_str(&format!("{}!", self.epoch));
@@ -153,10 +185,61 @@ impl Pep440 {
         if let Some(n) = self.dev {
             out.push_str(&format!(".dev{n}"));
         }
-        if let Some(local) = &self.local {
-            out.push_str(&format!("+{local}"));
-        }
         out
+    }
+}
+
+/// `String(Number(part))` for a part of ASCII letters and digits, or `None` where `Number()` gives
+/// NaN. Such a part can only be a decimal integer with an optional exponent (`1e3`), a `0x`, `0o`
+/// or `0b` integer, or `Infinity`.
+fn javascript_number(part: &str) -> Option<String> {
+    if part == "Infinity" {
+        return Some(part.to_string());
+    }
+    let radix = match part.get(..2).map(str::to_ascii_lowercase).as_deref() {
+        Some("0x") => Some(16),
+        Some("0o") => Some(8),
+        Some("0b") => Some(2),
+        _ => None,
+    };
+    let value = match radix {
+        Some(radix) => {
+            let digits = part.get(2..).unwrap_or_default();
+            if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+                return None;
+            }
+            // `as` rounds to nearest, as JavaScript does; past 128 bits the last digit may differ.
+            u128::from_str_radix(digits, radix).map_or_else(
+                |_| {
+                    digits
+                        .chars()
+                        .filter_map(|c| c.to_digit(radix))
+                        .fold(0.0, |acc, d| acc * f64::from(radix) + f64::from(d))
+                },
+                |n| n as f64,
+            )
+        }
+        None => {
+            let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            let (mantissa, exponent) = part.split_once(['e', 'E']).unwrap_or((part, "0"));
+            if !all_digits(mantissa) || !all_digits(exponent) {
+                return None;
+            }
+            part.parse::<f64>().ok()?
+        }
+    };
+    Some(javascript_number_text(value))
+}
+
+/// JavaScript's `Number.prototype.toString()` for a whole number that is not negative: shortest
+/// digits, written out below 10^21, as `1.5e+21` from there.
+fn javascript_number_text(value: f64) -> String {
+    if value.is_infinite() {
+        "Infinity".to_string()
+    } else if value < 1e21 {
+        format!("{value}")
+    } else {
+        format!("{value:e}").replace('e', "e+")
     }
 }
 
@@ -229,6 +312,40 @@ mod tests {
                 "{invalid} should be invalid"
             );
         }
+    }
+
+    /// A local label's part is printed as JavaScript prints `Number(part)`, when that is a number.
+    #[test]
+    fn pep440_local_parts_print_as_javascript_does() {
+        let cases = [
+            ("1.0+build.5", "1.0+build,5"),
+            ("1.0+Build.05", "1.0+build,5"),
+            ("1.0+0x1F.0o17.0b101", "1.0+31,15,5"),
+            ("1.0+1e3.1E3.0e5", "1.0+1000,1000,0"),
+            ("1.0+0x.0b2.e3.1e", "1.0+0x,0b2,e3,1e"),
+            (
+                "1.0+Infinity.infinity.1e400",
+                "1.0+Infinity,infinity,Infinity",
+            ),
+            ("1.0+9007199254740993", "1.0+9007199254740992"),
+            ("1.0+12345678901234567890", "1.0+12345678901234567000"),
+            (
+                "1.0+1e21.123456789012345678901234",
+                "1.0+1e+21,1.2345678901234569e+23",
+            ),
+            (
+                "1.0+0x10000000000000000000000000000000001",
+                "1.0+8.711228593176025e+40",
+            ),
+            ("1.0+5114f85", "1.0+5114f85"),
+        ];
+        for (raw, cleaned) in cases {
+            let v = Pep440::parse(raw).unwrap_or_else(|| panic!("{raw} should parse"));
+            assert_eq!(v.cleaned(), cleaned, "{raw}");
+        }
+        // PEP 440's own normal form keeps the label's text.
+        let v = Pep440::parse("1.0+Build.05_0x1F").unwrap();
+        assert_eq!(v.normalized(), "1.0+build.05.0x1f");
     }
 
     #[test]

@@ -26,7 +26,8 @@ use crate::retention::{self, RetentionSettings};
 #[command(
     name = "tagship",
     version,
-    about = "Publish a container image under every tag its CI context calls for"
+    about = "Publish a container image under every tag its CI context calls for",
+    long_about = "Publish a container image under every tag its CI context calls for (GitHub Actions, or the local git repository), clean up old versions, and make the release. `tagship action` is the GitHub Action; the other commands are the same steps from a terminal or another CI: flags and TAGSHIP_* variables, never INPUT_*."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,7 +36,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run as the GitHub Action: read the INPUT_* inputs, plan, write the step outputs and summary.
+    /// Run as the GitHub Action (the container's entrypoint): read the INPUT_* inputs, plan
+    /// the tags, push the image under them (a dry run on pull requests), create the release,
+    /// move the vX git tags, prune or roll back old versions, then write the step outputs and
+    /// summary. action.yml documents every input.
     Action,
     /// Print the plan for this context (GitHub Actions, or the local git repository). No network.
     Plan(PlanArgs),
@@ -67,11 +71,15 @@ pub struct ReleaseArgs {
     #[arg(long)]
     pub draft: bool,
     /// Where the list of changes comes from: github (default), commits or none.
-    #[arg(long)]
+    #[arg(long, value_name = "FROM", value_parser = ["github", "commits", "none"])]
     pub changelog: Option<String>,
     /// A minijinja template for the notes (docs/release-notes.md lists its variables).
     #[arg(long, value_name = "FILE")]
     pub notes_template: Option<String>,
+    /// Print the release that would be created or updated (title, flags, the whole notes);
+    /// write nothing. Needs no token (with one, GitHub is asked what exists, read-only).
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub connect: ConnectFlags,
 }
@@ -84,6 +92,7 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// How to print it: a table to read, or JSON (tags and labels as lists) for scripts.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]
@@ -92,8 +101,9 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// The image to publish.
-    pub source: Option<String>,
+    /// The image to publish: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE,
+    /// docker://IMAGE, or a path (its kind detected).
+    pub source: String,
     #[command(flatten)]
     pub inputs: InputFlags,
     #[command(flatten)]
@@ -106,7 +116,7 @@ pub struct PushArgs {
 #[derive(Debug, Args)]
 pub struct PushFlags {
     /// When a version tag already points at another image: overwrite (default), fail or skip.
-    #[arg(long)]
+    #[arg(long, value_name = "WHAT", value_parser = ["overwrite", "fail", "skip"])]
     pub on_conflict: Option<String>,
     /// Blob uploads at once (default 4).
     #[arg(long, value_name = "N")]
@@ -125,10 +135,10 @@ pub struct ConnectFlags {
     /// A PEM CA certificate to trust.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<String>,
-    /// The registry user name; the password comes from TAGSHIP_REGISTRY_PASSWORD or the
-    /// `registry-password` input, else Docker's credential store is used. GitHub (releases,
-    /// GitHub Packages) takes the `github-token` input or GITHUB_TOKEN.
-    #[arg(long)]
+    /// The registry user name, with the password in TAGSHIP_REGISTRY_PASSWORD; without them
+    /// Docker's credential store (`docker login`) is used. GitHub (releases, GitHub Packages)
+    /// takes GITHUB_TOKEN.
+    #[arg(long, value_name = "USER")]
     pub registry_username: Option<String>,
 }
 
@@ -251,31 +261,34 @@ impl InputFlags {
 }
 
 fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
-    push_with(Inputs::default(), args, env)
+    let mut inputs = Inputs::default();
+    inputs.set("source", args.source);
+    push_with(inputs, args.inputs, args.push, args.connect, env)
 }
 
-/// `tagship push` with `inputs` already holding what the caller set (`merge`'s references).
-/// Outside the action, `INPUT_*` variables count for nothing: only flags and `TAGSHIP_*`.
+/// `tagship push` with `inputs` already holding what the command names (the source, or
+/// `merge`'s references). Outside the action, `INPUT_*` variables count for nothing: only
+/// arguments, flags and `TAGSHIP_*`.
 pub(crate) fn push_with(
     mut inputs: Inputs,
-    args: PushArgs,
+    flags: InputFlags,
+    push: PushFlags,
+    connect: ConnectFlags,
     env: &Environment,
 ) -> Result<(), Error> {
-    args.inputs.apply(&mut inputs);
-    let flags = [
-        ("source", args.source),
-        ("on-conflict", args.push.on_conflict),
-        ("concurrency", args.push.concurrency),
-    ];
-    for (name, value) in flags {
+    flags.apply(&mut inputs);
+    for (name, value) in [
+        ("on-conflict", push.on_conflict),
+        ("concurrency", push.concurrency),
+    ] {
         if let Some(v) = value {
             inputs.set(name, v);
         }
     }
-    args.connect.apply(&mut inputs, env);
+    connect.apply(&mut inputs, env);
     let (_, plan) = compute_plan(env, &inputs)?;
     let settings = publish_settings(env, &inputs)?;
-    if args.push.dry_run {
+    if push.dry_run {
         let checked = runtime()?.block_on(async {
             let _group = Group::start(env.style(), "Dry run");
             publish::dry_run(&plan, &settings).await
@@ -311,11 +324,26 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
     args.connect.apply(&mut inputs, env);
     let (ctx, plan) = compute_plan(env, &inputs)?;
     let release_settings = ReleaseSettings::from_inputs(&inputs, &env.vars, &env.workdir)?;
-    let Some(release_plan) = release_settings.decide(&ctx)? else {
+    let decided = if args.dry_run {
+        release_settings.decide_preview(&ctx)?
+    } else {
+        release_settings.decide(&ctx)?
+    };
+    let Some(release_plan) = decided else {
         tracing::info!("nothing to release for this run (use --force to release its tag anyway)");
         return Ok(());
     };
     let settings = publish_settings(env, &inputs)?;
+    if args.dry_run {
+        let preview = runtime()?.block_on(async {
+            let pushed = publish::published(&plan, &settings).await?;
+            Ok::<_, Error>(
+                release::preview(&ctx, &plan, &pushed, &release_plan, &release_settings).await?,
+            )
+        })?;
+        safe::print(&safe::block(&render::release_preview(&preview)));
+        return Ok(());
+    }
     let outcome = runtime()?.block_on(async {
         // The image must be in the registry under its tags: no release claims a missing image.
         let pushed = publish::published(&plan, &settings).await?;
@@ -401,6 +429,8 @@ struct ActionSteps {
     retention: RetentionSettings,
     release: ReleaseSettings,
     release_plan: Option<ReleasePlan>,
+    /// The release the dry run shows (what a push of this event would release).
+    preview_plan: Option<ReleasePlan>,
     /// `false`: the dry run (`push: auto` on a pull request, or `push: false`).
     writes: bool,
 }
@@ -426,8 +456,19 @@ impl ActionSteps {
             }
             .into());
         }
-        let mut release_plan = if writes { release.decide(ctx)? } else { None };
-        if release_plan.is_some() && !has_source {
+        // Whether a release is due, before the token matters: a plan-only run (no `source`)
+        // releases nothing, so a missing token is not worth a warning there.
+        let due = release.decide_preview(ctx)?;
+        let preview_plan = if writes { None } else { due.clone() };
+        let mut release_plan = if writes && has_source {
+            release.decide(ctx)?
+        } else {
+            due
+        };
+        if !writes {
+            release_plan = None;
+        }
+        if writes && release_plan.is_some() && !has_source {
             if release.mode == ReleaseMode::Always {
                 return Err(ReleaseError::Input(InputValueError {
                     input: "source".into(),
@@ -446,6 +487,7 @@ impl ActionSteps {
             retention,
             release,
             release_plan,
+            preview_plan,
             writes,
         })
     }
@@ -472,13 +514,18 @@ impl ActionSteps {
             })?;
             outputs.extend(publish::dry_run_outputs(&checked));
             summary.push_str(&publish::dry_run_summary(&checked));
-            if let Ok(Ok(release)) =
-                crate::plan::release::release_for(ctx, self.release.mode, self.release.draft)
-            {
-                tracing::info!(
-                    "dry run: a push would also create or update the release {}",
-                    release.tag_name
-                );
+            if let Some(release_plan) = &self.preview_plan {
+                let preview = runtime()?.block_on(async {
+                    let _group = Group::start(env.style(), "Release (dry run)");
+                    release::preview(ctx, plan, &checked, release_plan, &self.release).await
+                })?;
+                tracing::info!("{}", render::release_preview(&preview).trim_end());
+                summary.push_str(&format!(
+                    "\n### Dry run: the release {} (would {})\n\n{}\n",
+                    preview.tag_name,
+                    preview.action,
+                    preview.body.trim_end()
+                ));
             }
             tracing::info!(
                 notice = true,

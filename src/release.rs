@@ -120,8 +120,21 @@ impl ReleaseSettings {
     /// The release this run makes, if any. `release: true` without a tag or a token is an error;
     /// `auto` without a token (a CLI run, a workflow that passes an empty one) only warns.
     pub fn decide(&self, ctx: &Context) -> Result<Option<ReleasePlan>, ReleaseError> {
+        self.decide_for(ctx, true)
+    }
+
+    /// The release a dry run shows: the same decision, with no token needed (nothing is written).
+    pub fn decide_preview(&self, ctx: &Context) -> Result<Option<ReleasePlan>, ReleaseError> {
+        self.decide_for(ctx, false)
+    }
+
+    fn decide_for(
+        &self,
+        ctx: &Context,
+        needs_token: bool,
+    ) -> Result<Option<ReleasePlan>, ReleaseError> {
         match release::release_for(ctx, self.mode, self.draft)? {
-            Ok(plan) if self.github.token.is_empty() => {
+            Ok(plan) if needs_token && self.github.token.is_empty() => {
                 let missing = GitHubError::NoToken {
                     what: format!("the release of {}", plan.tag_name),
                 };
@@ -225,6 +238,75 @@ pub async fn release(
         tag: release.tag_name,
         action,
         make_latest,
+    })
+}
+
+/// The release a run would create or update, whole: what a dry run shows. Nothing is written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReleasePreview {
+    pub tag_name: String,
+    pub name: String,
+    /// `create`, `update`, or `create or update` when GitHub was not asked (no token).
+    pub action: &'static str,
+    pub draft: bool,
+    pub prerelease: bool,
+    /// Whether it would become the repository's latest release; `None` when GitHub was not
+    /// asked which releases exist.
+    pub make_latest: Option<bool>,
+    /// The whole body, as it would be written (the notes merged into an existing body).
+    pub body: String,
+}
+
+/// The release `release_plan` would be for `pushed`, read-only. With a token, GitHub is asked
+/// what exists and for the changelog; without one the notes say where the changelog would be.
+pub async fn preview(
+    ctx: &Context,
+    plan: &Plan,
+    pushed: &PushOutcome,
+    release_plan: &ReleasePlan,
+    settings: &ReleaseSettings,
+) -> Result<ReleasePreview, ReleaseError> {
+    let (existing, changelog) = if settings.github.token.is_empty() {
+        let changelog = match settings.changelog {
+            Changelog::None => String::new(),
+            _ => "_(the list of changes is read from GitHub when the release is made)_".to_string(),
+        };
+        (None, changelog)
+    } else {
+        let gh = settings.connect(ctx, &format!("the release of {}", release_plan.tag_name))?;
+        let now = releases::existing(&gh, &release_plan.tag_name).await?;
+        let changelog = changelog(&gh, ctx, release_plan, settings.changelog).await;
+        (Some(now), changelog)
+    };
+    let input = notes_input(ctx, plan, pushed, changelog);
+    let (template, origin) = match &settings.template {
+        Some((path, text)) => (Some(text.as_str()), path.as_str()),
+        None => (None, "the default template"),
+    };
+    let generated = notes::render(template, origin, &input)?;
+    let (action, make_latest, body) = match &existing {
+        None => ("create or update", None, generated),
+        Some(now) => (
+            if now.release.is_some() {
+                "update"
+            } else {
+                "create"
+            },
+            Some(release::make_latest(release_plan, &now.stable_tags)),
+            notes::merge_body(
+                now.release.as_ref().and_then(|r| r.body.as_deref()),
+                &generated,
+            ),
+        ),
+    };
+    Ok(ReleasePreview {
+        tag_name: release_plan.tag_name.clone(),
+        name: release_plan.name.clone(),
+        action,
+        draft: release_plan.draft,
+        prerelease: release_plan.prerelease,
+        make_latest,
+        body,
     })
 }
 

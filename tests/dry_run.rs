@@ -98,11 +98,19 @@ fn push_false_is_the_dry_run_on_a_tag_push_and_a_corrupt_blob_still_fails_it() {
     let run = tag_push(&built);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.outputs["dry-run"], "true");
+    // The release a push would make, whole: its facts and its notes, read from GitHub only.
     assert!(
-        run.stderr
-            .contains("a push would also create or update the release v1.1.1"),
+        run.stderr.contains("Release v1.1.1 (would create)")
+            && run.stderr.contains("latest:     yes")
+            && run.stderr.contains(&format!("{image}:1.1.1")),
         "{}",
         run.stderr
+    );
+    assert!(
+        run.summary
+            .contains("Dry run: the release v1.1.1 (would create)"),
+        "{}",
+        run.summary
     );
     assert!(gh.releases(REPO).is_empty());
     assert!(gh.refs(REPO).keys().all(|r| !r.starts_with("refs/tags/v1")));

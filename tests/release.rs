@@ -388,3 +388,63 @@ fn the_release_command_releases_an_image_pushed_earlier() {
     );
     assert!(ours(&gh, "v6.0.1").is_empty());
 }
+
+/// `tagship release --dry-run` shows the release it would make, whole, with no token and no
+/// GitHub call; with a token it asks GitHub what exists (read-only) and says create or update.
+#[test]
+fn the_release_dry_run_shows_the_whole_release_and_writes_nothing() {
+    let gh = github();
+    let plain = registry::registries().plain.clone();
+    let image = format!("{plain}/{}", registry::unique_repo("release-dry"));
+    let built = layout("dry", 31);
+    let pushed = tag_push(&gh, "v7.0.0", &built, &image)
+        .input("release", "false")
+        .run();
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    let before = gh.requests().len();
+
+    let dry = |token: Option<&str>| {
+        let mut runner = Runner::shared_event("push-tag")
+            .var("GITHUB_REF", "refs/tags/v7.0.0")
+            .var("GITHUB_API_URL", &gh.url())
+            .without("GITHUB_TOKEN")
+            .args(&["release", "--images", &image, "--dry-run"]);
+        if let Some(token) = token {
+            runner = runner.var("GITHUB_TOKEN", token);
+        }
+        runner.run()
+    };
+    let run = dry(None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("Release v7.0.0 (would create or update)")
+            && run.stdout.contains("draft:      no")
+            && run
+                .stdout
+                .contains(&format!("{image}@{}", built.manifest_digest)),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        gh.requests().len(),
+        before,
+        "no GitHub call without a token"
+    );
+
+    let run = dry(Some(TOKEN));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Release v7.0.0 (would create)")
+            && run.stdout.contains("latest:     yes"),
+        "{}",
+        run.stdout
+    );
+    let writes: Vec<_> = gh.requests()[before..]
+        .iter()
+        .filter(|(method, path, _)| method != "GET" && !path.contains("/releases/generate-notes"))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "a dry run wrote to GitHub: {writes:?}");
+    assert!(ours(&gh, "v7.0.0").is_empty());
+}

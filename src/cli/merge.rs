@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::{ConnectFlags, Environment, InputFlags, PushArgs, PushFlags, push_with};
+use super::{ConnectFlags, Environment, InputFlags, PushFlags, push_with};
 use crate::ci::inputs::{InputValueError, Inputs};
 use crate::error::Error;
 
@@ -33,14 +33,5 @@ pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
     }
     let mut inputs = Inputs::default();
     inputs.set("merge", args.refs.join("\n"));
-    push_with(
-        inputs,
-        PushArgs {
-            source: None,
-            inputs: args.inputs,
-            push: args.push,
-            connect: args.connect,
-        },
-        env,
-    )
+    push_with(inputs, args.inputs, args.push, args.connect, env)
 }

@@ -234,3 +234,21 @@ pub fn prune_summary(outcome: &PruneOutcome) -> String {
     }
     out
 }
+
+/// The release a dry run would create or update: its facts, then its whole body.
+pub fn release_preview(preview: &crate::release::ReleasePreview) -> String {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let latest = match preview.make_latest {
+        Some(b) => yes_no(b),
+        None => "decided when it is made (GitHub was not asked: no token)",
+    };
+    format!(
+        "Release {tag} (would {action})\n  title:      {name}\n  draft:      {draft}\n  prerelease: {prerelease}\n  latest:     {latest}\n\n{body}\n",
+        tag = preview.tag_name,
+        action = preview.action,
+        name = preview.name,
+        draft = yes_no(preview.draft),
+        prerelease = yes_no(preview.prerelease),
+        body = preview.body.trim_end(),
+    )
+}

@@ -355,11 +355,21 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
     Ok(())
 }
 
+/// The registry settings of a command-line run: a relative source is read from the working
+/// directory.
 pub(crate) fn publish_settings(
     env: &Environment,
     inputs: &Inputs,
 ) -> Result<PublishSettings, Error> {
-    let mut settings = PublishSettings::from_inputs(inputs, &env.vars)?;
+    publish_settings_from(env, inputs, &env.workdir)
+}
+
+fn publish_settings_from(
+    env: &Environment,
+    inputs: &Inputs,
+    base: &Path,
+) -> Result<PublishSettings, Error> {
+    let mut settings = PublishSettings::from_inputs(inputs, &env.vars, base)?;
     settings.progress_bar =
         env.style() == Style::Plain && std::io::IsTerminal::is_terminal(&std::io::stderr());
     Ok(settings)
@@ -444,7 +454,13 @@ impl ActionSteps {
             expected: "use auto (push, except on pull requests), true or false".into(),
         })?;
         let writes = push_mode.writes(ctx);
-        let registry = publish_settings(env, inputs)?;
+        // In the action a relative `source` is in the checked-out repository.
+        let workspace = env
+            .vars
+            .get("GITHUB_WORKSPACE")
+            .filter(|w| !w.trim().is_empty())
+            .map_or_else(|| env.workdir.clone(), PathBuf::from);
+        let registry = publish_settings_from(env, inputs, &workspace)?;
         let has_source = registry.source.is_some();
         let release = ReleaseSettings::from_inputs(inputs, &env.vars, &env.workdir)?;
         let retention = RetentionSettings::from_inputs(inputs, &env.vars)?;

@@ -189,7 +189,8 @@ impl Interface {
         for name in BARE_COMMAND_LINE_NAMES {
             out = out.replace(&format!("`{name}`"), &format!("`--{name}`"));
         }
-        out
+        // What is left is an argument's own name (`IMAGE`): said without "input".
+        out.replace("input `", "`")
     }
 
     fn title(self, error: &Error) -> String {

@@ -62,10 +62,12 @@ fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
 }
 
 impl PublishSettings {
-    /// Reads the inputs (after [`mask_secrets`] has run).
+    /// Reads the inputs (after [`mask_secrets`] has run). A relative `source` is read from
+    /// `base`: the workspace in the action, the working directory on the command line.
     pub fn from_inputs(
         inputs: &Inputs,
         env: &BTreeMap<String, String>,
+        base: &std::path::Path,
     ) -> Result<PublishSettings, PublishError> {
         let source = match inputs.string("source") {
             "" if !inputs.list("merge").is_empty() => Some(SourceSpec::Merge(
@@ -80,7 +82,7 @@ impl PublishSettings {
                 )
                 .into());
             }
-            text => Some(SourceSpec::parse(text)?),
+            text => Some(SourceSpec::parse_relative_to(text, Some(base))?),
         };
         let on_conflict_text = inputs.string("on-conflict");
         let on_conflict = OnConflict::parse(on_conflict_text).ok_or_else(|| {

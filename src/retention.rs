@@ -356,7 +356,12 @@ pub async fn prune(
     for v in &doomed {
         if let Decision::Delete(reason) = &v.decision {
             tracing::info!(
-                "{image}: delete {} [{}]: {reason}",
+                "{image}: {} {} [{}]: {reason}",
+                if settings.dry_run {
+                    "would delete"
+                } else {
+                    "delete"
+                },
                 v.digest,
                 v.tags.join(", ")
             );

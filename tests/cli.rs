@@ -378,3 +378,217 @@ fn the_readme_tables_list_every_input_and_output() {
         );
     }
 }
+
+/// tagship outside CI, in a scratch directory of its own.
+fn command_line(args: &[&str]) -> support::Run {
+    Runner::new("command-line", "", "{}", Default::default())
+        .without("GITHUB_ACTIONS")
+        .args(args)
+        .run()
+}
+
+#[test]
+fn old_version_commands_refuse_an_image_argument_that_is_not_a_repository() {
+    // Nothing listens on port 1: each refusal must come before any connection.
+    let digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let with_digest = format!("127.0.0.1:1/app@{digest}");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["ls", "127.0.0.1:1/app:latest"],
+            "`tagship ls` takes an image repository without a tag: tagship ls 127.0.0.1:1/app",
+        ),
+        (
+            vec!["ls", "127.0.0.1:1"],
+            "`127.0.0.1:1` is a registry without a repository; name one: tagship ls 127.0.0.1:1/NAME",
+        ),
+        (
+            vec!["ls", "docker://127.0.0.1:1/app:1.0"],
+            "takes no `docker://`: tagship ls 127.0.0.1:1/app",
+        ),
+        (vec!["ls", "oci:build/image"], "not a local image (`oci:`)"),
+        (
+            vec!["prune", &with_digest, "--keep", "1"],
+            "`tagship prune` takes an image repository without a digest: tagship prune 127.0.0.1:1/app",
+        ),
+        (
+            vec!["rollback", "127.0.0.1:1/app:1.2.3"],
+            "tagship rollback 127.0.0.1:1/app --to 1.2.3",
+        ),
+        (
+            vec!["ls", "127.0.0.1:1/App Name"],
+            "is not a valid image name",
+        ),
+    ];
+    for (args, want) in cases {
+        let run = command_line(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("`IMAGE`"), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(want), "{args:?}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("cannot reach"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// Pushes a single-platform sample image to `image` as the action does on a v1.2.3 tag push,
+/// under `tags` (the `tags` input).
+fn push_sample(image: &str, seed: u64, tags: &str) -> String {
+    let layout = support::sample_layout(&format!("cli-sample-{seed}"), seed, 1, 2_000);
+    let run = Runner::shared_event("push-tag")
+        .var("GITHUB_REF", "refs/tags/v1.2.3")
+        .input("source", &format!("oci:{}", layout.dir.display()))
+        .input("images", image)
+        .input("tags", tags)
+        .input("flavor", "latest=false")
+        .input("release", "false")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.outputs["digest"].clone()
+}
+
+#[test]
+fn ls_sorts_tags_aligns_columns_and_names_a_single_platform() {
+    let image = format!(
+        "{}/{}",
+        support::registry::registries().plain,
+        support::registry::unique_repo("cli-ls")
+    );
+    push_sample(
+        &image,
+        31,
+        "type=raw,value=latest\ntype=raw,value=edge\ntype=semver,pattern={{major}}\ntype=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}",
+    );
+    let long_tag = "a-tag-longer-than-the-thirty-two-characters-of-the-old-column";
+    push_sample(
+        &image,
+        32,
+        &format!("type=raw,value={long_tag}\ntype=raw,value=1.10.0-rc.1"),
+    );
+    // Neither a version nor floating: the one `prune --keep 1` deletes.
+    push_sample(&image, 33, "type=raw,value=scratch");
+    let run = command_line(&["ls", &image]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    let column = |name: &str| lines[0].find(name).unwrap();
+    let (digest, platforms, created) = (column("DIGEST"), column("PLATFORMS"), column("CREATED"));
+    for line in &lines[1..] {
+        assert_eq!(line.find("sha256:"), Some(digest), "{}", run.stdout);
+        assert_eq!(
+            line.get(platforms..),
+            line.get(platforms..)
+                .filter(|rest| rest.starts_with("linux/amd64 ")),
+            "a single-platform image's platform, in its column:\n{}",
+            run.stdout
+        );
+        assert!(
+            line.get(created..)
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())),
+            "{}",
+            run.stdout
+        );
+    }
+    assert!(
+        lines[1].starts_with("1.10.0-rc.1,a-tag-longer"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines[2].starts_with("1.2.3,1.2,1,edge,latest "),
+        "versions first, most precise first, then the rest alphabetically:\n{}",
+        run.stdout
+    );
+    assert!(lines[3].starts_with("scratch "), "{}", run.stdout);
+
+    let dry = command_line(&["prune", &image, "--keep", "1", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    // The log says what a dry run would do, not what it did.
+    assert!(
+        dry.stderr.contains(": would delete sha256:") && !dry.stderr.contains(": delete sha256:"),
+        "{}",
+        dry.stderr
+    );
+    let rows: Vec<&str> = dry
+        .stdout
+        .lines()
+        .filter(|l| l.contains("sha256:"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{}", dry.stdout);
+    assert!(
+        rows[0].starts_with("would delete  sha256:"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        rows[1].starts_with("keep          sha256:"),
+        "{}",
+        dry.stdout
+    );
+    // The reasons start in one column, whatever the length of the tags before them.
+    let reason_at = |row: &str| {
+        let tags_at = row.find("sha256:").unwrap() + "sha256:0123456789ab  ".len();
+        let tags_end = tags_at + row[tags_at..].find(' ').unwrap();
+        tags_end + row[tags_end..].find(|c| c != ' ').unwrap()
+    };
+    assert_eq!(reason_at(rows[0]), reason_at(rows[1]), "{}", dry.stdout);
+    assert_eq!(reason_at(rows[0]), reason_at(rows[2]), "{}", dry.stdout);
+}
+
+#[test]
+fn a_source_that_is_not_there_says_what_was_tried_and_what_to_write() {
+    let cases = [
+        (
+            "foo:bar",
+            vec![
+                "`foo:` is not a transport tagship reads",
+                "oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, docker://IMAGE",
+            ],
+        ),
+        (
+            "oci:/nonexistent/layout:v1",
+            vec!["/nonexistent/layout does not exist"],
+        ),
+        (
+            "docker-archive:/nonexistent/image.tar",
+            vec!["/nonexistent/image.tar does not exist"],
+        ),
+    ];
+    for (source, wants) in cases {
+        let run = Runner::shared_event("push-tag")
+            .input("source", source)
+            .input("images", "127.0.0.1:1/app")
+            .run();
+        assert_eq!(run.code, 2, "{source}: {}", run.stderr);
+        let errors = run.error_lines();
+        assert_eq!(errors.len(), 1, "{source}: {}", run.stderr);
+        for want in wants {
+            assert!(errors[0].contains(want), "{source}: {}", errors[0]);
+        }
+    }
+}
+
+/// In the action a relative `source` is read from the checked-out repository
+/// (`GITHUB_WORKSPACE`), wherever the container's working directory is.
+#[test]
+fn the_action_reads_a_relative_source_from_the_workspace() {
+    let built = support::sample_layout("relative-source", 77, 1, 1_000);
+    let workspace = built.dir.parent().unwrap();
+    let name = built.dir.file_name().unwrap().to_string_lossy().to_string();
+    let image = format!(
+        "{}/{}",
+        support::registry::registries().plain,
+        support::registry::unique_repo("relative-source")
+    );
+    let run = Runner::shared_event("push-tag")
+        .var("GITHUB_WORKSPACE", &workspace.display().to_string())
+        .input("source", &format!("oci:{name}"))
+        .input("images", &image)
+        .input("release", "false")
+        .input("push", "false")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.outputs["dry-run"], "true");
+    assert_eq!(run.outputs["digest"], built.manifest_digest);
+}

@@ -68,6 +68,16 @@ pip_install() {
   command -v "$command" >/dev/null 2>&1 || { echo "error: $package did not install a $command command" >&2; exit 1; }
 }
 
+# Builds tagship and the sample-image example as `cargo nextest run` builds them, so that the
+# demo and the tests share one binary and neither rebuilds it after the other: the dev profile,
+# no flags of its own, and an example in the same build, which unifies the dev-dependencies'
+# features into the dependencies as a test build does (tokio's `net`, for one). A build of the
+# binary alone, or a release build, compiles another binary. Prints the binaries' directory.
+build_tagship() {
+  cargo build --locked --quiet --bin tagship --example sample-image
+  printf '%s\n' "$ROOT/target/debug"
+}
+
 require_shared() {
   if [ ! -d "$SHARED/events" ]; then
     echo "error: $SHARED/events is missing; tagship's tests and demo read the event payloads in ../shared beside the project" >&2

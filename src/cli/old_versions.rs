@@ -1,14 +1,25 @@
 //! `tagship ls`, `prune` and `rollback`: old versions from the command line.
 
+use std::collections::BTreeMap;
+
 use clap::Args;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::{ConnectFlags, Environment, Format, publish_settings, runtime};
-use crate::ci::inputs::Inputs;
+use crate::ci::inputs::{InputValueError, Inputs};
 use crate::error::Error;
 use crate::output::render;
 use crate::output::safe::{print, print_json};
-use crate::publish;
-use crate::retention::{self, GitHubAccess, RetentionSettings};
+use crate::plan::images::ImageName;
+use crate::plan::retention::ImageVersion;
+use crate::publish::{self, PublishSettings};
+use crate::registry::client::Registry;
+use crate::registry::copy::platform_names;
+use crate::registry::digest::Digest;
+use crate::registry::error::RegistryError;
+use crate::registry::media::{ManifestKind, Platform};
+use crate::registry::source::{self, parse_manifest};
+use crate::retention::{self, GitHubAccess, RetentionError, RetentionSettings};
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -69,14 +80,158 @@ fn inputs_for(env: &Environment, access: &ConnectFlags) -> Inputs {
     inputs
 }
 
+/// The `IMAGE` argument of `tagship COMMAND`, checked before anything is read or reached: a
+/// repository (`host[:port]/path`), lower-cased and checked as the `images` input is. A tag, a
+/// digest, a transport or a bare registry host would otherwise read as another repository, and
+/// list nothing or reach the wrong registry.
+fn repository_argument(command: &str, typed: &str) -> Result<String, InputValueError> {
+    let refuse = |expected: String| InputValueError {
+        input: "IMAGE".into(),
+        value: typed.to_string(),
+        expected,
+    };
+    let text = typed.trim();
+    if text.is_empty() {
+        return Err(refuse(format!(
+            "`tagship {command}` takes an image repository: tagship {command} ghcr.io/OWNER/APP"
+        )));
+    }
+    if let Some(rest) = text.strip_prefix("docker://") {
+        return Err(refuse(format!(
+            "`tagship {command}` reads a registry, so the image takes no `docker://`: tagship {command} {}",
+            suggestion(command, rest)
+        )));
+    }
+    if let Some(transport) = source::TRANSPORTS.iter().find(|t| text.starts_with(**t)) {
+        return Err(refuse(format!(
+            "`tagship {command}` reads a registry, not a local image (`{transport}`); name the repository the image was pushed to: tagship {command} ghcr.io/OWNER/APP"
+        )));
+    }
+    if !text.contains('/') {
+        let host = text.split_once(':').map_or(text, |(host, _)| host);
+        if host.contains('.') || host == "localhost" {
+            return Err(refuse(format!(
+                "`{text}` is a registry without a repository; name one: tagship {command} {text}/NAME"
+            )));
+        }
+    }
+    // As references read: a colon in the last component starts a tag (one in the first is a
+    // port), an `@` a digest. ImageName would refuse both too, in the words of the `images` input.
+    let tagged = text
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'));
+    if text.contains('@') || tagged {
+        let what = if text.contains('@') {
+            "a digest"
+        } else {
+            "a tag"
+        };
+        return Err(refuse(format!(
+            "`tagship {command}` takes an image repository without {what}: tagship {command} {}",
+            suggestion(command, text)
+        )));
+    }
+    ImageName::parse(text)
+        .map(|name| name.as_str().to_string())
+        .map_err(|e| refuse(e.to_string()))
+}
+
+/// What to type instead of `text` (a reference with a tag or digest): the repository, and for
+/// `rollback` the tag as the version to go back to.
+fn suggestion(command: &str, text: &str) -> String {
+    let (name, digest) = match text.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (text, None),
+    };
+    let (repository, tag) = match name.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag)),
+        _ => (name, None),
+    };
+    match (command, tag.or(digest)) {
+        ("rollback", Some(version)) => format!("{repository} --to {version}"),
+        _ => repository.to_string(),
+    }
+}
+
+/// The versions of `image`, newest first, each with its platforms.
+async fn versions_with_platforms(
+    image: &str,
+    settings: &PublishSettings,
+    access: &GitHubAccess,
+) -> Result<Vec<ImageVersion>, Error> {
+    let (registry, repository) = publish::connect(image, settings).await?;
+    let mut versions = retention::list(&registry, &repository, access).await?;
+    add_image_platforms(&registry, &repository, &mut versions)
+        .await
+        .map_err(RetentionError::from)?;
+    Ok(versions)
+}
+
+/// The listing names the platforms of an index only; a single-platform image's is in its config,
+/// read here (the manifest, then the config: two small reads per image, 8 images at a time).
+async fn add_image_platforms(
+    registry: &Registry,
+    repository: &str,
+    versions: &mut [ImageVersion],
+) -> Result<(), RegistryError> {
+    let images: Vec<String> = versions
+        .iter()
+        .filter(|v| v.manifest_read && v.children.is_empty() && v.platforms.is_empty())
+        .map(|v| v.digest.clone())
+        .collect();
+    let found: Vec<(String, Option<String>)> = stream::iter(images)
+        .map(|digest| async move {
+            let platform = image_platform(registry, repository, &digest).await?;
+            Ok::<_, RegistryError>((digest, platform))
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    let mut found: BTreeMap<String, String> = found
+        .into_iter()
+        .filter_map(|(digest, platform)| Some((digest, platform?)))
+        .collect();
+    for v in versions.iter_mut() {
+        if let Some(platform) = found.remove(&v.digest) {
+            v.platforms = vec![platform];
+        }
+    }
+    Ok(())
+}
+
+/// `os/architecture[/variant]` from the config of the image manifest `digest`; `None` when it is
+/// not an image manifest or its config does not say (an artifact's, for one).
+async fn image_platform(
+    registry: &Registry,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<String>, RegistryError> {
+    let Some((bytes, media_type)) = registry.get_manifest(repository, digest, false).await? else {
+        return Ok(None);
+    };
+    let Ok((ManifestKind::Image, _, doc)) =
+        parse_manifest(&Digest::of(&bytes), &bytes, Some(&media_type))
+    else {
+        return Ok(None);
+    };
+    let Some(config) = doc.config else {
+        return Ok(None);
+    };
+    let config = registry
+        .get_small_blob(repository, &config.digest, config.size)
+        .await?;
+    Ok(serde_json::from_slice::<Platform>(&config)
+        .ok()
+        .and_then(|p| platform_names(&[p]).pop()))
+}
+
 pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
+    let image = repository_argument("ls", &args.image)?;
     let inputs = inputs_for(env, &args.access);
     let settings = publish_settings(env, &inputs)?;
     let access = GitHubAccess::from_inputs(&inputs, &env.vars);
-    let versions = runtime()?.block_on(async {
-        let (registry, repository) = publish::connect(&args.image, &settings).await?;
-        Ok::<_, Error>(retention::list(&registry, &repository, &access).await?)
-    })?;
+    let versions = runtime()?.block_on(versions_with_platforms(&image, &settings, &access))?;
     match args.format {
         Format::Json => print_json(&(render::versions_json(&versions) + "\n")),
         Format::Table => print(&render::versions_table(&versions)),
@@ -85,6 +240,7 @@ pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
 }
 
 pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
+    let image = repository_argument("prune", &args.image)?;
     let mut inputs = inputs_for(env, &args.access);
     for (name, value) in [("keep", args.keep), ("older-than", args.older_than)] {
         if let Some(v) = value {
@@ -107,10 +263,8 @@ pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
     let retention = RetentionSettings::from_inputs(&inputs, &env.vars)?;
     let facts = retention::run_facts(env.now, None);
     let outcome = runtime()?.block_on(async {
-        let (registry, repository) = publish::connect(&args.image, &settings).await?;
-        Ok::<_, Error>(
-            retention::prune(&args.image, &registry, &repository, &retention, &facts).await?,
-        )
+        let (registry, repository) = publish::connect(&image, &settings).await?;
+        Ok::<_, Error>(retention::prune(&image, &registry, &repository, &retention, &facts).await?)
     })?;
     match args.format {
         Format::Json => print_json(&(render::prune_json(&outcome) + "\n")),
@@ -120,22 +274,20 @@ pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
 }
 
 pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
+    let image = repository_argument("rollback", &args.image)?;
     let inputs = inputs_for(env, &args.access);
     let settings = publish_settings(env, &inputs)?;
     let access = GitHubAccess::from_inputs(&inputs, &env.vars);
     let runtime = runtime()?;
     if args.list || args.to.is_none() {
-        let versions = runtime.block_on(async {
-            let (registry, repository) = publish::connect(&args.image, &settings).await?;
-            Ok::<_, Error>(retention::list(&registry, &repository, &access).await?)
-        })?;
+        let versions = runtime.block_on(versions_with_platforms(&image, &settings, &access))?;
         let candidates: Vec<_> = versions
             .into_iter()
             .filter(|v| v.semver().is_some())
             .collect();
         print(&render::versions_table(&candidates));
         if args.to.is_none() && !args.list {
-            return Err(crate::ci::inputs::InputValueError {
+            return Err(InputValueError {
                 input: "--to".into(),
                 value: String::new(),
                 expected: "name the version to roll back to (one of the list above)".into(),
@@ -151,13 +303,12 @@ pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
         args.tags
     };
     let outcome = runtime.block_on(async {
-        let (registry, repository) = publish::connect(&args.image, &settings).await?;
+        let (registry, repository) = publish::connect(&image, &settings).await?;
         Ok::<_, Error>(retention::rollback(&registry, &repository, &to, &tags).await?)
     })?;
     for (tag, before) in &outcome.moved {
         print(&format!(
-            "{}:{tag} {} → {} ({})\n",
-            args.image,
+            "{image}:{tag} {} → {} ({})\n",
             before.as_deref().unwrap_or("(new)"),
             outcome.digest,
             outcome.version

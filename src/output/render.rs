@@ -1,10 +1,12 @@
 //! Text views of a plan: the terminal table, the JSON document and the step summary.
 
 use serde::{Serialize, Serializer};
+use std::cmp::Ordering;
 
 use super::safe;
 use crate::plan::Plan;
 use crate::plan::retention::{Decision, ImageVersion};
+use crate::plan::version::SemVer;
 use crate::retention::PruneOutcome;
 
 /// `tagship plan`'s table: one row per item, kind first, so it reads and greps well. A value is
@@ -117,18 +119,93 @@ fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
 }
 
+/// Rows as columns, each as wide as its widest cell (the last one unpadded), two spaces apart.
+fn columns(rows: &[Vec<String>]) -> String {
+    let count = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|row| row.get(i))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                line.push_str(&format!("{cell}{:pad$}  ", ""));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A tag as a version: `[v]M[.m[.p[-pre]]]`, for ordering tags.
+fn version_parts(tag: &str) -> Option<(Vec<u64>, Option<semver::Version>)> {
+    if let Some(full) = SemVer::parse(tag) {
+        let v = &full.version;
+        return Some((vec![v.major, v.minor, v.patch], Some(full.version)));
+    }
+    let bare = tag.strip_prefix('v').unwrap_or(tag);
+    let parts: Vec<u64> = bare
+        .split('.')
+        .map(|p| {
+            // As strict as semver: digits, without a leading zero.
+            let digits = !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+            (digits && (p == "0" || !p.starts_with('0'))).then(|| p.parse().ok())?
+        })
+        .collect::<Option<_>>()?;
+    (parts.len() <= 2).then_some((parts, None))
+}
+
+/// How a version's tags are listed: versions first, highest first and the more precise before
+/// the floating ones (`1.2.3`, `1.2`, `1`), then the other tags alphabetically.
+fn tag_order(a: &str, b: &str) -> Ordering {
+    match (version_parts(a), version_parts(b)) {
+        (Some((x, x_full)), Some((y, y_full))) => y
+            .iter()
+            .zip(&x)
+            .map(|(y, x)| y.cmp(x))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| y.len().cmp(&x.len()))
+            .then_with(|| match (x_full, y_full) {
+                (Some(x), Some(y)) => y.cmp_precedence(&x),
+                _ => Ordering::Equal,
+            })
+            .then_with(|| a.cmp(b)),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
+/// A version's tags, in [`tag_order`], for a table cell.
+fn tags_cell(tags: &[String]) -> String {
+    if tags.is_empty() {
+        return "(untagged)".to_string();
+    }
+    let mut sorted: Vec<&str> = tags.iter().map(String::as_str).collect();
+    sorted.sort_by(|a, b| tag_order(a, b));
+    safe::line(&sorted.join(",")).into_owned()
+}
+
 /// `tagship ls`: one line per version, newest first.
 pub fn versions_table(versions: &[ImageVersion]) -> String {
-    let mut out = format!(
-        "{:<32} {:<19} {:<28} {}\n",
-        "TAGS", "DIGEST", "PLATFORMS", "CREATED"
-    );
+    let mut rows = vec![vec![
+        "TAGS".to_string(),
+        "DIGEST".to_string(),
+        "PLATFORMS".to_string(),
+        "CREATED".to_string(),
+    ]];
     for v in versions {
-        let tags = if v.tags.is_empty() {
-            "(untagged)".to_string()
-        } else {
-            safe::line(&v.tags.join(",")).into_owned()
-        };
         let created = v.created.map_or_else(
             || "-".to_string(),
             |c| c.strftime("%Y-%m-%d %H:%M").to_string(),
@@ -138,12 +215,14 @@ pub fn versions_table(versions: &[ImageVersion]) -> String {
         } else {
             safe::line(&v.platforms.join(",")).into_owned()
         };
-        out.push_str(&format!(
-            "{tags:<32} {:<19} {platforms:<28} {created}\n",
-            safe::line(short(&v.digest))
-        ));
+        rows.push(vec![
+            tags_cell(&v.tags),
+            safe::line(short(&v.digest)).into_owned(),
+            platforms,
+            created,
+        ]);
     }
-    out
+    columns(&rows)
 }
 
 pub fn versions_json(versions: &[ImageVersion]) -> String {
@@ -152,24 +231,25 @@ pub fn versions_json(versions: &[ImageVersion]) -> String {
 
 /// `tagship prune`: every decision with its reason, deletions first.
 pub fn prune_table(outcome: &PruneOutcome) -> String {
-    let mut out = String::new();
-    for v in &outcome.plan.verdicts {
-        let (what, reason) = match &v.decision {
-            Decision::Keep(r) => ("keep", r),
-            Decision::Delete(r) if outcome.dry_run => ("would delete", r),
-            Decision::Delete(r) => ("delete", r),
-        };
-        let tags = if v.tags.is_empty() {
-            "(untagged)".to_string()
-        } else {
-            safe::line(&v.tags.join(",")).into_owned()
-        };
-        out.push_str(&format!(
-            "{what:<12} {:<19} {tags:<32} {}\n",
-            safe::line(short(&v.digest)),
-            safe::line(reason)
-        ));
-    }
+    let rows: Vec<Vec<String>> = outcome
+        .plan
+        .verdicts
+        .iter()
+        .map(|v| {
+            let (what, reason) = match &v.decision {
+                Decision::Keep(r) => ("keep", r),
+                Decision::Delete(r) if outcome.dry_run => ("would delete", r),
+                Decision::Delete(r) => ("delete", r),
+            };
+            vec![
+                what.to_string(),
+                safe::line(short(&v.digest)).into_owned(),
+                tags_cell(&v.tags),
+                safe::line(reason).into_owned(),
+            ]
+        })
+        .collect();
+    let mut out = columns(&rows);
     let deletions = outcome.plan.deletions().count();
     out.push_str(&if outcome.dry_run {
         format!("{deletions} would be deleted (dry run: nothing was deleted)\n")
@@ -251,4 +331,42 @@ pub fn release_preview(preview: &crate::release::ReleasePreview) -> String {
         prerelease = yes_no(preview.prerelease),
         body = preview.body.trim_end(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_listed_versions_first_then_alphabetically() {
+        let tags: Vec<String> = [
+            "sha-1a2b3c4",
+            "1",
+            "latest",
+            "1.2",
+            "v1.10.0",
+            "1.2.3",
+            "1.2.3-rc.1",
+            "edge",
+            "01",
+            "1.2.3.4",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        assert_eq!(
+            tags_cell(&tags),
+            "v1.10.0,1.2.3,1.2.3-rc.1,1.2,1,01,1.2.3.4,edge,latest,sha-1a2b3c4"
+        );
+        assert_eq!(tags_cell(&[]), "(untagged)");
+    }
+
+    #[test]
+    fn columns_are_as_wide_as_their_widest_cell() {
+        let rows: Vec<Vec<String>> = [["A", "B", "C"], ["long-cell", "b", "c"]]
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        assert_eq!(columns(&rows), "A          B  C\nlong-cell  b  c\n");
+    }
 }

@@ -8,7 +8,7 @@ pub mod reference;
 pub mod remote;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::client::Registry;
@@ -47,12 +47,33 @@ pub enum SourceSpec {
     Merge(merge::MergeSpec),
 }
 
+/// The transports `source` takes, as they begin it.
+pub const TRANSPORTS: [&str; 4] = ["oci:", "oci-archive:", "docker-archive:", "docker://"];
+
+/// [`TRANSPORTS`] with what follows each, for messages.
+const TRANSPORT_FORMS: &str =
+    "oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, docker://IMAGE, or a path";
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error(
-        "input `source`: `{0}` is not a source; use oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, docker://IMAGE, or a path"
-    )]
+    #[error("input `source`: `{0}` is not a source; use {TRANSPORT_FORMS}")]
     Unrecognised(String),
+    #[error(
+        "input `source`: `{typed}`: `{transport}` is not a transport tagship reads, and no such file exists ({}); use {TRANSPORT_FORMS}",
+        .tried.display()
+    )]
+    UnknownTransport {
+        typed: String,
+        transport: String,
+        tried: PathBuf,
+    },
+    #[error("input `source`: {} does not exist{}", .tried.display(), relative_note(.typed, .base.as_deref()))]
+    Missing {
+        typed: String,
+        tried: PathBuf,
+        /// What a relative path was read relative to.
+        base: Option<PathBuf>,
+    },
     #[error("input `source`: {0}")]
     Reference(String),
     #[error("source {path}: {problem}")]
@@ -61,6 +82,17 @@ pub enum SourceError {
     Io { path: String, message: String },
     #[error("input `merge`: {0}")]
     Merge(#[from] merge::MergeSourceError),
+}
+
+/// Says where a relative path was looked for: a path that exists elsewhere is the usual mistake.
+fn relative_note(typed: &str, base: Option<&Path>) -> String {
+    match base {
+        Some(base) if Path::new(typed).is_relative() => format!(
+            " (`{typed}` is read relative to {}); give the path the image was written to",
+            base.display()
+        ),
+        _ => "; give the path the image was written to".to_string(),
+    }
 }
 
 /// Splits `PATH[:REF]`: a trailing `:REF` counts when it holds no `/` (so paths keep their colons).
@@ -75,8 +107,57 @@ fn split_reference(rest: &str) -> (PathBuf, Option<String>) {
     }
 }
 
+/// `path` as read: under `base` when relative and a base is given (without `./` steps), else as
+/// given. `..` stays: dropping it could change the place a symbolic link leads to.
+fn resolve(path: &Path, base: Option<&Path>) -> PathBuf {
+    match base {
+        Some(base) if path.is_relative() => base
+            .components()
+            .chain(path.components())
+            .filter(|c| *c != Component::CurDir)
+            .collect(),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// `path` (what `typed` names, resolved), or why it cannot be read.
+fn existing(path: PathBuf, typed: &Path, base: Option<&Path>) -> Result<PathBuf, SourceError> {
+    match std::fs::metadata(&path) {
+        Ok(_) => Ok(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SourceError::Missing {
+            typed: typed.display().to_string(),
+            tried: path,
+            base: base.map(Path::to_path_buf),
+        }),
+        Err(e) => Err(SourceError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// The `scheme:` a text begins with, as a URL's would (two characters at least, so that no drive
+/// letter counts).
+fn transport_prefix(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once(':')?;
+    let mut chars = scheme.chars();
+    let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (starts_with_letter
+        && scheme.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
 impl SourceSpec {
+    /// [`SourceSpec::parse_relative_to`] without a base: relative paths are used as given.
     pub fn parse(text: &str) -> Result<SourceSpec, SourceError> {
+        Self::parse_relative_to(text, None)
+    }
+
+    /// Reads the `source` input. A relative path is taken relative to `base`: the caller's
+    /// directory (the workspace in the action, the working directory on the command line), which
+    /// this module does not guess. `None` leaves paths as given. The path must exist.
+    pub fn parse_relative_to(text: &str, base: Option<&Path>) -> Result<SourceSpec, SourceError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(SourceError::Unrecognised(text.to_string()));
@@ -86,32 +167,46 @@ impl SourceSpec {
                 .map(SourceSpec::Remote)
                 .map_err(SourceError::Reference);
         }
+        let path_of = |typed: &Path| {
+            if typed.as_os_str().is_empty() {
+                return Err(SourceError::Unrecognised(text.to_string()));
+            }
+            existing(resolve(typed, base), typed, base)
+        };
         if let Some(rest) = text.strip_prefix("oci-archive:") {
             let (path, reference) = split_reference(rest);
+            let path = path_of(&path)?;
             return Ok(SourceSpec::OciArchive { path, reference });
         }
         if let Some(rest) = text.strip_prefix("oci:") {
             let (path, reference) = split_reference(rest);
+            let path = path_of(&path)?;
             return Ok(SourceSpec::OciDir { path, reference });
         }
         if let Some(rest) = text.strip_prefix("docker-archive:") {
             // A `:REF` naming one image of a multi-image archive is not supported; the path is whole.
-            return Ok(SourceSpec::DockerArchive {
-                path: PathBuf::from(rest),
-            });
+            let path = path_of(Path::new(rest))?;
+            return Ok(SourceSpec::DockerArchive { path });
         }
-        Self::detect(Path::new(text))
+        match (path_of(Path::new(text)), transport_prefix(text)) {
+            (Ok(path), _) => Self::detect(&path),
+            // `foo:bar` that is no file: more likely a transport mistyped than a missing file.
+            (Err(SourceError::Missing { tried, .. }), Some(scheme)) => {
+                Err(SourceError::UnknownTransport {
+                    typed: text.to_string(),
+                    transport: format!("{scheme}:"),
+                    tried,
+                })
+            }
+            (Err(e), _) => Err(e),
+        }
     }
 
-    /// A bare path: a directory with an `oci-layout` file, or a tar holding an OCI layout or a
-    /// `docker save` archive.
+    /// A bare path, which exists: a directory with an `oci-layout` file, or a tar holding an OCI
+    /// layout or a `docker save` archive.
     fn detect(path: &Path) -> Result<SourceSpec, SourceError> {
         let shown = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|e| SourceError::Io {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
-        if meta.is_dir() {
+        if path.is_dir() {
             if path.join("oci-layout").is_file() {
                 return Ok(SourceSpec::OciDir {
                     path: path.to_path_buf(),
@@ -236,33 +331,52 @@ pub fn collect_blobs(docs: &[&ManifestDoc]) -> Vec<BlobInfo> {
 mod tests {
     use super::*;
 
+    /// A fresh directory holding an empty OCI layout marker and an empty file `a.tar`.
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tagship-source-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("build/img")).unwrap();
+        std::fs::write(dir.join("build/img/oci-layout"), "{}").unwrap();
+        std::fs::write(dir.join("a.tar"), "").unwrap();
+        dir
+    }
+
     #[test]
     fn parses_transports() {
+        let dir = scratch("transports");
+        let base = Some(dir.as_path());
         assert_eq!(
-            SourceSpec::parse("oci:build/img").unwrap(),
+            SourceSpec::parse_relative_to("oci:build/img", base).unwrap(),
             SourceSpec::OciDir {
-                path: "build/img".into(),
+                path: dir.join("build/img"),
                 reference: None
             }
         );
         assert_eq!(
-            SourceSpec::parse("oci:build/img:v1").unwrap(),
+            SourceSpec::parse_relative_to("oci:./build/img:v1", base).unwrap(),
             SourceSpec::OciDir {
-                path: "build/img".into(),
+                path: dir.join("build/img"),
                 reference: Some("v1".into())
             }
         );
+        let tar = dir.join("a.tar");
         assert_eq!(
-            SourceSpec::parse("oci-archive:/tmp/a.tar:latest").unwrap(),
+            SourceSpec::parse(&format!("oci-archive:{}:latest", tar.display())).unwrap(),
             SourceSpec::OciArchive {
-                path: "/tmp/a.tar".into(),
+                path: tar.clone(),
                 reference: Some("latest".into())
             }
         );
         assert_eq!(
-            SourceSpec::parse("docker-archive:/tmp/a.tar").unwrap(),
-            SourceSpec::DockerArchive {
-                path: "/tmp/a.tar".into()
+            SourceSpec::parse_relative_to("docker-archive:a.tar", base).unwrap(),
+            SourceSpec::DockerArchive { path: tar }
+        );
+        assert_eq!(
+            SourceSpec::parse_relative_to("build/img", base).unwrap(),
+            SourceSpec::OciDir {
+                path: dir.join("build/img"),
+                reference: None
             }
         );
         assert!(matches!(
@@ -273,13 +387,72 @@ mod tests {
             SourceSpec::parse("docker://"),
             Err(SourceError::Reference(_))
         ));
+        for empty in ["", "oci:", "docker-archive:"] {
+            assert!(
+                matches!(
+                    SourceSpec::parse_relative_to(empty, base),
+                    Err(SourceError::Unrecognised(_))
+                ),
+                "{empty}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_path_is_named_as_tried() {
+        let dir = scratch("missing");
+        let missing = SourceSpec::parse_relative_to("oci:out/image", Some(&dir))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            missing,
+            format!(
+                "input `source`: {} does not exist (`out/image` is read relative to {}); give the path the image was written to",
+                dir.join("out/image").display(),
+                dir.display()
+            )
+        );
+        for text in [
+            "/nonexistent/x",
+            "oci:/nonexistent/x",
+            "oci-archive:/nonexistent/x:v1",
+        ] {
+            let e = SourceSpec::parse_relative_to(text, Some(&dir)).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("input `source`: /nonexistent/x does not exist;"),
+                "{text}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_transport_lists_the_ones_there_are() {
+        let dir = scratch("unknown");
+        for (text, transport) in [
+            ("foo:bar", "foo:"),
+            ("docker:alpine", "docker:"),
+            ("ftp://x", "ftp:"),
+        ] {
+            let e = SourceSpec::parse_relative_to(text, Some(&dir)).unwrap_err();
+            assert!(
+                matches!(&e, SourceError::UnknownTransport { transport: t, .. } if t == transport),
+                "{text}: {e}"
+            );
+            for form in [
+                "oci:DIR[:REF]",
+                "oci-archive:FILE[:REF]",
+                "docker-archive:FILE",
+                "docker://IMAGE",
+            ] {
+                assert!(e.to_string().contains(form), "{text}: {e}");
+            }
+        }
+        // A file whose name looks like a transport is read as the file it is.
+        std::fs::create_dir_all(dir.join("foo:bar")).unwrap();
         assert!(matches!(
-            SourceSpec::parse(""),
-            Err(SourceError::Unrecognised(_))
-        ));
-        assert!(matches!(
-            SourceSpec::parse("/nonexistent/x"),
-            Err(SourceError::Io { .. })
+            SourceSpec::parse_relative_to("foo:bar", Some(&dir)),
+            Err(SourceError::Invalid { .. })
         ));
     }
 }

@@ -65,16 +65,10 @@ impl Error {
                 PublishError::Source(_) => "Cannot read the image",
                 PublishError::Registry(_) | PublishError::Push(_) => "Push failed",
             },
-            Error::Release(e) => match e.as_ref() {
-                ReleaseError::Input(_) | ReleaseError::NoTag(_) | ReleaseError::Template(_) => {
-                    "Invalid input"
-                }
-                ReleaseError::GitHub(_) => "Release failed",
-            },
-            Error::Retention(e) => match e.as_ref() {
-                RetentionError::Input(_) | RetentionError::Policy(_) => "Invalid input",
-                _ => "Retention failed",
-            },
+            Error::Release(e) if e.is_input() => "Invalid input",
+            Error::Release(_) => "Release failed",
+            Error::Retention(e) if e.is_input() => "Invalid input",
+            Error::Retention(_) => "Retention failed",
             Error::Runtime(_) => "Internal error",
         }
     }
@@ -88,15 +82,8 @@ impl Error {
                 EXIT_INPUT
             }
             Error::Publish(_) => EXIT_FAILURE,
-            Error::Release(e) if matches!(e.as_ref(), ReleaseError::GitHub(_)) => EXIT_FAILURE,
-            Error::Retention(e)
-                if !matches!(
-                    e.as_ref(),
-                    RetentionError::Input(_) | RetentionError::Policy(_)
-                ) =>
-            {
-                EXIT_FAILURE
-            }
+            Error::Release(e) if !e.is_input() => EXIT_FAILURE,
+            Error::Retention(e) if !e.is_input() => EXIT_FAILURE,
             Error::Context(ContextError::PayloadFile { .. }) => EXIT_FAILURE,
             _ => EXIT_INPUT,
         }

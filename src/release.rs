@@ -40,6 +40,17 @@ pub enum ReleaseError {
     GitHub(#[from] GitHubError),
 }
 
+impl ReleaseError {
+    /// A mistake in what the person asked for (a release with no tag or no token, a bad
+    /// template), not a failure around it.
+    pub fn is_input(&self) -> bool {
+        match self {
+            ReleaseError::GitHub(e) => matches!(e, GitHubError::NoToken { .. }),
+            ReleaseError::Input(_) | ReleaseError::NoTag(_) | ReleaseError::Template(_) => true,
+        }
+    }
+}
+
 /// What the release step did.
 #[derive(Debug, Clone)]
 pub struct ReleaseOutcome {

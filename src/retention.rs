@@ -28,8 +28,47 @@ pub enum RetentionError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     GitHub(#[from] GitHubError),
-    #[error("{0}")]
-    Refused(String),
+    /// A GitHub Packages image without an owner (`ghcr.io/app`).
+    #[error("{image} names no owner; GitHub packages are OWNER/NAME (ghcr.io/OWNER/NAME)")]
+    NoOwner { image: String },
+    /// A rollback to a version the repository does not have.
+    #[error(
+        "{image} has no version `{version}`; `tagship rollback IMAGE --list` shows the candidates"
+    )]
+    NoSuchVersion { image: String, version: String },
+    /// A personal access token whose scopes leave out `delete:packages`.
+    #[error(
+        "the token may not delete package versions (its scopes: {scopes}); nothing was deleted. Use a token with delete:packages, or the workflow's GITHUB_TOKEN with `permissions: packages: write`"
+    )]
+    TokenMayNotDelete { scopes: String },
+    /// A registry that refuses `DELETE` (405).
+    #[error(
+        "registry {registry} does not allow deletes (405); {deleted} deleted before this. On a distribution registry set `storage.delete.enabled: true`"
+    )]
+    DeletesDisabled { registry: String, deleted: usize },
+    /// A version listing that names something that is not a digest.
+    #[error("registry {registry} listed {digest} as a version, which is not a digest ({problem})")]
+    NotADigest {
+        registry: String,
+        digest: String,
+        problem: String,
+    },
+}
+
+impl RetentionError {
+    /// A mistake in what the person asked for (the inputs, the token they gave), not a failure
+    /// around it.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            RetentionError::Input(_)
+                | RetentionError::Policy(_)
+                | RetentionError::NoOwner { .. }
+                | RetentionError::NoSuchVersion { .. }
+                | RetentionError::TokenMayNotDelete { .. }
+                | RetentionError::GitHub(GitHubError::NoToken { .. })
+        )
+    }
 }
 
 /// The retention and rollback inputs.
@@ -80,9 +119,9 @@ impl GitHubAccess {
             return Ok(None);
         }
         let Some((owner, name)) = repository.split_once('/') else {
-            return Err(RetentionError::Refused(format!(
-                "{registry}/{repository} names no owner; GitHub packages are OWNER/NAME"
-            )));
+            return Err(RetentionError::NoOwner {
+                image: format!("{registry}/{repository}"),
+            });
         };
         let gh = self.github.connect(
             repository,
@@ -388,9 +427,9 @@ pub async fn prune(
             // A personal access token names its scopes: refuse before the first DELETE.
             if let Some(scopes) = scopes {
                 if !scopes.split(',').any(|s| s.trim() == "delete:packages") {
-                    return Err(RetentionError::Refused(format!(
-                        "the token may not delete package versions (its scopes: {scopes}); nothing was deleted. Use a token with delete:packages, or the workflow's GITHUB_TOKEN with `permissions: packages: write`"
-                    )));
+                    return Err(RetentionError::TokenMayNotDelete {
+                        scopes: scopes.clone(),
+                    });
                 }
             }
             // A version GitHub keeps is kept by a new plan, with everything it references (the
@@ -456,16 +495,19 @@ pub async fn prune(
         Listing::Registry => {
             for v in &doomed {
                 let digest = crate::registry::digest::Digest::parse(&v.digest).map_err(|e| {
-                    RetentionError::Refused(format!("{} is not a digest: {e}", v.digest))
+                    RetentionError::NotADigest {
+                        registry: registry.name.clone(),
+                        digest: v.digest.clone(),
+                        problem: e.to_string(),
+                    }
                 })?;
                 match registry.delete_manifest(repository, &digest).await {
                     Ok(()) => deleted.push(v.digest.clone()),
                     Err(RegistryError::Status { status: 405, .. }) => {
-                        return Err(RetentionError::Refused(format!(
-                            "registry {} does not allow deletes (405); {} deleted before this. On a distribution registry set `storage.delete.enabled: true`",
-                            registry.name,
-                            deleted.len()
-                        )));
+                        return Err(RetentionError::DeletesDisabled {
+                            registry: registry.name.clone(),
+                            deleted: deleted.len(),
+                        });
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -497,10 +539,10 @@ pub async fn rollback(
     tags: &[String],
 ) -> Result<RollbackOutcome, RetentionError> {
     let Some((bytes, media_type)) = registry.get_manifest(repository, to, true).await? else {
-        return Err(RetentionError::Refused(format!(
-            "{}/{repository} has no version `{to}`; `tagship rollback IMAGE --list` shows the candidates",
-            registry.name
-        )));
+        return Err(RetentionError::NoSuchVersion {
+            image: format!("{}/{repository}", registry.name),
+            version: to.to_string(),
+        });
     };
     let digest = crate::registry::digest::Digest::of(&bytes).to_string();
     let mut moved = Vec::new();

@@ -308,7 +308,8 @@ fn release_mistakes_fail_clearly_and_the_pushed_image_stays() {
         .input("github-token", "")
         .input("release", "true")
         .run();
-    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    // A mistake in the workflow (no token for `release: true`): exit 2, as every input mistake.
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(
         refused.error_lines()[0].contains("no GitHub token"),
         "{}",

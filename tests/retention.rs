@@ -326,8 +326,14 @@ fn rollback_moves_latest_back_and_says_what_it_replaced() {
     );
     assert_eq!(at(&image, "latest").as_deref(), Some(digests[3].as_str()));
 
+    // A version that does not exist is the person's mistake: exit 2, titled as one.
     let missing = cli(&["rollback", &image, "--to", "9.9.9"]);
-    assert_eq!(missing.code, 1);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.starts_with("error: Invalid argument:"),
+        "{}",
+        missing.stderr
+    );
     assert!(
         missing.stderr.contains("has no version `9.9.9`"),
         "{}",

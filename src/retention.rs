@@ -150,10 +150,7 @@ impl RetentionSettings {
             "" => None,
             text => Some(retention::parse_age(text)?),
         };
-        let rollback_tags = match inputs.list("rollback-tags") {
-            tags if tags.is_empty() => vec!["latest".to_string()],
-            tags => tags,
-        };
+        let rollback_tags = crate::plan::tags::rollback_tags(inputs.list("rollback-tags"));
         Ok(RetentionSettings {
             enabled: inputs.bool("prune", false)?,
             policy: Policy {

@@ -297,11 +297,7 @@ pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
         return Ok(());
     }
     let to = args.to.unwrap_or_default();
-    let tags = if args.tags.is_empty() {
-        vec!["latest".to_string()]
-    } else {
-        args.tags
-    };
+    let tags = crate::plan::tags::rollback_tags(args.tags);
     let outcome = runtime.block_on(async {
         let (registry, repository) = publish::connect(&image, &settings).await?;
         Ok::<_, Error>(retention::rollback(&registry, &repository, &to, &tags).await?)

@@ -183,17 +183,10 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     wildmatch::WildMatch::new(pattern).matches(text)
 }
 
-/// `latest`, `1`, `v1`, `1.2`, `v1.2`: tags that follow the newest release of a line.
+/// `latest`, `1`, `v1`, `1.2`, `v1.2`: tags that follow the newest release of a line (the rule
+/// lives in [`FloatRange::of_tag`]).
 pub fn is_floating(tag: &str) -> bool {
-    if tag == "latest" {
-        return true;
-    }
-    let bare = tag.strip_prefix('v').unwrap_or(tag);
-    let parts: Vec<&str> = bare.split('.').collect();
-    (1..=2).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    super::tags::FloatRange::of_tag(tag).is_some()
 }
 
 /// `sha256-<hex>`, `sha256-<hex>.sig`, `.att`, `.sbom`: the digest (`sha256:<hex>`) it refers to.

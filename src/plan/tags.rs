@@ -159,6 +159,36 @@ pub enum FloatRange {
     Minor(u64, u64),
 }
 
+impl FloatRange {
+    /// The range a tag found in a registry floats over, read from its name alone: `latest`,
+    /// `1`/`v1`, `1.2`/`v1.2` (what tagship's default rules write). `None`: not a floating name.
+    pub fn of_tag(tag: &str) -> Option<FloatRange> {
+        if tag == "latest" {
+            return Some(FloatRange::All);
+        }
+        let bare = tag.strip_prefix('v').unwrap_or(tag);
+        let number = |part: &str| {
+            (!part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+                .then(|| part.parse::<u64>().ok())
+                .flatten()
+        };
+        match bare.split('.').collect::<Vec<_>>().as_slice() {
+            [major] => Some(FloatRange::Major(number(major)?)),
+            [major, minor] => Some(FloatRange::Minor(number(major)?, number(minor)?)),
+            _ => None,
+        }
+    }
+}
+
+/// The tags a rollback moves: those named, else `latest`.
+pub fn rollback_tags(named: Vec<String>) -> Vec<String> {
+    if named.is_empty() {
+        vec!["latest".to_string()]
+    } else {
+        named
+    }
+}
+
 impl TagRole {
     /// The role of a value rendered from a version pattern: a pattern naming the whole version is
     /// fixed; one reading only `{{major}}` and `{{minor}}` floats over that range.

@@ -732,3 +732,25 @@ fn warns_when_ghcr_io_will_cut_a_description_or_licence() {
         "a GitHub Enterprise Server's registry cuts them too"
     );
 }
+
+#[test]
+fn a_floating_tag_is_read_from_its_name_once() {
+    use super::tags::{FloatRange, rollback_tags};
+    assert_eq!(FloatRange::of_tag("latest"), Some(FloatRange::All));
+    assert_eq!(FloatRange::of_tag("v1"), Some(FloatRange::Major(1)));
+    assert_eq!(FloatRange::of_tag("1.2"), Some(FloatRange::Minor(1, 2)));
+    for fixed in [
+        "1.2.3",
+        "v",
+        "1.",
+        ".2",
+        "1.x",
+        "edge",
+        "sha-1a2b3c4",
+        "99999999999999999999",
+    ] {
+        assert_eq!(FloatRange::of_tag(fixed), None, "{fixed}");
+    }
+    assert_eq!(rollback_tags(Vec::new()), vec!["latest".to_string()]);
+    assert_eq!(rollback_tags(vec!["1".into()]), vec!["1".to_string()]);
+}

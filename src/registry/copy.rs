@@ -147,6 +147,9 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
             let response = registry.get_blob(repository, &blob.digest).await?;
             Ok(body::from_response(response.bytes_stream(), blob.size))
         }
+        BlobOrigin::Memory(bytes) => {
+            Ok(stream::once(std::future::ready(Ok(bytes.clone()))).boxed())
+        }
     }
 }
 
@@ -407,27 +410,17 @@ async fn push_docker(
         digest: archive.config_digest.clone(),
         size: archive.config.len() as u64,
     };
-    let config_dir = std::env::temp_dir().join(format!("tagship-config-{}", std::process::id()));
-    std::fs::create_dir_all(config_dir.join("blobs/sha256")).map_err(|e| SourceError::Io {
-        path: config_dir.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let config_path = config_dir.join("blobs/sha256").join(config.digest.hex());
-    std::fs::write(&config_path, &archive.config).map_err(|e| SourceError::Io {
-        path: config_path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    // The config is in memory already: it goes up from there (no temporary file).
     let outcome = push_blob(
         &target.registry,
         &target.repository,
         &config,
-        &BlobOrigin::Dir(config_dir.clone()),
+        &BlobOrigin::Memory(bytes::Bytes::copy_from_slice(&archive.config)),
         mount_from,
         progress,
         &options.retry,
     )
     .await;
-    let _ = std::fs::remove_dir_all(&config_dir);
     count(&mut counts, &outcome?);
 
     let known: Vec<Option<Compressed>> = cache.lock().map(|c| c.clone()).unwrap_or_default();

@@ -79,7 +79,7 @@ pub async fn verify(loaded: &Loaded, concurrency: usize) -> Result<Verified, Pus
                             .display()
                             .to_string(),
                         BlobOrigin::Tar { path, .. } => path.display().to_string(),
-                        BlobOrigin::Remote { .. } => String::new(),
+                        BlobOrigin::Remote { .. } | BlobOrigin::Memory(_) => String::new(),
                     };
                     drain(checked)
                         .await

@@ -268,6 +268,8 @@ pub enum BlobOrigin {
         registry: Arc<Registry>,
         repository: String,
     },
+    /// Bytes already in memory: a `docker save` archive's config, which is read whole.
+    Memory(bytes::Bytes),
 }
 
 /// An image ready to publish: what goes under the tags, what it references, where bytes live.

@@ -24,14 +24,84 @@ pub fn client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
 }
 
-/// An error with its chain of causes, which is where reqwest keeps the useful part.
+/// An error with its chain of causes, which is where reqwest keeps the useful part, each said
+/// once: a cause whose text its wrapper already shows (octocrab's and reqwest's wrappers repeat
+/// the URL) is left out, and so are the wrappers' own labels.
 pub fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(e);
+    while let Some(error) = next {
+        let text = error.to_string();
+        let text = strip_wrapper_labels(&text);
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
+            parts.push(text.to_string());
+        }
+        next = error.source();
     }
-    text
+    parts.join(": ")
+}
+
+/// `Service Error: Reqwest Error: …` (octocrab) is `…`.
+fn strip_wrapper_labels(mut text: &str) -> &str {
+    loop {
+        let stripped = [
+            "Service Error: ",
+            "Reqwest Error: ",
+            "Http Error: ",
+            "Hyper Error: ",
+        ]
+        .iter()
+        .find_map(|label| text.strip_prefix(label));
+        match stripped {
+            Some(rest) => text = rest,
+            None => return text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Chain(String, Option<Box<Chain>>);
+
+    impl std::fmt::Display for Chain {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Chain {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1
+                .as_deref()
+                .map(|c| c as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    #[test]
+    fn says_each_cause_once() {
+        let url = "error sending request for url (http://127.0.0.1:1/repos/o/r/releases)";
+        let link = |text: &str, cause: Option<Chain>| Chain(text.to_string(), cause.map(Box::new));
+        let chain = link(
+            &format!("Service Error: Reqwest Error: {url}"),
+            Some(link(
+                &format!("Reqwest Error: {url}"),
+                Some(link(
+                    url,
+                    Some(link(
+                        "client error (Connect)",
+                        Some(link("tcp connect error: Connection refused", None)),
+                    )),
+                )),
+            )),
+        );
+        let said = describe(&chain);
+        assert_eq!(
+            said,
+            format!("{url}: client error (Connect): tcp connect error: Connection refused")
+        );
+        assert_eq!(said.matches("http://127.0.0.1:1").count(), 1);
+    }
 }

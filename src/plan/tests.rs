@@ -754,3 +754,60 @@ fn a_floating_tag_is_read_from_its_name_once() {
     assert_eq!(rollback_tags(Vec::new()), vec!["latest".to_string()]);
     assert_eq!(rollback_tags(vec!["1".into()]), vec!["1".to_string()]);
 }
+
+/// The planner is pure: it imports nothing from tagship outside `plan`, and reads no
+/// environment, file, clock or network (those are passed in). Test files are left out.
+#[test]
+fn the_planner_imports_nothing_outside_itself_and_does_no_io() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plan"),
+        &mut files,
+    );
+    assert!(files.len() > 10, "{files:?}");
+    let forbidden = [
+        "std::env",
+        "std::fs",
+        "std::net",
+        "std::process",
+        "tokio",
+        "reqwest",
+        "octocrab",
+        "::now(",
+    ];
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        // Unit tests inside a module may read files: only the code before them counts.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (number, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            if line.starts_with("//") {
+                continue;
+            }
+            let outside = line
+                .match_indices("crate::")
+                .any(|(at, _)| !line[at..].starts_with("crate::plan"));
+            if outside || forbidden.iter().any(|f| line.contains(f)) {
+                found.push(format!("{}:{}: {line}", file.display(), number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the planner reaches outside itself:\n{}",
+        found.join("\n")
+    );
+}

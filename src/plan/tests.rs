@@ -790,10 +790,30 @@ fn the_planner_imports_nothing_outside_itself_and_does_no_io() {
     let mut found = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        // Unit tests inside a module may read files: only the code before them counts.
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (number, line) in code.lines().enumerate() {
+        // A `#[cfg(test)] mod … { … }` may read files: its lines are skipped, by brace depth.
+        let (mut test_attribute, mut test_depth) = (false, None::<i64>);
+        for (number, line) in text.lines().enumerate() {
             let line = line.trim_start();
+            if let Some(depth) = test_depth.as_mut() {
+                *depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+                if *depth <= 0 {
+                    test_depth = None;
+                }
+                continue;
+            }
+            if line.starts_with("#[cfg(test)]") {
+                test_attribute = true;
+                continue;
+            }
+            if test_attribute && line.starts_with("mod ") {
+                test_attribute = false;
+                let depth = line.matches('{').count() as i64 - line.matches('}').count() as i64;
+                if depth > 0 {
+                    test_depth = Some(depth);
+                }
+                continue;
+            }
+            test_attribute = false;
             if line.starts_with("//") {
                 continue;
             }

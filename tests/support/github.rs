@@ -270,13 +270,6 @@ impl FakeGitHub {
         })
     }
 
-    pub fn add_branch(&self, owner_repo: &str, branch: &str, sha: &str) {
-        self.with_repo(owner_repo, |repo| {
-            repo.refs
-                .insert(format!("refs/heads/{branch}"), sha.to_string());
-        });
-    }
-
     /// A git tag that exists (`refs/tags/{tag}` → `sha`), moving it if it did.
     pub fn add_tag(&self, owner_repo: &str, tag: &str, sha: &str) {
         self.with_repo(owner_repo, |repo| {

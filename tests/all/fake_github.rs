@@ -1,11 +1,11 @@
 //! The fake GitHub API (tests/support/github.rs) answers as GitHub's REST docs say, over HTTP.
 
-mod support;
+use crate::support;
 
+use crate::support::github::{FakeGitHub, Perms, Release};
+use crate::support::packages_data::{Kind, PLATFORMS, thousand_versions};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::github::{FakeGitHub, Perms, Release};
-use support::packages_data::{Kind, PLATFORMS, thousand_versions};
 
 const REPO: &str = "Octo-Org/Hello-World";
 const WRITE: &str = "ghs_write";

@@ -1,12 +1,12 @@
 //! Releases end to end: `tagship action` for a tag push, against the local registry and the
 //! stateful fake GitHub API; re-runs, races, a person's edits, and the failures a user can cause.
 
-mod support;
+use crate::support;
 
-use support::Runner;
-use support::github::{FakeGitHub, Perms, Release};
-use support::images::Layout;
-use support::registry;
+use crate::support::Runner;
+use crate::support::github::{FakeGitHub, Perms, Release};
+use crate::support::images::Layout;
+use crate::support::registry;
 
 const REPO: &str = "docker/test-docker-action";
 const TOKEN: &str = "ghs_faketoken0123456789";

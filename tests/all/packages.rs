@@ -2,14 +2,14 @@
 //! the fake GitHub API, with the manifests in the local registry, which stands in for ghcr.io
 //! through `TAGSHIP_GITHUB_PACKAGES_REGISTRIES` (as a GitHub Enterprise Server's would).
 
-mod support;
+use crate::support;
 
-use support::faults::FaultProxy;
-use support::github::{FakeGitHub, Perms};
-use support::images::{self, ImageSpec};
-use support::packages_data::{self, Kind};
-use support::registry;
-use support::{Run, Runner};
+use crate::support::faults::FaultProxy;
+use crate::support::github::{FakeGitHub, Perms};
+use crate::support::images::{self, ImageSpec};
+use crate::support::packages_data::{self, Kind};
+use crate::support::registry;
+use crate::support::{Run, Runner};
 
 const TOKEN: &str = "ghs_packages_token_9c1e";
 

@@ -2,13 +2,11 @@
 //! needs a retry policy of its own: GitHub's secondary rate limit without `Retry-After` asks for
 //! a wait of a minute or more, which a test shortens through the policy.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::github::{FakeGitHub, Perms};
+use crate::support::github::{FakeGitHub, Perms};
 use tagship::github::packages;
 use tagship::github::{GitHub, GitHubRetryPolicy};
 use tagship::registry::retry::RetryPolicy;

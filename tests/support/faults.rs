@@ -176,7 +176,6 @@ struct State {
     rules: Mutex<Vec<Rule>>,
     seen: Mutex<Vec<Seen>>,
     next: AtomicUsize,
-    rewritten: AtomicUsize,
 }
 
 impl State {
@@ -221,7 +220,6 @@ impl FaultProxy {
             rules: Mutex::new(rules),
             seen: Mutex::new(Vec::new()),
             next: AtomicUsize::new(0),
-            rewritten: AtomicUsize::new(0),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
@@ -249,11 +247,6 @@ impl FaultProxy {
         self.addr.to_string()
     }
 
-    /// Adds a rule after the ones already there.
-    pub fn add_rule(&self, rule: Rule) {
-        self.state.rules.lock().unwrap().push(rule);
-    }
-
     /// Every request seen so far, in arrival order.
     pub fn requests(&self) -> Vec<Seen> {
         let mut seen = self.state.seen.lock().unwrap().clone();
@@ -267,11 +260,6 @@ impl FaultProxy {
             .into_iter()
             .filter(|s| s.fault.is_some())
             .collect()
-    }
-
-    /// How many `Location`/`Link` headers were pointed back at the proxy.
-    pub fn rewritten(&self) -> usize {
-        self.state.rewritten.load(Ordering::SeqCst)
     }
 
     /// The request log as text, for assertion messages.
@@ -599,15 +587,7 @@ async fn forward(
                         .ok()
                         .and_then(|v| rewrite_upstream_urls(v, &state.upstream, &state.me))
                         .and_then(|v| HeaderValue::from_str(&v).ok());
-                    match rewritten {
-                        Some(new) => {
-                            state.rewritten.fetch_add(1, Ordering::SeqCst);
-                            parts.headers.append(&name, new);
-                        }
-                        None => {
-                            parts.headers.append(&name, value);
-                        }
-                    }
+                    parts.headers.append(&name, rewritten.unwrap_or(value));
                 }
             }
             seen.status = Some(parts.status.as_u16());

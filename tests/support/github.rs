@@ -1,59 +1,64 @@
-//! A stateful fake of GitHub's REST API (releases, generated notes, git refs, accounts and
-//! container package versions), for tests that give tagship `GITHUB_API_URL`.
+//! A stateful fake of the part of GitHub's REST API that tagship calls (releases, generated
+//! notes, the compare of two tags, git refs and container package versions), for tests that give
+//! tagship `GITHUB_API_URL`.
 //!
 //! It keeps state between calls and answers with the JSON shapes, status codes and headers that
 //! GitHub documents, so a client written against it is written against GitHub. It serves plain
 //! HTTP/1.1 on 127.0.0.1 from its own thread and tokio runtime, built on hyper (already in the
-//! tree through reqwest), and stops when the `FakeGitHub` is dropped.
+//! tree through reqwest), and stops when the `FakeGitHub` is dropped. Endpoints tagship does not
+//! call are not served (404), and a request body field the fake does not model is refused (422
+//! naming it), so that tagship sending something new fails here instead of being ignored.
 //!
 //! Where GitHub's behaviour is not pinned down by its docs, the fake's choice is written here:
 //! - Repositories are public: reads need no token, but a bad token is refused everywhere
 //!   (401 "Bad credentials"), writes need a token with `contents_write`, and only such a token
-//!   sees drafts (in the list and by id; `releases/tags/{tag}` never returns a draft).
+//!   sees drafts in the list of releases.
 //! - `Authorization: Bearer T` and `token T` are understood; any other scheme is bad credentials.
+//!   A token with `oauth_scopes` (a classic personal access token) gets them back in
+//!   `X-OAuth-Scopes` on every answer, as GitHub sends them.
 //! - Timestamps come from a logical clock that starts at 2020-01-10T00:30:00Z (the tests'
 //!   `SOURCE_DATE_EPOCH`) and moves one minute for each change, so answers are reproducible.
 //!   `x-ratelimit-reset` is real time (epoch seconds): clients compare it with their own clock.
 //! - `Link` headers name `/repositories/{id}/...` URLs as GitHub's do; those paths are served too.
+//! - History: `add_repo` makes the default branch with one root commit; `add_commit` adds commits
+//!   on it; `add_tag` points a tag at any sha (a commit of that history, or a made-up one).
+//!   `compare/{base}...{head}` lists the commits reachable from head and not from base, oldest
+//!   first, in GitHub's shape; a ref that does not resolve to a commit of the history is 404.
+//!   Without `per_page` or `page` it lists the newest 250; with either, pages of `per_page`
+//!   (default 30, at most 100) from the oldest, with `Link` headers, as GitHub's docs say.
 //! - `PATCH git/refs/...` treats every move to another sha as a non-fast-forward: it needs
 //!   `force: true`. New refs must name a full 40-hex sha ("Object does not exist" otherwise).
-//! - Publishing a release (created non-draft, or a draft patched to `draft: false`) creates its
-//!   tag when missing, at `target_commitish` (a branch, a tag or a sha), else the default branch.
-//!   Each branch made by `add_repo` points at a sha derived from the repo and branch names.
+//! - Publishing a release (created non-draft) creates its tag when missing, at
+//!   `target_commitish` (a branch, a tag or a sha), else the default branch.
 //! - Latest: `make_latest` "true" (the default) makes a published non-prerelease the latest,
-//!   "false" leaves the latest alone, "legacy" (and the latest being deleted, unpublished or
-//!   made a prerelease) picks the newest published non-prerelease by creation, then semver.
+//!   "false" leaves the latest alone, "legacy" picks the newest published non-prerelease by
+//!   creation, then semver.
 //! - Generated notes are built from the tags only: "## What's Changed", one line naming the tag
 //!   and its commit, then "**Full Changelog**" with a compare (or commits) URL. Without
 //!   `previous_tag_name` the previous tag is that of the newest published non-prerelease release
 //!   with another tag. Pull requests added with `add_pull_request` are listed too (all of them,
 //!   whatever the range), as GitHub lists them: `* TITLE by @AUTHOR in URL`.
-//!   `configuration_file_path` is ignored. With `generate_release_notes` on
-//!   create, a given body is put before the generated notes, a blank line between.
 //! - Draft `html_url`s are `.../releases/tag/untagged-<hex>`, as GitHub gives them.
-//! - Release assets are not served: `upload_url` points at `{base}/uploads/...`, which is 404.
-//! - Accounts exist once `add_package` names them. `GET /users/{username}` needs no token and
-//!   answers `"type": "User"` or `"Organization"` (`github-actions[bot]` is a `Bot`).
 //! - Container package versions (`/orgs/{org}/...` and `/users/{username}/packages/container/
-//!   {package_name}/versions[/{id}]`: list, get, delete) need a token; `package_name` arrives
+//!   {package_name}/versions[/{id}]`: list, delete) need a token; `package_name` arrives
 //!   percent-encoded (`team%2Fapp`), an unencoded `/` in it is a 404. Checks run in GitHub's
-//!   order: the account (404 "Not Found"; `/orgs/` of a user is no organization), a token
-//!   (401), `state` (422 "The state parameter is invalid."), the package (404 "Package not
-//!   found."; `/users/{org}/...` has none), the right to delete (403 "Resource not accessible
-//!   by integration", `x-accepted-github-permissions: packages=write`; listing `state=deleted`
-//!   needs it too), the version (404 "Package version not found.", also when deleted), then
-//!   the last-version rules (400). Deleting is soft: the version is listed under
-//!   `state=deleted`, with `deleted_at`. Deleting the only tagged version while it is tagged is
-//!   GitHub's 400 "You cannot delete the last tagged version of a package. ..."; deleting the
-//!   only version left at all is the older 400 "You cannot delete the last version of a
-//!   package. ..." (the fake's choice for an untagged one: a package is never empty). An
-//!   index's children can be deleted under it, as on GitHub.
+//!   order: the account (404 "Not Found"; `/orgs/` of a user is no organization, which is how
+//!   tagship tells the two apart), a token (401), the package (404 "Package not found.";
+//!   `/users/{org}/...` has none), the right to delete (403 "Resource not accessible by
+//!   integration", `x-accepted-github-permissions: packages=write`), the version (404 "Package
+//!   version not found.", also when deleted already), then the last-version rules (400).
+//!   Deleting the only tagged version while it is tagged is GitHub's 400 "You cannot delete the
+//!   last tagged version of a package. ..."; deleting the only version left at all is the older
+//!   400 "You cannot delete the last version of a package. ..." (the fake's choice for an
+//!   untagged one: a package is never empty). `state` is not read: tagship lists active ones.
 //! - Versions are listed newest first (`created_at`, then id, descending); `Link` URLs name
 //!   `/organizations/{id}/...` and `/user/{id}/...`, as GitHub's do, and those paths are served.
 //! - `fail_next(.., 429, ..)` answers a secondary rate limit: 429 with `Retry-After: 1`.
 //!   `set_secondary_rate_limited` answers the next requests (any route) with one: 403 or 429,
 //!   GitHub's message, `Retry-After` only when asked for, and the primary limit's headers as
 //!   usual (`x-ratelimit-remaining` is not 0: that is how a client tells the two apart).
+//!   `set_rate_limited` answers the primary limit: 403, `x-ratelimit-remaining: 0` and a reset
+//!   one second ahead.
 //! - Packages are private unless `set_package_public`; versions have no downloads unless
 //!   `set_downloads`. Deleting a version of a public package downloaded more than 5,000 times is
 //!   GitHub's 400 "Publicly visible package versions with more than 5000 downloads cannot be
@@ -62,7 +67,7 @@
 //!   sent (a JSON array that never closes, cut at the given size) and counts the bytes hyper
 //!   took of it (`huge_body_bytes_sent`): what a client that stops reading leaves unsent.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,33 +92,33 @@ use sha2::{Digest as _, Sha256};
 pub struct Perms {
     /// `contents: write`: create and edit releases, generate notes, write git refs, see drafts.
     pub contents_write: bool,
-    /// `packages: write`: recorded only; no endpoint of the fake needs it (pushing is the
-    /// registry's business).
-    pub packages_write: bool,
-    /// Deleting package versions and listing deleted ones: on GitHub, a token whose workflow
-    /// repository has the admin role on the package (classic PATs: `delete:packages`).
+    /// Deleting package versions: on GitHub, a token whose workflow repository has the admin
+    /// role on the package (classic PATs: `delete:packages`).
     pub packages_delete: bool,
+    /// A classic personal access token's scopes, as GitHub names them in `X-OAuth-Scopes`
+    /// (`None`: a workflow's or fine-grained token, whose permissions GitHub does not list).
+    pub oauth_scopes: Option<&'static str>,
 }
 
 impl Perms {
     /// `contents: read` only (package versions can still be listed: any token can).
     pub const READ: Perms = Perms {
         contents_write: false,
-        packages_write: false,
         packages_delete: false,
+        oauth_scopes: None,
     };
     /// What a workflow's `GITHUB_TOKEN` gets with `contents: write` and `packages: write`, its
     /// repository being an admin of the package.
     pub const WRITE: Perms = Perms {
         contents_write: true,
-        packages_write: true,
         packages_delete: true,
+        oauth_scopes: None,
     };
     /// `contents: write` with `packages: read`: lists package versions, cannot delete them.
     pub const PACKAGES_READ_ONLY: Perms = Perms {
         contents_write: true,
-        packages_write: false,
         packages_delete: false,
+        oauth_scopes: None,
     };
 }
 
@@ -131,7 +136,7 @@ pub struct Release {
     pub prerelease: bool,
     /// The `make_latest` last asked for ("true", "false", "legacy"); `None`: never given.
     pub make_latest: Option<String>,
-    /// Whether `GET releases/latest` answers with this release (set by the fake).
+    /// Whether this release is the repository's latest (set by the fake).
     pub latest: bool,
     /// Empty in `put_release`: the fake's clock.
     pub created_at: String,
@@ -173,7 +178,6 @@ pub struct FakeGitHub {
 }
 
 impl FakeGitHub {
-    /// Starts the server on 127.0.0.1 on a free port.
     /// Started, with one repository (default branch `master`) and a token that may write.
     pub fn start_with_repo(owner_repo: &str, token: &str) -> FakeGitHub {
         let gh = FakeGitHub::start();
@@ -182,6 +186,7 @@ impl FakeGitHub {
         gh
     }
 
+    /// Starts the server on 127.0.0.1 on a free port.
     pub fn start() -> FakeGitHub {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -236,15 +241,23 @@ impl FakeGitHub {
         self.lock().tokens.insert(token.to_string(), perms);
     }
 
-    /// A public repository `owner/repo` whose default branch exists.
+    /// A public repository `owner/repo` whose default branch holds one root commit.
     pub fn add_repo(&self, owner_repo: &str, default_branch: &str) {
         let mut st = self.lock();
         st.next_repo_id += 1;
         let id = st.next_repo_id;
+        let root = fake_sha(&format!("{owner_repo}@{default_branch}"));
         let mut refs = BTreeMap::new();
-        refs.insert(
-            format!("refs/heads/{default_branch}"),
-            fake_sha(&format!("{owner_repo}@{default_branch}")),
+        refs.insert(format!("refs/heads/{default_branch}"), root.clone());
+        let mut commits = HashMap::new();
+        commits.insert(
+            root,
+            Commit {
+                parent: None,
+                message: "Initial commit".into(),
+                author: "octocat".into(),
+                date: timestamp(CLOCK_START - 86_400),
+            },
         );
         st.repos.insert(
             owner_repo.to_lowercase(),
@@ -254,6 +267,7 @@ impl FakeGitHub {
                 default_branch: default_branch.to_string(),
                 releases: Vec::new(),
                 refs,
+                commits,
                 latest: None,
                 pulls: Vec::new(),
             },
@@ -270,11 +284,25 @@ impl FakeGitHub {
         })
     }
 
-    pub fn add_branch(&self, owner_repo: &str, branch: &str, sha: &str) {
-        self.with_repo(owner_repo, |repo| {
-            repo.refs
-                .insert(format!("refs/heads/{branch}"), sha.to_string());
-        });
+    /// A commit by `author` (a login) on top of the default branch, which moves to it; its sha.
+    pub fn add_commit(&self, owner_repo: &str, message: &str, author: &str) -> String {
+        let mut st = self.lock();
+        let date = st.tick();
+        let repo = st.repo_mut(owner_repo);
+        let branch = format!("refs/heads/{}", repo.default_branch);
+        let parent = repo.refs[&branch].clone();
+        let sha = fake_sha(&format!("{}:{parent}:{message}", repo.full_name));
+        repo.commits.insert(
+            sha.clone(),
+            Commit {
+                parent: Some(parent),
+                message: message.to_string(),
+                author: author.to_string(),
+                date,
+            },
+        );
+        repo.refs.insert(branch, sha.clone());
+        sha
     }
 
     /// A git tag that exists (`refs/tags/{tag}` → `sha`), moving it if it did.
@@ -405,8 +433,9 @@ impl FakeGitHub {
         };
     }
 
-    /// The next `remaining_zero_for_next` requests are refused with GitHub's primary rate-limit
-    /// answer: 403, `x-ratelimit-remaining: 0`, `x-ratelimit-reset` one second ahead.
+    /// The next `remaining_zero_for_next` requests (`usize::MAX`: all of them) are refused with
+    /// GitHub's primary rate-limit answer: 403, `x-ratelimit-remaining: 0`, `x-ratelimit-reset`
+    /// one second ahead.
     pub fn set_rate_limited(&self, remaining_zero_for_next: usize) {
         self.lock().rate_limited = remaining_zero_for_next;
     }
@@ -414,11 +443,6 @@ impl FakeGitHub {
     /// The repository's git refs (`refs/tags/v1` → sha, `refs/heads/main` → sha).
     pub fn refs(&self, owner_repo: &str) -> BTreeMap<String, String> {
         self.with_repo(owner_repo, |repo| repo.refs.clone())
-    }
-
-    /// The id GitHub's `/repositories/{id}` URLs (as in `Link` headers) use for the repository.
-    pub fn repo_id(&self, owner_repo: &str) -> u64 {
-        self.with_repo(owner_repo, |repo| repo.id)
     }
 
     /// A container package `name` ("app", or "team/app" for `ghcr.io/{owner}/team/app`) of the
@@ -467,9 +491,7 @@ impl FakeGitHub {
                 "add_package: {owner}/{name} already has {digest}"
             );
             for version in package.versions.iter_mut() {
-                if version.deleted_at.is_none() {
-                    version.tags.retain(|t| !tags.contains(t));
-                }
+                version.tags.retain(|t| !tags.contains(t));
             }
             package.versions.push(StoredVersion {
                 id,
@@ -477,7 +499,6 @@ impl FakeGitHub {
                 tags,
                 created_at: timestamp(created),
                 created,
-                deleted_at: None,
                 downloads: 0,
             });
             ids.push(id);
@@ -488,12 +509,20 @@ impl FakeGitHub {
     /// The package's versions that are not deleted, newest first (by `created_at`, then id), as
     /// GitHub lists them. Panics if there is no such package.
     pub fn package_versions(&self, owner: &str, name: &str) -> Vec<PackageVersion> {
-        self.with_package(owner, name, false)
-    }
-
-    /// The package's deleted versions, newest first. Panics if there is no such package.
-    pub fn deleted_package_versions(&self, owner: &str, name: &str) -> Vec<PackageVersion> {
-        self.with_package(owner, name, true)
+        let st = self.lock();
+        let package = st
+            .packages
+            .get(&(owner.to_lowercase(), name.to_lowercase()))
+            .unwrap_or_else(|| panic!("the fake has no package {owner}/{name}: add_package first"));
+        newest_first(&package.versions)
+            .into_iter()
+            .map(|v| PackageVersion {
+                id: v.id,
+                digest: v.digest.clone(),
+                tags: v.tags.clone(),
+                created_at: v.created_at.clone(),
+            })
+            .collect()
     }
 
     /// Makes the package public (or private again). Panics if there is no such package.
@@ -511,33 +540,6 @@ impl FakeGitHub {
                 .unwrap_or_else(|| panic!("{owner}/{name} has no version {digest}"));
             version.downloads = downloads;
         });
-    }
-
-    /// The id of a user or organization the fake knows (from `add_package`), as GitHub's
-    /// `/organizations/{id}/...` and `/user/{id}/...` URLs (in `Link` headers) use it.
-    pub fn owner_id(&self, owner: &str) -> u64 {
-        self.lock()
-            .owners
-            .get(&owner.to_lowercase())
-            .map(|o| o.id)
-            .unwrap_or_else(|| panic!("the fake knows no account {owner}: add_package first"))
-    }
-
-    fn with_package(&self, owner: &str, name: &str, deleted: bool) -> Vec<PackageVersion> {
-        let st = self.lock();
-        let package = st
-            .packages
-            .get(&(owner.to_lowercase(), name.to_lowercase()))
-            .unwrap_or_else(|| panic!("the fake has no package {owner}/{name}: add_package first"));
-        newest_first(&package.versions, deleted)
-            .into_iter()
-            .map(|v| PackageVersion {
-                id: v.id,
-                digest: v.digest.clone(),
-                tags: v.tags.clone(),
-                created_at: v.created_at.clone(),
-            })
-            .collect()
     }
 
     fn with_package_mut(&self, owner: &str, name: &str, f: impl FnOnce(&mut Package)) {
@@ -571,10 +573,9 @@ impl Drop for FakeGitHub {
 
 const BOT_LOGIN: &str = "github-actions[bot]";
 const DOCS: &str = "https://docs.github.com/rest";
-const DOC_RELEASES: &str = "https://docs.github.com/rest/releases/releases";
 const DOC_REFS: &str = "https://docs.github.com/rest/git/refs";
 const DOC_PACKAGES: &str = "https://docs.github.com/rest/packages/packages";
-const DOC_GET_USER: &str = "https://docs.github.com/rest/users/users#get-a-user";
+const DOC_COMPARE: &str = "https://docs.github.com/rest/commits/commits#compare-two-commits";
 /// Ids GitHub's way: versions and accounts get large ones.
 const FIRST_VERSION_ID: u64 = 210_000_000;
 const FIRST_OWNER_ID: u64 = 9_900_000;
@@ -582,6 +583,8 @@ const FIRST_OWNER_ID: u64 = 9_900_000;
 const CLOCK_START: i64 = 1578616200;
 const TOKEN_LIMIT: u64 = 5000;
 const ANONYMOUS_LIMIT: u64 = 60;
+/// What a compare lists without paging parameters: the newest this many commits.
+const COMPARE_UNPAGED: usize = 250;
 
 struct State {
     base: String,
@@ -598,7 +601,6 @@ struct State {
     huge_body_sent: Arc<AtomicU64>,
     used: HashMap<String, u64>,
     reset: u64,
-    request_count: u64,
     /// Users and organizations, by lowercase login.
     owners: BTreeMap<String, Owner>,
     /// Container packages, by lowercase owner login and lowercase name.
@@ -618,7 +620,7 @@ struct Package {
     name: String,
     /// Visibility: public packages keep versions downloaded more than 5,000 times.
     public: bool,
-    /// In the order pushed (ids ascending); deleted ones stay, with `deleted_at`.
+    /// In the order pushed (ids ascending); a deleted one is gone.
     versions: Vec<StoredVersion>,
 }
 
@@ -629,7 +631,6 @@ struct StoredVersion {
     created_at: String,
     /// `created_at` in epoch seconds.
     created: i64,
-    deleted_at: Option<String>,
     downloads: u64,
 }
 
@@ -661,9 +662,19 @@ struct Repo {
     /// Oldest first.
     releases: Vec<Release>,
     refs: BTreeMap<String, String>,
+    /// The history, by sha.
+    commits: HashMap<String, Commit>,
     latest: Option<u64>,
     /// Merged pull requests: number, title, author.
     pulls: Vec<(u64, String, String)>,
+}
+
+struct Commit {
+    parent: Option<String>,
+    message: String,
+    /// A login.
+    author: String,
+    date: String,
 }
 
 struct Reply {
@@ -745,7 +756,6 @@ impl State {
             huge_body_sent: Arc::new(AtomicU64::new(0)),
             used: HashMap::new(),
             reset: epoch_now() + 3600,
-            request_count: 0,
             owners: BTreeMap::new(),
             packages: BTreeMap::new(),
             last_owner_id: FIRST_OWNER_ID,
@@ -820,7 +830,6 @@ impl State {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Reply {
-        self.request_count += 1;
         let caller = self.caller(headers);
         let (bucket, limit) = match &caller {
             Caller::Token(t, _) => (format!("token:{t}"), TOKEN_LIMIT),
@@ -885,20 +894,17 @@ impl State {
                 .header("x-ratelimit-reset", self.reset.to_string())
                 .header("x-ratelimit-used", used.to_string())
         };
-        reply = reply
-            .header("x-ratelimit-resource", "core".into())
-            .header(
-                "x-github-request-id",
-                format!(
-                    "FA4E:{:04X}:{:06X}:{:06X}:{:08X}",
-                    self.request_count % 0xFFFF,
-                    self.request_count * 17,
-                    self.request_count * 31,
-                    CLOCK_START
-                ),
-            )
-            .header("x-github-api-version-selected", "2022-11-28".into())
-            .header("x-github-media-type", "github.v3; format=json".into());
+        reply = reply.header("x-ratelimit-resource", "core".into());
+        if let Caller::Token(
+            _,
+            Perms {
+                oauth_scopes: Some(scopes),
+                ..
+            },
+        ) = caller
+        {
+            reply = reply.header("x-oauth-scopes", scopes.to_string());
+        }
         let target = if query.is_empty() {
             path.to_string()
         } else {
@@ -926,7 +932,7 @@ impl State {
             .split('/')
             .map(percent_decode)
             .collect();
-        if let Some(reply) = self.route_accounts(caller, method, &segments, query) {
+        if let Some(reply) = self.route_packages(caller, method, &segments, query) {
             return reply;
         }
         let (key, rest) = match segments.as_slice() {
@@ -947,16 +953,12 @@ impl State {
             _ => return not_found(DOCS),
         };
         let base = self.base.clone();
-        let Some(repo_id) = self.repos.get(&key).map(|r| r.id) else {
-            return not_found(DOCS);
-        };
         let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-        let writes = !matches!(*method, Method::GET | Method::HEAD);
         let endpoint = Endpoint::of(method, &rest);
-        if matches!(endpoint, Endpoint::Unknown) {
+        if matches!(endpoint, Endpoint::Unknown) || !self.repos.contains_key(&key) {
             return not_found(DOCS);
         }
-        if writes {
+        if *method != Method::GET {
             match caller {
                 Caller::Anonymous => return error(401, "Requires authentication", DOCS),
                 Caller::Token(_, p) if !p.contents_write => {
@@ -970,13 +972,13 @@ impl State {
                 _ => {}
             }
         }
-        let body = if writes {
+        let body = if *method == Method::GET {
+            Map::new()
+        } else {
             match parse_body(body) {
                 Ok(body) => body,
                 Err(reply) => return reply,
             }
-        } else {
-            Map::new()
         };
         let push = caller.can_write();
         let State {
@@ -989,39 +991,12 @@ impl State {
         let Some(repo) = repos.get_mut(&key) else {
             return not_found(DOCS);
         };
-        let ctx = Ctx {
-            base: &base,
-            repo_id,
-            push,
-        };
         let (reply, changed) = match endpoint {
-            Endpoint::Repo => (Reply::json(200, repo_json(&base, repo, push)), false),
-            Endpoint::ListReleases => (ctx.list_releases(repo, query), false),
-            Endpoint::LatestRelease => (
-                match repo.latest.and_then(|id| repo.release(id)) {
-                    Some(r) => Reply::json(200, release_json(&base, repo, r)),
-                    None => not_found(&format!("{DOC_RELEASES}#get-the-latest-release")),
-                },
-                false,
-            ),
-            Endpoint::ReleaseByTag(tag) => (
-                match repo.release_by_tag(&tag).filter(|r| !r.draft) {
-                    Some(r) => Reply::json(200, release_json(&base, repo, r)),
-                    None => not_found(&format!("{DOC_RELEASES}#get-a-release-by-tag-name")),
-                },
-                false,
-            ),
-            Endpoint::Release(id) => (
-                match repo.release(id).filter(|r| push || !r.draft) {
-                    Some(r) => Reply::json(200, release_json(&base, repo, r)),
-                    None => not_found(&format!("{DOC_RELEASES}#get-a-release")),
-                },
-                false,
-            ),
+            Endpoint::ListReleases => (list_releases(&base, repo, push, query), false),
             Endpoint::CreateRelease => create_release(&base, repo, &body, last_release_id, &now),
             Endpoint::UpdateRelease(id) => update_release(&base, repo, id, &body, &now),
-            Endpoint::DeleteRelease(id) => delete_release(repo, id),
             Endpoint::GenerateNotes => (generate_notes_reply(repo, &body), false),
+            Endpoint::Compare(basehead) => (compare(&base, repo, &basehead, query), false),
             Endpoint::MatchingRefs(prefix) => (
                 Reply::json(
                     200,
@@ -1044,20 +1019,8 @@ impl State {
                 },
                 false,
             ),
-            Endpoint::LegacyRefs(name) => (legacy_refs(&base, repo, &name), false),
             Endpoint::CreateRef => create_ref(&base, repo, &body),
             Endpoint::UpdateRef(name) => update_ref(&base, repo, &name, &body),
-            Endpoint::DeleteRef(name) => match repo.refs.remove(&format!("refs/{name}")) {
-                Some(_) => (no_content(), true),
-                None => (
-                    error(
-                        422,
-                        "Reference does not exist",
-                        &format!("{DOC_REFS}#delete-a-reference"),
-                    ),
-                    false,
-                ),
-            },
             Endpoint::Unknown => (not_found(DOCS), false),
         };
         if changed {
@@ -1067,47 +1030,43 @@ impl State {
     }
 }
 
-struct Ctx<'a> {
-    base: &'a str,
-    repo_id: u64,
-    push: bool,
-}
-
-impl Ctx<'_> {
-    fn list_releases(&self, repo: &Repo, query: &str) -> Reply {
-        let params = parse_query(query);
-        let (per_page, page) = paging(&params);
-        let visible: Vec<&Release> = repo
-            .releases
-            .iter()
-            .rev()
-            .filter(|r| self.push || !r.draft)
-            .collect();
-        let items: Vec<Value> = visible
-            .iter()
-            .skip((page - 1).saturating_mul(per_page))
-            .take(per_page)
-            .map(|r| release_json(self.base, repo, r))
-            .collect();
-        let last = visible.len().div_ceil(per_page).max(1);
-        let mut reply = Reply::json(200, Value::Array(items));
-        let url = format!("{}/repositories/{}/releases", self.base, self.repo_id);
-        if let Some(link) = link_header(&url, &params, page, last) {
-            reply = reply.header("link", link);
-        }
-        reply
+/// The releases newest first, drafts only to a caller who may write; paged, with `Link`.
+fn list_releases(base: &str, repo: &Repo, push: bool, query: &str) -> Reply {
+    let params = parse_query(query);
+    let (per_page, page) = paging(&params, 30, 100);
+    let visible: Vec<&Release> = repo
+        .releases
+        .iter()
+        .rev()
+        .filter(|r| push || !r.draft)
+        .collect();
+    let items: Vec<Value> = visible
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(|r| release_json(base, repo, r))
+        .collect();
+    let last = visible.len().div_ceil(per_page).max(1);
+    let mut reply = Reply::json(200, Value::Array(items));
+    let url = format!("{base}/repositories/{}/releases", repo.id);
+    if let Some(link) = link_header(&url, &params, page, last) {
+        reply = reply.header("link", link);
     }
+    reply
 }
 
-/// `per_page` (default 30, at most 100) and `page` (from 1) of a list request.
-fn paging(params: &[(String, String)]) -> (usize, usize) {
+/// `per_page` (default `default`, at most `max`) and `page` (from 1) of a list request.
+fn paging(params: &[(String, String)], default: usize, max: usize) -> (usize, usize) {
     let get = |name: &str| {
         params
             .iter()
             .find(|(k, _)| k == name)
             .and_then(|(_, v)| v.parse::<usize>().ok())
     };
-    let per_page = get("per_page").filter(|&n| n > 0).unwrap_or(30).min(100);
+    let per_page = get("per_page")
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+        .min(max);
     let page = get("page").filter(|&n| n > 0).unwrap_or(1);
     (per_page, page)
 }
@@ -1148,13 +1107,6 @@ enum Scope {
     User,
 }
 
-#[derive(Clone, Copy)]
-enum PackageAction {
-    List,
-    Get(u64),
-    Delete(u64),
-}
-
 const LAST_TAGGED: &str =
     "You cannot delete the last tagged version of a package. You must delete the package instead.";
 const LAST_VERSION: &str =
@@ -1164,45 +1116,28 @@ const POPULAR_VERSION: &str = "Publicly visible package versions with more than 
 const MAX_DELETABLE_DOWNLOADS: u64 = 5000;
 
 impl State {
-    /// `GET /users/{login}` and the container package version endpoints, under `/orgs/{org}`
-    /// and `/users/{username}` and under the `/organizations/{id}` and `/user/{id}` forms that
+    /// The container package version endpoints (list, delete) under `/orgs/{org}` and
+    /// `/users/{username}`, and under the `/organizations/{id}` and `/user/{id}` forms that
     /// `Link` headers name; `None` for any other path.
-    fn route_accounts(
+    fn route_packages(
         &mut self,
         caller: &Caller,
         method: &Method,
         segments: &[String],
         query: &str,
     ) -> Option<Reply> {
-        let get = *method == Method::GET || *method == Method::HEAD;
         let by_id = |id: &str| {
             self.owners
                 .values()
                 .find(|o| id.parse() == Ok(o.id))
                 .cloned()
         };
+        let by_login = |login: &str| self.owners.get(&login.to_lowercase()).cloned();
         let (scope, owner, rest) = match segments {
-            [root, login] if root == "users" => {
-                return Some(if get {
-                    self.user_reply(login)
-                } else {
-                    not_found(DOCS)
-                });
-            }
-            [root, login, rest @ ..] if root == "orgs" => (
-                Scope::Org,
-                self.owners.get(&login.to_lowercase()).cloned(),
-                rest,
-            ),
-            [root, login, rest @ ..] if root == "users" => (
-                Scope::User,
-                self.owners.get(&login.to_lowercase()).cloned(),
-                rest,
-            ),
+            [root, login, rest @ ..] if root == "orgs" => (Scope::Org, by_login(login), rest),
+            [root, login, rest @ ..] if root == "users" => (Scope::User, by_login(login), rest),
             [root, id, rest @ ..] if root == "organizations" => (Scope::Org, by_id(id), rest),
-            [root, id, rest @ ..] if root == "user" && id.parse::<u64>().is_ok() => {
-                (Scope::User, by_id(id), rest)
-            }
+            [root, id, rest @ ..] if root == "user" => (Scope::User, by_id(id), rest),
             _ => return None,
         };
         let [packages, package_type, name, versions, version @ ..] = rest else {
@@ -1211,21 +1146,15 @@ impl State {
         if packages != "packages" || versions != "versions" {
             return Some(not_found(DOCS));
         }
-        let id = match version {
-            [] => None,
-            [id] => match id.parse::<u64>() {
+        let delete = match (version, method) {
+            ([], &Method::GET) => None,
+            ([id], &Method::DELETE) => match id.parse::<u64>() {
                 Ok(id) => Some(id),
                 Err(_) => return Some(not_found(DOCS)),
             },
             _ => return Some(not_found(DOCS)),
         };
-        let action = match (id, get, *method == Method::DELETE) {
-            (None, true, _) => PackageAction::List,
-            (Some(id), true, _) => PackageAction::Get(id),
-            (Some(id), _, true) => PackageAction::Delete(id),
-            _ => return Some(not_found(DOCS)),
-        };
-        let doc = package_doc(scope, action);
+        let doc = package_doc(scope, delete.is_some());
         // `/orgs/{login}` of a user (or of no one) is no organization.
         let Some(owner) = owner.filter(|o| scope == Scope::User || o.org) else {
             return Some(not_found(&doc));
@@ -1233,129 +1162,65 @@ impl State {
         let Caller::Token(_, perms) = caller else {
             return Some(error(401, "Requires authentication", &doc));
         };
-        let deleted = match action {
-            PackageAction::List => match list_state(query, &doc) {
-                Ok(deleted) => deleted,
-                Err(reply) => return Some(reply),
-            },
-            _ => false,
-        };
-        if package_type != "container" {
-            let known = ["npm", "maven", "rubygems", "docker", "nuget"];
-            return Some(if known.contains(&package_type.as_str()) {
-                error(404, "Package not found.", &doc)
-            } else {
-                error(422, "The package_type parameter is invalid.", &doc)
-            });
-        }
         let key = (owner.login.to_lowercase(), name.to_lowercase());
         // An organization's packages are not under `/users/{org}`.
-        if (scope == Scope::User && owner.org) || !self.packages.contains_key(&key) {
+        if package_type != "container"
+            || (scope == Scope::User && owner.org)
+            || !self.packages.contains_key(&key)
+        {
             return Some(error(404, "Package not found.", &doc));
         }
-        let deletes = deleted || matches!(action, PackageAction::Delete(_));
-        if deletes && !perms.packages_delete {
-            return Some(
+        Some(match delete {
+            None => list_versions(&self.base, &owner, &self.packages[&key], query),
+            Some(_) if !perms.packages_delete => {
                 error(403, "Resource not accessible by integration", &doc)
-                    .header("x-accepted-github-permissions", "packages=write".into()),
-            );
-        }
-        let package = &self.packages[&key];
-        Some(match action {
-            PackageAction::List => list_versions(&self.base, &owner, package, query, deleted),
-            PackageAction::Get(id) => {
-                match package
-                    .versions
-                    .iter()
-                    .find(|v| v.id == id && v.deleted_at.is_none())
-                {
-                    Some(v) => Reply::json(200, version_json(&self.base, &owner, package, v)),
-                    None => error(404, "Package version not found.", &doc),
-                }
+                    .header("x-accepted-github-permissions", "packages=write".into())
             }
-            PackageAction::Delete(id) => self.delete_version(&key, id, &doc),
+            Some(id) => self.delete_version(&key, id, &doc),
         })
     }
 
-    fn user_reply(&self, login: &str) -> Reply {
-        if login.eq_ignore_ascii_case(BOT_LOGIN) {
-            return Reply::json(200, author_json(&self.base, BOT_LOGIN));
-        }
-        match self.owners.get(&login.to_lowercase()) {
-            Some(owner) => Reply::json(200, user_json(&self.base, owner)),
-            None => not_found(DOC_GET_USER),
-        }
-    }
-
     fn delete_version(&mut self, key: &(String, String), id: u64, doc: &str) -> Reply {
-        let now = timestamp(self.clock + 60);
         let Some(package) = self.packages.get_mut(key) else {
             return error(404, "Package not found.", doc);
         };
-        let active: Vec<&StoredVersion> = package
-            .versions
-            .iter()
-            .filter(|v| v.deleted_at.is_none())
-            .collect();
-        let Some(version) = active.iter().find(|v| v.id == id) else {
+        let Some(version) = package.versions.iter().find(|v| v.id == id) else {
             return error(404, "Package version not found.", doc);
         };
-        let tagged = active.iter().filter(|v| !v.tags.is_empty()).count();
+        let tagged = package
+            .versions
+            .iter()
+            .filter(|v| !v.tags.is_empty())
+            .count();
         if !version.tags.is_empty() && tagged == 1 {
             return error(400, LAST_TAGGED, doc);
         }
-        if active.len() == 1 {
+        if package.versions.len() == 1 {
             return error(400, LAST_VERSION, doc);
         }
         if package.public && version.downloads > MAX_DELETABLE_DOWNLOADS {
             return error(400, POPULAR_VERSION, doc);
         }
-        if let Some(version) = package.versions.iter_mut().find(|v| v.id == id) {
-            version.deleted_at = Some(now);
-        }
+        package.versions.retain(|v| v.id != id);
         self.clock += 60;
         no_content()
     }
 }
 
-/// `state`: `active` (the default) or `deleted`; anything else is GitHub's 422.
-fn list_state(query: &str, doc: &str) -> Result<bool, Reply> {
-    let params = parse_query(query);
-    match params
-        .iter()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.as_str())
-    {
-        None | Some("" | "active") => Ok(false),
-        Some("deleted") => Ok(true),
-        Some(_) => Err(error(422, "The state parameter is invalid.", doc)),
-    }
-}
-
-fn package_doc(scope: Scope, action: PackageAction) -> String {
-    let anchor = match (scope, action) {
-        (Scope::Org, PackageAction::List) => {
-            "list-package-versions-for-a-package-owned-by-an-organization"
-        }
-        (Scope::User, PackageAction::List) => "list-package-versions-for-a-package-owned-by-a-user",
-        (Scope::Org, PackageAction::Get(_)) => "get-a-package-version-for-an-organization",
-        (Scope::User, PackageAction::Get(_)) => "get-a-package-version-for-a-user",
-        (Scope::Org, PackageAction::Delete(_)) => "delete-package-version-for-an-organization",
-        (Scope::User, PackageAction::Delete(_)) => "delete-package-version-for-a-user",
+fn package_doc(scope: Scope, delete: bool) -> String {
+    let anchor = match (scope, delete) {
+        (Scope::Org, false) => "list-package-versions-for-a-package-owned-by-an-organization",
+        (Scope::User, false) => "list-package-versions-for-a-package-owned-by-a-user",
+        (Scope::Org, true) => "delete-package-version-for-an-organization",
+        (Scope::User, true) => "delete-package-version-for-a-user",
     };
     format!("{DOC_PACKAGES}#{anchor}")
 }
 
-fn list_versions(
-    base: &str,
-    owner: &Owner,
-    package: &Package,
-    query: &str,
-    deleted: bool,
-) -> Reply {
+fn list_versions(base: &str, owner: &Owner, package: &Package, query: &str) -> Reply {
     let params = parse_query(query);
-    let (per_page, page) = paging(&params);
-    let listed = newest_first(&package.versions, deleted);
+    let (per_page, page) = paging(&params, 30, 100);
+    let listed = newest_first(&package.versions);
     let items: Vec<Value> = listed
         .iter()
         .skip((page - 1).saturating_mul(per_page))
@@ -1376,18 +1241,15 @@ fn list_versions(
     reply
 }
 
-/// The versions deleted or not, newest first: `created_at` descending, then id descending.
-fn newest_first(versions: &[StoredVersion], deleted: bool) -> Vec<&StoredVersion> {
-    let mut listed: Vec<&StoredVersion> = versions
-        .iter()
-        .filter(|v| v.deleted_at.is_some() == deleted)
-        .collect();
+/// Newest first: `created_at` descending, then id descending.
+fn newest_first(versions: &[StoredVersion]) -> Vec<&StoredVersion> {
+    let mut listed: Vec<&StoredVersion> = versions.iter().collect();
     listed.sort_by_key(|v| std::cmp::Reverse((v.created, v.id)));
     listed
 }
 
-/// A package version as GitHub's docs show one (`metadata.container.tags`; `deleted_at` once
-/// deleted). The URLs are the owner's kind's: `/orgs/...` or `/users/...`.
+/// A package version as GitHub's docs show one (`metadata.container.tags`). The URLs are the
+/// owner's kind's: `/orgs/...` or `/users/...`.
 fn version_json(base: &str, owner: &Owner, package: &Package, v: &StoredVersion) -> Value {
     let login = &owner.login;
     let name = encode_segment(&package.name);
@@ -1402,7 +1264,7 @@ fn version_json(base: &str, owner: &Owner, package: &Package, v: &StoredVersion)
             format!("https://github.com/users/{login}"),
         )
     };
-    let mut json = json!({
+    json!({
         "id": v.id,
         "name": v.digest,
         "url": format!("{api}/packages/container/{name}/versions/{}", v.id),
@@ -1414,108 +1276,43 @@ fn version_json(base: &str, owner: &Owner, package: &Package, v: &StoredVersion)
             "package_type": "container",
             "container": {"tags": v.tags},
         },
-    });
-    if let Some(deleted_at) = &v.deleted_at {
-        json["deleted_at"] = json!(deleted_at);
-    }
-    json
-}
-
-/// `GET /users/{username}` as GitHub's docs show a public account; `type` tells an
-/// organization from a user.
-fn user_json(base: &str, owner: &Owner) -> Value {
-    let login = &owner.login;
-    let id = owner.id;
-    let url = format!("{base}/users/{login}");
-    json!({
-        "login": login,
-        "id": id,
-        "node_id": format!("{}_kgDOFake{id}", if owner.org { "O" } else { "U" }),
-        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
-        "gravatar_id": "",
-        "url": url,
-        "html_url": format!("https://github.com/{login}"),
-        "followers_url": format!("{url}/followers"),
-        "following_url": format!("{url}/following{{/other_user}}"),
-        "gists_url": format!("{url}/gists{{/gist_id}}"),
-        "starred_url": format!("{url}/starred{{/owner}}{{/repo}}"),
-        "subscriptions_url": format!("{url}/subscriptions"),
-        "organizations_url": format!("{url}/orgs"),
-        "repos_url": format!("{url}/repos"),
-        "events_url": format!("{url}/events{{/privacy}}"),
-        "received_events_url": format!("{url}/received_events"),
-        "type": if owner.org { "Organization" } else { "User" },
-        "user_view_type": "public",
-        "site_admin": false,
-        "name": login,
-        "company": null,
-        "blog": "",
-        "location": null,
-        "email": null,
-        "hireable": null,
-        "bio": null,
-        "twitter_username": null,
-        "public_repos": 1,
-        "public_gists": 0,
-        "followers": 0,
-        "following": 0,
-        "created_at": timestamp(CLOCK_START - 400 * 86_400),
-        "updated_at": timestamp(CLOCK_START),
     })
 }
 
 enum Endpoint {
-    Repo,
     ListReleases,
-    LatestRelease,
-    ReleaseByTag(String),
-    Release(u64),
     CreateRelease,
     UpdateRelease(u64),
-    DeleteRelease(u64),
     GenerateNotes,
+    Compare(String),
     MatchingRefs(String),
     GetRef(String),
-    LegacyRefs(String),
     CreateRef,
     UpdateRef(String),
-    DeleteRef(String),
     Unknown,
 }
 
 impl Endpoint {
+    /// The endpoints tagship calls (src/github/), and no others.
     fn of(method: &Method, rest: &[&str]) -> Endpoint {
-        let get = *method == Method::GET || *method == Method::HEAD;
         let id = |s: &str| s.parse::<u64>().ok();
         match (method.as_str(), rest) {
-            (_, []) if get => Endpoint::Repo,
-            (_, ["releases"]) if get => Endpoint::ListReleases,
+            ("GET", ["releases"]) => Endpoint::ListReleases,
             ("POST", ["releases"]) => Endpoint::CreateRelease,
-            (_, ["releases", "latest"]) if get => Endpoint::LatestRelease,
             ("POST", ["releases", "generate-notes"]) => Endpoint::GenerateNotes,
-            (_, ["releases", "tags", tag @ ..]) if get && !tag.is_empty() => {
-                Endpoint::ReleaseByTag(tag.join("/"))
-            }
-            (_, ["releases", n]) if get && id(n).is_some() => Endpoint::Release(id(n).unwrap()),
             ("PATCH", ["releases", n]) if id(n).is_some() => {
                 Endpoint::UpdateRelease(id(n).unwrap())
             }
-            ("DELETE", ["releases", n]) if id(n).is_some() => {
-                Endpoint::DeleteRelease(id(n).unwrap())
+            ("GET", ["compare", basehead @ ..]) if !basehead.is_empty() => {
+                Endpoint::Compare(basehead.join("/"))
             }
-            (_, ["git", "matching-refs", name @ ..]) if get => {
-                Endpoint::MatchingRefs(name.join("/"))
-            }
-            (_, ["git", "ref", name @ ..]) if get && !name.is_empty() => {
+            ("GET", ["git", "matching-refs", name @ ..]) => Endpoint::MatchingRefs(name.join("/")),
+            ("GET", ["git", "ref", name @ ..]) if !name.is_empty() => {
                 Endpoint::GetRef(name.join("/"))
             }
-            (_, ["git", "refs", name @ ..]) if get => Endpoint::LegacyRefs(name.join("/")),
             ("POST", ["git", "refs"]) => Endpoint::CreateRef,
             ("PATCH", ["git", "refs", name @ ..]) if !name.is_empty() => {
                 Endpoint::UpdateRef(name.join("/"))
-            }
-            ("DELETE", ["git", "refs", name @ ..]) if !name.is_empty() => {
-                Endpoint::DeleteRef(name.join("/"))
             }
             _ => Endpoint::Unknown,
         }
@@ -1529,15 +1326,11 @@ impl Endpoint {
             Endpoint::UpdateRelease(_) => {
                 "https://docs.github.com/rest/releases/releases#update-a-release"
             }
-            Endpoint::DeleteRelease(_) => {
-                "https://docs.github.com/rest/releases/releases#delete-a-release"
-            }
             Endpoint::GenerateNotes => {
                 "https://docs.github.com/rest/releases/releases#generate-release-notes-content-for-a-release"
             }
             Endpoint::CreateRef => "https://docs.github.com/rest/git/refs#create-a-reference",
             Endpoint::UpdateRef(_) => "https://docs.github.com/rest/git/refs#update-a-reference",
-            Endpoint::DeleteRef(_) => "https://docs.github.com/rest/git/refs#delete-a-reference",
             _ => DOCS,
         }
     }
@@ -1578,6 +1371,20 @@ impl Repo {
         }
     }
 
+    /// `sha` and its ancestors, newest first; empty if `sha` is no commit of the history.
+    fn ancestry(&self, sha: &str) -> Vec<String> {
+        let mut line = Vec::new();
+        let mut at = Some(sha.to_string());
+        while let Some(sha) = at {
+            let Some(commit) = self.commits.get(&sha) else {
+                break;
+            };
+            at = commit.parent.clone();
+            line.push(sha);
+        }
+        line
+    }
+
     /// Applies what `make_latest` asks of release `id`, then keeps the latest valid.
     fn apply_make_latest(&mut self, id: u64, make_latest: Option<&str>) {
         let eligible = self.release(id).is_some_and(|r| !r.draft && !r.prerelease);
@@ -1585,15 +1392,6 @@ impl Repo {
             "true" if eligible => self.latest = Some(id),
             "legacy" => self.latest = self.legacy_latest(),
             _ => {}
-        }
-        // The latest having been unpublished, made a prerelease or deleted: pick another.
-        if let Some(latest) = self.latest {
-            let valid = self
-                .release(latest)
-                .is_some_and(|r| !r.draft && !r.prerelease);
-            if !valid {
-                self.latest = self.legacy_latest();
-            }
         }
     }
 
@@ -1703,23 +1501,12 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Reply> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(error(
+        Ok(_) => Err(error(
             422,
-            &format!(
-                "Invalid request.\n\n{} is not an object.",
-                ruby_inspect(&other)
-            ),
+            "Invalid request.\n\nBody is not an object.",
             DOCS,
         )),
         Err(_) => Err(error(400, "Problems parsing JSON", DOCS)),
-    }
-}
-
-/// How GitHub's schema errors show a value (`nil` for null).
-fn ruby_inspect(v: &Value) -> String {
-    match v {
-        Value::Null => "nil".into(),
-        other => other.to_string(),
     }
 }
 
@@ -1730,8 +1517,13 @@ enum Kind {
     Enum(&'static [&'static str]),
 }
 
-/// GitHub's schema check of a request body: the 422 it gives a field of the wrong type.
+/// GitHub's schema check of a request body: the 422 it gives a field of the wrong type. A field
+/// the fake does not model is a 422 too (GitHub would take it): what tagship sends is modelled.
 fn check_types(body: &Map<String, Value>, fields: &[(&str, Kind)], doc: &str) -> Result<(), Reply> {
+    if let Some(name) = body.keys().find(|k| !fields.iter().any(|(f, _)| f == k)) {
+        let message = format!("the fake GitHub (tests/support/github.rs) does not model `{name}`");
+        return Err(error(422, &message, doc));
+    }
     for (name, kind) in fields {
         let Some(v) = body.get(*name) else { continue };
         let wrong = match kind {
@@ -1744,12 +1536,14 @@ fn check_types(body: &Map<String, Value>, fields: &[(&str, Kind)], doc: &str) ->
                 .then(|| format!("is not a member of {values:?}")),
         };
         if let Some(wrong) = wrong {
+            let shown = if v.is_null() {
+                "nil".into()
+            } else {
+                v.to_string()
+            };
             return Err(error(
                 422,
-                &format!(
-                    "Invalid request.\n\nFor 'properties/{name}', {} {wrong}.",
-                    ruby_inspect(v)
-                ),
+                &format!("Invalid request.\n\nFor 'properties/{name}', {shown} {wrong}."),
                 doc,
             ));
         }
@@ -1777,22 +1571,6 @@ fn str_field<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     body.get(name).and_then(Value::as_str)
 }
 
-fn nullable(body: &Map<String, Value>, name: &str) -> Option<Option<String>> {
-    body.get(name).map(|v| v.as_str().map(str::to_string))
-}
-
-const RELEASE_FIELDS: [(&str, Kind); 9] = [
-    ("tag_name", Kind::String),
-    ("target_commitish", Kind::String),
-    ("name", Kind::NullableString),
-    ("body", Kind::NullableString),
-    ("draft", Kind::Bool),
-    ("prerelease", Kind::Bool),
-    ("make_latest", Kind::Enum(&["true", "false", "legacy"])),
-    ("generate_release_notes", Kind::Bool),
-    ("discussion_category_name", Kind::String),
-];
-
 fn create_release(
     base: &str,
     repo: &mut Repo,
@@ -1801,7 +1579,16 @@ fn create_release(
     now: &str,
 ) -> (Reply, bool) {
     let doc = "https://docs.github.com/rest/releases/releases#create-a-release";
-    if let Err(reply) = check_types(body, &RELEASE_FIELDS, doc) {
+    let fields = [
+        ("tag_name", Kind::String),
+        ("target_commitish", Kind::String),
+        ("name", Kind::NullableString),
+        ("body", Kind::NullableString),
+        ("draft", Kind::Bool),
+        ("prerelease", Kind::Bool),
+        ("make_latest", Kind::Enum(&["true", "false", "legacy"])),
+    ];
+    if let Err(reply) = check_types(body, &fields, doc) {
         return (reply, false);
     }
     let Some(tag) = str_field(body, "tag_name") else {
@@ -1833,16 +1620,6 @@ fn create_release(
         );
     }
     let draft = body.get("draft").and_then(Value::as_bool).unwrap_or(false);
-    let mut name = nullable(body, "name").flatten();
-    let mut text = nullable(body, "body").flatten();
-    if body.get("generate_release_notes").and_then(Value::as_bool) == Some(true) {
-        let (generated_name, generated) = generate_notes(repo, tag, &target, None);
-        name = name.or(Some(generated_name));
-        text = Some(match text {
-            Some(given) if !given.is_empty() => format!("{given}\n\n{generated}"),
-            _ => generated,
-        });
-    }
     let make_latest = str_field(body, "make_latest").map(str::to_string);
     *last_release_id += 1;
     let id = *last_release_id;
@@ -1850,8 +1627,8 @@ fn create_release(
         id,
         tag_name: tag.to_string(),
         target_commitish: target.clone(),
-        name,
-        body: text,
+        name: str_field(body, "name").map(str::to_string),
+        body: str_field(body, "body").map(str::to_string),
         draft,
         prerelease: body
             .get("prerelease")
@@ -1874,6 +1651,7 @@ fn create_release(
     (Reply::json(201, json).header("location", location), true)
 }
 
+/// What tagship changes of a release: its body, and `make_latest`.
 fn update_release(
     base: &str,
     repo: &mut Repo,
@@ -1882,91 +1660,28 @@ fn update_release(
     now: &str,
 ) -> (Reply, bool) {
     let doc = "https://docs.github.com/rest/releases/releases#update-a-release";
-    if repo.release(id).is_none() {
-        return (not_found(doc), false);
-    }
-    if let Err(reply) = check_types(body, &RELEASE_FIELDS, doc) {
+    let fields = [
+        ("body", Kind::NullableString),
+        ("make_latest", Kind::Enum(&["true", "false", "legacy"])),
+    ];
+    if let Err(reply) = check_types(body, &fields, doc) {
         return (reply, false);
-    }
-    if let Some(tag) = str_field(body, "tag_name") {
-        if !valid_tag_name(tag) {
-            return (
-                validation_failed("Release", "invalid", "tag_name", doc),
-                false,
-            );
-        }
-        if repo.release_by_tag(tag).is_some_and(|r| r.id != id) {
-            return (
-                validation_failed("Release", "already_exists", "tag_name", doc),
-                false,
-            );
-        }
     }
     let given_latest = str_field(body, "make_latest").map(str::to_string);
     let Some(release) = repo.releases.iter_mut().find(|r| r.id == id) else {
         return (not_found(doc), false);
     };
-    let was_draft = release.draft;
-    if let Some(tag) = str_field(body, "tag_name") {
-        release.tag_name = tag.to_string();
-    }
-    if let Some(target) = str_field(body, "target_commitish") {
-        release.target_commitish = target.to_string();
-    }
-    if let Some(name) = nullable(body, "name") {
-        release.name = name;
-    }
-    if let Some(text) = nullable(body, "body") {
-        release.body = text;
-    }
-    if let Some(draft) = body.get("draft").and_then(Value::as_bool) {
-        release.draft = draft;
-    }
-    if let Some(prerelease) = body.get("prerelease").and_then(Value::as_bool) {
-        release.prerelease = prerelease;
+    if let Some(text) = body.get("body") {
+        release.body = text.as_str().map(str::to_string);
     }
     if given_latest.is_some() {
         release.make_latest = given_latest.clone();
     }
     release.updated_at = now.to_string();
-    if was_draft && !release.draft {
-        release.published_at = Some(now.to_string());
-    } else if release.draft {
-        release.published_at = None;
-    }
-    let (tag, target, draft) = (
-        release.tag_name.clone(),
-        release.target_commitish.clone(),
-        release.draft,
-    );
-    let stored_latest = release.make_latest.clone();
-    if !draft {
-        repo.ensure_tag(&tag, &target);
-    }
-    // Newly published releases default to latest; otherwise only a given make_latest counts.
-    let ask = if was_draft && !draft {
-        stored_latest
-    } else {
-        given_latest.or(Some("keep".into()))
-    };
-    repo.apply_make_latest(id, ask.as_deref());
+    // Only a given make_latest changes the latest.
+    repo.apply_make_latest(id, given_latest.as_deref().or(Some("keep")));
     let json = release_json(base, repo, repo.release(id).unwrap());
     (Reply::json(200, json), true)
-}
-
-fn delete_release(repo: &mut Repo, id: u64) -> (Reply, bool) {
-    let before = repo.releases.len();
-    repo.releases.retain(|r| r.id != id);
-    if repo.releases.len() == before {
-        return (
-            not_found("https://docs.github.com/rest/releases/releases#delete-a-release"),
-            false,
-        );
-    }
-    if repo.latest == Some(id) {
-        repo.latest = repo.legacy_latest();
-    }
-    (no_content(), true)
 }
 
 fn no_content() -> Reply {
@@ -1984,7 +1699,6 @@ fn generate_notes_reply(repo: &Repo, body: &Map<String, Value>) -> Reply {
         ("tag_name", Kind::String),
         ("target_commitish", Kind::String),
         ("previous_tag_name", Kind::String),
-        ("configuration_file_path", Kind::String),
     ];
     if let Err(reply) = check_types(body, &fields, doc) {
         return reply;
@@ -2003,26 +1717,14 @@ fn generate_notes_reply(repo: &Repo, body: &Map<String, Value>) -> Reply {
     {
         return not_found(doc);
     }
-    if !repo.refs.contains_key(&format!("refs/tags/{tag}")) && repo.resolve(target).is_none() {
-        return validation_failed("ReleaseNotes", "invalid", "target_commitish", doc);
-    }
-    let (name, text) = generate_notes(repo, tag, target, previous);
-    Reply::json(200, json!({"name": name, "body": text}))
-}
-
-/// The generated name and body for `tag` (see the module docs).
-fn generate_notes(
-    repo: &Repo,
-    tag: &str,
-    target: &str,
-    previous: Option<&str>,
-) -> (String, String) {
-    let sha = repo
+    let Some(sha) = repo
         .refs
         .get(&format!("refs/tags/{tag}"))
         .cloned()
         .or_else(|| repo.resolve(target))
-        .unwrap_or_default();
+    else {
+        return validation_failed("ReleaseNotes", "invalid", "target_commitish", doc);
+    };
     let previous = previous.map(str::to_string).or_else(|| {
         repo.releases
             .iter()
@@ -2031,7 +1733,6 @@ fn generate_notes(
             .map(|r| r.tag_name.clone())
     });
     let full = &repo.full_name;
-    let short = &sha[..sha.len().min(7)];
     let changelog = match &previous {
         Some(previous) => format!("https://github.com/{full}/compare/{previous}...{tag}"),
         None => format!("https://github.com/{full}/commits/{tag}"),
@@ -2043,29 +1744,119 @@ fn generate_notes(
             format!("* {title} by @{author} in https://github.com/{full}/pull/{number}\n")
         })
         .collect();
-    let body = format!(
+    let short = &sha[..sha.len().min(7)];
+    let text = format!(
         "## What's Changed\n{pulls}* {tag} at {short} by @{BOT_LOGIN} in https://github.com/{full}/commit/{sha}\n\n**Full Changelog**: {changelog}"
     );
-    (tag.to_string(), body)
+    Reply::json(200, json!({"name": tag, "body": text}))
 }
 
-fn legacy_refs(base: &str, repo: &Repo, name: &str) -> Reply {
-    let full = format!("refs/{name}");
-    if let Some(sha) = repo.refs.get(&full)
-        && !name.is_empty()
-    {
-        return Reply::json(200, ref_json(base, repo, &full, sha));
+/// `compare/{base}...{head}`: the commits reachable from head and not from base, oldest first.
+fn compare(base_url: &str, repo: &Repo, basehead: &str, query: &str) -> Reply {
+    let Some((base, head)) = basehead.split_once("...") else {
+        return not_found(DOC_COMPARE);
+    };
+    let resolve = |name: &str| {
+        repo.resolve(name)
+            .map(|sha| repo.ancestry(&sha))
+            .filter(|line| !line.is_empty())
+    };
+    let (Some(base_line), Some(head_line)) = (resolve(base), resolve(head)) else {
+        return not_found(DOC_COMPARE);
+    };
+    let in_base: HashSet<&String> = base_line.iter().collect();
+    let in_head: HashSet<&String> = head_line.iter().collect();
+    // One root: the newest commit of head's line that base has is the merge base.
+    let Some(merge_base) = head_line.iter().find(|sha| in_base.contains(sha)) else {
+        let message = format!("No common ancestor between {base} and {head}.");
+        return error(404, &message, DOC_COMPARE);
+    };
+    let mut ahead: Vec<&String> = head_line.iter().take_while(|s| *s != merge_base).collect();
+    ahead.reverse();
+    let behind_by = base_line.iter().filter(|s| !in_head.contains(s)).count();
+    let status = match (ahead.len(), behind_by) {
+        (0, 0) => "identical",
+        (_, 0) => "ahead",
+        (0, _) => "behind",
+        _ => "diverged",
+    };
+    let params = parse_query(query);
+    let paged = params.iter().any(|(k, _)| k == "per_page" || k == "page");
+    let (listed, link): (Vec<&String>, Option<String>) = if paged {
+        let (per_page, page) = paging(&params, 30, 100);
+        let last = ahead.len().div_ceil(per_page).max(1);
+        let url = format!("{base_url}/repositories/{}/compare/{basehead}", repo.id);
+        let listed = ahead
+            .iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .copied()
+            .collect();
+        (listed, link_header(&url, &params, page, last))
+    } else {
+        let skip = ahead.len().saturating_sub(COMPARE_UNPAGED);
+        (ahead[skip..].to_vec(), None)
+    };
+    let full = &repo.full_name;
+    let api = format!("{base_url}/repos/{full}");
+    let html = format!("https://github.com/{full}");
+    let mut reply = Reply::json(
+        200,
+        json!({
+            "url": format!("{api}/compare/{basehead}"),
+            "html_url": format!("{html}/compare/{basehead}"),
+            "permalink_url": format!("{html}/compare/{}...{}", &base_line[0][..7], &head_line[0][..7]),
+            "diff_url": format!("{html}/compare/{basehead}.diff"),
+            "patch_url": format!("{html}/compare/{basehead}.patch"),
+            "base_commit": commit_json(base_url, repo, &base_line[0]),
+            "merge_base_commit": commit_json(base_url, repo, merge_base),
+            "status": status,
+            "ahead_by": ahead.len(),
+            "behind_by": behind_by,
+            "total_commits": ahead.len(),
+            "commits": listed.iter().map(|sha| commit_json(base_url, repo, sha)).collect::<Vec<_>>(),
+            "files": [],
+        }),
+    );
+    if let Some(link) = link {
+        reply = reply.header("link", link);
     }
-    let matching: Vec<Value> = repo
-        .refs
-        .iter()
-        .filter(|(r, _)| name.is_empty() || r.starts_with(&full))
-        .map(|(r, sha)| ref_json(base, repo, r, sha))
-        .collect();
-    if matching.is_empty() {
-        return not_found(&format!("{DOC_REFS}#get-a-reference"));
-    }
-    Reply::json(200, Value::Array(matching))
+    reply
+}
+
+/// A commit as the compare lists it (GitHub's commit object, without stats and files).
+fn commit_json(base: &str, repo: &Repo, sha: &str) -> Value {
+    let commit = &repo.commits[sha];
+    let api = format!("{base}/repos/{}", repo.full_name);
+    let html = format!("https://github.com/{}", repo.full_name);
+    let person = json!({
+        "name": commit.author,
+        "email": format!("{}@users.noreply.github.com", commit.author),
+        "date": commit.date,
+    });
+    json!({
+        "sha": sha,
+        "node_id": format!("C_kwDOFake{}", &sha[..12]),
+        "commit": {
+            "author": person,
+            "committer": person,
+            "message": commit.message,
+            "tree": {"sha": fake_sha(&format!("tree:{sha}")), "url": format!("{api}/git/trees/{}", fake_sha(&format!("tree:{sha}")))},
+            "url": format!("{api}/git/commits/{sha}"),
+            "comment_count": 0,
+            "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null},
+        },
+        "url": format!("{api}/commits/{sha}"),
+        "html_url": format!("{html}/commit/{sha}"),
+        "comments_url": format!("{api}/commits/{sha}/comments"),
+        "author": author_json(base, &commit.author),
+        "committer": author_json(base, &commit.author),
+        "parents": commit.parent.iter().map(|p| json!({
+            "sha": p,
+            "url": format!("{api}/commits/{p}"),
+            "html_url": format!("{html}/commit/{p}"),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn create_ref(base: &str, repo: &mut Repo, body: &Map<String, Value>) -> (Reply, bool) {
@@ -2239,33 +2030,6 @@ fn ref_json(base: &str, repo: &Repo, name: &str, sha: &str) -> Value {
     })
 }
 
-fn repo_json(base: &str, repo: &Repo, push: bool) -> Value {
-    let full = &repo.full_name;
-    let (owner, name) = full.split_once('/').unwrap_or((full, full));
-    json!({
-        "id": repo.id,
-        "node_id": format!("R_kgDOFake{}", repo.id),
-        "name": name,
-        "full_name": full,
-        "private": false,
-        "owner": {
-            "login": owner,
-            "id": 1,
-            "url": format!("{base}/users/{owner}"),
-            "html_url": format!("https://github.com/{owner}"),
-            "type": "Organization",
-            "site_admin": false,
-        },
-        "html_url": format!("https://github.com/{full}"),
-        "url": format!("{base}/repos/{full}"),
-        "releases_url": format!("{base}/repos/{full}/releases{{/id}}"),
-        "git_refs_url": format!("{base}/repos/{full}/git/refs{{/sha}}"),
-        "default_branch": repo.default_branch,
-        "visibility": "public",
-        "permissions": {"admin": false, "maintain": false, "push": push, "triage": push, "pull": true},
-    })
-}
-
 async fn serve(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
@@ -2285,15 +2049,12 @@ async fn serve(
     };
     let body = match (reply.huge_body, &reply.body) {
         (Some(bytes), _) => HugeBody::new(bytes, huge_body_sent).boxed(),
-        (None, Some(v)) if parts.method != Method::HEAD => {
-            Full::new(Bytes::from(v.to_string())).boxed()
-        }
+        (None, Some(v)) => Full::new(Bytes::from(v.to_string())).boxed(),
         _ => Full::new(Bytes::new()).boxed(),
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
-    headers.insert("server", HeaderValue::from_static("github.com"));
     if reply.body.is_some() {
         headers.insert(
             hyper::header::CONTENT_TYPE,

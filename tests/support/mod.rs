@@ -1,5 +1,4 @@
 //! Test support: running tagship as the runner runs a container action, and reading what it left.
-#![allow(dead_code)]
 
 pub mod faults;
 pub mod github;

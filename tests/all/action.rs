@@ -2,12 +2,12 @@
 //! real payloads in ../shared/events, the local registry and the fake GitHub API: what is pushed,
 //! what is released, what the outputs say, and that the token is never printed.
 
-mod support;
+use crate::support;
 
-use support::github::{FakeGitHub, Perms, Release};
-use support::images::Layout;
-use support::registry::{self, Tls};
-use support::{Run, Runner};
+use crate::support::github::{FakeGitHub, Perms, Release};
+use crate::support::images::Layout;
+use crate::support::registry::{self, Tls};
+use crate::support::{Run, Runner};
 
 const TOKEN: &str = "ghs_e2e_secret_token_4f1c2a9b7d";
 

@@ -2,15 +2,15 @@
 //! jobs push them with buildx) to the real local registry, joined by `tagship action` (a tag
 //! push) into one OCI index, and read back with skopeo.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
 
-use support::Runner;
-use support::github::{FakeGitHub, Perms};
-use support::images::{self, ImageSpec, Layout};
-use support::registry::{self, Tls};
+use crate::support::Runner;
+use crate::support::github::{FakeGitHub, Perms};
+use crate::support::images::{self, ImageSpec, Layout};
+use crate::support::registry::{self, Tls};
 
 const TAGS: [&str; 6] = ["1.0.0", "1.0", "1", "sha-860c190", "build-21", "latest"];
 

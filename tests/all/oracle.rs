@@ -2,7 +2,7 @@
 //! planner. Every case must give upstream's result, except the documented deviations below, each
 //! of which must still differ (so the list stays true).
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

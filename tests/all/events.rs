@@ -1,11 +1,11 @@
 //! Every real payload in ../shared/events through `tagship action`, as the runner runs it: the
 //! outputs it writes, checked rule by rule and snapshotted whole.
 
-mod support;
+use crate::support;
 
+use crate::support::{Run, Runner};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use support::{Run, Runner};
 
 /// The `GITHUB_*` values the runner sets for the octokit payloads, which come without a capture.
 fn octokit_env(event_name: &str, git_ref: &str, sha: &str) -> BTreeMap<String, String> {

@@ -1,9 +1,9 @@
 //! The command line: `tagship plan` in and out of CI, and what a user sees when something is wrong.
 
-mod support;
+use crate::support;
 
+use crate::support::Runner;
 use std::process::Command;
-use support::Runner;
 
 fn git(dir: &std::path::Path, args: &[&str]) {
     let status = Command::new("git")

@@ -9,8 +9,11 @@
 //! - a body without end (a manifest, an error, a tag page, a token) is read only up to its
 //!   bound: the run fails with an error that says so, having read a few MiB, not gigabytes.
 
-mod support;
+use crate::support;
 
+use crate::support::Run;
+use crate::support::Runner;
+use crate::support::registry;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -20,9 +23,6 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use support::Run;
-use support::Runner;
-use support::registry;
 
 const USER: &str = "hostile-user";
 const PASSWORD: &str = "hostile-password-7f3a";

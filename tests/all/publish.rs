@@ -2,11 +2,11 @@
 //! (Debian's docker-registry: plain HTTP, TLS + basic auth, token auth), with skopeo as the
 //! independent client that reads back what was pushed.
 
-mod support;
+use crate::support;
 
-use support::Runner;
-use support::images::{self, ImageSpec, Layout};
-use support::registry::{self, Tls};
+use crate::support::Runner;
+use crate::support::images::{self, ImageSpec, Layout};
+use crate::support::registry::{self, Tls};
 
 fn layout(name: &str, seed: u64) -> Layout {
     support::sample_layout(&format!("layout-{name}"), seed, 3, 200_000)

@@ -1,12 +1,12 @@
 //! Releases end to end: `tagship action` for a tag push, against the local registry and the
 //! stateful fake GitHub API; re-runs, races, a person's edits, and the failures a user can cause.
 
-mod support;
+use crate::support;
 
-use support::Runner;
-use support::github::{FakeGitHub, Perms, Release};
-use support::images::Layout;
-use support::registry;
+use crate::support::Runner;
+use crate::support::github::{FakeGitHub, Perms, Release};
+use crate::support::images::Layout;
+use crate::support::registry;
 
 const REPO: &str = "docker/test-docker-action";
 const TOKEN: &str = "ghs_faketoken0123456789";
@@ -113,6 +113,61 @@ fn a_tag_push_releases_once_and_a_rerun_keeps_what_a_person_wrote() {
     );
     assert_eq!(body.matches("<!-- tagship:begin -->").count(), 1);
     assert_eq!(again.outputs["release-id"], release.id.to_string());
+}
+
+#[test]
+fn changelog_commits_lists_the_commits_since_the_previous_tag_newest_first() {
+    let gh = github();
+    let released = gh.add_commit(REPO, "Release 1.0.0", "monalisa");
+    gh.add_tag(REPO, "v1.0.0", &released);
+    let fix = gh.add_commit(
+        REPO,
+        "Fix the probe\n\nIt timed out on slow disks.",
+        "monalisa",
+    );
+    let feature = gh.add_commit(REPO, "Add a health check", "hubot");
+    gh.add_tag(REPO, "v1.1.0", &feature);
+    // A prerelease tag between the two is no previous tag of a stable release.
+    gh.add_tag(REPO, "v1.1.0-rc.1", &fix);
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("release-commits")
+    );
+    let run = tag_push(&gh, "v1.1.0", &layout("commits", 30), &image)
+        .input("changelog", "commits")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("without a changelog"),
+        "{}",
+        run.stderr
+    );
+    let body = ours(&gh, "v1.1.0")[0].body.clone().unwrap_or_default();
+    let changelog = format!(
+        "## What's Changed\n* Add a health check ({})\n* Fix the probe ({})\n\n**Full Changelog**: https://github.com/{REPO}/compare/v1.0.0...v1.1.0",
+        &feature[..7],
+        &fix[..7]
+    );
+    assert!(body.contains(&changelog), "{body}");
+    assert!(
+        !body.contains("Release 1.0.0") && !body.contains("slow disks"),
+        "the previous tag's own commit is not listed, and a commit shows its subject: {body}"
+    );
+    let compares: Vec<(String, u16)> = gh
+        .requests()
+        .into_iter()
+        .filter(|(_, path, _)| path.contains("/compare/"))
+        .map(|(_, path, status)| (path, status))
+        .collect();
+    assert!(
+        compares.len() == 1
+            && compares[0]
+                .0
+                .starts_with(&format!("/repos/{REPO}/compare/v1.0.0...v1.1.0"))
+            && compares[0].1 == 200,
+        "one compare of the two tags: {compares:?}"
+    );
 }
 
 #[test]

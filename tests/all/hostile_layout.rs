@@ -4,12 +4,10 @@
 //! refused while loading, before anything is pushed, with a message that says what is wrong and
 //! how to fix it. The /dev/zero cases finishing at once is the proof that reads are bounded.
 
-mod support;
-
+use crate::support::Runner;
+use crate::support::images::{self, ImageSpec, Layout};
+use crate::support::registry::{self, Tls};
 use std::path::{Path, PathBuf};
-use support::Runner;
-use support::images::{self, ImageSpec, Layout};
-use support::registry::{self, Tls};
 use tagship::registry::digest::Digest;
 use tagship::registry::source::{docker_archive, layout};
 

@@ -2,12 +2,12 @@
 //! major-version git tags (`git-tags: true`), end to end against the local registries and the
 //! fake GitHub API.
 
-mod support;
+use crate::support;
 
-use support::Runner;
-use support::github::FakeGitHub;
-use support::images::{self, Layout};
-use support::registry::{self, Tls};
+use crate::support::Runner;
+use crate::support::github::FakeGitHub;
+use crate::support::images::{self, Layout};
+use crate::support::registry::{self, Tls};
 
 const REPO: &str = "docker/test-docker-action";
 const TOKEN: &str = "ghs_faketoken_dryrun_0123456789";

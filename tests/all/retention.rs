@@ -1,13 +1,13 @@
 //! Old versions on a real registry (Debian's docker-registry, deletes enabled): `tagship ls`,
 //! `prune` with every never-delete rule that a registry can show, conflict clean-up, rollback,
-//! and the refusals. GitHub Packages (ghcr.io) against the fake API are in tests/packages.rs.
+//! and the refusals. GitHub Packages (ghcr.io) against the fake API are in packages.rs.
 
-mod support;
+use crate::support;
 
-use support::faults::{Fault, FaultProxy, Rule};
-use support::images::{self, ImageSpec, Layout};
-use support::registry::{self, Tls};
-use support::{Run, Runner};
+use crate::support::faults::{Fault, FaultProxy, Rule};
+use crate::support::images::{self, ImageSpec, Layout};
+use crate::support::registry::{self, Tls};
+use crate::support::{Run, Runner};
 
 fn layout(name: &str, seed: u64) -> Layout {
     support::sample_layout(&format!("retention-layout-{name}"), seed, 1, 5_000)

@@ -3,13 +3,13 @@
 //! blob body, and a registry that never recovers. What was pushed is read back with skopeo from
 //! the registry itself, past the proxy.
 
-mod support;
+use crate::support;
 
-use support::Run;
-use support::Runner;
-use support::faults::{Fault, FaultProxy, Rule, Seen};
-use support::images::{self, ImageSpec, Layout};
-use support::registry::{self, Tls};
+use crate::support::Run;
+use crate::support::Runner;
+use crate::support::faults::{Fault, FaultProxy, Rule, Seen};
+use crate::support::images::{self, ImageSpec, Layout};
+use crate::support::registry::{self, Tls};
 
 const START_UPLOAD: &str = "/v2/*/blobs/uploads/";
 const UPLOAD: &str = "/v2/*/blobs/uploads/*";

@@ -2,13 +2,11 @@
 //! needs a retry policy of its own: GitHub's secondary rate limit without `Retry-After` asks for
 //! a wait of a minute or more, which a test shortens through the policy.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::github::{FakeGitHub, Perms};
+use crate::support::github::{FakeGitHub, Perms};
 use tagship::github::packages;
 use tagship::github::{GitHub, GitHubRetryPolicy};
 use tagship::registry::retry::RetryPolicy;
@@ -143,4 +141,98 @@ async fn a_secondary_rate_limit_that_does_not_lift_is_a_clear_error() {
     );
     // Every attempt of the policy, then one more to report.
     assert_eq!(statuses(&gh), [403; 4], "{}", log.text());
+}
+
+#[tokio::test]
+async fn a_spent_rate_limit_is_waited_out_until_its_reset() {
+    let gh = fake();
+    gh.set_rate_limited(1);
+    let (log, _guard) = Log::capture();
+    let (_, versions, _) = packages::versions(&client(&gh), "octo-org", "app")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
+    assert_eq!(versions.len(), 2);
+    assert_eq!(statuses(&gh), [403, 200]);
+    assert!(
+        log.text().contains("got HTTP 403; retrying in 1.0s"),
+        "the wait until the reset, a second ahead: {}",
+        log.text()
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_that_does_not_reset_is_a_clear_error() {
+    let gh = fake();
+    gh.set_rate_limited(usize::MAX);
+    let error = packages::versions(&client(&gh), "octo-org", "app")
+        .await
+        .map(|_| ())
+        .expect_err("a limit that never resets fails the call")
+        .to_string();
+    assert!(
+        error.contains("rate limit for this token is spent")
+            && error.contains("API rate limit exceeded")
+            && error.contains("it resets at"),
+        "names the limit, GitHub's message and the reset: {error}"
+    );
+    assert!(!error.contains("permissions"), "{error}");
+    assert_eq!(statuses(&gh), [403; 4]);
+}
+
+#[tokio::test]
+async fn a_users_package_is_found_after_the_organisations_404_with_the_tokens_scopes() {
+    let gh = fake();
+    let classic = "ghp_classic_3b9d";
+    gh.add_token(
+        classic,
+        Perms {
+            oauth_scopes: Some("read:packages, repo"),
+            ..Perms::READ
+        },
+    );
+    gh.add_package(
+        "monalisa",
+        false,
+        "tool",
+        vec![(
+            format!("sha256:{:064x}", 3),
+            vec!["1.0.0".into()],
+            "2024-01-03T00:00:00Z".into(),
+        )],
+    );
+    let github = GitHub::connect(
+        &gh.url(),
+        &Secret::new(classic),
+        "monalisa/tool",
+        None,
+        short_policy(),
+    )
+    .unwrap();
+    let (package, versions, scopes) = packages::versions(&github, "monalisa", "tool")
+        .await
+        .unwrap();
+    assert_eq!(package.owner_kind, packages::Owner::User);
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].tags(), ["1.0.0"]);
+    assert_eq!(scopes.as_deref(), Some("read:packages, repo"));
+    let asked: Vec<(String, u16)> = gh
+        .requests()
+        .into_iter()
+        .map(|(_, path, status)| (path, status))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            (
+                "/orgs/monalisa/packages/container/tool/versions?per_page=100&state=active"
+                    .to_string(),
+                404
+            ),
+            (
+                "/users/monalisa/packages/container/tool/versions?per_page=100&state=active"
+                    .to_string(),
+                200
+            ),
+        ]
+    );
 }

@@ -4,13 +4,13 @@
 //! - `env`: `KEY=VALUE` lines (the event name, `GITHUB_*` values, settings);
 //! - `inputs/<name>`: the raw text of each input, as a workflow's `with:` gives it;
 //! - `expected`: the exit code on the first line, then either the step outputs as JSON, or the
-//!   `::error` line. `TAGSHIP_BLESS=1 cargo test --test scenarios` rewrites them.
+//!   `::error` line. `TAGSHIP_BLESS=1 cargo nextest run --test all scenarios::` rewrites them.
 
-mod support;
+use crate::support;
 
+use crate::support::Runner;
 use std::collections::BTreeMap;
 use std::path::Path;
-use support::Runner;
 
 fn run_scenario(dir: &Path) -> String {
     let name = dir.file_name().unwrap().to_string_lossy().to_string();

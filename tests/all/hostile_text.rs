@@ -3,13 +3,13 @@
 //! markers in a pull-request title, a `Retry-After` of ten hours, control bytes in an error body.
 //! Whatever it says, it is printed as text, on the line it belongs to.
 
-mod support;
+use crate::support;
 
+use crate::support::faults::{Fault, FaultProxy, Rule};
+use crate::support::github::FakeGitHub;
+use crate::support::registry;
+use crate::support::{Run, Runner};
 use serde_json::Value;
-use support::faults::{Fault, FaultProxy, Rule};
-use support::github::FakeGitHub;
-use support::registry;
-use support::{Run, Runner};
 
 /// The workflow commands tagship itself prints.
 const OURS: &[&str] = &[

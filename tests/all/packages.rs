@@ -2,14 +2,14 @@
 //! the fake GitHub API, with the manifests in the local registry, which stands in for ghcr.io
 //! through `TAGSHIP_GITHUB_PACKAGES_REGISTRIES` (as a GitHub Enterprise Server's would).
 
-mod support;
+use crate::support;
 
-use support::faults::FaultProxy;
-use support::github::{FakeGitHub, Perms};
-use support::images::{self, ImageSpec};
-use support::packages_data::{self, Kind};
-use support::registry;
-use support::{Run, Runner};
+use crate::support::faults::FaultProxy;
+use crate::support::github::{FakeGitHub, Perms};
+use crate::support::images::{self, ImageSpec};
+use crate::support::packages_data::{self, Kind, PLATFORMS};
+use crate::support::registry;
+use crate::support::{Run, Runner};
 
 const TOKEN: &str = "ghs_packages_token_9c1e";
 
@@ -674,4 +674,229 @@ fn the_last_tagged_version_github_keeps_is_skipped_with_its_platform_images() {
         left, want,
         "the index GitHub keeps keeps its platform images"
     );
+}
+
+/// The 1,000 versions the tests above prune are what they claim: a package two years old, with
+/// every kind of version a prune must tell apart, each in its real relation to the others.
+#[test]
+fn the_thousand_versions_are_a_realistic_package() {
+    let data = packages_data::thousand_versions();
+    assert_eq!(data.versions.len(), 1000);
+    assert_eq!(
+        data.versions,
+        packages_data::thousand_versions().versions,
+        "not deterministic"
+    );
+    let mut digests = std::collections::BTreeSet::new();
+    let mut tags = std::collections::BTreeSet::new();
+    for (d, t, created_at) in &data.versions {
+        let hex = d.strip_prefix("sha256:").unwrap_or_else(|| panic!("{d}"));
+        assert!(
+            hex.len() == 64 && hex.bytes().all(|b| b"0123456789abcdef".contains(&b)),
+            "{d}"
+        );
+        assert!(digests.insert(d.clone()), "{d} twice");
+        for tag in t {
+            assert!(tags.insert(tag.clone()), "tag {tag} twice");
+        }
+        assert!(
+            created_at.parse::<jiff::Timestamp>().is_ok() && created_at.ends_with('Z'),
+            "{created_at}"
+        );
+    }
+    // Oldest first, over two years.
+    let times: Vec<&String> = data.versions.iter().map(|(_, _, c)| c).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "not oldest first");
+    assert!(times[0].starts_with("2022-01"), "{}", times[0]);
+    assert!(times[999].starts_with("2023-12"), "{}", times[999]);
+
+    let count = |kind| data.of_kind(kind).len();
+    assert_eq!(count(Kind::Release), 36);
+    assert_eq!(count(Kind::Branch), 160);
+    assert_eq!(count(Kind::PullRequest), 80);
+    assert_eq!(count(Kind::Child), 9 * 2 + 27 * 3 + 50 * 2 + 110 * 3);
+    // One buildx attestation per platform from 2023-08-10: the 7 4.x releases, 31 branch builds.
+    assert_eq!(count(Kind::Provenance), (7 + 31) * 3);
+    assert_eq!(count(Kind::Signature), 17);
+    assert_eq!(count(Kind::Attestation), 7);
+    assert_eq!(count(Kind::Referrers), 7);
+    assert_eq!(count(Kind::Sbom), 7);
+    assert_eq!(count(Kind::Leftover), 43);
+    let untagged = data
+        .versions
+        .iter()
+        .filter(|(_, t, _)| t.is_empty())
+        .count();
+    assert_eq!(untagged, 529 + 60 + 40 + 114 + 7 + 43);
+
+    // Every index has 2 or 3 untagged platform images of its own (and as many attestations from
+    // 2023-08-10), pushed just before it.
+    let by_digest: std::collections::BTreeMap<&String, (&Vec<String>, &String)> =
+        data.versions.iter().map(|(d, t, c)| (d, (t, c))).collect();
+    let mut parents = std::collections::BTreeMap::new();
+    assert_eq!(data.children.len(), 36 + 160);
+    for (index, children) in &data.children {
+        assert!(
+            matches!(data.kinds[index], Kind::Release | Kind::Branch),
+            "{index}"
+        );
+        let images = children
+            .iter()
+            .filter(|c| data.kinds[*c] == Kind::Child)
+            .count();
+        assert!((2..=PLATFORMS.len()).contains(&images), "{index}");
+        assert!(
+            children.len() == images || children.len() == 2 * images,
+            "{index}"
+        );
+        for child in children {
+            assert!(
+                matches!(data.kinds[child], Kind::Child | Kind::Provenance),
+                "{child}"
+            );
+            let (child_tags, child_at) = by_digest[child];
+            assert!(child_tags.is_empty(), "{child} is tagged");
+            assert!(child_at <= by_digest[index].1);
+            assert_eq!(
+                parents.insert(child, index),
+                None,
+                "{child} has two parents"
+            );
+        }
+    }
+    assert_eq!(parents.len(), count(Kind::Child) + count(Kind::Provenance));
+
+    // Floating tags on the newest; prereleases hold none.
+    let at = |tag: &str| {
+        data.tagged(tag)
+            .unwrap_or_else(|| panic!("no version holds {tag}"))
+    };
+    assert_eq!(at("latest"), at("4.2.0"));
+    assert_eq!(at("4"), at("4.2.0"));
+    assert_eq!(at("3"), at("3.3.2"));
+    assert_eq!(at("1.2"), at("1.2.2"));
+    assert_eq!(at("2.0"), at("2.0.1"));
+    assert_eq!(
+        by_digest[&at("4.0.0-rc.2")].0,
+        &vec!["4.0.0-rc.2".to_string()]
+    );
+    assert_eq!(by_digest[&at("1.0.0")].0, &vec!["1.0.0".to_string()]);
+    assert_eq!(data.kinds[&at("pr-12")], Kind::PullRequest);
+    let main = at("main");
+    assert_eq!(data.of_kind(Kind::Branch).last(), Some(&main));
+    assert_eq!(by_digest[&main].0.len(), 2, "main and its sha- tag");
+    assert_eq!(tags.iter().filter(|t| t.starts_with("sha-")).count(), 100);
+    assert_eq!(tags.iter().filter(|t| t.starts_with("pr-")).count(), 40);
+
+    // Referrer tags name their subject, a release; the SBOM is untagged, and listed by the
+    // referrers index of its subject.
+    for (referrer, subject) in &data.subjects {
+        assert_eq!(data.kinds[subject], Kind::Release);
+        let suffix = match data.kinds[referrer] {
+            Kind::Signature => ".sig",
+            Kind::Attestation => ".att",
+            Kind::Referrers => "",
+            Kind::Sbom => {
+                assert!(by_digest[referrer].0.is_empty(), "{referrer} is tagged");
+                let listing = data.listed.iter().find(|(_, l)| l.contains(referrer));
+                let index = listing.map(|(i, _)| i.clone()).unwrap_or_default();
+                assert_eq!(data.subjects.get(&index), Some(subject), "{referrer}");
+                continue;
+            }
+            other => panic!("{referrer} is a {other:?}"),
+        };
+        let tag = format!("sha256-{}{suffix}", &subject["sha256:".len()..]);
+        assert_eq!(by_digest[referrer].0, &vec![tag]);
+    }
+    assert_eq!(data.subjects.len(), 17 + 7 + 7 + 7);
+    assert_eq!(data.listed.len(), 7);
+    // Every version has its manifest, whose digest it is, after what it references.
+    assert_eq!(data.manifests.len(), 1000);
+    let mut made = std::collections::BTreeSet::new();
+    for (digest, media_type, bytes) in &data.manifests {
+        assert_eq!(&support::images::sha256(bytes), digest);
+        let doc: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(doc["mediaType"], serde_json::json!(media_type));
+        let referenced = doc["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(doc.get("subject"));
+        for r in referenced {
+            assert!(made.contains(r["digest"].as_str().unwrap()), "{digest}");
+        }
+        made.insert(digest.as_str());
+    }
+    let signed = data.subjects[&data
+        .tagged(&format!("sha256-{}.sig", &at("3.0.0")["sha256:".len()..]))
+        .unwrap()]
+        .clone();
+    assert_eq!(signed, at("3.0.0"));
+}
+
+#[test]
+fn a_classic_token_without_delete_packages_is_refused_before_any_delete() {
+    let plain = registry::registries().plain.clone();
+    let gh = FakeGitHub::start();
+    gh.add_token(
+        "ghp_classic_token_7f2a",
+        Perms {
+            oauth_scopes: Some("read:packages, repo, write:packages"),
+            ..Perms::WRITE
+        },
+    );
+    gh.add_token(TOKEN, Perms::WRITE);
+    let (old, new) = (fake_digest(31), fake_digest(32));
+    gh.add_package(
+        "monalisa",
+        false,
+        "tool",
+        vec![
+            (
+                old.clone(),
+                vec!["1.0.0".into()],
+                "2024-01-01T00:00:00Z".into(),
+            ),
+            (
+                new.clone(),
+                vec!["2.0.0".into()],
+                "2024-01-02T00:00:00Z".into(),
+            ),
+        ],
+    );
+    let image = format!("{plain}/monalisa/tool");
+    let refused = prune(&gh, &image, "ghp_classic_token_7f2a", &["--keep", "1"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("its scopes: read:packages, repo, write:packages")
+            && refused.stderr.contains("nothing was deleted")
+            && refused.stderr.contains("delete:packages"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(api_calls(&gh, "DELETE"), 0);
+    assert_eq!(gh.package_versions("monalisa", "tool").len(), 2);
+
+    // A workflow's token names no scopes: the same prune deletes, on the user's endpoint.
+    let run = prune(&gh, &image, TOKEN, &["--keep", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let deletes: Vec<String> = gh
+        .requests()
+        .into_iter()
+        .filter(|(method, _, status)| method == "DELETE" && *status == 204)
+        .map(|(_, path, _)| path)
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert!(
+        deletes[0].starts_with("/users/monalisa/packages/container/tool/versions/"),
+        "{deletes:?}"
+    );
+    let left: Vec<String> = gh
+        .package_versions("monalisa", "tool")
+        .into_iter()
+        .map(|v| v.digest)
+        .collect();
+    assert_eq!(left, [new]);
 }

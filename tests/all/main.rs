@@ -1,0 +1,25 @@
+//! The integration tests, one binary: each module was a test binary of its own, and each of those
+//! compiled and linked tests/support/ and tagship again. tests/fuzz.rs (its own nextest profile,
+//! `scripts/fuzz`) and tests/image/ (the action image and the workflows, `--test image`) stay
+//! binaries of their own.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod action;
+mod cli;
+mod dry_run;
+mod events;
+mod fake_github;
+mod faults;
+mod github_client;
+mod hostile_layout;
+mod hostile_registry;
+mod hostile_text;
+mod merge;
+mod oracle;
+mod packages;
+mod publish;
+mod release;
+mod retention;
+mod scenarios;

@@ -250,7 +250,9 @@ pub async fn commits_between(
     struct CommitDetail {
         message: String,
     }
-    let route = gh.route(&format!("/compare/{base}...{head}?per_page=250"));
+    // No paging parameters: then GitHub answers with up to 250 commits in one page (with any of
+    // them it pages by at most 100, and this reads one page).
+    let route = gh.route(&format!("/compare/{base}...{head}"));
     let answer = gh
         .call(operation, Method::GET, &route, None, Repeat::Safe)
         .await?;

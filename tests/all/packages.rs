@@ -866,7 +866,8 @@ fn a_classic_token_without_delete_packages_is_refused_before_any_delete() {
     );
     let image = format!("{plain}/monalisa/tool");
     let refused = prune(&gh, &image, "ghp_classic_token_7f2a", &["--keep", "1"]);
-    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    // The token given is the thing to fix: an input mistake, exit 2.
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(
         refused
             .stderr

@@ -170,6 +170,36 @@ fn changelog_commits_lists_the_commits_since_the_previous_tag_newest_first() {
     );
 }
 
+/// A release of 150 commits lists all of them: the compare is asked without paging parameters,
+/// so GitHub answers with up to 250 (with `per_page`, a page holds at most 100).
+#[test]
+fn changelog_commits_lists_more_than_a_hundred_commits() {
+    let gh = github();
+    let released = gh.add_commit(REPO, "Release 2.0.0", "monalisa");
+    gh.add_tag(REPO, "v2.0.0", &released);
+    let mut last = String::new();
+    for n in 1..=150 {
+        last = gh.add_commit(REPO, &format!("Change number {n}"), "monalisa");
+    }
+    gh.add_tag(REPO, "v2.1.0", &last);
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("release-many-commits")
+    );
+    let run = tag_push(&gh, "v2.1.0", &layout("many-commits", 32), &image)
+        .input("changelog", "commits")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = ours(&gh, "v2.1.0")[0].body.clone().unwrap_or_default();
+    for n in [1, 50, 100, 101, 150] {
+        assert!(
+            body.contains(&format!("* Change number {n} (")),
+            "change {n} is missing: {body}"
+        );
+    }
+}
+
 #[test]
 fn a_draft_is_found_and_updated_not_duplicated() {
     let gh = github();

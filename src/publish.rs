@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ci::inputs::{InputValueError, Inputs};
+use crate::http::retry::RetryPolicy;
 use crate::output::actions::add_mask;
 use crate::plan::Plan;
 use crate::plan::publish::OnConflict;
@@ -13,7 +14,6 @@ use crate::registry::client::{ClientSettings, Registry};
 use crate::registry::copy::{self, Loaded, PushOptions, PushOutcome, Target};
 use crate::registry::credentials::{self, Credentials};
 use crate::registry::error::RegistryError;
-use crate::registry::retry::RetryPolicy;
 use crate::registry::source::{self, SourceSpec, docker_archive, layout};
 use crate::secret::Secret;
 

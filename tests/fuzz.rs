@@ -32,14 +32,14 @@ use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use tagship::ci;
+use tagship::http::next_link;
+use tagship::http::retry::{RetryPolicy, parse_retry_after};
 use tagship::plan::context::{Context, PullRequest, Release, Repository};
 use tagship::plan::tags::{GlobalScope, JsRegex, Outcome, TagRule};
 use tagship::plan::template::Template;
 use tagship::plan::{self, InputLine, PlanInputs, Rules, date_format, notes};
-use tagship::registry::client::next_link;
 use tagship::registry::digest::Digest;
 use tagship::registry::error::body_message;
-use tagship::registry::retry::{RetryPolicy, parse_retry_after};
 use tagship::registry::source::{ImageRef, SourceSpec, docker_archive, layout};
 
 /// Cases per property in the normal suite.

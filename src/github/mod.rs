@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 use crate::http::describe;
-use crate::registry::retry::{GiveUp, RetryPolicy, human, is_retryable_status, parse_retry_after};
+use crate::http::retry::{GiveUp, RetryPolicy, human, is_retryable_status, parse_retry_after};
 use crate::secret::Secret;
 
 /// The most of one GitHub answer read into memory. The largest answers tagship reads are list
@@ -370,7 +370,7 @@ impl GitHub {
                     (format!("a failed connection ({message})"), None, None)
                 }
             };
-            let jitter = f64::from(std::process::id() % 1000) / 1000.0;
+            let jitter = crate::http::retry::jitter();
             let delay = match (
                 self.retry.backoff.next(attempt, after, waited, jitter),
                 answered,
@@ -577,5 +577,5 @@ pub fn next_page(headers: &HeaderMap) -> Option<String> {
     headers
         .get("link")
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::registry::client::next_link)
+        .and_then(crate::http::next_link)
 }

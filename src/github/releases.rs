@@ -122,7 +122,7 @@ pub async fn upsert(
             {
                 gh.failure(operation, &answer, WRITE)
             }
-            Ok(answer) if crate::registry::retry::is_retryable_status(answer.status) => {
+            Ok(answer) if crate::http::retry::is_retryable_status(answer.status) => {
                 gh.failure(operation, &answer, WRITE)
             }
             Ok(answer) => return Err(gh.failure(operation, &answer, WRITE)),

@@ -40,7 +40,7 @@ use super::credentials::Credentials;
 use super::digest::Digest;
 use super::error::{RegistryError, body_message, denied_fix, permission_fix};
 use super::media::ACCEPT_MANIFESTS;
-use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::http::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::output::actions::mask;
 use crate::secret::Secret;
 
@@ -104,13 +104,6 @@ fn api_host(name: &str) -> &str {
         "docker.io" | "index.docker.io" => "registry-1.docker.io",
         other => other,
     }
-}
-
-pub(crate) fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    (h.finish() % 10_000) as f64 / 10_000.0
 }
 
 fn describe(e: &reqwest::Error) -> String {
@@ -577,19 +570,23 @@ impl Registry {
         attempt: &mut u32,
         waited: &mut Duration,
     ) -> Result<(), RegistryError> {
-        let delay = match self.retry.next(*attempt, retry_after, *waited, jitter()) {
-            Ok(delay) => delay,
-            Err(why) => {
-                return Err(RegistryError::Status {
-                    registry: self.name.clone(),
-                    repository: op.repository.to_string(),
-                    operation: what.to_string(),
-                    status,
-                    message: why.to_string(),
-                    retry_after: None,
-                });
-            }
-        };
+        let delay =
+            match self
+                .retry
+                .next(*attempt, retry_after, *waited, crate::http::retry::jitter())
+            {
+                Ok(delay) => delay,
+                Err(why) => {
+                    return Err(RegistryError::Status {
+                        registry: self.name.clone(),
+                        repository: op.repository.to_string(),
+                        operation: what.to_string(),
+                        status,
+                        message: why.to_string(),
+                        retry_after: None,
+                    });
+                }
+            };
         let why = if status == 0 {
             "the connection failed".to_string()
         } else {
@@ -1104,7 +1101,7 @@ impl Registry {
                 .headers()
                 .get("link")
                 .and_then(|v| v.to_str().ok())
-                .and_then(next_link)
+                .and_then(crate::http::next_link)
                 .map(|l| self.resolve(&l))
                 .transpose()?;
             #[derive(serde::Deserialize)]
@@ -1266,43 +1263,6 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Pages of a tag list read at most: a million tags at 1,000 a page.
 const MAX_TAG_PAGES: usize = 1_000;
 
-/// The `rel="next"` target of a `Link` header (RFC 8288): targets may hold commas, `rel` may
-/// list several relations and be quoted or not, in any case.
-pub fn next_link(header: &str) -> Option<String> {
-    let mut rest = header;
-    loop {
-        let after = &rest[rest.find('<')? + 1..];
-        let end = after.find('>')?;
-        let target = &after[..end];
-        let params = &after[end + 1..];
-        // This link's parameters run to the next comma outside quotes.
-        let mut quoted = false;
-        let cut = params
-            .char_indices()
-            .find(|&(_, c)| {
-                if c == '"' {
-                    quoted = !quoted;
-                }
-                c == ',' && !quoted
-            })
-            .map_or(params.len(), |(i, _)| i);
-        let is_next = params[..cut].split(';').any(|param| {
-            param.split_once('=').is_some_and(|(key, value)| {
-                key.trim().eq_ignore_ascii_case("rel")
-                    && value
-                        .trim()
-                        .trim_matches('"')
-                        .split_ascii_whitespace()
-                        .any(|rel| rel.eq_ignore_ascii_case("next"))
-            })
-        });
-        if is_next {
-            return Some(target.trim().to_string());
-        }
-        rest = &params[cut..];
-    }
-}
-
 /// Whether two URLs share scheme, host and port (the port the scheme implies when none is given).
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
@@ -1327,28 +1287,6 @@ pub fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn follows_link_headers() {
-        assert_eq!(
-            next_link(r#"</v2/a/tags/list?last=x&n=2>; rel="next""#).as_deref(),
-            Some("/v2/a/tags/list?last=x&n=2")
-        );
-        assert_eq!(
-            next_link(r#"<https://r/v2/a/tags/list?n=2>; rel="prev""#),
-            None
-        );
-        // A comma inside the target, several links, `rel` unquoted or listing several.
-        assert_eq!(
-            next_link(r#"</a?x=1,2>; rel="prev", </b?last=a,b>; REL=next"#).as_deref(),
-            Some("/b?last=a,b")
-        );
-        assert_eq!(
-            next_link(r#"<x>; title="a, b"; rel="first next""#).as_deref(),
-            Some("x")
-        );
-        assert_eq!(next_link("garbage"), None);
-    }
 
     #[test]
     fn encodes() {

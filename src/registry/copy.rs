@@ -12,10 +12,10 @@ use super::digest::Digest;
 use super::error::RegistryError;
 use super::media::DOCKER_MANIFEST;
 use super::progress::Progress;
-use super::retry::RetryPolicy;
 use super::source::docker_archive::{self, DockerArchive};
 use super::source::{BlobInfo, BlobOrigin, RawManifest, SourceError, SourceImage};
 use super::stream::{self as body, ByteStream, Compressed, MismatchFlag};
+use crate::http::retry::RetryPolicy;
 use crate::output::human_bytes;
 use crate::plan::TagRole;
 use crate::plan::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
@@ -167,7 +167,12 @@ async fn wait_to_retry_upload(
     if !e.is_transient() {
         return Err(e);
     }
-    let delay = match retry.next(*attempt, e.retry_after(), *waited, super::client::jitter()) {
+    let delay = match retry.next(
+        *attempt,
+        e.retry_after(),
+        *waited,
+        crate::http::retry::jitter(),
+    ) {
         Ok(delay) => delay,
         Err(why) => {
             return Err(RegistryError::GaveUp {

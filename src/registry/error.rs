@@ -1,7 +1,7 @@
 //! What can go wrong talking to a registry, with what a person needs to fix it.
 
 use super::digest::Digest;
-use super::retry::GiveUp;
+use crate::http::retry::GiveUp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -102,7 +102,7 @@ impl RegistryError {
     /// Worth another attempt of the whole operation (a dropped connection, a 5xx after retries).
     pub fn is_transient(&self) -> bool {
         matches!(self, RegistryError::Transport { .. })
-            || matches!(self, RegistryError::Status { status, .. } if super::retry::is_retryable_status(*status))
+            || matches!(self, RegistryError::Status { status, .. } if crate::http::retry::is_retryable_status(*status))
     }
 
     /// How long the registry asked to wait before another try.

@@ -10,7 +10,6 @@ pub mod error;
 pub mod media;
 pub mod merge;
 pub mod progress;
-pub mod retry;
 pub mod source;
 pub mod stream;
 pub mod verify;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::github::{FakeGitHub, Perms};
 use tagship::github::packages;
 use tagship::github::{GitHub, GitHubRetryPolicy};
-use tagship::registry::retry::RetryPolicy;
+use tagship::http::retry::RetryPolicy;
 use tagship::secret::Secret;
 
 const TOKEN: &str = "ghs_client_token_51d0";

@@ -1,5 +1,11 @@
-//! The one HTTP client set-up every remote uses (registries, GitHub): rustls on ring, the
-//! system's roots plus the `ca-file` input, timeouts that suit long uploads.
+//! What every remote (registries, GitHub) shares: the one HTTP client set-up (rustls on ring, the
+//! system's roots plus the `ca-file` input, timeouts that suit long uploads), the retry policy
+//! and the `Link` header.
+
+mod link;
+pub mod retry;
+
+pub use link::next_link;
 
 use std::time::Duration;
 

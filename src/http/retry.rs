@@ -154,6 +154,15 @@ impl RetryPolicy {
     }
 }
 
+/// A fraction in [0, 1) that differs between processes, so that jobs failing together do not
+/// retry in step. One source for every retry loop.
+pub fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    (h.finish() % 10_000) as f64 / 10_000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

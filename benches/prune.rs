@@ -5,6 +5,8 @@
 //! registry read but the manifests of the kept tagged versions (no config blob: GitHub gives the
 //! dates). Run with `scripts/bench-prune` (it builds the release binary and starts the local
 //! registry).
+// Tests, benches and examples set up their world themselves: env and whole-file reads are theirs.
+#![allow(clippy::disallowed_methods)]
 
 #[allow(dead_code)]
 #[path = "../tests/support/faults.rs"]

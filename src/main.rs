@@ -5,6 +5,8 @@ use tagship::cli::{self, Cli, Environment};
 use tagship::error;
 use tagship::output::log;
 
+// The one place the environment and the working directory are read (clippy.toml).
+#[allow(clippy::disallowed_methods)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Environment {

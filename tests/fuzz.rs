@@ -12,6 +12,8 @@
 //!   here gets a plain test of its input beside its fix.
 //! - `TAGSHIP_FUZZ_REPORT`: a file each property appends one tab-separated line to (cases tried,
 //!   failures, slowest case, time, peak memory), for `scripts/fuzz`'s table.
+// Tests, benches and examples set up their world themselves: env and whole-file reads are theirs.
+#![allow(clippy::disallowed_methods)]
 
 #[path = "support/images.rs"]
 #[allow(dead_code)]

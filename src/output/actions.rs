@@ -112,6 +112,7 @@ pub fn write_summary(path: &Path, markdown: &str) -> Result<(), OutputError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // reads back the files it wrote
 mod tests {
     use super::*;
 

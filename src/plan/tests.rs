@@ -1,4 +1,6 @@
 //! Table tests of the planner: one row per rule of docker/metadata-action and of tagship's own.
+// One test reads the planner's own sources (to keep it pure).
+#![allow(clippy::disallowed_methods)]
 
 use super::context::{Context, Release, fixture};
 use super::*;

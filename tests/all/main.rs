@@ -2,6 +2,8 @@
 //! compiled and linked tests/support/ and tagship again. tests/fuzz.rs (its own nextest profile,
 //! `scripts/fuzz`) and tests/image/ (the action image and the workflows, `--test image`) stay
 //! binaries of their own.
+// Tests, benches and examples set up their world themselves: env and whole-file reads are theirs.
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -611,9 +611,14 @@ impl ActionSteps {
                 let mut skipped = Vec::new();
                 for image in &plan.images {
                     let (registry, repository) = publish::connect(image, &self.registry).await?;
-                    let outcome =
-                        retention::prune(image, &registry, &repository, &self.retention, &facts)
-                            .await?;
+                    let outcome = retention::prune(
+                        image.as_str(),
+                        &registry,
+                        &repository,
+                        &self.retention,
+                        &facts,
+                    )
+                    .await?;
                     summary.push_str(&render::prune_summary(&outcome));
                     deleted.extend(outcome.deleted.iter().map(|d| format!("{image}@{d}")));
                     skipped.extend(

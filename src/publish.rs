@@ -9,6 +9,7 @@ use crate::ci::inputs::{InputValueError, Inputs};
 use crate::http::retry::RetryPolicy;
 use crate::output::actions::add_mask;
 use crate::plan::Plan;
+use crate::plan::images::ImageName;
 use crate::plan::publish::OnConflict;
 use crate::registry::client::{ClientSettings, Registry};
 use crate::registry::copy::{self, Loaded, PushOptions, PushOutcome, Target};
@@ -230,26 +231,14 @@ impl Connections<'_> {
 
 /// Connects the registry of `image` with the settings' credentials: (registry, repository).
 pub async fn connect(
-    image: &str,
+    image: &ImageName,
     settings: &PublishSettings,
 ) -> Result<(Arc<Registry>, String), PublishError> {
-    let (registry_name, repository) = split_image(&image.to_ascii_lowercase());
     let mut connections = Connections {
         settings,
         open: BTreeMap::new(),
     };
-    Ok((connections.get(&registry_name).await?, repository))
-}
-
-/// `registry/path` of an image name → (registry, repository); Docker Hub names get `library/`.
-pub fn split_image(image: &str) -> (String, String) {
-    match image.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-            (first.to_string(), rest.to_string())
-        }
-        _ if image.contains('/') => ("docker.io".to_string(), image.to_string()),
-        _ => ("docker.io".to_string(), format!("library/{image}")),
-    }
+    Ok((connections.get(image.registry()).await?, image.repository()))
 }
 
 /// Everything a push needs, read and connected: the source, the targets, the options.
@@ -291,7 +280,7 @@ async fn prepare(plan: &Plan, settings: &PublishSettings) -> Result<Prepared, Pu
             Loaded::Image(source::remote::load(reference, registry).await?)
         }
         SourceSpec::Merge(spec) => {
-            let wanted = source::merge::resolve(spec, plan.images.first().map(String::as_str))
+            let wanted = source::merge::resolve(spec, plan.images.first().map(ImageName::as_str))
                 .map_err(source::SourceError::from)?;
             let registry = connections.get(&wanted.registry).await?;
             Loaded::Image(
@@ -301,12 +290,11 @@ async fn prepare(plan: &Plan, settings: &PublishSettings) -> Result<Prepared, Pu
     };
     let mut targets = Vec::new();
     for image in &plan.images {
-        let (registry_name, repository) = split_image(image);
-        let registry = connections.get(&registry_name).await?;
+        let registry = connections.get(image.registry()).await?;
         targets.push(Target {
-            image: image.clone(),
+            image: image.to_string(),
             registry,
-            repository,
+            repository: image.repository(),
         });
     }
     let options = PushOptions {
@@ -400,7 +388,8 @@ pub async fn published(
         settings,
         open: BTreeMap::new(),
     };
-    let (registry_name, repository) = split_image(first_image);
+    let (registry_name, repository) =
+        (first_image.registry().to_string(), first_image.repository());
     let registry = connections.get(&registry_name).await?;
     let Some((bytes, media_type)) = registry.get_manifest(&repository, first_tag, false).await?
     else {
@@ -429,8 +418,8 @@ pub async fn published(
     };
     let mut repositories = Vec::new();
     for image in &plan.images {
-        let (registry_name, repository) = split_image(image);
-        let registry = connections.get(&registry_name).await?;
+        let repository = image.repository();
+        let registry = connections.get(image.registry()).await?;
         let mut tags = Vec::new();
         for tag in &plan.tag_names {
             let at = registry.head_manifest(&repository, tag, false).await?;
@@ -442,7 +431,7 @@ pub async fn published(
             }
         }
         repositories.push(RepoOutcome {
-            image: image.clone(),
+            image: image.to_string(),
             blobs: BlobCounts::default(),
             tags,
         });
@@ -565,29 +554,4 @@ fn tag_table(
     }
     out.push('\n');
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_image_names() {
-        assert_eq!(
-            split_image("ghcr.io/o/app"),
-            ("ghcr.io".into(), "o/app".into())
-        );
-        assert_eq!(
-            split_image("127.0.0.1:5000/app"),
-            ("127.0.0.1:5000".into(), "app".into())
-        );
-        assert_eq!(
-            split_image("octo/app"),
-            ("docker.io".into(), "octo/app".into())
-        );
-        assert_eq!(
-            split_image("alpine"),
-            ("docker.io".into(), "library/alpine".into())
-        );
-    }
 }

@@ -84,7 +84,7 @@ fn inputs_for(env: &Environment, access: &ConnectFlags) -> Inputs {
 /// repository (`host[:port]/path`), lower-cased and checked as the `images` input is. A tag, a
 /// digest, a transport or a bare registry host would otherwise read as another repository, and
 /// list nothing or reach the wrong registry.
-fn repository_argument(command: &str, typed: &str) -> Result<String, InputValueError> {
+fn repository_argument(command: &str, typed: &str) -> Result<ImageName, InputValueError> {
     let refuse = |expected: String| InputValueError {
         input: "IMAGE".into(),
         value: typed.to_string(),
@@ -132,9 +132,7 @@ fn repository_argument(command: &str, typed: &str) -> Result<String, InputValueE
             suggestion(command, text)
         )));
     }
-    ImageName::parse(text)
-        .map(|name| name.as_str().to_string())
-        .map_err(|e| refuse(e.to_string()))
+    ImageName::parse(text).map_err(|e| refuse(e.to_string()))
 }
 
 /// What to type instead of `text` (a reference with a tag or digest): the repository, and for
@@ -156,7 +154,7 @@ fn suggestion(command: &str, text: &str) -> String {
 
 /// The versions of `image`, newest first, each with its platforms.
 async fn versions_with_platforms(
-    image: &str,
+    image: &ImageName,
     settings: &PublishSettings,
     access: &GitHubAccess,
 ) -> Result<Vec<ImageVersion>, Error> {
@@ -264,7 +262,9 @@ pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
     let facts = retention::run_facts(env.now, None);
     let outcome = runtime()?.block_on(async {
         let (registry, repository) = publish::connect(&image, &settings).await?;
-        Ok::<_, Error>(retention::prune(&image, &registry, &repository, &retention, &facts).await?)
+        Ok::<_, Error>(
+            retention::prune(image.as_str(), &registry, &repository, &retention, &facts).await?,
+        )
     })?;
     match args.format {
         Format::Json => print_json(&(render::prune_json(&outcome) + "\n")),

@@ -18,6 +18,18 @@ impl ImageName {
             _ => "docker.io",
         }
     }
+
+    /// The repository in that registry: the path after the host; Docker Hub's official images
+    /// (`alpine`) live under `library/`.
+    pub fn repository(&self) -> String {
+        match self.0.split_once('/') {
+            Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => {
+                path.to_string()
+            }
+            Some(_) => self.0.clone(),
+            None => format!("library/{}", self.0),
+        }
+    }
 }
 
 impl fmt::Display for ImageName {
@@ -193,6 +205,26 @@ pub fn parse_images<S: AsRef<str>>(lines: &[S]) -> Result<Vec<ImageLine>, (usize
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn splits_into_registry_and_repository() {
+        let split = |text: &str| {
+            let name = ImageName::parse(text).unwrap();
+            (name.registry().to_string(), name.repository())
+        };
+        assert_eq!(split("ghcr.io/o/app"), ("ghcr.io".into(), "o/app".into()));
+        assert_eq!(
+            split("127.0.0.1:5000/app"),
+            ("127.0.0.1:5000".into(), "app".into())
+        );
+        assert_eq!(split("localhost/a/b"), ("localhost".into(), "a/b".into()));
+        assert_eq!(split("octo/app"), ("docker.io".into(), "octo/app".into()));
+        assert_eq!(
+            split("alpine"),
+            ("docker.io".into(), "library/alpine".into())
+        );
+    }
+
     use super::*;
 
     #[test]

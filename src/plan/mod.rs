@@ -171,7 +171,7 @@ pub struct Plan {
     pub annotations: Vec<String>,
     /// The image repositories the tags are for, lower-cased.
     #[serde(skip)]
-    pub images: Vec<String>,
+    pub images: Vec<images::ImageName>,
     /// How each of `tag_names` behaves across releases (same order).
     #[serde(skip)]
     pub roles: Vec<TagRole>,
@@ -379,7 +379,7 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
         version,
         tags,
         tag_names: values,
-        images: images.iter().map(ToString::to_string).collect(),
+        images,
         roles,
         labels: labels
             .into_iter()

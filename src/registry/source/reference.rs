@@ -1,6 +1,7 @@
 //! Image references (`ghcr.io/o/app:1.0`, `alpine`, `host:5000/a@sha256:…`), as docker reads them.
 
 use super::super::digest::Digest;
+use crate::plan::images::ImageName;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
@@ -28,28 +29,18 @@ impl ImageRef {
         if name.is_empty() {
             return Err(format!("`{text}` has no repository name"));
         }
-        let (registry, repository) = match name.split_once('/') {
-            Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => {
-                (first.to_string(), path.to_string())
-            }
-            _ => (
-                "docker.io".to_string(),
-                if name.contains('/') {
-                    name.to_string()
-                } else {
-                    format!("library/{name}")
-                },
-            ),
-        };
-        if repository.is_empty()
-            || repository
-                .chars()
-                .any(|c| c.is_ascii_uppercase() || c.is_whitespace())
+        // Docker refuses upper case in a reference; `images` lower-cases what it is given.
+        if name
+            .chars()
+            .any(|c| c.is_ascii_uppercase() || c.is_whitespace())
         {
             return Err(format!(
                 "`{text}`: the repository must be lower-case, without spaces"
             ));
         }
+        // The name is an image name as `images` reads it: one parser for both.
+        let name = ImageName::parse(name).map_err(|e| format!("`{text}`: {e}"))?;
+        let (registry, repository) = (name.registry().to_string(), name.repository());
         if let Some(t) = &tag {
             if t.is_empty()
                 || t.len() > 128

@@ -323,7 +323,13 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
     }
     args.connect.apply(&mut inputs, env);
     let (ctx, plan) = compute_plan(env, &inputs)?;
-    let release_settings = ReleaseSettings::from_inputs(&inputs, &env.vars, &env.workdir)?;
+    let settings = publish_settings(env, &inputs)?;
+    let release_settings = ReleaseSettings::from_inputs(
+        &inputs,
+        &env.vars,
+        &env.workdir,
+        settings.client.ca_pem.clone(),
+    )?;
     let decided = if args.dry_run {
         release_settings.decide_preview(&ctx)?
     } else {
@@ -333,7 +339,6 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
         tracing::info!("nothing to release for this run (use --force to release its tag anyway)");
         return Ok(());
     };
-    let settings = publish_settings(env, &inputs)?;
     if args.dry_run {
         let preview = runtime()?.block_on(async {
             let pushed = publish::published(&plan, &settings).await?;
@@ -462,8 +467,10 @@ impl ActionSteps {
             .map_or_else(|| env.workdir.clone(), PathBuf::from);
         let registry = publish_settings_from(env, inputs, &workspace)?;
         let has_source = registry.source.is_some();
-        let release = ReleaseSettings::from_inputs(inputs, &env.vars, &env.workdir)?;
-        let retention = RetentionSettings::from_inputs(inputs, &env.vars)?;
+        let ca_pem = registry.client.ca_pem.clone();
+        let release =
+            ReleaseSettings::from_inputs(inputs, &env.vars, &env.workdir, ca_pem.clone())?;
+        let retention = RetentionSettings::from_inputs(inputs, &env.vars, ca_pem)?;
         if retention.rollback_to.is_some() && has_source {
             return Err(InputValueError {
                 input: "rollback-to".into(),

@@ -72,10 +72,12 @@ fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
 impl ReleaseSettings {
     /// Reads the inputs; a template path is relative to the workspace (`GITHUB_WORKSPACE`,
     /// else `workdir`). The template's syntax is checked here.
+    /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
     pub fn from_inputs(
         inputs: &Inputs,
         env: &BTreeMap<String, String>,
         workdir: &Path,
+        ca_pem: Option<Vec<u8>>,
     ) -> Result<ReleaseSettings, ReleaseError> {
         let mode_text = inputs.string("release");
         let mode = ReleaseMode::parse(mode_text)
@@ -113,7 +115,7 @@ impl ReleaseSettings {
             draft,
             changelog,
             template,
-            github: Access::from_inputs(inputs, env),
+            github: Access::from_inputs(inputs, env, ca_pem),
             git_tags: inputs.bool("git-tags", false)?,
         })
     }

@@ -101,9 +101,14 @@ fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
 }
 
 impl GitHubAccess {
-    pub fn from_inputs(inputs: &Inputs, env: &BTreeMap<String, String>) -> GitHubAccess {
+    /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
+    pub fn from_inputs(
+        inputs: &Inputs,
+        env: &BTreeMap<String, String>,
+        ca_pem: Option<Vec<u8>>,
+    ) -> GitHubAccess {
         GitHubAccess {
-            github: Access::from_inputs(inputs, env),
+            github: Access::from_inputs(inputs, env, ca_pem),
             registries: crate::ci::github_packages_registries(env),
         }
     }
@@ -132,9 +137,11 @@ impl GitHubAccess {
 }
 
 impl RetentionSettings {
+    /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
     pub fn from_inputs(
         inputs: &Inputs,
         env: &BTreeMap<String, String>,
+        ca_pem: Option<Vec<u8>>,
     ) -> Result<RetentionSettings, RetentionError> {
         let keep = match inputs.string("keep") {
             "" => None,
@@ -167,7 +174,7 @@ impl RetentionSettings {
             dry_run: inputs.bool("prune-dry-run", false)?,
             rollback_to: Some(inputs.string("rollback-to").to_string()).filter(|s| !s.is_empty()),
             rollback_tags,
-            github: GitHubAccess::from_inputs(inputs, env),
+            github: GitHubAccess::from_inputs(inputs, env, ca_pem),
         })
     }
 }

@@ -228,7 +228,7 @@ pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("ls", &args.image)?;
     let inputs = inputs_for(env, &args.access);
     let settings = publish_settings(env, &inputs)?;
-    let access = GitHubAccess::from_inputs(&inputs, &env.vars);
+    let access = GitHubAccess::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone());
     let versions = runtime()?.block_on(versions_with_platforms(&image, &settings, &access))?;
     match args.format {
         Format::Json => print_json(&(render::versions_json(&versions) + "\n")),
@@ -258,7 +258,8 @@ pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
         inputs.set("tag-filter", args.tag_filter.join("\n"));
     }
     let settings = publish_settings(env, &inputs)?;
-    let retention = RetentionSettings::from_inputs(&inputs, &env.vars)?;
+    let retention =
+        RetentionSettings::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone())?;
     let facts = retention::run_facts(env.now, None);
     let outcome = runtime()?.block_on(async {
         let (registry, repository) = publish::connect(&image, &settings).await?;
@@ -277,7 +278,7 @@ pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("rollback", &args.image)?;
     let inputs = inputs_for(env, &args.access);
     let settings = publish_settings(env, &inputs)?;
-    let access = GitHubAccess::from_inputs(&inputs, &env.vars);
+    let access = GitHubAccess::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone());
     let runtime = runtime()?;
     if args.list || args.to.is_none() {
         let versions = runtime.block_on(versions_with_platforms(&image, &settings, &access))?;

@@ -117,9 +117,11 @@ pub struct Access {
 }
 
 impl Access {
+    /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
     pub fn from_inputs(
         inputs: &crate::ci::inputs::Inputs,
         env: &std::collections::BTreeMap<String, String>,
+        ca_pem: Option<Vec<u8>>,
     ) -> Access {
         Access {
             token: crate::ci::github_token(inputs, env),
@@ -128,14 +130,7 @@ impl Access {
                 .filter(|u| !u.is_empty())
                 .cloned()
                 .unwrap_or_else(|| "https://api.github.com".into()),
-            // An unreadable file is reported by the registry settings, which read it first.
-            ca_pem: match inputs.string("ca-file") {
-                "" => None,
-                path => {
-                    crate::file::read_at_most(std::path::Path::new(path), crate::file::MAX_CA_FILE)
-                        .ok()
-                }
-            },
+            ca_pem,
         }
     }
 

@@ -194,7 +194,7 @@ pub struct Environment {
 
 impl Environment {
     pub fn style(&self) -> Style {
-        if self.vars.get("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        if ci::on_actions_runner(&self.vars) {
             Style::Actions
         } else {
             Style::Plain

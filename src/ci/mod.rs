@@ -29,9 +29,16 @@ pub enum ContextError {
     Git(String),
 }
 
-/// Which context source applies to this environment.
+/// Whether this runs on a GitHub Actions runner (`GITHUB_ACTIONS=true`): output is workflow
+/// commands there. The one place that asks.
+pub fn on_actions_runner(env: &BTreeMap<String, String>) -> bool {
+    env.get("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+}
+
+/// Which context source applies to this environment: GitHub's (a runner, or an event payload
+/// given as one gives it), else local git.
 pub fn is_github_actions(env: &BTreeMap<String, String>) -> bool {
-    env.get("GITHUB_ACTIONS").is_some_and(|v| v == "true") || env.contains_key("GITHUB_EVENT_PATH")
+    on_actions_runner(env) || env.contains_key("GITHUB_EVENT_PATH")
 }
 
 /// Reads the context: from GitHub Actions when running there, otherwise from git in `workdir`.

@@ -592,3 +592,27 @@ fn the_action_reads_a_relative_source_from_the_workspace() {
     assert_eq!(run.outputs["dry-run"], "true");
     assert_eq!(run.outputs["digest"], built.manifest_digest);
 }
+
+/// From a terminal, a registry that wants credentials gets advice in the terminal's words
+/// (`docker login`, `--registry-username`), not the action's (`docker/login-action`), under the
+/// command's name, not a step's.
+#[test]
+fn ls_without_credentials_says_what_to_do_from_a_terminal() {
+    let regs = support::registry::registries();
+    let run = command_line(&[
+        "ls",
+        &format!("{}/tests/no-credentials", regs.tls),
+        "--ca-file",
+        &regs.ca_file.display().to_string(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("error: tagship ls failed:")
+            && run.stderr.contains("`docker login`")
+            && run.stderr.contains("--registry-username")
+            && run.stderr.contains("TAGSHIP_REGISTRY_PASSWORD")
+            && !run.stderr.contains("docker/login-action"),
+        "{}",
+        run.stderr
+    );
+}

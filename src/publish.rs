@@ -72,7 +72,7 @@ impl PublishSettings {
     ) -> Result<PublishSettings, PublishError> {
         let source = match inputs.string("source") {
             "" if !inputs.list("merge").is_empty() => Some(SourceSpec::Merge(
-                source::merge::MergeSpec::parse(&inputs.list("merge"))?,
+                source::merge::MergeSpec::parse(&inputs.list("merge"), base)?,
             )),
             "" => None,
             _ if !inputs.list("merge").is_empty() => {

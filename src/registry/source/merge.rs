@@ -89,7 +89,10 @@ fn looks_like_path(entry: &str) -> bool {
 
 impl MergeSpec {
     /// The entries of the `merge` input: one directory, or image references.
-    pub fn parse(entries: &[String]) -> Result<MergeSpec, SourceError> {
+    /// `base`: where a relative directory is (the workspace in the action, the working
+    /// directory on the command line).
+    pub fn parse(entries: &[String], base: &Path) -> Result<MergeSpec, SourceError> {
+        let at = |entry: &str| base.join(entry.trim_start_matches("./"));
         let bad = |entry: &str, problem: &str| {
             SourceError::Merge(MergeSourceError::Entry {
                 entry: entry.to_string(),
@@ -98,13 +101,11 @@ impl MergeSpec {
         };
         match entries {
             [] => Err(SourceError::Merge(MergeError::Nothing.into())),
-            [one] if looks_like_path(one) || Path::new(one).is_dir() => {
-                Ok(MergeSpec::Directory(PathBuf::from(one)))
-            }
+            [one] if looks_like_path(one) || at(one).is_dir() => Ok(MergeSpec::Directory(at(one))),
             _ => {
                 let mut refs = Vec::with_capacity(entries.len());
                 for entry in entries {
-                    if looks_like_path(entry) || Path::new(entry).is_dir() {
+                    if looks_like_path(entry) || at(entry).is_dir() {
                         return Err(bad(
                             entry,
                             "is a directory among references: give either one directory of digest files, or image references",
@@ -523,10 +524,13 @@ mod tests {
 
     #[test]
     fn parses_references_and_directories() {
-        let spec = MergeSpec::parse(&entries(&[
-            &format!("ghcr.io/o/app@{D1}"),
-            &format!("ghcr.io/o/app@{D2}"),
-        ]))
+        let spec = MergeSpec::parse(
+            &entries(&[
+                &format!("ghcr.io/o/app@{D1}"),
+                &format!("ghcr.io/o/app@{D2}"),
+            ]),
+            Path::new("/nonexistent"),
+        )
         .unwrap();
         let wanted = resolve(&spec, None).unwrap();
         assert_eq!(
@@ -536,12 +540,12 @@ mod tests {
         assert_eq!(wanted.references.len(), 2);
         assert_eq!(wanted.references[0].1, D1);
         assert_eq!(
-            MergeSpec::parse(&entries(&["/tmp/digests"])).unwrap(),
+            MergeSpec::parse(&entries(&["/tmp/digests"]), Path::new("/work")).unwrap(),
             MergeSpec::Directory("/tmp/digests".into())
         );
         assert_eq!(
-            MergeSpec::parse(&entries(&["./digests"])).unwrap(),
-            MergeSpec::Directory("./digests".into())
+            MergeSpec::parse(&entries(&["./digests"]), Path::new("/work")).unwrap(),
+            MergeSpec::Directory("/work/digests".into())
         );
     }
 
@@ -556,14 +560,19 @@ mod tests {
                 "is a directory among",
             ),
         ] {
-            let err = MergeSpec::parse(&entries(&list)).unwrap_err().to_string();
+            let err = MergeSpec::parse(&entries(&list), Path::new("/nonexistent"))
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("input `merge`: "), "{err}");
             assert!(err.contains(want), "{list:?}: {err}");
         }
-        let spec = MergeSpec::parse(&entries(&[
-            &format!("ghcr.io/o/app@{D1}"),
-            &format!("ghcr.io/o/other@{D2}"),
-        ]))
+        let spec = MergeSpec::parse(
+            &entries(&[
+                &format!("ghcr.io/o/app@{D1}"),
+                &format!("ghcr.io/o/other@{D2}"),
+            ]),
+            Path::new("/nonexistent"),
+        )
         .unwrap();
         let err = resolve(&spec, None).unwrap_err().to_string();
         assert!(
@@ -571,7 +580,7 @@ mod tests {
             "{err}"
         );
         assert!(matches!(
-            MergeSpec::parse(&[]),
+            MergeSpec::parse(&[], Path::new("/nonexistent")),
             Err(SourceError::Merge(MergeSourceError::Index(
                 MergeError::Nothing
             )))

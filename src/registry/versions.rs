@@ -36,23 +36,46 @@ pub struct ManifestFacts {
 /// The OCI 1.1-rc artifact manifest: blobs and a subject, no manifests.
 const OCI_ARTIFACT: &str = "application/vnd.oci.artifact.manifest.v1+json";
 
-async fn config_created(
+/// What an image's config says of it: when it was made, and its platform.
+async fn config_facts(
     registry: &Registry,
     repository: &str,
     config: &Descriptor,
-) -> Result<Option<Timestamp>, RegistryError> {
+) -> Result<(Option<Timestamp>, Option<String>), RegistryError> {
     #[derive(serde::Deserialize)]
     struct Config {
         #[serde(default)]
         created: Option<String>,
+        #[serde(default)]
+        os: String,
+        #[serde(default)]
+        architecture: String,
+        #[serde(default)]
+        variant: Option<String>,
     }
     let bytes = registry
         .get_small_blob(repository, &config.digest, config.size)
         .await?;
-    Ok(serde_json::from_slice::<Config>(&bytes)
-        .ok()
-        .and_then(|c| c.created)
-        .and_then(|c| c.parse::<Timestamp>().ok()))
+    let Ok(parsed) = serde_json::from_slice::<Config>(&bytes) else {
+        return Ok((None, None));
+    };
+    let created = parsed
+        .created
+        .as_deref()
+        .and_then(|c| c.parse::<Timestamp>().ok());
+    // An artifact's config (an SBOM's, a signature's) names no platform.
+    let platform = if parsed.os.is_empty() || parsed.architecture.is_empty() {
+        None
+    } else {
+        platform_names(&[Platform {
+            os: parsed.os,
+            architecture: parsed.architecture,
+            variant: parsed.variant,
+        }])
+        .into_iter()
+        .next()
+    };
+    Ok((created, platform))
 }
 
 /// Reads the manifest `digest`: an index's children and platforms, and its date when its
@@ -78,12 +101,14 @@ pub async fn manifest_facts(
     })?;
     match kind {
         ManifestKind::Image => {
-            let created = match &doc.config {
-                Some(config) if dated => config_created(registry, repository, config).await?,
-                _ => None,
+            // The config is read for the date; its platform comes with it.
+            let (created, platform) = match &doc.config {
+                Some(config) if dated => config_facts(registry, repository, config).await?,
+                _ => (None, None),
             };
             Ok(Some(ManifestFacts {
                 created,
+                platforms: platform.into_iter().collect(),
                 ..ManifestFacts::default()
             }))
         }

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::ci::github::ContextSettings;
-use crate::ci::inputs::InputValueError;
 use crate::ci::inputs::Inputs;
 use crate::ci::{self};
 use crate::error::{Error, Interface};
@@ -17,7 +16,7 @@ use crate::output::log::{Group, Style};
 use crate::output::{actions, render, safe};
 use crate::plan::publish::PushMode;
 use crate::plan::release::{ReleaseMode, ReleasePlan};
-use crate::plan::{self, Context, Plan, PlanInputs, Rules};
+use crate::plan::{self, Context, InputError, Plan, PlanInputs, Rules};
 use crate::publish::{self, PublishSettings};
 use crate::release::{self, ReleaseError, ReleaseSettings};
 use crate::retention::{self, RetentionSettings};
@@ -453,10 +452,12 @@ struct ActionSteps {
 impl ActionSteps {
     fn read(env: &Environment, inputs: &Inputs, ctx: &Context) -> Result<ActionSteps, Error> {
         let push_text = inputs.string("push");
-        let push_mode = PushMode::parse(push_text).ok_or_else(|| InputValueError {
-            input: "push".into(),
-            value: push_text.into(),
-            expected: "use auto (push, except on pull requests), true or false".into(),
+        let push_mode = PushMode::parse(push_text).ok_or_else(|| {
+            InputError::value(
+                "push",
+                push_text,
+                "use auto (push, except on pull requests), true or false",
+            )
         })?;
         let writes = push_mode.writes(ctx);
         // In the action a relative `source` is in the checked-out repository.
@@ -472,11 +473,7 @@ impl ActionSteps {
             ReleaseSettings::from_inputs(inputs, &env.vars, &env.workdir, ca_pem.clone())?;
         let retention = RetentionSettings::from_inputs(inputs, &env.vars, ca_pem)?;
         if retention.rollback_to.is_some() && has_source {
-            return Err(InputValueError {
-                input: "rollback-to".into(),
-                value: inputs.string("rollback-to").into(),
-                expected: "a rollback moves tags to an earlier version, so it takes no `source`; use one or the other".into(),
-            }
+            return Err(InputError::value("rollback-to", inputs.string("rollback-to"), "a rollback moves tags to an earlier version, so it takes no `source`; use one or the other")
             .into());
         }
         // Whether a release is due, before the token matters: a plan-only run (no `source`)
@@ -493,11 +490,11 @@ impl ActionSteps {
         }
         if writes && release_plan.is_some() && !has_source {
             if release.mode == ReleaseMode::Always {
-                return Err(ReleaseError::Input(InputValueError {
-                    input: "source".into(),
-                    value: String::new(),
-                    expected: "`release: true` releases a pushed image: name the image to push in `source`".into(),
-                })
+                return Err(ReleaseError::Input(InputError::value(
+                    "source",
+                    String::new(),
+                    "`release: true` releases a pushed image: name the image to push in `source`",
+                ))
                 .into());
             }
             tracing::info!(

@@ -1,7 +1,6 @@
 //! The one place errors become messages, `::error::` lines and exit codes.
 
 use crate::ci::ContextError;
-use crate::ci::inputs::InputValueError;
 use crate::output::actions::OutputError;
 use crate::plan::InputError;
 use crate::publish::PublishError;
@@ -17,8 +16,6 @@ pub const EXIT_FAILURE: u8 = 1;
 pub enum Error {
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error(transparent)]
-    InputValue(#[from] InputValueError),
     #[error(transparent)]
     Context(#[from] ContextError),
     #[error(transparent)]
@@ -56,7 +53,7 @@ impl Error {
     /// A short title for the `::error title=…::` annotation.
     pub fn title(&self) -> &'static str {
         match self {
-            Error::Input(_) | Error::InputValue(_) => "Invalid input",
+            Error::Input(_) => "Invalid input",
             Error::Context(ContextError::DeletedRef { .. }) => "Nothing to publish",
             Error::Context(_) => "Cannot read the CI context",
             Error::Output(_) => "Cannot write the step outputs",

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ci::inputs::{InputValueError, Inputs};
+use crate::ci::inputs::Inputs;
 use crate::http::retry::RetryPolicy;
 use crate::output::actions::add_mask;
+use crate::plan::InputError;
 use crate::plan::Plan;
 use crate::plan::images::ImageName;
 use crate::plan::publish::OnConflict;
@@ -36,7 +37,7 @@ pub struct PublishSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error(transparent)]
-    Input(#[from] InputValueError),
+    Input(#[from] InputError),
     #[error(transparent)]
     Source(#[from] source::SourceError),
     #[error(transparent)]
@@ -54,12 +55,8 @@ impl From<source::merge::LoadError> for PublishError {
     }
 }
 
-fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
-    InputValueError {
-        input: input.into(),
-        value: value.into(),
-        expected: expected.into(),
-    }
+fn bad(input: &str, value: &str, expected: &str) -> InputError {
+    InputError::value(input, value, expected)
 }
 
 impl PublishSettings {

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::ci::inputs::{InputValueError, Inputs};
+use crate::ci::inputs::Inputs;
 use crate::github::refs::{self, RefAction};
 use crate::github::releases::{self, ReleaseAction};
 use crate::github::{Access, GitHub, GitHubError};
+use crate::plan::InputError;
 use crate::plan::git_tags;
 use crate::plan::notes::{self, NotesInput, TemplateError};
 use crate::plan::publish::TagAction;
@@ -31,7 +32,7 @@ pub struct ReleaseSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
     #[error(transparent)]
-    Input(#[from] InputValueError),
+    Input(#[from] InputError),
     #[error(transparent)]
     NoTag(#[from] NoTagToRelease),
     #[error(transparent)]
@@ -61,12 +62,8 @@ pub struct ReleaseOutcome {
     pub make_latest: bool,
 }
 
-fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
-    InputValueError {
-        input: input.into(),
-        value: value.into(),
-        expected: expected.into(),
-    }
+fn bad(input: &str, value: &str, expected: &str) -> InputError {
+    InputError::value(input, value, expected)
 }
 
 impl ReleaseSettings {

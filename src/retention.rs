@@ -8,9 +8,10 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::ci::inputs::{InputValueError, Inputs};
+use crate::ci::inputs::Inputs;
 use crate::github::packages::{self, Deletion, Package, PackageVersion};
 use crate::github::{Access, GitHub, GitHubError};
+use crate::plan::InputError;
 use crate::plan::retention::{
     self, Decision, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts,
 };
@@ -21,7 +22,7 @@ use crate::registry::versions;
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
     #[error(transparent)]
-    Input(#[from] InputValueError),
+    Input(#[from] InputError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error(transparent)]
@@ -92,12 +93,8 @@ pub struct GitHubAccess {
     pub registries: Vec<String>,
 }
 
-fn bad(input: &str, value: &str, expected: &str) -> InputValueError {
-    InputValueError {
-        input: input.into(),
-        value: value.into(),
-        expected: expected.into(),
-    }
+fn bad(input: &str, value: &str, expected: &str) -> InputError {
+    InputError::value(input, value, expected)
 }
 
 impl GitHubAccess {

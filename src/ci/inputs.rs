@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::plan::InputLine;
+use crate::plan::{InputError, InputLine};
 
 /// Every input tagship reads. Anything else under `INPUT_` earns a warning (a typo, most likely).
 pub const KNOWN_INPUTS: &[&str] = &[
@@ -40,14 +40,6 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "rollback-to",
     "rollback-tags",
 ];
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("input `{input}` is `{value}`: {expected}")]
-pub struct InputValueError {
-    pub input: String,
-    pub value: String,
-    pub expected: String,
-}
 
 /// The inputs of one run, read once from the environment.
 #[derive(Clone, Default)]
@@ -123,16 +115,16 @@ impl Inputs {
     }
 
     /// A boolean as the runner's YAML spells it: true/True/TRUE/false/False/FALSE.
-    pub fn bool(&self, name: &str, default: bool) -> Result<bool, InputValueError> {
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, InputError> {
         match self.string(name) {
             "" => Ok(default),
             "true" | "True" | "TRUE" => Ok(true),
             "false" | "False" | "FALSE" => Ok(false),
-            other => Err(InputValueError {
-                input: name.to_string(),
-                value: other.to_string(),
-                expected: "use true or false".into(),
-            }),
+            other => Err(InputError::value(
+                name.to_string(),
+                other.to_string(),
+                "use true or false",
+            )),
         }
     }
 

@@ -4,8 +4,9 @@
 use clap::Args;
 
 use super::{ConnectFlags, Environment, InputFlags, PushFlags, push_with};
-use crate::ci::inputs::{InputValueError, Inputs};
+use crate::ci::inputs::Inputs;
 use crate::error::Error;
+use crate::plan::InputError;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -24,11 +25,7 @@ pub struct MergeArgs {
 /// Runs `tagship push` with the references as the `merge` input; prints the index's digest.
 pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
     if args.refs.is_empty() {
-        return Err(InputValueError {
-            input: "merge".into(),
-            value: String::new(),
-            expected: "name the per-platform images: tagship merge REPO@sha256:… REPO@sha256:…, or a directory of digest files with --images REPO".into(),
-        }
+        return Err(InputError::value("merge", String::new(), "name the per-platform images: tagship merge REPO@sha256:… REPO@sha256:…, or a directory of digest files with --images REPO")
         .into());
     }
     let mut inputs = Inputs::default();

@@ -6,10 +6,11 @@ use clap::Args;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::{ConnectFlags, Environment, Format, publish_settings, runtime};
-use crate::ci::inputs::{InputValueError, Inputs};
+use crate::ci::inputs::Inputs;
 use crate::error::Error;
 use crate::output::render;
 use crate::output::safe::{print, print_json};
+use crate::plan::InputError;
 use crate::plan::images::ImageName;
 use crate::plan::retention::ImageVersion;
 use crate::publish::{self, PublishSettings};
@@ -84,12 +85,8 @@ fn inputs_for(env: &Environment, access: &ConnectFlags) -> Inputs {
 /// repository (`host[:port]/path`), lower-cased and checked as the `images` input is. A tag, a
 /// digest, a transport or a bare registry host would otherwise read as another repository, and
 /// list nothing or reach the wrong registry.
-fn repository_argument(command: &str, typed: &str) -> Result<ImageName, InputValueError> {
-    let refuse = |expected: String| InputValueError {
-        input: "IMAGE".into(),
-        value: typed.to_string(),
-        expected,
-    };
+fn repository_argument(command: &str, typed: &str) -> Result<ImageName, InputError> {
+    let refuse = |expected: String| InputError::value("IMAGE", typed, expected);
     let text = typed.trim();
     if text.is_empty() {
         return Err(refuse(format!(
@@ -288,11 +285,11 @@ pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
             .collect();
         print(&render::versions_table(&candidates));
         if args.to.is_none() && !args.list {
-            return Err(InputValueError {
-                input: "--to".into(),
-                value: String::new(),
-                expected: "name the version to roll back to (one of the list above)".into(),
-            }
+            return Err(InputError::value(
+                "--to",
+                "",
+                "name the version to roll back to (one of the list above)",
+            )
             .into());
         }
         return Ok(());

@@ -50,13 +50,35 @@ pub struct PlanInputs {
 }
 
 /// A mistake in an input, located precisely enough to fix it: the input, the line (when one line
-/// is at fault) and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("input `{input}`{}: {problem}", at.as_ref().map(|l| format!(" line {} (`{}`)", l.number, l.text)).unwrap_or_default())]
+/// is at fault) or the value (when the whole value is), and what is wrong with it. The one error
+/// type for input mistakes, whichever module finds them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("input `{input}`{}: {problem}", match (at, value) {
+    (Some(l), _) => format!(" line {} (`{}`)", l.number, l.text),
+    (None, Some(v)) => format!(" is `{v}`"),
+    (None, None) => String::new(),
+})]
 pub struct InputError {
-    pub input: &'static str,
+    pub input: String,
     pub at: Option<InputLine>,
+    pub value: Option<String>,
     pub problem: String,
+}
+
+impl InputError {
+    /// `input` is `value`, and `problem` says what to give instead.
+    pub fn value(
+        input: impl Into<String>,
+        value: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> InputError {
+        InputError {
+            input: input.into(),
+            at: None,
+            value: Some(value.into()),
+            problem: problem.into(),
+        }
+    }
 }
 
 /// The inputs, parsed and checked. Built once; planning then cannot fail on syntax.
@@ -87,8 +109,9 @@ impl Rules {
     pub fn parse(inputs: &PlanInputs) -> Result<Rules, InputError> {
         let locate =
             |input: &'static str, lines: &[InputLine], at: usize, problem: String| InputError {
-                input,
+                input: input.to_string(),
                 at: lines.get(at.saturating_sub(1)).cloned(),
+                value: None,
                 problem,
             };
         let texts = |lines: &[InputLine]| lines.iter().map(|l| l.text.clone()).collect::<Vec<_>>();
@@ -137,8 +160,9 @@ impl Rules {
             .find(|l| !ANNOTATION_LEVELS.contains(&l.as_str()))
         {
             return Err(InputError {
-                input: "DOCKER_METADATA_ANNOTATIONS_LEVELS",
+                input: "DOCKER_METADATA_ANNOTATIONS_LEVELS".into(),
                 at: None,
+                value: None,
                 problem: format!(
                     "unknown level `{bad}`; use {}",
                     ANNOTATION_LEVELS.join(", ")
@@ -251,8 +275,9 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
     let mut latest_version: Option<semver::Version> = None;
     for (line, rule) in ordered {
         let fail = |problem: String| InputError {
-            input: "tags",
+            input: "tags".into(),
             at: Some(line.clone()),
+            value: None,
             problem,
         };
         let render = |t: &Template| t.render(&scope).map_err(|e| fail(e.to_string()));
@@ -342,8 +367,9 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
     }
     let key_value_error = |input: &'static str| {
         move |e: template::TemplateError| InputError {
-            input,
+            input: input.to_string(),
             at: None,
+            value: None,
             problem: e.to_string(),
         }
     };
@@ -399,8 +425,9 @@ fn default_images(ctx: &Context) -> Result<Vec<images::ImageName>, InputError> {
     images::ImageName::parse(&name)
         .map(|n| vec![n])
         .map_err(|e| InputError {
-            input: "images",
+            input: "images".into(),
             at: None,
+            value: None,
             problem: format!("the default image: {e}; set `images` to a valid name"),
         })
 }

@@ -144,20 +144,18 @@ pub enum PolicyError {
         "the retention policy would delete all {count} versions of the image; nothing was deleted. Narrow `tag-filter`, raise `keep`, or delete the package itself if that is what you want"
     )]
     DeletesEverything { count: usize },
-    #[error("input `{input}` is `{value}`: {expected}")]
-    Value {
-        input: &'static str,
-        value: String,
-        expected: String,
-    },
+    #[error(transparent)]
+    Input(#[from] super::InputError),
 }
 
 /// `30d`, `12h`, `2w`, `90m`, `45s`.
 pub fn parse_age(text: &str) -> Result<SignedDuration, PolicyError> {
-    let bad = || PolicyError::Value {
-        input: "older-than",
-        value: text.to_string(),
-        expected: "use a number and a unit: s, m, h, d or w (for example 30d)".into(),
+    let bad = || {
+        PolicyError::Input(super::InputError::value(
+            "older-than",
+            text,
+            "use a number and a unit: s, m, h, d or w (for example 30d)",
+        ))
     };
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;

@@ -14,7 +14,9 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 use crate::http::describe;
-use crate::http::retry::{GiveUp, RetryPolicy, human, is_retryable_status, parse_retry_after};
+use crate::http::retry::{
+    Attempts, GiveUp, RetryPolicy, human, is_retryable_status, parse_retry_after,
+};
 use crate::secret::Secret;
 
 /// The most of one GitHub answer read into memory. The largest answers tagship reads are list
@@ -328,8 +330,7 @@ impl GitHub {
         body: Option<&serde_json::Value>,
         repeat: Repeat,
     ) -> Result<Answer, GitHubError> {
-        let mut attempt = 1;
-        let mut waited = Duration::ZERO;
+        let mut attempts = Attempts::new(self.retry.backoff);
         loop {
             let (why, after, answered) = match self.send_once(&method, route, body).await {
                 Ok(answer) => {
@@ -365,11 +366,7 @@ impl GitHub {
                     (format!("a failed connection ({message})"), None, None)
                 }
             };
-            let jitter = crate::http::retry::jitter();
-            let delay = match (
-                self.retry.backoff.next(attempt, after, waited, jitter),
-                answered,
-            ) {
+            let delay = match (attempts.next_wait(after), answered) {
                 (Ok(delay), _) => delay,
                 // GitHub asked for a longer wait than the budget: its answer, and why, are the
                 // error (sending again now would only be refused again).
@@ -392,12 +389,10 @@ impl GitHub {
                 "GitHub: {operation} on {} got {why}; retrying in {:.1}s (attempt {} of {})",
                 self.repository,
                 delay.as_secs_f64(),
-                attempt + 1,
-                self.retry.backoff.max_attempts
+                attempts.attempt() + 1,
+                attempts.max()
             );
-            tokio::time::sleep(delay).await;
-            waited += delay;
-            attempt += 1;
+            attempts.wait(delay).await;
         }
     }
 

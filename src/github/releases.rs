@@ -6,6 +6,7 @@ use http::Method;
 use serde_json::json;
 
 use super::{ErrorBody, GitHub, GitHubError, Repeat, next_page};
+use crate::http::retry::{Attempts, RetryPolicy};
 use crate::plan::notes::merge_body;
 use crate::plan::release::ReleasePlan;
 
@@ -98,9 +99,12 @@ pub async fn upsert(
         "make_latest": if make_latest { "true" } else { "false" },
     });
     let route = gh.route("/releases");
-    let mut attempts = 0;
+    // A create is checked for before each new try, so three tries are plenty.
+    let mut attempts = Attempts::new(RetryPolicy {
+        max_attempts: 3,
+        ..RetryPolicy::default()
+    });
     loop {
-        attempts += 1;
         // A create is never repeated blindly: it may have been applied.
         let outcome = gh
             .call(operation, Method::POST, &route, Some(&body), Repeat::Never)
@@ -136,14 +140,16 @@ pub async fn upsert(
             );
             return update(gh, release, generated, make_latest).await;
         }
-        if attempts >= 3 {
+        let Ok(delay) = attempts.next_wait(None) else {
             return Err(unclear);
-        }
+        };
         tracing::warn!(
-            "{unclear}; the release is not there, so trying again (attempt {} of 3)",
-            attempts + 1
+            "{unclear}; the release is not there, so trying again in {:.1}s (attempt {} of {})",
+            delay.as_secs_f64(),
+            attempts.attempt() + 1,
+            attempts.max()
         );
-        tokio::time::sleep(std::time::Duration::from_millis(500 * attempts)).await;
+        attempts.wait(delay).await;
     }
 }
 

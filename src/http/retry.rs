@@ -154,6 +154,58 @@ impl RetryPolicy {
     }
 }
 
+/// One operation's tries under a policy: which try this is and how long was waited. Every retry
+/// loop (registry requests, token requests, whole uploads, GitHub calls) counts with it, so they
+/// all stop, wait and spread apart alike; each decides for itself what is worth another try.
+#[derive(Debug, Clone)]
+pub struct Attempts {
+    policy: RetryPolicy,
+    attempt: u32,
+    waited: Duration,
+}
+
+impl Attempts {
+    pub fn new(policy: RetryPolicy) -> Attempts {
+        Attempts {
+            policy,
+            attempt: 1,
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// The try under way, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// How many tries the policy allows.
+    pub fn max(&self) -> u32 {
+        self.policy.max_attempts
+    }
+
+    /// The wait before the next try (the server's `Retry-After` when it gave one), or why there
+    /// is none.
+    pub fn next_wait(&self, retry_after: Option<Duration>) -> Result<Duration, GiveUp> {
+        self.policy
+            .next(self.attempt, retry_after, self.waited, jitter())
+    }
+
+    /// Whether another try is left at all, for a failure that names no wait (a dropped
+    /// connection). Decided without jitter, so the same count always answers the same.
+    pub fn can_retry(&self) -> bool {
+        self.policy
+            .next(self.attempt, None, self.waited, 0.5)
+            .is_ok()
+    }
+
+    /// Waits `wait`, then counts the next try.
+    pub async fn wait(&mut self, wait: Duration) {
+        tokio::time::sleep(wait).await;
+        self.waited += wait;
+        self.attempt += 1;
+    }
+}
+
 /// A fraction in [0, 1) that differs between processes, so that jobs failing together do not
 /// retry in step. One source for every retry loop.
 pub fn jitter() -> f64 {
@@ -166,6 +218,37 @@ pub fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn attempts_count_tries_and_waits_and_stop_at_the_policy() {
+        let mut attempts = Attempts::new(RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            max_total_wait: Duration::from_millis(10),
+        });
+        assert_eq!((attempts.attempt(), attempts.max()), (1, 3));
+        for _ in 0..2 {
+            assert!(attempts.can_retry());
+            let wait = attempts.next_wait(None).unwrap();
+            attempts.wait(wait).await;
+        }
+        assert_eq!(attempts.attempt(), 3);
+        assert!(!attempts.can_retry());
+        assert_eq!(
+            attempts.next_wait(None),
+            Err(GiveUp::Attempts { attempts: 3 })
+        );
+        // A server's wait beyond what is left of the budget is said as such.
+        let fresh = Attempts::new(RetryPolicy {
+            max_total_wait: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        });
+        assert!(matches!(
+            fresh.next_wait(Some(Duration::from_secs(5))),
+            Err(GiveUp::ServerWait { .. })
+        ));
+    }
 
     #[test]
     fn retryable_statuses() {

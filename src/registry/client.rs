@@ -40,7 +40,7 @@ use super::credentials::Credentials;
 use super::digest::Digest;
 use super::error::{RegistryError, body_message, denied_fix, permission_fix};
 use super::media::ACCEPT_MANIFESTS;
-use crate::http::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::http::retry::{Attempts, RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::output::actions::mask;
 use crate::secret::Secret;
 
@@ -374,8 +374,7 @@ impl Registry {
                 query.append_pair("scope", s);
             }
         }
-        let mut attempt = 1;
-        let mut waited = Duration::ZERO;
+        let mut attempts = Attempts::new(self.retry);
         let response = loop {
             let mut request = match &self.credentials {
                 Credentials::IdentityToken(refresh) => {
@@ -411,14 +410,13 @@ impl Registry {
                         "token request",
                         r.status().as_u16(),
                         after,
-                        &mut attempt,
-                        &mut waited,
+                        &mut attempts,
                     )
                     .await?;
                 }
                 Ok(r) => break r,
                 Err(e) => {
-                    if self.retry.next(attempt, None, waited, 0.5).is_err() {
+                    if !attempts.can_retry() {
                         return Err(RegistryError::Transport {
                             registry: self.name.clone(),
                             repository: op.repository.to_string(),
@@ -426,7 +424,7 @@ impl Registry {
                             message: describe(&e),
                         });
                     }
-                    self.wait_or_give_up(op, "token request", 0, None, &mut attempt, &mut waited)
+                    self.wait_or_give_up(op, "token request", 0, None, &mut attempts)
                         .await?;
                 }
             }
@@ -567,26 +565,18 @@ impl Registry {
         what: &str,
         status: u16,
         retry_after: Option<Duration>,
-        attempt: &mut u32,
-        waited: &mut Duration,
+        attempts: &mut Attempts,
     ) -> Result<(), RegistryError> {
-        let delay =
-            match self
-                .retry
-                .next(*attempt, retry_after, *waited, crate::http::retry::jitter())
-            {
-                Ok(delay) => delay,
-                Err(why) => {
-                    return Err(RegistryError::Status {
-                        registry: self.name.clone(),
-                        repository: op.repository.to_string(),
-                        operation: what.to_string(),
-                        status,
-                        message: why.to_string(),
-                        retry_after: None,
-                    });
-                }
-            };
+        let delay = attempts
+            .next_wait(retry_after)
+            .map_err(|why| RegistryError::Status {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                operation: what.to_string(),
+                status,
+                message: why.to_string(),
+                retry_after: None,
+            })?;
         let why = if status == 0 {
             "the connection failed".to_string()
         } else {
@@ -597,12 +587,10 @@ impl Registry {
             self.name,
             op.repository,
             delay.as_secs_f64(),
-            *attempt + 1,
-            self.retry.max_attempts
+            attempts.attempt() + 1,
+            attempts.max()
         );
-        tokio::time::sleep(delay).await;
-        *waited += delay;
-        *attempt += 1;
+        attempts.wait(delay).await;
         Ok(())
     }
 
@@ -615,8 +603,7 @@ impl Registry {
         scopes: &[String],
         make: &(dyn Fn() -> Result<RequestBuilder, RegistryError> + Sync),
     ) -> Result<Response, RegistryError> {
-        let mut attempt = 1;
-        let mut waited = Duration::ZERO;
+        let mut attempts = Attempts::new(self.retry);
         let mut reauthenticated = false;
         loop {
             let (request, own) = self.authorize(op, scopes, make()?).await?;
@@ -641,14 +628,14 @@ impl Registry {
                             .get("retry-after")
                             .and_then(|v| v.to_str().ok())
                             .and_then(parse_retry_after);
-                        self.wait_or_give_up(op, op.what, status, after, &mut attempt, &mut waited)
+                        self.wait_or_give_up(op, op.what, status, after, &mut attempts)
                             .await?;
                         continue;
                     }
                     return Ok(response);
                 }
                 Err(e) => {
-                    if self.retry.next(attempt, None, waited, 0.5).is_err() {
+                    if !attempts.can_retry() {
                         return Err(RegistryError::Transport {
                             registry: self.name.clone(),
                             repository: op.repository.to_string(),
@@ -656,7 +643,7 @@ impl Registry {
                             message: describe(&e),
                         });
                     }
-                    self.wait_or_give_up(op, op.what, 0, None, &mut attempt, &mut waited)
+                    self.wait_or_give_up(op, op.what, 0, None, &mut attempts)
                         .await?;
                 }
             }

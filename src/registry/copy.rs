@@ -15,7 +15,7 @@ use super::progress::Progress;
 use super::source::docker_archive::{self, DockerArchive};
 use super::source::{BlobInfo, BlobOrigin, RawManifest, SourceError, SourceImage};
 use super::stream::{self as body, ByteStream, Compressed, MismatchFlag};
-use crate::http::retry::RetryPolicy;
+use crate::http::retry::{Attempts, RetryPolicy};
 use crate::output::human_bytes;
 use crate::plan::TagRole;
 use crate::plan::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
@@ -158,21 +158,14 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
 /// to fail with: `e` itself when it is not transient, else `e` with why it is not tried again
 /// (attempts spent, a wait beyond the budget).
 async fn wait_to_retry_upload(
-    retry: &RetryPolicy,
-    attempt: &mut u32,
-    waited: &mut Duration,
+    attempts: &mut Attempts,
     e: RegistryError,
     what: &str,
 ) -> Result<(), RegistryError> {
     if !e.is_transient() {
         return Err(e);
     }
-    let delay = match retry.next(
-        *attempt,
-        e.retry_after(),
-        *waited,
-        crate::http::retry::jitter(),
-    ) {
+    let delay = match attempts.next_wait(e.retry_after()) {
         Ok(delay) => delay,
         Err(why) => {
             return Err(RegistryError::GaveUp {
@@ -184,12 +177,10 @@ async fn wait_to_retry_upload(
     tracing::warn!(
         "{e}; retrying {what} in {:.1}s (attempt {} of {})",
         delay.as_secs_f64(),
-        *attempt + 1,
-        retry.max_attempts
+        attempts.attempt() + 1,
+        attempts.max()
     );
-    tokio::time::sleep(delay).await;
-    *waited += delay;
-    *attempt += 1;
+    attempts.wait(delay).await;
     Ok(())
 }
 
@@ -206,8 +197,7 @@ async fn push_blob(
     if registry.blob_exists(repository, &blob.digest, true).await? {
         return Ok(BlobOutcome::Skipped);
     }
-    let mut attempt = 1;
-    let mut waited = Duration::ZERO;
+    let mut attempts = Attempts::new(*retry);
     loop {
         let Some(location) = registry
             .start_upload(repository, mount_from.map(|from| (&blob.digest, from)))
@@ -238,7 +228,7 @@ async fn push_blob(
                     .into());
                 }
                 let what = format!("the upload of {}", blob.digest);
-                wait_to_retry_upload(retry, &mut attempt, &mut waited, e, &what).await?;
+                wait_to_retry_upload(&mut attempts, e, &what).await?;
             }
         }
     }
@@ -254,8 +244,7 @@ async fn push_docker_layer(
     retry: &RetryPolicy,
 ) -> Result<Compressed, PushError> {
     let layer = &archive.layers[index];
-    let mut attempt = 1;
-    let mut waited = Duration::ZERO;
+    let mut attempts = Attempts::new(*retry);
     loop {
         let location = registry
             .start_upload(repository, None)
@@ -304,7 +293,7 @@ async fn push_docker_layer(
                     .into());
                 }
                 let what = format!("layer {}", layer.diff_id);
-                wait_to_retry_upload(retry, &mut attempt, &mut waited, e, &what).await?;
+                wait_to_retry_upload(&mut attempts, e, &what).await?;
             }
         }
     }

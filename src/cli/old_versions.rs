@@ -15,11 +15,9 @@ use crate::plan::images::ImageName;
 use crate::plan::retention::ImageVersion;
 use crate::publish::{self, PublishSettings};
 use crate::registry::client::Registry;
-use crate::registry::copy::platform_names;
-use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
-use crate::registry::media::{ManifestKind, Platform};
-use crate::registry::source::{self, parse_manifest};
+use crate::registry::source;
+use crate::registry::versions::manifest_facts;
 use crate::retention::{self, GitHubAccess, RetentionError, RetentionSettings};
 
 #[derive(Debug, Args)]
@@ -195,30 +193,16 @@ async fn add_image_platforms(
     Ok(())
 }
 
-/// `os/architecture[/variant]` from the config of the image manifest `digest`; `None` when it is
-/// not an image manifest or its config does not say (an artifact's, for one).
+/// `os/architecture[/variant]` from the config of the image manifest `digest` (read as the
+/// listing reads a dated image); `None` when it is not an image or its config does not say.
 async fn image_platform(
     registry: &Registry,
     repository: &str,
     digest: &str,
 ) -> Result<Option<String>, RegistryError> {
-    let Some((bytes, media_type)) = registry.get_manifest(repository, digest, false).await? else {
-        return Ok(None);
-    };
-    let Ok((ManifestKind::Image, _, doc)) =
-        parse_manifest(&Digest::of(&bytes), &bytes, Some(&media_type))
-    else {
-        return Ok(None);
-    };
-    let Some(config) = doc.config else {
-        return Ok(None);
-    };
-    let config = registry
-        .get_small_blob(repository, &config.digest, config.size)
-        .await?;
-    Ok(serde_json::from_slice::<Platform>(&config)
-        .ok()
-        .and_then(|p| platform_names(&[p]).pop()))
+    Ok(manifest_facts(registry, repository, digest, true)
+        .await?
+        .and_then(|facts| facts.platforms.into_iter().next()))
 }
 
 pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {

@@ -15,4 +15,5 @@ pub mod publish;
 pub mod registry;
 pub mod release;
 pub mod retention;
+pub mod run;
 pub mod secret;

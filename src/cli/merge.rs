@@ -3,10 +3,11 @@
 
 use clap::Args;
 
-use super::{ConnectFlags, Environment, InputFlags, PushFlags, push_with};
+use super::{ConnectFlags, InputFlags, PushFlags, push_with};
 use crate::ci::inputs::Inputs;
 use crate::error::Error;
 use crate::plan::InputError;
+use crate::run::Environment;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {

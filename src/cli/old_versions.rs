@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use super::{ConnectFlags, Environment, Format, publish_settings, runtime};
+use super::{ConnectFlags, Format};
 use crate::ci::inputs::Inputs;
 use crate::error::Error;
 use crate::output::render;
@@ -19,6 +19,7 @@ use crate::registry::error::RegistryError;
 use crate::registry::source;
 use crate::registry::versions::manifest_facts;
 use crate::retention::{self, GitHubAccess, RetentionError, RetentionSettings};
+use crate::run::{Environment, publish_settings, runtime};
 
 #[derive(Debug, Args)]
 pub struct LsArgs {

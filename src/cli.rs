@@ -295,10 +295,11 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
     args.connect.apply(&mut inputs, env);
     let (ctx, plan) = compute_plan(env, &inputs)?;
     let settings = publish_settings(env, &inputs)?;
+    // The notes template, as before, from the workspace when there is one.
     let release_settings = ReleaseSettings::from_inputs(
         &inputs,
         &env.vars,
-        &env.workdir,
+        &env.workspace(),
         settings.client.ca_pem.clone(),
     )?;
     let decided = if args.dry_run {

@@ -67,13 +67,13 @@ fn bad(input: &str, value: &str, expected: &str) -> InputError {
 }
 
 impl ReleaseSettings {
-    /// Reads the inputs; a template path is relative to the workspace (`GITHUB_WORKSPACE`,
-    /// else `workdir`). The template's syntax is checked here.
+    /// Reads the inputs; a template path is relative to `base` (the workspace). The template's
+    /// syntax is checked here.
     /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
     pub fn from_inputs(
         inputs: &Inputs,
         env: &BTreeMap<String, String>,
-        workdir: &Path,
+        base: &Path,
         ca_pem: Option<Vec<u8>>,
     ) -> Result<ReleaseSettings, ReleaseError> {
         let mode_text = inputs.string("release");
@@ -86,10 +86,6 @@ impl ReleaseSettings {
         let template = match inputs.string("release-notes-template") {
             "" => None,
             path => {
-                let base = env
-                    .get("GITHUB_WORKSPACE")
-                    .filter(|w| !w.is_empty())
-                    .map_or_else(|| workdir.to_path_buf(), |w| Path::new(w).to_path_buf());
                 let text = crate::file::read_text_at_most(
                     &base.join(path),
                     crate::file::MAX_TEMPLATE,
@@ -222,6 +218,22 @@ pub fn notes_input(
     }
 }
 
+/// The notes of the release for `pushed`, from the settings' template (or the default one).
+fn render_notes(
+    ctx: &Context,
+    plan: &Plan,
+    pushed: &PushOutcome,
+    settings: &ReleaseSettings,
+    changelog: String,
+) -> Result<String, ReleaseError> {
+    let input = notes_input(ctx, plan, pushed, changelog);
+    let (template, origin) = match &settings.template {
+        Some((path, text)) => (Some(text.as_str()), path.as_str()),
+        None => (None, "the default template"),
+    };
+    Ok(notes::render(template, origin, &input)?)
+}
+
 /// Creates or updates the release of `release_plan` for the pushed image.
 pub async fn release(
     ctx: &Context,
@@ -233,12 +245,7 @@ pub async fn release(
     let gh = settings.connect(ctx, &format!("the release of {}", release_plan.tag_name))?;
     let now = releases::existing(&gh, &release_plan.tag_name).await?;
     let changelog = changelog(&gh, ctx, release_plan, settings.changelog).await;
-    let input = notes_input(ctx, plan, pushed, changelog);
-    let (template, origin) = match &settings.template {
-        Some((path, text)) => (Some(text.as_str()), path.as_str()),
-        None => (None, "the default template"),
-    };
-    let generated = notes::render(template, origin, &input)?;
+    let generated = render_notes(ctx, plan, pushed, settings, changelog)?;
     let make_latest = release::make_latest(release_plan, &now.stable_tags);
     let (release, action) =
         releases::upsert(&gh, release_plan, &generated, make_latest, now).await?;
@@ -288,12 +295,7 @@ pub async fn preview(
         let changelog = changelog(&gh, ctx, release_plan, settings.changelog).await;
         (Some(now), changelog)
     };
-    let input = notes_input(ctx, plan, pushed, changelog);
-    let (template, origin) = match &settings.template {
-        Some((path, text)) => (Some(text.as_str()), path.as_str()),
-        None => (None, "the default template"),
-    };
-    let generated = notes::render(template, origin, &input)?;
+    let generated = render_notes(ctx, plan, pushed, settings, changelog)?;
     let (action, make_latest, body) = match &existing {
         None => ("create or update", None, generated),
         Some(now) => (

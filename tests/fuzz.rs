@@ -2009,112 +2009,56 @@ fn docker_archive() {
 // ---------------------------------------------------------------------------------------------
 // Templates: `{{…}}` expressions, moment.js dates, release notes.
 
-const TEMPLATE_TOKENS: &[&str] = &[
-    "{{",
-    "}}",
-    "{{{",
-    "}}}",
-    "{{ ",
-    " }}",
-    "{{~",
-    "~}}",
-    "~",
-    "branch",
-    "tag",
-    "sha",
-    "base_ref",
-    "head_ref",
-    "is_default_branch",
-    "is_not_default_branch",
-    "run_number",
-    "run_attempt",
-    "version",
-    "major",
-    "raw",
-    "date",
-    "commit_date",
-    " 'YYYYMMDD'",
-    " \"YYYY-MM-DD[T]HH:mm\"",
-    " 'GGGG-[W]WW Do'",
-    "'",
-    "\"",
-    " tz=",
-    "'Europe/Paris'",
-    "'UTC'",
-    "'Nowhere/Else'",
-    "'+05:30'",
-    " ",
-    "x",
-    "-",
-    "{",
-    "}",
-    "=",
-    "\\",
-];
+/// The template language's own names (`template::GLOBAL_NAMES`), its brackets, helpers and
+/// arguments, and stray characters.
+static TEMPLATE_TOKENS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    tagship::plan::template::GLOBAL_NAMES
+        .iter()
+        .copied()
+        .chain([
+            "{{",
+            "}}",
+            "{{{",
+            "}}}",
+            "{{ ",
+            " }}",
+            "{{~",
+            "~}}",
+            "~",
+            "version",
+            "major",
+            "raw",
+            "date",
+            "commit_date",
+            " 'YYYYMMDD'",
+            " \"YYYY-MM-DD[T]HH:mm\"",
+            " 'GGGG-[W]WW Do'",
+            "'",
+            "\"",
+            " tz=",
+            "'Europe/Paris'",
+            "'UTC'",
+            "'Nowhere/Else'",
+            "'+05:30'",
+            " ",
+            "x",
+            "-",
+            "{",
+            "}",
+            "=",
+            "\\",
+        ])
+        .collect()
+});
 
-const DATE_TOKENS: &[&str] = &[
-    "YYYYYY",
-    "YYYY",
-    "YY",
-    "Y",
-    "MMMM",
-    "MMM",
-    "MM",
-    "Mo",
-    "M",
-    "DDDD",
-    "DDDo",
-    "DDD",
-    "DD",
-    "Do",
-    "D",
-    "dddd",
-    "ddd",
-    "dd",
-    "do",
-    "d",
-    "E",
-    "e",
-    "HH",
-    "H",
-    "hh",
-    "h",
-    "kk",
-    "k",
-    "mm",
-    "m",
-    "ss",
-    "s",
-    "SSSSSSSSS",
-    "SSS",
-    "S",
-    "A",
-    "a",
-    "ZZ",
-    "Z",
-    "X",
-    "x",
-    "Qo",
-    "Q",
-    "WW",
-    "Wo",
-    "W",
-    "ww",
-    "wo",
-    "w",
-    "GGGG",
-    "GG",
-    "gggg",
-    "gg",
-    "zz",
-    "z",
-    "[",
-    "]",
-    "\\",
-    " ",
-    "-",
-    "é",
-];
+/// The formatter's own tokens, with brackets, escapes and other characters around them.
+static DATE_TOKENS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    date_format::TOKENS
+        .iter()
+        .copied()
+        .chain(["[", "]", "\\", " ", "-", "é"])
+        .collect()
+});
 
 const ZONES: &[&str] = &[
     "UTC",
@@ -2142,7 +2086,7 @@ fn template() {
     let extra = prop::collection::vec(select(&["version", "major", "minor", "raw"][..]), 0..3);
     fuzz(
         "template",
-        (text(TEMPLATE_TOKENS), extra, arb_context()),
+        (text(&TEMPLATE_TOKENS[..]), extra, arb_context()),
         |(text, extra, ctx)| {
             let parsed = Template::parse(text, extra);
             if !text.contains(['{', '}']) {
@@ -2169,7 +2113,7 @@ fn date_format() {
     let literal = "[^\\]]{0,20}";
     fuzz(
         "date_format",
-        (arb_timestamp(), arb_zone(), text(DATE_TOKENS), literal),
+        (arb_timestamp(), arb_zone(), text(&DATE_TOKENS[..]), literal),
         |(time, zone, format, literal)| {
             let zoned = time.to_zoned(zone.clone());
             let _ = date_format::format(&zoned, format);

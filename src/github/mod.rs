@@ -8,22 +8,21 @@ pub mod refs;
 pub mod releases;
 
 use http::{HeaderMap, Method};
-use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
-use crate::http::describe;
 use crate::http::retry::{
     Attempts, GiveUp, RetryPolicy, human, is_retryable_status, parse_retry_after,
 };
+use crate::http::{BodyError, describe};
 use crate::secret::Secret;
 
 /// The most of one GitHub answer read into memory. The largest answers tagship reads are list
 /// pages of 100 (releases, whose notes may run to 125,000 characters each; package versions),
 /// the unpaged list of a repository's tags and a compare of 250 commits: a few MiB at the very
 /// most. A server that sends more is broken or hostile, and reading on would only grow memory.
-pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_ANSWER_BYTES: u64 = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -66,13 +65,13 @@ pub enum GitHubError {
         message: String,
     },
     #[error(
-        "GitHub: {operation} on {repository}: the server sent more than {} ({limit} bytes) in one answer, far more than any answer of GitHub's API; tagship stopped reading. Check `GITHUB_API_URL` ({api}) and any proxy in between", crate::output::human_bytes(*.limit as u64)
+        "GitHub: {operation} on {repository}: the server sent more than {} ({limit} bytes) in one answer, far more than any answer of GitHub's API; tagship stopped reading. Check `GITHUB_API_URL` ({api}) and any proxy in between", crate::output::human_bytes(*.limit)
     )]
     AnswerTooLarge {
         operation: String,
         repository: String,
         api: String,
-        limit: usize,
+        limit: u64,
     },
     #[error(
         "GitHub: {operation} on {repository} failed: {message}. Check `GITHUB_API_URL` ({api})"
@@ -280,10 +279,9 @@ impl GitHub {
             Method::PUT => self.octo._put(uri, body).await?,
             Method::DELETE => self.octo._delete(uri, body).await?,
             _ => {
-                return Err(SendError::Http(octocrab::Error::Other {
-                    source: format!("method {method} is not used").into(),
-                    backtrace: std::backtrace::Backtrace::capture(),
-                }));
+                return Err(SendError::Http(
+                    format!("method {method} is not used").into(),
+                ));
             }
         };
         let status = response.status().as_u16();
@@ -292,21 +290,12 @@ impl GitHub {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if announced.is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
-            return Err(SendError::TooLarge);
-        }
-        // Frame by frame, so that an endless body is given up at the cap, not read.
-        let mut body = response.into_body();
-        let mut bytes = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let Ok(data) = frame?.into_data() else {
-                continue;
-            };
-            if bytes.len() + data.len() > MAX_ANSWER_BYTES {
-                return Err(SendError::TooLarge);
-            }
-            bytes.extend_from_slice(&data);
-        }
+        let bytes = crate::http::collect_limited(response.into_body(), announced, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => SendError::TooLarge,
+                BodyError::Transport(e) => SendError::Http(e),
+            })?;
         // Lossy: an answer that is not UTF-8 is still an answer, shown as best it can be.
         let body = String::from_utf8_lossy(&bytes).into_owned();
         Ok(Answer {
@@ -359,7 +348,7 @@ impl GitHub {
                 }
                 Err(SendError::TooLarge) => return Err(self.too_large(operation)),
                 Err(SendError::Http(e)) => {
-                    let message = describe(&e);
+                    let message = describe(&*e);
                     if repeat == Repeat::Never {
                         return Err(self.transport(operation, message));
                     }
@@ -381,7 +370,7 @@ impl GitHub {
                     return match self.send_once(&method, route, body).await {
                         Ok(answer) => Ok(answer),
                         Err(SendError::TooLarge) => Err(self.too_large(operation)),
-                        Err(SendError::Http(e)) => Err(self.transport(operation, describe(&e))),
+                        Err(SendError::Http(e)) => Err(self.transport(operation, describe(&*e))),
                     };
                 }
             };
@@ -551,14 +540,14 @@ fn rate_limit_wait(answer: &Answer) -> Option<Duration> {
 
 /// Why one send got no answer to look at.
 enum SendError {
-    Http(octocrab::Error),
+    Http(Box<dyn std::error::Error + Send + Sync>),
     /// The body passed [`MAX_ANSWER_BYTES`] (or its `Content-Length` said it would).
     TooLarge,
 }
 
 impl From<octocrab::Error> for SendError {
     fn from(e: octocrab::Error) -> Self {
-        SendError::Http(e)
+        SendError::Http(Box::new(e))
     }
 }
 

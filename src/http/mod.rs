@@ -7,6 +7,9 @@ pub mod retry;
 
 pub use link::next_link;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
 use std::time::Duration;
 
 /// A client trusting the system's CAs and `ca_pem` (a PEM bundle) besides.
@@ -65,9 +68,56 @@ fn strip_wrapper_labels(mut text: &str) -> &str {
     }
 }
 
+/// Why a bounded body read stopped.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Longer than the limit (its `Content-Length` said so, or reading found it).
+    TooLarge,
+    /// The connection failed while reading.
+    Transport(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The whole `body`, when it is at most `limit` bytes: a `content_length` above it is refused
+/// before reading, and reading stops at the first byte past it (`http_body_util::Limited`), so a
+/// server that sends without end costs `limit` bytes of memory at most.
+pub async fn collect_limited<B>(
+    body: B,
+    content_length: Option<u64>,
+    limit: u64,
+) -> Result<Bytes, BodyError>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if content_length.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(e) => Err(BodyError::Transport(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn collects_a_body_only_up_to_its_limit() {
+        let ten = || http_body_util::Full::new(Bytes::from(vec![7u8; 10]));
+        assert_eq!(collect_limited(ten(), None, 10).await.unwrap().len(), 10);
+        assert!(matches!(
+            collect_limited(ten(), None, 9).await,
+            Err(BodyError::TooLarge)
+        ));
+        // A Content-Length above the limit is refused before a byte is read.
+        assert!(matches!(
+            collect_limited(ten(), Some(1 << 40), 10).await,
+            Err(BodyError::TooLarge)
+        ));
+    }
 
     #[derive(Debug)]
     struct Chain(String, Option<Box<Chain>>);

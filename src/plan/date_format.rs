@@ -9,8 +9,8 @@ use jiff::civil::Weekday;
 pub const DEFAULT_FORMAT_UTC: &str = "YYYY-MM-DDTHH:mm:ss[Z]";
 pub const DEFAULT_FORMAT: &str = "YYYY-MM-DDTHH:mm:ssZ";
 
-// Longest first, so that `YYYY` wins over `YY`.
-const TOKENS: &[&str] = &[
+/// The format tokens, longest first so that `YYYY` wins over `YY`.
+pub const TOKENS: &[&str] = &[
     "YYYYYY",
     "YYYY",
     "YY",

@@ -1,8 +1,10 @@
 //! Response bodies read into memory, each under a bound: a registry that sends without end
 //! gets an error (or, for an error body, a truncated message), never the process's memory.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::Response;
+
+use crate::http::BodyError;
 
 pub use super::source::{MAX_CONFIG, MAX_MANIFEST};
 /// A page of a tag list: 1,000 tags of up to 128 characters (the spec's limit) with room.
@@ -12,29 +14,11 @@ pub const MAX_TOKEN: u64 = 1 << 20;
 /// How much of an error body is read for its message; the rest is left unread.
 pub const MAX_ERROR: u64 = 64 << 10;
 
-/// Why a bounded read stopped.
-#[derive(Debug)]
-pub enum ReadError {
-    /// The body is longer than `limit` (said by `Content-Length`, or found reading).
-    TooLarge {
-        limit: u64,
-    },
-    Transport(reqwest::Error),
-}
-
-/// The whole body, when it is at most `limit` bytes; reading stops at the first byte past it.
-pub async fn read(mut response: Response, limit: u64) -> Result<Bytes, ReadError> {
-    if response.content_length().is_some_and(|n| n > limit) {
-        return Err(ReadError::TooLarge { limit });
-    }
-    let mut bytes = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
-        if bytes.len() as u64 + chunk.len() as u64 > limit {
-            return Err(ReadError::TooLarge { limit });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes.freeze())
+/// The whole body, when it is at most `limit` bytes ([`crate::http::collect_limited`]).
+pub async fn read(response: Response, limit: u64) -> Result<Bytes, BodyError> {
+    let length = response.content_length();
+    let body = http::Response::from(response).into_body();
+    crate::http::collect_limited(body, length, limit).await
 }
 
 /// At most the first `limit` bytes of the body, as text (lossy), and whether there was more. A

@@ -40,6 +40,7 @@ use super::credentials::Credentials;
 use super::digest::Digest;
 use super::error::{RegistryError, body_message, denied_fix, permission_fix};
 use super::media::ACCEPT_MANIFESTS;
+use crate::http::BodyError;
 use crate::http::retry::{Attempts, RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::output::actions::mask;
 use crate::secret::Secret;
@@ -246,18 +247,18 @@ impl Registry {
         why: &str,
     ) -> Result<Bytes, RegistryError> {
         body::read(response, limit).await.map_err(|e| match e {
-            body::ReadError::TooLarge { limit } => RegistryError::TooLarge {
+            BodyError::TooLarge => RegistryError::TooLarge {
                 registry: self.name.clone(),
                 repository: op.repository.to_string(),
                 operation: op.what.to_string(),
                 limit: crate::output::human_bytes(limit),
                 why: why.to_string(),
             },
-            body::ReadError::Transport(e) => RegistryError::Transport {
+            BodyError::Transport(e) => RegistryError::Transport {
                 registry: self.name.clone(),
                 repository: op.repository.to_string(),
                 operation: op.what.to_string(),
-                message: describe(&e),
+                message: crate::http::describe(&*e),
             },
         })
     }
@@ -906,18 +907,14 @@ impl Registry {
             repository,
             push: false,
         };
-        let too_large = |limit: u64, why: &str| RegistryError::TooLarge {
-            registry: self.name.clone(),
-            repository: repository.to_string(),
-            operation: format!("GET blob {digest}"),
-            limit: crate::output::human_bytes(limit),
-            why: why.to_string(),
-        };
         if size > body::MAX_CONFIG {
-            return Err(too_large(
-                body::MAX_CONFIG,
-                &format!("Its descriptor says {size} bytes: not an image config"),
-            ));
+            return Err(RegistryError::TooLarge {
+                registry: self.name.clone(),
+                repository: repository.to_string(),
+                operation: format!("GET blob {digest}"),
+                limit: crate::output::human_bytes(body::MAX_CONFIG),
+                why: format!("Its descriptor says {size} bytes: not an image config"),
+            });
         }
         let response = self.get_blob(repository, digest).await?;
         let bytes = self

@@ -91,16 +91,11 @@ impl ActionSteps {
         })?;
         let writes = push_mode.writes(ctx);
         // In the action a relative `source` is in the checked-out repository.
-        let workspace = env
-            .vars
-            .get("GITHUB_WORKSPACE")
-            .filter(|w| !w.trim().is_empty())
-            .map_or_else(|| env.workdir.clone(), PathBuf::from);
+        let workspace = env.workspace();
         let registry = publish_settings_from(env, inputs, &workspace)?;
         let has_source = registry.source.is_some();
         let ca_pem = registry.client.ca_pem.clone();
-        let release =
-            ReleaseSettings::from_inputs(inputs, &env.vars, &env.workdir, ca_pem.clone())?;
+        let release = ReleaseSettings::from_inputs(inputs, &env.vars, &workspace, ca_pem.clone())?;
         let retention = RetentionSettings::from_inputs(inputs, &env.vars, ca_pem)?;
         if retention.rollback_to.is_some() && has_source {
             return Err(InputError::value("rollback-to", inputs.string("rollback-to"), "a rollback moves tags to an earlier version, so it takes no `source`; use one or the other")

@@ -32,6 +32,15 @@ impl Environment {
         }
     }
 
+    /// The checked-out repository: `GITHUB_WORKSPACE`, else the working directory. Relative
+    /// files the action names (its `source`, the notes template) are read from here.
+    pub fn workspace(&self) -> PathBuf {
+        self.vars
+            .get("GITHUB_WORKSPACE")
+            .filter(|w| !w.trim().is_empty())
+            .map_or_else(|| self.workdir.clone(), PathBuf::from)
+    }
+
     pub fn debug(&self) -> bool {
         self.vars.get("RUNNER_DEBUG").is_some_and(|v| v == "1")
     }

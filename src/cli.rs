@@ -9,10 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::ci::inputs::Inputs;
 use crate::error::{Error, Interface};
 use crate::output::log::{Group, Style};
-use crate::output::{render, safe};
+use crate::output::{render, report, safe};
+use crate::plan::release::ReleaseMode;
 use crate::publish;
-use crate::release::{self, ReleaseSettings};
-use crate::run::{Environment, compute_plan, publish_settings, runtime};
+use crate::run::execute::{Report, execute};
+use crate::run::{Environment, Settings, compute_plan, decide, runtime};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,6 +90,15 @@ pub struct PlanArgs {
     pub format: Format,
     #[command(flatten)]
     pub inputs: InputFlags,
+    /// Also read the registries and GitHub (read-only) and print the whole run plan: what a run
+    /// would push, move, hold back, release and tag, as the dry run shows it.
+    #[arg(long)]
+    pub observe: bool,
+    /// With --observe: the image a push would publish (as `tagship push` takes it).
+    #[arg(long, value_name = "SOURCE", requires = "observe")]
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectFlags,
 }
 
 #[derive(Debug, Args)]
@@ -113,9 +123,12 @@ pub struct PushFlags {
     /// Blob uploads at once (default 4).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<String>,
-    /// Check the source and the registries and print what would be written; write nothing.
+    /// Check the source and the registries and print the run plan; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// How --dry-run prints the run plan: text to read, or JSON for scripts.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// How to reach the registries and GitHub from a terminal: the flags every network command takes.
@@ -202,17 +215,32 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
         Command::Ls(args) => old_versions::ls(args, env),
         Command::Prune(args) => old_versions::prune(args, env),
         Command::Rollback(args) => old_versions::rollback(args, env),
-        Command::Plan(args) => {
-            let mut inputs = Inputs::default();
-            args.inputs.apply(&mut inputs);
-            let (_, plan) = compute_plan(env, &inputs)?;
-            match args.format {
-                Format::Table => safe::print(&render::table(&plan)),
-                Format::Json => safe::print_json(&(render::json(&plan) + "\n")),
-            }
-            Ok(())
-        }
+        Command::Plan(args) => plan_command(args, env),
     }
+}
+
+fn plan_command(args: PlanArgs, env: &Environment) -> Result<(), Error> {
+    let mut inputs = Inputs::default();
+    args.inputs.apply(&mut inputs);
+    if let Some(source) = args.source {
+        inputs.set("source", source);
+    }
+    args.connect.apply(&mut inputs, env);
+    let (ctx, plan) = compute_plan(env, &inputs)?;
+    if !args.observe {
+        match args.format {
+            Format::Table => safe::print(&render::table(&plan)),
+            Format::Json => safe::print_json(&(render::json(&plan) + "\n")),
+        }
+        return Ok(());
+    }
+    let settings = Settings::from_inputs(env, &inputs, &env.workdir)?;
+    // What the action would do here, read-only: its dry run.
+    let mut intent = settings.intent(&ctx, env.now);
+    intent.writes = false;
+    let (run, _) = runtime()?.block_on(decide(&ctx, &plan, &intent, &settings))?;
+    report::print_plan(&run, args.format == Format::Json);
+    Ok(())
 }
 
 impl InputFlags {
@@ -257,21 +285,26 @@ pub(crate) fn push_with(
         }
     }
     connect.apply(&mut inputs, env);
-    let (_, plan) = compute_plan(env, &inputs)?;
-    let settings = publish_settings(env, &inputs)?;
+    let (ctx, plan) = compute_plan(env, &inputs)?;
+    let settings = Settings::from_inputs(env, &inputs, &env.workdir)?;
+    let mut intent = settings.intent(&ctx, env.now);
+    // `tagship push` pushes; `tagship release` releases.
+    intent.writes = !push.dry_run;
+    intent.release.mode = ReleaseMode::Never;
+    let runtime = runtime()?;
+    let (run, handles) = runtime.block_on(async {
+        let _group = Group::start(env.style(), "Run plan");
+        decide(&ctx, &plan, &intent, &settings).await
+    })?;
     if push.dry_run {
-        let checked = runtime()?.block_on(async {
-            let _group = Group::start(env.style(), "Dry run");
-            publish::dry_run(&plan, &settings).await
-        })?;
-        safe::print(&publish::dry_run_summary(&checked));
+        report::print_plan(&run, push.format == Format::Json);
         return Ok(());
     }
-    let outcome = runtime()?.block_on(async {
-        let _group = Group::start(env.style(), "Push");
-        publish::publish(&plan, &settings).await
-    })?;
-    safe::print(&format!("{}\n", outcome.digest));
+    let mut done = Report::default();
+    runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
+    if let Some(pushed) = &done.push {
+        safe::print(&format!("{}\n", pushed.digest));
+    }
     Ok(())
 }
 
@@ -294,40 +327,25 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
     }
     args.connect.apply(&mut inputs, env);
     let (ctx, plan) = compute_plan(env, &inputs)?;
-    let settings = publish_settings(env, &inputs)?;
-    // The notes template, as before, from the workspace when there is one.
-    let release_settings = ReleaseSettings::from_inputs(
-        &inputs,
-        &env.vars,
-        &env.workspace(),
-        settings.client.ca_pem.clone(),
-    )?;
-    let decided = if args.dry_run {
-        release_settings.decide_preview(&ctx)?
-    } else {
-        release_settings.decide(&ctx)?
-    };
-    let Some(release_plan) = decided else {
+    // The notes template, as in the action, from the workspace when there is one.
+    let settings = Settings::from_inputs(env, &inputs, &env.workspace())?;
+    let mut intent = settings.intent(&ctx, env.now);
+    intent.writes = !args.dry_run;
+    intent.release_published = true;
+    let runtime = runtime()?;
+    let (run, handles) = runtime.block_on(decide(&ctx, &plan, &intent, &settings))?;
+    let Some(release) = &run.release else {
         tracing::info!("nothing to release for this run (use --force to release its tag anyway)");
         return Ok(());
     };
     if args.dry_run {
-        let preview = runtime()?.block_on(async {
-            let pushed = publish::published(&plan, &settings).await?;
-            Ok::<_, Error>(
-                release::preview(&ctx, &plan, &pushed, &release_plan, &release_settings).await?,
-            )
-        })?;
-        safe::print(&safe::block(&render::release_preview(&preview)));
+        safe::print(&safe::block(&render::release_preview(release)));
         return Ok(());
     }
-    let outcome = runtime()?.block_on(async {
-        // The image must be in the registry under its tags: no release claims a missing image.
-        let pushed = publish::published(&plan, &settings).await?;
-        Ok::<_, Error>(
-            release::release(&ctx, &plan, &pushed, &release_plan, &release_settings).await?,
-        )
-    })?;
-    safe::print(&format!("{}\n", safe::line(&outcome.url)));
+    let mut done = Report::default();
+    runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
+    if let Some(outcome) = &done.release {
+        safe::print(&format!("{}\n", safe::line(&outcome.url)));
+    }
     Ok(())
 }

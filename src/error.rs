@@ -3,6 +3,7 @@
 use crate::ci::ContextError;
 use crate::output::actions::OutputError;
 use crate::plan::InputError;
+use crate::plan::run::DecideError;
 use crate::publish::PublishError;
 use crate::release::ReleaseError;
 use crate::retention::RetentionError;
@@ -27,8 +28,16 @@ pub enum Error {
     Release(Box<ReleaseError>),
     #[error(transparent)]
     Retention(Box<RetentionError>),
+    #[error(transparent)]
+    Decide(Box<DecideError>),
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
+}
+
+impl From<DecideError> for Error {
+    fn from(e: DecideError) -> Error {
+        Error::Decide(Box::new(e))
+    }
 }
 
 impl From<RetentionError> for Error {
@@ -66,6 +75,8 @@ impl Error {
             Error::Release(_) => "Release failed",
             Error::Retention(e) if e.is_input() => "Invalid input",
             Error::Retention(_) => "Retention failed",
+            Error::Decide(e) if e.is_input() => "Invalid input",
+            Error::Decide(_) => "Push failed",
             Error::Runtime(_) => "Internal error",
         }
     }
@@ -81,6 +92,7 @@ impl Error {
             Error::Publish(_) => EXIT_FAILURE,
             Error::Release(e) if !e.is_input() => EXIT_FAILURE,
             Error::Retention(e) if !e.is_input() => EXIT_FAILURE,
+            Error::Decide(e) if !e.is_input() => EXIT_FAILURE,
             Error::Context(ContextError::PayloadFile { .. }) => EXIT_FAILURE,
             _ => EXIT_INPUT,
         }

@@ -1,5 +1,6 @@
-//! Publishing: from the inputs to a push. Reads the source, connects the registries with the
-//! right credentials, runs the engine, and reports what it did.
+//! The registry settings (source, conflicts, credentials, TLS), read from the inputs, and the
+//! registry side of a run: connecting each registry once with the right credentials, reading the
+//! source, and reading what is published.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,8 +13,9 @@ use crate::plan::InputError;
 use crate::plan::Plan;
 use crate::plan::images::ImageName;
 use crate::plan::publish::OnConflict;
+use crate::plan::run::PublishedFacts;
 use crate::registry::client::{ClientSettings, Registry};
-use crate::registry::copy::{self, Loaded, PushOptions, PushOutcome, Target};
+use crate::registry::copy::{self, Loaded, PushOptions, Target};
 use crate::registry::credentials::{self, Credentials};
 use crate::registry::error::RegistryError;
 use crate::registry::source::{self, SourceSpec, docker_archive, layout};
@@ -209,13 +211,20 @@ pub fn mask_secrets(inputs: &Inputs, env: &BTreeMap<String, String>, in_actions:
 }
 
 /// Connects each registry once.
-struct Connections<'a> {
+pub struct Connections<'a> {
     settings: &'a PublishSettings,
     open: BTreeMap<String, Arc<Registry>>,
 }
 
-impl Connections<'_> {
-    async fn get(&mut self, name: &str) -> Result<Arc<Registry>, RegistryError> {
+impl<'a> Connections<'a> {
+    pub fn new(settings: &'a PublishSettings) -> Connections<'a> {
+        Connections {
+            settings,
+            open: BTreeMap::new(),
+        }
+    }
+
+    pub async fn get(&mut self, name: &str) -> Result<Arc<Registry>, RegistryError> {
         if let Some(r) = self.open.get(name) {
             return Ok(r.clone());
         }
@@ -224,6 +233,15 @@ impl Connections<'_> {
         self.open.insert(name.to_string(), registry.clone());
         Ok(registry)
     }
+
+    /// The repository of `image` on its registry.
+    pub async fn target(&mut self, image: &ImageName) -> Result<Target, RegistryError> {
+        Ok(Target {
+            image: image.to_string(),
+            registry: self.get(image.registry()).await?,
+            repository: image.repository(),
+        })
+    }
 }
 
 /// Connects the registry of `image` with the settings' credentials: (registry, repository).
@@ -231,40 +249,30 @@ pub async fn connect(
     image: &ImageName,
     settings: &PublishSettings,
 ) -> Result<(Arc<Registry>, String), PublishError> {
-    let mut connections = Connections {
-        settings,
-        open: BTreeMap::new(),
-    };
-    Ok((connections.get(image.registry()).await?, image.repository()))
+    let target = Connections::new(settings).target(image).await?;
+    Ok((target.registry, target.repository))
 }
 
-/// Everything a push needs, read and connected: the source, the targets, the options.
-struct Prepared {
-    loaded: Loaded,
-    targets: Vec<Target>,
-    options: PushOptions,
+impl PublishSettings {
+    /// How the push executor works: concurrency, retries, progress.
+    pub fn push_options(&self) -> PushOptions {
+        PushOptions {
+            concurrency: self.concurrency,
+            retry: self.client.retry,
+            progress_every: Duration::from_secs(5),
+            progress_bar: self.progress_bar,
+        }
+    }
 }
 
-async fn prepare(plan: &Plan, settings: &PublishSettings) -> Result<Prepared, PublishError> {
-    if plan.images.is_empty() {
-        return Err(bad(
-            "images",
-            "",
-            "name at least one image repository to push to, e.g. ghcr.io/owner/app",
-        )
-        .into());
-    }
-    if plan.tag_names.is_empty() {
-        return Err(bad("tags", "", "no tag was planned for this event, so there is nothing to push under; add a rule that applies (for example type=sha)").into());
-    }
-    let mut connections = Connections {
-        settings,
-        open: BTreeMap::new(),
-    };
-    let Some(source) = &settings.source else {
-        return Err(bad("source", "", "name the image to publish, e.g. oci:image").into());
-    };
-    let loaded = match source {
+/// Reads the image to push from `source`. A `merge` builds its index over the per-platform
+/// images of the first planned repository.
+pub async fn load(
+    source: &SourceSpec,
+    plan: &Plan,
+    connections: &mut Connections<'_>,
+) -> Result<Loaded, PublishError> {
+    Ok(match source {
         SourceSpec::OciDir { path, reference } => {
             Loaded::Image(layout::load_dir(path, reference.as_deref())?)
         }
@@ -284,94 +292,35 @@ async fn prepare(plan: &Plan, settings: &PublishSettings) -> Result<Prepared, Pu
                 source::merge::load(&wanted, registry, &plan.labels, &plan.annotations).await?,
             )
         }
-    };
-    let mut targets = Vec::new();
-    for image in &plan.images {
-        let registry = connections.get(image.registry()).await?;
-        targets.push(Target {
-            image: image.to_string(),
-            registry,
-            repository: image.repository(),
-        });
-    }
-    let options = PushOptions {
-        concurrency: settings.concurrency,
-        on_conflict: settings.on_conflict,
-        retry: settings.client.retry,
-        progress_every: Duration::from_secs(5),
-        progress_bar: settings.progress_bar,
-    };
-    Ok(Prepared {
-        loaded,
-        targets,
-        options,
     })
 }
 
-/// Publishes the image under the plan's tags.
-pub async fn publish(plan: &Plan, settings: &PublishSettings) -> Result<PushOutcome, PublishError> {
-    let p = prepare(plan, settings).await?;
-    Ok(copy::push(
-        &p.loaded,
-        &p.targets,
-        &plan.tag_names,
-        &plan.roles,
-        &p.options,
-    )
-    .await?)
-}
-
-/// The dry run: everything a push does short of a write. The source is read and every local blob
-/// checked against its digest; each registry is reached, asked whether these credentials may
-/// push (as far as it says without a write: a refusal is a warning, since a pull request from a
-/// fork has no write token), and its tags read to decide what would be written.
-pub async fn dry_run(plan: &Plan, settings: &PublishSettings) -> Result<PushOutcome, PublishError> {
-    use crate::registry::client::PushAccess;
-    let p = prepare(plan, settings).await?;
-    let mut readable = Vec::with_capacity(p.targets.len());
-    for target in &p.targets {
-        let where_ = format!("{} (registry {})", target.image, target.registry.name);
-        match target.registry.push_access(&target.repository).await? {
-            PushAccess::Open => tracing::info!("{where_} asks for no credentials"),
-            PushAccess::Granted => tracing::info!("{where_}: these credentials may push"),
-            PushAccess::Authenticated => tracing::info!(
-                "{where_} accepts these credentials; whether they may push shows only on a push"
-            ),
-            PushAccess::NotGranted => tracing::warn!(
-                "{where_}: these credentials may not push; a real push would fail. {}",
-                crate::registry::error::permission_fix(&target.registry.name, true)
-            ),
-            PushAccess::Refused(message) => {
-                tracing::warn!(
-                    "{where_} refused these credentials ({message}); a real push would fail, and its tags cannot be read. {}",
-                    crate::registry::error::permission_fix(&target.registry.name, true)
-                );
-                readable.push(false);
-                continue;
-            }
-        }
-        readable.push(true);
+/// A push needs somewhere to go and something to go under: checked before the source is read.
+pub fn check_targets(plan: &Plan) -> Result<(), InputError> {
+    if plan.images.is_empty() {
+        return Err(bad(
+            "images",
+            "",
+            "name at least one image repository to push to, e.g. ghcr.io/owner/app",
+        ));
     }
-    Ok(copy::dry_run(
-        &p.loaded,
-        &p.targets,
-        &readable,
-        &plan.tag_names,
-        &plan.roles,
-        &p.options,
-    )
-    .await?)
+    if plan.tag_names.is_empty() {
+        return Err(bad(
+            "tags",
+            "",
+            "no tag was planned for this event, so there is nothing to push under; add a rule that applies (for example type=sha)",
+        ));
+    }
+    Ok(())
 }
 
-/// What is published under the plan's tags now, as a push of it would report: the digest of the
-/// first tag of the first image, and every planned tag that points at it. For `tagship release`
-/// on an image pushed earlier; an error when the image is not there.
+/// What is published under the plan's tags now: the image under the first tag of the first
+/// image, and every planned tag that points at it. For `tagship release` on an image pushed
+/// earlier; an error when the image is not there.
 pub async fn published(
     plan: &Plan,
-    settings: &PublishSettings,
-) -> Result<PushOutcome, PublishError> {
-    use crate::plan::publish::{PlannedTag, TagAction};
-    use crate::registry::copy::{BlobCounts, RepoOutcome, platform_names};
+    connections: &mut Connections<'_>,
+) -> Result<PublishedFacts, PublishError> {
     use crate::registry::media::ManifestKind;
     let (Some(first_image), Some(first_tag)) = (plan.images.first(), plan.tag_names.first()) else {
         return Err(bad(
@@ -380,10 +329,6 @@ pub async fn published(
             "no image and tag were planned for this event, so there is no pushed image to release",
         )
         .into());
-    };
-    let mut connections = Connections {
-        settings,
-        open: BTreeMap::new(),
     };
     let (registry_name, repository) =
         (first_image.registry().to_string(), first_image.repository());
@@ -399,13 +344,15 @@ pub async fn published(
         .into());
     };
     let digest = crate::registry::digest::Digest::of(&bytes);
-    let (kind, media_type, doc) = source::parse_manifest(&digest, &bytes, Some(&media_type))
-        .map_err(|e| RegistryError::Protocol {
-            registry: registry_name.clone(),
-            message: e.to_string(),
+    let (kind, _, doc) =
+        source::parse_manifest(&digest, &bytes, Some(&media_type)).map_err(|e| {
+            RegistryError::Protocol {
+                registry: registry_name.clone(),
+                message: e.to_string(),
+            }
         })?;
     let platforms = match kind {
-        ManifestKind::Index => platform_names(
+        ManifestKind::Index => copy::platform_names(
             &doc.manifests
                 .iter()
                 .filter_map(|m| m.platform.clone())
@@ -413,142 +360,21 @@ pub async fn published(
         ),
         _ => Vec::new(),
     };
-    let mut repositories = Vec::new();
+    let mut tags = Vec::new();
     for image in &plan.images {
         let repository = image.repository();
         let registry = connections.get(image.registry()).await?;
-        let mut tags = Vec::new();
         for tag in &plan.tag_names {
             let at = registry.head_manifest(&repository, tag, false).await?;
             if at.is_some_and(|(d, _)| d == digest) {
-                tags.push(PlannedTag {
-                    tag: tag.clone(),
-                    action: TagAction::Unchanged,
-                });
+                tags.push(format!("{image}:{tag}"));
             }
         }
-        repositories.push(RepoOutcome {
-            image: image.to_string(),
-            blobs: BlobCounts::default(),
-            tags,
-        });
     }
-    Ok(PushOutcome {
-        digest,
-        media_type,
+    Ok(PublishedFacts {
+        digest: digest.to_string(),
         platforms,
-        repositories,
+        tags,
+        images: plan.images.iter().map(ImageName::to_string).collect(),
     })
-}
-
-/// The step outputs of a push.
-pub fn outputs(outcome: &PushOutcome) -> Vec<(&'static str, String)> {
-    use crate::plan::publish::TagAction;
-    let mut published = Vec::new();
-    let mut replaced = Vec::new();
-    let mut held_back = Vec::new();
-    for repo in &outcome.repositories {
-        for t in &repo.tags {
-            let reference = format!("{}:{}", repo.image, t.tag);
-            match &t.action {
-                TagAction::Write { replaces } => {
-                    if let Some(old) = replaces {
-                        replaced.push(format!("{reference}={old}"));
-                    }
-                    published.push(reference);
-                }
-                TagAction::Unchanged => published.push(reference),
-                TagAction::HeldBack { .. } => held_back.push(reference),
-                TagAction::Skipped { points_at } => {
-                    replaced.push(format!("{reference}={points_at} (kept: on-conflict skip)"))
-                }
-            }
-        }
-    }
-    let mut out = dry_run_outputs(outcome);
-    out.extend([
-        ("pushed-tags", published.join("\n")),
-        ("replaced", replaced.join("\n")),
-        ("held-back", held_back.join("\n")),
-    ]);
-    out
-}
-
-/// The step outputs of a dry run: what would be pushed, and where (a push's outputs start so).
-pub fn dry_run_outputs(outcome: &PushOutcome) -> Vec<(&'static str, String)> {
-    vec![
-        ("digest", outcome.digest.to_string()),
-        (
-            "images",
-            outcome
-                .repositories
-                .iter()
-                .map(|r| r.image.clone())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-    ]
-}
-
-/// The step summary of a dry run.
-pub fn dry_run_summary(outcome: &PushOutcome) -> String {
-    use crate::plan::publish::TagAction;
-    tag_table(
-        outcome,
-        &format!(
-            "Dry run: would publish `{}` (nothing was written)",
-            outcome.digest
-        ),
-        "Would",
-        |action| match action {
-            TagAction::Write { replaces: None } => "write".to_string(),
-            TagAction::Write {
-                replaces: Some(old),
-            } => format!("move from `{old}`"),
-            TagAction::Unchanged => "leave (already there)".to_string(),
-            TagAction::HeldBack { reason } => format!("hold back: {reason}"),
-            TagAction::Skipped { points_at } => format!("skip (conflict, on `{points_at}`)"),
-        },
-    )
-}
-
-/// The step summary of a push.
-pub fn summary(outcome: &PushOutcome) -> String {
-    use crate::plan::publish::TagAction;
-    tag_table(
-        outcome,
-        &format!("Published `{}`", outcome.digest),
-        "Result",
-        |action| match action {
-            TagAction::Write { replaces: None } => "written".to_string(),
-            TagAction::Write {
-                replaces: Some(old),
-            } => format!("moved from `{old}`"),
-            TagAction::Unchanged => "already there".to_string(),
-            TagAction::HeldBack { reason } => format!("held back: {reason}"),
-            TagAction::Skipped { points_at } => format!("conflict, left on `{points_at}`"),
-        },
-    )
-}
-
-/// A Markdown table of every image's tags and what happened (or would happen) to each.
-fn tag_table(
-    outcome: &PushOutcome,
-    title: &str,
-    column: &str,
-    describe: impl Fn(&crate::plan::publish::TagAction) -> String,
-) -> String {
-    let mut out = format!("### {title}\n\n| Image | Tag | {column} |\n|---|---|---|\n");
-    for repo in &outcome.repositories {
-        for t in &repo.tags {
-            out.push_str(&format!(
-                "| `{}` | `{}` | {} |\n",
-                repo.image,
-                t.tag,
-                describe(&t.action)
-            ));
-        }
-    }
-    out.push('\n');
-    out
 }

@@ -6,7 +6,6 @@
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use crate::ci::inputs::Inputs;
 use crate::github::packages::{self, Deletion, Package, PackageVersion};
@@ -15,6 +14,7 @@ use crate::plan::InputError;
 use crate::plan::retention::{
     self, Decision, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts,
 };
+use crate::plan::run::{self, PruneFacts, PruneStep, PushStep, RollbackFacts, RollbackStep};
 use crate::registry::client::Registry;
 use crate::registry::error::RegistryError;
 use crate::registry::versions;
@@ -32,11 +32,6 @@ pub enum RetentionError {
     /// A GitHub Packages image without an owner (`ghcr.io/app`).
     #[error("{image} names no owner; GitHub packages are OWNER/NAME (ghcr.io/OWNER/NAME)")]
     NoOwner { image: String },
-    /// A rollback to a version the repository does not have.
-    #[error(
-        "{image} has no version `{version}`; `tagship rollback IMAGE --list` shows the candidates"
-    )]
-    NoSuchVersion { image: String, version: String },
     /// A personal access token whose scopes leave out `delete:packages`.
     #[error(
         "the token may not delete package versions (its scopes: {scopes}); nothing was deleted. Use a token with delete:packages, or the workflow's GITHUB_TOKEN with `permissions: packages: write`"
@@ -65,7 +60,6 @@ impl RetentionError {
             RetentionError::Input(_)
                 | RetentionError::Policy(_)
                 | RetentionError::NoOwner { .. }
-                | RetentionError::NoSuchVersion { .. }
                 | RetentionError::TokenMayNotDelete { .. }
                 | RetentionError::GitHub(GitHubError::NoToken { .. })
         )
@@ -176,8 +170,8 @@ impl RetentionSettings {
     }
 }
 
-/// Where a repository's versions come from.
-enum Listing {
+/// Where a repository's versions come from, and what deletes them.
+pub enum Listing {
     Packages {
         gh: Box<GitHub>,
         package: Package,
@@ -317,6 +311,55 @@ async fn plan_reading(
     }
 }
 
+/// Reads the versions of one repository and the manifests the policy asks for, judged as they
+/// will be once `push` has run (the push happens before the prune): the observation the plan's
+/// prune step is decided from, and the listing its executor deletes through.
+pub async fn observe(
+    image: &str,
+    registry: &Registry,
+    repository: &str,
+    access: &GitHubAccess,
+    policy: &Policy,
+    push: Option<&PushStep>,
+    now: jiff::Timestamp,
+) -> Result<(PruneFacts, Listing), RetentionError> {
+    let (mut versions, listing) = read_versions(registry, repository, access, false).await?;
+    // A registry's listing read every manifest it could; GitHub Packages' read none yet.
+    let mut tried = BTreeSet::new();
+    if matches!(listing, Listing::Registry) {
+        tried.extend(versions.iter().map(|v| v.digest.clone()));
+    }
+    let facts = run::prune_facts(now, push, image);
+    let mut judged = run::versions_after_push(&versions, push, image, now);
+    plan_reading(
+        registry,
+        repository,
+        &mut judged,
+        policy,
+        &facts,
+        &mut tried,
+    )
+    .await?;
+    // What was read goes back into the listing as observed; the decision applies the push again.
+    for v in versions.iter_mut() {
+        if let Some(read) = judged.iter().find(|j| j.digest == v.digest) {
+            v.manifest_read = read.manifest_read;
+            v.children = read.children.clone();
+            if v.platforms.is_empty() {
+                v.platforms = read.platforms.clone();
+            }
+        }
+    }
+    Ok((
+        PruneFacts {
+            image: image.to_string(),
+            from_packages: matches!(listing, Listing::Packages { .. }),
+            versions,
+        },
+        listing,
+    ))
+}
+
 /// What a prune did (or, in a dry run, would do).
 pub struct PruneOutcome {
     pub image: String,
@@ -338,56 +381,24 @@ pub struct Skipped {
     pub fix: String,
 }
 
-/// Prunes one repository by `policy`: the plan first, then the deletions in its order.
-pub async fn prune(
-    image: &str,
+/// Carries out the plan's prune step for one repository: the deletions in the plan's order
+/// (none in a dry run). A version GitHub refuses to delete is kept, with everything it
+/// references, by planning again from the same versions: the one decision made here, on
+/// GitHub's answer.
+pub async fn execute(
+    step: &PruneStep,
     registry: &Registry,
     repository: &str,
-    settings: &RetentionSettings,
-    facts: &RunFacts,
+    listing: &Listing,
 ) -> Result<PruneOutcome, RetentionError> {
-    let (mut versions, listing) =
-        read_versions(registry, repository, &settings.github, false).await?;
-    // A registry's listing read every manifest it could; GitHub Packages' read none yet.
-    let mut tried = BTreeSet::new();
-    if matches!(listing, Listing::Registry) {
-        tried.extend(versions.iter().map(|v| v.digest.clone()));
-        // A registry lists tags only: the digests this run moved version tags off are untagged
-        // now, so they are added to be judged (and deleted when nothing references them; their
-        // dates do not matter).
-        for digest in &facts.replaced {
-            if !versions.iter().any(|v| v.digest == *digest) {
-                let found = versions::manifest_facts(registry, repository, digest, false).await?;
-                if let Some(f) = found {
-                    versions.push(ImageVersion {
-                        id: digest.clone(),
-                        digest: digest.clone(),
-                        tags: Vec::new(),
-                        created: f.created,
-                        children: f.children,
-                        platforms: f.platforms,
-                        manifest_read: true,
-                    });
-                }
-                tried.insert(digest.clone());
-            }
-        }
-    }
-    let mut plan = plan_reading(
-        registry,
-        repository,
-        &mut versions,
-        &settings.policy,
-        facts,
-        &mut tried,
-    )
-    .await?;
+    let image = &step.image;
+    let mut plan = step.plan.clone();
     let doomed: Vec<_> = plan.deletions().cloned().collect();
     tracing::info!(
         "{image}: {} versions, {} to delete{}",
-        versions.len(),
+        step.versions.len(),
         doomed.len(),
-        if settings.dry_run {
+        if step.dry_run {
             " (dry run: nothing is deleted)"
         } else {
             ""
@@ -397,7 +408,7 @@ pub async fn prune(
         if let Decision::Delete(reason) = &v.decision {
             tracing::info!(
                 "{image}: {} {} [{}]: {reason}",
-                if settings.dry_run {
+                if step.dry_run {
                     "would delete"
                 } else {
                     "delete"
@@ -409,16 +420,16 @@ pub async fn prune(
     }
     let mut deleted = Vec::new();
     let mut skipped = Vec::new();
-    if settings.dry_run || doomed.is_empty() {
+    if step.dry_run || doomed.is_empty() {
         return Ok(PruneOutcome {
             image: image.to_string(),
             plan,
             deleted,
             skipped,
-            dry_run: settings.dry_run,
+            dry_run: step.dry_run,
         });
     }
-    match &listing {
+    match listing {
         Listing::Packages {
             gh,
             package,
@@ -433,9 +444,13 @@ pub async fn prune(
                     });
                 }
             }
-            // A version GitHub keeps is kept by a new plan, with everything it references (the
-            // platform images of an index, its referrers), and the deletions go on by that plan.
-            let mut facts = facts.clone();
+            let mut versions = step.versions.clone();
+            let mut facts = step.facts.clone();
+            let mut tried: BTreeSet<String> = versions
+                .iter()
+                .filter(|v| v.manifest_read)
+                .map(|v| v.digest.clone())
+                .collect();
             let mut attempted = BTreeSet::new();
             loop {
                 let next = plan
@@ -471,7 +486,7 @@ pub async fn prune(
                             registry,
                             repository,
                             &mut versions,
-                            &settings.policy,
+                            &step.policy,
                             &facts,
                             &mut tried,
                         )
@@ -524,74 +539,59 @@ pub async fn prune(
     })
 }
 
-/// What a rollback did.
-pub struct RollbackOutcome {
-    pub version: String,
-    pub digest: String,
-    /// Each tag and the digest it pointed at before (`None`: it did not exist).
-    pub moved: Vec<(String, Option<String>)>,
-}
-
-/// Moves `tags` to the digest of `to`: a manifest copy, no blob traffic.
-pub async fn rollback(
-    registry: &Arc<Registry>,
+/// What a rollback of one repository needs to know: the digest of the version `to` (and its
+/// manifest, for the executor), and where each of `tags` points now.
+pub async fn observe_rollback(
+    image: &str,
+    registry: &Registry,
     repository: &str,
     to: &str,
     tags: &[String],
-) -> Result<RollbackOutcome, RetentionError> {
-    let Some((bytes, media_type)) = registry.get_manifest(repository, to, true).await? else {
-        return Err(RetentionError::NoSuchVersion {
-            image: format!("{}/{repository}", registry.name),
-            version: to.to_string(),
-        });
-    };
-    let digest = crate::registry::digest::Digest::of(&bytes).to_string();
-    let mut moved = Vec::new();
+) -> Result<(RollbackFacts, Option<(Vec<u8>, String)>), RetentionError> {
+    let target = registry.get_manifest(repository, to, true).await?;
+    let mut current = BTreeMap::new();
     for tag in tags {
-        let before = registry
-            .head_manifest(repository, tag, true)
-            .await?
-            .map(|(d, _)| d.to_string());
-        if before.as_deref() != Some(digest.as_str()) {
-            registry
-                .put_manifest(repository, tag, &bytes, &media_type)
-                .await?;
+        if let Some((digest, _)) = registry.head_manifest(repository, tag, true).await? {
+            current.insert(tag.clone(), digest.to_string());
         }
-        match &before {
-            Some(old) if *old == digest => tracing::info!("{tag} already points at {digest}"),
-            Some(old) => tracing::info!("{tag} rolled back from {old} to {digest} ({to})"),
-            None => tracing::info!("{tag} → {digest} ({to})"),
-        }
-        moved.push((tag.clone(), before));
     }
-    Ok(RollbackOutcome {
-        version: to.to_string(),
-        digest,
-        moved,
-    })
+    let facts = RollbackFacts {
+        image: image.to_string(),
+        target: target
+            .as_ref()
+            .map(|(bytes, _)| crate::registry::digest::Digest::of(bytes).to_string()),
+        current,
+    };
+    Ok((facts, target))
 }
 
-/// The facts of this run for the policy: what it pushed, and what version tags it moved off.
-pub fn run_facts(
-    now: jiff::Timestamp,
-    pushed: Option<&crate::registry::copy::PushOutcome>,
-) -> RunFacts {
-    let mut facts = RunFacts {
-        now: Some(now),
-        ..RunFacts::default()
-    };
-    if let Some(p) = pushed {
-        facts.pushed.insert(p.digest.to_string());
-        for repo in &p.repositories {
-            for t in &repo.tags {
-                if let crate::plan::publish::TagAction::Write {
-                    replaces: Some(old),
-                } = &t.action
-                {
-                    facts.replaced.insert(old.clone());
-                }
-            }
+/// Carries out the plan's rollback of one repository: a manifest copy per tag that moves, no
+/// blob traffic. Returns each tag and the digest it pointed at before.
+pub async fn execute_rollback(
+    step: &RollbackStep,
+    registry: &Registry,
+    repository: &str,
+    manifest: &(Vec<u8>, String),
+) -> Result<Vec<(String, Option<String>)>, RetentionError> {
+    let (bytes, media_type) = manifest;
+    let digest = &step.digest;
+    let mut moved = Vec::new();
+    for m in &step.tags {
+        if m.write {
+            registry
+                .put_manifest(repository, &m.tag, bytes, media_type)
+                .await?;
         }
+        match &m.from {
+            Some(old) if old == digest => tracing::info!("{} already points at {digest}", m.tag),
+            Some(old) => tracing::info!(
+                "{} rolled back from {old} to {digest} ({})",
+                m.tag,
+                step.version
+            ),
+            None => tracing::info!("{} → {digest} ({})", m.tag, step.version),
+        }
+        moved.push((m.tag.clone(), m.from.clone()));
     }
-    facts
+    Ok(moved)
 }

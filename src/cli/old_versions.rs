@@ -12,14 +12,19 @@ use crate::output::render;
 use crate::output::safe::{print, print_json};
 use crate::plan::InputError;
 use crate::plan::images::ImageName;
+use crate::plan::release::ReleaseMode;
 use crate::plan::retention::ImageVersion;
+use crate::plan::run::{Intent, RunPlan};
+use crate::plan::{Context, Plan};
 use crate::publish::{self, PublishSettings};
 use crate::registry::client::Registry;
 use crate::registry::error::RegistryError;
 use crate::registry::source;
 use crate::registry::versions::manifest_facts;
-use crate::retention::{self, GitHubAccess, RetentionError, RetentionSettings};
-use crate::run::{Environment, publish_settings, runtime};
+use crate::retention::{self, GitHubAccess, RetentionError};
+use crate::run::execute::{Report, execute};
+use crate::run::observe::Handles;
+use crate::run::{Environment, Settings, decide, publish_settings, runtime};
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -239,21 +244,50 @@ pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
     if !args.tag_filter.is_empty() {
         inputs.set("tag-filter", args.tag_filter.join("\n"));
     }
-    let settings = publish_settings(env, &inputs)?;
-    let retention =
-        RetentionSettings::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone())?;
-    let facts = retention::run_facts(env.now, None);
-    let outcome = runtime()?.block_on(async {
-        let (registry, repository) = publish::connect(&image, &settings).await?;
-        Ok::<_, Error>(
-            retention::prune(image.as_str(), &registry, &repository, &retention, &facts).await?,
-        )
+    let settings = Settings::from_inputs(env, &inputs, &env.workdir)?;
+    let (run, handles, runtime) = old_versions_plan(env, &image, &settings, |intent, settings| {
+        intent.prune = Some((
+            settings.retention.policy.clone(),
+            settings.retention.dry_run,
+        ));
     })?;
+    let mut done = Report::default();
+    runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
+    // A dry run's plan is carried out as "would delete".
+    let outcome = done
+        .prune
+        .first()
+        .ok_or_else(|| Error::Runtime(format!("the prune of {image} reported nothing")))?;
     match args.format {
-        Format::Json => print_json(&(render::prune_json(&outcome) + "\n")),
-        Format::Table => print(&render::prune_table(&outcome)),
+        Format::Json => print_json(&(render::prune_json(outcome) + "\n")),
+        Format::Table => print(&render::prune_table(outcome)),
     }
     Ok(())
+}
+
+/// The run plan of an old-versions command on `image` alone: no context, no push, no release;
+/// `ask` says which step.
+fn old_versions_plan(
+    env: &Environment,
+    image: &ImageName,
+    settings: &Settings,
+    ask: impl FnOnce(&mut Intent, &Settings),
+) -> Result<(RunPlan, Handles, tokio::runtime::Runtime), Error> {
+    let ctx = Context::default();
+    let plan = Plan {
+        images: vec![image.clone()],
+        ..Plan::default()
+    };
+    let mut intent = settings.intent(&ctx, env.now);
+    intent.writes = true;
+    intent.release.mode = ReleaseMode::Never;
+    intent.git_tags = false;
+    intent.prune = None;
+    intent.rollback = None;
+    ask(&mut intent, settings);
+    let runtime = runtime()?;
+    let (run, handles) = runtime.block_on(decide(&ctx, &plan, &intent, settings))?;
+    Ok((run, handles, runtime))
 }
 
 pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
@@ -281,17 +315,22 @@ pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
     }
     let to = args.to.unwrap_or_default();
     let tags = crate::plan::tags::rollback_tags(args.tags);
-    let outcome = runtime.block_on(async {
-        let (registry, repository) = publish::connect(&image, &settings).await?;
-        Ok::<_, Error>(retention::rollback(&registry, &repository, &to, &tags).await?)
+    let full = Settings::from_inputs(env, &inputs, &env.workdir)?;
+    let (run, handles, runtime) = old_versions_plan(env, &image, &full, |intent, _| {
+        intent.rollback = Some((to, tags));
     })?;
-    for (tag, before) in &outcome.moved {
-        print(&format!(
-            "{image}:{tag} {} → {} ({})\n",
-            before.as_deref().unwrap_or("(new)"),
-            outcome.digest,
-            outcome.version
-        ));
+    let mut done = Report::default();
+    runtime.block_on(execute(&run, &handles, &full, env.style(), &mut done))?;
+    for step in &run.rollback {
+        for m in &step.tags {
+            print(&format!(
+                "{image}:{} {} → {} ({})\n",
+                m.tag,
+                m.from.as_deref().unwrap_or("(new)"),
+                step.digest,
+                step.version
+            ));
+        }
     }
     Ok(())
 }

@@ -4,11 +4,12 @@
 
 use http::Method;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 use super::{ErrorBody, GitHub, GitHubError, Repeat, next_page};
 use crate::http::retry::{Attempts, RetryPolicy};
 use crate::plan::notes::merge_body;
-use crate::plan::release::ReleasePlan;
+use crate::plan::run::{ReleaseChange, ReleaseStep};
 
 const WRITE: &str = "contents: write";
 
@@ -75,27 +76,46 @@ pub async fn existing(gh: &GitHub, tag: &str) -> Result<Existing, GitHubError> {
     })
 }
 
-/// Creates the release, or updates the one there: only the part of the body between tagship's
-/// markers changes (`generated` carries them), and `make_latest` when this is the highest stable
-/// version. Title, draft and prerelease of an existing release are a person's to change.
-pub async fn upsert(
+/// Carries out a plan's release step: creates the release, updates the one there with the
+/// planned body, or leaves it. A create that meets a release made since it was observed (a
+/// concurrent run, or a create GitHub applied but answered badly) updates that one instead, with
+/// the notes merged into its body.
+pub async fn apply(
     gh: &GitHub,
-    plan: &ReleasePlan,
-    generated: &str,
-    make_latest: bool,
-    now: Existing,
+    step: &ReleaseStep,
 ) -> Result<(Release, ReleaseAction), GitHubError> {
-    if let Some(release) = now.release {
-        return update(gh, release, generated, make_latest).await;
+    let make_latest = step.make_latest.unwrap_or(false);
+    match (step.change, step.id) {
+        (ReleaseChange::Unchanged, Some(id)) => {
+            tracing::info!("release {} is up to date", step.tag_name);
+            let release = Release {
+                id,
+                tag_name: step.tag_name.clone(),
+                html_url: step.url.clone().unwrap_or_default(),
+                body: Some(step.body.clone()),
+                draft: step.draft,
+                prerelease: step.prerelease,
+            };
+            Ok((release, ReleaseAction::Unchanged))
+        }
+        (ReleaseChange::Update, Some(id)) => patch(gh, id, &step.body, make_latest).await,
+        _ => create(gh, step, make_latest).await,
     }
+}
+
+async fn create(
+    gh: &GitHub,
+    step: &ReleaseStep,
+    make_latest: bool,
+) -> Result<(Release, ReleaseAction), GitHubError> {
     let operation = "create release";
     let body = json!({
-        "tag_name": plan.tag_name,
-        "target_commitish": plan.target_commitish,
-        "name": plan.name,
-        "body": generated,
-        "draft": plan.draft,
-        "prerelease": plan.prerelease,
+        "tag_name": step.tag_name,
+        "target_commitish": step.target_commitish,
+        "name": step.name,
+        "body": step.body,
+        "draft": step.draft,
+        "prerelease": step.prerelease,
         "make_latest": if make_latest { "true" } else { "false" },
     });
     let route = gh.route("/releases");
@@ -133,12 +153,12 @@ pub async fn upsert(
             Err(e @ GitHubError::Transport { .. }) => e,
             Err(e) => return Err(e),
         };
-        if let Some(release) = existing(gh, &plan.tag_name).await?.release {
+        if let Some(release) = existing(gh, &step.tag_name).await?.release {
             tracing::info!(
                 "release {} exists already (a concurrent run made it, or GitHub applied a create it answered badly); updating it",
-                plan.tag_name
+                step.tag_name
             );
-            return update(gh, release, generated, make_latest).await;
+            return update(gh, release, &step.notes, make_latest).await;
         }
         let Ok(delay) = attempts.next_wait(None) else {
             return Err(unclear);
@@ -153,6 +173,9 @@ pub async fn upsert(
     }
 }
 
+/// Updates `release`: only the part of its body between tagship's markers changes (`generated`
+/// carries them), and `make_latest` when this is the highest stable version. Title, draft and
+/// prerelease of an existing release are a person's to change.
 async fn update(
     gh: &GitHub,
     release: Release,
@@ -164,12 +187,22 @@ async fn update(
         tracing::info!("release {} is up to date", release.tag_name);
         return Ok((release, ReleaseAction::Unchanged));
     }
+    patch(gh, release.id, &body, make_latest && !release.draft).await
+}
+
+/// Writes a release's body (and `make_latest`).
+async fn patch(
+    gh: &GitHub,
+    id: u64,
+    body: &str,
+    make_latest: bool,
+) -> Result<(Release, ReleaseAction), GitHubError> {
     let operation = "update release";
     let mut patch = json!({ "body": body });
-    if make_latest && !release.draft {
+    if make_latest {
         patch["make_latest"] = json!("true");
     }
-    let route = gh.route(&format!("/releases/{}", release.id));
+    let route = gh.route(&format!("/releases/{id}"));
     // A PATCH of the same body is safe to repeat.
     let answer = gh
         .call(operation, Method::PATCH, &route, Some(&patch), Repeat::Safe)
@@ -212,13 +245,19 @@ pub async fn generate_notes(
     Ok(gh.expect::<Notes>(operation, &answer, WRITE)?.body)
 }
 
-/// The repository's git tag names (`git/matching-refs/tags`; one call, GitHub does not page it).
-pub async fn tag_names(gh: &GitHub) -> Result<Vec<String>, GitHubError> {
+/// The repository's git tags and the object each points at (`git/matching-refs/tags`; one call,
+/// GitHub does not page it).
+pub async fn tag_refs(gh: &GitHub) -> Result<BTreeMap<String, String>, GitHubError> {
     let operation = "list tags";
     #[derive(serde::Deserialize)]
     struct Ref {
         #[serde(rename = "ref")]
         name: String,
+        object: Object,
+    }
+    #[derive(serde::Deserialize)]
+    struct Object {
+        sha: String,
     }
     let answer = gh
         .call(
@@ -232,7 +271,11 @@ pub async fn tag_names(gh: &GitHub) -> Result<Vec<String>, GitHubError> {
     let refs: Vec<Ref> = gh.expect(operation, &answer, WRITE)?;
     Ok(refs
         .into_iter()
-        .filter_map(|r| r.name.strip_prefix("refs/tags/").map(str::to_string))
+        .filter_map(|r| {
+            r.name
+                .strip_prefix("refs/tags/")
+                .map(|name| (name.to_string(), r.object.sha))
+        })
         .collect())
 }
 

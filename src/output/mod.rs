@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod log;
 pub mod render;
+pub mod report;
 pub mod safe;
 
 /// A size as a person reads it: `512 B`, `4 MiB`, `1.5 GiB` (a decimal only when it is not whole).

@@ -316,20 +316,20 @@ pub fn prune_summary(outcome: &PruneOutcome) -> String {
 }
 
 /// The release a dry run would create or update: its facts, then its whole body.
-pub fn release_preview(preview: &crate::release::ReleasePreview) -> String {
+pub fn release_preview(release: &crate::plan::run::ReleaseStep) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
-    let latest = match preview.make_latest {
+    let latest = match release.make_latest {
         Some(b) => yes_no(b),
         None => "decided when it is made (GitHub was not asked: no token)",
     };
     format!(
         "Release {tag} (would {action})\n  title:      {name}\n  draft:      {draft}\n  prerelease: {prerelease}\n  latest:     {latest}\n\n{body}\n",
-        tag = preview.tag_name,
-        action = preview.action,
-        name = preview.name,
-        draft = yes_no(preview.draft),
-        prerelease = yes_no(preview.prerelease),
-        body = preview.body.trim_end(),
+        tag = release.tag_name,
+        action = release.change.words(),
+        name = release.name,
+        draft = yes_no(release.draft),
+        prerelease = yes_no(release.prerelease),
+        body = release.body.trim_end(),
     )
 }
 

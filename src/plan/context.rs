@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 /// The CI context a plan is computed from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Context {
     /// The event's name as the CI system gives it (`push`, `pull_request`, `schedule`, …).
     pub event_name: String,

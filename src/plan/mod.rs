@@ -12,6 +12,7 @@ pub mod notes;
 pub mod publish;
 pub mod release;
 pub mod retention;
+pub mod run;
 pub mod tags;
 pub mod template;
 pub mod version;
@@ -183,7 +184,7 @@ impl Rules {
 
 /// What tagship will do, as data: `plan --format json`, the outputs, the summary and the tests all
 /// read this one value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Plan {
     /// The main version: the value of the highest-priority rule that produced one.
     pub version: String,

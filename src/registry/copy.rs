@@ -1,6 +1,8 @@
-//! The push engine: blobs (concurrently, skipping what exists, mounting what the registry holds
-//! elsewhere, verified while they stream), then manifests by digest (an index's children first),
-//! then tags. No tag is written before everything it points at is in place.
+//! The push executor: carries out a run plan's push step. Blobs the plan found missing
+//! (concurrently, mounted where the plan names a repository that may hold them, verified while
+//! they stream), then manifests by digest (an index's children first), then the tags the plan
+//! writes, once every repository has the content. It decides nothing: what exists, what moves
+//! and what is held back were decided by `plan::run::decide`.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -17,8 +19,8 @@ use super::source::{BlobInfo, BlobOrigin, RawManifest, SourceError, SourceImage}
 use super::stream::{self as body, ByteStream, Compressed, MismatchFlag};
 use crate::http::retry::{Attempts, RetryPolicy};
 use crate::output::human_bytes;
-use crate::plan::TagRole;
-use crate::plan::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
+use crate::plan::publish::{PlannedTag, TagAction};
+use crate::plan::run::{ImageStep, PushStep};
 
 /// The image to push, as read from the source.
 pub enum Loaded {
@@ -52,7 +54,6 @@ pub struct Target {
 #[derive(Debug, Clone)]
 pub struct PushOptions {
     pub concurrency: usize,
-    pub on_conflict: OnConflict,
     pub retry: RetryPolicy,
     pub progress_every: Duration,
     /// Draw a progress bar (a terminal) instead of log lines.
@@ -89,36 +90,11 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error(transparent)]
-    Conflict(#[from] Conflict),
 }
 
 enum BlobOutcome {
     Uploaded(u64),
-    Skipped,
     Mounted,
-}
-
-/// Where a blob may be mounted from: a repository of the same registry that has it.
-fn mount_source<'a>(
-    targets: &'a [Target],
-    index: usize,
-    origin: Option<&'a BlobOrigin>,
-) -> Option<&'a str> {
-    let me = &targets[index];
-    if let Some(BlobOrigin::Remote {
-        registry,
-        repository,
-    }) = origin
-    {
-        if registry.name == me.registry.name && *repository != me.repository {
-            return Some(repository);
-        }
-    }
-    targets[..index]
-        .iter()
-        .find(|t| t.registry.name == me.registry.name && t.repository != me.repository)
-        .map(|t| t.repository.as_str())
 }
 
 pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStream, PushError> {
@@ -184,7 +160,8 @@ async fn wait_to_retry_upload(
     Ok(())
 }
 
-/// Uploads one blob unless the repository has it, retrying the whole upload on transient errors.
+/// Uploads one blob the repository lacks (mounted from `mount_from` when that repository has it),
+/// retrying the whole upload on transient errors.
 async fn push_blob(
     registry: &Registry,
     repository: &str,
@@ -194,9 +171,6 @@ async fn push_blob(
     progress: &Progress,
     retry: &RetryPolicy,
 ) -> Result<BlobOutcome, PushError> {
-    if registry.blob_exists(repository, &blob.digest, true).await? {
-        return Ok(BlobOutcome::Skipped);
-    }
     let mut attempts = Attempts::new(*retry);
     loop {
         let Some(location) = registry
@@ -305,255 +279,193 @@ fn count(counts: &mut BlobCounts, outcome: &BlobOutcome) {
             counts.uploaded += 1;
             counts.bytes += n;
         }
-        BlobOutcome::Skipped => counts.skipped += 1,
         BlobOutcome::Mounted => counts.mounted += 1,
     }
 }
 
-/// Pushes manifests by digest (children first) unless the repository has them.
-async fn push_manifests(target: &Target, manifests: &[&RawManifest]) -> Result<(), PushError> {
-    for m in manifests {
+/// The manifest a push writes under the tags: the source's own, or, for a `docker save`
+/// archive, the one its compressed layers make. `None` for an archive not yet compressed.
+pub fn root_manifest(loaded: &Loaded) -> Option<RawManifest> {
+    match loaded {
+        Loaded::Image(image) => Some(image.root.clone()),
+        Loaded::Docker {
+            archive,
+            compressed,
+        } => {
+            let known: Vec<Compressed> = compressed
+                .lock()
+                .ok()?
+                .iter()
+                .cloned()
+                .collect::<Option<Vec<_>>>()?;
+            let bytes = docker_archive::manifest(archive, &known);
+            Some(RawManifest {
+                digest: Digest::of(&bytes),
+                media_type: DOCKER_MANIFEST.to_string(),
+                bytes,
+            })
+        }
+    }
+}
+
+/// Uploads one blob of a `docker save` archive that the plan found missing: its config (from
+/// memory), or a layer, gzipped again on the way; its digest must be the one planned.
+async fn push_docker_blob(
+    target: &Target,
+    archive: &DockerArchive,
+    planned: &[Option<Compressed>],
+    blob: &crate::plan::run::Blob,
+    mount_from: Option<&str>,
+    progress: &Progress,
+    retry: &RetryPolicy,
+) -> Result<BlobOutcome, PushError> {
+    if blob.digest == archive.config_digest.as_str() {
+        let config = BlobInfo {
+            digest: archive.config_digest.clone(),
+            size: archive.config.len() as u64,
+        };
+        let origin = BlobOrigin::Memory(bytes::Bytes::copy_from_slice(&archive.config));
+        return push_blob(
+            &target.registry,
+            &target.repository,
+            &config,
+            &origin,
+            mount_from,
+            progress,
+            retry,
+        )
+        .await;
+    }
+    let found = planned
+        .iter()
+        .position(|c| c.as_ref().is_some_and(|c| c.digest.as_str() == blob.digest));
+    let (Some(index), Some(Some(expected))) = (found, found.map(|i| &planned[i])) else {
+        return Err(SourceError::Invalid {
+            path: archive.path.display().to_string(),
+            problem: format!("the plan names blob {}, which is not in it", blob.digest),
+        }
+        .into());
+    };
+    if let Some(from) = mount_from {
         if target
             .registry
-            .head_manifest(&target.repository, m.digest.as_str(), true)
+            .start_upload(&target.repository, Some((&expected.digest, from)))
             .await?
             .is_none()
         {
-            target
-                .registry
-                .put_manifest(
-                    &target.repository,
-                    m.digest.as_str(),
-                    &m.bytes,
-                    &m.media_type,
-                )
-                .await?;
+            return Ok(BlobOutcome::Mounted);
         }
     }
-    Ok(())
+    let c = push_docker_layer(
+        &target.registry,
+        &target.repository,
+        archive,
+        index,
+        progress,
+        retry,
+    )
+    .await?;
+    if c.digest != expected.digest {
+        return Err(RegistryError::DigestMismatch {
+            expected: expected.digest.clone(),
+            actual: c.digest,
+        }
+        .into());
+    }
+    Ok(BlobOutcome::Uploaded(c.size))
 }
 
-/// Uploads the blobs and manifests of an image read from an OCI layout, an archive or a registry.
+/// Uploads the blobs the plan found missing in one repository, then its manifests by digest.
 async fn push_content(
-    image: &SourceImage,
-    targets: &[Target],
-    index: usize,
+    loaded: &Loaded,
+    root: &RawManifest,
+    target: &Target,
+    step: &ImageStep,
     options: &PushOptions,
     progress: &Progress,
 ) -> Result<BlobCounts, PushError> {
-    let target = &targets[index];
-    // An image already in this very repository: its blobs and manifests are there by definition
-    // (the registry accepted the manifest), so only the tags are left to write. Only the root
-    // is checked for: an index `merge` built over manifests of this repository is new, and
-    // the one thing written before its tags.
-    if let BlobOrigin::Remote {
-        registry,
-        repository,
-    } = &image.origin
-    {
-        if registry.name == target.registry.name && *repository == target.repository {
-            push_manifests(target, &[&image.root]).await?;
-            return Ok(BlobCounts {
-                skipped: image.blobs.len(),
-                ..BlobCounts::default()
-            });
+    let mount_from = step.blobs.mount_from.as_deref();
+    let docker_layers: Vec<Option<Compressed>> = match loaded {
+        Loaded::Docker { compressed, .. } => {
+            compressed.lock().map(|c| c.clone()).unwrap_or_default()
         }
-    }
-    let mount_from = mount_source(targets, index, Some(&image.origin));
-    let outcomes: Vec<BlobOutcome> = stream::iter(image.blobs.iter())
-        .map(|blob| {
-            push_blob(
-                &target.registry,
-                &target.repository,
-                blob,
-                &image.origin,
-                mount_from,
-                progress,
-                &options.retry,
-            )
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .try_collect()
-        .await?;
-    let mut counts = BlobCounts::default();
-    for o in &outcomes {
-        count(&mut counts, o);
-    }
-    let manifests: Vec<&RawManifest> = image
-        .children
-        .iter()
-        .chain(std::iter::once(&image.root))
-        .collect();
-    push_manifests(target, &manifests).await?;
-    Ok(counts)
-}
-
-/// Uploads a `docker save` archive's config and layers and its manifest; returns the manifest.
-async fn push_docker(
-    archive: &DockerArchive,
-    cache: &Mutex<Vec<Option<Compressed>>>,
-    targets: &[Target],
-    index: usize,
-    options: &PushOptions,
-    progress: &Progress,
-) -> Result<(BlobCounts, RawManifest), PushError> {
-    let target = &targets[index];
-    let mount_from = mount_source(targets, index, None);
-    let mut counts = BlobCounts::default();
-    let config = BlobInfo {
-        digest: archive.config_digest.clone(),
-        size: archive.config.len() as u64,
+        Loaded::Image(_) => Vec::new(),
     };
-    // The config is in memory already: it goes up from there (no temporary file).
-    let outcome = push_blob(
-        &target.registry,
-        &target.repository,
-        &config,
-        &BlobOrigin::Memory(bytes::Bytes::copy_from_slice(&archive.config)),
-        mount_from,
-        progress,
-        &options.retry,
-    )
-    .await;
-    count(&mut counts, &outcome?);
-
-    let known: Vec<Option<Compressed>> = cache.lock().map(|c| c.clone()).unwrap_or_default();
-    let results: Vec<(usize, Compressed, BlobOutcome)> = stream::iter(0..archive.layers.len())
-        .map(|i| {
-            let known = known.get(i).cloned().flatten();
+    let outcomes: Vec<BlobOutcome> = stream::iter(step.blobs.upload.iter())
+        .map(|blob| {
+            let docker_layers = &docker_layers;
             async move {
-                if let Some(c) = known {
-                    if target
-                        .registry
-                        .blob_exists(&target.repository, &c.digest, true)
-                        .await?
-                    {
-                        return Ok((i, c, BlobOutcome::Skipped));
+                match loaded {
+                    Loaded::Image(image) => {
+                        let info = BlobInfo {
+                            digest: Digest::parse(&blob.digest).map_err(|e| {
+                                RegistryError::Protocol {
+                                    registry: target.registry.name.clone(),
+                                    message: format!("blob {}: {e}", blob.digest),
+                                }
+                            })?,
+                            size: blob.size,
+                        };
+                        push_blob(
+                            &target.registry,
+                            &target.repository,
+                            &info,
+                            &image.origin,
+                            mount_from,
+                            progress,
+                            &options.retry,
+                        )
+                        .await
                     }
-                    if let Some(from) = mount_from {
-                        if target
-                            .registry
-                            .start_upload(&target.repository, Some((&c.digest, from)))
-                            .await?
-                            .is_none()
-                        {
-                            return Ok((i, c, BlobOutcome::Mounted));
-                        }
+                    Loaded::Docker { archive, .. } => {
+                        push_docker_blob(
+                            target,
+                            archive,
+                            docker_layers,
+                            blob,
+                            mount_from,
+                            progress,
+                            &options.retry,
+                        )
+                        .await
                     }
                 }
-                let c = push_docker_layer(
-                    &target.registry,
-                    &target.repository,
-                    archive,
-                    i,
-                    progress,
-                    &options.retry,
-                )
-                .await?;
-                let size = c.size;
-                Ok::<_, PushError>((i, c, BlobOutcome::Uploaded(size)))
             }
         })
         .buffer_unordered(options.concurrency.max(1))
         .try_collect()
         .await?;
-    let mut compressed = vec![None; archive.layers.len()];
-    for (i, c, outcome) in results {
-        count(&mut counts, &outcome);
-        compressed[i] = Some(c);
-    }
-    let compressed: Vec<Compressed> = compressed.into_iter().flatten().collect();
-    if let Ok(mut cache) = cache.lock() {
-        *cache = compressed.iter().cloned().map(Some).collect();
-    }
-    let bytes = docker_archive::manifest(archive, &compressed);
-    let root = RawManifest {
-        digest: Digest::of(&bytes),
-        media_type: DOCKER_MANIFEST.to_string(),
-        bytes,
+    let mut counts = BlobCounts {
+        skipped: step.blobs.present,
+        ..BlobCounts::default()
     };
-    push_manifests(target, &[&root]).await?;
-    Ok((counts, root))
-}
-
-/// Reads what each target repository holds for the planned tags (no writes).
-async fn read_state(
-    target: &Target,
-    names: &[String],
-    roles: &[TagRole],
-    concurrency: usize,
-) -> Result<RepoState, PushError> {
-    let floating = roles.iter().any(|r| matches!(r, TagRole::Floating { .. }));
-    let tags = if floating {
-        target.registry.list_tags(&target.repository, true).await?
-    } else {
-        Vec::new()
-    };
-    let current: Vec<Option<(String, String)>> = stream::iter(names.iter())
-        .map(|name| async move {
-            let found = target
-                .registry
-                .head_manifest(&target.repository, name, true)
-                .await?;
-            Ok::<_, PushError>(found.map(|(d, _)| (name.clone(), d.to_string())))
-        })
-        .buffered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    Ok(RepoState {
-        tags,
-        current: current.into_iter().flatten().collect(),
-    })
-}
-
-/// What a push would do, with nothing written: the source read and verified, each target's
-/// tags read, and each tag's action decided as [`push`] would (`Write` meaning "would write").
-/// `readable[i]` false: target `i` refused the credentials, so its tags are taken as empty.
-pub async fn dry_run(
-    loaded: &Loaded,
-    targets: &[Target],
-    readable: &[bool],
-    names: &[String],
-    roles: &[TagRole],
-    options: &PushOptions,
-) -> Result<PushOutcome, PushError> {
-    let verified = super::verify::verify(loaded, options.concurrency).await?;
-    tracing::info!(
-        "the source checks out: {} blobs ({}) match their digests; it would be pushed as {}",
-        verified.blobs,
-        human_bytes(verified.bytes),
-        verified.root.digest
-    );
-    let mut repositories = Vec::with_capacity(targets.len());
-    for (target, readable) in targets.iter().zip(readable) {
-        let state = if *readable {
-            read_state(target, names, roles, options.concurrency).await?
-        } else {
-            RepoState::default()
-        };
-        let tags = publish::tag_actions(
-            names,
-            roles,
-            verified.root.digest.as_str(),
-            &state,
-            options.on_conflict,
-        )?;
-        repositories.push(RepoOutcome {
-            image: target.image.clone(),
-            blobs: BlobCounts::default(),
-            tags,
-        });
+    for o in &outcomes {
+        count(&mut counts, o);
     }
-    let platforms = match loaded {
-        Loaded::Image(image) => platform_names(&image.platforms),
-        Loaded::Docker { .. } => Vec::new(),
+    let children: &[RawManifest] = match loaded {
+        Loaded::Image(image) => &image.children,
+        Loaded::Docker { .. } => &[],
     };
-    Ok(PushOutcome {
-        digest: verified.root.digest.clone(),
-        media_type: verified.root.media_type.clone(),
-        platforms,
-        repositories,
-    })
+    for digest in &step.manifests {
+        let manifest = children
+            .iter()
+            .chain(std::iter::once(root))
+            .find(|m| m.digest.as_str() == *digest)
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: target.registry.name.clone(),
+                message: format!("the plan names manifest {digest}, which the source lacks"),
+            })?;
+        target
+            .registry
+            .put_manifest(
+                &target.repository,
+                manifest.digest.as_str(),
+                &manifest.bytes,
+                &manifest.media_type,
+            )
+            .await?;
+    }
+    Ok(counts)
 }
 
 /// `os/architecture[/variant]`, buildx's `unknown/unknown` attestation entries left out.
@@ -568,55 +480,74 @@ pub fn platform_names(platforms: &[super::media::Platform]) -> Vec<String> {
         .collect()
 }
 
-/// Pushes the image to every target under the planned tags.
-pub async fn push(
-    loaded: &Loaded,
-    targets: &[Target],
-    names: &[String],
-    roles: &[TagRole],
-    options: &PushOptions,
-) -> Result<PushOutcome, PushError> {
-    // 1. What is there now; nothing is written yet.
-    let mut states = Vec::with_capacity(targets.len());
-    for target in targets {
-        states.push(read_state(target, names, roles, options.concurrency).await?);
-    }
-    // With the digest known up front, a conflict stops the push before any byte is sent.
-    if let Loaded::Image(image) = loaded {
-        for state in &states {
-            publish::tag_actions(
-                names,
-                roles,
-                image.root.digest.as_str(),
-                state,
-                options.on_conflict,
-            )?;
+/// Writes the tags of one repository as planned.
+async fn write_tags(
+    target: &Target,
+    root: &RawManifest,
+    tags: &[PlannedTag],
+) -> Result<(), PushError> {
+    for p in tags {
+        match &p.action {
+            TagAction::Write { replaces } => {
+                target
+                    .registry
+                    .put_manifest(&target.repository, &p.tag, &root.bytes, &root.media_type)
+                    .await?;
+                match replaces {
+                    Some(old) => tracing::info!(
+                        "{}:{} moved from {old} to {}",
+                        target.image,
+                        p.tag,
+                        root.digest
+                    ),
+                    None => tracing::info!("{}:{} → {}", target.image, p.tag, root.digest),
+                }
+            }
+            TagAction::Unchanged => tracing::info!(
+                "{}:{} already points at {}",
+                target.image,
+                p.tag,
+                root.digest
+            ),
+            TagAction::HeldBack { reason } => {
+                tracing::info!(notice = true, "{}: held back: {reason}", target.image)
+            }
+            TagAction::Skipped { points_at } => {
+                tracing::warn!(
+                    "{}:{} points at {points_at}; left alone (on-conflict: skip)",
+                    target.image,
+                    p.tag
+                )
+            }
         }
     }
+    Ok(())
+}
 
-    // 2. Content: blobs, then manifests by digest.
+/// Carries out `step`: `targets` are its images' repositories, in the same order; `root` is the
+/// manifest the plan's digest names.
+pub async fn push(
+    loaded: &Loaded,
+    root: &RawManifest,
+    targets: &[Target],
+    step: &PushStep,
+    options: &PushOptions,
+) -> Result<PushOutcome, PushError> {
+    if root.digest.as_str() != step.digest {
+        return Err(RegistryError::Setup(format!(
+            "the plan pushes {}, but the source reads as {}; nothing was written",
+            step.digest, root.digest
+        ))
+        .into());
+    }
+    // 1. Content: blobs, then manifests by digest, repository by repository (a later one mounts
+    // from an earlier one).
     let progress = Progress::default();
     let reporter = progress.report_every(options.progress_every, options.progress_bar);
     let mut counts = Vec::with_capacity(targets.len());
-    let mut root: Option<RawManifest> = None;
     let content = async {
-        for index in 0..targets.len() {
-            match loaded {
-                Loaded::Image(image) => {
-                    counts.push(push_content(image, targets, index, options, &progress).await?);
-                    root = Some(image.root.clone());
-                }
-                Loaded::Docker {
-                    archive,
-                    compressed,
-                } => {
-                    let (c, manifest) =
-                        push_docker(archive, compressed, targets, index, options, &progress)
-                            .await?;
-                    counts.push(c);
-                    root = Some(manifest);
-                }
-            }
+        for (target, image) in targets.iter().zip(&step.images) {
+            counts.push(push_content(loaded, root, target, image, options, &progress).await?);
         }
         Ok::<_, PushError>(())
     }
@@ -627,60 +558,11 @@ pub async fn push(
         let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
     }
     content?;
-    let Some(root) = root else {
-        return Err(
-            RegistryError::Setup("no image repository to push to: set `images`".into()).into(),
-        );
-    };
 
-    // 3. Tags, once every target has the content.
-    let mut plans = Vec::with_capacity(targets.len());
-    for state in &states {
-        plans.push(publish::tag_actions(
-            names,
-            roles,
-            root.digest.as_str(),
-            state,
-            options.on_conflict,
-        )?);
-    }
+    // 2. Tags, once every repository has the content.
     let mut repositories = Vec::with_capacity(targets.len());
-    for ((target, planned), blobs) in targets.iter().zip(plans).zip(counts) {
-        for p in &planned {
-            match &p.action {
-                TagAction::Write { replaces } => {
-                    target
-                        .registry
-                        .put_manifest(&target.repository, &p.tag, &root.bytes, &root.media_type)
-                        .await?;
-                    match replaces {
-                        Some(old) => tracing::info!(
-                            "{}:{} moved from {old} to {}",
-                            target.image,
-                            p.tag,
-                            root.digest
-                        ),
-                        None => tracing::info!("{}:{} → {}", target.image, p.tag, root.digest),
-                    }
-                }
-                TagAction::Unchanged => tracing::info!(
-                    "{}:{} already points at {}",
-                    target.image,
-                    p.tag,
-                    root.digest
-                ),
-                TagAction::HeldBack { reason } => {
-                    tracing::info!(notice = true, "{}: held back: {reason}", target.image)
-                }
-                TagAction::Skipped { points_at } => {
-                    tracing::warn!(
-                        "{}:{} points at {points_at}; left alone (on-conflict: skip)",
-                        target.image,
-                        p.tag
-                    )
-                }
-            }
-        }
+    for ((target, image), blobs) in targets.iter().zip(&step.images).zip(counts) {
+        write_tags(target, root, &image.tags).await?;
         tracing::info!(
             "{}: {} blobs uploaded ({}), {} already there, {} mounted",
             target.image,
@@ -692,17 +574,13 @@ pub async fn push(
         repositories.push(RepoOutcome {
             image: target.image.clone(),
             blobs,
-            tags: planned,
+            tags: image.tags.clone(),
         });
     }
-    let platforms = match loaded {
-        Loaded::Image(image) => platform_names(&image.platforms),
-        Loaded::Docker { .. } => Vec::new(),
-    };
     Ok(PushOutcome {
         digest: root.digest.clone(),
         media_type: root.media_type.clone(),
-        platforms,
+        platforms: step.platforms.clone(),
         repositories,
     })
 }

@@ -545,7 +545,8 @@ fn a_public_version_downloaded_over_5000_times_is_skipped_and_the_prune_goes_on(
     gh.set_package_public(owner, name, true);
     gh.set_downloads(owner, name, &popular, 9_000);
 
-    // The action: push 3.0.0, then prune to the most recent release.
+    // The action: push 3.0.0, then prune to the two most recent releases (3.0.0, which the
+    // run pushes, and 2.0.0).
     let source = support::sample_layout("pkg-popular", 611, 1, 2_000);
     let run = Runner::shared_event("push-tag")
         .input("source", &format!("oci:{}", source.dir.display()))
@@ -554,7 +555,7 @@ fn a_public_version_downloaded_over_5000_times_is_skipped_and_the_prune_goes_on(
         .input("flavor", "latest=false")
         .input("release", "false")
         .input("prune", "true")
-        .input("keep", "1")
+        .input("keep", "2")
         .input("github-token", TOKEN)
         .var("GITHUB_API_URL", &gh.url())
         .var("TAGSHIP_GITHUB_PACKAGES_REGISTRIES", &plain)

@@ -1,0 +1,281 @@
+//! What a run shows: the run plan (as text and JSON) and, from the plan and the report of what
+//! was done, the step outputs and the step summary.
+
+use super::render;
+use super::safe;
+use crate::plan::publish::{PlannedTag, TagAction};
+use crate::plan::run::{GitTagAction, RunPlan};
+use crate::run::execute::Report;
+
+/// The run plan as JSON: what `tagship plan --observe` prints and the `run-plan` output holds.
+pub fn plan_json(run: &RunPlan) -> String {
+    // Plain strings, numbers and vectors: serialising cannot fail.
+    serde_json::to_string_pretty(run).unwrap_or_default()
+}
+
+/// The run plan for a person: each step and what it would write.
+pub fn plan_text(run: &RunPlan) -> String {
+    let mut out = String::new();
+    if let Some(push) = &run.push {
+        out.push_str(&format!(
+            "{} {} ({}{})\n",
+            if run.writes { "Push" } else { "Would push" },
+            push.digest,
+            push.source,
+            if push.platforms.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", push.platforms.join(", "))
+            }
+        ));
+        for image in &push.images {
+            let bytes: u64 = image.blobs.upload.iter().map(|b| b.size).sum();
+            out.push_str(&format!(
+                "  {}: {} blobs to upload ({}){}, {} there; {} manifests to put\n",
+                image.image,
+                image.blobs.upload.len(),
+                super::human_bytes(bytes),
+                image
+                    .blobs
+                    .mount_from
+                    .as_deref()
+                    .map(|from| format!(" or mount from {from}"))
+                    .unwrap_or_default(),
+                image.blobs.present,
+                image.manifests.len()
+            ));
+            for t in &image.tags {
+                out.push_str(&format!("    {:<24} {}\n", t.tag, would(&t.action)));
+            }
+        }
+    }
+    for step in &run.rollback {
+        out.push_str(&format!(
+            "Roll back {} to {} ({})\n",
+            step.image, step.version, step.digest
+        ));
+        for m in &step.tags {
+            out.push_str(&format!(
+                "    {:<24} {}\n",
+                m.tag,
+                match (&m.from, m.write) {
+                    (_, false) => "leave (already there)".to_string(),
+                    (Some(from), true) => format!("move from {from}"),
+                    (None, true) => "write".to_string(),
+                }
+            ));
+        }
+    }
+    if let Some(release) = &run.release {
+        out.push_str(&render::release_preview(release));
+    }
+    for step in &run.git_tags {
+        out.push_str(&format!(
+            "Git tag {} → {}: {}\n",
+            step.tag,
+            step.sha,
+            match &step.action {
+                GitTagAction::Create => "create".to_string(),
+                GitTagAction::Move { from } => format!("move from {from}"),
+                GitTagAction::Unchanged => "leave (already there)".to_string(),
+                GitTagAction::HeldBack { reason } => format!("hold back: {reason}"),
+                GitTagAction::Set => "create or move".to_string(),
+            }
+        ));
+    }
+    for step in &run.prune {
+        let deletions = step.plan.deletions().count();
+        out.push_str(&format!(
+            "Prune {}: {} versions, {} to delete{}\n",
+            step.image,
+            step.plan.verdicts.len(),
+            deletions,
+            if step.dry_run {
+                " (prune-dry-run: shown, not deleted)"
+            } else {
+                ""
+            }
+        ));
+    }
+    out
+}
+
+fn would(action: &TagAction) -> String {
+    match action {
+        TagAction::Write { replaces: None } => "write".to_string(),
+        TagAction::Write {
+            replaces: Some(old),
+        } => format!("move from `{old}`"),
+        TagAction::Unchanged => "leave (already there)".to_string(),
+        TagAction::HeldBack { reason } => format!("hold back: {reason}"),
+        TagAction::Skipped { points_at } => format!("skip (conflict, on `{points_at}`)"),
+    }
+}
+
+fn done(action: &TagAction) -> String {
+    match action {
+        TagAction::Write { replaces: None } => "written".to_string(),
+        TagAction::Write {
+            replaces: Some(old),
+        } => format!("moved from `{old}`"),
+        TagAction::Unchanged => "already there".to_string(),
+        TagAction::HeldBack { reason } => format!("held back: {reason}"),
+        TagAction::Skipped { points_at } => format!("conflict, left on `{points_at}`"),
+    }
+}
+
+/// A Markdown table of every image's tags and what happened (or would happen) to each.
+fn tag_table<'a>(
+    images: impl Iterator<Item = (&'a str, &'a [PlannedTag])>,
+    title: &str,
+    column: &str,
+    describe: fn(&TagAction) -> String,
+) -> String {
+    let mut out = format!("### {title}\n\n| Image | Tag | {column} |\n|---|---|---|\n");
+    for (image, tags) in images {
+        for t in tags {
+            out.push_str(&format!(
+                "| `{image}` | `{}` | {} |\n",
+                t.tag,
+                describe(&t.action)
+            ));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The step summary after the metadata's: what was (or, in a dry run, would be) written.
+pub fn summary(run: &RunPlan, report: &Report) -> String {
+    let mut out = String::new();
+    if !run.writes {
+        if let Some(push) = &run.push {
+            out.push_str(&tag_table(
+                push.images
+                    .iter()
+                    .map(|i| (i.image.as_str(), i.tags.as_slice())),
+                &format!(
+                    "Dry run: would publish `{}` (nothing was written)",
+                    push.digest
+                ),
+                "Would",
+                would,
+            ));
+            if let Some(release) = &run.release {
+                out.push_str(&format!(
+                    "\n### Dry run: the release {} (would {})\n\n{}\n",
+                    release.tag_name,
+                    release.change.words(),
+                    release.body.trim_end()
+                ));
+            }
+        }
+        return out;
+    }
+    if let Some(pushed) = &report.push {
+        out.push_str(&tag_table(
+            pushed
+                .repositories
+                .iter()
+                .map(|r| (r.image.as_str(), r.tags.as_slice())),
+            &format!("Published `{}`", pushed.digest),
+            "Result",
+            done,
+        ));
+    }
+    if let Some(outcome) = &report.release {
+        out.push_str(&crate::release::summary(outcome));
+    }
+    for outcome in &report.prune {
+        out.push_str(&render::prune_summary(outcome));
+    }
+    out
+}
+
+/// The step outputs of the run's steps (the metadata's come from [`render::outputs`]).
+pub fn outputs(run: &RunPlan, report: &Report) -> Vec<(&'static str, String)> {
+    let mut out = vec![("run-plan", plan_json(run))];
+    if let Some(push) = &run.push {
+        out.push(("dry-run", (!run.writes).to_string()));
+        out.push(("digest", push.digest.clone()));
+        out.push((
+            "images",
+            push.images
+                .iter()
+                .map(|i| i.image.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ));
+    }
+    if let Some(pushed) = &report.push {
+        let mut published = Vec::new();
+        let mut replaced = Vec::new();
+        let mut held_back = Vec::new();
+        for repo in &pushed.repositories {
+            for t in &repo.tags {
+                let reference = format!("{}:{}", repo.image, t.tag);
+                match &t.action {
+                    TagAction::Write { replaces } => {
+                        if let Some(old) = replaces {
+                            replaced.push(format!("{reference}={old}"));
+                        }
+                        published.push(reference);
+                    }
+                    TagAction::Unchanged => published.push(reference),
+                    TagAction::HeldBack { .. } => held_back.push(reference),
+                    TagAction::Skipped { points_at } => {
+                        replaced.push(format!("{reference}={points_at} (kept: on-conflict skip)"))
+                    }
+                }
+            }
+        }
+        out.extend([
+            ("pushed-tags", published.join("\n")),
+            ("replaced", replaced.join("\n")),
+            ("held-back", held_back.join("\n")),
+        ]);
+    }
+    if let Some(lines) = &report.rolled_back {
+        out.push(("rolled-back", lines.join("\n")));
+    }
+    if let Some(outcome) = &report.release {
+        out.extend(crate::release::outputs(outcome));
+    }
+    if let Some(moved) = &report.git_tags {
+        out.push(("git-tags", crate::release::git_tags_output(moved)));
+    }
+    if run.writes && !run.prune.is_empty() {
+        let mut deleted = Vec::new();
+        let mut skipped = Vec::new();
+        for outcome in &report.prune {
+            let image = &outcome.image;
+            deleted.extend(outcome.deleted.iter().map(|d| format!("{image}@{d}")));
+            skipped.extend(
+                outcome
+                    .skipped
+                    .iter()
+                    .map(|v| format!("{image}@{}", v.digest)),
+            );
+            if outcome.dry_run {
+                deleted.extend(
+                    outcome
+                        .plan
+                        .deletions()
+                        .map(|v| format!("{image}@{} (dry run)", v.digest)),
+                );
+            }
+        }
+        out.push(("deleted", deleted.join("\n")));
+        out.push(("skipped", skipped.join("\n")));
+    }
+    out
+}
+
+/// The run plan printed to a terminal: text, or JSON for scripts.
+pub fn print_plan(run: &RunPlan, json: bool) {
+    if json {
+        safe::print_json(&(plan_json(run) + "\n"));
+    } else {
+        safe::print(&plan_text(run));
+    }
+}

@@ -1,0 +1,840 @@
+//! The run plan: everything a run will write, decided in one pure step from the context, the
+//! metadata [`Plan`], what the settings ask for ([`Intent`]) and what the registries and GitHub
+//! hold ([`Observed`], read beforehand and read-only). `tagship plan --observe`, the dry run, the
+//! step summary and the executors all read the one [`RunPlan`] this returns.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::git_tags;
+use super::notes::{self, NotesInput, TemplateError};
+use super::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
+use super::release::{self, Changelog, NoRelease, NoTagToRelease, ReleaseMode, ReleasePlan};
+use super::retention::{self, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts};
+use super::{Context, InputError, Plan};
+
+/// What the settings ask of this run, as the decision needs it (no secrets, no handles).
+#[derive(Debug, Clone)]
+pub struct Intent {
+    /// False: the dry run (`push: false`, a pull request, `--dry-run`). Nothing is written.
+    pub writes: bool,
+    pub on_conflict: OnConflict,
+    pub release: ReleaseIntent,
+    /// `git-tags`: move `vX` and `vX.Y` to the commit of a stable semver tag push.
+    pub git_tags: bool,
+    /// `prune: true`: the policy, and whether only to show it (`prune-dry-run`).
+    pub prune: Option<(Policy, bool)>,
+    /// `rollback-to`: the version, and the tags to move to it.
+    pub rollback: Option<(String, Vec<String>)>,
+    /// `tagship release`: release what the registry holds under the planned tags (no push).
+    pub release_published: bool,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleaseIntent {
+    pub mode: ReleaseMode,
+    pub draft: bool,
+    pub changelog: Changelog,
+    /// The user's notes template: (its path as given, its text).
+    pub template: Option<(String, String)>,
+    /// Whether there is a GitHub token to write the release with.
+    pub has_token: bool,
+}
+
+/// A blob of the image to push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blob {
+    pub digest: String,
+    pub size: u64,
+}
+
+/// The image to push, as read from its source (and checked, in a dry run).
+#[derive(Debug, Clone, Default)]
+pub struct SourceFacts {
+    /// The source as given.
+    pub name: String,
+    pub digest: String,
+    pub media_type: String,
+    pub platforms: Vec<String>,
+    /// Every blob under it: configs and layers of every platform.
+    pub blobs: Vec<Blob>,
+    /// The manifests an index lists, put before it.
+    pub children: Vec<String>,
+    /// The repository it already lives in (`docker://`, `merge`): (registry, repository).
+    pub home: Option<(String, String)>,
+}
+
+/// What one planned image repository holds, read before anything is written.
+#[derive(Debug, Clone, Default)]
+pub struct RepositoryFacts {
+    pub image: String,
+    pub registry: String,
+    pub repository: String,
+    pub state: RepoState,
+    /// The pushed manifest is there by digest already: so is everything under it.
+    pub root_present: bool,
+    /// The blobs found there (checked only when the manifest is not).
+    pub blobs_present: BTreeSet<String>,
+    /// Why this repository could not be read (a dry run whose credentials were refused).
+    pub unreadable: Option<String>,
+}
+
+/// GitHub's releases now (GitHub's words, plainly).
+#[derive(Debug, Clone, Default)]
+pub struct ReleasesNow {
+    /// Ours, if it exists (drafts included).
+    pub ours: Option<ExistingRelease>,
+    /// The tags of every published stable release (for `make_latest`).
+    pub stable_tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingRelease {
+    pub id: u64,
+    pub html_url: String,
+    pub body: Option<String>,
+    pub draft: bool,
+}
+
+/// What the release would describe when nothing is pushed (`tagship release`): the image the
+/// registry holds under the planned tags.
+#[derive(Debug, Clone, Default)]
+pub struct PublishedFacts {
+    pub digest: String,
+    pub platforms: Vec<String>,
+    /// `IMAGE:TAG` of every planned tag that points at it, in plan order.
+    pub tags: Vec<String>,
+    pub images: Vec<String>,
+}
+
+/// What a rollback needs to know of one repository.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackFacts {
+    pub image: String,
+    /// The digest of the version to go back to; `None`: the repository has no such version.
+    pub target: Option<String>,
+    /// The digest each tag to move points at now.
+    pub current: BTreeMap<String, String>,
+}
+
+/// What pruning needs to know of one repository.
+#[derive(Debug, Clone, Default)]
+pub struct PruneFacts {
+    pub image: String,
+    /// Its versions as listed, with the manifests the policy asked for read.
+    pub versions: Vec<ImageVersion>,
+    /// Versions that GitHub lists (GitHub Packages) rather than the registry's tags.
+    pub from_packages: bool,
+}
+
+/// Everything observed, read-only, before the decision.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub source: Option<SourceFacts>,
+    /// One per planned image, in plan order (empty without a source).
+    pub repositories: Vec<RepositoryFacts>,
+    pub published: Option<PublishedFacts>,
+    /// `None`: GitHub was not asked (no token, or no release is due).
+    pub releases: Option<ReleasesNow>,
+    /// The changelog text of the release's notes.
+    pub changelog: String,
+    /// Every git tag and the object it points at; `None`: GitHub was not asked.
+    pub git_refs: Option<BTreeMap<String, String>>,
+    pub rollback: Vec<RollbackFacts>,
+    pub prune: Vec<PruneFacts>,
+}
+
+/// The run, decided: what will be written, in the order it will be written.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunPlan {
+    /// False: the dry run; nothing is written.
+    pub writes: bool,
+    /// The metadata: version, tags, labels, annotations.
+    pub metadata: Plan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushStep>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollback: Vec<RollbackStep>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseStep>,
+    #[serde(rename = "git-tags", skip_serializing_if = "Vec::is_empty")]
+    pub git_tags: Vec<GitTagStep>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prune: Vec<PruneStep>,
+    /// What deserves a warning: a release left out for want of a token, a repository whose
+    /// credentials were refused (in a dry run).
+    pub warnings: Vec<String>,
+    /// Why a step the settings could ask for is not in the plan (no release on a branch push…).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PushStep {
+    pub source: String,
+    pub digest: String,
+    #[serde(rename = "media-type")]
+    pub media_type: String,
+    pub platforms: Vec<String>,
+    pub images: Vec<ImageStep>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageStep {
+    pub image: String,
+    pub blobs: BlobSteps,
+    /// Manifests to put by digest, an index's children first; empty when it is there already.
+    pub manifests: Vec<String>,
+    pub tags: Vec<PlannedTag>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BlobSteps {
+    /// Not in the repository: mounted from `mount-from` where that has them, else uploaded.
+    pub upload: Vec<Blob>,
+    /// Already there.
+    pub present: usize,
+    #[serde(rename = "mount-from", skip_serializing_if = "Option::is_none")]
+    pub mount_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseChange {
+    Create,
+    Update,
+    /// Its body is already what it would be.
+    Unchanged,
+    /// GitHub was not asked (a dry run without a token).
+    CreateOrUpdate,
+}
+
+impl ReleaseChange {
+    pub fn words(self) -> &'static str {
+        match self {
+            ReleaseChange::Create => "create",
+            ReleaseChange::Update => "update",
+            ReleaseChange::Unchanged => "leave (up to date)",
+            ReleaseChange::CreateOrUpdate => "create or update",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseStep {
+    pub change: ReleaseChange,
+    /// The release to update (or leave), when it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(rename = "tag-name")]
+    pub tag_name: String,
+    pub name: String,
+    #[serde(rename = "target-commitish")]
+    pub target_commitish: String,
+    pub draft: bool,
+    pub prerelease: bool,
+    /// Whether it becomes the repository's latest release; `None` when GitHub was not asked.
+    #[serde(rename = "make-latest")]
+    pub make_latest: Option<bool>,
+    /// The whole body as it will be written: the notes merged into an existing body.
+    pub body: String,
+    /// Only the notes (between tagship's markers): what a concurrent run's body is merged with.
+    #[serde(skip)]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum GitTagAction {
+    Create,
+    Move {
+        from: String,
+    },
+    Unchanged,
+    HeldBack {
+        reason: String,
+    },
+    /// GitHub was not asked where it points (a dry run without a token).
+    Set,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitTagStep {
+    pub tag: String,
+    pub sha: String,
+    #[serde(flatten)]
+    pub action: GitTagAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackStep {
+    pub image: String,
+    pub version: String,
+    pub digest: String,
+    pub tags: Vec<RollbackMove>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackMove {
+    pub tag: String,
+    /// What it points at now; `None`: it does not exist.
+    pub from: Option<String>,
+    /// False: it points at the version already.
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneStep {
+    pub image: String,
+    /// `prune-dry-run`: the deletions are shown, not made.
+    #[serde(rename = "dry-run")]
+    pub dry_run: bool,
+    #[serde(flatten)]
+    pub plan: RetentionPlan,
+    /// The versions as the policy judged them (the push applied): what a re-plan starts from
+    /// when GitHub refuses a deletion.
+    #[serde(skip)]
+    pub versions: Vec<ImageVersion>,
+    #[serde(skip)]
+    pub facts: RunFacts,
+    #[serde(skip)]
+    pub policy: Policy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    #[error(transparent)]
+    NoTag(#[from] NoTagToRelease),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(
+        "no GitHub token: {what} needs the `github-token` input (its default, `${{{{ github.token }}}}`, works in a workflow; from a terminal set GITHUB_TOKEN)"
+    )]
+    NoToken { what: String },
+    /// A rollback to a version the repository does not have.
+    #[error(
+        "{image} has no version `{version}`; `tagship rollback IMAGE --list` shows the candidates"
+    )]
+    NoSuchVersion { image: String, version: String },
+}
+
+impl DecideError {
+    /// A mistake in what the person asked for, not a failure around it: every decision error
+    /// but a tag conflict, which the registry's state makes.
+    pub fn is_input(&self) -> bool {
+        !matches!(self, DecideError::Conflict(_))
+    }
+}
+
+/// The push part of the plan: each repository's blobs, manifests and tags.
+pub fn decide_push(
+    plan: &Plan,
+    source: &SourceFacts,
+    repositories: &[RepositoryFacts],
+    on_conflict: OnConflict,
+) -> Result<PushStep, Conflict> {
+    let mut images = Vec::with_capacity(repositories.len());
+    for (index, repo) in repositories.iter().enumerate() {
+        let tags = publish::tag_actions(
+            &plan.tag_names,
+            &plan.roles,
+            &source.digest,
+            &repo.state,
+            on_conflict,
+        )?;
+        let at_home = source
+            .home
+            .as_ref()
+            .is_some_and(|(r, p)| *r == repo.registry && *p == repo.repository);
+        let (blobs, manifests) = if repo.root_present {
+            (
+                BlobSteps {
+                    present: source.blobs.len(),
+                    ..BlobSteps::default()
+                },
+                Vec::new(),
+            )
+        } else if at_home {
+            // Everything under it is in this very repository (a `merge` index is new: only it).
+            (
+                BlobSteps {
+                    present: source.blobs.len(),
+                    ..BlobSteps::default()
+                },
+                vec![source.digest.clone()],
+            )
+        } else {
+            let upload: Vec<Blob> = source
+                .blobs
+                .iter()
+                .filter(|b| !repo.blobs_present.contains(&b.digest))
+                .cloned()
+                .collect();
+            let mount_from = (!upload.is_empty())
+                .then(|| mount_source(source, repositories, index))
+                .flatten();
+            let mut manifests = source.children.clone();
+            manifests.push(source.digest.clone());
+            (
+                BlobSteps {
+                    present: source.blobs.len() - upload.len(),
+                    upload,
+                    mount_from,
+                },
+                manifests,
+            )
+        };
+        images.push(ImageStep {
+            image: repo.image.clone(),
+            blobs,
+            manifests,
+            tags,
+        });
+    }
+    Ok(PushStep {
+        source: source.name.clone(),
+        digest: source.digest.clone(),
+        media_type: source.media_type.clone(),
+        platforms: source.platforms.clone(),
+        images,
+    })
+}
+
+/// Where the blobs of repository `index` may be mounted from: the source's own repository, or an
+/// earlier target, on the same registry.
+fn mount_source(
+    source: &SourceFacts,
+    repositories: &[RepositoryFacts],
+    index: usize,
+) -> Option<String> {
+    let me = &repositories[index];
+    if let Some((registry, repository)) = &source.home {
+        if *registry == me.registry && *repository != me.repository {
+            return Some(repository.clone());
+        }
+    }
+    repositories[..index]
+        .iter()
+        .find(|t| t.registry == me.registry && t.repository != me.repository)
+        .map(|t| t.repository.clone())
+}
+
+/// The release a run makes, if any, before anything is observed: whether one is due and of what.
+/// `None` with a note when none is; an error for `release: true` that cannot be met.
+pub fn release_due(
+    ctx: &Context,
+    intent: &Intent,
+    has_source: bool,
+    notes: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<ReleasePlan>, DecideError> {
+    let r = &intent.release;
+    let due = match release::release_for(ctx, r.mode, r.draft)? {
+        Ok(plan) => plan,
+        Err(NoRelease::Disabled) => return Ok(None),
+        Err(NoRelease::NotAReleaseEvent(why)) => {
+            notes.push(format!(
+                "no release: `release: auto` does not release a {why}"
+            ));
+            return Ok(None);
+        }
+    };
+    if !intent.writes {
+        // The dry run shows the release a push of this event would make; it needs no token.
+        return Ok(Some(due));
+    }
+    if !has_source && !intent.release_published {
+        if r.mode == ReleaseMode::Always {
+            return Err(InputError::value(
+                "source",
+                String::new(),
+                "`release: true` releases a pushed image: name the image to push in `source`",
+            )
+            .into());
+        }
+        notes.push(
+            "no release: nothing is pushed (no `source`), and a release describes a pushed image"
+                .into(),
+        );
+        return Ok(None);
+    }
+    if !r.has_token {
+        let what = format!("the release of {}", due.tag_name);
+        if r.mode == ReleaseMode::Always {
+            return Err(DecideError::NoToken { what });
+        }
+        warnings.push(format!(
+            "no release: no GitHub token: {what} needs the `github-token` input"
+        ));
+        return Ok(None);
+    }
+    Ok(Some(due))
+}
+
+/// What the release describes: the pushed image, or the published one.
+struct Described<'a> {
+    digest: &'a str,
+    platforms: &'a [String],
+    tags: Vec<String>,
+    images: Vec<String>,
+}
+
+fn described_by_push(push: &PushStep) -> Described<'_> {
+    let mut tags = Vec::new();
+    for image in &push.images {
+        for t in &image.tags {
+            if matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged) {
+                tags.push(format!("{}:{}", image.image, t.tag));
+            }
+        }
+    }
+    Described {
+        digest: &push.digest,
+        platforms: &push.platforms,
+        tags,
+        images: push.images.iter().map(|i| i.image.clone()).collect(),
+    }
+}
+
+/// The notes' variables, from the context, the metadata and what the release describes.
+fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &str) -> NotesInput {
+    let pinned = described
+        .images
+        .iter()
+        .map(|i| format!("{i}@{}", described.digest))
+        .collect();
+    let labels = plan
+        .labels
+        .iter()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let service = described
+        .images
+        .first()
+        .and_then(|i| i.rsplit('/').next())
+        .unwrap_or("app")
+        .to_string();
+    NotesInput {
+        version: plan.version.clone(),
+        tag_name: ctx
+            .release
+            .as_ref()
+            .map(|r| r.tag_name.clone())
+            .or_else(|| ctx.tag().map(str::to_string))
+            .unwrap_or_default(),
+        repository: ctx.repository.full_name.clone(),
+        repository_url: ctx.repository.html_url.clone(),
+        reference: described.tags.first().cloned().unwrap_or_default(),
+        images: described.images.clone(),
+        tags: described.tags.clone(),
+        digest: described.digest.to_string(),
+        pinned,
+        platforms: described.platforms.to_vec(),
+        labels,
+        revision: ctx.sha.clone(),
+        changelog: changelog.to_string(),
+        service,
+    }
+}
+
+fn decide_release(
+    ctx: &Context,
+    plan: &Plan,
+    due: ReleasePlan,
+    described: &Described,
+    intent: &ReleaseIntent,
+    observed: &Observed,
+) -> Result<ReleaseStep, DecideError> {
+    let input = notes_input(ctx, plan, described, &observed.changelog);
+    let (template, origin) = match &intent.template {
+        Some((path, text)) => (Some(text.as_str()), path.as_str()),
+        None => (None, "the default template"),
+    };
+    let generated = notes::render(template, origin, &input)?;
+    let (change, existing, make_latest, body) = match &observed.releases {
+        None => (ReleaseChange::CreateOrUpdate, None, None, generated.clone()),
+        Some(now) => {
+            let make_latest = release::make_latest(&due, &now.stable_tags);
+            match &now.ours {
+                None => (
+                    ReleaseChange::Create,
+                    None,
+                    Some(make_latest),
+                    generated.clone(),
+                ),
+                Some(existing) => {
+                    let body = notes::merge_body(existing.body.as_deref(), &generated);
+                    let change = if existing.body.as_deref() == Some(body.as_str()) && !make_latest
+                    {
+                        ReleaseChange::Unchanged
+                    } else {
+                        ReleaseChange::Update
+                    };
+                    // GitHub ignores `make_latest` on a draft.
+                    let make_latest = make_latest && !existing.draft;
+                    (change, Some(existing), Some(make_latest), body)
+                }
+            }
+        }
+    };
+    Ok(ReleaseStep {
+        change,
+        id: existing.map(|e| e.id),
+        url: existing.map(|e| e.html_url.clone()),
+        tag_name: due.tag_name,
+        name: due.name,
+        target_commitish: due.target_commitish,
+        draft: due.draft,
+        prerelease: due.prerelease,
+        make_latest,
+        body,
+        notes: generated,
+    })
+}
+
+fn decide_git_tags(ctx: &Context, refs: Option<&BTreeMap<String, String>>) -> Vec<GitTagStep> {
+    let names: Vec<String> = refs
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    git_tags::moving_tags(ctx, &names)
+        .into_iter()
+        .map(|planned| {
+            let action = match (&planned.held_back, refs) {
+                (Some(reason), _) => GitTagAction::HeldBack {
+                    reason: reason.clone(),
+                },
+                (None, None) => GitTagAction::Set,
+                (None, Some(refs)) => match refs.get(&planned.tag) {
+                    None => GitTagAction::Create,
+                    Some(sha) if *sha == ctx.sha => GitTagAction::Unchanged,
+                    Some(sha) => GitTagAction::Move { from: sha.clone() },
+                },
+            };
+            GitTagStep {
+                tag: planned.tag,
+                sha: ctx.sha.clone(),
+                action,
+            }
+        })
+        .collect()
+}
+
+/// What this run knows for the retention policy of `image`: now, what it pushes, and the
+/// version tags it moves off other digests (deleted when nothing else references them).
+pub fn prune_facts(now: Timestamp, push: Option<&PushStep>, image: &str) -> RunFacts {
+    let mut facts = RunFacts {
+        now: Some(now),
+        ..RunFacts::default()
+    };
+    if let Some(push) = push {
+        facts.pushed.insert(push.digest.clone());
+        for step in push.images.iter().filter(|i| i.image == image) {
+            for t in &step.tags {
+                if let TagAction::Write {
+                    replaces: Some(old),
+                } = &t.action
+                {
+                    facts.replaced.insert(old.clone());
+                }
+            }
+        }
+    }
+    facts
+}
+
+/// The versions of `image` as they will be once the push has run: the tags it writes moved onto
+/// the pushed digest (added, dated `now`, when the listing did not have it). Pruning runs after
+/// the push, so the policy judges this listing.
+pub fn versions_after_push(
+    listed: &[ImageVersion],
+    push: Option<&PushStep>,
+    image: &str,
+    now: Timestamp,
+) -> Vec<ImageVersion> {
+    let mut versions = listed.to_vec();
+    let Some(push) = push else {
+        return versions;
+    };
+    let Some(step) = push.images.iter().find(|i| i.image == image) else {
+        return versions;
+    };
+    let written: BTreeSet<&str> = step
+        .tags
+        .iter()
+        .filter(|t| matches!(t.action, TagAction::Write { .. }))
+        .map(|t| t.tag.as_str())
+        .collect();
+    for v in versions.iter_mut().filter(|v| v.digest != push.digest) {
+        v.tags.retain(|t| !written.contains(t.as_str()));
+    }
+    match versions.iter_mut().find(|v| v.digest == push.digest) {
+        Some(v) => {
+            for tag in &written {
+                if !v.tags.iter().any(|t| t == tag) {
+                    v.tags.push((*tag).to_string());
+                }
+            }
+        }
+        None => versions.push(ImageVersion {
+            id: push.digest.clone(),
+            digest: push.digest.clone(),
+            tags: step
+                .tags
+                .iter()
+                .filter(|t| matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged))
+                .map(|t| t.tag.clone())
+                .collect(),
+            created: Some(now),
+            children: Vec::new(),
+            platforms: push.platforms.clone(),
+            // Pushed this run: kept, whatever it references.
+            manifest_read: true,
+        }),
+    }
+    versions.sort_by(retention::newest_first);
+    versions
+}
+
+/// Decides the whole run. Pure: the same context, metadata, intent and observations give the
+/// same plan.
+pub fn decide(
+    ctx: &Context,
+    plan: &Plan,
+    intent: &Intent,
+    observed: &Observed,
+) -> Result<RunPlan, DecideError> {
+    // The metadata's own warnings stay with it (they are shown when it is planned).
+    let mut warnings = Vec::new();
+    let mut notes = Vec::new();
+    let push = match &observed.source {
+        Some(source) => {
+            for repo in &observed.repositories {
+                if let Some(why) = &repo.unreadable {
+                    warnings.push(format!("{}: {why}", repo.image));
+                }
+            }
+            Some(decide_push(
+                plan,
+                source,
+                &observed.repositories,
+                intent.on_conflict,
+            )?)
+        }
+        None => None,
+    };
+    let mut rollback = Vec::new();
+    if let Some((version, tags)) = &intent.rollback {
+        for facts in &observed.rollback {
+            let Some(digest) = &facts.target else {
+                return Err(DecideError::NoSuchVersion {
+                    image: facts.image.clone(),
+                    version: version.clone(),
+                });
+            };
+            let moves = tags
+                .iter()
+                .map(|tag| {
+                    let from = facts.current.get(tag).cloned();
+                    RollbackMove {
+                        write: from.as_deref() != Some(digest.as_str()),
+                        tag: tag.clone(),
+                        from,
+                    }
+                })
+                .collect();
+            rollback.push(RollbackStep {
+                image: facts.image.clone(),
+                version: version.clone(),
+                digest: digest.clone(),
+                tags: moves,
+            });
+        }
+    }
+    let release = match release_due(ctx, intent, push.is_some(), &mut notes, &mut warnings)? {
+        None => None,
+        Some(due) => {
+            let described = match (&push, &observed.published) {
+                (Some(push), _) => Some(described_by_push(push)),
+                (None, Some(p)) => Some(Described {
+                    digest: &p.digest,
+                    platforms: &p.platforms,
+                    tags: p.tags.clone(),
+                    images: p.images.clone(),
+                }),
+                (None, None) => None,
+            };
+            match described {
+                Some(described) => Some(decide_release(
+                    ctx,
+                    plan,
+                    due,
+                    &described,
+                    &intent.release,
+                    observed,
+                )?),
+                None => {
+                    notes.push(format!(
+                        "the release of {} is not shown: nothing is pushed (no `source`)",
+                        due.tag_name
+                    ));
+                    None
+                }
+            }
+        }
+    };
+    if intent.git_tags && intent.writes && !intent.release.has_token {
+        return Err(DecideError::NoToken {
+            what: "moving the major-version git tags (`git-tags`)".into(),
+        });
+    }
+    let git_tags = if intent.git_tags {
+        let steps = decide_git_tags(ctx, observed.git_refs.as_ref());
+        if steps.is_empty() {
+            notes.push("git-tags: only a stable semver tag push moves major-version tags".into());
+        }
+        steps
+    } else {
+        Vec::new()
+    };
+    let mut prune = Vec::new();
+    if let Some((policy, dry_run)) = &intent.prune {
+        for facts in &observed.prune {
+            let versions =
+                versions_after_push(&facts.versions, push.as_ref(), &facts.image, intent.now);
+            let run_facts = prune_facts(intent.now, push.as_ref(), &facts.image);
+            let judged = retention::plan(&versions, policy, &run_facts)?;
+            prune.push(PruneStep {
+                image: facts.image.clone(),
+                dry_run: *dry_run,
+                plan: judged,
+                versions,
+                facts: run_facts,
+                policy: policy.clone(),
+            });
+        }
+    }
+    Ok(RunPlan {
+        writes: intent.writes,
+        metadata: plan.clone(),
+        push,
+        rollback,
+        release,
+        git_tags,
+        prune,
+        warnings,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! The decision, step by step: pure values in, the run plan out.
+
+use super::*;
+use crate::plan::context::fixture;
+use crate::plan::{InputLine, PlanInputs, Rules};
+
+const NEW: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const OLD: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const NEWER: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+
+fn metadata(ctx: &Context, images: &[&str]) -> Plan {
+    let inputs = PlanInputs {
+        images: images
+            .iter()
+            .enumerate()
+            .map(|(i, t)| InputLine {
+                number: i + 1,
+                text: t.to_string(),
+            })
+            .collect(),
+        ..PlanInputs::default()
+    };
+    let rules = Rules::parse(&inputs).unwrap();
+    crate::plan::plan(ctx, &rules).unwrap()
+}
+
+fn intent(writes: bool) -> Intent {
+    Intent {
+        writes,
+        on_conflict: OnConflict::Overwrite,
+        release: ReleaseIntent {
+            mode: ReleaseMode::Auto,
+            draft: false,
+            changelog: Changelog::None,
+            template: None,
+            has_token: true,
+        },
+        git_tags: false,
+        prune: None,
+        rollback: None,
+        release_published: false,
+        now: "2020-01-10T00:30:00Z".parse().unwrap(),
+    }
+}
+
+fn blob(n: u8) -> Blob {
+    Blob {
+        digest: format!("sha256:{}", format!("{n:02x}").repeat(32)),
+        size: 100 * u64::from(n),
+    }
+}
+
+fn source(home: Option<(&str, &str)>) -> SourceFacts {
+    SourceFacts {
+        name: "oci:image".into(),
+        digest: NEW.into(),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        platforms: Vec::new(),
+        blobs: vec![blob(1), blob(2), blob(3)],
+        children: Vec::new(),
+        home: home.map(|(r, p)| (r.to_string(), p.to_string())),
+    }
+}
+
+fn repository(image: &str) -> RepositoryFacts {
+    let (registry, repository) = image.split_once('/').unwrap();
+    RepositoryFacts {
+        image: image.into(),
+        registry: registry.into(),
+        repository: repository.into(),
+        ..RepositoryFacts::default()
+    }
+}
+
+fn observed(images: &[&str]) -> Observed {
+    Observed {
+        source: Some(source(None)),
+        repositories: images.iter().map(|i| repository(i)).collect(),
+        ..Observed::default()
+    }
+}
+
+#[test]
+fn blobs_already_there_are_not_sent_and_a_second_repository_mounts_from_the_first() {
+    let ctx = fixture::tag_push("v1.2.3");
+    let images = ["reg.example/octo/app", "reg.example/octo/mirror"];
+    let plan = metadata(&ctx, &images);
+    let mut seen = observed(&images);
+    seen.repositories[0].blobs_present = [blob(2).digest].into();
+    let run = decide(&ctx, &plan, &intent(true), &seen).unwrap();
+    let push = run.push.unwrap();
+    let first = &push.images[0];
+    assert_eq!(first.blobs.upload, vec![blob(1), blob(3)]);
+    assert_eq!(first.blobs.present, 1);
+    assert_eq!(first.blobs.mount_from, None);
+    assert_eq!(first.manifests, vec![NEW.to_string()]);
+    let second = &push.images[1];
+    assert_eq!(second.blobs.upload.len(), 3);
+    assert_eq!(second.blobs.mount_from.as_deref(), Some("octo/app"));
+    assert!(
+        second
+            .tags
+            .iter()
+            .all(|t| t.action == TagAction::Write { replaces: None })
+    );
+}
+
+#[test]
+fn a_manifest_there_by_digest_needs_no_blob_and_no_manifest() {
+    let ctx = fixture::tag_push("v1.2.3");
+    let images = ["reg.example/octo/app"];
+    let plan = metadata(&ctx, &images);
+    let mut seen = observed(&images);
+    seen.repositories[0].root_present = true;
+    seen.repositories[0]
+        .state
+        .current
+        .insert("1.2.3".into(), NEW.into());
+    let run = decide(&ctx, &plan, &intent(true), &seen).unwrap();
+    let image = &run.push.unwrap().images[0];
+    assert!(image.blobs.upload.is_empty());
+    assert_eq!(image.blobs.present, 3);
+    assert!(image.manifests.is_empty());
+    assert_eq!(image.tags[0].action, TagAction::Unchanged);
+}
+
+#[test]
+fn an_image_in_its_own_repository_puts_only_its_root() {
+    let ctx = fixture::tag_push("v1.2.3");
+    let images = ["reg.example/octo/app"];
+    let plan = metadata(&ctx, &images);
+    let mut seen = observed(&images);
+    seen.source = Some(source(Some(("reg.example", "octo/app"))));
+    let run = decide(&ctx, &plan, &intent(true), &seen).unwrap();
+    let image = &run.push.unwrap().images[0];
+    assert!(image.blobs.upload.is_empty());
+    assert_eq!(image.manifests, vec![NEW.to_string()]);
+}
+
+#[test]
+fn a_conflict_under_on_conflict_fail_stops_the_decision() {
+    let ctx = fixture::tag_push("v1.2.3");
+    let images = ["reg.example/octo/app"];
+    let plan = metadata(&ctx, &images);
+    let mut seen = observed(&images);
+    seen.repositories[0]
+        .state
+        .current
+        .insert("1.2.3".into(), OLD.into());
+    let mut wants = intent(true);
+    wants.on_conflict = OnConflict::Fail;
+    let err = decide(&ctx, &plan, &wants, &seen).unwrap_err();
+    assert!(matches!(err, DecideError::Conflict(_)), "{err}");
+    assert!(!err.is_input());
+}
+
+#[test]
+fn the_release_merges_its_notes_into_the_body_there_and_says_what_it_would_do() {
+    let ctx = fixture::tag_push("v1.2.3");
+    let images = ["reg.example/octo/app"];
+    let plan = metadata(&ctx, &images);
+    // Not asked: a dry run without a token.
+    let mut seen = observed(&images);
+    let mut dry = intent(false);
+    dry.release.has_token = false;
+    let release = decide(&ctx, &plan, &dry, &seen).unwrap().release.unwrap();
+    assert_eq!(release.change, ReleaseChange::CreateOrUpdate);
+    assert_eq!(release.make_latest, None);
+    assert!(
+        release
+            .body
+            .contains(&format!("reg.example/octo/app@{NEW}"))
+    );
+    // A release a person wrote, and a newer stable release elsewhere.
+    seen.releases = Some(ReleasesNow {
+        ours: Some(ExistingRelease {
+            id: 7,
+            html_url: "https://github.com/Octo/Hello-World/releases/tag/v1.2.3".into(),
+            body: Some("Written by hand.".into()),
+            draft: false,
+        }),
+        stable_tags: vec!["v2.0.0".into()],
+    });
+    let release = decide(&ctx, &plan, &intent(true), &seen)
+        .unwrap()
+        .release
+        .unwrap();
+    assert_eq!(release.change, ReleaseChange::Update);
+    assert_eq!(release.id, Some(7));
+    assert_eq!(release.make_latest, Some(false), "v2.0.0 is newer");
+    assert!(release.body.starts_with("Written by hand."));
+    assert!(release.body.contains(&release.notes));
+    // The same again: nothing to change.
+    if let Some(ours) = seen.releases.as_mut().and_then(|r| r.ours.as_mut()) {
+        ours.body = Some(release.body.clone());
+    }
+    let again = decide(&ctx, &plan, &intent(true), &seen)
+        .unwrap()
+        .release
+        .unwrap();
+    assert_eq!(again.change, ReleaseChange::Unchanged);
+}
+
+#[test]
+fn release_true_without_a_token_is_an_input_mistake_and_auto_only_notes_it() {
+    let ctx = fixture::tag_push("v1.2.3");
+    let images = ["reg.example/octo/app"];
+    let plan = metadata(&ctx, &images);
+    let seen = observed(&images);
+    let mut wants = intent(true);
+    wants.release.has_token = false;
+    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
+    assert!(run.release.is_none());
+    assert!(run.warnings.iter().any(|n| n.contains("no GitHub token")));
+    wants.release.mode = ReleaseMode::Always;
+    let err = decide(&ctx, &plan, &wants, &seen).unwrap_err();
+    assert!(matches!(err, DecideError::NoToken { .. }) && err.is_input());
+}
+
+#[test]
+fn git_tags_follow_where_the_refs_point() {
+    let ctx = fixture::tag_push("v1.2.3");
+    let plan = metadata(&ctx, &["reg.example/octo/app"]);
+    let mut wants = intent(true);
+    wants.git_tags = true;
+    let seen = Observed {
+        git_refs: Some(
+            [
+                ("v1.2.3".to_string(), ctx.sha.clone()),
+                ("v1".to_string(), "0ld".to_string()),
+            ]
+            .into(),
+        ),
+        ..Observed::default()
+    };
+    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
+    let actions: Vec<(&str, &GitTagAction)> = run
+        .git_tags
+        .iter()
+        .map(|s| (s.tag.as_str(), &s.action))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("v1", &GitTagAction::Move { from: "0ld".into() }),
+            ("v1.2", &GitTagAction::Create),
+        ]
+    );
+    // Where v1.3.0 exists, both stay.
+    let mut newer = seen.clone();
+    if let Some(refs) = newer.git_refs.as_mut() {
+        refs.insert("v1.3.0".into(), "n3w".into());
+    }
+    let run = decide(&ctx, &plan, &wants, &newer).unwrap();
+    assert!(matches!(
+        run.git_tags[0].action,
+        GitTagAction::HeldBack { .. }
+    ));
+    assert_eq!(run.git_tags[1].action, GitTagAction::Create);
+}
+
+#[test]
+fn a_rollback_to_a_missing_version_is_refused_and_one_that_exists_moves_only_what_differs() {
+    let ctx = Context::default();
+    let plan = Plan::default();
+    let mut wants = intent(true);
+    wants.rollback = Some(("1.0.0".into(), vec!["latest".into(), "stable".into()]));
+    let mut seen = Observed {
+        rollback: vec![RollbackFacts {
+            image: "reg.example/octo/app".into(),
+            target: None,
+            current: BTreeMap::new(),
+        }],
+        ..Observed::default()
+    };
+    let err = decide(&ctx, &plan, &wants, &seen).unwrap_err();
+    assert!(matches!(err, DecideError::NoSuchVersion { .. }) && err.is_input());
+    seen.rollback[0].target = Some(OLD.into());
+    seen.rollback[0].current = [
+        ("latest".to_string(), NEWER.to_string()),
+        ("stable".to_string(), OLD.to_string()),
+    ]
+    .into();
+    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
+    let moves = &run.rollback[0].tags;
+    assert!(moves[0].write && moves[0].from.as_deref() == Some(NEWER));
+    assert!(!moves[1].write);
+}
+
+#[test]
+fn pruning_judges_the_listing_as_the_push_leaves_it() {
+    let ctx = fixture::tag_push("v1.2.3");
+    let images = ["reg.example/octo/app"];
+    let plan = metadata(&ctx, &images);
+    let mut seen = observed(&images);
+    // 1.2.3 points at OLD now: this push moves it, so OLD is left with nothing.
+    seen.repositories[0]
+        .state
+        .current
+        .insert("1.2.3".into(), OLD.into());
+    let version = |digest: &str, tags: &[&str]| ImageVersion {
+        id: digest.into(),
+        digest: digest.into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        created: Some("2020-01-01T00:00:00Z".parse().unwrap()),
+        children: Vec::new(),
+        platforms: Vec::new(),
+        manifest_read: true,
+    };
+    seen.prune = vec![PruneFacts {
+        image: images[0].into(),
+        versions: vec![version(OLD, &["1.2.3"]), version(NEWER, &["1.0.0"])],
+        from_packages: false,
+    }];
+    let mut wants = intent(true);
+    wants.prune = Some((
+        Policy {
+            keep: Some(5),
+            ..Policy::default()
+        },
+        false,
+    ));
+    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
+    let step = &run.prune[0];
+    let pushed = step.versions.iter().find(|v| v.digest == NEW).unwrap();
+    assert!(pushed.tags.contains(&"1.2.3".to_string()));
+    let deleted: Vec<&str> = step.plan.deletions().map(|v| v.digest.as_str()).collect();
+    assert_eq!(deleted, vec![OLD], "{:?}", step.plan.verdicts);
+}

@@ -1,0 +1,113 @@
+//! Execute: carries a decided [`RunPlan`] out, in a safe order (rollback, or blobs → manifests →
+//! tags; then the release, the git tags, the prune), and records what was done in a [`Report`].
+//! Nothing here decides; each step's executor does what its part of the plan says.
+
+use super::Settings;
+use super::observe::Handles;
+use crate::error::Error;
+use crate::github::GitHubError;
+use crate::output::log::{Group, Style};
+use crate::plan::run::RunPlan;
+use crate::publish::PublishError;
+use crate::registry::copy::{self, PushOutcome};
+use crate::registry::error::RegistryError;
+use crate::release::{self, GitTagOutcome, ReleaseError, ReleaseOutcome};
+use crate::retention::{self, PruneOutcome};
+
+/// What a run did.
+#[derive(Default)]
+pub struct Report {
+    pub push: Option<PushOutcome>,
+    /// `IMAGE:TAG=DIGEST BEFORE` per tag a rollback moved (or found in place).
+    pub rolled_back: Option<Vec<String>>,
+    pub release: Option<ReleaseOutcome>,
+    pub git_tags: Option<Vec<GitTagOutcome>>,
+    pub prune: Vec<PruneOutcome>,
+}
+
+/// Carries out `plan` (nothing in a dry run), recording each finished step in `report`, so a
+/// failure later on still reports what was written.
+pub async fn execute(
+    plan: &RunPlan,
+    handles: &Handles,
+    settings: &Settings,
+    style: Style,
+    report: &mut Report,
+) -> Result<(), Error> {
+    if !plan.writes {
+        return Ok(());
+    }
+    if !plan.rollback.is_empty() {
+        let _group = Group::start(style, "Rollback");
+        let mut lines = Vec::new();
+        for (step, (target, manifest)) in plan.rollback.iter().zip(&handles.rollback) {
+            let Some(manifest) = manifest else {
+                continue;
+            };
+            let moved =
+                retention::execute_rollback(step, &target.registry, &target.repository, manifest)
+                    .await?;
+            for (tag, before) in moved {
+                lines.push(format!(
+                    "{}:{tag}={}",
+                    step.image,
+                    before.unwrap_or_default()
+                ));
+            }
+        }
+        report.rolled_back = Some(lines);
+    }
+    if let Some(step) = &plan.push {
+        let _group = Group::start(style, "Push");
+        let (Some(loaded), Some(root)) = (&handles.loaded, &handles.root) else {
+            return Err(PublishError::Registry(RegistryError::Setup(
+                "the plan pushes an image, but no source was read".into(),
+            ))
+            .into());
+        };
+        let outcome = copy::push(
+            loaded,
+            root,
+            &handles.targets,
+            step,
+            &settings.registry.push_options(),
+        )
+        .await?;
+        report.push = Some(outcome);
+    }
+    if let Some(step) = &plan.release {
+        let _group = Group::start(style, "Release");
+        let gh = handles.github.as_ref().ok_or_else(|| {
+            ReleaseError::GitHub(GitHubError::NoToken {
+                what: format!("the release of {}", step.tag_name),
+            })
+        })?;
+        report.release = Some(release::execute(gh, step).await?);
+    }
+    if settings.release.git_tags {
+        let _group = Group::start(style, "Git tags");
+        let moved = match &handles.github {
+            Some(gh) => release::execute_git_tags(gh, &plan.git_tags).await?,
+            None if plan.git_tags.is_empty() => Vec::new(),
+            None => {
+                return Err(ReleaseError::GitHub(GitHubError::NoToken {
+                    what: "moving the major-version git tags (`git-tags`)".into(),
+                })
+                .into());
+            }
+        };
+        if plan.git_tags.is_empty() {
+            tracing::info!("git-tags: only a stable semver tag push moves major-version tags");
+        }
+        report.git_tags = Some(moved);
+    }
+    if !plan.prune.is_empty() {
+        let _group = Group::start(style, "Retention");
+        for (step, (target, listing)) in plan.prune.iter().zip(&handles.prune) {
+            let outcome =
+                retention::execute(step, &target.registry, &target.repository, listing).await?;
+            report.prune.push(outcome);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,380 @@
+//! Observe: what the source, the registries and GitHub hold that the run's decision needs, read
+//! once and read-only (HEAD and GET; GitHub's generate-notes, which writes nothing). Returns the
+//! plain facts `plan::run::decide` takes, and the handles the executors carry the plan out with.
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use std::collections::BTreeSet;
+
+use super::Settings;
+use crate::error::Error;
+use crate::github::GitHub;
+use crate::output::human_bytes;
+use crate::plan::TagRole;
+use crate::plan::publish::RepoState;
+use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, SourceFacts};
+use crate::plan::{Context, Plan};
+use crate::publish::{self, Connections, PublishError};
+use crate::registry::client::PushAccess;
+use crate::registry::copy::{self, Loaded, PushError, Target};
+use crate::registry::error::{RegistryError, permission_fix};
+use crate::registry::source::{BlobOrigin, RawManifest};
+use crate::release;
+use crate::retention::{self, Listing};
+
+/// A manifest as a registry gave it: its bytes and media type.
+pub type Manifest = (Vec<u8>, String);
+
+/// What the executors need beyond the plan: the source read, the connected repositories, the
+/// GitHub client, the manifests a rollback copies and the listings a prune deletes through.
+#[derive(Default)]
+pub struct Handles {
+    pub loaded: Option<Loaded>,
+    /// The manifest the push writes under the tags.
+    pub root: Option<RawManifest>,
+    /// One per planned image, in plan order (when there is a source).
+    pub targets: Vec<Target>,
+    pub github: Option<GitHub>,
+    /// Per planned image: its repository and the manifest of the version to roll back to.
+    pub rollback: Vec<(Target, Option<Manifest>)>,
+    /// Per planned image: its repository and where its versions are listed and deleted.
+    pub prune: Vec<(Target, Listing)>,
+}
+
+fn registry_error(e: RegistryError) -> Error {
+    PublishError::Registry(e).into()
+}
+
+/// Observes everything the run's decision needs.
+pub async fn observe(
+    ctx: &Context,
+    plan: &Plan,
+    intent: &Intent,
+    settings: &Settings,
+) -> Result<(Observed, Handles), Error> {
+    let mut connections = Connections::new(&settings.registry);
+    let mut observed = Observed::default();
+    let mut handles = Handles::default();
+    if let Some(source) = &settings.registry.source {
+        publish::check_targets(plan)?;
+        let loaded = publish::load(source, plan, &mut connections).await?;
+        // The dry run checks every local blob against its digest; a `docker save` archive is
+        // compressed to learn the digests its layers will have (they name the manifest).
+        if !intent.writes || matches!(loaded, Loaded::Docker { .. }) {
+            let verified = crate::registry::verify::verify(&loaded, settings.registry.concurrency)
+                .await
+                .map_err(PublishError::from)?;
+            if !intent.writes {
+                tracing::info!(
+                    "the source checks out: {} blobs ({}) match their digests; it would be pushed as {}",
+                    verified.blobs,
+                    human_bytes(verified.bytes),
+                    verified.root.digest
+                );
+            }
+        }
+        let root = copy::root_manifest(&loaded).ok_or_else(|| {
+            registry_error(RegistryError::Setup(
+                "the source's manifest is not known before its layers are compressed".into(),
+            ))
+        })?;
+        let facts = source_facts(&loaded, &root, &source_name(source));
+        for image in &plan.images {
+            let target = connections.target(image).await.map_err(registry_error)?;
+            let repo = observe_repository(&target, &facts, plan, intent.writes, settings)
+                .await
+                .map_err(registry_error)?;
+            observed.repositories.push(repo);
+            handles.targets.push(target);
+        }
+        observed.source = Some(facts);
+        handles.loaded = Some(loaded);
+        handles.root = Some(root);
+    }
+    observe_github(
+        ctx,
+        plan,
+        intent,
+        settings,
+        &mut connections,
+        &mut observed,
+        &mut handles,
+    )
+    .await?;
+    if let Some((to, tags)) = &intent.rollback {
+        for image in &plan.images {
+            let target = connections.target(image).await.map_err(registry_error)?;
+            let (facts, manifest) = retention::observe_rollback(
+                image.as_str(),
+                &target.registry,
+                &target.repository,
+                to,
+                tags,
+            )
+            .await?;
+            observed.rollback.push(facts);
+            handles.rollback.push((target, manifest));
+        }
+    }
+    if let Some((policy, _)) = &intent.prune {
+        // The prune runs after the push, so it is observed as the push will leave it.
+        let push = match &observed.source {
+            Some(source) => Some(
+                run::decide_push(plan, source, &observed.repositories, intent.on_conflict)
+                    .map_err(run::DecideError::from)?,
+            ),
+            None => None,
+        };
+        for image in &plan.images {
+            let target = connections.target(image).await.map_err(registry_error)?;
+            let (facts, listing) = retention::observe(
+                image.as_str(),
+                &target.registry,
+                &target.repository,
+                &settings.retention.github,
+                policy,
+                push.as_ref(),
+                intent.now,
+            )
+            .await?;
+            observed.prune.push(facts);
+            handles.prune.push((target, listing));
+        }
+    }
+    Ok((observed, handles))
+}
+
+/// The source as it was given, for the plan's reader.
+fn source_name(source: &crate::registry::source::SourceSpec) -> String {
+    use crate::registry::source::SourceSpec;
+    match source {
+        SourceSpec::OciDir { path, reference } => match reference {
+            Some(r) => format!("oci:{}:{r}", path.display()),
+            None => format!("oci:{}", path.display()),
+        },
+        SourceSpec::OciArchive { path, reference } => match reference {
+            Some(r) => format!("oci-archive:{}:{r}", path.display()),
+            None => format!("oci-archive:{}", path.display()),
+        },
+        SourceSpec::DockerArchive { path } => format!("docker-archive:{}", path.display()),
+        SourceSpec::Remote(r) => {
+            let mut name = format!("docker://{}/{}", r.registry, r.repository);
+            if let Some(tag) = &r.tag {
+                name.push_str(&format!(":{tag}"));
+            }
+            if let Some(digest) = &r.digest {
+                name.push_str(&format!("@{digest}"));
+            }
+            name
+        }
+        SourceSpec::Merge(_) => "merge".to_string(),
+    }
+}
+
+fn source_facts(loaded: &Loaded, root: &RawManifest, name: &str) -> SourceFacts {
+    match loaded {
+        Loaded::Image(image) => SourceFacts {
+            name: name.to_string(),
+            digest: root.digest.to_string(),
+            media_type: root.media_type.clone(),
+            platforms: copy::platform_names(&image.platforms),
+            blobs: image
+                .blobs
+                .iter()
+                .map(|b| Blob {
+                    digest: b.digest.to_string(),
+                    size: b.size,
+                })
+                .collect(),
+            children: image
+                .children
+                .iter()
+                .map(|m| m.digest.to_string())
+                .collect(),
+            home: match &image.origin {
+                BlobOrigin::Remote {
+                    registry,
+                    repository,
+                } => Some((registry.name.clone(), repository.clone())),
+                _ => None,
+            },
+        },
+        Loaded::Docker {
+            archive,
+            compressed,
+        } => {
+            let mut blobs = vec![Blob {
+                digest: archive.config_digest.to_string(),
+                size: archive.config.len() as u64,
+            }];
+            if let Ok(layers) = compressed.lock() {
+                blobs.extend(layers.iter().flatten().map(|c| Blob {
+                    digest: c.digest.to_string(),
+                    size: c.size,
+                }));
+            }
+            SourceFacts {
+                name: name.to_string(),
+                digest: root.digest.to_string(),
+                media_type: root.media_type.clone(),
+                platforms: Vec::new(),
+                blobs,
+                children: Vec::new(),
+                home: None,
+            }
+        }
+    }
+}
+
+/// What one target repository holds: its tags (when a floating tag needs them), where each
+/// planned tag points, whether the pushed manifest is there, and else which blobs are. The dry
+/// run first asks whether these credentials may push (a refusal is a warning: a pull request
+/// from a fork has no write token).
+async fn observe_repository(
+    target: &Target,
+    source: &SourceFacts,
+    plan: &Plan,
+    writes: bool,
+    settings: &Settings,
+) -> Result<RepositoryFacts, RegistryError> {
+    let registry = &target.registry;
+    let repository = &target.repository;
+    let mut facts = RepositoryFacts {
+        image: target.image.clone(),
+        registry: registry.name.clone(),
+        repository: repository.clone(),
+        ..RepositoryFacts::default()
+    };
+    if !writes {
+        let where_ = format!("{} (registry {})", target.image, registry.name);
+        match registry.push_access(repository).await? {
+            PushAccess::Open => tracing::info!("{where_} asks for no credentials"),
+            PushAccess::Granted => tracing::info!("{where_}: these credentials may push"),
+            PushAccess::Authenticated => tracing::info!(
+                "{where_} accepts these credentials; whether they may push shows only on a push"
+            ),
+            PushAccess::NotGranted => tracing::warn!(
+                "{where_}: these credentials may not push; a real push would fail. {}",
+                permission_fix(&registry.name, true)
+            ),
+            PushAccess::Refused(message) => {
+                let why = format!(
+                    "the registry refused these credentials ({message}); a real push would fail, and its tags cannot be read. {}",
+                    permission_fix(&registry.name, true)
+                );
+                facts.unreadable = Some(why);
+                return Ok(facts);
+            }
+        }
+    }
+    let concurrency = settings.registry.concurrency.max(1) * 2;
+    let floating = plan
+        .roles
+        .iter()
+        .any(|r| matches!(r, TagRole::Floating { .. }));
+    let tags = if floating {
+        registry.list_tags(repository, true).await?
+    } else {
+        Vec::new()
+    };
+    // The tags and the manifest by digest in one round of HEADs.
+    let mut references: Vec<&str> = plan.tag_names.iter().map(String::as_str).collect();
+    references.push(&source.digest);
+    let found: Vec<Option<String>> = stream::iter(references)
+        .map(|reference| async move {
+            let found = registry.head_manifest(repository, reference, true).await?;
+            Ok::<_, RegistryError>(found.map(|(d, _)| d.to_string()))
+        })
+        .buffered(concurrency)
+        .try_collect()
+        .await?;
+    let (tag_found, root_found) = found.split_at(plan.tag_names.len());
+    facts.root_present = root_found.first().is_some_and(Option::is_some);
+    facts.state = RepoState {
+        tags,
+        current: plan
+            .tag_names
+            .iter()
+            .zip(tag_found)
+            .filter_map(|(tag, digest)| Some((tag.clone(), digest.clone()?)))
+            .collect(),
+    };
+    let at_home = source
+        .home
+        .as_ref()
+        .is_some_and(|(r, p)| *r == registry.name && p == repository);
+    if !facts.root_present && !at_home {
+        let present: Vec<Option<String>> = stream::iter(source.blobs.iter())
+            .map(|blob| async move {
+                let digest = crate::registry::digest::Digest::parse(&blob.digest)
+                    .map_err(|e| RegistryError::Setup(format!("blob {}: {e}", blob.digest)))?;
+                let there = registry.blob_exists(repository, &digest, true).await?;
+                Ok::<_, RegistryError>(there.then(|| blob.digest.clone()))
+            })
+            .buffer_unordered(concurrency)
+            .try_collect()
+            .await?;
+        facts.blobs_present = present.into_iter().flatten().collect::<BTreeSet<_>>();
+    }
+    Ok(facts)
+}
+
+/// GitHub's side: the release and its body, the changelog, the git tags; and, for `tagship
+/// release`, what the registry holds under the planned tags. Without a token nothing is asked
+/// (the dry run shows the release with a placeholder for the changelog).
+async fn observe_github(
+    ctx: &Context,
+    plan: &Plan,
+    intent: &Intent,
+    settings: &Settings,
+    connections: &mut Connections<'_>,
+    observed: &mut Observed,
+    handles: &mut Handles,
+) -> Result<(), Error> {
+    let (mut notes, mut warnings) = (Vec::new(), Vec::new());
+    let due = run::release_due(
+        ctx,
+        intent,
+        observed.source.is_some(),
+        &mut notes,
+        &mut warnings,
+    )?
+    .filter(|_| observed.source.is_some() || intent.release_published);
+    if due.is_none() && !intent.git_tags {
+        return Ok(());
+    }
+    if let Some(due) = &due {
+        if intent.release_published {
+            observed.published = Some(publish::published(plan, connections).await?);
+        }
+        if !intent.release.has_token {
+            observed.changelog = release::changelog_placeholder(intent.release.changelog);
+        }
+        tracing::debug!("release due: {}", due.tag_name);
+    }
+    if !intent.release.has_token {
+        return Ok(());
+    }
+    let what = match &due {
+        Some(due) => format!("the release of {}", due.tag_name),
+        None => "moving the major-version git tags (`git-tags`)".to_string(),
+    };
+    let gh = settings.release.connect(ctx, &what)?;
+    let refs = release::tag_refs(&gh).await?;
+    if let Some(due) = &due {
+        observed.releases = Some(release::releases_now(&gh, &due.tag_name).await?);
+        let names: Vec<String> = refs.keys().cloned().collect();
+        observed.changelog =
+            release::changelog(&gh, ctx, due, intent.release.changelog, &names).await;
+    }
+    if intent.git_tags {
+        observed.git_refs = Some(refs);
+    }
+    handles.github = Some(gh);
+    Ok(())
+}
+
+impl From<PushError> for Error {
+    fn from(e: PushError) -> Error {
+        PublishError::from(e).into()
+    }
+}

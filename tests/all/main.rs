@@ -24,4 +24,5 @@ mod packages;
 mod publish;
 mod release;
 mod retention;
+mod run_plan;
 mod scenarios;

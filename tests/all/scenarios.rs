@@ -3,14 +3,83 @@
 //! - `event.json`, or `shared-event` naming a capture in ../shared/events (payload + `.env`);
 //! - `env`: `KEY=VALUE` lines (the event name, `GITHUB_*` values, settings);
 //! - `inputs/<name>`: the raw text of each input, as a workflow's `with:` gives it;
+//! - `setup` (optional): what the run observes, one line each. With it the run publishes a sample
+//!   image (`source`) to a repository of the test registry (`images`, unless the inputs name one)
+//!   and talks to the fake GitHub with a token:
+//!   - `registry TAG[,TAG…]`: an earlier image holds these tags in that repository;
+//!   - `release TAG TEXT…`: GitHub has this release, with TEXT as a person wrote it;
+//!   - `git-tag TAG SHA`: GitHub has this git tag;
 //! - `expected`: the exit code on the first line, then either the step outputs as JSON, or the
 //!   `::error` line. `TAGSHIP_BLESS=1 cargo nextest run --test all scenarios::` rewrites them.
 
 use crate::support;
 
 use crate::support::Runner;
+use crate::support::github::{FakeGitHub, Release};
+use crate::support::registry;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+const TOKEN: &str = "ghs_faketoken0123456789";
+
+/// What a scenario's `setup` made, for the run and for reading its outputs.
+struct World {
+    github: FakeGitHub,
+    image: String,
+    source: String,
+}
+
+/// Sets up the registry and GitHub as the scenario's `setup` says; `None` without one.
+fn set_up(dir: &Path, name: &str, repository: &str) -> Option<World> {
+    let text = std::fs::read_to_string(dir.join("setup")).ok()?;
+    let github = FakeGitHub::start_with_repo(repository, TOKEN);
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo(&format!("scenario-{name}"))
+    );
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let (what, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match what {
+            "registry" => {
+                let earlier =
+                    support::sample_layout(&format!("scenario-{name}-earlier"), 7, 1, 900);
+                let tags: Vec<String> = rest
+                    .split(',')
+                    .map(|t| format!("type=raw,value={}", t.trim()))
+                    .collect();
+                let run = Runner::shared_event("push-tag")
+                    .input("source", &format!("oci:{}", earlier.dir.display()))
+                    .input("images", &image)
+                    .input("tags", &tags.join("\n"))
+                    .input("flavor", "latest=false")
+                    .input("release", "false")
+                    .run();
+                assert_eq!(run.code, 0, "{name}/setup `{line}`: {}", run.stderr);
+            }
+            "release" => {
+                let (tag, body) = rest.split_once(' ').unwrap_or((rest, ""));
+                let mut release = Release::new(tag);
+                release.body = Some(body.to_string());
+                github.put_release(repository, release);
+            }
+            "git-tag" => {
+                let (tag, sha) = rest.split_once(' ').unwrap_or((rest, ""));
+                github.add_tag(repository, tag, sha);
+            }
+            _ => panic!("{name}/setup: `{line}` is not registry, release or git-tag"),
+        }
+    }
+    let built = support::sample_layout(&format!("scenario-{name}"), 11, 2, 1_500);
+    Some(World {
+        github,
+        image,
+        source: format!("oci:{}", built.dir.display()),
+    })
+}
 
 fn run_scenario(dir: &Path) -> String {
     let name = dir.file_name().unwrap().to_string_lossy().to_string();
@@ -45,6 +114,11 @@ fn run_scenario(dir: &Path) -> String {
         }
     }
     let event_name = env.get("GITHUB_EVENT_NAME").cloned().unwrap_or_default();
+    let repository = env
+        .get("GITHUB_REPOSITORY")
+        .cloned()
+        .unwrap_or_else(|| "docker/test-docker-action".into());
+    let world = set_up(dir, &name, &repository);
     let mut runner = Runner::new(
         &format!("scenario-{name}"),
         &event_name,
@@ -53,6 +127,13 @@ fn run_scenario(dir: &Path) -> String {
     );
     for (k, v) in &env {
         runner = runner.var(k, v);
+    }
+    if let Some(world) = &world {
+        runner = runner
+            .var("GITHUB_API_URL", &world.github.url())
+            .input("source", &world.source)
+            .input("images", &world.image)
+            .input("github-token", TOKEN);
     }
     if let Ok(entries) = std::fs::read_dir(dir.join("inputs")) {
         for entry in entries {
@@ -99,6 +180,17 @@ fn run_scenario(dir: &Path) -> String {
             "{name}: a failed run writes no outputs"
         );
         errors[0].replace(&runner_dir, "<runner>")
+    };
+    // What differs from run to run: the repository, the sample image's directory, GitHub's port.
+    let body = match &world {
+        Some(world) => {
+            let name = world.image.rsplit('/').next().unwrap_or_default();
+            body.replace(world.source.trim_start_matches("oci:"), "<layout>")
+                .replace(&world.image, "<registry>/<repository>")
+                .replace(name, "<name>")
+                .replace(&world.github.url(), "<github>")
+        }
+        None => body,
     };
     format!("{}\n{body}\n", run.code)
 }

@@ -7,7 +7,7 @@ pub mod ci;
 pub mod cli;
 pub mod error;
 pub mod file;
-pub mod github;
+pub mod forge;
 pub mod http;
 pub mod output;
 pub mod plan;

@@ -1,19 +1,17 @@
-//! The release settings, GitHub's side of the observation (the releases, the git tags, the
-//! changelog) and the executors of the plan's release and git-tag steps. The release runs after a
-//! successful push only, so no release claims an image that is not there.
+//! The release settings and the executors of the plan's release and git-tag steps, which the
+//! forge carries out. The release runs after a successful push only, so no release claims an
+//! image that is not there.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::ci::inputs::Inputs;
-use crate::github::refs::{self, RefAction};
-use crate::github::releases::{self, ReleaseAction};
-use crate::github::{Access, GitHub, GitHubError};
+use crate::forge::{self, Forge, ForgeError, RefAction, ReleaseAction};
 use crate::plan::Context;
 use crate::plan::InputError;
 use crate::plan::notes::{self, TemplateError};
-use crate::plan::release::{self, Changelog, ReleaseMode, ReleasePlan};
-use crate::plan::run::{GitTagAction, GitTagStep, ReleaseStep, ReleasesNow};
+use crate::plan::release::{Changelog, ReleaseMode};
+use crate::plan::run::{GitTagAction, GitTagStep, ReleaseStep};
 
 /// The release inputs, read and checked up front.
 pub struct ReleaseSettings {
@@ -22,7 +20,7 @@ pub struct ReleaseSettings {
     pub changelog: Changelog,
     /// The user's template: (its path as given, its text).
     pub template: Option<(String, String)>,
-    pub github: Access,
+    pub forge: forge::Access,
     /// `git-tags`: move `vX` and `vX.Y` to the commit of a stable semver tag push.
     pub git_tags: bool,
 }
@@ -34,7 +32,7 @@ pub enum ReleaseError {
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error(transparent)]
-    GitHub(#[from] GitHubError),
+    Forge(#[from] ForgeError),
 }
 
 impl ReleaseError {
@@ -42,7 +40,7 @@ impl ReleaseError {
     /// template), not a failure around it.
     pub fn is_input(&self) -> bool {
         match self {
-            ReleaseError::GitHub(e) => matches!(e, GitHubError::NoToken { .. }),
+            ReleaseError::Forge(e) => e.is_input(),
             ReleaseError::Input(_) | ReleaseError::Template(_) => true,
         }
     }
@@ -94,39 +92,20 @@ impl ReleaseSettings {
             draft,
             changelog,
             template,
-            github: Access::from_inputs(inputs, env, ca_pem),
+            forge: forge::Access::from_inputs(inputs, env, ca_pem),
             git_tags: inputs.bool("git-tags", false)?,
         })
     }
 
-    pub fn connect(&self, ctx: &Context, what: &str) -> Result<GitHub, ReleaseError> {
-        if ctx.repository.full_name.is_empty() {
-            return Err(GitHubError::Setup(format!(
-                "{what} needs the repository (GITHUB_REPOSITORY, or an `origin` remote on GitHub)"
-            ))
-            .into());
-        }
-        Ok(self.github.connect(&ctx.repository.full_name, what)?)
+    /// The forge of this context's repository; `what` says what needs it.
+    pub fn connect(&self, ctx: &Context, what: &str) -> Result<Forge, ReleaseError> {
+        Ok(self.forge.connect(&ctx.repository.full_name, what)?)
     }
-}
 
-/// GitHub's releases now, as the decision reads them.
-pub async fn releases_now(gh: &GitHub, tag: &str) -> Result<ReleasesNow, ReleaseError> {
-    let now = releases::existing(gh, tag).await?;
-    Ok(ReleasesNow {
-        ours: now.release.map(|r| crate::plan::run::ExistingRelease {
-            id: r.id,
-            html_url: r.html_url,
-            body: r.body,
-            draft: r.draft,
-        }),
-        stable_tags: now.stable_tags,
-    })
-}
-
-/// The repository's git tags and where each points.
-pub async fn tag_refs(gh: &GitHub) -> Result<BTreeMap<String, String>, ReleaseError> {
-    Ok(releases::tag_refs(gh).await?)
+    /// The error of a step that needs the forge when no token was given to connect to it.
+    pub fn no_token(&self, what: &str) -> ReleaseError {
+        self.forge.no_token(what).into()
+    }
 }
 
 /// What the notes say in place of the changelog when GitHub is not asked (a dry run, no token).
@@ -135,49 +114,6 @@ pub fn changelog_placeholder(kind: Changelog) -> String {
         Changelog::None => String::new(),
         _ => "_(the list of changes is read from GitHub when the release is made)_".to_string(),
     }
-}
-
-/// The changelog text, from GitHub (read-only); a failure here leaves it out (with a warning)
-/// rather than the release. `tags`: the repository's tag names.
-pub async fn changelog(
-    gh: &GitHub,
-    ctx: &Context,
-    plan: &ReleasePlan,
-    kind: Changelog,
-    tags: &[String],
-) -> String {
-    if kind == Changelog::None {
-        return String::new();
-    }
-    let previous = release::previous_tag(&plan.tag_name, tags);
-    let result = async {
-        match kind {
-            Changelog::Github => {
-                releases::generate_notes(gh, &plan.tag_name, &plan.target_commitish, previous).await
-            }
-            Changelog::Commits => match previous {
-                Some(previous) => {
-                    let commits = releases::commits_between(gh, previous, &plan.tag_name).await?;
-                    let compare = if ctx.repository.html_url.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            "{}/compare/{previous}...{}",
-                            ctx.repository.html_url, plan.tag_name
-                        )
-                    };
-                    Ok(notes::commits_changelog(&commits, &compare))
-                }
-                None => Ok(String::new()),
-            },
-            Changelog::None => Ok(String::new()),
-        }
-    }
-    .await;
-    result.unwrap_or_else(|e: GitHubError| {
-        tracing::warn!("the release notes go without a changelog: {e}");
-        String::new()
-    })
 }
 
 /// What the release step did.
@@ -191,15 +127,14 @@ pub struct ReleaseOutcome {
 }
 
 /// Carries out the plan's release step: create, update, or nothing when it is up to date.
-pub async fn execute(gh: &GitHub, step: &ReleaseStep) -> Result<ReleaseOutcome, ReleaseError> {
-    let make_latest = step.make_latest.unwrap_or(false);
-    let (release, action) = releases::apply(gh, step).await?;
+pub async fn execute(forge: &Forge, step: &ReleaseStep) -> Result<ReleaseOutcome, ReleaseError> {
+    let release = forge.apply_release(step).await?;
     Ok(ReleaseOutcome {
         id: release.id,
-        url: release.html_url,
-        tag: release.tag_name,
-        action,
-        make_latest,
+        url: release.url,
+        tag: release.tag,
+        action: release.action,
+        make_latest: step.make_latest.unwrap_or(false),
     })
 }
 
@@ -213,7 +148,7 @@ pub struct GitTagOutcome {
 
 /// Carries out the plan's git-tag steps: creates or moves each tag not held back.
 pub async fn execute_git_tags(
-    gh: &GitHub,
+    forge: &Forge,
     steps: &[GitTagStep],
 ) -> Result<Vec<GitTagOutcome>, ReleaseError> {
     let mut outcomes = Vec::new();
@@ -229,7 +164,7 @@ pub async fn execute_git_tags(
             }
             // Set by reading it once more: another run may have moved it since it was observed.
             GitTagAction::Create | GitTagAction::Move { .. } | GitTagAction::Set => {
-                let action = refs::set_tag(gh, &step.tag, &step.sha).await?;
+                let action = forge.set_git_tag(&step.tag, &step.sha).await?;
                 match &action {
                     RefAction::Created => tracing::info!("git tag {} → {}", step.tag, step.sha),
                     RefAction::Moved { from } => {

@@ -1,15 +1,14 @@
 //! Old versions: listing (`tagship ls`), retention (`prune`), and rollback. Lists the versions
-//! from GitHub Packages for ghcr.io (which refuses the registry's DELETE) and from the registry
-//! itself elsewhere, lets the pure policy in `plan::retention` decide, reading the manifests it
-//! asks for and asking again, then deletes in the plan's order, or only prints the plan in a
-//! dry run.
+//! from the forge's package API for its registry (GitHub Packages for ghcr.io, which refuses the
+//! registry's DELETE) and from the registry itself elsewhere, lets the pure policy in
+//! `plan::retention` decide, reading the manifests it asks for and asking again, then deletes in
+//! the plan's order, or only prints the plan in a dry run.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ci::inputs::Inputs;
-use crate::github::packages::{self, Deletion, Package, PackageVersion};
-use crate::github::{Access, GitHub, GitHubError};
+use crate::forge::{self, Deletion, Forge, ForgeError, Package, PackageListing, PackageVersion};
 use crate::plan::InputError;
 use crate::plan::retention::{
     self, Decision, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts,
@@ -28,7 +27,7 @@ pub enum RetentionError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
-    GitHub(#[from] GitHubError),
+    Forge(#[from] ForgeError),
     /// A GitHub Packages image without an owner (`ghcr.io/app`).
     #[error("{image} names no owner; GitHub packages are OWNER/NAME (ghcr.io/OWNER/NAME)")]
     NoOwner { image: String },
@@ -55,14 +54,16 @@ impl RetentionError {
     /// A mistake in what the person asked for (the inputs, the token they gave), not a failure
     /// around it.
     pub fn is_input(&self) -> bool {
-        matches!(
-            self,
+        match self {
             RetentionError::Input(_)
-                | RetentionError::Policy(_)
-                | RetentionError::NoOwner { .. }
-                | RetentionError::TokenMayNotDelete { .. }
-                | RetentionError::GitHub(GitHubError::NoToken { .. })
-        )
+            | RetentionError::Policy(_)
+            | RetentionError::NoOwner { .. }
+            | RetentionError::TokenMayNotDelete { .. } => true,
+            RetentionError::Forge(e) => e.is_input(),
+            RetentionError::Registry(_)
+            | RetentionError::DeletesDisabled { .. }
+            | RetentionError::NotADigest { .. } => false,
+        }
     }
 }
 
@@ -76,12 +77,12 @@ pub struct RetentionSettings {
     /// `rollback-to`: the version whose digest `rollback-tags` move to.
     pub rollback_to: Option<String>,
     pub rollback_tags: Vec<String>,
-    pub github: GitHubAccess,
+    pub packages: PackagesAccess,
 }
 
-/// How to reach GitHub Packages.
-pub struct GitHubAccess {
-    pub github: Access,
+/// How to reach the forge's package API, for the registries whose versions it keeps.
+pub struct PackagesAccess {
+    pub forge: forge::Access,
     /// Registries whose versions live in GitHub Packages: ghcr.io, and a GitHub Enterprise
     /// Server's `containers.HOST` listed in `TAGSHIP_GITHUB_PACKAGES_REGISTRIES`.
     pub registries: Vec<String>,
@@ -91,26 +92,26 @@ fn bad(input: &str, value: &str, expected: &str) -> InputError {
     InputError::value(input, value, expected)
 }
 
-impl GitHubAccess {
+impl PackagesAccess {
     /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
     pub fn from_inputs(
         inputs: &Inputs,
         env: &BTreeMap<String, String>,
         ca_pem: Option<Vec<u8>>,
-    ) -> GitHubAccess {
-        GitHubAccess {
-            github: Access::from_inputs(inputs, env, ca_pem),
+    ) -> PackagesAccess {
+        PackagesAccess {
+            forge: forge::Access::from_inputs(inputs, env, ca_pem),
             registries: crate::ci::github_packages_registries(env),
         }
     }
 
-    /// A GitHub client for the package behind `registry`/`repository`, with its owner and name,
-    /// when that registry is GitHub Packages.
+    /// The forge that keeps the package behind `registry`/`repository`, with the package's owner
+    /// and name, when that registry is the forge's.
     fn package(
         &self,
         registry: &str,
         repository: &str,
-    ) -> Result<Option<(GitHub, String, String)>, RetentionError> {
+    ) -> Result<Option<(Forge, String, String)>, RetentionError> {
         if !self.registries.iter().any(|r| r == registry) {
             return Ok(None);
         }
@@ -119,11 +120,11 @@ impl GitHubAccess {
                 image: format!("{registry}/{repository}"),
             });
         };
-        let gh = self.github.connect(
+        let forge = self.forge.connect(
             repository,
             &format!("listing the versions of {registry}/{repository} (GitHub Packages)"),
         )?;
-        Ok(Some((gh, owner.to_string(), name.to_string())))
+        Ok(Some((forge, owner.to_string(), name.to_string())))
     }
 }
 
@@ -165,7 +166,7 @@ impl RetentionSettings {
             dry_run: inputs.bool("prune-dry-run", false)?,
             rollback_to: Some(inputs.string("rollback-to").to_string()).filter(|s| !s.is_empty()),
             rollback_tags,
-            github: GitHubAccess::from_inputs(inputs, env, ca_pem),
+            packages: PackagesAccess::from_inputs(inputs, env, ca_pem),
         })
     }
 }
@@ -173,7 +174,8 @@ impl RetentionSettings {
 /// Where a repository's versions come from, and what deletes them.
 pub enum Listing {
     Packages {
-        gh: Box<GitHub>,
+        /// Boxed: a connected forge is much larger than the other variant.
+        forge: Box<Forge>,
         package: Package,
         by_id: BTreeMap<String, PackageVersion>,
         scopes: Option<String>,
@@ -181,48 +183,51 @@ pub enum Listing {
     Registry,
 }
 
-/// The versions of `registry`/`repository`, newest first (semver, then date). On GitHub Packages
-/// the dates come from the API, and the manifests are read only `with_manifests` (undated, for
-/// the platforms `tagship ls` shows, tagged versions only); on a registry, every tagged version's
-/// manifest and date are read (the registry keeps no dates).
+/// The versions of `registry`/`repository`, newest first (semver, then date). From the forge's
+/// package API the dates come with the listing, and the manifests are read only `with_manifests`
+/// (undated, for the platforms `tagship ls` shows, tagged versions only); on a registry, every
+/// tagged version's manifest and date are read (the registry keeps no dates).
 async fn read_versions(
     registry: &Registry,
     repository: &str,
-    access: &GitHubAccess,
+    access: &PackagesAccess,
     with_manifests: bool,
 ) -> Result<(Vec<ImageVersion>, Listing), RetentionError> {
     let mut list = match access.package(&registry.name, repository)? {
-        Some((gh, owner, name)) => {
-            let (package, found, scopes) = packages::versions(&gh, &owner, &name).await?;
+        Some((forge, owner, name)) => {
+            let PackageListing {
+                package,
+                versions: found,
+                scopes,
+            } = forge.package_versions(&owner, &name).await?;
             let out: Vec<ImageVersion> = stream::iter(found.iter())
                 .map(|v| async move {
-                    let tags = v.tags();
-                    let facts = if with_manifests && !tags.is_empty() {
-                        versions::manifest_facts(registry, repository, &v.name, false).await?
+                    let facts = if with_manifests && !v.tags.is_empty() {
+                        versions::manifest_facts(registry, repository, &v.digest, false).await?
                     } else {
                         None
                     };
                     Ok::<_, RegistryError>(ImageVersion {
-                        id: v.id.to_string(),
-                        digest: v.name.clone(),
+                        id: v.id.clone(),
+                        digest: v.digest.clone(),
                         manifest_read: facts.is_some(),
-                        created: v.created_at.as_deref().and_then(|c| c.parse().ok()),
+                        created: v.created,
                         children: facts
                             .as_ref()
                             .map(|f| f.children.clone())
                             .unwrap_or_default(),
                         platforms: facts.map(|f| f.platforms).unwrap_or_default(),
-                        tags,
+                        tags: v.tags.clone(),
                     })
                 })
                 .buffered(8)
                 .try_collect()
                 .await?;
-            let by_id = found.into_iter().map(|v| (v.id.to_string(), v)).collect();
+            let by_id = found.into_iter().map(|v| (v.id.clone(), v)).collect();
             (
                 out,
                 Listing::Packages {
-                    gh: Box::new(gh),
+                    forge: Box::new(forge),
                     package,
                     by_id,
                     scopes,
@@ -242,7 +247,7 @@ async fn read_versions(
 pub async fn list(
     registry: &Registry,
     repository: &str,
-    access: &GitHubAccess,
+    access: &PackagesAccess,
 ) -> Result<Vec<ImageVersion>, RetentionError> {
     Ok(read_versions(registry, repository, access, true).await?.0)
 }
@@ -318,13 +323,13 @@ pub async fn observe(
     image: &str,
     registry: &Registry,
     repository: &str,
-    access: &GitHubAccess,
+    access: &PackagesAccess,
     policy: &Policy,
     push: Option<&PushStep>,
     now: jiff::Timestamp,
 ) -> Result<(PruneFacts, Listing), RetentionError> {
     let (mut versions, listing) = read_versions(registry, repository, access, false).await?;
-    // A registry's listing read every manifest it could; GitHub Packages' read none yet.
+    // A registry's listing read every manifest it could; the forge's read none yet.
     let mut tried = BTreeSet::new();
     if matches!(listing, Listing::Registry) {
         tried.extend(versions.iter().map(|v| v.digest.clone()));
@@ -431,7 +436,7 @@ pub async fn execute(
     }
     match listing {
         Listing::Packages {
-            gh,
+            forge,
             package,
             by_id,
             scopes,
@@ -464,7 +469,7 @@ pub async fn execute(
                 let Some(version) = by_id.get(&v.id) else {
                     continue;
                 };
-                match packages::delete(gh, package, version).await? {
+                match forge.delete_version(package, version).await? {
                     Deletion::Done => deleted.push(v.digest.clone()),
                     Deletion::Refused { reason, fix } => {
                         tracing::warn!(

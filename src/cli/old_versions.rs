@@ -21,7 +21,7 @@ use crate::registry::client::Registry;
 use crate::registry::error::RegistryError;
 use crate::registry::source;
 use crate::registry::versions::manifest_facts;
-use crate::retention::{self, GitHubAccess, RetentionError};
+use crate::retention::{self, PackagesAccess, RetentionError};
 use crate::run::execute::{Report, execute};
 use crate::run::observe::Handles;
 use crate::run::{Environment, Settings, decide, publish_settings, runtime};
@@ -157,7 +157,7 @@ fn suggestion(command: &str, text: &str) -> String {
 async fn versions_with_platforms(
     image: &ImageName,
     settings: &PublishSettings,
-    access: &GitHubAccess,
+    access: &PackagesAccess,
 ) -> Result<Vec<ImageVersion>, Error> {
     let (registry, repository) = publish::connect(image, settings).await?;
     let mut versions = retention::list(&registry, &repository, access).await?;
@@ -215,7 +215,7 @@ pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("ls", &args.image)?;
     let inputs = inputs_for(env, &args.access);
     let settings = publish_settings(env, &inputs)?;
-    let access = GitHubAccess::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone());
+    let access = PackagesAccess::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone());
     let versions = runtime()?.block_on(versions_with_platforms(&image, &settings, &access))?;
     match args.format {
         Format::Json => print_json(&(render::versions_json(&versions) + "\n")),
@@ -294,7 +294,7 @@ pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("rollback", &args.image)?;
     let inputs = inputs_for(env, &args.access);
     let settings = publish_settings(env, &inputs)?;
-    let access = GitHubAccess::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone());
+    let access = PackagesAccess::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone());
     let runtime = runtime()?;
     if args.list || args.to.is_none() {
         let versions = runtime.block_on(versions_with_platforms(&image, &settings, &access))?;

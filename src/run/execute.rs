@@ -5,13 +5,12 @@
 use super::Settings;
 use super::observe::Handles;
 use crate::error::Error;
-use crate::github::GitHubError;
 use crate::output::log::{Group, Style};
 use crate::plan::run::RunPlan;
 use crate::publish::PublishError;
 use crate::registry::copy::{self, PushOutcome};
 use crate::registry::error::RegistryError;
-use crate::release::{self, GitTagOutcome, ReleaseError, ReleaseOutcome};
+use crate::release::{self, GitTagOutcome, ReleaseOutcome};
 use crate::retention::{self, PruneOutcome};
 
 /// What a run did.
@@ -77,23 +76,23 @@ pub async fn execute(
     }
     if let Some(step) = &plan.release {
         let _group = Group::start(style, "Release");
-        let gh = handles.github.as_ref().ok_or_else(|| {
-            ReleaseError::GitHub(GitHubError::NoToken {
-                what: format!("the release of {}", step.tag_name),
-            })
+        let forge = handles.forge.as_ref().ok_or_else(|| {
+            settings
+                .release
+                .no_token(&format!("the release of {}", step.tag_name))
         })?;
-        report.release = Some(release::execute(gh, step).await?);
+        report.release = Some(release::execute(forge, step).await?);
     }
     if settings.release.git_tags {
         let _group = Group::start(style, "Git tags");
-        let moved = match &handles.github {
-            Some(gh) => release::execute_git_tags(gh, &plan.git_tags).await?,
+        let moved = match &handles.forge {
+            Some(forge) => release::execute_git_tags(forge, &plan.git_tags).await?,
             None if plan.git_tags.is_empty() => Vec::new(),
             None => {
-                return Err(ReleaseError::GitHub(GitHubError::NoToken {
-                    what: "moving the major-version git tags (`git-tags`)".into(),
-                })
-                .into());
+                return Err(settings
+                    .release
+                    .no_token("moving the major-version git tags (`git-tags`)")
+                    .into());
             }
         };
         if plan.git_tags.is_empty() {

@@ -123,7 +123,7 @@ impl Settings {
                 draft: self.release.draft,
                 changelog: self.release.changelog,
                 template: self.release.template.clone(),
-                has_token: !self.release.github.token.is_empty(),
+                has_token: self.release.forge.has_token(),
             },
             git_tags: self.release.git_tags,
             prune: retention

@@ -1,13 +1,14 @@
-//! Observe: what the source, the registries and GitHub hold that the run's decision needs, read
-//! once and read-only (HEAD and GET; GitHub's generate-notes, which writes nothing). Returns the
-//! plain facts `plan::run::decide` takes, and the handles the executors carry the plan out with.
+//! Observe: what the source, the registries and the forge hold that the run's decision needs,
+//! read once and read-only (HEAD and GET; GitHub's generate-notes, which writes nothing). Returns
+//! the plain facts `plan::run::decide` takes, and the handles the executors carry the plan out
+//! with.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
 
 use super::Settings;
 use crate::error::Error;
-use crate::github::GitHub;
+use crate::forge::Forge;
 use crate::output::human_bytes;
 use crate::plan::TagRole;
 use crate::plan::publish::RepoState;
@@ -18,14 +19,14 @@ use crate::registry::client::PushAccess;
 use crate::registry::copy::{self, Loaded, PushError, Target};
 use crate::registry::error::{RegistryError, permission_fix};
 use crate::registry::source::{BlobOrigin, RawManifest};
-use crate::release;
+use crate::release::{self, ReleaseError};
 use crate::retention::{self, Listing};
 
 /// A manifest as a registry gave it: its bytes and media type.
 pub type Manifest = (Vec<u8>, String);
 
 /// What the executors need beyond the plan: the source read, the connected repositories, the
-/// GitHub client, the manifests a rollback copies and the listings a prune deletes through.
+/// forge, the manifests a rollback copies and the listings a prune deletes through.
 #[derive(Default)]
 pub struct Handles {
     pub loaded: Option<Loaded>,
@@ -33,7 +34,8 @@ pub struct Handles {
     pub root: Option<RawManifest>,
     /// One per planned image, in plan order (when there is a source).
     pub targets: Vec<Target>,
-    pub github: Option<GitHub>,
+    /// Connected when the release or the git tags need it and a token was given.
+    pub forge: Option<Forge>,
     /// Per planned image: its repository and the manifest of the version to roll back to.
     pub rollback: Vec<(Target, Option<Manifest>)>,
     /// Per planned image: its repository and where its versions are listed and deleted.
@@ -90,7 +92,7 @@ pub async fn observe(
         handles.loaded = Some(loaded);
         handles.root = Some(root);
     }
-    observe_github(
+    observe_forge(
         ctx,
         plan,
         intent,
@@ -130,7 +132,7 @@ pub async fn observe(
                 image.as_str(),
                 &target.registry,
                 &target.repository,
-                &settings.retention.github,
+                &settings.retention.packages,
                 policy,
                 push.as_ref(),
                 intent.now,
@@ -318,10 +320,10 @@ async fn observe_repository(
     Ok(facts)
 }
 
-/// GitHub's side: the release and its body, the changelog, the git tags; and, for `tagship
+/// The forge's side: the release and its body, the changelog, the git tags; and, for `tagship
 /// release`, what the registry holds under the planned tags. Without a token nothing is asked
 /// (the dry run shows the release with a placeholder for the changelog).
-async fn observe_github(
+async fn observe_forge(
     ctx: &Context,
     plan: &Plan,
     intent: &Intent,
@@ -358,18 +360,24 @@ async fn observe_github(
         Some(due) => format!("the release of {}", due.tag_name),
         None => "moving the major-version git tags (`git-tags`)".to_string(),
     };
-    let gh = settings.release.connect(ctx, &what)?;
-    let refs = release::tag_refs(&gh).await?;
+    let forge = settings.release.connect(ctx, &what)?;
+    let refs = forge.tag_refs().await.map_err(ReleaseError::from)?;
     if let Some(due) = &due {
-        observed.releases = Some(release::releases_now(&gh, &due.tag_name).await?);
+        observed.releases = Some(
+            forge
+                .releases_now(&due.tag_name)
+                .await
+                .map_err(ReleaseError::from)?,
+        );
         let names: Vec<String> = refs.keys().cloned().collect();
-        observed.changelog =
-            release::changelog(&gh, ctx, due, intent.release.changelog, &names).await;
+        observed.changelog = forge
+            .changelog(ctx, due, intent.release.changelog, &names)
+            .await;
     }
     if intent.git_tags {
         observed.git_refs = Some(refs);
     }
-    handles.github = Some(gh);
+    handles.forge = Some(forge);
     Ok(())
 }
 

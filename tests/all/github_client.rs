@@ -1,4 +1,4 @@
-//! tagship's GitHub client (src/github) in process against the fake GitHub API, where a test
+//! tagship's GitHub client (src/forge/github) in process against the fake GitHub API, where a test
 //! needs a retry policy of its own: GitHub's secondary rate limit without `Retry-After` asks for
 //! a wait of a minute or more, which a test shortens through the policy.
 
@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::github::{FakeGitHub, Perms};
-use tagship::github::packages;
-use tagship::github::{GitHub, GitHubRetryPolicy};
+use tagship::forge::github::packages;
+use tagship::forge::github::{GitHub, GitHubRetryPolicy};
 use tagship::http::retry::RetryPolicy;
 use tagship::secret::Secret;
 

@@ -1293,7 +1293,7 @@ enum Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoints tagship calls (src/github/), and no others.
+    /// The endpoints tagship calls (src/forge/github/), and no others.
     fn of(method: &Method, rest: &[&str]) -> Endpoint {
         let id = |s: &str| s.parse::<u64>().ok();
         match (method.as_str(), rest) {

@@ -135,8 +135,13 @@ impl Access {
         }
     }
 
-    /// A client for `repository` (what messages name); `what` says what needs the token.
+    /// A client for `repository` (what messages name); `what` says what needs it.
     pub fn connect(&self, repository: &str, what: &str) -> Result<GitHub, GitHubError> {
+        if repository.is_empty() {
+            return Err(GitHubError::Setup(format!(
+                "{what} needs the repository (GITHUB_REPOSITORY, or an `origin` remote on GitHub)"
+            )));
+        }
         if self.token.is_empty() {
             return Err(GitHubError::NoToken {
                 what: what.to_string(),

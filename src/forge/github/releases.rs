@@ -4,12 +4,12 @@
 
 use http::Method;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 use super::{ErrorBody, GitHub, GitHubError, Repeat, next_page};
+use crate::forge::{AppliedRelease, ReleaseAction};
 use crate::http::retry::{Attempts, RetryPolicy};
 use crate::plan::notes::merge_body;
-use crate::plan::run::{ReleaseChange, ReleaseStep};
+use crate::plan::run::{ExistingRelease, ReleaseChange, ReleaseStep, ReleasesNow};
 
 const WRITE: &str = "contents: write";
 
@@ -34,14 +34,6 @@ pub struct Existing {
     pub release: Option<Release>,
     /// The tags of every published release that is not a prerelease (for `make_latest`).
     pub stable_tags: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReleaseAction {
-    Created,
-    Updated,
-    Unchanged,
 }
 
 /// Lists every release (the by-tag endpoint hides drafts, so the list is the one source): one
@@ -76,31 +68,45 @@ pub async fn existing(gh: &GitHub, tag: &str) -> Result<Existing, GitHubError> {
     })
 }
 
+/// The releases now, as the decision reads them.
+pub async fn now(gh: &GitHub, tag: &str) -> Result<ReleasesNow, GitHubError> {
+    let now = existing(gh, tag).await?;
+    Ok(ReleasesNow {
+        ours: now.release.map(|r| ExistingRelease {
+            id: r.id,
+            html_url: r.html_url,
+            body: r.body,
+            draft: r.draft,
+        }),
+        stable_tags: now.stable_tags,
+    })
+}
+
 /// Carries out a plan's release step: creates the release, updates the one there with the
 /// planned body, or leaves it. A create that meets a release made since it was observed (a
 /// concurrent run, or a create GitHub applied but answered badly) updates that one instead, with
 /// the notes merged into its body.
-pub async fn apply(
-    gh: &GitHub,
-    step: &ReleaseStep,
-) -> Result<(Release, ReleaseAction), GitHubError> {
+pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, GitHubError> {
     let make_latest = step.make_latest.unwrap_or(false);
-    match (step.change, step.id) {
+    let (release, action) = match (step.change, step.id) {
         (ReleaseChange::Unchanged, Some(id)) => {
             tracing::info!("release {} is up to date", step.tag_name);
-            let release = Release {
+            return Ok(AppliedRelease {
                 id,
-                tag_name: step.tag_name.clone(),
-                html_url: step.url.clone().unwrap_or_default(),
-                body: Some(step.body.clone()),
-                draft: step.draft,
-                prerelease: step.prerelease,
-            };
-            Ok((release, ReleaseAction::Unchanged))
+                url: step.url.clone().unwrap_or_default(),
+                tag: step.tag_name.clone(),
+                action: ReleaseAction::Unchanged,
+            });
         }
-        (ReleaseChange::Update, Some(id)) => patch(gh, id, &step.body, make_latest).await,
-        _ => create(gh, step, make_latest).await,
-    }
+        (ReleaseChange::Update, Some(id)) => patch(gh, id, &step.body, make_latest).await?,
+        _ => create(gh, step, make_latest).await?,
+    };
+    Ok(AppliedRelease {
+        id: release.id,
+        url: release.html_url,
+        tag: release.tag_name,
+        action,
+    })
 }
 
 async fn create(
@@ -243,40 +249,6 @@ pub async fn generate_notes(
         )
         .await?;
     Ok(gh.expect::<Notes>(operation, &answer, WRITE)?.body)
-}
-
-/// The repository's git tags and the object each points at (`git/matching-refs/tags`; one call,
-/// GitHub does not page it).
-pub async fn tag_refs(gh: &GitHub) -> Result<BTreeMap<String, String>, GitHubError> {
-    let operation = "list tags";
-    #[derive(serde::Deserialize)]
-    struct Ref {
-        #[serde(rename = "ref")]
-        name: String,
-        object: Object,
-    }
-    #[derive(serde::Deserialize)]
-    struct Object {
-        sha: String,
-    }
-    let answer = gh
-        .call(
-            operation,
-            Method::GET,
-            &gh.route("/git/matching-refs/tags"),
-            None,
-            Repeat::Safe,
-        )
-        .await?;
-    let refs: Vec<Ref> = gh.expect(operation, &answer, WRITE)?;
-    Ok(refs
-        .into_iter()
-        .filter_map(|r| {
-            r.name
-                .strip_prefix("refs/tags/")
-                .map(|name| (name.to_string(), r.object.sha))
-        })
-        .collect())
 }
 
 /// The commits between two tags: (sha, message), newest first.

@@ -1,19 +1,13 @@
-//! Git tags through the refs API: create or move a lightweight tag to a commit.
+//! Git tags through the refs API: list them, and create or move a lightweight tag to a commit.
 
 use http::Method;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 use super::{GitHub, GitHubError, Repeat};
+use crate::forge::RefAction;
 
 const WRITE: &str = "contents: write";
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase", tag = "action")]
-pub enum RefAction {
-    Created,
-    Moved { from: String },
-    Unchanged,
-}
 
 #[derive(serde::Deserialize)]
 struct Ref {
@@ -78,4 +72,34 @@ pub async fn set_tag(gh: &GitHub, tag: &str, sha: &str) -> Result<RefAction, Git
     } else {
         Err(gh.failure(&operation, &moved, WRITE))
     }
+}
+
+/// The repository's git tags and the object each points at (`git/matching-refs/tags`; one call,
+/// GitHub does not page it).
+pub async fn tag_refs(gh: &GitHub) -> Result<BTreeMap<String, String>, GitHubError> {
+    let operation = "list tags";
+    #[derive(serde::Deserialize)]
+    struct NamedRef {
+        #[serde(rename = "ref")]
+        name: String,
+        object: RefObject,
+    }
+    let answer = gh
+        .call(
+            operation,
+            Method::GET,
+            &gh.route("/git/matching-refs/tags"),
+            None,
+            Repeat::Safe,
+        )
+        .await?;
+    let refs: Vec<NamedRef> = gh.expect(operation, &answer, WRITE)?;
+    Ok(refs
+        .into_iter()
+        .filter_map(|r| {
+            r.name
+                .strip_prefix("refs/tags/")
+                .map(|name| (name.to_string(), r.object.sha))
+        })
+        .collect())
 }

@@ -4,6 +4,7 @@
 use http::Method;
 
 use super::{ErrorBody, GitHub, GitHubError, Repeat, next_page};
+use crate::forge::Deletion;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// What stays as it is in a path segment: RFC 3986's unreserved characters (so a package name's
@@ -77,6 +78,17 @@ impl PackageVersion {
     }
 }
 
+impl From<PackageVersion> for crate::forge::PackageVersion {
+    fn from(version: PackageVersion) -> Self {
+        crate::forge::PackageVersion {
+            id: version.id.to_string(),
+            created: version.created_at.as_deref().and_then(|c| c.parse().ok()),
+            tags: version.tags(),
+            digest: version.name,
+        }
+    }
+}
+
 /// Every active version of `owner`/`name`, newest first (one call per 100 versions), the package
 /// as found (an organisation's, else a user's: GitHub answers 404 on the other path, so an
 /// organisation costs no extra call and a user one), and the token's OAuth scopes when GitHub
@@ -124,16 +136,6 @@ pub async fn versions(
     Ok((package, all, scopes))
 }
 
-/// What became of a DELETE.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Deletion {
-    /// Deleted, or gone already.
-    Done,
-    /// GitHub keeps the version (400): the last tagged (or last) version of its package, or a
-    /// public version downloaded more than 5,000 times. GitHub's reason, and what a person can do.
-    Refused { reason: String, fix: &'static str },
-}
-
 /// What a person can do about a version GitHub refuses to delete, from GitHub's reason.
 fn refusal_fix(reason: &str) -> &'static str {
     let reason = reason.to_ascii_lowercase();
@@ -146,22 +148,22 @@ fn refusal_fix(reason: &str) -> &'static str {
     }
 }
 
-/// Deletes one version. A DELETE of a version already gone answers 404, which counts as done; a
-/// version GitHub keeps (400) is [`Deletion::Refused`], for the caller to go on without it.
+/// Deletes the version `id` (of manifest `digest`). A DELETE of a version already gone answers
+/// 404, which counts as done; a version GitHub keeps (400: the last tagged, or last, version of
+/// its package, or a public version downloaded more than 5,000 times) is [`Deletion::Refused`],
+/// for the caller to go on without it.
 pub async fn delete(
     gh: &GitHub,
     package: &Package,
-    version: &PackageVersion,
+    id: &str,
+    digest: &str,
 ) -> Result<Deletion, GitHubError> {
-    let operation = format!(
-        "delete version {} ({}) of package {}",
-        version.id, version.name, package.name
-    );
+    let operation = format!("delete version {id} ({digest}) of package {}", package.name);
     let answer = gh
         .call(
             &operation,
             Method::DELETE,
-            &package.route(&format!("/{}", version.id)),
+            &package.route(&format!("/{id}")),
             None,
             Repeat::Safe,
         )

@@ -6,14 +6,19 @@ mod old_versions;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::ci::inputs::Inputs;
+use crate::ci::Environment;
+use crate::ci::inputs::split_lines;
+use crate::ci::settings::{Settings, read_template};
 use crate::error::{Error, Interface};
-use crate::output::log::{Group, Style};
+use crate::output::log::Group;
 use crate::output::{render, report, safe};
-use crate::plan::release::ReleaseMode;
-use crate::publish;
+use crate::plan::PlanInputs;
+use crate::plan::publish::OnConflict;
+use crate::plan::release::{Changelog, ReleaseMode};
+use crate::publish::PublishError;
+use crate::registry::source::SourceSpec;
 use crate::run::execute::{Report, execute};
-use crate::run::{Environment, Settings, compute_plan, decide, runtime};
+use crate::run::{compute_plan, decide, runtime};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,8 +69,8 @@ pub struct ReleaseArgs {
     #[arg(long)]
     pub draft: bool,
     /// Where the list of changes comes from: github (default), commits or none.
-    #[arg(long, value_name = "FROM", value_parser = ["github", "commits", "none"])]
-    pub changelog: Option<String>,
+    #[arg(long, value_name = "FROM", value_enum)]
+    pub changelog: Option<ChangelogArg>,
     /// A minijinja template for the notes (docs/release-notes.md lists its variables).
     #[arg(long, value_name = "FILE")]
     pub notes_template: Option<String>,
@@ -75,6 +80,42 @@ pub struct ReleaseArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub connect: ConnectFlags,
+}
+
+/// `--changelog`'s values, as `Changelog` reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChangelogArg {
+    Github,
+    Commits,
+    None,
+}
+
+impl From<ChangelogArg> for Changelog {
+    fn from(arg: ChangelogArg) -> Changelog {
+        match arg {
+            ChangelogArg::Github => Changelog::Github,
+            ChangelogArg::Commits => Changelog::Commits,
+            ChangelogArg::None => Changelog::None,
+        }
+    }
+}
+
+/// `--on-conflict`'s values, as `OnConflict` reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnConflictArg {
+    Overwrite,
+    Fail,
+    Skip,
+}
+
+impl From<OnConflictArg> for OnConflict {
+    fn from(arg: OnConflictArg) -> OnConflict {
+        match arg {
+            OnConflictArg::Overwrite => OnConflict::Overwrite,
+            OnConflictArg::Fail => OnConflict::Fail,
+            OnConflictArg::Skip => OnConflict::Skip,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,11 +159,11 @@ pub struct PushArgs {
 #[derive(Debug, Args)]
 pub struct PushFlags {
     /// When a version tag already points at another image: overwrite (default), fail or skip.
-    #[arg(long, value_name = "WHAT", value_parser = ["overwrite", "fail", "skip"])]
-    pub on_conflict: Option<String>,
-    /// Blob uploads at once (default 4).
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<String>,
+    #[arg(long, value_name = "WHAT", value_enum)]
+    pub on_conflict: Option<OnConflictArg>,
+    /// Blob uploads at once, 1 to 32 (default 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub concurrency: Option<u8>,
     /// Check the source and the registries and print the run plan; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -148,29 +189,28 @@ pub struct ConnectFlags {
 }
 
 impl ConnectFlags {
-    /// Sets the inputs these flags and the environment stand for, then masks the secrets.
-    pub fn apply(&self, inputs: &mut Inputs, env: &Environment) {
-        for (name, value) in [
-            ("ca-file", self.ca_file.clone()),
-            ("registry-username", self.registry_username.clone()),
-            (
-                "registry-password",
-                env.vars.get("TAGSHIP_REGISTRY_PASSWORD").cloned(),
-            ),
-        ] {
-            if let Some(v) = value {
-                inputs.set(name, v);
-            }
-        }
-        if !self.insecure_registries.is_empty() {
-            inputs.set("insecure-registries", self.insecure_registries.join("\n"));
-        }
-        publish::mask_secrets(inputs, &env.vars, env.style() == Style::Actions);
+    /// The settings of a command-line run before its own flags: how to reach the registries
+    /// and GitHub (the password from TAGSHIP_REGISTRY_PASSWORD, the token from GITHUB_TOKEN),
+    /// the secrets masked as they are read.
+    pub fn settings(&self, env: &Environment) -> Result<Settings, Error> {
+        let insecure = self
+            .insecure_registries
+            .iter()
+            .flat_map(|h| h.split(','))
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+            .collect();
+        Settings::command_line(
+            env,
+            self.ca_file.as_deref(),
+            insecure,
+            self.registry_username.clone(),
+        )
     }
 }
 
-/// Flags mirror the action's inputs; each flag value is one line of that input, and a flag given
-/// replaces the `INPUT_*` variable of the same name.
+/// The metadata's rules, as the action's inputs of the same names: each flag value is one line.
 #[derive(Debug, Args)]
 pub struct InputFlags {
     /// Image repositories (commas allowed), e.g. ghcr.io/owner/app. Default: ghcr.io/<owner>/<repo>.
@@ -220,13 +260,12 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
 }
 
 fn plan_command(args: PlanArgs, env: &Environment) -> Result<(), Error> {
-    let mut inputs = Inputs::default();
-    args.inputs.apply(&mut inputs);
-    if let Some(source) = args.source {
-        inputs.set("source", source);
+    let mut settings = args.connect.settings(env)?;
+    args.inputs.fill(&mut settings.metadata);
+    if let Some(source) = &args.source {
+        settings.registry.source = Some(source_argument(source, env)?);
     }
-    args.connect.apply(&mut inputs, env);
-    let (ctx, plan) = compute_plan(env, &inputs)?;
+    let (ctx, plan) = compute_plan(env, &settings)?;
     if !args.observe {
         match args.format {
             Format::Table => safe::print(&render::table(&plan)),
@@ -234,7 +273,6 @@ fn plan_command(args: PlanArgs, env: &Environment) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let settings = Settings::from_inputs(env, &inputs, &env.workdir)?;
     // What the action would do here, read-only: its dry run.
     let mut intent = settings.intent(&ctx, env.now);
     intent.writes = false;
@@ -243,54 +281,49 @@ fn plan_command(args: PlanArgs, env: &Environment) -> Result<(), Error> {
     Ok(())
 }
 
+/// A `SOURCE` argument: a relative path is read from the working directory.
+fn source_argument(typed: &str, env: &Environment) -> Result<SourceSpec, Error> {
+    Ok(SourceSpec::parse_relative_to(typed, Some(&env.workdir)).map_err(PublishError::from)?)
+}
+
 impl InputFlags {
-    fn apply(&self, inputs: &mut Inputs) {
-        for (name, values) in [
-            ("images", &self.images),
-            ("tags", &self.tags),
-            ("flavor", &self.flavor),
-            ("labels", &self.labels),
-            ("annotations", &self.annotations),
-        ] {
-            if !values.is_empty() {
-                inputs.set(name, values.join("\n"));
-            }
-        }
+    fn fill(&self, metadata: &mut PlanInputs) {
+        let lines = |values: &[String]| split_lines(&values.join("\n"));
+        metadata.images = lines(&self.images);
+        metadata.tags = lines(&self.tags);
+        metadata.flavor = lines(&self.flavor);
+        metadata.labels = lines(&self.labels);
+        metadata.annotations = lines(&self.annotations);
     }
 }
 
 fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
-    let mut inputs = Inputs::default();
-    inputs.set("source", args.source);
-    push_with(inputs, args.inputs, args.push, args.connect, env)
+    let mut settings = args.connect.settings(env)?;
+    settings.registry.source = Some(source_argument(&args.source, env)?);
+    push_with(settings, &args.inputs, &args.push, env)
 }
 
-/// `tagship push` with `inputs` already holding what the command names (the source, or
-/// `merge`'s references). Outside the action, `INPUT_*` variables count for nothing: only
-/// arguments, flags and `TAGSHIP_*`.
+/// `tagship push` with `settings` already holding the source (the image, or `merge`'s index).
+/// Outside the action, `INPUT_*` variables count for nothing: only arguments, flags and
+/// `TAGSHIP_*`.
 pub(crate) fn push_with(
-    mut inputs: Inputs,
-    flags: InputFlags,
-    push: PushFlags,
-    connect: ConnectFlags,
+    mut settings: Settings,
+    rules: &InputFlags,
+    push: &PushFlags,
     env: &Environment,
 ) -> Result<(), Error> {
-    flags.apply(&mut inputs);
-    for (name, value) in [
-        ("on-conflict", push.on_conflict),
-        ("concurrency", push.concurrency),
-    ] {
-        if let Some(v) = value {
-            inputs.set(name, v);
-        }
+    rules.fill(&mut settings.metadata);
+    if let Some(on_conflict) = push.on_conflict {
+        settings.registry.on_conflict = on_conflict.into();
     }
-    connect.apply(&mut inputs, env);
-    let (ctx, plan) = compute_plan(env, &inputs)?;
-    let settings = Settings::from_inputs(env, &inputs, &env.workdir)?;
-    let mut intent = settings.intent(&ctx, env.now);
+    if let Some(n) = push.concurrency {
+        settings.registry.concurrency = usize::from(n);
+    }
     // `tagship push` pushes; `tagship release` releases.
+    settings.release.mode = ReleaseMode::Never;
+    let (ctx, plan) = compute_plan(env, &settings)?;
+    let mut intent = settings.intent(&ctx, env.now);
     intent.writes = !push.dry_run;
-    intent.release.mode = ReleaseMode::Never;
     let runtime = runtime()?;
     let (run, handles) = runtime.block_on(async {
         let _group = Group::start(env.style(), "Run plan");
@@ -309,26 +342,21 @@ pub(crate) fn push_with(
 }
 
 fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
-    let mut inputs = Inputs::default();
-    args.inputs.apply(&mut inputs);
+    let mut settings = args.connect.settings(env)?;
+    args.inputs.fill(&mut settings.metadata);
+    let release = &mut settings.release;
     if args.force {
-        inputs.set("release", "true");
+        release.mode = ReleaseMode::Always;
     }
-    if args.draft {
-        inputs.set("release-draft", "true");
+    release.draft = args.draft;
+    if let Some(changelog) = args.changelog {
+        release.changelog = changelog.into();
     }
-    for (name, value) in [
-        ("changelog", args.changelog),
-        ("release-notes-template", args.notes_template),
-    ] {
-        if let Some(v) = value {
-            inputs.set(name, v);
-        }
+    if let Some(path) = &args.notes_template {
+        // As in the action, from the workspace when there is one.
+        release.template = Some(read_template(&env.workspace(), path)?);
     }
-    args.connect.apply(&mut inputs, env);
-    let (ctx, plan) = compute_plan(env, &inputs)?;
-    // The notes template, as in the action, from the workspace when there is one.
-    let settings = Settings::from_inputs(env, &inputs, &env.workspace())?;
+    let (ctx, plan) = compute_plan(env, &settings)?;
     let mut intent = settings.intent(&ctx, env.now);
     intent.writes = !args.dry_run;
     intent.release_published = true;

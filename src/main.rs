@@ -1,10 +1,10 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+use tagship::ci::Environment;
 use tagship::cli::{self, Cli};
 use tagship::error;
 use tagship::output::log;
-use tagship::run::Environment;
 
 // The one place the environment and the working directory are read (clippy.toml).
 #[allow(clippy::disallowed_methods)]

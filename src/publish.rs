@@ -6,9 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ci::inputs::Inputs;
-use crate::http::retry::RetryPolicy;
-use crate::output::actions::add_mask;
 use crate::plan::InputError;
 use crate::plan::Plan;
 use crate::plan::images::ImageName;
@@ -62,108 +59,6 @@ fn bad(input: &str, value: &str, expected: &str) -> InputError {
 }
 
 impl PublishSettings {
-    /// Reads the inputs (after [`mask_secrets`] has run). A relative `source` is read from
-    /// `base`: the workspace in the action, the working directory on the command line.
-    pub fn from_inputs(
-        inputs: &Inputs,
-        env: &BTreeMap<String, String>,
-        base: &std::path::Path,
-    ) -> Result<PublishSettings, PublishError> {
-        let source = match inputs.string("source") {
-            "" if !inputs.list("merge").is_empty() => Some(SourceSpec::Merge(
-                source::merge::MergeSpec::parse(&inputs.list("merge"), base)?,
-            )),
-            "" => None,
-            _ if !inputs.list("merge").is_empty() => {
-                return Err(bad(
-                    "merge",
-                    &inputs.list("merge").join(", "),
-                    "`source` is set too: give either `source` (one image to publish) or `merge` (per-platform images to join into one index), not both",
-                )
-                .into());
-            }
-            text => Some(SourceSpec::parse_relative_to(text, Some(base))?),
-        };
-        let on_conflict_text = inputs.string("on-conflict");
-        let on_conflict = OnConflict::parse(on_conflict_text).ok_or_else(|| {
-            bad(
-                "on-conflict",
-                on_conflict_text,
-                "use overwrite, fail or skip",
-            )
-        })?;
-        let concurrency_text = inputs.string("concurrency");
-        let concurrency = if concurrency_text.is_empty() {
-            4
-        } else {
-            concurrency_text
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=32).contains(n))
-                .ok_or_else(|| {
-                    bad(
-                        "concurrency",
-                        concurrency_text,
-                        "use a whole number from 1 to 32",
-                    )
-                })?
-        };
-        let ca_pem = match inputs.string("ca-file") {
-            "" => None,
-            path => Some(
-                crate::file::read_at_most(std::path::Path::new(path), crate::file::MAX_CA_FILE)
-                    .map_err(|e| {
-                        bad(
-                            "ca-file",
-                            path,
-                            &format!("cannot read it ({e}); give the path of a PEM CA certificate"),
-                        )
-                    })?,
-            ),
-        };
-        let password = Secret::new(inputs.raw("registry-password").trim());
-        let token = crate::ci::github_token(inputs, env);
-        let username = inputs.string("registry-username").to_string();
-        let explicit = match (username.is_empty(), password.is_empty()) {
-            (_, true) => None,
-            (true, false) => {
-                // A token alone: registries that take a token accept any user name.
-                Some(Credentials::Basic {
-                    username: env
-                        .get("GITHUB_ACTOR")
-                        .cloned()
-                        .unwrap_or_else(|| "tagship".into()),
-                    password,
-                })
-            }
-            (false, false) => Some(Credentials::Basic { username, password }),
-        };
-        let actor = env.get("GITHUB_ACTOR").cloned().unwrap_or_default();
-        let github = (!token.is_empty()).then(|| {
-            (
-                if actor.is_empty() {
-                    "x-access-token".to_string()
-                } else {
-                    actor
-                },
-                token,
-            )
-        });
-        Ok(PublishSettings {
-            source,
-            on_conflict,
-            concurrency,
-            client: ClientSettings {
-                insecure_hosts: inputs.list("insecure-registries"),
-                ca_pem,
-                retry: RetryPolicy::default(),
-            },
-            explicit,
-            github,
-            progress_bar: false,
-        })
-    }
-
     /// The credentials for `registry`: the inputs, else the GitHub token for ghcr.io, else Docker's store.
     fn credentials_for(&self, registry: &str) -> Result<Credentials, RegistryError> {
         if let Some(c) = &self.explicit {
@@ -187,26 +82,6 @@ impl PublishSettings {
             }
         }
         Ok(Credentials::Anonymous)
-    }
-}
-
-/// Masks every secret input with `::add-mask::`: the first thing a run prints.
-pub fn mask_secrets(inputs: &Inputs, env: &BTreeMap<String, String>, in_actions: bool) {
-    add_mask(
-        &Secret::new(inputs.raw("registry-password").trim()),
-        in_actions,
-    );
-    add_mask(&crate::ci::github_token(inputs, env), in_actions);
-    // And the `Authorization: Basic` value they make, which a registry may echo back.
-    let (username, password) = (
-        inputs.string("registry-username"),
-        inputs.raw("registry-password").trim(),
-    );
-    if !username.is_empty() && !password.is_empty() {
-        add_mask(
-            &Secret::new(crate::registry::client::basic_value(username, password)),
-            in_actions,
-        );
     }
 }
 

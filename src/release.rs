@@ -2,14 +2,10 @@
 //! forge carries out. The release runs after a successful push only, so no release claims an
 //! image that is not there.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use crate::ci::inputs::Inputs;
 use crate::forge::{self, Forge, ForgeError, RefAction, ReleaseAction};
 use crate::plan::Context;
 use crate::plan::InputError;
-use crate::plan::notes::{self, TemplateError};
+use crate::plan::notes::TemplateError;
 use crate::plan::release::{Changelog, ReleaseMode};
 use crate::plan::run::{GitTagAction, GitTagStep, ReleaseStep};
 
@@ -46,57 +42,7 @@ impl ReleaseError {
     }
 }
 
-fn bad(input: &str, value: &str, expected: &str) -> InputError {
-    InputError::value(input, value, expected)
-}
-
 impl ReleaseSettings {
-    /// Reads the inputs; a template path is relative to `base` (the workspace). The template's
-    /// syntax is checked here.
-    /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
-    pub fn from_inputs(
-        inputs: &Inputs,
-        env: &BTreeMap<String, String>,
-        base: &Path,
-        ca_pem: Option<Vec<u8>>,
-    ) -> Result<ReleaseSettings, ReleaseError> {
-        let mode_text = inputs.string("release");
-        let mode = ReleaseMode::parse(mode_text)
-            .ok_or_else(|| bad("release", mode_text, "use auto, true or false"))?;
-        let draft = inputs.bool("release-draft", false)?;
-        let changelog_text = inputs.string("changelog");
-        let changelog = Changelog::parse(changelog_text)
-            .ok_or_else(|| bad("changelog", changelog_text, "use github, commits or none"))?;
-        let template = match inputs.string("release-notes-template") {
-            "" => None,
-            path => {
-                let text = crate::file::read_text_at_most(
-                    &base.join(path),
-                    crate::file::MAX_TEMPLATE,
-                )
-                .map_err(|e| {
-                    bad(
-                        "release-notes-template",
-                        path,
-                        &format!(
-                            "cannot read it ({e}); give the path of a template file in the repository, relative to its root"
-                        ),
-                    )
-                })?;
-                notes::check(&text, path)?;
-                Some((path.to_string(), text))
-            }
-        };
-        Ok(ReleaseSettings {
-            mode,
-            draft,
-            changelog,
-            template,
-            forge: forge::Access::from_inputs(inputs, env, ca_pem),
-            git_tags: inputs.bool("git-tags", false)?,
-        })
-    }
-
     /// The forge of this context's repository; `what` says what needs it.
     pub fn connect(&self, ctx: &Context, what: &str) -> Result<Forge, ReleaseError> {
         Ok(self.forge.connect(&ctx.repository.full_name, what)?)

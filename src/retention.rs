@@ -7,7 +7,6 @@
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ci::inputs::Inputs;
 use crate::forge::{self, Deletion, Forge, ForgeError, Package, PackageListing, PackageVersion};
 use crate::plan::InputError;
 use crate::plan::retention::{
@@ -88,23 +87,7 @@ pub struct PackagesAccess {
     pub registries: Vec<String>,
 }
 
-fn bad(input: &str, value: &str, expected: &str) -> InputError {
-    InputError::value(input, value, expected)
-}
-
 impl PackagesAccess {
-    /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
-    pub fn from_inputs(
-        inputs: &Inputs,
-        env: &BTreeMap<String, String>,
-        ca_pem: Option<Vec<u8>>,
-    ) -> PackagesAccess {
-        PackagesAccess {
-            forge: forge::Access::from_inputs(inputs, env, ca_pem),
-            registries: crate::ci::github_packages_registries(env),
-        }
-    }
-
     /// The forge that keeps the package behind `registry`/`repository`, with the package's owner
     /// and name, when that registry is the forge's.
     fn package(
@@ -125,49 +108,6 @@ impl PackagesAccess {
             &format!("listing the versions of {registry}/{repository} (GitHub Packages)"),
         )?;
         Ok(Some((forge, owner.to_string(), name.to_string())))
-    }
-}
-
-impl RetentionSettings {
-    /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
-    pub fn from_inputs(
-        inputs: &Inputs,
-        env: &BTreeMap<String, String>,
-        ca_pem: Option<Vec<u8>>,
-    ) -> Result<RetentionSettings, RetentionError> {
-        let keep = match inputs.string("keep") {
-            "" => None,
-            text => Some(text.parse::<usize>().map_err(|_| {
-                bad(
-                    "keep",
-                    text,
-                    "use a whole number of versions to keep, at least 1",
-                )
-            })?),
-        };
-        let older_than = match inputs.string("older-than") {
-            "" => None,
-            text => Some(retention::parse_age(text)?),
-        };
-        let rollback_tags = crate::plan::tags::rollback_tags(inputs.list("rollback-tags"));
-        Ok(RetentionSettings {
-            enabled: inputs.bool("prune", false)?,
-            policy: Policy {
-                keep,
-                keep_majors: inputs.bool("keep-majors", false)?,
-                older_than,
-                tag_filter: inputs
-                    .lines("tag-filter")
-                    .into_iter()
-                    .map(|l| l.text)
-                    .collect(),
-                untagged: inputs.bool("untagged", false)?,
-            },
-            dry_run: inputs.bool("prune-dry-run", false)?,
-            rollback_to: Some(inputs.string("rollback-to").to_string()).filter(|s| !s.is_empty()),
-            rollback_tags,
-            packages: PackagesAccess::from_inputs(inputs, env, ca_pem),
-        })
     }
 }
 

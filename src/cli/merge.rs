@@ -4,10 +4,12 @@
 use clap::Args;
 
 use super::{ConnectFlags, InputFlags, PushFlags, push_with};
-use crate::ci::inputs::Inputs;
+use crate::ci::Environment;
 use crate::error::Error;
 use crate::plan::InputError;
-use crate::run::Environment;
+use crate::publish::PublishError;
+use crate::registry::source::SourceSpec;
+use crate::registry::source::merge::MergeSpec;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -23,13 +25,14 @@ pub struct MergeArgs {
     pub connect: ConnectFlags,
 }
 
-/// Runs `tagship push` with the references as the `merge` input; prints the index's digest.
+/// Runs `tagship push` with the references as the source; prints the index's digest.
 pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
     if args.refs.is_empty() {
         return Err(InputError::value("merge", String::new(), "name the per-platform images: tagship merge REPO@sha256:… REPO@sha256:…, or a directory of digest files with --images REPO")
         .into());
     }
-    let mut inputs = Inputs::default();
-    inputs.set("merge", args.refs.join("\n"));
-    push_with(inputs, args.inputs, args.push, args.connect, env)
+    let mut settings = args.connect.settings(env)?;
+    let spec = MergeSpec::parse(&args.refs, &env.workdir).map_err(PublishError::from)?;
+    settings.registry.source = Some(SourceSpec::Merge(spec));
+    push_with(settings, &args.inputs, &args.push, env)
 }

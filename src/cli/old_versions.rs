@@ -5,26 +5,29 @@ use std::collections::BTreeMap;
 use clap::Args;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
+use jiff::SignedDuration;
+
 use super::{ConnectFlags, Format};
-use crate::ci::inputs::Inputs;
+use crate::ci::Environment;
+use crate::ci::settings::Settings;
 use crate::error::Error;
 use crate::output::render;
 use crate::output::safe::{print, print_json};
 use crate::plan::InputError;
 use crate::plan::images::ImageName;
 use crate::plan::release::ReleaseMode;
-use crate::plan::retention::ImageVersion;
-use crate::plan::run::{Intent, RunPlan};
+use crate::plan::retention::{ImageVersion, Policy, PolicyError, parse_age};
+use crate::plan::run::RunPlan;
 use crate::plan::{Context, Plan};
-use crate::publish::{self, PublishSettings};
+use crate::publish;
 use crate::registry::client::Registry;
 use crate::registry::error::RegistryError;
 use crate::registry::source;
 use crate::registry::versions::manifest_facts;
-use crate::retention::{self, PackagesAccess, RetentionError};
+use crate::retention::{self, RetentionError};
 use crate::run::execute::{Report, execute};
 use crate::run::observe::Handles;
-use crate::run::{Environment, Settings, decide, publish_settings, runtime};
+use crate::run::{decide, runtime};
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -40,14 +43,14 @@ pub struct LsArgs {
 pub struct PruneArgs {
     pub image: String,
     /// Keep this many of the most recent versions (semver order, then date).
-    #[arg(long)]
-    pub keep: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
     /// Keep the newest version of each major line.
     #[arg(long)]
     pub keep_majors: bool,
     /// Delete only versions older than this (30d, 12h, 2w).
-    #[arg(long)]
-    pub older_than: Option<String>,
+    #[arg(long, value_name = "AGE", value_parser = age)]
+    pub older_than: Option<SignedDuration>,
     /// Tags in scope (globs; `!glob` excludes). Repeatable.
     #[arg(long, value_name = "GLOB")]
     pub tag_filter: Vec<String>,
@@ -79,10 +82,12 @@ pub struct RollbackArgs {
     pub access: ConnectFlags,
 }
 
-fn inputs_for(env: &Environment, access: &ConnectFlags) -> Inputs {
-    let mut inputs = Inputs::default();
-    access.apply(&mut inputs, env);
-    inputs
+/// `--older-than`'s value, in the policy's words.
+fn age(text: &str) -> Result<SignedDuration, String> {
+    parse_age(text).map_err(|e| match e {
+        PolicyError::Input(e) => e.problem,
+        other => other.to_string(),
+    })
 }
 
 /// The `IMAGE` argument of `tagship COMMAND`, checked before anything is read or reached: a
@@ -156,11 +161,11 @@ fn suggestion(command: &str, text: &str) -> String {
 /// The versions of `image`, newest first, each with its platforms.
 async fn versions_with_platforms(
     image: &ImageName,
-    settings: &PublishSettings,
-    access: &PackagesAccess,
+    settings: &Settings,
 ) -> Result<Vec<ImageVersion>, Error> {
-    let (registry, repository) = publish::connect(image, settings).await?;
-    let mut versions = retention::list(&registry, &repository, access).await?;
+    let (registry, repository) = publish::connect(image, &settings.registry).await?;
+    let mut versions =
+        retention::list(&registry, &repository, &settings.retention.packages).await?;
     add_image_platforms(&registry, &repository, &mut versions)
         .await
         .map_err(RetentionError::from)?;
@@ -213,10 +218,8 @@ async fn image_platform(
 
 pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("ls", &args.image)?;
-    let inputs = inputs_for(env, &args.access);
-    let settings = publish_settings(env, &inputs)?;
-    let access = PackagesAccess::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone());
-    let versions = runtime()?.block_on(versions_with_platforms(&image, &settings, &access))?;
+    let settings = args.access.settings(env)?;
+    let versions = runtime()?.block_on(versions_with_platforms(&image, &settings))?;
     match args.format {
         Format::Json => print_json(&(render::versions_json(&versions) + "\n")),
         Format::Table => print(&render::versions_table(&versions)),
@@ -226,31 +229,18 @@ pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
 
 pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("prune", &args.image)?;
-    let mut inputs = inputs_for(env, &args.access);
-    for (name, value) in [("keep", args.keep), ("older-than", args.older_than)] {
-        if let Some(v) = value {
-            inputs.set(name, v);
-        }
-    }
-    for (name, on) in [
-        ("keep-majors", args.keep_majors),
-        ("untagged", args.untagged),
-        ("prune-dry-run", args.dry_run),
-    ] {
-        if on {
-            inputs.set(name, "true");
-        }
-    }
-    if !args.tag_filter.is_empty() {
-        inputs.set("tag-filter", args.tag_filter.join("\n"));
-    }
-    let settings = Settings::from_inputs(env, &inputs, &env.workdir)?;
-    let (run, handles, runtime) = old_versions_plan(env, &image, &settings, |intent, settings| {
-        intent.prune = Some((
-            settings.retention.policy.clone(),
-            settings.retention.dry_run,
-        ));
-    })?;
+    let mut settings = args.access.settings(env)?;
+    let retention = &mut settings.retention;
+    retention.enabled = true;
+    retention.policy = Policy {
+        keep: args.keep,
+        keep_majors: args.keep_majors,
+        older_than: args.older_than,
+        tag_filter: args.tag_filter,
+        untagged: args.untagged,
+    };
+    retention.dry_run = args.dry_run;
+    let (run, handles, runtime) = old_versions_plan(env, &image, &settings)?;
     let mut done = Report::default();
     runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
     // A dry run's plan is carried out as "would delete".
@@ -265,13 +255,12 @@ pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
     Ok(())
 }
 
-/// The run plan of an old-versions command on `image` alone: no context, no push, no release;
-/// `ask` says which step.
+/// The run plan of an old-versions command (a prune, a rollback) on `image` alone: no context,
+/// no push, no release.
 fn old_versions_plan(
     env: &Environment,
     image: &ImageName,
     settings: &Settings,
-    ask: impl FnOnce(&mut Intent, &Settings),
 ) -> Result<(RunPlan, Handles, tokio::runtime::Runtime), Error> {
     let ctx = Context::default();
     let plan = Plan {
@@ -281,10 +270,6 @@ fn old_versions_plan(
     let mut intent = settings.intent(&ctx, env.now);
     intent.writes = true;
     intent.release.mode = ReleaseMode::Never;
-    intent.git_tags = false;
-    intent.prune = None;
-    intent.rollback = None;
-    ask(&mut intent, settings);
     let runtime = runtime()?;
     let (run, handles) = runtime.block_on(decide(&ctx, &plan, &intent, settings))?;
     Ok((run, handles, runtime))
@@ -292,12 +277,9 @@ fn old_versions_plan(
 
 pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("rollback", &args.image)?;
-    let inputs = inputs_for(env, &args.access);
-    let settings = publish_settings(env, &inputs)?;
-    let access = PackagesAccess::from_inputs(&inputs, &env.vars, settings.client.ca_pem.clone());
-    let runtime = runtime()?;
+    let mut settings = args.access.settings(env)?;
     if args.list || args.to.is_none() {
-        let versions = runtime.block_on(versions_with_platforms(&image, &settings, &access))?;
+        let versions = runtime()?.block_on(versions_with_platforms(&image, &settings))?;
         let candidates: Vec<_> = versions
             .into_iter()
             .filter(|v| v.semver().is_some())
@@ -313,14 +295,11 @@ pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let to = args.to.unwrap_or_default();
-    let tags = crate::plan::tags::rollback_tags(args.tags);
-    let full = Settings::from_inputs(env, &inputs, &env.workdir)?;
-    let (run, handles, runtime) = old_versions_plan(env, &image, &full, |intent, _| {
-        intent.rollback = Some((to, tags));
-    })?;
+    settings.retention.rollback_to = args.to;
+    settings.retention.rollback_tags = crate::plan::tags::rollback_tags(args.tags);
+    let (run, handles, runtime) = old_versions_plan(env, &image, &settings)?;
     let mut done = Report::default();
-    runtime.block_on(execute(&run, &handles, &full, env.style(), &mut done))?;
+    runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
     for step in &run.rollback {
         for m in &step.tags {
             print(&format!(

@@ -13,7 +13,6 @@ pub mod github;
 
 use std::collections::BTreeMap;
 
-use crate::ci::inputs::Inputs;
 use crate::plan::Context;
 use crate::plan::notes;
 use crate::plan::release::{self, Changelog, ReleasePlan};
@@ -33,21 +32,13 @@ impl ForgeError {
     }
 }
 
-/// How to reach the forge, read with the inputs.
+/// How to reach the forge, read with the settings.
+#[derive(Clone)]
 pub enum Access {
     GitHub(github::Access),
 }
 
 impl Access {
-    /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
-    pub fn from_inputs(
-        inputs: &Inputs,
-        env: &BTreeMap<String, String>,
-        ca_pem: Option<Vec<u8>>,
-    ) -> Access {
-        Access::GitHub(github::Access::from_inputs(inputs, env, ca_pem))
-    }
-
     pub fn has_token(&self) -> bool {
         match self {
             Access::GitHub(access) => !access.token.is_empty(),

@@ -2,28 +2,26 @@
 //! and decided before anything is written) carried out: push (or the dry run), release, git tags,
 //! prune or roll back; then the step outputs and summary, from the plan and what was done.
 
-use std::path::PathBuf;
-
 use super::execute::{Report, execute};
-use super::{Environment, Settings, compute_plan, decide, runtime};
-use crate::ci::inputs::Inputs;
+use super::{compute_plan, decide, runtime};
+use crate::ci::Environment;
+use crate::ci::settings::Settings;
 use crate::error::Error;
-use crate::output::log::{Group, Style};
+use crate::output::log::Group;
 use crate::output::{actions, render, report};
-use crate::publish;
 
 /// `tagship action`: the GitHub Action, every step its inputs ask for.
 pub fn action(env: &Environment) -> Result<(), Error> {
-    let inputs = Inputs::from_env(&env.vars);
-    publish::mask_secrets(&inputs, &env.vars, env.style() == Style::Actions);
-    for name in inputs.unknown() {
+    // Read first: reading masks the secrets, before anything else is printed.
+    let (settings, unknown) = Settings::action(env)?;
+    for name in unknown {
         tracing::warn!(
             "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"
         );
     }
     let (ctx, plan) = {
         let _group = Group::start(env.style(), "Plan");
-        let (ctx, plan) = compute_plan(env, &inputs)?;
+        let (ctx, plan) = compute_plan(env, &settings)?;
         tracing::info!("{}", render::table(&plan).trim_end());
         (ctx, plan)
     };
@@ -32,8 +30,6 @@ pub fn action(env: &Environment) -> Result<(), Error> {
             "no tag was planned for this event; check the `tags` rules against the event"
         );
     }
-    // In the action a relative `source` (and the notes template) is in the checked-out repository.
-    let settings = Settings::from_inputs(env, &inputs, &env.workspace())?;
     let intent = settings.intent(&ctx, env.now);
     let runtime = runtime()?;
     let (run, handles) = runtime.block_on(async {
@@ -69,31 +65,20 @@ pub fn action(env: &Environment) -> Result<(), Error> {
     if result.is_err() && done.push.is_none() {
         return result;
     }
-    let mut outputs = render::outputs(
-        &plan,
-        &inputs.separator("sep-tags"),
-        &inputs.separator("sep-labels"),
-        &inputs.separator("sep-annotations"),
-    );
+    let [sep_tags, sep_labels, sep_annotations] = &settings.separators;
+    let mut outputs = render::outputs(&plan, sep_tags, sep_labels, sep_annotations);
     outputs.extend(report::outputs(&run, &done));
     let mut summary = render::summary(&plan);
     summary.push_str(&report::summary(&run, &done));
     let refs: Vec<(&str, String)> = outputs.iter().map(|(k, v)| (*k, v.clone())).collect();
-    match file_command(env, "GITHUB_OUTPUT") {
+    match env.file_command("GITHUB_OUTPUT") {
         Some(path) => actions::write_outputs(&path, &refs)?,
         None => tracing::warn!(
             "GITHUB_OUTPUT is not set, so the step outputs were not written (outside a runner?)"
         ),
     }
-    if let Some(path) = file_command(env, "GITHUB_STEP_SUMMARY") {
+    if let Some(path) = env.file_command("GITHUB_STEP_SUMMARY") {
         actions::write_summary(&path, &summary)?;
     }
     result
-}
-
-fn file_command(env: &Environment, name: &str) -> Option<PathBuf> {
-    env.vars
-        .get(name)
-        .filter(|p| !p.trim().is_empty())
-        .map(PathBuf::from)
 }

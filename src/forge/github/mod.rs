@@ -111,6 +111,7 @@ impl Default for GitHubRetryPolicy {
 
 /// How to reach GitHub: the token (the `github-token` input, else `GITHUB_TOKEN`), the API at
 /// `GITHUB_API_URL` (GitHub Enterprise Server's too) and the `ca-file` CA.
+#[derive(Clone)]
 pub struct Access {
     pub token: Secret,
     pub api_url: String,
@@ -118,23 +119,6 @@ pub struct Access {
 }
 
 impl Access {
-    /// `ca_pem`: the `ca-file` CA, read once with the registry settings.
-    pub fn from_inputs(
-        inputs: &crate::ci::inputs::Inputs,
-        env: &std::collections::BTreeMap<String, String>,
-        ca_pem: Option<Vec<u8>>,
-    ) -> Access {
-        Access {
-            token: crate::ci::github_token(inputs, env),
-            api_url: env
-                .get("GITHUB_API_URL")
-                .filter(|u| !u.is_empty())
-                .cloned()
-                .unwrap_or_else(|| "https://api.github.com".into()),
-            ca_pem,
-        }
-    }
-
     /// A client for `repository` (what messages name); `what` says what needs it.
     pub fn connect(&self, repository: &str, what: &str) -> Result<GitHub, GitHubError> {
         if repository.is_empty() {

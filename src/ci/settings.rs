@@ -1,0 +1,404 @@
+//! Settings, read once at the edge: one typed [`Settings`] per run, filled from the action's
+//! inputs ([`Settings::from_inputs`]) or, on the command line, from flags clap has already parsed
+//! into these types (on top of [`Settings::new`]). Every file a setting names (`ca-file`, the
+//! notes template) is read here; secrets are wrapped here and masked as they are read; the GitHub
+//! token's fallback (`github-token`, else `GITHUB_TOKEN`) is decided once, for ghcr.io and GitHub's
+//! API alike.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::Environment;
+use super::inputs::Inputs;
+use crate::error::Error;
+use crate::forge;
+use crate::http::retry::RetryPolicy;
+use crate::output::actions::add_mask;
+use crate::output::log::Style;
+use crate::plan::notes;
+use crate::plan::publish::{OnConflict, PushMode};
+use crate::plan::release::{Changelog, ReleaseMode};
+use crate::plan::retention::{self as policy, Policy};
+use crate::plan::{InputError, PlanInputs};
+use crate::publish::{PublishError, PublishSettings};
+use crate::registry::client::ClientSettings;
+use crate::registry::credentials::Credentials;
+use crate::registry::source::{self, SourceSpec};
+use crate::release::{ReleaseError, ReleaseSettings};
+use crate::retention::{PackagesAccess, RetentionError, RetentionSettings};
+use crate::secret::Secret;
+
+/// Every setting of a run, read and checked once, before anything is contacted.
+pub struct Settings {
+    /// The metadata's rules: images, tags, flavor, labels, annotations.
+    pub metadata: PlanInputs,
+    /// `sep-tags`, `sep-labels`, `sep-annotations`.
+    pub separators: [String; 3],
+    pub push: PushMode,
+    /// The source, conflicts, concurrency, credentials and TLS of the registries.
+    pub registry: PublishSettings,
+    pub release: ReleaseSettings,
+    pub retention: RetentionSettings,
+}
+
+/// How a run reaches the registries and GitHub, and what it proves itself with.
+pub struct Connection {
+    /// Registries that may be reached over plain HTTP (loopback ones always may).
+    pub insecure_hosts: Vec<String>,
+    /// The `ca-file` CA.
+    pub ca_pem: Option<Vec<u8>>,
+    pub username: String,
+    pub password: Secret,
+    /// The GitHub token: `github-token`, else `GITHUB_TOKEN`.
+    pub token: Secret,
+}
+
+impl Connection {
+    /// Reads the `ca-file` (`ca_file`, as typed) and masks the secrets (`in_actions`: with
+    /// `::add-mask::`, the first thing a run prints).
+    pub fn read(
+        ca_file: Option<&str>,
+        insecure_hosts: Vec<String>,
+        username: String,
+        password: Secret,
+        token: Secret,
+        in_actions: bool,
+    ) -> Result<Connection, InputError> {
+        add_mask(&password, in_actions);
+        add_mask(&token, in_actions);
+        if !username.is_empty() && !password.is_empty() {
+            // And the `Authorization: Basic` value they make, which a registry may echo back.
+            let basic = crate::registry::client::basic_value(&username, password.expose());
+            add_mask(&Secret::new(basic), in_actions);
+        }
+        let ca_pem = match ca_file.map(str::trim).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(path) => Some(
+                crate::file::read_at_most(Path::new(path), crate::file::MAX_CA_FILE).map_err(
+                    |e| {
+                        InputError::value(
+                            "ca-file",
+                            path,
+                            format!("cannot read it ({e}); give the path of a PEM CA certificate"),
+                        )
+                    },
+                )?,
+            ),
+        };
+        Ok(Connection {
+            insecure_hosts,
+            ca_pem,
+            username,
+            password,
+            token,
+        })
+    }
+}
+
+/// The GitHub token, decided once: `input` (the `github-token` input), else `GITHUB_TOKEN` (a
+/// terminal's, or a workflow step's `env:`).
+fn github_token(input: &str, vars: &BTreeMap<String, String>) -> Secret {
+    let input = input.trim();
+    let token = if input.is_empty() {
+        vars.get("GITHUB_TOKEN").map_or("", |t| t.trim())
+    } else {
+        input
+    };
+    Secret::new(token)
+}
+
+impl Settings {
+    /// The action's settings: its `INPUT_*` inputs, relative files read from the workspace. With
+    /// them, the names of the inputs given that tagship does not read (a typo, most likely).
+    pub fn action(env: &Environment) -> Result<(Settings, Vec<String>), Error> {
+        let inputs = Inputs::from_env(&env.vars);
+        let unknown = inputs.unknown().into_iter().map(str::to_string).collect();
+        let settings = Settings::from_inputs(
+            &inputs,
+            &env.vars,
+            &env.workspace(),
+            env.progress_bar(),
+            env.style() == Style::Actions,
+        )?;
+        Ok((settings, unknown))
+    }
+
+    /// A command-line run's settings before its own flags fill them: how to reach the
+    /// registries (`--ca-file`, `--insecure-registries`, `--registry-username` with the password
+    /// in TAGSHIP_REGISTRY_PASSWORD) and GitHub (GITHUB_TOKEN). `INPUT_*` count for nothing here.
+    pub fn command_line(
+        env: &Environment,
+        ca_file: Option<&str>,
+        insecure_hosts: Vec<String>,
+        username: Option<String>,
+    ) -> Result<Settings, Error> {
+        let password = env
+            .vars
+            .get("TAGSHIP_REGISTRY_PASSWORD")
+            .map_or("", |p| p.trim());
+        let connection = Connection::read(
+            ca_file,
+            insecure_hosts,
+            username.unwrap_or_default(),
+            Secret::new(password),
+            github_token("", &env.vars),
+            env.style() == Style::Actions,
+        )?;
+        Ok(Settings::new(connection, &env.vars, env.progress_bar()))
+    }
+
+    /// The settings of a run that asks for nothing but what `connection` says: no source, the
+    /// default rules, `push: auto`, `release: auto`, no prune. `progress_bar`: a terminal.
+    pub fn new(
+        connection: Connection,
+        vars: &BTreeMap<String, String>,
+        progress_bar: bool,
+    ) -> Settings {
+        let actor = vars.get("GITHUB_ACTOR").cloned().unwrap_or_default();
+        let Connection {
+            insecure_hosts,
+            ca_pem,
+            username,
+            password,
+            token,
+        } = connection;
+        let explicit = match (username.is_empty(), password.is_empty()) {
+            (_, true) => None,
+            // A token alone: registries that take a token accept any user name.
+            (true, false) => Some(Credentials::Basic {
+                username: if actor.is_empty() {
+                    "tagship".into()
+                } else {
+                    actor.clone()
+                },
+                password,
+            }),
+            (false, false) => Some(Credentials::Basic { username, password }),
+        };
+        let forge_access = forge::Access::GitHub(forge::github::Access {
+            token: token.clone(),
+            api_url: vars
+                .get("GITHUB_API_URL")
+                .filter(|u| !u.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "https://api.github.com".into()),
+            ca_pem: ca_pem.clone(),
+        });
+        let github = (!token.is_empty()).then(|| {
+            let user = if actor.is_empty() {
+                "x-access-token".to_string()
+            } else {
+                actor
+            };
+            (user, token)
+        });
+        Settings {
+            metadata: PlanInputs {
+                annotation_levels: vars
+                    .get("DOCKER_METADATA_ANNOTATIONS_LEVELS")
+                    .map(|l| {
+                        l.split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                ..PlanInputs::default()
+            },
+            separators: ["\n".into(), "\n".into(), "\n".into()],
+            push: PushMode::Auto,
+            registry: PublishSettings {
+                source: None,
+                on_conflict: OnConflict::Overwrite,
+                concurrency: 4,
+                client: ClientSettings {
+                    insecure_hosts,
+                    ca_pem,
+                    retry: RetryPolicy::default(),
+                },
+                explicit,
+                github,
+                progress_bar,
+            },
+            release: ReleaseSettings {
+                mode: ReleaseMode::Auto,
+                draft: false,
+                changelog: Changelog::Github,
+                template: None,
+                forge: forge_access.clone(),
+                git_tags: false,
+            },
+            retention: RetentionSettings {
+                enabled: false,
+                policy: Policy::default(),
+                dry_run: false,
+                rollback_to: None,
+                rollback_tags: crate::plan::tags::rollback_tags(Vec::new()),
+                packages: PackagesAccess {
+                    forge: forge_access,
+                    registries: super::github_packages_registries(vars),
+                },
+            },
+        }
+    }
+
+    /// The action's settings, from its inputs. Relative files (`source`, the notes template) are
+    /// read from `base`, the workspace.
+    fn from_inputs(
+        inputs: &Inputs,
+        vars: &BTreeMap<String, String>,
+        base: &Path,
+        progress_bar: bool,
+        in_actions: bool,
+    ) -> Result<Settings, Error> {
+        let connection = Connection::read(
+            Some(inputs.string("ca-file")),
+            inputs.list("insecure-registries"),
+            inputs.string("registry-username").to_string(),
+            Secret::new(inputs.raw("registry-password").trim()),
+            github_token(inputs.raw("github-token"), vars),
+            in_actions,
+        )?;
+        let mut settings = Settings::new(connection, vars, progress_bar);
+        settings.metadata = PlanInputs {
+            images: inputs.lines("images"),
+            tags: inputs.lines("tags"),
+            flavor: inputs.lines("flavor"),
+            labels: inputs.lines("labels"),
+            annotations: inputs.lines("annotations"),
+            annotation_levels: settings.metadata.annotation_levels,
+        };
+        settings.separators = [
+            inputs.separator("sep-tags"),
+            inputs.separator("sep-labels"),
+            inputs.separator("sep-annotations"),
+        ];
+        settings.push = parsed(
+            inputs,
+            "push",
+            PushMode::parse,
+            "use auto (push, except on pull requests), true or false",
+        )?;
+
+        let registry = &mut settings.registry;
+        let merge = inputs.list("merge");
+        registry.source = match inputs.string("source") {
+            "" if merge.is_empty() => None,
+            "" => Some(SourceSpec::Merge(
+                source::merge::MergeSpec::parse(&merge, base).map_err(PublishError::from)?,
+            )),
+            _ if !merge.is_empty() => {
+                return Err(InputError::value(
+                    "merge",
+                    merge.join(", "),
+                    "`source` is set too: give either `source` (one image to publish) or `merge` (per-platform images to join into one index), not both",
+                )
+                .into());
+            }
+            text => {
+                Some(SourceSpec::parse_relative_to(text, Some(base)).map_err(PublishError::from)?)
+            }
+        };
+        registry.on_conflict = parsed(
+            inputs,
+            "on-conflict",
+            OnConflict::parse,
+            "use overwrite, fail or skip",
+        )?;
+        if !inputs.string("concurrency").is_empty() {
+            registry.concurrency = parsed(
+                inputs,
+                "concurrency",
+                |text| text.parse::<usize>().ok().filter(|n| (1..=32).contains(n)),
+                "use a whole number from 1 to 32",
+            )?;
+        }
+
+        let release = &mut settings.release;
+        release.mode = parsed(
+            inputs,
+            "release",
+            ReleaseMode::parse,
+            "use auto, true or false",
+        )?;
+        release.draft = inputs.bool("release-draft", false)?;
+        release.changelog = parsed(
+            inputs,
+            "changelog",
+            Changelog::parse,
+            "use github, commits or none",
+        )?;
+        release.template = match inputs.string("release-notes-template") {
+            "" => None,
+            path => Some(read_template(base, path)?),
+        };
+        release.git_tags = inputs.bool("git-tags", false)?;
+
+        let retention = &mut settings.retention;
+        retention.enabled = inputs.bool("prune", false)?;
+        retention.policy = Policy {
+            keep: match inputs.string("keep") {
+                "" => None,
+                text => Some(text.parse::<usize>().map_err(|_| {
+                    InputError::value(
+                        "keep",
+                        text,
+                        "use a whole number of versions to keep, at least 1",
+                    )
+                })?),
+            },
+            keep_majors: inputs.bool("keep-majors", false)?,
+            older_than: match inputs.string("older-than") {
+                "" => None,
+                text => Some(policy::parse_age(text).map_err(RetentionError::from)?),
+            },
+            tag_filter: inputs
+                .lines("tag-filter")
+                .into_iter()
+                .map(|l| l.text)
+                .collect(),
+            untagged: inputs.bool("untagged", false)?,
+        };
+        retention.dry_run = inputs.bool("prune-dry-run", false)?;
+        retention.rollback_to =
+            Some(inputs.string("rollback-to").to_string()).filter(|s| !s.is_empty());
+        retention.rollback_tags = crate::plan::tags::rollback_tags(inputs.list("rollback-tags"));
+        if retention.rollback_to.is_some() && settings.registry.source.is_some() {
+            return Err(InputError::value(
+                "rollback-to",
+                inputs.string("rollback-to"),
+                "a rollback moves tags to an earlier version, so it takes no `source`; use one or the other",
+            )
+            .into());
+        }
+        Ok(settings)
+    }
+}
+
+/// Input `name` read by `parse`; `problem` says what to give instead when it does not parse.
+fn parsed<T>(
+    inputs: &Inputs,
+    name: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+    problem: &str,
+) -> Result<T, InputError> {
+    let text = inputs.string(name);
+    parse(text).ok_or_else(|| InputError::value(name, text, problem))
+}
+
+/// Reads the notes template at `path` (relative to `base`, the repository) and checks its
+/// syntax: (the path as given, the text).
+pub fn read_template(base: &Path, path: &str) -> Result<(String, String), Error> {
+    let text = crate::file::read_text_at_most(&base.join(path), crate::file::MAX_TEMPLATE)
+        .map_err(|e| {
+            InputError::value(
+                "release-notes-template",
+                path,
+                format!(
+                    "cannot read it ({e}); give the path of a template file in the repository, relative to its root"
+                ),
+            )
+        })?;
+    notes::check(&text, path).map_err(ReleaseError::from)?;
+    Ok((path.to_string(), text))
+}

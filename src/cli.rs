@@ -10,15 +10,12 @@ use crate::ci::Environment;
 use crate::ci::inputs::split_lines;
 use crate::ci::settings::{Settings, read_template};
 use crate::error::{Error, Interface};
-use crate::output::log::Group;
-use crate::output::{render, report, safe};
 use crate::plan::PlanInputs;
 use crate::plan::publish::OnConflict;
 use crate::plan::release::{Changelog, ReleaseMode};
 use crate::publish::PublishError;
 use crate::registry::source::SourceSpec;
-use crate::run::execute::{Report, execute};
-use crate::run::{compute_plan, decide, runtime};
+use crate::run::commands;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -265,20 +262,7 @@ fn plan_command(args: PlanArgs, env: &Environment) -> Result<(), Error> {
     if let Some(source) = &args.source {
         settings.registry.source = Some(source_argument(source, env)?);
     }
-    let (ctx, plan) = compute_plan(env, &settings)?;
-    if !args.observe {
-        match args.format {
-            Format::Table => safe::print(&render::table(&plan)),
-            Format::Json => safe::print_json(&(render::json(&plan) + "\n")),
-        }
-        return Ok(());
-    }
-    // What the action would do here, read-only: its dry run.
-    let mut intent = settings.intent(&ctx, env.now);
-    intent.writes = false;
-    let (run, _) = runtime()?.block_on(decide(&ctx, &plan, &intent, &settings))?;
-    report::print_plan(&run, args.format == Format::Json);
-    Ok(())
+    commands::plan(env, &settings, args.observe, args.format == Format::Json)
 }
 
 /// A `SOURCE` argument: a relative path is read from the working directory.
@@ -300,45 +284,25 @@ impl InputFlags {
 fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
     let mut settings = args.connect.settings(env)?;
     settings.registry.source = Some(source_argument(&args.source, env)?);
-    push_with(settings, &args.inputs, &args.push, env)
+    args.inputs.fill(&mut settings.metadata);
+    args.push.fill(&mut settings);
+    commands::push(
+        env,
+        settings,
+        args.push.dry_run,
+        args.push.format == Format::Json,
+    )
 }
 
-/// `tagship push` with `settings` already holding the source (the image, or `merge`'s index).
-/// Outside the action, `INPUT_*` variables count for nothing: only arguments, flags and
-/// `TAGSHIP_*`.
-pub(crate) fn push_with(
-    mut settings: Settings,
-    rules: &InputFlags,
-    push: &PushFlags,
-    env: &Environment,
-) -> Result<(), Error> {
-    rules.fill(&mut settings.metadata);
-    if let Some(on_conflict) = push.on_conflict {
-        settings.registry.on_conflict = on_conflict.into();
+impl PushFlags {
+    fn fill(&self, settings: &mut Settings) {
+        if let Some(on_conflict) = self.on_conflict {
+            settings.registry.on_conflict = on_conflict.into();
+        }
+        if let Some(n) = self.concurrency {
+            settings.registry.concurrency = usize::from(n);
+        }
     }
-    if let Some(n) = push.concurrency {
-        settings.registry.concurrency = usize::from(n);
-    }
-    // `tagship push` pushes; `tagship release` releases.
-    settings.release.mode = ReleaseMode::Never;
-    let (ctx, plan) = compute_plan(env, &settings)?;
-    let mut intent = settings.intent(&ctx, env.now);
-    intent.writes = !push.dry_run;
-    let runtime = runtime()?;
-    let (run, handles) = runtime.block_on(async {
-        let _group = Group::start(env.style(), "Run plan");
-        decide(&ctx, &plan, &intent, &settings).await
-    })?;
-    if push.dry_run {
-        report::print_plan(&run, push.format == Format::Json);
-        return Ok(());
-    }
-    let mut done = Report::default();
-    runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
-    if let Some(pushed) = &done.push {
-        safe::print(&format!("{}\n", pushed.digest));
-    }
-    Ok(())
 }
 
 fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
@@ -356,24 +320,5 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
         // As in the action, from the workspace when there is one.
         release.template = Some(read_template(&env.workspace(), path)?);
     }
-    let (ctx, plan) = compute_plan(env, &settings)?;
-    let mut intent = settings.intent(&ctx, env.now);
-    intent.writes = !args.dry_run;
-    intent.release_published = true;
-    let runtime = runtime()?;
-    let (run, handles) = runtime.block_on(decide(&ctx, &plan, &intent, &settings))?;
-    let Some(release) = &run.release else {
-        tracing::info!("nothing to release for this run (use --force to release its tag anyway)");
-        return Ok(());
-    };
-    if args.dry_run {
-        safe::print(&safe::block(&render::release_preview(release)));
-        return Ok(());
-    }
-    let mut done = Report::default();
-    runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
-    if let Some(outcome) = &done.release {
-        safe::print(&format!("{}\n", safe::line(&outcome.url)));
-    }
-    Ok(())
+    commands::release(env, &settings, args.dry_run)
 }

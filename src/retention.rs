@@ -183,13 +183,59 @@ async fn read_versions(
     Ok(list)
 }
 
-/// `tagship ls`: the versions, newest first.
-pub async fn list(
+/// `tagship ls`: the versions, newest first, each with its platforms.
+pub async fn list_with_platforms(
     registry: &Registry,
     repository: &str,
     access: &PackagesAccess,
 ) -> Result<Vec<ImageVersion>, RetentionError> {
-    Ok(read_versions(registry, repository, access, true).await?.0)
+    let mut versions = read_versions(registry, repository, access, true).await?.0;
+    add_image_platforms(registry, repository, &mut versions).await?;
+    Ok(versions)
+}
+
+/// The listing names the platforms of an index only; a single-platform image's is in its config,
+/// read here (the manifest, then the config: two small reads per image, 8 images at a time).
+async fn add_image_platforms(
+    registry: &Registry,
+    repository: &str,
+    versions: &mut [ImageVersion],
+) -> Result<(), RegistryError> {
+    let images: Vec<String> = versions
+        .iter()
+        .filter(|v| v.manifest_read && v.children.is_empty() && v.platforms.is_empty())
+        .map(|v| v.digest.clone())
+        .collect();
+    let found: Vec<(String, Option<String>)> = stream::iter(images)
+        .map(|digest| async move {
+            let platform = image_platform(registry, repository, &digest).await?;
+            Ok::<_, RegistryError>((digest, platform))
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    let mut found: BTreeMap<String, String> = found
+        .into_iter()
+        .filter_map(|(digest, platform)| Some((digest, platform?)))
+        .collect();
+    for v in versions.iter_mut() {
+        if let Some(platform) = found.remove(&v.digest) {
+            v.platforms = vec![platform];
+        }
+    }
+    Ok(())
+}
+
+/// `os/architecture[/variant]` from the config of the image manifest `digest` (read as the
+/// listing reads a dated image); `None` when it is not an image or its config does not say.
+async fn image_platform(
+    registry: &Registry,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<String>, RegistryError> {
+    Ok(versions::manifest_facts(registry, repository, digest, true)
+        .await?
+        .and_then(|facts| facts.platforms.into_iter().next()))
 }
 
 /// Plans, reading the manifests the plan asks for (undated, 8 at a time) and planning again

@@ -3,13 +3,14 @@
 
 use clap::Args;
 
-use super::{ConnectFlags, InputFlags, PushFlags, push_with};
+use super::{ConnectFlags, Format, InputFlags, PushFlags};
 use crate::ci::Environment;
 use crate::error::Error;
 use crate::plan::InputError;
 use crate::publish::PublishError;
 use crate::registry::source::SourceSpec;
 use crate::registry::source::merge::MergeSpec;
+use crate::run::commands;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -34,5 +35,12 @@ pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
     let mut settings = args.connect.settings(env)?;
     let spec = MergeSpec::parse(&args.refs, &env.workdir).map_err(PublishError::from)?;
     settings.registry.source = Some(SourceSpec::Merge(spec));
-    push_with(settings, &args.inputs, &args.push, env)
+    args.inputs.fill(&mut settings.metadata);
+    args.push.fill(&mut settings);
+    commands::push(
+        env,
+        settings,
+        args.push.dry_run,
+        args.push.format == Format::Json,
+    )
 }

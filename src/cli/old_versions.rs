@@ -1,33 +1,18 @@
 //! `tagship ls`, `prune` and `rollback`: old versions from the command line.
 
-use std::collections::BTreeMap;
-
 use clap::Args;
-use futures_util::stream::{self, StreamExt, TryStreamExt};
-
 use jiff::SignedDuration;
 
 use super::{ConnectFlags, Format};
 use crate::ci::Environment;
-use crate::ci::settings::Settings;
 use crate::error::Error;
 use crate::output::render;
 use crate::output::safe::{print, print_json};
 use crate::plan::InputError;
 use crate::plan::images::ImageName;
-use crate::plan::release::ReleaseMode;
-use crate::plan::retention::{ImageVersion, Policy, PolicyError, parse_age};
-use crate::plan::run::RunPlan;
-use crate::plan::{Context, Plan};
-use crate::publish;
-use crate::registry::client::Registry;
-use crate::registry::error::RegistryError;
+use crate::plan::retention::{Policy, PolicyError, parse_age};
 use crate::registry::source;
-use crate::registry::versions::manifest_facts;
-use crate::retention::{self, RetentionError};
-use crate::run::execute::{Report, execute};
-use crate::run::observe::Handles;
-use crate::run::{decide, runtime};
+use crate::run::commands;
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -158,68 +143,10 @@ fn suggestion(command: &str, text: &str) -> String {
     }
 }
 
-/// The versions of `image`, newest first, each with its platforms.
-async fn versions_with_platforms(
-    image: &ImageName,
-    settings: &Settings,
-) -> Result<Vec<ImageVersion>, Error> {
-    let (registry, repository) = publish::connect(image, &settings.registry).await?;
-    let mut versions =
-        retention::list(&registry, &repository, &settings.retention.packages).await?;
-    add_image_platforms(&registry, &repository, &mut versions)
-        .await
-        .map_err(RetentionError::from)?;
-    Ok(versions)
-}
-
-/// The listing names the platforms of an index only; a single-platform image's is in its config,
-/// read here (the manifest, then the config: two small reads per image, 8 images at a time).
-async fn add_image_platforms(
-    registry: &Registry,
-    repository: &str,
-    versions: &mut [ImageVersion],
-) -> Result<(), RegistryError> {
-    let images: Vec<String> = versions
-        .iter()
-        .filter(|v| v.manifest_read && v.children.is_empty() && v.platforms.is_empty())
-        .map(|v| v.digest.clone())
-        .collect();
-    let found: Vec<(String, Option<String>)> = stream::iter(images)
-        .map(|digest| async move {
-            let platform = image_platform(registry, repository, &digest).await?;
-            Ok::<_, RegistryError>((digest, platform))
-        })
-        .buffered(8)
-        .try_collect()
-        .await?;
-    let mut found: BTreeMap<String, String> = found
-        .into_iter()
-        .filter_map(|(digest, platform)| Some((digest, platform?)))
-        .collect();
-    for v in versions.iter_mut() {
-        if let Some(platform) = found.remove(&v.digest) {
-            v.platforms = vec![platform];
-        }
-    }
-    Ok(())
-}
-
-/// `os/architecture[/variant]` from the config of the image manifest `digest` (read as the
-/// listing reads a dated image); `None` when it is not an image or its config does not say.
-async fn image_platform(
-    registry: &Registry,
-    repository: &str,
-    digest: &str,
-) -> Result<Option<String>, RegistryError> {
-    Ok(manifest_facts(registry, repository, digest, true)
-        .await?
-        .and_then(|facts| facts.platforms.into_iter().next()))
-}
-
 pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("ls", &args.image)?;
     let settings = args.access.settings(env)?;
-    let versions = runtime()?.block_on(versions_with_platforms(&image, &settings))?;
+    let versions = commands::versions(&image, &settings)?;
     match args.format {
         Format::Json => print_json(&(render::versions_json(&versions) + "\n")),
         Format::Table => print(&render::versions_table(&versions)),
@@ -240,47 +167,14 @@ pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
         untagged: args.untagged,
     };
     retention.dry_run = args.dry_run;
-    let (run, handles, runtime) = old_versions_plan(env, &image, &settings)?;
-    let mut done = Report::default();
-    runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
-    // A dry run's plan is carried out as "would delete".
-    let outcome = done
-        .prune
-        .first()
-        .ok_or_else(|| Error::Runtime(format!("the prune of {image} reported nothing")))?;
-    match args.format {
-        Format::Json => print_json(&(render::prune_json(outcome) + "\n")),
-        Format::Table => print(&render::prune_table(outcome)),
-    }
-    Ok(())
-}
-
-/// The run plan of an old-versions command (a prune, a rollback) on `image` alone: no context,
-/// no push, no release.
-fn old_versions_plan(
-    env: &Environment,
-    image: &ImageName,
-    settings: &Settings,
-) -> Result<(RunPlan, Handles, tokio::runtime::Runtime), Error> {
-    let ctx = Context::default();
-    let plan = Plan {
-        images: vec![image.clone()],
-        ..Plan::default()
-    };
-    let mut intent = settings.intent(&ctx, env.now);
-    intent.writes = true;
-    intent.release.mode = ReleaseMode::Never;
-    let runtime = runtime()?;
-    let (run, handles) = runtime.block_on(decide(&ctx, &plan, &intent, settings))?;
-    Ok((run, handles, runtime))
+    commands::prune(env, &image, &settings, args.format == Format::Json)
 }
 
 pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("rollback", &args.image)?;
     let mut settings = args.access.settings(env)?;
     if args.list || args.to.is_none() {
-        let versions = runtime()?.block_on(versions_with_platforms(&image, &settings))?;
-        let candidates: Vec<_> = versions
+        let candidates: Vec<_> = commands::versions(&image, &settings)?
             .into_iter()
             .filter(|v| v.semver().is_some())
             .collect();
@@ -297,19 +191,5 @@ pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
     }
     settings.retention.rollback_to = args.to;
     settings.retention.rollback_tags = crate::plan::tags::rollback_tags(args.tags);
-    let (run, handles, runtime) = old_versions_plan(env, &image, &settings)?;
-    let mut done = Report::default();
-    runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
-    for step in &run.rollback {
-        for m in &step.tags {
-            print(&format!(
-                "{image}:{} {} → {} ({})\n",
-                m.tag,
-                m.from.as_deref().unwrap_or("(new)"),
-                step.digest,
-                step.version
-            ));
-        }
-    }
-    Ok(())
+    commands::rollback(env, &image, &settings)
 }

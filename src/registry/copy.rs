@@ -90,6 +90,17 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A tag the plan writes moved after it was observed, and the decision made again (once)
+    /// finds it in conflict.
+    #[error(transparent)]
+    Conflict(#[from] crate::plan::publish::Conflict),
+    /// Tags moved after they were observed, and again after they were observed a second time:
+    /// another run is publishing to this repository.
+    #[error(
+        "{image}: {} moved while tagship was publishing, twice (another run is pushing to this repository); the image is pushed by digest and none of its tags was written. Re-run when the other run has finished",
+        tags.join(", ")
+    )]
+    Moved { image: String, tags: Vec<String> },
 }
 
 enum BlobOutcome {
@@ -525,13 +536,16 @@ async fn write_tags(
 }
 
 /// Carries out `step`: `targets` are its images' repositories, in the same order; `root` is the
-/// manifest the plan's digest names.
+/// manifest the plan's digest names. Once the content is everywhere, `confirm` gives the tags to
+/// write in each repository: the plan's, or, where the registry moved one since it was observed,
+/// the ones decided again.
 pub async fn push(
     loaded: &Loaded,
     root: &RawManifest,
     targets: &[Target],
     step: &PushStep,
     options: &PushOptions,
+    confirm: impl AsyncFnOnce() -> Result<Vec<Vec<PlannedTag>>, PushError>,
 ) -> Result<PushOutcome, PushError> {
     if root.digest.as_str() != step.digest {
         return Err(RegistryError::Setup(format!(
@@ -559,10 +573,11 @@ pub async fn push(
     }
     content?;
 
-    // 2. Tags, once every repository has the content.
+    // 2. Tags, once every repository has the content and none of them has moved since.
+    let tags = confirm().await?;
     let mut repositories = Vec::with_capacity(targets.len());
-    for ((target, image), blobs) in targets.iter().zip(&step.images).zip(counts) {
-        write_tags(target, root, &image.tags).await?;
+    for ((target, tags), blobs) in targets.iter().zip(tags).zip(counts) {
+        write_tags(target, root, &tags).await?;
         tracing::info!(
             "{}: {} blobs uploaded ({}), {} already there, {} mounted",
             target.image,
@@ -574,7 +589,7 @@ pub async fn push(
         repositories.push(RepoOutcome {
             image: target.image.clone(),
             blobs,
-            tags: image.tags.clone(),
+            tags,
         });
     }
     Ok(PushOutcome {

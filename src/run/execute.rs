@@ -3,7 +3,7 @@
 //! Nothing here decides; each step's executor does what its part of the plan says.
 
 use super::Settings;
-use super::observe::Handles;
+use super::observe::{self, Handles};
 use crate::error::Error;
 use crate::output::log::{Group, Style};
 use crate::plan::run::RunPlan;
@@ -64,12 +64,23 @@ pub async fn execute(
             ))
             .into());
         };
+        let registry = &settings.registry;
+        let confirm = async || {
+            observe::confirm_tags(
+                plan,
+                &handles.targets,
+                registry.on_conflict,
+                registry.concurrency * 2,
+            )
+            .await
+        };
         let outcome = copy::push(
             loaded,
             root,
             &handles.targets,
             step,
-            &settings.registry.push_options(),
+            &registry.push_options(),
+            confirm,
         )
         .await?;
         report.push = Some(outcome);

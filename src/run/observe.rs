@@ -11,8 +11,8 @@ use crate::error::Error;
 use crate::forge::Forge;
 use crate::output::human_bytes;
 use crate::plan::TagRole;
-use crate::plan::publish::RepoState;
-use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, SourceFacts};
+use crate::plan::publish::{OnConflict, PlannedTag, RepoState, TagAction, tag_actions};
+use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, RunPlan, SourceFacts};
 use crate::plan::{Context, Plan};
 use crate::publish::{self, Connections, PublishError};
 use crate::registry::client::PushAccess;
@@ -269,37 +269,16 @@ async fn observe_repository(
         }
     }
     let concurrency = settings.registry.concurrency.max(1) * 2;
-    let floating = plan
-        .roles
-        .iter()
-        .any(|r| matches!(r, TagRole::Floating { .. }));
-    let tags = if floating {
-        registry.list_tags(repository, true).await?
-    } else {
-        Vec::new()
-    };
-    // The tags and the manifest by digest in one round of HEADs.
-    let mut references: Vec<&str> = plan.tag_names.iter().map(String::as_str).collect();
-    references.push(&source.digest);
-    let found: Vec<Option<String>> = stream::iter(references)
-        .map(|reference| async move {
-            let found = registry.head_manifest(repository, reference, true).await?;
-            Ok::<_, RegistryError>(found.map(|(d, _)| d.to_string()))
-        })
-        .buffered(concurrency)
-        .try_collect()
-        .await?;
-    let (tag_found, root_found) = found.split_at(plan.tag_names.len());
-    facts.root_present = root_found.first().is_some_and(Option::is_some);
-    facts.state = RepoState {
-        tags,
-        current: plan
-            .tag_names
-            .iter()
-            .zip(tag_found)
-            .filter_map(|(tag, digest)| Some((tag.clone(), digest.clone()?)))
-            .collect(),
-    };
+    let (state, root_present) = read_tags(
+        target,
+        &plan.tag_names,
+        &plan.roles,
+        &source.digest,
+        concurrency,
+    )
+    .await?;
+    facts.state = state;
+    facts.root_present = root_present;
     let at_home = source
         .home
         .as_ref()
@@ -318,6 +297,101 @@ async fn observe_repository(
         facts.blobs_present = present.into_iter().flatten().collect::<BTreeSet<_>>();
     }
     Ok(facts)
+}
+
+/// What a repository holds for `names`: every tag (when one of `roles` floats), where each of
+/// `names` points, and whether the manifest `digest` is there; in one round of HEADs.
+async fn read_tags(
+    target: &Target,
+    names: &[String],
+    roles: &[TagRole],
+    digest: &str,
+    concurrency: usize,
+) -> Result<(RepoState, bool), RegistryError> {
+    let (registry, repository) = (&target.registry, &target.repository);
+    let floating = roles.iter().any(|r| matches!(r, TagRole::Floating { .. }));
+    let tags = if floating {
+        registry.list_tags(repository, true).await?
+    } else {
+        Vec::new()
+    };
+    let mut references: Vec<&str> = names.iter().map(String::as_str).collect();
+    references.push(digest);
+    let found: Vec<Option<String>> = stream::iter(references)
+        .map(|reference| async move {
+            let found = registry.head_manifest(repository, reference, true).await?;
+            Ok::<_, RegistryError>(found.map(|(d, _)| d.to_string()))
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let (tag_found, root_found) = found.split_at(names.len());
+    let current = names
+        .iter()
+        .zip(tag_found)
+        .filter_map(|(tag, digest)| Some((tag.clone(), digest.clone()?)))
+        .collect();
+    Ok((
+        RepoState { tags, current },
+        root_found.first().is_some_and(Option::is_some),
+    ))
+}
+
+/// The tags of `planned` that no longer point where the plan saw them: a written tag not where
+/// it was (and not at `digest` already), a tag left in place that moved.
+fn moved(planned: &[PlannedTag], state: &RepoState, digest: &str) -> Vec<String> {
+    planned
+        .iter()
+        .filter(|t| {
+            let now = state.current.get(&t.tag).map(String::as_str);
+            match &t.action {
+                TagAction::Write { replaces } => now != replaces.as_deref() && now != Some(digest),
+                TagAction::Unchanged => now != Some(digest),
+                TagAction::HeldBack { .. } | TagAction::Skipped { .. } => false,
+            }
+        })
+        .map(|t| t.tag.clone())
+        .collect()
+}
+
+/// Right before the tags are written: the tags to write in each repository. The plan's, unless
+/// a tag moved since it was observed (another run, a person): then that repository's tags are
+/// decided again from what it holds now, once; if they move again, nothing is tagged.
+pub async fn confirm_tags(
+    run: &RunPlan,
+    targets: &[Target],
+    on_conflict: OnConflict,
+    concurrency: usize,
+) -> Result<Vec<Vec<PlannedTag>>, PushError> {
+    let Some(step) = &run.push else {
+        return Ok(Vec::new());
+    };
+    let (names, roles) = (&run.metadata.tag_names, &run.metadata.roles);
+    let mut confirmed = Vec::with_capacity(targets.len());
+    for (target, image) in targets.iter().zip(&step.images) {
+        let (now, _) = read_tags(target, names, roles, &step.digest, concurrency).await?;
+        let changed = moved(&image.tags, &now, &step.digest);
+        if changed.is_empty() {
+            confirmed.push(image.tags.clone());
+            continue;
+        }
+        tracing::warn!(
+            "{}: {} moved since the plan was made (another run, or a person); deciding its tags again",
+            target.image,
+            changed.join(", ")
+        );
+        let decided = tag_actions(names, roles, &step.digest, &now, on_conflict)?;
+        let (again, _) = read_tags(target, names, roles, &step.digest, concurrency).await?;
+        let changed = moved(&decided, &again, &step.digest);
+        if !changed.is_empty() {
+            return Err(PushError::Moved {
+                image: target.image.clone(),
+                tags: changed,
+            });
+        }
+        confirmed.push(decided);
+    }
+    Ok(confirmed)
 }
 
 /// The forge's side: the release and its body, the changelog, the git tags; and, for `tagship

@@ -4,6 +4,7 @@
 
 use crate::support;
 
+use crate::support::faults::{Fault, FaultProxy, Gate, Rule};
 use crate::support::github::{FakeGitHub, Release};
 use crate::support::registry::{self, Tls};
 use crate::support::{Run, Runner};
@@ -242,4 +243,82 @@ fn every_sample_event_has_its_run_plan() {
             .replace(name, "<name>");
         insta::assert_snapshot!(format!("run-plan-{event}"), text);
     }
+}
+
+/// Runs the action on the `push-tag` capture (v1.1.1: 1.1.1, 1.1, 1, latest and more), through
+/// a proxy that holds tagship's first manifest PUT by digest (the content is up, no tag written
+/// yet); in that moment another run publishes 1.1.1 straight to the registry. Returns the run,
+/// the other run's digest, the repository (straight, not through the proxy) and the proxy's log.
+fn raced(name: &str, on_conflict: &str) -> (Run, String, String, String) {
+    let upstream = registry::registries().plain.clone();
+    let repo = registry::unique_repo(name);
+    let gate = Gate::default();
+    let proxy = FaultProxy::start(
+        &upstream,
+        vec![Rule::new(
+            "PUT",
+            "/v2/*/manifests/sha256:*",
+            Fault::Hold(gate.clone()),
+        )],
+    );
+    let image = format!("{}/{repo}", proxy.addr());
+    let built = support::sample_layout(name, 841, 1, 4_000);
+    let tagship = {
+        let image = image.clone();
+        let on_conflict = on_conflict.to_string();
+        std::thread::spawn(move || {
+            Runner::shared_event("push-tag")
+                .input("source", &format!("oci:{}", built.dir.display()))
+                .input("images", &image)
+                .input("release", "false")
+                .input("on-conflict", &on_conflict)
+                .run()
+        })
+    };
+    gate.wait_arrived();
+    let other = earlier_release(&format!("{upstream}/{repo}"), 842, &["1.1.1"]);
+    gate.open();
+    let run = tagship.join().unwrap();
+    (run, other, format!("{upstream}/{repo}"), proxy.log())
+}
+
+#[test]
+fn a_tag_that_moves_during_the_push_is_decided_again_before_it_is_written() {
+    let (run, other, direct, log) = raced("run-plan-race", "overwrite");
+    assert_eq!(run.code, 0, "{}\n{log}", run.stderr);
+    // The plan saw no 1.1.1; the tag moved under it, so it was decided again: moved off the
+    // other run's image, and said so.
+    let plan = run_plan(&run);
+    assert_eq!(plan["push"]["images"][0]["tags"][0]["action"], "write");
+    assert!(
+        plan["push"]["images"][0]["tags"][0]
+            .get("replaces")
+            .is_none()
+    );
+    assert!(
+        run.stderr.contains("1.1.1 moved since the plan was made"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.outputs["replaced"].ends_with(&format!(":1.1.1={other}")));
+    let digest = plan["push"]["digest"].as_str().unwrap();
+    assert_eq!(
+        digest_of(&format!("{direct}:1.1.1")).as_deref(),
+        Some(digest)
+    );
+}
+
+#[test]
+fn a_tag_that_moves_into_a_conflict_during_the_push_stops_every_tag() {
+    let (run, other, direct, log) = raced("run-plan-race-fail", "fail");
+    assert_eq!(run.code, 1, "{}\n{log}", run.stderr);
+    assert!(
+        run.error_lines()[0].contains("`on-conflict: fail` stops here"),
+        "{}",
+        run.stderr
+    );
+    // Nothing tagged: 1.1.1 is the other run's, and 1.1 and `latest` were not written either.
+    assert_eq!(digest_of(&format!("{direct}:1.1.1")), Some(other));
+    assert_eq!(digest_of(&format!("{direct}:1.1")), None);
+    assert_eq!(digest_of(&format!("{direct}:latest")), None);
 }

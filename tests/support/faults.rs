@@ -40,10 +40,57 @@ pub enum Fault {
     /// Reads the whole request body, then answers this status with exactly these body bytes
     /// (`text/plain`): what a hostile or broken registry may say.
     StatusBody(u16, Vec<u8>),
+    /// Holds the request until the test opens the gate, then forwards it: what happens in
+    /// between (another client writing) happens, for tagship, between two of its requests.
+    Hold(Gate),
     /// Reads at least `after` bytes of the request body, then resets the connection (RST, not
     /// FIN) without answering. Matches only requests whose body is longer than `after` (or whose
     /// length is not announced), so the reset always falls in the middle of a body.
     ResetMidBody { after: u64 },
+}
+
+/// A request held by [`Fault::Hold`] until the test opens it.
+#[derive(Clone)]
+pub struct Gate {
+    arrived: Arc<AtomicBool>,
+    open: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate {
+            arrived: Arc::default(),
+            open: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+}
+
+impl Gate {
+    /// Waits (up to a minute, for a run that never gets there) until the held request arrived.
+    pub fn wait_arrived(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.arrived.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the held request never came");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Lets the held request through.
+    pub fn open(&self) {
+        self.open.add_permits(1);
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.open, &other.open)
+    }
 }
 
 /// A fault for requests of one method whose path (without the query) matches a glob, in which
@@ -502,6 +549,13 @@ async fn handle(
                 io::ErrorKind::ConnectionReset,
                 "connection reset by the fault proxy",
             ))
+        }
+        Some(Fault::Hold(gate)) => {
+            gate.arrived.store(true, Ordering::SeqCst);
+            if let Ok(permit) = gate.open.acquire().await {
+                permit.forget();
+            }
+            forward(request, state, seen).await
         }
         None => forward(request, state, seen).await,
     }

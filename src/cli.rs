@@ -282,16 +282,23 @@ impl InputFlags {
 }
 
 fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
-    let mut settings = args.connect.settings(env)?;
-    settings.registry.source = Some(source_argument(&args.source, env)?);
-    args.inputs.fill(&mut settings.metadata);
-    args.push.fill(&mut settings);
-    commands::push(
-        env,
-        settings,
-        args.push.dry_run,
-        args.push.format == Format::Json,
-    )
+    let source = source_argument(&args.source, env)?;
+    push_source(source, &args.inputs, &args.push, &args.connect, env)
+}
+
+/// `tagship push` of `source` (an image, or `merge`'s index), with the flags both commands take.
+pub(crate) fn push_source(
+    source: SourceSpec,
+    rules: &InputFlags,
+    push: &PushFlags,
+    connect: &ConnectFlags,
+    env: &Environment,
+) -> Result<(), Error> {
+    let mut settings = connect.settings(env)?;
+    settings.registry.source = Some(source);
+    rules.fill(&mut settings.metadata);
+    push.fill(&mut settings);
+    commands::push(env, settings, push.dry_run, push.format == Format::Json)
 }
 
 impl PushFlags {

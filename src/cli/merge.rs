@@ -3,14 +3,13 @@
 
 use clap::Args;
 
-use super::{ConnectFlags, Format, InputFlags, PushFlags};
+use super::{ConnectFlags, InputFlags, PushFlags, push_source};
 use crate::ci::Environment;
 use crate::error::Error;
 use crate::plan::InputError;
 use crate::publish::PublishError;
 use crate::registry::source::SourceSpec;
 use crate::registry::source::merge::MergeSpec;
-use crate::run::commands;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -32,15 +31,12 @@ pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
         return Err(InputError::value("merge", String::new(), "name the per-platform images: tagship merge REPO@sha256:… REPO@sha256:…, or a directory of digest files with --images REPO")
         .into());
     }
-    let mut settings = args.connect.settings(env)?;
     let spec = MergeSpec::parse(&args.refs, &env.workdir).map_err(PublishError::from)?;
-    settings.registry.source = Some(SourceSpec::Merge(spec));
-    args.inputs.fill(&mut settings.metadata);
-    args.push.fill(&mut settings);
-    commands::push(
+    push_source(
+        SourceSpec::Merge(spec),
+        &args.inputs,
+        &args.push,
+        &args.connect,
         env,
-        settings,
-        args.push.dry_run,
-        args.push.format == Format::Json,
     )
 }

@@ -299,8 +299,9 @@ async fn observe_repository(
     Ok(facts)
 }
 
-/// What a repository holds for `names`: every tag (when one of `roles` floats), where each of
-/// `names` points, and whether the manifest `digest` is there; in one round of HEADs.
+/// What a repository holds for `names`: every tag (when `roles` has a floating one, which is
+/// decided by the versions there), where each of `names` points, and whether the manifest
+/// `digest` is there; in one round of HEADs.
 async fn read_tags(
     target: &Target,
     names: &[String],
@@ -369,7 +370,8 @@ pub async fn confirm_tags(
     let (names, roles) = (&run.metadata.tag_names, &run.metadata.roles);
     let mut confirmed = Vec::with_capacity(targets.len());
     for (target, image) in targets.iter().zip(&step.images) {
-        let (now, _) = read_tags(target, names, roles, &step.digest, concurrency).await?;
+        // Where the tags point is all the check needs: one round of HEADs, no tag listing.
+        let (now, _) = read_tags(target, names, &[], &step.digest, concurrency).await?;
         let changed = moved(&image.tags, &now, &step.digest);
         if changed.is_empty() {
             confirmed.push(image.tags.clone());
@@ -380,8 +382,9 @@ pub async fn confirm_tags(
             target.image,
             changed.join(", ")
         );
+        let (now, _) = read_tags(target, names, roles, &step.digest, concurrency).await?;
         let decided = tag_actions(names, roles, &step.digest, &now, on_conflict)?;
-        let (again, _) = read_tags(target, names, roles, &step.digest, concurrency).await?;
+        let (again, _) = read_tags(target, names, &[], &step.digest, concurrency).await?;
         let changed = moved(&decided, &again, &step.digest);
         if !changed.is_empty() {
             return Err(PushError::Moved {

@@ -72,6 +72,22 @@ fn repository(image: &str) -> RepositoryFacts {
     }
 }
 
+/// A tag push of v1.2.3 to one repository, and what that repository holds (nothing yet).
+fn tag_push() -> (Context, Plan, Observed) {
+    let ctx = fixture::tag_push("v1.2.3");
+    let images = ["reg.example/octo/app"];
+    let plan = metadata(&ctx, &images);
+    (ctx, plan, observed(&images))
+}
+
+/// `tag` points at `digest` in the first repository.
+fn points(seen: &mut Observed, tag: &str, digest: &str) {
+    seen.repositories[0]
+        .state
+        .current
+        .insert(tag.into(), digest.into());
+}
+
 fn observed(images: &[&str]) -> Observed {
     Observed {
         source: Some(source(None)),
@@ -107,15 +123,9 @@ fn blobs_already_there_are_not_sent_and_a_second_repository_mounts_from_the_firs
 
 #[test]
 fn a_manifest_there_by_digest_needs_no_blob_and_no_manifest() {
-    let ctx = fixture::tag_push("v1.2.3");
-    let images = ["reg.example/octo/app"];
-    let plan = metadata(&ctx, &images);
-    let mut seen = observed(&images);
+    let (ctx, plan, mut seen) = tag_push();
     seen.repositories[0].root_present = true;
-    seen.repositories[0]
-        .state
-        .current
-        .insert("1.2.3".into(), NEW.into());
+    points(&mut seen, "1.2.3", NEW);
     let run = decide(&ctx, &plan, &intent(true), &seen).unwrap();
     let image = &run.push.unwrap().images[0];
     assert!(image.blobs.upload.is_empty());
@@ -126,10 +136,7 @@ fn a_manifest_there_by_digest_needs_no_blob_and_no_manifest() {
 
 #[test]
 fn an_image_in_its_own_repository_puts_only_its_root() {
-    let ctx = fixture::tag_push("v1.2.3");
-    let images = ["reg.example/octo/app"];
-    let plan = metadata(&ctx, &images);
-    let mut seen = observed(&images);
+    let (ctx, plan, mut seen) = tag_push();
     seen.source = Some(source(Some(("reg.example", "octo/app"))));
     let run = decide(&ctx, &plan, &intent(true), &seen).unwrap();
     let image = &run.push.unwrap().images[0];
@@ -139,14 +146,8 @@ fn an_image_in_its_own_repository_puts_only_its_root() {
 
 #[test]
 fn a_conflict_under_on_conflict_fail_stops_the_decision() {
-    let ctx = fixture::tag_push("v1.2.3");
-    let images = ["reg.example/octo/app"];
-    let plan = metadata(&ctx, &images);
-    let mut seen = observed(&images);
-    seen.repositories[0]
-        .state
-        .current
-        .insert("1.2.3".into(), OLD.into());
+    let (ctx, plan, mut seen) = tag_push();
+    points(&mut seen, "1.2.3", OLD);
     let mut wants = intent(true);
     wants.on_conflict = OnConflict::Fail;
     let err = decide(&ctx, &plan, &wants, &seen).unwrap_err();
@@ -203,10 +204,7 @@ fn the_release_merges_its_notes_into_the_body_there_and_says_what_it_would_do() 
 
 #[test]
 fn release_true_without_a_token_is_an_input_mistake_and_auto_only_notes_it() {
-    let ctx = fixture::tag_push("v1.2.3");
-    let images = ["reg.example/octo/app"];
-    let plan = metadata(&ctx, &images);
-    let seen = observed(&images);
+    let (ctx, plan, seen) = tag_push();
     let mut wants = intent(true);
     wants.release.has_token = false;
     let run = decide(&ctx, &plan, &wants, &seen).unwrap();
@@ -289,15 +287,9 @@ fn a_rollback_to_a_missing_version_is_refused_and_one_that_exists_moves_only_wha
 
 #[test]
 fn pruning_judges_the_listing_as_the_push_leaves_it() {
-    let ctx = fixture::tag_push("v1.2.3");
-    let images = ["reg.example/octo/app"];
-    let plan = metadata(&ctx, &images);
-    let mut seen = observed(&images);
+    let (ctx, plan, mut seen) = tag_push();
     // 1.2.3 points at OLD now: this push moves it, so OLD is left with nothing.
-    seen.repositories[0]
-        .state
-        .current
-        .insert("1.2.3".into(), OLD.into());
+    points(&mut seen, "1.2.3", OLD);
     let version = |digest: &str, tags: &[&str]| ImageVersion {
         id: digest.into(),
         digest: digest.into(),
@@ -308,7 +300,7 @@ fn pruning_judges_the_listing_as_the_push_leaves_it() {
         manifest_read: true,
     };
     seen.prune = vec![PruneFacts {
-        image: images[0].into(),
+        image: "reg.example/octo/app".into(),
         versions: vec![version(OLD, &["1.2.3"]), version(NEWER, &["1.0.0"])],
         from_packages: false,
     }];

@@ -88,6 +88,18 @@ pub fn github_packages_registries(env: &BTreeMap<String, String>) -> Vec<String>
     registries
 }
 
+/// The CI a run is in: what the context, the sources of the settings, the forge and the log's
+/// style follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// GitHub Actions: a runner, or an event payload given as a runner gives it.
+    GitHub,
+    /// GitLab CI (`GITLAB_CI=true`).
+    GitLab,
+    /// A terminal, or another CI: the local git repository.
+    Local,
+}
+
 /// What a run needs from the outside world, captured once by `main`.
 pub struct Environment {
     pub vars: BTreeMap<String, String>,
@@ -113,6 +125,17 @@ impl Environment {
             .map_or_else(|| self.workdir.clone(), std::path::PathBuf::from)
     }
 
+    /// The CI this run is in; GitHub's markers win when both are present.
+    pub fn platform(&self) -> Platform {
+        if is_github_actions(&self.vars) {
+            Platform::GitHub
+        } else if self.vars.get("GITLAB_CI").is_some_and(|v| v == "true") {
+            Platform::GitLab
+        } else {
+            Platform::Local
+        }
+    }
+
     pub fn debug(&self) -> bool {
         self.vars.get("RUNNER_DEBUG").is_some_and(|v| v == "1")
     }
@@ -134,6 +157,35 @@ impl Environment {
 
 #[cfg(test)]
 mod tests {
+    use super::{Environment, Platform};
+
+    fn platform(vars: &[(&str, &str)]) -> Platform {
+        Environment {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            now: jiff::Timestamp::UNIX_EPOCH,
+            workdir: std::path::PathBuf::from("/"),
+        }
+        .platform()
+    }
+
+    #[test]
+    fn the_platform_is_read_from_the_ci_markers() {
+        assert_eq!(platform(&[("GITHUB_ACTIONS", "true")]), Platform::GitHub);
+        assert_eq!(
+            platform(&[("GITHUB_EVENT_PATH", "/e.json")]),
+            Platform::GitHub
+        );
+        assert_eq!(
+            platform(&[("GITLAB_CI", "true"), ("CI", "true")]),
+            Platform::GitLab
+        );
+        assert_eq!(platform(&[("GITLAB_CI", "false")]), Platform::Local);
+        assert_eq!(platform(&[("CI", "true")]), Platform::Local);
+    }
+
     /// The rule issue 15 set: the environment is read here (and by `main`, which captures it),
     /// and files are read into memory here, in `file.rs`, and by the source adapter that opens
     /// the image to push; nowhere else. Clippy's `disallowed-methods` keeps `std::env` and

@@ -93,6 +93,17 @@ impl Run {
     }
 }
 
+/// "Now" in every run (`SOURCE_DATE_EPOCH`), so plans are comparable from run to run.
+const FIXED_CLOCK: &str = "1578616200";
+
+/// A fresh scratch directory for one run; unique, as nextest runs tests in parallel processes,
+/// often on the same event.
+fn run_dir(name: &str) -> PathBuf {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    scratch_dir(&format!("runner-{name}-{}-{n}", std::process::id()))
+}
+
 /// Runs the tagship binary as the runner starts a container action: nothing inherited but PATH,
 /// the event payload in a file, empty file-command files, inputs as `INPUT_*` with hyphens kept.
 pub struct Runner {
@@ -109,10 +120,7 @@ impl Runner {
         payload: &str,
         env: BTreeMap<String, String>,
     ) -> Runner {
-        // Unique per run: nextest runs tests in parallel processes, often on the same event.
-        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = scratch_dir(&format!("runner-{name}-{}-{n}", std::process::id()));
+        let dir = run_dir(name);
         let event_path = dir.join("event.json");
         std::fs::write(&event_path, payload).unwrap();
         std::fs::write(dir.join("output"), "").unwrap();
@@ -129,11 +137,27 @@ impl Runner {
             "GITHUB_STEP_SUMMARY".into(),
             dir.join("summary").display().to_string(),
         );
-        // A fixed clock, so plans are comparable from run to run.
-        all.insert("SOURCE_DATE_EPOCH".into(), "1578616200".into());
+        all.insert("SOURCE_DATE_EPOCH".into(), FIXED_CLOCK.into());
         Runner {
             dir,
             env: all,
+            args: vec!["action".into()],
+        }
+    }
+
+    /// A GitLab CI job: `GITLAB_CI=true` and the `CI_*` values of `vars`, no `GITHUB_*`, the
+    /// fixed clock; `name` names the scratch dir.
+    pub fn gitlab(name: &str, vars: &[(&str, &str)]) -> Runner {
+        let mut env: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert("GITLAB_CI".into(), "true".into());
+        env.insert("CI".into(), "true".into());
+        env.insert("SOURCE_DATE_EPOCH".into(), FIXED_CLOCK.into());
+        Runner {
+            dir: run_dir(name),
+            env,
             args: vec!["action".into()],
         }
     }

@@ -10,6 +10,12 @@
 //! - a line that would still read as a command gets a `\` in front of its `::`, and `##[` becomes
 //!   `##\[` (Markdown shows both as they were); JSON escapes them its own way, and reads back
 //!   the same.
+//!
+//! GitLab's log reads no workflow commands; it reads `section_start:TIME:NAME` and
+//! `section_end:TIME:NAME` as markers only where `CR ESC[0K` follows them, and a bare CR rewrites
+//! its line. [`line`] and [`block`] show both CR and ESC escaped, so the same gate keeps outside
+//! text from opening or closing a section, redrawing a line or painting it there too. What
+//! GitLab passes on to later jobs, the dotenv file, has rules of its own: [`dotenv_value`].
 
 use std::borrow::Cow;
 

@@ -21,6 +21,22 @@ pub fn events_dir() -> PathBuf {
     shared_dir().join("events")
 }
 
+/// Runs git in `dir` with a fixed author, committer and date; panics when it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_DATE", "2021-02-03T04:05:06Z")
+        .env("GIT_AUTHOR_DATE", "2021-02-03T04:05:06Z")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
 /// A fresh directory under the target dir, removed first if it exists.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -73,6 +89,8 @@ pub struct Run {
     pub stderr: String,
     pub outputs: BTreeMap<String, String>,
     pub summary: String,
+    /// The working directory it ran in.
+    pub dir: PathBuf,
 }
 
 impl Run {
@@ -93,6 +111,14 @@ impl Run {
     }
 }
 
+/// A scratch dir for one run, unique: nextest runs tests in parallel processes, often on the
+/// same event.
+fn run_dir(name: &str) -> PathBuf {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    scratch_dir(&format!("runner-{name}-{}-{n}", std::process::id()))
+}
+
 /// Runs the tagship binary as the runner starts a container action: nothing inherited but PATH,
 /// the event payload in a file, empty file-command files, inputs as `INPUT_*` with hyphens kept.
 pub struct Runner {
@@ -109,10 +135,7 @@ impl Runner {
         payload: &str,
         env: BTreeMap<String, String>,
     ) -> Runner {
-        // Unique per run: nextest runs tests in parallel processes, often on the same event.
-        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = scratch_dir(&format!("runner-{name}-{}-{n}", std::process::id()));
+        let dir = run_dir(name);
         let event_path = dir.join("event.json");
         std::fs::write(&event_path, payload).unwrap();
         std::fs::write(dir.join("output"), "").unwrap();
@@ -134,6 +157,24 @@ impl Runner {
         Runner {
             dir,
             env: all,
+            args: vec!["action".into()],
+        }
+    }
+
+    /// Runs tagship as a GitLab CI job's script does: `GITLAB_CI=true` and no `GITHUB_*` at all
+    /// (the job's `CI_*` values are the test's to add), in a scratch dir of its own.
+    pub fn gitlab(name: &str) -> Runner {
+        let env = [
+            ("GITLAB_CI", "true"),
+            ("CI", "true"),
+            ("SOURCE_DATE_EPOCH", "1578616200"),
+        ];
+        Runner {
+            dir: run_dir(name),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             args: vec!["action".into()],
         }
     }
@@ -190,6 +231,7 @@ impl Runner {
             outputs: parse_output_file(&output_text)
                 .unwrap_or_else(|e| panic!("GITHUB_OUTPUT is malformed: {e}\n{output_text}")),
             summary: std::fs::read_to_string(self.dir.join("summary")).unwrap_or_default(),
+            dir: self.dir,
         }
     }
 }

@@ -164,11 +164,20 @@ pub struct Environment {
 
 impl Environment {
     pub fn style(&self) -> crate::output::log::Style {
+        use crate::output::log::Style;
         if on_actions_runner(&self.vars) {
-            crate::output::log::Style::Actions
+            Style::Actions
+        } else if self.platform() == Platform::GitLab {
+            Style::GitLab { now: self.now }
         } else {
-            crate::output::log::Style::Plain
+            Style::Plain
         }
+    }
+
+    /// Whether log labels are coloured: stderr is a terminal and `NO_COLOR` is not set.
+    pub fn colour(&self) -> bool {
+        self.vars.get("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::IsTerminal::is_terminal(&std::io::stderr())
     }
 
     /// The checked-out repository: `GITHUB_WORKSPACE`, else the working directory. Relative

@@ -39,6 +39,9 @@ pub struct Settings {
     pub registry: PublishSettings,
     pub release: ReleaseSettings,
     pub retention: RetentionSettings,
+    /// On GitLab, the dotenv file the outputs go to (`TAGSHIP_DOTENV`, `--dotenv`; relative to
+    /// the working directory).
+    pub dotenv: std::path::PathBuf,
 }
 
 /// How a run reaches the registries and GitHub, and what it proves itself with.
@@ -239,6 +242,12 @@ impl Settings {
                     registries: super::github_packages_registries(vars),
                 },
             },
+            dotenv: vars
+                .get("TAGSHIP_DOTENV")
+                .map(|p| p.trim())
+                .filter(|p| !p.is_empty())
+                .unwrap_or("tagship.env")
+                .into(),
         }
     }
 

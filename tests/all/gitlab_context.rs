@@ -165,7 +165,7 @@ fn gitlab_variables_that_do_not_add_up_stop_the_run() {
         let lines: Vec<&str> = run.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "one line: {}", run.stderr);
         assert!(
-            lines[0].starts_with("error: Cannot read the CI context: ") && lines[0].contains(want),
+            lines[0].starts_with("ERROR: Cannot read the CI context: ") && lines[0].contains(want),
             "{}",
             run.stderr
         );

@@ -21,6 +21,22 @@ pub fn events_dir() -> PathBuf {
     shared_dir().join("events")
 }
 
+/// Runs git in `dir` with a fixed author, committer and date; panics when it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_DATE", "2021-02-03T04:05:06Z")
+        .env("GIT_AUTHOR_DATE", "2021-02-03T04:05:06Z")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
 /// A fresh directory under the target dir, removed first if it exists.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -73,6 +89,8 @@ pub struct Run {
     pub stderr: String,
     pub outputs: BTreeMap<String, String>,
     pub summary: String,
+    /// The working directory it ran in.
+    pub dir: PathBuf,
 }
 
 impl Run {
@@ -214,6 +232,7 @@ impl Runner {
             outputs: parse_output_file(&output_text)
                 .unwrap_or_else(|e| panic!("GITHUB_OUTPUT is malformed: {e}\n{output_text}")),
             summary: std::fs::read_to_string(self.dir.join("summary")).unwrap_or_default(),
+            dir: self.dir,
         }
     }
 }

@@ -180,11 +180,17 @@ impl Environment {
             && std::io::IsTerminal::is_terminal(&std::io::stderr())
     }
 
-    /// The checked-out repository: `GITHUB_WORKSPACE`, else the working directory. Relative
-    /// files the action names (its `source`, the notes template) are read from here.
+    /// The checked-out repository: `GITHUB_WORKSPACE` on GitHub, `CI_PROJECT_DIR` on GitLab,
+    /// else the working directory. Relative files the action names (its `source`, the notes
+    /// template) are read from here.
     pub fn workspace(&self) -> std::path::PathBuf {
+        let checkout = match self.platform() {
+            Platform::GitHub => "GITHUB_WORKSPACE",
+            Platform::GitLab => "CI_PROJECT_DIR",
+            Platform::Local => return self.workdir.clone(),
+        };
         self.vars
-            .get("GITHUB_WORKSPACE")
+            .get(checkout)
             .filter(|w| !w.trim().is_empty())
             .map_or_else(|| self.workdir.clone(), std::path::PathBuf::from)
     }

@@ -10,10 +10,13 @@ use crate::error::Error;
 use crate::output::log::Group;
 use crate::output::{actions, render, report};
 
-/// `tagship action`: the GitHub Action, every step its inputs ask for.
-pub fn action(env: &Environment) -> Result<(), Error> {
-    // Read first: reading masks the secrets, before anything else is printed.
-    let (settings, unknown) = Settings::action(env)?;
+/// `tagship action`: the GitHub Action, every step its settings ask for. `settings` were read
+/// first (reading masks the secrets, before anything else is printed); `unknown` names the inputs
+/// given that tagship does not read.
+pub fn action(env: &Environment, settings: &Settings, unknown: Vec<String>) -> Result<(), Error> {
+    if let Some(sources) = render::settings_line(&settings.origins) {
+        tracing::info!("{sources}");
+    }
     for name in unknown {
         tracing::warn!(
             "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"
@@ -21,7 +24,7 @@ pub fn action(env: &Environment) -> Result<(), Error> {
     }
     let (ctx, plan) = {
         let _group = Group::start(env.style(), "Plan");
-        let (ctx, plan) = compute_plan(env, &settings)?;
+        let (ctx, plan) = compute_plan(env, settings)?;
         tracing::info!("{}", render::table(&plan).trim_end());
         (ctx, plan)
     };
@@ -34,7 +37,7 @@ pub fn action(env: &Environment) -> Result<(), Error> {
     let runtime = runtime()?;
     let (run, handles) = runtime.block_on(async {
         let _group = Group::start(env.style(), "Run plan");
-        let decided = decide(&ctx, &plan, &intent, &settings).await;
+        let decided = decide(&ctx, &plan, &intent, settings).await;
         if let Ok((run, _)) = &decided {
             let text = report::plan_text(run);
             if !text.is_empty() {
@@ -44,7 +47,7 @@ pub fn action(env: &Environment) -> Result<(), Error> {
         decided
     })?;
     let mut done = Report::default();
-    let result = runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done));
+    let result = runtime.block_on(execute(&run, &handles, settings, env.style(), &mut done));
     if result.is_ok() && !run.writes {
         if settings.registry.source.is_none() {
             tracing::info!("dry run: nothing to push (no `source`), nothing written");

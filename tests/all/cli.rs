@@ -2,23 +2,8 @@
 
 use crate::support;
 
-use crate::support::Runner;
+use crate::support::{Runner, git};
 use std::process::Command;
-
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_DATE", "2021-02-03T04:05:06Z")
-        .env("GIT_AUTHOR_DATE", "2021-02-03T04:05:06Z")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
 
 fn tagship_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tagship"))
@@ -46,8 +31,15 @@ fn plan_json_in_actions_has_the_documented_shape() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys.len(), 5);
-    for key in ["version", "tags", "tag-names", "labels", "annotations"] {
+    assert_eq!(keys.len(), 6);
+    for key in [
+        "version",
+        "tags",
+        "tag-names",
+        "labels",
+        "annotations",
+        "settings",
+    ] {
         assert!(plan.get(key).is_some(), "{key}");
     }
     assert_eq!(plan["tags"][0], "ghcr.io/docker/test-docker-action:1.1.1");

@@ -44,6 +44,23 @@ pub fn sample_layout(name: &str, seed: u64, layers: usize, layer_size: usize) ->
     )
 }
 
+/// Runs `git args` in `dir` as a fixed author at a fixed date; its output, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_DATE", "2021-02-03T04:05:06Z")
+        .env("GIT_AUTHOR_DATE", "2021-02-03T04:05:06Z")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
 /// Reads a `.env` capture (`KEY=VALUE` lines), dropping the runner's host-side file paths.
 pub fn read_env_file(path: &Path) -> BTreeMap<String, String> {
     const HOST_PATHS: &[&str] = &[

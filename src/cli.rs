@@ -1,5 +1,7 @@
 //! The command line: the arguments of `tagship action` (the container's entrypoint), `plan`, `push`,
-//! `merge`, `release`, `ls`, `prune` and `rollback`, turned into inputs and dispatched.
+//! `merge`, `release`, `ls`, `prune` and `rollback`, turned into settings and dispatched. Each
+//! subcommand says which settings it has a flag for: those it also reads from `TAGSHIP_*`
+//! variables and `.tagship.yml`.
 
 mod action;
 mod merge;
@@ -7,15 +9,12 @@ mod old_versions;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::ci::Environment;
-use crate::ci::inputs::split_lines;
-use crate::ci::settings::{Settings, read_template};
+use crate::ci::inputs::CommandLine;
+use crate::ci::settings::Settings;
+use crate::ci::{Environment, Platform};
 use crate::error::{Error, Interface};
-use crate::plan::PlanInputs;
 use crate::plan::publish::OnConflict;
 use crate::plan::release::{Changelog, ReleaseMode};
-use crate::publish::PublishError;
-use crate::registry::source::SourceSpec;
 use crate::run::commands;
 use action::OutputJsonFlag;
 
@@ -24,7 +23,7 @@ use action::OutputJsonFlag;
     name = "tagship",
     version,
     about = "Publish a container image under every tag its CI context calls for",
-    long_about = "Publish a container image under every tag its CI context calls for (GitHub Actions, or the local git repository), clean up old versions, and make the release. `tagship action` is the GitHub Action; the other commands are the same steps from a terminal or another CI: flags and TAGSHIP_* variables, never INPUT_*."
+    long_about = "Publish a container image under every tag its CI context calls for (GitHub Actions, or the local git repository), clean up old versions, and make the release. `tagship action` is the GitHub Action (and a GitLab CI job's script); the other commands are the same steps from a terminal or another CI. Outside the action on GitHub, settings come from flags, over TAGSHIP_<INPUT> variables, over .tagship.yml in the repository; never from INPUT_*."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,10 +32,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run as the GitHub Action (the container's entrypoint): read the INPUT_* inputs, plan
-    /// the tags, push the image under them (a dry run on pull requests), create the release,
-    /// move the vX git tags, prune or roll back old versions, then write the step outputs and
-    /// summary (on GitLab CI, the dotenv file and the job log). action.yml documents every input.
+    /// Run as the GitHub Action (the container's entrypoint): read the INPUT_* inputs (on
+    /// GitLab CI or a terminal: TAGSHIP_* variables over .tagship.yml), plan the tags, push the
+    /// image under them (a dry run on pull requests), create the release, move the vX git tags,
+    /// prune or roll back old versions, then write the step outputs and summary (on GitLab CI,
+    /// the dotenv file and the job log). action.yml documents every input.
     Action(action::ActionArgs),
     /// Print the plan for this context (GitHub Actions, or the local git repository). No network.
     Plan(PlanArgs),
@@ -91,6 +91,14 @@ pub enum ChangelogArg {
     None,
 }
 
+/// `--on-conflict`'s values, as `OnConflict` reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnConflictArg {
+    Overwrite,
+    Fail,
+    Skip,
+}
+
 impl From<ChangelogArg> for Changelog {
     fn from(arg: ChangelogArg) -> Changelog {
         match arg {
@@ -99,14 +107,6 @@ impl From<ChangelogArg> for Changelog {
             ChangelogArg::None => Changelog::None,
         }
     }
-}
-
-/// `--on-conflict`'s values, as `OnConflict` reads them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OnConflictArg {
-    Overwrite,
-    Fail,
-    Skip,
 }
 
 impl From<OnConflictArg> for OnConflict {
@@ -192,24 +192,21 @@ pub struct ConnectFlags {
 }
 
 impl ConnectFlags {
-    /// The settings of a command-line run before its own flags: how to reach the registries
-    /// and GitHub (the password from TAGSHIP_REGISTRY_PASSWORD, the token from GITHUB_TOKEN),
-    /// the secrets masked as they are read.
-    pub fn settings(&self, env: &Environment) -> Result<Settings, Error> {
-        let insecure = self
-            .insecure_registries
-            .iter()
-            .flat_map(|h| h.split(','))
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(str::to_string)
-            .collect();
-        Settings::command_line(
-            env,
-            self.ca_file.as_deref(),
-            insecure,
+    /// How to reach the registries and GitHub: these flags, the registry password and the
+    /// GitHub token as variables (TAGSHIP_REGISTRY_PASSWORD; TAGSHIP_GITHUB_TOKEN or GITHUB_TOKEN).
+    fn declare(&self, line: &mut CommandLine) {
+        line.lines(
+            "insecure-registries",
+            "--insecure-registries",
+            &self.insecure_registries,
+        );
+        line.text("ca-file", "--ca-file", self.ca_file.clone());
+        line.text(
+            "registry-username",
+            "--registry-username",
             self.registry_username.clone(),
-        )
+        );
+        line.read(&["registry-password", "github-token"]);
     }
 }
 
@@ -234,10 +231,12 @@ pub struct InputFlags {
 }
 
 impl Command {
-    /// The interface this command is: the action's inputs, or the command line.
-    pub fn interface(&self) -> Interface {
+    /// The interface this command is: the action's inputs on GitHub, its settings elsewhere, or
+    /// the command line.
+    pub fn interface(&self, platform: Platform) -> Interface {
         match self {
-            Command::Action(_) => Interface::Action,
+            Command::Action(_) if platform == Platform::GitHub => Interface::Action,
+            Command::Action(_) => Interface::Settings,
             Command::Plan(_) => Interface::CommandLine("plan"),
             Command::Push(_) => Interface::CommandLine("push"),
             Command::Merge(_) => Interface::CommandLine("merge"),
@@ -263,47 +262,52 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
 }
 
 fn plan_command(args: PlanArgs, env: &Environment) -> Result<(), Error> {
-    let mut settings = args.connect.settings(env)?;
-    args.inputs.fill(&mut settings.metadata);
-    if let Some(source) = &args.source {
-        settings.registry.source = Some(source_argument(source, env)?);
-    }
+    let mut line = CommandLine::default();
+    args.inputs.declare(&mut line);
+    args.connect.declare(&mut line);
+    line.argument("source", "--source", args.source);
+    let settings = Settings::command_line(env, line)?;
     commands::plan(env, &settings, args.observe, args.format == Format::Json)
-}
-
-/// A `SOURCE` argument: a relative path is read from the working directory.
-fn source_argument(typed: &str, env: &Environment) -> Result<SourceSpec, Error> {
-    Ok(SourceSpec::parse_relative_to(typed, Some(&env.workdir)).map_err(PublishError::from)?)
+        .map_err(|e| e.named_by(&settings.origins))
 }
 
 impl InputFlags {
-    fn fill(&self, metadata: &mut PlanInputs) {
-        let lines = |values: &[String]| split_lines(&values.join("\n"));
-        metadata.images = lines(&self.images);
-        metadata.tags = lines(&self.tags);
-        metadata.flavor = lines(&self.flavor);
-        metadata.labels = lines(&self.labels);
-        metadata.annotations = lines(&self.annotations);
+    fn declare(&self, line: &mut CommandLine) {
+        line.lines("images", "--images", &self.images);
+        line.lines("tags", "--tags", &self.tags);
+        line.lines("flavor", "--flavor", &self.flavor);
+        line.lines("labels", "--labels", &self.labels);
+        line.lines("annotations", "--annotations", &self.annotations);
     }
 }
 
 fn push_command(args: PushArgs, env: &Environment) -> Result<(), Error> {
-    let source = source_argument(&args.source, env)?;
-    push_source(source, &args.inputs, &args.push, &args.connect, env)
+    let mut line = CommandLine::default();
+    line.argument("source", "SOURCE", Some(args.source));
+    push_source(line, &args.inputs, &args.push, &args.connect, env)
 }
 
-/// `tagship push` of `source` (an image, or `merge`'s index), with the flags both commands take.
+/// `tagship push` of the source `line` names (an image, or `merge`'s index), with the flags both
+/// commands take.
 pub(crate) fn push_source(
-    source: SourceSpec,
+    mut line: CommandLine,
     rules: &InputFlags,
     push: &PushFlags,
     connect: &ConnectFlags,
     env: &Environment,
 ) -> Result<(), Error> {
-    let mut settings = connect.settings(env)?;
-    settings.registry.source = Some(source);
-    rules.fill(&mut settings.metadata);
-    push.fill(&mut settings);
+    rules.declare(&mut line);
+    line.typed("on-conflict", "--on-conflict", push.on_conflict.is_some());
+    line.typed("concurrency", "--concurrency", push.concurrency.is_some());
+    connect.declare(&mut line);
+    let mut settings = Settings::command_line(env, line)?;
+    if let Some(on_conflict) = push.on_conflict {
+        settings.registry.on_conflict = on_conflict.into();
+    }
+    if let Some(n) = push.concurrency {
+        settings.registry.concurrency = usize::from(n);
+    }
+    let origins = settings.origins.clone();
     let output_json = push.output_json.resolve(env);
     commands::push(
         env,
@@ -312,34 +316,33 @@ pub(crate) fn push_source(
         push.format == Format::Json,
         output_json.as_deref(),
     )
-}
-
-impl PushFlags {
-    fn fill(&self, settings: &mut Settings) {
-        if let Some(on_conflict) = self.on_conflict {
-            settings.registry.on_conflict = on_conflict.into();
-        }
-        if let Some(n) = self.concurrency {
-            settings.registry.concurrency = usize::from(n);
-        }
-    }
+    .map_err(|e| e.named_by(&origins))
 }
 
 fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
-    let mut settings = args.connect.settings(env)?;
-    args.inputs.fill(&mut settings.metadata);
+    let mut line = CommandLine::default();
+    args.inputs.declare(&mut line);
+    line.said("release", "--force", args.force);
+    line.typed("release-draft", "--draft", args.draft);
+    line.typed("changelog", "--changelog", args.changelog.is_some());
+    line.text(
+        "release-notes-template",
+        "--notes-template",
+        args.notes_template,
+    );
+    args.connect.declare(&mut line);
+    let mut settings = Settings::command_line(env, line)?;
     let release = &mut settings.release;
     if args.force {
         release.mode = ReleaseMode::Always;
     }
-    release.draft = args.draft;
+    if args.draft {
+        release.draft = true;
+    }
     if let Some(changelog) = args.changelog {
         release.changelog = changelog.into();
     }
-    if let Some(path) = &args.notes_template {
-        // As in the action, from the workspace when there is one.
-        release.template = Some(read_template(&env.workspace(), path)?);
-    }
     let output_json = args.output_json.resolve(env);
     commands::release(env, &settings, args.dry_run, output_json.as_deref())
+        .map_err(|e| e.named_by(&settings.origins))
 }

@@ -10,6 +10,8 @@ pub const MAX_EVENT_PAYLOAD: u64 = 32 << 20;
 pub const MAX_CA_FILE: u64 = 4 << 20;
 /// A release-notes template: GitHub keeps at most 125,000 characters of a release body.
 pub const MAX_TEMPLATE: u64 = 1 << 20;
+/// `.tagship.yml`: a few KiB of settings; one this large is no settings file.
+pub const MAX_SETTINGS_FILE: u64 = 1 << 20;
 
 /// What `reader` holds when that is at most `limit` bytes; `None` when it holds more, found by
 /// reading one byte past `limit`, never the rest. `expected` (a length from metadata or a

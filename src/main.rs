@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         workdir: std::env::current_dir().unwrap_or_else(|_| ".".into()),
     };
     log::init(env.style(), env.debug(), env.colour());
-    let interface = cli.command.interface();
+    let interface = cli.command.interface(env.platform());
     match cli::run(cli, &env) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(error::report(&e, interface)),

@@ -654,7 +654,7 @@ fn check_plan(plan: &plan::Plan) -> Result<(), TestCaseError> {
     check(!starts_a_command(&table), || {
         format!("the table starts a workflow command: {table:?}")
     })?;
-    let json = tagship::output::render::json(plan);
+    let json = tagship::output::render::json(plan, &Default::default());
     check(serde_json::from_str::<Value>(&json).is_ok(), || {
         "the plan's JSON does not read back".into()
     })

@@ -1,8 +1,12 @@
-//! Action inputs as a container action receives them: `INPUT_<NAME>` variables, upper-cased with
-//! hyphens kept (`INPUT_GITHUB-TOKEN`). List inputs take one entry per line with `#` comment lines.
+//! The settings as given: text by input name, each with where it came from. The action's inputs
+//! arrive as `INPUT_<NAME>` variables, upper-cased with hyphens kept (`INPUT_GITHUB-TOKEN`); outside
+//! GitHub Actions the same settings come from `TAGSHIP_<NAME>` variables (`TAGSHIP_GITHUB_TOKEN`),
+//! the `.tagship.yml` file (`settings_file.rs`) and the command line's flags ([`CommandLine`]).
+//! List inputs take one entry per line with `#` comment lines.
 
 use std::collections::BTreeMap;
 
+use super::settings_file::SETTINGS_FILE;
 use crate::plan::{InputError, InputLine};
 
 /// Every input tagship reads. Anything else under `INPUT_` earns a warning (a typo, most likely).
@@ -41,23 +45,60 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "rollback-tags",
 ];
 
-/// The inputs of one run, read once from the environment.
+/// Where a setting's value came from. A setting that was not given has none: its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The action's input (a step's `with:`): its `INPUT_<NAME>` variable.
+    Input(String),
+    /// A flag or argument of the command line, as its help spells it (`--keep`, `SOURCE`).
+    CommandLine(&'static str),
+    /// A `TAGSHIP_<NAME>` variable.
+    Variable(String),
+    /// A key of the settings file (`.tagship.yml`), at this line.
+    File { line: usize },
+}
+
+/// Where, as a person reads it: `--keep`, `TAGSHIP_KEEP`, `.tagship.yml line 4`.
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Input(variable) | Origin::Variable(variable) => f.write_str(variable),
+            Origin::CommandLine(spelled) => f.write_str(spelled),
+            Origin::File { line } => write!(f, "{SETTINGS_FILE} line {line}"),
+        }
+    }
+}
+
+/// One setting as given.
+#[derive(Clone)]
+pub struct Given {
+    pub text: String,
+    pub origin: Origin,
+    /// For a value from the settings file: the file's line of each line of `text`, so that a
+    /// mistake in a list entry names the line to fix. Empty: the lines are numbered as written.
+    pub file_lines: Vec<usize>,
+}
+
+/// Where each setting given came from, by input name.
+pub type Origins = BTreeMap<String, Origin>;
+
+/// The settings of one run as given, by input name.
 #[derive(Clone, Default)]
 pub struct Inputs {
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, Given>,
 }
 
 /// The inputs that hold secrets: never shown, not even in `Debug`.
-const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
+pub const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
 
 impl std::fmt::Debug for Inputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
-            .entries(self.values.iter().map(|(name, value)| {
-                let shown = if SECRET_INPUTS.contains(&name.as_str()) && !value.is_empty() {
+            .entries(self.values.iter().map(|(name, given)| {
+                let shown = if SECRET_INPUTS.contains(&name.as_str()) && !given.text.is_empty() {
                     "***"
                 } else {
-                    value.as_str()
+                    given.text.as_str()
                 };
                 (name, shown)
             }))
@@ -65,27 +106,92 @@ impl std::fmt::Debug for Inputs {
     }
 }
 
+/// The variable that gives setting `input` outside the action: `TAGSHIP_ON_CONFLICT` for
+/// `on-conflict`.
+pub fn variable_name(input: &str) -> String {
+    format!("TAGSHIP_{}", input.to_ascii_uppercase().replace('-', "_"))
+}
+
 impl Inputs {
-    /// Collects `INPUT_*` from `env`. The runner upper-cases names and keeps hyphens.
-    pub fn from_env(env: &BTreeMap<String, String>) -> Inputs {
+    /// The action's inputs: `INPUT_*` from `env`. The runner upper-cases names and keeps hyphens.
+    pub fn action(env: &BTreeMap<String, String>) -> Inputs {
         let values = env
             .iter()
             .filter_map(|(k, v)| {
-                k.strip_prefix("INPUT_")
-                    .map(|name| (name.to_ascii_lowercase(), v.clone()))
+                k.strip_prefix("INPUT_").map(|name| {
+                    let given = Given {
+                        text: v.clone(),
+                        origin: Origin::Input(k.clone()),
+                        file_lines: Vec::new(),
+                    };
+                    (name.to_ascii_lowercase(), given)
+                })
             })
             .collect();
         Inputs { values }
     }
 
-    /// Sets an input, as a command-line flag does.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        self.values.insert(name.to_ascii_lowercase(), value.into());
+    /// The `TAGSHIP_<NAME>` variables of `env` that name an input; an empty one counts as unset.
+    /// Other `TAGSHIP_*` variables mean something else (`TAGSHIP_GITHUB_PACKAGES_REGISTRIES`).
+    pub fn variables(env: &BTreeMap<String, String>) -> Inputs {
+        let mut inputs = Inputs::default();
+        for input in KNOWN_INPUTS {
+            let name = variable_name(input);
+            if let Some(text) = env.get(&name).filter(|t| !t.is_empty()) {
+                inputs.set(input, text.clone(), Origin::Variable(name));
+            }
+        }
+        inputs
+    }
+
+    /// Gives setting `name` the value `text`, from `origin`.
+    pub fn set(&mut self, name: &str, text: impl Into<String>, origin: Origin) {
+        self.insert(
+            name,
+            Given {
+                text: text.into(),
+                origin,
+                file_lines: Vec::new(),
+            },
+        );
+    }
+
+    pub fn insert(&mut self, name: &str, given: Given) {
+        self.values.insert(name.to_ascii_lowercase(), given);
+    }
+
+    /// These settings, and those of `lower` that these do not give: `lower` is the source that
+    /// yields (a variable yields to a flag, the file to a variable).
+    pub fn over(mut self, lower: Inputs) -> Inputs {
+        for (name, given) in lower.values {
+            self.values.entry(name).or_insert(given);
+        }
+        self
+    }
+
+    /// Only the settings named in `names`: those a command reads.
+    pub fn only(mut self, names: &[&str]) -> Inputs {
+        self.values.retain(|name, _| names.contains(&name.as_str()));
+        self
+    }
+
+    /// Where each setting given came from.
+    pub fn origins(&self) -> Origins {
+        self.values
+            .iter()
+            .map(|(name, given)| (name.clone(), given.origin.clone()))
+            .collect()
+    }
+
+    pub fn origin(&self, name: &str) -> Option<&Origin> {
+        self.values.get(name).map(|given| &given.origin)
     }
 
     /// The raw value, or `""` when unset.
     pub fn raw(&self, name: &str) -> &str {
-        self.values.get(name).map_or("", String::as_str)
+        self.values
+            .get(name)
+            .map_or("", |given| given.text.as_str())
     }
 
     /// A trimmed string value.
@@ -94,9 +200,19 @@ impl Inputs {
     }
 
     /// One entry per line: trimmed, blank lines and lines starting with `#` skipped. Commas are
-    /// kept, since they belong inside an entry (`type=semver,pattern=…`).
+    /// kept, since they belong inside an entry (`type=semver,pattern=…`). A value from the
+    /// settings file numbers its entries by the file's lines.
     pub fn lines(&self, name: &str) -> Vec<InputLine> {
-        split_lines(self.raw(name))
+        let Some(given) = self.values.get(name) else {
+            return Vec::new();
+        };
+        let mut lines = split_lines(&given.text);
+        for line in &mut lines {
+            if let Some(file_line) = given.file_lines.get(line.number - 1) {
+                line.number = *file_line;
+            }
+        }
+        lines
     }
 
     /// A plain list: one entry per line, or separated by commas.
@@ -130,9 +246,9 @@ impl Inputs {
 
     /// A separator input: not trimmed (a separator may be a space), `\n` by default.
     pub fn separator(&self, name: &str) -> String {
-        match self.values.get(name) {
-            Some(v) if !v.is_empty() => v.clone(),
-            _ => "\n".to_string(),
+        match self.raw(name) {
+            "" => "\n".to_string(),
+            text => text.to_string(),
         }
     }
 
@@ -143,6 +259,75 @@ impl Inputs {
             .map(String::as_str)
             .filter(|name| !KNOWN_INPUTS.contains(name))
             .collect()
+    }
+}
+
+/// A command's settings as typed on its command line: the flags and arguments given, which
+/// override `TAGSHIP_*` variables and `.tagship.yml`, and the settings the command reads from
+/// those: each one it has a flag for, but not what its arguments say to do.
+#[derive(Default)]
+pub struct CommandLine {
+    pub typed: Inputs,
+    pub reads: Vec<&'static str>,
+    /// Flags clap has parsed into their types, given: the command applies their values to the
+    /// settings itself (they are not turned back into text); here they only count as given.
+    pub given: Vec<(&'static str, &'static str)>,
+}
+
+impl CommandLine {
+    /// Setting `input`, which the command spells `flag`, given as `value` when typed.
+    pub fn text(&mut self, input: &'static str, flag: &'static str, value: Option<String>) {
+        self.reads.push(input);
+        self.argument(input, flag, value);
+    }
+
+    /// A list setting: each value typed is one entry; none typed leaves it to the other sources.
+    pub fn lines(&mut self, input: &'static str, flag: &'static str, values: &[String]) {
+        let joined = (!values.is_empty()).then(|| values.join("\n"));
+        self.text(input, flag, joined);
+    }
+
+    /// A switch: `true` when typed, else left to the other sources.
+    pub fn switch(&mut self, input: &'static str, flag: &'static str, on: bool) {
+        self.text(input, flag, on.then(|| "true".to_string()));
+    }
+
+    /// Setting `input`, which the command takes as a typed flag `flag`: when `given`, the command
+    /// sets it from the parsed value and nothing under the flag is read; else the other sources
+    /// say.
+    pub fn typed(&mut self, input: &'static str, flag: &'static str, given: bool) {
+        if given {
+            self.given.push((input, flag));
+        } else {
+            self.reads.push(input);
+        }
+    }
+
+    /// What to do, said by a typed flag alone (`--force`, `--dry-run`): counted as given when
+    /// `given`, never read from a variable or the file.
+    pub fn said(&mut self, input: &'static str, flag: &'static str, given: bool) {
+        if given {
+            self.given.push((input, flag));
+        }
+    }
+
+    /// Settings the command reads that it has no flag for: secrets, given as variables.
+    pub fn read(&mut self, inputs: &[&'static str]) {
+        self.reads.extend_from_slice(inputs);
+    }
+
+    /// What to do, said by an argument or flag alone (`SOURCE`, `--to`, `--dry-run`): a
+    /// variable or the file that says it would act on every run.
+    pub fn argument(&mut self, input: &'static str, name: &'static str, value: Option<String>) {
+        if let Some(value) = value {
+            self.typed.set(input, value, Origin::CommandLine(name));
+        }
+    }
+
+    /// The settings: those typed, over those of `lower` (the variables and the file) that the
+    /// command reads.
+    pub fn over(self, lower: Inputs) -> Inputs {
+        self.typed.over(lower.only(&self.reads))
     }
 }
 
@@ -166,10 +351,11 @@ mod tests {
 
     #[test]
     fn debug_hides_the_secret_inputs() {
-        let mut inputs = Inputs::default();
-        inputs.set("github-token", "ghp_secret123");
-        inputs.set("registry-password", "hunter2");
-        inputs.set("images", "ghcr.io/o/app");
+        let inputs = Inputs::action(&vars(&[
+            ("INPUT_GITHUB-TOKEN", "ghp_secret123"),
+            ("INPUT_REGISTRY-PASSWORD", "hunter2"),
+            ("INPUT_IMAGES", "ghcr.io/o/app"),
+        ]));
         let shown = format!("{inputs:?}");
         assert!(
             !shown.contains("ghp_secret123") && !shown.contains("hunter2"),
@@ -178,12 +364,15 @@ mod tests {
         assert!(shown.contains("ghcr.io/o/app"), "{shown}");
     }
 
-    fn inputs(pairs: &[(&str, &str)]) -> Inputs {
-        let env = pairs
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Inputs::from_env(&env)
+            .collect()
+    }
+
+    fn inputs(pairs: &[(&str, &str)]) -> Inputs {
+        Inputs::action(&vars(pairs))
     }
 
     #[test]
@@ -260,5 +449,110 @@ mod tests {
             " "
         );
         assert_eq!(inputs(&[]).separator("sep-tags"), "\n");
+    }
+
+    #[test]
+    fn variables_are_the_input_names_upper_cased_with_underscores() {
+        let given = Inputs::variables(&vars(&[
+            ("TAGSHIP_ON_CONFLICT", "skip"),
+            ("TAGSHIP_RELEASE_NOTES_TEMPLATE", ".github/notes.md"),
+            ("TAGSHIP_REGISTRY_PASSWORD", "hunter2"),
+            ("TAGSHIP_TAGS", ""),
+            // Not settings: other meanings, and the action's spelling.
+            (
+                "TAGSHIP_GITHUB_PACKAGES_REGISTRIES",
+                "containers.example.com",
+            ),
+            ("TAGSHIP_BLESS", "1"),
+            ("TAGSHIP_ON-CONFLICT", "fail"),
+            ("INPUT_KEEP", "3"),
+        ]));
+        assert_eq!(given.string("on-conflict"), "skip");
+        assert_eq!(
+            given.origin("release-notes-template"),
+            Some(&Origin::Variable("TAGSHIP_RELEASE_NOTES_TEMPLATE".into()))
+        );
+        assert_eq!(given.raw("registry-password"), "hunter2");
+        assert_eq!(
+            given.origins().into_keys().collect::<Vec<_>>(),
+            ["on-conflict", "registry-password", "release-notes-template"],
+            "an empty variable is unset; other TAGSHIP_* and INPUT_* are not settings"
+        );
+    }
+
+    #[test]
+    fn a_higher_source_replaces_a_lower_one_whole() {
+        let mut flags = Inputs::default();
+        flags.set("tags", "type=raw,value=flag", Origin::CommandLine("--tags"));
+        let mut variables = Inputs::default();
+        variables.set("tags", "a\nb", Origin::Variable("TAGSHIP_TAGS".into()));
+        variables.set("keep", "3", Origin::Variable("TAGSHIP_KEEP".into()));
+        let mut file = Inputs::default();
+        file.set("keep", "5", Origin::File { line: 2 });
+        file.set("images", "a/b", Origin::File { line: 1 });
+        let layered = flags
+            .over(variables.over(file))
+            .only(&["tags", "keep", "flavor"]);
+        assert_eq!(layered.lines("tags").len(), 1, "a list is not merged");
+        assert_eq!(layered.raw("keep"), "3");
+        assert_eq!(
+            layered.raw("images"),
+            "",
+            "not a setting this command reads"
+        );
+        assert_eq!(
+            layered.origins(),
+            Origins::from([
+                ("keep".into(), Origin::Variable("TAGSHIP_KEEP".into())),
+                ("tags".into(), Origin::CommandLine("--tags")),
+            ])
+        );
+    }
+
+    #[test]
+    fn file_values_number_their_entries_by_the_file_lines() {
+        let mut file = Inputs::default();
+        file.insert(
+            "tags",
+            Given {
+                text: "type=ref,event=branch\n# comment\ntype=semver".into(),
+                origin: Origin::File { line: 4 },
+                file_lines: vec![5, 6, 7],
+            },
+        );
+        let numbers: Vec<usize> = file.lines("tags").iter().map(|l| l.number).collect();
+        assert_eq!(numbers, [5, 7]);
+    }
+
+    #[test]
+    fn the_command_line_reads_what_it_has_flags_for() {
+        let mut line = CommandLine::default();
+        line.lines("tags", "--tags", &["a".into(), "b".into()]);
+        line.lines("images", "--images", &[]);
+        line.switch("keep-majors", "--keep-majors", false);
+        line.switch("untagged", "--untagged", true);
+        line.read(&["github-token"]);
+        assert_eq!(
+            line.reads,
+            ["tags", "images", "keep-majors", "untagged", "github-token"]
+        );
+        line.argument("source", "SOURCE", Some("oci:out".into()));
+        let mut lower = Inputs::default();
+        lower.set("tags", "c", Origin::Variable("TAGSHIP_TAGS".into()));
+        lower.set("keep-majors", "true", Origin::File { line: 1 });
+        lower.set("rollback-to", "1.0.0", Origin::File { line: 2 });
+        let settings = line.over(lower);
+        assert_eq!(settings.raw("tags"), "a\nb");
+        assert_eq!(settings.raw("untagged"), "true");
+        assert_eq!(
+            settings.origins(),
+            Origins::from([
+                ("keep-majors".into(), Origin::File { line: 1 }),
+                ("source".into(), Origin::CommandLine("SOURCE")),
+                ("tags".into(), Origin::CommandLine("--tags")),
+                ("untagged".into(), Origin::CommandLine("--untagged")),
+            ]),
+            "an unset switch is left to the file; what to do only to the command line"
+        );
     }
 }

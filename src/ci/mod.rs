@@ -1,12 +1,14 @@
-//! Where the context comes from: GitHub Actions (variables and the event payload), GitLab CI (its
-//! `CI_*` variables), or, outside CI, the local git repository. Everything here is read once, at
-//! the edge.
+//! Where the context and the settings come from: GitHub Actions (variables and the event payload),
+//! GitLab CI (its `CI_*` variables), or, outside CI, the local git repository; the action's
+//! inputs, `TAGSHIP_*` variables, `.tagship.yml` and the command line's flags. Everything here is
+//! read once, at the edge.
 
 pub mod github;
 pub mod gitlab;
 pub mod inputs;
 pub mod local;
 pub mod settings;
+pub mod settings_file;
 
 use jiff::Timestamp;
 use std::collections::BTreeMap;
@@ -225,20 +227,25 @@ impl Environment {
     }
 }
 
+/// A test's environment: `vars`, the clock at the epoch, `workdir`.
+#[cfg(test)]
+pub(crate) fn test_environment(vars: &[(&str, &str)], workdir: &std::path::Path) -> Environment {
+    Environment {
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        now: jiff::Timestamp::UNIX_EPOCH,
+        workdir: workdir.to_path_buf(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Environment, Platform};
+    use super::{Platform, test_environment};
 
     fn platform(vars: &[(&str, &str)]) -> Platform {
-        Environment {
-            vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            now: jiff::Timestamp::UNIX_EPOCH,
-            workdir: std::path::PathBuf::from("/"),
-        }
-        .platform()
+        test_environment(vars, std::path::Path::new("/")).platform()
     }
 
     #[test]

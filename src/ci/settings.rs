@@ -1,15 +1,15 @@
-//! Settings, read once at the edge: one typed [`Settings`] per run, filled from the action's
-//! inputs ([`Settings::from_inputs`]) or, on the command line, from flags clap has already parsed
-//! into these types (on top of [`Settings::new`]). Every file a setting names (`ca-file`, the
-//! notes template) is read here; secrets are wrapped here and masked as they are read; the GitHub
-//! token's fallback (`github-token`, else `GITHUB_TOKEN`) is decided once, for ghcr.io and GitHub's
-//! API alike.
+//! Settings, read once at the edge: one typed [`Settings`] per run, parsed from the settings as
+//! given ([`Inputs`]): the action's `INPUT_*` inputs on GitHub Actions; elsewhere `TAGSHIP_*`
+//! variables over `.tagship.yml`, under a subcommand's flags. Every file a setting names
+//! (`ca-file`, the notes template) is read here; secrets are wrapped here and masked as they are
+//! read; the GitHub token's fallback (`github-token`, else `GITHUB_TOKEN`) is decided once, for
+//! ghcr.io and GitHub's API alike.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::Environment;
-use super::inputs::Inputs;
+use super::inputs::{CommandLine, Inputs, Origin, Origins};
+use super::{Environment, Platform, settings_file};
 use crate::error::Error;
 use crate::forge;
 use crate::http::retry::RetryPolicy;
@@ -42,6 +42,9 @@ pub struct Settings {
     /// On GitLab, the dotenv file the outputs go to (`TAGSHIP_DOTENV`, `--dotenv`; relative to
     /// the working directory).
     pub dotenv: std::path::PathBuf,
+    /// Where each setting given came from (the others have their defaults): errors name a
+    /// setting as it was given, and `tagship plan` lists them.
+    pub origins: Origins,
 }
 
 /// How a run reaches the registries and GitHub, and what it proves itself with.
@@ -111,43 +114,42 @@ fn github_token(input: &str, vars: &BTreeMap<String, String>) -> Secret {
 }
 
 impl Settings {
-    /// The action's settings: its `INPUT_*` inputs, relative files read from the workspace. With
-    /// them, the names of the inputs given that tagship does not read (a typo, most likely).
+    /// The settings of `tagship action`. On GitHub Actions: its `INPUT_*` inputs, with the names
+    /// of those given that tagship does not read (a typo, most likely). Elsewhere (a GitLab job,
+    /// a terminal): `TAGSHIP_*` variables over `.tagship.yml`.
     pub fn action(env: &Environment) -> Result<(Settings, Vec<String>), Error> {
-        let inputs = Inputs::from_env(&env.vars);
-        let unknown = inputs.unknown().into_iter().map(str::to_string).collect();
-        let settings = Settings::from_inputs(
-            &inputs,
-            &env.vars,
-            &env.workspace(),
-            env.progress_bar(),
-            env.style() == Style::Actions,
-        )?;
-        Ok((settings, unknown))
+        match env.platform() {
+            Platform::GitHub => {
+                let inputs = Inputs::action(&env.vars);
+                let unknown = inputs.unknown().into_iter().map(str::to_string).collect();
+                Ok((Settings::read(&inputs, env)?, unknown))
+            }
+            Platform::GitLab | Platform::Local => {
+                Ok((Settings::read(&outside_the_action(env)?, env)?, Vec::new()))
+            }
+        }
     }
 
-    /// A command-line run's settings before its own flags fill them: how to reach the
-    /// registries (`--ca-file`, `--insecure-registries`, `--registry-username` with the password
-    /// in TAGSHIP_REGISTRY_PASSWORD) and GitHub (GITHUB_TOKEN). `INPUT_*` count for nothing here.
-    pub fn command_line(
-        env: &Environment,
-        ca_file: Option<&str>,
-        insecure_hosts: Vec<String>,
-        username: Option<String>,
-    ) -> Result<Settings, Error> {
-        let password = env
-            .vars
-            .get("TAGSHIP_REGISTRY_PASSWORD")
-            .map_or("", |p| p.trim());
-        let connection = Connection::read(
-            ca_file,
-            insecure_hosts,
-            username.unwrap_or_default(),
-            Secret::new(password),
-            github_token("", &env.vars),
-            env.style() == Style::Actions,
-        )?;
-        Ok(Settings::new(connection, &env.vars, env.progress_bar()))
+    /// A subcommand's settings: what its command line says, over `TAGSHIP_*` variables over
+    /// `.tagship.yml`. `INPUT_*` count for nothing here.
+    pub fn command_line(env: &Environment, line: CommandLine) -> Result<Settings, Error> {
+        let given = line.given.clone();
+        let mut settings = Settings::read(&line.over(outside_the_action(env)?), env)?;
+        for (input, flag) in given {
+            settings
+                .origins
+                .insert(input.to_string(), Origin::CommandLine(flag));
+        }
+        Ok(settings)
+    }
+
+    /// The settings `inputs` give, with where each came from; an error names the setting as it
+    /// was given.
+    fn read(inputs: &Inputs, env: &Environment) -> Result<Settings, Error> {
+        let origins = inputs.origins();
+        let mut settings = Settings::from_inputs(inputs, env).map_err(|e| e.named_by(&origins))?;
+        settings.origins = origins;
+        Ok(settings)
     }
 
     /// The settings of a run that asks for nothing but what `connection` says: no source, the
@@ -248,27 +250,27 @@ impl Settings {
                 .filter(|p| !p.is_empty())
                 .unwrap_or("tagship.env")
                 .into(),
+            origins: Origins::new(),
         }
     }
 
-    /// The action's settings, from its inputs. Relative files (`source`, the notes template) are
-    /// read from `base`, the workspace.
-    fn from_inputs(
-        inputs: &Inputs,
-        vars: &BTreeMap<String, String>,
-        base: &Path,
-        progress_bar: bool,
-        in_actions: bool,
-    ) -> Result<Settings, Error> {
+    /// The settings `inputs` give. Relative files (`source`, the notes template) are read from
+    /// the workspace, but a path typed on the command line from the working directory.
+    fn from_inputs(inputs: &Inputs, env: &Environment) -> Result<Settings, Error> {
+        let workspace = env.workspace();
+        let base = |name: &str| match inputs.origin(name) {
+            Some(Origin::CommandLine(_)) => env.workdir.clone(),
+            _ => workspace.clone(),
+        };
         let connection = Connection::read(
             Some(inputs.string("ca-file")),
             inputs.list("insecure-registries"),
             inputs.string("registry-username").to_string(),
             Secret::new(inputs.raw("registry-password").trim()),
-            github_token(inputs.raw("github-token"), vars),
-            in_actions,
+            github_token(inputs.raw("github-token"), &env.vars),
+            env.style() == Style::Actions,
         )?;
-        let mut settings = Settings::new(connection, vars, progress_bar);
+        let mut settings = Settings::new(connection, &env.vars, env.progress_bar());
         settings.metadata = PlanInputs {
             images: inputs.lines("images"),
             tags: inputs.lines("tags"),
@@ -294,7 +296,8 @@ impl Settings {
         registry.source = match inputs.string("source") {
             "" if merge.is_empty() => None,
             "" => Some(SourceSpec::Merge(
-                source::merge::MergeSpec::parse(&merge, base).map_err(PublishError::from)?,
+                source::merge::MergeSpec::parse(&merge, &base("merge"))
+                    .map_err(PublishError::from)?,
             )),
             _ if !merge.is_empty() => {
                 return Err(InputError::value(
@@ -304,9 +307,10 @@ impl Settings {
                 )
                 .into());
             }
-            text => {
-                Some(SourceSpec::parse_relative_to(text, Some(base)).map_err(PublishError::from)?)
-            }
+            text => Some(
+                SourceSpec::parse_relative_to(text, Some(&base("source")))
+                    .map_err(PublishError::from)?,
+            ),
         };
         registry.on_conflict = parsed(
             inputs,
@@ -339,7 +343,7 @@ impl Settings {
         )?;
         release.template = match inputs.string("release-notes-template") {
             "" => None,
-            path => Some(read_template(base, path)?),
+            path => Some(read_template(&workspace, path)?),
         };
         release.git_tags = inputs.bool("git-tags", false)?;
 
@@ -395,9 +399,15 @@ fn parsed<T>(
     parse(text).ok_or_else(|| InputError::value(name, text, problem))
 }
 
+/// The settings given outside the action: `TAGSHIP_*` variables over `.tagship.yml`.
+fn outside_the_action(env: &Environment) -> Result<Inputs, Error> {
+    let file = settings_file::read(&env.workspace())?;
+    Ok(Inputs::variables(&env.vars).over(file))
+}
+
 /// Reads the notes template at `path` (relative to `base`, the repository) and checks its
 /// syntax: (the path as given, the text).
-pub fn read_template(base: &Path, path: &str) -> Result<(String, String), Error> {
+fn read_template(base: &Path, path: &str) -> Result<(String, String), Error> {
     let text = crate::file::read_text_at_most(&base.join(path), crate::file::MAX_TEMPLATE)
         .map_err(|e| {
             InputError::value(
@@ -410,4 +420,127 @@ pub fn read_template(base: &Path, path: &str) -> Result<(String, String), Error>
         })?;
     notes::check(&text, path).map_err(ReleaseError::from)?;
     Ok((path.to_string(), text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An environment whose workspace holds `file` as `.tagship.yml` (none when `None`).
+    fn environment(name: &str, vars: &[(&str, &str)], file: Option<&str>) -> Environment {
+        let workspace =
+            std::env::temp_dir().join(format!("tagship-settings-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&workspace);
+        std::fs::create_dir_all(&workspace).unwrap();
+        if let Some(text) = file {
+            std::fs::write(workspace.join(settings_file::SETTINGS_FILE), text).unwrap();
+        }
+        crate::ci::test_environment(vars, &workspace)
+    }
+
+    fn texts(lines: &[crate::plan::InputLine]) -> Vec<&str> {
+        lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    const FILE: &str = "tags: type=raw,value=file\nflavor: [latest=false]\nimages: file/app\nkeep: 4\nsource: oci:nowhere\n";
+
+    #[test]
+    fn a_flag_beats_a_variable_beats_the_file_beats_the_default() {
+        let env = environment(
+            "layers",
+            &[
+                ("TAGSHIP_TAGS", "type=raw,value=variable"),
+                ("TAGSHIP_IMAGES", "variable/app"),
+                ("INPUT_LABELS", "from=input"),
+            ],
+            Some(FILE),
+        );
+        let mut line = CommandLine::default();
+        line.lines("tags", "--tags", &["type=raw,value=flag".into()]);
+        line.lines("images", "--images", &[]);
+        line.lines("flavor", "--flavor", &[]);
+        line.lines("labels", "--labels", &[]);
+        let settings = Settings::command_line(&env, line).unwrap_or_else(|e| panic!("{e}"));
+        let metadata = &settings.metadata;
+        assert_eq!(texts(&metadata.tags), ["type=raw,value=flag"]);
+        assert_eq!(texts(&metadata.images), ["variable/app"]);
+        assert_eq!(texts(&metadata.flavor), ["latest=false"]);
+        assert!(metadata.labels.is_empty(), "INPUT_* count for nothing here");
+        assert_eq!(
+            settings.retention.policy.keep, None,
+            "not a setting this command reads"
+        );
+        assert!(
+            settings.registry.source.is_none(),
+            "what to do comes from the command line alone"
+        );
+        assert_eq!(
+            settings.origins,
+            Origins::from([
+                ("flavor".into(), Origin::File { line: 2 }),
+                ("images".into(), Origin::Variable("TAGSHIP_IMAGES".into())),
+                ("tags".into(), Origin::CommandLine("--tags")),
+            ])
+        );
+    }
+
+    #[test]
+    fn the_action_reads_its_inputs_on_github_and_its_settings_elsewhere() {
+        let vars = [
+            ("TAGSHIP_TAGS", "type=raw,value=variable"),
+            ("INPUT_TAGS", "type=raw,value=input"),
+            ("TAGSHIP_SOURCE", ""),
+        ];
+        let file = "images: file/app\nkeep: 4\n";
+        let mut on_github = vars.to_vec();
+        on_github.push(("GITHUB_ACTIONS", "true"));
+        let (settings, _) = Settings::action(&environment("github", &on_github, Some(file)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(texts(&settings.metadata.tags), ["type=raw,value=input"]);
+        assert!(settings.metadata.images.is_empty(), "no file on GitHub");
+
+        let mut on_gitlab = vars.to_vec();
+        on_gitlab.push(("GITLAB_CI", "true"));
+        let (settings, unknown) = Settings::action(&environment("gitlab", &on_gitlab, Some(file)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(texts(&settings.metadata.tags), ["type=raw,value=variable"]);
+        assert_eq!(texts(&settings.metadata.images), ["file/app"]);
+        assert_eq!(settings.retention.policy.keep, Some(4));
+        assert!(unknown.is_empty());
+    }
+
+    #[test]
+    fn a_bad_value_is_named_as_it_was_given() {
+        let shown = |env: &Environment| match Settings::action(env) {
+            Ok(_) => panic!("a bad `keep` was read"),
+            Err(e) => crate::error::Interface::Settings.words(&e.to_string(), &named_origins(&e)),
+        };
+        let from_variable = environment(
+            "bad-variable",
+            &[("GITLAB_CI", "true"), ("TAGSHIP_KEEP", "many")],
+            Some("keep: 4\n"),
+        );
+        assert!(
+            shown(&from_variable).starts_with("`TAGSHIP_KEEP` is `many`: use a whole number"),
+            "{}",
+            shown(&from_variable)
+        );
+        let from_file = environment(
+            "bad-file",
+            &[("GITLAB_CI", "true")],
+            Some("images: a/b\nkeep: many\n"),
+        );
+        assert!(
+            shown(&from_file).starts_with("`keep` in .tagship.yml (line 2) is `many`"),
+            "{}",
+            shown(&from_file)
+        );
+    }
+
+    fn named_origins(error: &Error) -> Origins {
+        match error {
+            Error::Named { origins, .. } => origins.clone(),
+            _ => Origins::new(),
+        }
+    }
 }

@@ -1,10 +1,11 @@
 //! `tagship action`'s flags, and `--output-json`, which the commands that publish share.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
 use crate::ci::Environment;
+use crate::ci::settings::Settings;
 use crate::error::Error;
 
 #[derive(Debug, Args)]
@@ -32,9 +33,12 @@ impl OutputJsonFlag {
 }
 
 pub fn action(args: ActionArgs, env: &Environment) -> Result<(), Error> {
-    crate::run::action::action(
-        env,
-        args.dotenv.as_deref().map(Path::new),
-        args.output_json.resolve(env).as_deref(),
-    )
+    // Read first: reading masks the secrets, before anything else is printed.
+    let (mut settings, unknown) = Settings::action(env)?;
+    if let Some(path) = &args.dotenv {
+        settings.dotenv = env.workdir.join(path);
+    }
+    let output_json = args.output_json.resolve(env);
+    crate::run::action::action(env, &settings, unknown, output_json.as_deref())
+        .map_err(|e| e.named_by(&settings.origins))
 }

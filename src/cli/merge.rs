@@ -5,11 +5,9 @@ use clap::Args;
 
 use super::{ConnectFlags, InputFlags, PushFlags, push_source};
 use crate::ci::Environment;
+use crate::ci::inputs::CommandLine;
 use crate::error::Error;
 use crate::plan::InputError;
-use crate::publish::PublishError;
-use crate::registry::source::SourceSpec;
-use crate::registry::source::merge::MergeSpec;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -31,12 +29,7 @@ pub fn merge(args: MergeArgs, env: &Environment) -> Result<(), Error> {
         return Err(InputError::value("merge", String::new(), "name the per-platform images: tagship merge REPO@sha256:… REPO@sha256:…, or a directory of digest files with --images REPO")
         .into());
     }
-    let spec = MergeSpec::parse(&args.refs, &env.workdir).map_err(PublishError::from)?;
-    push_source(
-        SourceSpec::Merge(spec),
-        &args.inputs,
-        &args.push,
-        &args.connect,
-        env,
-    )
+    let mut line = CommandLine::default();
+    line.argument("merge", "REF", Some(args.refs.join("\n")));
+    push_source(line, &args.inputs, &args.push, &args.connect, env)
 }

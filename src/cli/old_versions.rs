@@ -5,12 +5,14 @@ use jiff::SignedDuration;
 
 use super::{ConnectFlags, Format};
 use crate::ci::Environment;
+use crate::ci::inputs::CommandLine;
+use crate::ci::settings::Settings;
 use crate::error::Error;
 use crate::output::render;
 use crate::output::safe::{print, print_json};
 use crate::plan::InputError;
 use crate::plan::images::ImageName;
-use crate::plan::retention::{Policy, PolicyError, parse_age};
+use crate::plan::retention::{PolicyError, parse_age};
 use crate::registry::source;
 use crate::run::commands;
 
@@ -67,7 +69,7 @@ pub struct RollbackArgs {
     pub access: ConnectFlags,
 }
 
-/// `--older-than`'s value, in the policy's words.
+/// `--older-than`'s value, checked by clap (its error then names the flag) in the policy's words.
 fn age(text: &str) -> Result<SignedDuration, String> {
     parse_age(text).map_err(|e| match e {
         PolicyError::Input(e) => e.problem,
@@ -145,8 +147,11 @@ fn suggestion(command: &str, text: &str) -> String {
 
 pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("ls", &args.image)?;
-    let settings = args.access.settings(env)?;
-    let versions = commands::versions(&image, &settings)?;
+    let mut line = CommandLine::default();
+    args.access.declare(&mut line);
+    let settings = Settings::command_line(env, line)?;
+    let versions =
+        commands::versions(&image, &settings).map_err(|e| e.named_by(&settings.origins))?;
     match args.format {
         Format::Json => print_json(&(render::versions_json(&versions) + "\n")),
         Format::Table => print(&render::versions_table(&versions)),
@@ -156,30 +161,48 @@ pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
 
 pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("prune", &args.image)?;
-    let mut settings = args.access.settings(env)?;
+    let mut line = CommandLine::default();
+    line.typed("keep", "--keep", args.keep.is_some());
+    line.typed("keep-majors", "--keep-majors", args.keep_majors);
+    line.typed("older-than", "--older-than", args.older_than.is_some());
+    line.lines("tag-filter", "--tag-filter", &args.tag_filter);
+    line.typed("untagged", "--untagged", args.untagged);
+    line.said("prune-dry-run", "--dry-run", args.dry_run);
+    args.access.declare(&mut line);
+    let mut settings = Settings::command_line(env, line)?;
     let retention = &mut settings.retention;
+    // `tagship prune` prunes: the command says so, not a setting.
     retention.enabled = true;
-    retention.policy = Policy {
-        keep: args.keep,
-        keep_majors: args.keep_majors,
-        older_than: args.older_than,
-        tag_filter: args.tag_filter,
-        untagged: args.untagged,
-    };
-    retention.dry_run = args.dry_run;
+    let policy = &mut retention.policy;
+    if let Some(keep) = args.keep {
+        policy.keep = Some(keep);
+    }
+    if let Some(age) = args.older_than {
+        policy.older_than = Some(age);
+    }
+    policy.keep_majors |= args.keep_majors;
+    policy.untagged |= args.untagged;
+    retention.dry_run |= args.dry_run;
     commands::prune(env, &image, &settings, args.format == Format::Json)
+        .map_err(|e| e.named_by(&settings.origins))
 }
 
 pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
     let image = repository_argument("rollback", &args.image)?;
-    let mut settings = args.access.settings(env)?;
+    let mut line = CommandLine::default();
+    line.argument("rollback-to", "--to", args.to.clone());
+    line.lines("rollback-tags", "--tags", &args.tags);
+    args.access.declare(&mut line);
+    let settings = Settings::command_line(env, line)?;
+    let named = |e: Error| e.named_by(&settings.origins);
     if args.list || args.to.is_none() {
-        let candidates: Vec<_> = commands::versions(&image, &settings)?
+        let candidates: Vec<_> = commands::versions(&image, &settings)
+            .map_err(named)?
             .into_iter()
             .filter(|v| v.semver().is_some())
             .collect();
         print(&render::versions_table(&candidates));
-        if args.to.is_none() && !args.list {
+        if !args.list {
             return Err(InputError::value(
                 "--to",
                 "",
@@ -189,7 +212,5 @@ pub fn rollback(args: RollbackArgs, env: &Environment) -> Result<(), Error> {
         }
         return Ok(());
     }
-    settings.retention.rollback_to = args.to;
-    settings.retention.rollback_tags = crate::plan::tags::rollback_tags(args.tags);
-    commands::rollback(env, &image, &settings)
+    commands::rollback(env, &image, &settings).map_err(named)
 }

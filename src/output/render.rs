@@ -2,8 +2,11 @@
 
 use serde::{Serialize, Serializer};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use super::safe;
+use crate::ci::inputs::{Origin, Origins};
+use crate::ci::settings_file::SETTINGS_FILE;
 use crate::plan::Plan;
 use crate::plan::retention::{Decision, ImageVersion};
 use crate::plan::version::SemVer;
@@ -29,10 +32,75 @@ pub fn table(plan: &Plan) -> String {
     out
 }
 
-/// `tagship plan --format json`: the plan, its labels and annotations as `KEY=VALUE` lists.
-pub fn json(plan: &Plan) -> String {
-    // Serialising plain strings and vectors cannot fail.
-    serde_json::to_string(plan).unwrap_or_default()
+/// Under `tagship plan`'s table: where each setting given came from, a row each (`tags
+/// --tags`, `images  .tagship.yml line 2`); nothing when every setting has its default.
+pub fn settings_table(origins: &Origins) -> String {
+    if origins.is_empty() {
+        return String::new();
+    }
+    let width = origins
+        .keys()
+        .map(String::len)
+        .chain([7])
+        .max()
+        .unwrap_or(0);
+    let mut out = format!("\n{:width$}  FROM\n", "SETTING");
+    for (name, origin) in origins {
+        out.push_str(&format!(
+            "{name:width$}  {}\n",
+            safe::line(&origin.to_string())
+        ));
+    }
+    out
+}
+
+/// The action's log line saying where its settings came from, outside GitHub Actions (`TAGSHIP_*`,
+/// `.tagship.yml`); none on GitHub, whose log shows the step's inputs.
+pub fn settings_line(origins: &Origins) -> Option<String> {
+    let given: Vec<String> = origins
+        .iter()
+        .filter(|(_, origin)| !matches!(origin, Origin::Input(_)))
+        .map(|(name, origin)| format!("{name} ({origin})"))
+        .collect();
+    (!given.is_empty()).then(|| format!("settings given: {}", given.join(", ")))
+}
+
+/// `tagship plan --format json`: the plan, its labels and annotations as `KEY=VALUE` lists, and
+/// `settings`: where each setting given came from (`{"from": "variable", "name": "TAGSHIP_TAGS"}`;
+/// a file's also has its `line`).
+pub fn json(plan: &Plan, origins: &Origins) -> String {
+    #[derive(Serialize)]
+    struct Source<'a> {
+        from: &'static str,
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        line: Option<usize>,
+    }
+    #[derive(Serialize)]
+    struct PlanJson<'a> {
+        #[serde(flatten)]
+        plan: &'a Plan,
+        settings: BTreeMap<&'a str, Source<'a>>,
+    }
+    let settings = origins
+        .iter()
+        .map(|(name, origin)| {
+            let (from, shown, line) = match origin {
+                Origin::Input(variable) => ("input", variable.as_str(), None),
+                Origin::CommandLine(spelled) => ("command-line", *spelled, None),
+                Origin::Variable(variable) => ("variable", variable.as_str(), None),
+                Origin::File { line } => ("file", SETTINGS_FILE, Some(*line)),
+            };
+            let source = Source {
+                from,
+                name: shown,
+                line,
+            };
+            (name.as_str(), source)
+        })
+        .collect();
+    // Serialising plain strings, numbers and vectors cannot fail.
+    serde_json::to_string(&PlanJson { plan, settings }).unwrap_or_default()
 }
 
 /// The action's `json` output, in docker/metadata-action's shape (its `getJSON`, v5.9 on):

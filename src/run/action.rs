@@ -13,17 +13,17 @@ use crate::error::Error;
 use crate::output::log::Group;
 use crate::output::{actions, dotenv, render, report};
 
-/// `tagship action`: the GitHub Action, every step its inputs ask for. `dotenv` replaces the
-/// setting of the same name; `output_json` also writes every output to that file.
+/// `tagship action`: the GitHub Action, every step its settings ask for. `settings` were read
+/// first (reading masks the secrets, before anything else is printed); `unknown` names the inputs
+/// given that tagship does not read; `output_json` also writes every output to that file.
 pub fn action(
     env: &Environment,
-    dotenv: Option<&Path>,
+    settings: &Settings,
+    unknown: Vec<String>,
     output_json: Option<&Path>,
 ) -> Result<(), Error> {
-    // Read first: reading masks the secrets, before anything else is printed.
-    let (mut settings, unknown) = Settings::action(env)?;
-    if let Some(path) = dotenv {
-        settings.dotenv = path.to_path_buf();
+    if let Some(sources) = render::settings_line(&settings.origins) {
+        tracing::info!("{sources}");
     }
     for name in unknown {
         tracing::warn!(
@@ -32,7 +32,7 @@ pub fn action(
     }
     let (ctx, plan) = {
         let _group = Group::start(env.style(), "Plan");
-        let (ctx, plan) = compute_plan(env, &settings)?;
+        let (ctx, plan) = compute_plan(env, settings)?;
         tracing::info!("{}", render::table(&plan).trim_end());
         (ctx, plan)
     };
@@ -45,7 +45,7 @@ pub fn action(
     let runtime = runtime()?;
     let (run, handles) = runtime.block_on(async {
         let _group = Group::start(env.style(), "Run plan");
-        let decided = decide(&ctx, &plan, &intent, &settings).await;
+        let decided = decide(&ctx, &plan, &intent, settings).await;
         if let Ok((run, _)) = &decided {
             let text = report::plan_text(run);
             if !text.is_empty() {
@@ -55,7 +55,7 @@ pub fn action(
         decided
     })?;
     let mut done = Report::default();
-    let result = runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done));
+    let result = runtime.block_on(execute(&run, &handles, settings, env.style(), &mut done));
     if result.is_ok() && !run.writes {
         if settings.registry.source.is_none() {
             tracing::info!("dry run: nothing to push (no `source`), nothing written");
@@ -76,7 +76,7 @@ pub fn action(
     if result.is_err() && done.push.is_none() {
         return result;
     }
-    let outputs = outputs(&settings, &plan, &run, &done);
+    let outputs = outputs(settings, &plan, &run, &done);
     let mut summary = render::summary(&plan);
     summary.push_str(&report::summary(&run, &done));
     if env.platform() == Platform::GitLab {

@@ -21,8 +21,8 @@ use crate::plan::{Context, Plan};
 use crate::publish;
 use crate::retention;
 
-/// `tagship plan`: the metadata, or with `observe` the whole run plan the action's dry run would
-/// print here (read-only).
+/// `tagship plan`: the metadata and where each setting given came from, or with `observe` the
+/// whole run plan the action's dry run would print here (read-only).
 pub fn plan(
     env: &Environment,
     settings: &Settings,
@@ -32,9 +32,9 @@ pub fn plan(
     let (ctx, plan) = compute_plan(env, settings)?;
     if !observe {
         if json {
-            print_json(&(render::json(&plan) + "\n"));
+            print_json(&(render::json(&plan, &settings.origins) + "\n"));
         } else {
-            print(&render::table(&plan));
+            print(&(render::table(&plan) + &render::settings_table(&settings.origins)));
         }
         return Ok(());
     }

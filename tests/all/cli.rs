@@ -31,8 +31,15 @@ fn plan_json_in_actions_has_the_documented_shape() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys.len(), 5);
-    for key in ["version", "tags", "tag-names", "labels", "annotations"] {
+    assert_eq!(keys.len(), 6);
+    for key in [
+        "version",
+        "tags",
+        "tag-names",
+        "labels",
+        "annotations",
+        "settings",
+    ] {
         assert!(plan.get(key).is_some(), "{key}");
     }
     assert_eq!(plan["tags"][0], "ghcr.io/docker/test-docker-action:1.1.1");

@@ -14,8 +14,8 @@ const JOB_TOKEN: &str = "glcbt-e2e-job-token-5d1e9c";
 const REGISTRY_PASSWORD: &str = "e2e-registry-password-83b1";
 
 /// A GitLab job of a push to `main` in a fresh repository, the run's own directory: the `CI_*`
-/// values GitLab gives such a job. Until tagship reads GitLab's context, it reads the same
-/// commit from git. GitLab's API is nowhere (port 1 refuses at once).
+/// values GitLab gives such a job, for the commit of a fresh git repository. GitLab's API is
+/// nowhere (port 1 refuses at once).
 fn gitlab_job(name: &str) -> Runner {
     let runner = Runner::gitlab(name, &[]);
     support::git(&runner.dir, &["init", "-q", "-b", "main"]);
@@ -137,12 +137,12 @@ fn a_gitlab_job_gets_sections_plain_lines_a_dotenv_file_and_the_json_document() 
     let run = gitlab_job("gitlab-output")
         .var("CI_REGISTRY", &regs.plain)
         .var("CI_REGISTRY_IMAGE", &image)
-        .input("source", &format!("oci:{}", built.dir.display()))
-        .input("images", &image)
-        .input("tags", "type=raw,value=1.4.0\ntype=raw,value=latest")
-        .input("labels", label)
-        .input("release", "false")
-        .input("registry-password", REGISTRY_PASSWORD)
+        .setting("source", &format!("oci:{}", built.dir.display()))
+        .setting("images", &image)
+        .setting("tags", "type=raw,value=1.4.0\ntype=raw,value=latest")
+        .setting("labels", label)
+        .setting("release", "false")
+        .setting("registry-password", REGISTRY_PASSWORD)
         .args(&["action", "--output-json", "out/outputs.json"])
         .run();
     let dir = &run.dir;
@@ -223,8 +223,8 @@ fn a_gitlab_job_gets_sections_plain_lines_a_dotenv_file_and_the_json_document() 
 #[test]
 fn a_failure_on_gitlab_is_one_error_line_and_leaves_no_dotenv_file() {
     let run = gitlab_job("gitlab-failure")
-        .input("source", "oci:/nonexistent/layout")
-        .input("images", "127.0.0.1:1/group/app")
+        .setting("source", "oci:/nonexistent/layout")
+        .setting("images", "127.0.0.1:1/group/app")
         .args(&["action", "--output-json", "outputs.json"])
         .run();
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -246,9 +246,9 @@ fn a_failure_on_gitlab_is_one_error_line_and_leaves_no_dotenv_file() {
 fn the_dotenv_file_goes_where_the_setting_says() {
     let dry_run = |runner: Runner| {
         runner
-            .input("images", "127.0.0.1:1/group/app")
-            .input("tags", "type=raw,value=2.0.0")
-            .input("push", "false")
+            .setting("images", "127.0.0.1:1/group/app")
+            .setting("tags", "type=raw,value=2.0.0")
+            .setting("push", "false")
             .run()
     };
     let by_variable =

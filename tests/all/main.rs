@@ -28,3 +28,4 @@ mod release;
 mod retention;
 mod run_plan;
 mod scenarios;
+mod settings_sources;

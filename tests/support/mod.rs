@@ -21,22 +21,6 @@ pub fn events_dir() -> PathBuf {
     shared_dir().join("events")
 }
 
-/// Runs git in `dir` with a fixed author, committer and date; panics when it fails.
-pub fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_DATE", "2021-02-03T04:05:06Z")
-        .env("GIT_AUTHOR_DATE", "2021-02-03T04:05:06Z")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 /// A fresh directory under the target dir, removed first if it exists.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -58,6 +42,23 @@ pub fn sample_layout(name: &str, seed: u64, layers: usize, layer_size: usize) ->
             ..images::ImageSpec::default()
         },
     )
+}
+
+/// Runs `git args` in `dir` as a fixed author at a fixed date; its output, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_DATE", "2021-02-03T04:05:06Z")
+        .env("GIT_AUTHOR_DATE", "2021-02-03T04:05:06Z")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 /// Reads a `.env` capture (`KEY=VALUE` lines), dropping the runner's host-side file paths.
@@ -198,6 +199,12 @@ impl Runner {
         self.env
             .insert(format!("INPUT_{}", name.to_uppercase()), value.to_string());
         self
+    }
+
+    /// A setting as GitLab jobs and terminals give it: the `TAGSHIP_<NAME>` variable.
+    pub fn setting(self, name: &str, value: &str) -> Runner {
+        let variable = format!("TAGSHIP_{}", name.to_uppercase().replace('-', "_"));
+        self.var(&variable, value)
     }
 
     pub fn var(mut self, name: &str, value: &str) -> Runner {

@@ -18,6 +18,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "source",
     "merge",
     "github-token",
+    "gitlab-token",
     "registry-username",
     "registry-password",
     "on-conflict",
@@ -41,6 +42,11 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "rollback-tags",
 ];
 
+/// Settings of GitLab alone, which a GitLab job gives (`TAGSHIP_*`, `.tagship.yml`): known, so a
+/// run does not warn of them, but not inputs of the GitHub Action, whose action.yml leaves them
+/// out (the action's forge is GitHub).
+pub const GITLAB_ONLY: &[&str] = &["gitlab-token"];
+
 /// The inputs of one run, read once from the environment.
 #[derive(Clone, Default)]
 pub struct Inputs {
@@ -48,7 +54,7 @@ pub struct Inputs {
 }
 
 /// The inputs that hold secrets: never shown, not even in `Debug`.
-const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
+const SECRET_INPUTS: &[&str] = &["github-token", "gitlab-token", "registry-password"];
 
 impl std::fmt::Debug for Inputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -169,10 +175,13 @@ mod tests {
         let mut inputs = Inputs::default();
         inputs.set("github-token", "ghp_secret123");
         inputs.set("registry-password", "hunter2");
+        inputs.set("gitlab-token", "glpat-secret456");
         inputs.set("images", "ghcr.io/o/app");
         let shown = format!("{inputs:?}");
         assert!(
-            !shown.contains("ghp_secret123") && !shown.contains("hunter2"),
+            !shown.contains("ghp_secret123")
+                && !shown.contains("hunter2")
+                && !shown.contains("glpat-secret456"),
             "{shown}"
         );
         assert!(shown.contains("ghcr.io/o/app"), "{shown}");

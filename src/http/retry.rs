@@ -24,6 +24,14 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Whether a call may be repeated after a failure without doing its work twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    Safe,
+    /// A create: the caller looks up whether it was applied before trying again.
+    Never,
+}
+
 /// 408, 429 and 5xx are worth another try; other statuses are answers.
 pub fn is_retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..=599).contains(&status)

@@ -29,6 +29,7 @@ impl Settings {
                 changelog: self.release.changelog,
                 template: self.release.template.clone(),
                 has_token: self.release.forge.has_token(),
+                forge: self.release.forge.kind(),
             },
             git_tags: self.release.git_tags,
             prune: retention

@@ -73,7 +73,7 @@ pub async fn now(gh: &GitHub, tag: &str) -> Result<ReleasesNow, GitHubError> {
     let now = existing(gh, tag).await?;
     Ok(ReleasesNow {
         ours: now.release.map(|r| ExistingRelease {
-            id: r.id,
+            id: Some(r.id),
             html_url: r.html_url,
             body: r.body,
             draft: r.draft,
@@ -92,7 +92,7 @@ pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, Gi
         (ReleaseChange::Unchanged, Some(id)) => {
             tracing::info!("release {} is up to date", step.tag_name);
             return Ok(AppliedRelease {
-                id,
+                id: Some(id),
                 url: step.url.clone().unwrap_or_default(),
                 tag: step.tag_name.clone(),
                 action: ReleaseAction::Unchanged,
@@ -102,7 +102,7 @@ pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, Gi
         _ => create(gh, step, make_latest).await?,
     };
     Ok(AppliedRelease {
-        id: release.id,
+        id: Some(release.id),
         url: release.html_url,
         tag: release.tag_name,
         action,

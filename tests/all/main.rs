@@ -15,6 +15,7 @@ mod events;
 mod fake_github;
 mod faults;
 mod github_client;
+mod gitlab_forge;
 mod hostile_layout;
 mod hostile_registry;
 mod hostile_text;

@@ -80,12 +80,10 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
-use sha2::{Digest as _, Sha256};
+
+use super::fake_http::{Server, fake_sha, is_full_sha, parse_query, percent_decode, timestamp};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -171,10 +169,8 @@ pub struct PackageVersion {
 
 /// The fake server. Dropping it stops the server.
 pub struct FakeGitHub {
-    url: String,
+    server: Server,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeGitHub {
@@ -188,53 +184,18 @@ impl FakeGitHub {
 
     /// Starts the server on 127.0.0.1 on a free port.
     pub fn start() -> FakeGitHub {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State::new(url.clone())));
-        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
+        // The base URL (what `Link` and `html_url`s name) is known once the server listens.
+        let state = Arc::new(Mutex::new(State::new(String::new())));
         let served = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("fake-github".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    loop {
-                        tokio::select! {
-                            _ = &mut stop => break,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
-                                let state = served.clone();
-                                tokio::spawn(async move {
-                                    let service = service_fn(move |request| {
-                                        serve(state.clone(), request)
-                                    });
-                                    let _ = http1::Builder::new()
-                                        .serve_connection(TokioIo::new(stream), service)
-                                        .await;
-                                });
-                            }
-                        }
-                    }
-                });
-                // Dropping the runtime ends the connections still open.
-            })
-            .unwrap();
-        FakeGitHub {
-            url,
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let server = Server::start("fake-github", move |request| serve(served.clone(), request));
+        let fake = FakeGitHub { server, state };
+        fake.lock().base = fake.server.url();
+        fake
     }
 
     /// The base URL, for `GITHUB_API_URL` (`http://127.0.0.1:PORT`, no trailing slash).
     pub fn url(&self) -> String {
-        self.url.clone()
+        self.server.url()
     }
 
     pub fn add_token(&self, token: &str, perms: Perms) {
@@ -557,17 +518,6 @@ impl FakeGitHub {
 
     fn with_repo<T>(&self, owner_repo: &str, f: impl FnOnce(&mut Repo) -> T) -> T {
         f(self.lock().repo_mut(owner_repo))
-    }
-}
-
-impl Drop for FakeGitHub {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -1407,26 +1357,11 @@ impl Repo {
     }
 }
 
-fn timestamp(second: i64) -> String {
-    jiff::Timestamp::from_second(second)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
 fn epoch_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A sha-1-shaped (40 hex) stand-in derived from `seed`.
-fn fake_sha(seed: &str) -> String {
-    hex(&Sha256::digest(seed.as_bytes()))[..40].to_string()
 }
 
 /// `sha256:` and 64 lowercase hex.
@@ -1452,44 +1387,6 @@ fn encode_segment(s: &str) -> String {
                 (b as char).to_string()
             }
             _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn is_full_sha(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
-            .flatten()
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match escaped {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (percent_decode(k), percent_decode(v)),
-            None => (percent_decode(p), String::new()),
         })
         .collect()
 }

@@ -5,7 +5,7 @@ use http::Method;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-use super::{GitLab, GitLabError, project_not_found, segment};
+use super::{GitLab, GitLabError, TokenKind, project_not_found, segment};
 use crate::forge::RefAction;
 use crate::http::retry::Repeat;
 
@@ -83,6 +83,17 @@ pub async fn compare(
     let answer = gl
         .call(&operation, Method::GET, url.as_str(), None, Repeat::Safe)
         .await?;
+    if gl.token_kind == TokenKind::Job && project_not_found(&answer) {
+        // GitLab does not take the job token here: the request went as anyone's, and a private
+        // project is not found.
+        return Err(GitLabError::Unauthorized {
+            operation,
+            project: gl.project.clone(),
+            status: answer.status,
+            message: "the job token cannot read comparisons".into(),
+            fix: "For the commits changelog, give `gitlab-token` a token with the `read_api` scope; or set `changelog: none`".into(),
+        });
+    }
     let compare: Compare = gl.expect(&operation, &answer, READ)?;
     // GitLab lists them oldest first.
     Ok((

@@ -7,12 +7,18 @@ use std::future::Future;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
+
+/// A response body as hyper sends it.
+pub type Body = BoxBody<Bytes, Infallible>;
 
 /// A running server. Dropping it stops it.
 pub struct Server {
@@ -83,6 +89,85 @@ impl Drop for Server {
             let _ = thread.join();
         }
     }
+}
+
+/// What a fake answers before it is sent: status, headers and what the body holds.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub payload: Payload,
+}
+
+pub enum Payload {
+    Empty,
+    Json(Value),
+    /// Plain text, as some errors are (GitLab's throttle).
+    Text(&'static str),
+    /// A body of this many bytes that the fake generates as it is sent (the fake GitHub's
+    /// `serve_huge_body`), given to [`respond`].
+    Generated(u64),
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            payload: Payload::Json(body),
+        }
+    }
+
+    pub fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            payload: Payload::Empty,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// The path, query, headers and whole body of a request.
+pub async fn receive(request: Request<Incoming>) -> (hyper::http::request::Parts, Bytes) {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    (parts, body)
+}
+
+/// `reply` as hyper sends it; `generated` is the body of a [`Payload::Generated`].
+pub fn respond(reply: Reply, generated: Option<Body>) -> Response<Body> {
+    let (body, content_type) = match (reply.payload, generated) {
+        (Payload::Json(json), _) => (
+            Full::new(Bytes::from(json.to_string())).boxed(),
+            Some("application/json; charset=utf-8"),
+        ),
+        (Payload::Text(text), _) => (
+            Full::new(Bytes::from_static(text.as_bytes())).boxed(),
+            Some("text/plain; charset=utf-8"),
+        ),
+        (Payload::Generated(_), Some(body)) => (body, Some("application/json; charset=utf-8")),
+        (Payload::Generated(_) | Payload::Empty, _) => (Full::new(Bytes::new()).boxed(), None),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    if let Some(content_type) = content_type {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }
 
 /// `second` (epoch) as GitHub and GitLab write times: `2020-01-10T00:30:00Z`.

@@ -76,14 +76,16 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::fake_http::{Server, fake_sha, is_full_sha, parse_query, percent_decode, timestamp};
+use super::fake_http::{
+    Body as ResponseBody, Payload, Reply, Server, fake_sha, is_full_sha, parse_query,
+    percent_decode, receive, respond, timestamp,
+};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -627,30 +629,6 @@ struct Commit {
     date: String,
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Option<Value>,
-    /// Instead of `body`: a generated body of this many bytes.
-    huge_body: Option<u64>,
-}
-
-impl Reply {
-    fn json(status: u16, body: Value) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: Some(body),
-            huge_body: None,
-        }
-    }
-
-    fn header(mut self, name: &'static str, value: String) -> Reply {
-        self.headers.push((name, value));
-        self
-    }
-}
-
 fn error(status: u16, message: &str, doc: &str) -> Reply {
     Reply::json(
         status,
@@ -822,8 +800,8 @@ impl State {
                         answer: Injected::HugeBody(bytes),
                         ..
                     }) => Reply {
-                        huge_body: Some(bytes),
-                        ..Reply::json(200, Value::Null)
+                        payload: Payload::Generated(bytes),
+                        ..Reply::empty(200)
                     },
                     Some(Failure {
                         answer: Injected::Status(status),
@@ -1582,12 +1560,7 @@ fn update_release(
 }
 
 fn no_content() -> Reply {
-    Reply {
-        status: 204,
-        headers: Vec::new(),
-        body: None,
-        huge_body: None,
-    }
+    Reply::empty(204)
 }
 
 fn generate_notes_reply(repo: &Repo, body: &Map<String, Value>) -> Reply {
@@ -1930,40 +1903,16 @@ fn ref_json(base: &str, repo: &Repo, name: &str, sha: &str) -> Value {
 async fn serve(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
-) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let path = parts.uri.path().to_string();
-    let query = parts.uri.query().unwrap_or("").to_string();
-    let (reply, huge_body_sent) = {
-        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-        let reply = st.answer(&parts.method, &path, &query, &parts.headers, &body);
-        (reply, st.huge_body_sent.clone())
+) -> Result<Response<ResponseBody>, Infallible> {
+    let (parts, body) = receive(request).await;
+    let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let reply = st.answer(&parts.method, path, query, &parts.headers, &body);
+    let generated = match reply.payload {
+        Payload::Generated(bytes) => Some(HugeBody::new(bytes, st.huge_body_sent.clone()).boxed()),
+        _ => None,
     };
-    let body = match (reply.huge_body, &reply.body) {
-        (Some(bytes), _) => HugeBody::new(bytes, huge_body_sent).boxed(),
-        (None, Some(v)) => Full::new(Bytes::from(v.to_string())).boxed(),
-        _ => Full::new(Bytes::new()).boxed(),
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    let headers = response.headers_mut();
-    if reply.body.is_some() {
-        headers.insert(
-            hyper::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-    }
-    for (name, value) in reply.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    }
-    Ok(response)
+    Ok(respond(reply, generated))
 }
 
 /// A body generated as hyper sends it: `[` and then one package version after another, cut at

@@ -38,15 +38,15 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::fake_http::{Server, fake_sha, is_full_sha, parse_query, percent_decode, timestamp};
+use super::fake_http::{
+    Body, Payload, Reply, Server, fake_sha, is_full_sha, parse_query, percent_decode, receive,
+    respond, timestamp,
+};
 
 /// The tests' SOURCE_DATE_EPOCH: 2020-01-10T00:30:00Z.
 const CLOCK_START: i64 = 1578616200;
@@ -238,30 +238,6 @@ struct State {
     failures: VecDeque<Failure>,
 }
 
-/// An answer: status, headers, and a JSON body or a text one.
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Option<Value>,
-    text: Option<&'static str>,
-}
-
-impl Reply {
-    fn json(status: u16, body: Value) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: Some(body),
-            text: None,
-        }
-    }
-
-    fn header(mut self, name: &'static str, value: String) -> Reply {
-        self.headers.push((name, value));
-        self
-    }
-}
-
 fn message(status: u16, text: &str) -> Reply {
     Reply::json(status, json!({ "message": text }))
 }
@@ -289,11 +265,10 @@ fn insufficient_scope() -> Reply {
 /// GitLab's throttle: text, not JSON.
 fn throttled() -> Reply {
     Reply {
-        status: 429,
-        headers: vec![("retry-after", "1".into())],
-        body: None,
-        text: Some("Retry later\n"),
+        payload: Payload::Text("Retry later\n"),
+        ..Reply::empty(429)
     }
+    .header("retry-after", "1".into())
 }
 
 fn injected(status: u16) -> Reply {
@@ -537,12 +512,7 @@ impl State {
                 self.tag_order.retain(|t| *t != tag);
                 self.releases.retain(|r| r.tag_name != tag);
                 self.tick();
-                Reply {
-                    status: 204,
-                    headers: Vec::new(),
-                    body: None,
-                    text: None,
-                }
+                Reply::empty(204)
             }
             Endpoint::Compare => self.compare(query),
         }
@@ -891,40 +861,15 @@ fn unmodelled(body: &Map<String, Value>, fields: &[&str]) -> Option<Reply> {
 async fn serve(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
-) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let path = parts.uri.path().to_string();
-    let query = parts.uri.query().unwrap_or("").to_string();
+) -> Result<Response<Body>, Infallible> {
+    let (parts, body) = receive(request).await;
+    let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
     let reply = state.lock().unwrap_or_else(|e| e.into_inner()).answer(
         &parts.method,
-        &path,
-        &query,
+        path,
+        query,
         &parts.headers,
         &body,
     );
-    let (bytes, content_type) = match (&reply.body, reply.text) {
-        (Some(json), _) => (Bytes::from(json.to_string()), Some("application/json")),
-        (None, Some(text)) => (Bytes::from_static(text.as_bytes()), Some("text/plain")),
-        (None, None) => (Bytes::new(), None),
-    };
-    let mut response = Response::new(Full::new(bytes).boxed());
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    let headers = response.headers_mut();
-    if let Some(content_type) = content_type {
-        headers.insert(
-            hyper::header::CONTENT_TYPE,
-            HeaderValue::from_static(content_type),
-        );
-    }
-    for (name, value) in reply.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    Ok(response)
+    Ok(respond(reply, None))
 }

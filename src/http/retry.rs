@@ -206,6 +206,27 @@ impl Attempts {
             .is_ok()
     }
 
+    /// After `failure`, which names no wait (a create that may not have been applied): waits
+    /// the backoff, saying so with `situation`, and counts the next try; or, with no try left,
+    /// gives `failure` back.
+    pub async fn again_after<E: std::fmt::Display>(
+        &mut self,
+        failure: E,
+        situation: &str,
+    ) -> Result<(), E> {
+        let Ok(delay) = self.next_wait(None) else {
+            return Err(failure);
+        };
+        tracing::warn!(
+            "{failure}; {situation}, so trying again in {:.1}s (attempt {} of {})",
+            delay.as_secs_f64(),
+            self.attempt + 1,
+            self.policy.max_attempts
+        );
+        self.wait(delay).await;
+        Ok(())
+    }
+
     /// Waits `wait`, then counts the next try.
     pub async fn wait(&mut self, wait: Duration) {
         tokio::time::sleep(wait).await;

@@ -3,13 +3,13 @@
 //! is a scratch git repository with the release's tag checked out, as a job's clone has it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support;
 use crate::support::gitlab::{FakeGitLab, Token};
 use crate::support::images::Layout;
 use crate::support::registry;
+use crate::support::{self, git};
 
 const PROJECT_ID: u64 = 4242;
 const PROJECT_PATH: &str = "group/app";
@@ -17,21 +17,6 @@ const JOB_TOKEN: &str = "glcbt-64_fakejobtoken0123";
 const PAT: &str = "glpat-fakepersonaltoken456";
 const BEGIN: &str = "<!-- tagship:begin -->";
 const END: &str = "<!-- tagship:end -->";
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_DATE", "2021-02-03T04:05:06Z")
-        .env("GIT_AUTHOR_DATE", "2021-02-03T04:05:06Z")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
 
 /// A GitLab job of the project: its clone at `tag`, the fake GitLab, an image pushed for it.
 struct Job {

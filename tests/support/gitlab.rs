@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
@@ -383,20 +384,13 @@ impl State {
     }
 
     /// Answers one request, recording it.
-    fn answer(
-        &mut self,
-        method: &Method,
-        path: &str,
-        query: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Reply {
-        let reply = self.route(method, path, query, headers, body);
-        let target = if query.is_empty() {
-            path.to_string()
-        } else {
-            format!("{path}?{query}")
-        };
+    fn answer(&mut self, request: &Parts, body: &[u8]) -> Reply {
+        let reply = self.route(request, body);
+        let (method, headers) = (&request.method, &request.headers);
+        let target = request
+            .uri
+            .path_and_query()
+            .map_or_else(String::new, |p| p.to_string());
         let token_headers = ["job-token", "private-token"]
             .into_iter()
             .filter(|h| headers.contains_key(*h))
@@ -428,20 +422,18 @@ impl State {
         }
     }
 
-    fn route(
-        &mut self,
-        method: &Method,
-        path: &str,
-        query: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Reply {
+    fn route(&mut self, request: &Parts, body: &[u8]) -> Reply {
+        let (method, path, query) = (
+            &request.method,
+            request.uri.path(),
+            request.uri.query().unwrap_or(""),
+        );
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let (project, rest) = match segments.as_slice() {
             ["api", "v4", "projects", project, rest @ ..] => (percent_decode(project), rest),
             _ => return not_found("Not Found"),
         };
-        let Some(token) = self.caller(headers) else {
+        let Some(token) = self.caller(&request.headers) else {
             return message(401, "401 Unauthorized");
         };
         if project != self.id.to_string() && project != self.path {
@@ -863,13 +855,9 @@ async fn serve(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let (parts, body) = receive(request).await;
-    let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
-    let reply = state.lock().unwrap_or_else(|e| e.into_inner()).answer(
-        &parts.method,
-        path,
-        query,
-        &parts.headers,
-        &body,
-    );
+    let reply = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .answer(&parts, &body);
     Ok(respond(reply, None))
 }

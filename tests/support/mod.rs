@@ -23,6 +23,22 @@ pub fn events_dir() -> PathBuf {
     shared_dir().join("events")
 }
 
+/// Runs git in `dir` as a fixed author at a fixed date, so commits are reproducible.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_DATE", "2021-02-03T04:05:06Z")
+        .env("GIT_AUTHOR_DATE", "2021-02-03T04:05:06Z")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
 /// A fresh directory under the target dir, removed first if it exists.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);

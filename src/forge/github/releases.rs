@@ -166,16 +166,9 @@ async fn create(
             );
             return update(gh, release, &step.notes, make_latest).await;
         }
-        let Ok(delay) = attempts.next_wait(None) else {
-            return Err(unclear);
-        };
-        tracing::warn!(
-            "{unclear}; the release is not there, so trying again in {:.1}s (attempt {} of {})",
-            delay.as_secs_f64(),
-            attempts.attempt() + 1,
-            attempts.max()
-        );
-        attempts.wait(delay).await;
+        attempts
+            .again_after(unclear, "the release is not there")
+            .await?;
     }
 }
 

@@ -617,7 +617,9 @@ fn decide_release(
     let (change, existing, make_latest, body) = match &observed.releases {
         None => (ReleaseChange::CreateOrUpdate, None, None, generated.clone()),
         Some(now) => {
-            let make_latest = release::make_latest(&due, &now.stable_tags);
+            // GitLab has no latest flag: nothing to set, so nothing to update for.
+            let make_latest = intent.release.forge == ForgeKind::GitHub
+                && release::make_latest(&due, &now.stable_tags);
             match &now.ours {
                 None => (
                     ReleaseChange::Create,

@@ -271,6 +271,12 @@ fn a_gitlab_release_says_how_what_github_has_maps() {
     assert_eq!(release.change, ReleaseChange::Update);
     assert_eq!((release.id, release.released_at), (None, None));
     assert!(release.links.is_empty());
+    // Written already: left as it is (no latest flag to set again).
+    if let Some(ours) = seen.releases.as_mut().and_then(|r| r.ours.as_mut()) {
+        ours.body = Some(release.body.clone());
+    }
+    let again = decide(&ctx, &plan, &wants, &seen).unwrap().release.unwrap();
+    assert_eq!(again.change, ReleaseChange::Unchanged);
 }
 
 /// `git-tags` needs GitLab's Tags API, which the job token cannot call: the plan fails before

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
 
-use tagship::ci::github::{self, ContextSettings};
 use tagship::ci::inputs::split_lines;
+use tagship::ci::{ContextSettings, github};
 use tagship::plan::{self, PlanInputs, Rules};
 
 fn bench_plan(c: &mut Criterion) {

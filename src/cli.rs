@@ -1,6 +1,7 @@
 //! The command line: the arguments of `tagship action` (the container's entrypoint), `plan`, `push`,
 //! `merge`, `release`, `ls`, `prune` and `rollback`, turned into inputs and dispatched.
 
+mod action;
 mod merge;
 mod old_versions;
 
@@ -16,6 +17,7 @@ use crate::plan::release::{Changelog, ReleaseMode};
 use crate::publish::PublishError;
 use crate::registry::source::SourceSpec;
 use crate::run::commands;
+use action::OutputJsonFlag;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,8 +36,8 @@ pub enum Command {
     /// Run as the GitHub Action (the container's entrypoint): read the INPUT_* inputs, plan
     /// the tags, push the image under them (a dry run on pull requests), create the release,
     /// move the vX git tags, prune or roll back old versions, then write the step outputs and
-    /// summary. action.yml documents every input.
-    Action,
+    /// summary (on GitLab CI, the dotenv file and the job log). action.yml documents every input.
+    Action(action::ActionArgs),
     /// Print the plan for this context (GitHub Actions, or the local git repository). No network.
     Plan(PlanArgs),
     /// Push an image to every planned image and tag: oci:DIR[:REF], oci-archive:FILE[:REF],
@@ -75,6 +77,8 @@ pub struct ReleaseArgs {
     /// write nothing. Needs no token (with one, GitHub is asked what exists, read-only).
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub output_json: OutputJsonFlag,
     #[command(flatten)]
     pub connect: ConnectFlags,
 }
@@ -167,6 +171,8 @@ pub struct PushFlags {
     /// How --dry-run prints the run plan: text to read, or JSON for scripts.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    #[command(flatten)]
+    pub output_json: OutputJsonFlag,
 }
 
 /// How to reach the registries and GitHub from a terminal: the flags every network command takes.
@@ -231,7 +237,7 @@ impl Command {
     /// The interface this command is: the action's inputs, or the command line.
     pub fn interface(&self) -> Interface {
         match self {
-            Command::Action => Interface::Action,
+            Command::Action(_) => Interface::Action,
             Command::Plan(_) => Interface::CommandLine("plan"),
             Command::Push(_) => Interface::CommandLine("push"),
             Command::Merge(_) => Interface::CommandLine("merge"),
@@ -245,7 +251,7 @@ impl Command {
 
 pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
     match cli.command {
-        Command::Action => crate::run::action::action(env),
+        Command::Action(args) => action::action(args, env),
         Command::Push(args) => push_command(args, env),
         Command::Merge(args) => merge::merge(args, env),
         Command::Release(args) => release_command(args, env),
@@ -298,7 +304,14 @@ pub(crate) fn push_source(
     settings.registry.source = Some(source);
     rules.fill(&mut settings.metadata);
     push.fill(&mut settings);
-    commands::push(env, settings, push.dry_run, push.format == Format::Json)
+    let output_json = push.output_json.resolve(env);
+    commands::push(
+        env,
+        settings,
+        push.dry_run,
+        push.format == Format::Json,
+        output_json.as_deref(),
+    )
 }
 
 impl PushFlags {
@@ -327,5 +340,6 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
         // As in the action, from the workspace when there is one.
         release.template = Some(read_template(&env.workspace(), path)?);
     }
-    commands::release(env, &settings, args.dry_run)
+    let output_json = args.output_json.resolve(env);
+    commands::release(env, &settings, args.dry_run, output_json.as_deref())
 }

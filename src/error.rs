@@ -203,8 +203,8 @@ impl Interface {
     }
 }
 
-/// Logs the error once, through the log layer (an `::error title=…::` line in Actions), in the
-/// words of the interface the run was started from.
+/// Logs the error once, through the log layer (an `::error title=…::` line in Actions, `ERROR:
+/// title: message` on GitLab), in the words of the interface the run was started from.
 pub fn report(error: &Error, interface: Interface) -> u8 {
     let message = interface.words(&error.to_string());
     tracing::error!(title = interface.title(error).as_str(), "{message}");

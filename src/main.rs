@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         now: jiff::Timestamp::now(),
         workdir: std::env::current_dir().unwrap_or_else(|_| ".".into()),
     };
-    log::init(env.style(), env.debug());
+    log::init(env.style(), env.debug(), env.colour());
     let interface = cli.command.interface();
     match cli::run(cli, &env) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
 //! Property tests over every parser of outside input (issue 14, "Fuzzing"): the tag-rule language,
-//! the event payload, `Link`, OCI layouts and archives, `docker save` archives, templates and
+//! the event payload, GitLab's `CI_*` variables, `Link`, OCI layouts and archives, `docker save` archives, templates and
 //! release notes, and the small parsers (digests, `Retry-After`, image references, error bodies,
 //! the output gate). Each property holds for any input: no panic, and the invariant it names.
 //!
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use tagship::ci;
 use tagship::http::next_link;
 use tagship::http::retry::{RetryPolicy, parse_retry_after};
-use tagship::plan::context::{Context, PullRequest, Release, Repository};
+use tagship::plan::context::{Context, ForgeKind, PullRequest, Release, Repository};
 use tagship::plan::tags::{GlobalScope, JsRegex, Outcome, TagRule};
 use tagship::plan::template::Template;
 use tagship::plan::{self, InputLine, PlanInputs, Rules, date_format, notes};
@@ -320,7 +320,7 @@ fn short_text() -> BoxedStrategy<String> {
 
 fn arb_context() -> BoxedStrategy<Context> {
     let git_ref = (
-        select(&["refs/heads/", "refs/tags/", "refs/pull/", "", "refs/"][..]),
+        select(&["refs/heads/", "refs/tags/", "refs/pull/", "refs/merge-requests/", "", "refs/"][..]),
         prop_oneof![3 => short_text(), 2 => select(VERSIONS).prop_map(str::to_string), 1 => text(REF_TOKENS)],
     )
         .prop_map(|(prefix, rest)| format!("{prefix}{rest}"));
@@ -349,6 +349,7 @@ fn arb_context() -> BoxedStrategy<Context> {
             description,
             license,
             default_branch: "main".into(),
+            registry_image: String::new(),
         },
     );
     (
@@ -389,6 +390,7 @@ fn arb_context() -> BoxedStrategy<Context> {
                     short_sha_length,
                     run_number: runs.0,
                     run_attempt: runs.1,
+                    forge: ForgeKind::GitHub,
                     repository,
                     push_base_ref,
                     pull_request,
@@ -976,7 +978,7 @@ fn event_seeds() -> &'static [EventSeed] {
     })
 }
 
-/// A change to one `GITHUB_*` variable.
+/// A change to one `GITHUB_*` (or GitLab `CI_*`) variable.
 #[derive(Debug, Clone)]
 enum EnvEdit {
     Drop(&'static str),
@@ -1003,8 +1005,8 @@ fn arb_env_edit() -> BoxedStrategy<EnvEdit> {
     .boxed()
 }
 
-fn settings() -> ci::github::ContextSettings {
-    ci::github::ContextSettings {
+fn settings() -> ci::ContextSettings {
+    ci::ContextSettings {
         now: Timestamp::from_second(1_578_616_200).unwrap(),
         short_sha_length: 7,
         pr_head_sha: false,
@@ -1041,7 +1043,7 @@ fn event_payload() {
                 };
             }
             let text = serde_json::to_string(&payload).unwrap();
-            let settings = ci::github::ContextSettings {
+            let settings = ci::ContextSettings {
                 pr_head_sha: *head_sha,
                 ..settings()
             };
@@ -1094,11 +1096,151 @@ fn event_payload_bytes() {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-            let _ = ci::detect(&env, &dir, &settings());
+            let _ = ci::github_context(&env, &settings());
             Ok(())
         },
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+const GITLAB_NAMES: &[&str] = &[
+    "CI_PIPELINE_SOURCE",
+    "CI_COMMIT_SHA",
+    "CI_COMMIT_TAG",
+    "CI_COMMIT_TAG_MESSAGE",
+    "CI_COMMIT_BRANCH",
+    "CI_COMMIT_REF_NAME",
+    "CI_COMMIT_TIMESTAMP",
+    "CI_PIPELINE_IID",
+    "CI_MERGE_REQUEST_IID",
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA",
+    "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+    "CI_DEFAULT_BRANCH",
+    "CI_PROJECT_PATH",
+    "CI_PROJECT_URL",
+    "CI_PROJECT_TITLE",
+    "CI_PROJECT_DESCRIPTION",
+    "CI_SERVER_URL",
+    "CI_REGISTRY_IMAGE",
+];
+
+const GITLAB_VALUES: &[&str] = &[
+    "push",
+    "merge_request_event",
+    "schedule",
+    "web",
+    "parent_pipeline",
+    "7",
+    "-1",
+    "18446744073709551616",
+    "2024-03-05T10:11:12+01:00",
+    "2024-13-45T99:00:00Z",
+    "registry.gitlab.example:5050/Group/Project",
+    "Group/Sub/Project",
+    "https://gitlab.example/",
+];
+
+/// A tag, a branch, a merge request (merged results) and a schedule pipeline, as GitLab sets
+/// them up.
+fn gitlab_seeds() -> Vec<BTreeMap<String, String>> {
+    let common = [
+        ("CI_COMMIT_SHA", "2d7f1e8c6a3b4c5d6e7f8091a2b3c4d5e6f70819"),
+        ("CI_COMMIT_TIMESTAMP", "2024-03-05T10:11:12+01:00"),
+        ("CI_PIPELINE_IID", "42"),
+        ("CI_DEFAULT_BRANCH", "main"),
+        ("CI_PROJECT_PATH", "Octo/tools/Hello-App"),
+        ("CI_PROJECT_TITLE", "Hello App"),
+        ("CI_SERVER_URL", "https://gitlab.example"),
+        (
+            "CI_REGISTRY_IMAGE",
+            "registry.gitlab.example/octo/tools/hello-app",
+        ),
+    ];
+    let pipelines: [&[(&str, &str)]; 4] = [
+        &[
+            ("CI_PIPELINE_SOURCE", "push"),
+            ("CI_COMMIT_TAG", "v1.2.3"),
+            ("CI_COMMIT_TAG_MESSAGE", "Release"),
+            ("CI_COMMIT_REF_NAME", "v1.2.3"),
+        ],
+        &[
+            ("CI_PIPELINE_SOURCE", "push"),
+            ("CI_COMMIT_BRANCH", "feature/x"),
+            ("CI_COMMIT_REF_NAME", "feature/x"),
+        ],
+        &[
+            ("CI_PIPELINE_SOURCE", "merge_request_event"),
+            ("CI_COMMIT_REF_NAME", "feature/x"),
+            ("CI_MERGE_REQUEST_IID", "7"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/x"),
+            (
+                "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA",
+                "9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b",
+            ),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        ],
+        &[
+            ("CI_PIPELINE_SOURCE", "schedule"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_COMMIT_REF_NAME", "main"),
+        ],
+    ];
+    pipelines
+        .iter()
+        .map(|pipeline| {
+            common
+                .iter()
+                .chain(pipeline.iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// GitLab's variables dropped or changed: a context or an error, and from a context, a plan
+/// whose tags a registry takes.
+#[test]
+fn gitlab_variables() {
+    let seeds = gitlab_seeds();
+    let edit = prop_oneof![
+        1 => select(GITLAB_NAMES).prop_map(EnvEdit::Drop),
+        2 => (
+            select(GITLAB_NAMES),
+            prop_oneof![
+                text(REF_TOKENS),
+                select(GITLAB_VALUES).prop_map(str::to_string),
+                select(JSON_STRINGS).prop_map(str::to_string),
+            ],
+        )
+            .prop_map(|(name, value)| EnvEdit::Set(name, value)),
+    ];
+    let case = (
+        0..seeds.len(),
+        prop::collection::vec(edit, 0..4),
+        any::<bool>(),
+    );
+    let default_rules = Rules::parse(&PlanInputs::default()).unwrap();
+    fuzz("gitlab_variables", case, |(seed, edits, head_sha)| {
+        let mut env = seeds[*seed].clone();
+        for edit in edits {
+            match edit {
+                EnvEdit::Drop(name) => env.remove(*name),
+                EnvEdit::Set(name, value) => env.insert(name.to_string(), value.clone()),
+            };
+        }
+        let settings = ci::ContextSettings {
+            pr_head_sha: *head_sha,
+            ..settings()
+        };
+        let Ok(ctx) = ci::gitlab::context(&env, &settings) else {
+            return Ok(());
+        };
+        let Ok(plan) = plan::plan(&ctx, &default_rules) else {
+            return Ok(());
+        };
+        check_plan(&plan)
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,70 +4,11 @@ use jiff::Timestamp;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-use super::ContextError;
-use crate::plan::context::{Context, PullRequest, Release, Repository};
-
-/// Settings every context source shares: the clock and docker/metadata-action's environment knobs.
-#[derive(Debug, Clone)]
-pub struct ContextSettings {
-    pub now: Timestamp,
-    pub short_sha_length: usize,
-    /// `DOCKER_METADATA_PR_HEAD_SHA`: use the PR's head commit instead of the merge commit.
-    pub pr_head_sha: bool,
-}
-
-impl ContextSettings {
-    /// Reads `SOURCE_DATE_EPOCH`, `DOCKER_METADATA_SHORT_SHA_LENGTH` and
-    /// `DOCKER_METADATA_PR_HEAD_SHA` from `env`; `clock` is "now" when no epoch is set.
-    pub fn from_env(
-        env: &BTreeMap<String, String>,
-        clock: Timestamp,
-    ) -> Result<ContextSettings, ContextError> {
-        let now = match env
-            .get("SOURCE_DATE_EPOCH")
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-        {
-            None => clock,
-            Some(epoch) => epoch
-                .parse::<i64>()
-                .ok()
-                .and_then(|s| Timestamp::from_second(s).ok())
-                .ok_or_else(|| ContextError::Variable {
-                    name: "SOURCE_DATE_EPOCH",
-                    problem: format!("`{epoch}` is not a number of seconds since 1970-01-01 UTC"),
-                })?,
-        };
-        let short_sha_length = match env
-            .get("DOCKER_METADATA_SHORT_SHA_LENGTH")
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-        {
-            None => 7,
-            Some(n) => n.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                ContextError::Variable {
-                    name: "DOCKER_METADATA_SHORT_SHA_LENGTH",
-                    problem: format!("`{n}` is not a positive whole number"),
-                }
-            })?,
-        };
-        let pr_head_sha = env
-            .get("DOCKER_METADATA_PR_HEAD_SHA")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("true"));
-        Ok(ContextSettings {
-            now,
-            short_sha_length,
-            pr_head_sha,
-        })
-    }
-}
+use super::{ContextError, ContextSettings, var};
+use crate::plan::context::{Context, ForgeKind, PullRequest, Release, Repository};
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
-}
-
-fn var<'a>(env: &'a BTreeMap<String, String>, name: &str) -> &'a str {
-    env.get(name).map_or("", |v| v.trim())
 }
 
 /// Builds the context from the `GITHUB_*` variables in `env` and the event payload text.
@@ -195,6 +136,7 @@ pub fn context(
         short_sha_length: settings.short_sha_length,
         run_number: var(env, "GITHUB_RUN_NUMBER").to_string(),
         run_attempt: var(env, "GITHUB_RUN_ATTEMPT").to_string(),
+        forge: ForgeKind::GitHub,
         repository,
         push_base_ref,
         pull_request,
@@ -249,6 +191,7 @@ fn repository(env: &BTreeMap<String, String>, payload: &Value) -> Repository {
         description: field("description"),
         license,
         default_branch: field("default_branch"),
+        registry_image: String::new(),
     }
 }
 

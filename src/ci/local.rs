@@ -4,9 +4,8 @@ use jiff::Timestamp;
 use std::path::Path;
 use std::process::Command;
 
-use super::ContextError;
-use super::github::ContextSettings;
-use crate::plan::context::{Context, Repository};
+use super::{ContextError, ContextSettings};
+use crate::plan::context::{Context, ForgeKind, Repository};
 use crate::plan::version::SemVer;
 
 fn git(dir: &Path, args: &[&str]) -> Result<Option<String>, ContextError> {
@@ -70,6 +69,7 @@ pub fn context(dir: &Path, settings: &ContextSettings) -> Result<Context, Contex
         short_sha_length: settings.short_sha_length,
         run_number: String::new(),
         run_attempt: String::new(),
+        forge: ForgeKind::GitHub,
         repository,
         push_base_ref: None,
         pull_request: None,

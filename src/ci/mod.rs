@@ -1,16 +1,17 @@
-//! Where the context comes from: GitHub Actions (variables and the event payload), or, outside CI,
-//! the local git repository. Everything here is read once, at the edge.
+//! Where the context comes from: GitHub Actions (variables and the event payload), GitLab CI (its
+//! `CI_*` variables), or, outside CI, the local git repository. Everything here is read once, at
+//! the edge.
 
 pub mod github;
+pub mod gitlab;
 pub mod inputs;
 pub mod local;
 pub mod settings;
 
+use jiff::Timestamp;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use crate::plan::Context;
-use github::ContextSettings;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ContextError {
@@ -42,23 +43,24 @@ pub fn is_github_actions(env: &BTreeMap<String, String>) -> bool {
     on_actions_runner(env) || env.contains_key("GITHUB_EVENT_PATH")
 }
 
-/// The context of this run, as `env` shows it (the clock, `SOURCE_DATE_EPOCH`, the payload or
-/// git).
+/// The context of this run, as `env` shows it (the clock, `SOURCE_DATE_EPOCH`, the payload, the
+/// GitLab variables or git).
 pub fn context(env: &Environment) -> Result<Context, ContextError> {
     let settings = ContextSettings::from_env(&env.vars, env.now)?;
-    detect(&env.vars, &env.workdir, &settings)
+    match env.platform() {
+        Platform::GitHub => github_context(&env.vars, &settings),
+        Platform::GitLab => gitlab::context(&env.vars, &settings),
+        Platform::Local => local::context(&env.workdir, &settings),
+    }
 }
 
-/// Reads the context: from GitHub Actions when running there, otherwise from git in `workdir`.
-pub fn detect(
+/// Reads the GitHub Actions context: the `GITHUB_*` variables and the payload at
+/// `GITHUB_EVENT_PATH`.
+pub fn github_context(
     env: &BTreeMap<String, String>,
-    workdir: &Path,
     settings: &ContextSettings,
 ) -> Result<Context, ContextError> {
-    if !is_github_actions(env) {
-        return local::context(workdir, settings);
-    }
-    let path = env.get("GITHUB_EVENT_PATH").map(|p| p.trim()).unwrap_or("");
+    let path = var(env, "GITHUB_EVENT_PATH");
     if path.is_empty() {
         return Err(ContextError::Variable {
             name: "GITHUB_EVENT_PATH",
@@ -72,6 +74,59 @@ pub fn detect(
                 problem: e.to_string(),
             })?;
     github::context(env, &text, path, settings)
+}
+
+/// Settings every context source shares: the clock and docker/metadata-action's environment knobs.
+#[derive(Debug, Clone)]
+pub struct ContextSettings {
+    pub now: Timestamp,
+    pub short_sha_length: usize,
+    /// `DOCKER_METADATA_PR_HEAD_SHA`: use the head commit of a pull request (of a merge request's
+    /// source branch) instead of the merge commit.
+    pub pr_head_sha: bool,
+}
+
+impl ContextSettings {
+    /// Reads `SOURCE_DATE_EPOCH`, `DOCKER_METADATA_SHORT_SHA_LENGTH` and
+    /// `DOCKER_METADATA_PR_HEAD_SHA` from `env`; `clock` is "now" when no epoch is set.
+    pub fn from_env(
+        env: &BTreeMap<String, String>,
+        clock: Timestamp,
+    ) -> Result<ContextSettings, ContextError> {
+        let now = match var(env, "SOURCE_DATE_EPOCH") {
+            "" => clock,
+            epoch => epoch
+                .parse::<i64>()
+                .ok()
+                .and_then(|s| Timestamp::from_second(s).ok())
+                .ok_or_else(|| ContextError::Variable {
+                    name: "SOURCE_DATE_EPOCH",
+                    problem: format!("`{epoch}` is not a number of seconds since 1970-01-01 UTC"),
+                })?,
+        };
+        let short_sha_length = match var(env, "DOCKER_METADATA_SHORT_SHA_LENGTH") {
+            "" => 7,
+            n => n.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ContextError::Variable {
+                    name: "DOCKER_METADATA_SHORT_SHA_LENGTH",
+                    problem: format!("`{n}` is not a positive whole number"),
+                }
+            })?,
+        };
+        let pr_head_sha = env
+            .get("DOCKER_METADATA_PR_HEAD_SHA")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("true"));
+        Ok(ContextSettings {
+            now,
+            short_sha_length,
+            pr_head_sha,
+        })
+    }
+}
+
+/// A variable's value, trimmed; empty when it is not set.
+fn var<'a>(env: &'a BTreeMap<String, String>, name: &str) -> &'a str {
+    env.get(name).map_or("", |v| v.trim())
 }
 
 /// Registries whose versions live in GitHub Packages: ghcr.io, and a GitHub Enterprise Server's
@@ -120,18 +175,33 @@ pub struct Environment {
 
 impl Environment {
     pub fn style(&self) -> crate::output::log::Style {
+        use crate::output::log::Style;
         if on_actions_runner(&self.vars) {
-            crate::output::log::Style::Actions
+            Style::Actions
+        } else if self.platform() == Platform::GitLab {
+            Style::GitLab { now: self.now }
         } else {
-            crate::output::log::Style::Plain
+            Style::Plain
         }
     }
 
-    /// The checked-out repository: `GITHUB_WORKSPACE`, else the working directory. Relative
-    /// files the action names (its `source`, the notes template) are read from here.
+    /// Whether log labels are coloured: stderr is a terminal and `NO_COLOR` is not set.
+    pub fn colour(&self) -> bool {
+        self.vars.get("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
+
+    /// The checked-out repository: `GITHUB_WORKSPACE` on GitHub, `CI_PROJECT_DIR` on GitLab,
+    /// else the working directory. Relative files the action names (its `source`, the notes
+    /// template) are read from here.
     pub fn workspace(&self) -> std::path::PathBuf {
+        let checkout = match self.platform() {
+            Platform::GitHub => "GITHUB_WORKSPACE",
+            Platform::GitLab => "CI_PROJECT_DIR",
+            Platform::Local => return self.workdir.clone(),
+        };
         self.vars
-            .get("GITHUB_WORKSPACE")
+            .get(checkout)
             .filter(|w| !w.trim().is_empty())
             .map_or_else(|| self.workdir.clone(), std::path::PathBuf::from)
     }

@@ -40,6 +40,9 @@ pub struct Settings {
     pub registry: PublishSettings,
     pub release: ReleaseSettings,
     pub retention: RetentionSettings,
+    /// On GitLab, the dotenv file the outputs go to (`TAGSHIP_DOTENV`, `--dotenv`; relative to
+    /// the working directory).
+    pub dotenv: std::path::PathBuf,
 }
 
 /// How a run reaches the registries and GitHub, and what it proves itself with.
@@ -291,6 +294,12 @@ impl Settings {
                     registries: super::github_packages_registries(vars),
                 },
             },
+            dotenv: vars
+                .get("TAGSHIP_DOTENV")
+                .map(|p| p.trim())
+                .filter(|p| !p.is_empty())
+                .unwrap_or("tagship.env")
+                .into(),
         }
     }
 

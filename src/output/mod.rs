@@ -1,6 +1,9 @@
-//! What tagship shows and leaves behind: log lines, step outputs, the step summary.
+//! What tagship shows and leaves behind: log lines, step outputs (GitHub's file, GitLab's dotenv
+//! file, the JSON document), the step summary.
 
 pub mod actions;
+pub mod atomic;
+pub mod dotenv;
 pub mod log;
 pub mod render;
 pub mod report;

@@ -1,6 +1,8 @@
 //! What a run shows: the run plan (as text and JSON) and, from the plan and the report of what
 //! was done, the step outputs and the step summary.
 
+use serde::{Serialize, Serializer};
+
 use super::render;
 use super::safe;
 use crate::plan::publish::{PlannedTag, TagAction};
@@ -11,6 +13,35 @@ use crate::run::execute::Report;
 pub fn plan_json(run: &RunPlan) -> String {
     // Plain strings, numbers and vectors: serialising cannot fail.
     serde_json::to_string_pretty(run).unwrap_or_default()
+}
+
+/// `--output-json`'s document: every output by name, its text as the step outputs hold it, and
+/// the run plan as JSON (rather than the `run-plan` output's text).
+pub fn outputs_json(outputs: &[(&str, String)], run: &RunPlan) -> String {
+    #[derive(Serialize)]
+    struct Document<'a> {
+        outputs: Outputs<'a>,
+        #[serde(rename = "run-plan")]
+        run_plan: &'a RunPlan,
+    }
+    /// In the run's order, which a map would sort away.
+    struct Outputs<'a>(&'a [(&'a str, String)]);
+    impl Serialize for Outputs<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(
+                self.0
+                    .iter()
+                    .filter(|(name, _)| *name != "run-plan")
+                    .map(|(name, value)| (name, value)),
+            )
+        }
+    }
+    // Plain strings, numbers and vectors: serialising cannot fail.
+    serde_json::to_string_pretty(&Document {
+        outputs: Outputs(outputs),
+        run_plan: run,
+    })
+    .unwrap_or_default()
 }
 
 /// The run plan for a person: each step and what it would write.

@@ -10,6 +10,12 @@
 //! - a line that would still read as a command gets a `\` in front of its `::`, and `##[` becomes
 //!   `##\[` (Markdown shows both as they were); JSON escapes them its own way, and reads back
 //!   the same.
+//!
+//! GitLab's log reads no workflow commands; it reads `section_start:TIME:NAME` and
+//! `section_end:TIME:NAME` as markers only where `CR ESC[0K` follows them, and a bare CR rewrites
+//! its line. [`line`] and [`block`] show both CR and ESC escaped, so the same gate keeps outside
+//! text from opening or closing a section, redrawing a line or painting it there too. What
+//! GitLab passes on to later jobs, the dotenv file, has rules of its own: [`dotenv_value`].
 
 use std::borrow::Cow;
 
@@ -224,6 +230,28 @@ pub fn output_value(text: &str) -> Cow<'_, str> {
     escape_where(text, |c| !matches!(c, '\n' | '\r' | '\t') && is_unsafe(c))
 }
 
+/// A value for GitLab's dotenv file, which GitLab reads line by line, each line `KEY=VALUE` split
+/// at the first `=` and trimmed, with nothing unquoted or unescaped, and whose values a later job
+/// expands (`$NAME`, `$$` for `$`). So a line break becomes a space (a value can neither end its
+/// line nor start another variable), `$` is doubled, and other control characters are shown
+/// escaped; `#`, quotes and `=` mean nothing there and stay as they are.
+pub fn dotenv_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // CR LF is one line break: its LF makes the space.
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => out.push(' '),
+            '$' => out.push_str("$$"),
+            '\t' => out.push('\t'),
+            c if is_unsafe(c) => push_visible(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Writes `text` to stdout through [`block`]. A closed stdout (`| head`) is not worth an error.
 pub fn print(text: &str) {
     write_stdout(&block(text));
@@ -341,6 +369,26 @@ mod tests {
         // (minutes for this one).
         let body = "authorization=".repeat(20_000);
         assert_eq!(redact_credentials(&body), "authorization=***");
+    }
+
+    #[test]
+    fn a_dotenv_value_is_one_line_that_expands_to_itself() {
+        assert_eq!(
+            dotenv_value("a:1\na:2\r\na:3\ra:4"),
+            "a:1 a:2 a:3 a:4",
+            "a list becomes one line"
+        );
+        assert_eq!(
+            dotenv_value("x\nTAGSHIP_DIGEST=sha256:evil"),
+            "x TAGSHIP_DIGEST=sha256:evil",
+            "no second variable"
+        );
+        assert_eq!(
+            dotenv_value(r#"say "hi" # 'q' a=b $HOME $$"#),
+            r#"say "hi" # 'q' a=b $$HOME $$$$"#
+        );
+        assert_eq!(dotenv_value("\0\u{1b}[31m\t\u{2028}"), "\\0\\u{1b}[31m\t ");
+        assert_eq!(dotenv_value(""), "");
     }
 
     #[test]

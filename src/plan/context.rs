@@ -7,18 +7,23 @@ use serde::Serialize;
 /// The CI context a plan is computed from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Context {
-    /// The event's name as the CI system gives it (`push`, `pull_request`, `schedule`, …).
+    /// The event's name as GitHub gives it (`push`, `pull_request`, `schedule`, …); GitLab's
+    /// pipeline sources are named after their GitHub equivalents (a merge request is a
+    /// `pull_request`).
     pub event_name: String,
-    /// The effective git ref: `refs/heads/…`, `refs/tags/…` or `refs/pull/N/merge`.
+    /// The effective git ref: `refs/heads/…`, `refs/tags/…`, GitHub's `refs/pull/N/merge` or
+    /// GitLab's `refs/merge-requests/IID/head` (`…/merge` for a merged-results pipeline).
     pub git_ref: String,
     /// The effective commit sha (the PR head when `DOCKER_METADATA_PR_HEAD_SHA` asks for it).
     pub sha: String,
     /// How many characters `{{sha}}` and `type=sha,format=short` keep.
     pub short_sha_length: usize,
-    /// `GITHUB_RUN_NUMBER`; empty outside CI.
+    /// `GITHUB_RUN_NUMBER`, GitLab's `CI_PIPELINE_IID`; empty outside CI.
     pub run_number: String,
-    /// `GITHUB_RUN_ATTEMPT`; empty outside CI.
+    /// `GITHUB_RUN_ATTEMPT`; empty outside CI and on GitLab, which does not count attempts.
     pub run_attempt: String,
+    /// Whose conventions the defaults follow.
+    pub forge: ForgeKind,
     pub repository: Repository,
     /// The push payload's `base_ref` (the branch a tag was pushed from), without `refs/heads/`.
     pub push_base_ref: Option<String>,
@@ -30,17 +35,43 @@ pub struct Context {
     pub commit_date: Timestamp,
 }
 
+/// The forge a run is on, where the defaults differ: the default image and a pull request's tag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum ForgeKind {
+    /// GitHub, and the local git repository outside CI.
+    #[default]
+    GitHub,
+    GitLab,
+}
+
+impl ForgeKind {
+    /// The default prefix of `type=ref,event=pr`: `pr-` (a pull request), `mr-` on GitLab (a
+    /// merge request).
+    pub fn pull_request_prefix(self) -> &'static str {
+        match self {
+            ForgeKind::GitHub => "pr-",
+            ForgeKind::GitLab => "mr-",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Repository {
-    /// `owner/name` as GitHub spells it (case kept).
+    /// `owner/name` as GitHub spells it (case kept); GitLab's `group/subgroup/project`.
     pub full_name: String,
+    /// The owner; GitLab's namespace (`group/subgroup`).
     pub owner: String,
+    /// The name people read (the `title` label): GitHub's repository name, GitLab's project
+    /// title.
     pub name: String,
     pub html_url: String,
     pub description: String,
     /// The SPDX id of the licence, when the payload names one.
     pub license: String,
     pub default_branch: String,
+    /// The project's image in its forge's own registry (GitLab's `CI_REGISTRY_IMAGE`, the default
+    /// image there); empty on GitHub, whose default is `ghcr.io/<full_name>`.
+    pub registry_image: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,9 +101,14 @@ impl Context {
         self.git_ref.strip_prefix("refs/tags/")
     }
 
-    /// The `refs/pull/` part of the ref, when it is a pull request ref.
+    /// The pull request in the ref, as `type=ref,event=pr` names it: `N` of GitHub's
+    /// `refs/pull/N/merge`, `IID` of GitLab's `refs/merge-requests/IID/head`.
     pub fn pull_ref(&self) -> Option<&str> {
-        self.git_ref.strip_prefix("refs/pull/")
+        if let Some(pull) = self.git_ref.strip_prefix("refs/pull/") {
+            return Some(pull.strip_suffix("/merge").unwrap_or(pull));
+        }
+        let merge_request = self.git_ref.strip_prefix("refs/merge-requests/")?;
+        Some(merge_request.split('/').next().unwrap_or(merge_request))
     }
 
     pub fn short_sha(&self) -> &str {
@@ -139,6 +175,7 @@ pub(crate) mod fixture {
             short_sha_length: 7,
             run_number: "21".into(),
             run_attempt: "1".into(),
+            forge: ForgeKind::GitHub,
             repository: Repository {
                 full_name: "Octo/Hello-World".into(),
                 owner: "Octo".into(),
@@ -147,6 +184,7 @@ pub(crate) mod fixture {
                 description: "An example".into(),
                 license: "MIT".into(),
                 default_branch: "main".into(),
+                registry_image: String::new(),
             },
             push_base_ref: Some("main".into()),
             pull_request: None,
@@ -185,6 +223,20 @@ pub(crate) mod fixture {
                 base_ref: "main".into(),
             }),
             ..tag_push("x")
+        }
+    }
+
+    /// A GitLab merge-request pipeline of `!iid`, the rest as [`pull_request`].
+    pub fn merge_request(iid: u64) -> Context {
+        let on_github = pull_request(iid);
+        Context {
+            git_ref: format!("refs/merge-requests/{iid}/head"),
+            forge: ForgeKind::GitLab,
+            repository: Repository {
+                registry_image: "registry.gitlab.example:5050/Octo/Hello-World".into(),
+                ..on_github.repository.clone()
+            },
+            ..on_github
         }
     }
 }

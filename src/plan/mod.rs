@@ -19,7 +19,7 @@ pub mod version;
 
 use serde::Serialize;
 
-pub use context::Context;
+pub use context::{Context, ForgeKind};
 use flavor::{Flavor, FlavorError, Latest};
 use images::{ImageError, ImageLine};
 use labels::{KeyValueError, KeyValueLine};
@@ -85,7 +85,8 @@ impl InputError {
 /// The inputs, parsed and checked. Built once; planning then cannot fail on syntax.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    /// `None`: the default, `ghcr.io/<owner>/<repo>` of the context's repository.
+    /// `None`: the default, `ghcr.io/<owner>/<repo>` of the context's repository (GitLab's
+    /// `CI_REGISTRY_IMAGE`).
     pub images: Option<Vec<ImageLine>>,
     /// `None`: tagship's default rules, which depend on the context.
     pub tags: Option<Vec<(InputLine, TagRule)>>,
@@ -207,7 +208,8 @@ pub struct Plan {
 
 /// tagship's tag rules when `tags` is empty. They follow the context: a stable semver tag gets
 /// `X.Y.Z`, `X.Y`, `X` (not for 0.y.z) and `latest`; a prerelease only its version; a branch its
-/// name; a pull request `pr-N`; a schedule `nightly`; all get `sha-<7>`, and pushes `build-<run>`.
+/// name; a pull request `pr-N` (a GitLab merge request `mr-IID`); a schedule `nightly`; all get
+/// `sha-<7>`, and pushes `build-<run>`.
 pub fn default_rules(ctx: &Context) -> Vec<(InputLine, TagRule)> {
     let mut lines: Vec<(&str, bool)> = Vec::new();
     if ctx.is_schedule() {
@@ -299,9 +301,10 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
                 continue;
             }
         };
-        let prefix = match &rule.prefix {
-            Some(p) => render(p)?,
-            None => render(&flavor.prefix)?,
+        let prefix = match (&rule.prefix, rule.type_prefix(ctx.forge)) {
+            (Some(own), _) => render(own)?,
+            (None, Some(type_prefix)) => type_prefix.to_string(),
+            (None, None) => render(&flavor.prefix)?,
         };
         let suffix = match &rule.suffix {
             Some(s) => render(s)?,
@@ -417,12 +420,19 @@ pub fn plan(ctx: &Context, rules: &Rules) -> Result<Plan, InputError> {
     })
 }
 
-/// `ghcr.io/<owner>/<repo>`, lower-cased; nothing when the repository is unknown (bare tags).
+/// `ghcr.io/<owner>/<repo>` on GitHub, the project's `CI_REGISTRY_IMAGE` on GitLab, lower-cased;
+/// nothing when the repository (or GitLab's registry) is unknown (bare tags).
 fn default_images(ctx: &Context) -> Result<Vec<images::ImageName>, InputError> {
-    if ctx.repository.full_name.is_empty() {
-        return Ok(Vec::new());
-    }
-    let name = format!("ghcr.io/{}", ctx.repository.full_name);
+    let repository = &ctx.repository;
+    let name = match ctx.forge {
+        ForgeKind::GitHub if !repository.full_name.is_empty() => {
+            format!("ghcr.io/{}", repository.full_name)
+        }
+        ForgeKind::GitLab if !repository.registry_image.is_empty() => {
+            repository.registry_image.clone()
+        }
+        ForgeKind::GitHub | ForgeKind::GitLab => return Ok(Vec::new()),
+    };
     images::ImageName::parse(&name)
         .map(|n| vec![n])
         .map_err(|e| InputError {

@@ -5,7 +5,7 @@
 use regex::{Regex, RegexBuilder};
 use std::fmt;
 
-use super::context::Context;
+use super::context::{Context, ForgeKind};
 use super::fields;
 use super::template::{DateSource, Scope, Template, TemplateError};
 use super::version::{Pep440, SemVer};
@@ -117,7 +117,8 @@ pub struct TagRule {
     pub kind: RuleKind,
     pub enable: Template,
     pub priority: f64,
-    /// An entry's own `prefix=`/`suffix=` (even empty) replaces the flavor's.
+    /// An entry's own `prefix=`/`suffix=` (even empty) replaces the flavor's (and the type's,
+    /// [`TagRule::type_prefix`]).
     pub prefix: Option<Template>,
     pub suffix: Option<Template>,
     /// Set only by tagship's default rules: this rule never turns `latest` on.
@@ -317,7 +318,7 @@ impl TagRule {
                 hint,
             })
         };
-        let mut prefix = get("prefix")
+        let prefix = get("prefix")
             .map(|p| template("prefix", p, &[]))
             .transpose()?;
         let suffix = get("suffix")
@@ -393,9 +394,6 @@ impl TagRule {
                         });
                     }
                 };
-                if event == RefEvent::Pr && prefix.is_none() {
-                    prefix = Some(template("prefix", "pr-", &[])?);
-                }
                 RuleKind::Ref(event)
             }
             "raw" => RuleKind::Raw {
@@ -406,9 +404,6 @@ impl TagRule {
                 )?,
             },
             "sha" => {
-                if prefix.is_none() {
-                    prefix = Some(template("prefix", "sha-", &[])?);
-                }
                 let long = match get("format").unwrap_or("short") {
                     "short" => false,
                     "long" => true,
@@ -422,12 +417,7 @@ impl TagRule {
                 };
                 RuleKind::Sha { long }
             }
-            _ => {
-                if prefix.is_none() {
-                    prefix = Some(template("prefix", "build-", &[])?);
-                }
-                RuleKind::Build
-            }
+            _ => RuleKind::Build,
         };
         let priority = match get("priority") {
             Some(p) => {
@@ -617,12 +607,7 @@ impl TagRule {
                 None => Outcome::Nothing,
             },
             RuleKind::Ref(RefEvent::Pr) => match ctx.pull_ref() {
-                Some(p) => produced(
-                    p.strip_suffix("/merge").unwrap_or(p).to_string(),
-                    false,
-                    TagRole::Moving,
-                    None,
-                ),
+                Some(p) => produced(p.to_string(), false, TagRole::Moving, None),
                 None => Outcome::Nothing,
             },
             RuleKind::Raw { value } => {
@@ -656,6 +641,17 @@ impl TagRule {
 
     pub fn kind_name(&self) -> &'static str {
         self.kind.name()
+    }
+
+    /// The prefix a rule type carries when the entry gives none, which keeps the flavor's prefix
+    /// from it: `sha-`, `build-`, and a pull request's (`pr-`; `mr-`, a merge request, on GitLab).
+    pub fn type_prefix(&self, forge: ForgeKind) -> Option<&'static str> {
+        match self.kind {
+            RuleKind::Sha { .. } => Some("sha-"),
+            RuleKind::Build => Some("build-"),
+            RuleKind::Ref(RefEvent::Pr) => Some(forge.pull_request_prefix()),
+            _ => None,
+        }
     }
 }
 

@@ -127,6 +127,49 @@ fn default_tags_per_event() {
 }
 
 #[test]
+fn gitlab_names_merge_requests_mr_and_publishes_to_its_registry() {
+    let gitlab = |tags: &[&str], flavor: &[&str]| {
+        Case {
+            ctx: fixture::merge_request(7),
+            images: &[],
+            tags,
+            flavor,
+        }
+        .run()
+        .tags
+    };
+    let image = "registry.gitlab.example:5050/octo/hello-world";
+    assert_eq!(
+        gitlab(&[], &[]),
+        [format!("{image}:mr-7"), format!("{image}:sha-860c190")]
+    );
+    assert_eq!(
+        gitlab(&["type=ref,event=pr,prefix=pr-"], &["prefix=x-"]),
+        [format!("{image}:pr-7")],
+        "an entry's own prefix wins"
+    );
+    assert_eq!(
+        gitlab(&["type=ref,event=pr"], &["prefix=x-"]),
+        [format!("{image}:mr-7")],
+        "the flavor's prefix does not reach it"
+    );
+    let mut without_registry = fixture::merge_request(7);
+    without_registry.repository.registry_image = String::new();
+    let plan = Case {
+        ctx: without_registry,
+        images: &[],
+        tags: &[],
+        flavor: &[],
+    }
+    .run();
+    assert_eq!(
+        plan.tags,
+        ["mr-7", "sha-860c190"],
+        "no registry on GitLab: bare tags, never ghcr.io"
+    );
+}
+
+#[test]
 fn default_images_come_from_the_repository() {
     let plan = Case {
         ctx: fixture::tag_push("v1.0.0"),

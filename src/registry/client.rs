@@ -489,12 +489,9 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(value.clone());
-        // Renew a little before the service's expiry (60 s when it does not say).
-        let lifetime =
-            Duration::from_secs(parsed.expires_in.unwrap_or(60).saturating_sub(10).max(5));
         Ok(Token {
             value,
-            expires: Instant::now() + lifetime,
+            expires: Instant::now() + token_lifetime(parsed.expires_in),
         })
     }
 
@@ -1197,6 +1194,17 @@ pub enum PushAccess {
     Refused(String),
 }
 
+/// How long a token is used: to a little before the service's expiry (60 s when it does not
+/// say), and never past it. GitLab's registry tokens last 5 minutes (15 on gitlab.com) and a long
+/// push outlives several: each request takes a token that will still be good when it arrives,
+/// and asks for a new one past this.
+fn token_lifetime(expires_in: Option<u64>) -> Duration {
+    let lifetime = Duration::from_secs(expires_in.unwrap_or(60));
+    // Ten seconds early, or a quarter early for a token of under 40 s.
+    let margin = Duration::from_secs(10).min(lifetime / 4);
+    lifetime - margin
+}
+
 /// Reads a distribution-style JWT's `access` claim: whether it grants `push` on `repository`;
 /// `None` when the token is not such a JWT (an opaque token says nothing).
 fn token_grants_push(token: &str, repository: &str) -> Option<bool> {
@@ -1272,6 +1280,16 @@ mod tests {
             "dGFnc2hpcDp0YWdzaGlwLXNlY3JldA=="
         );
         assert_eq!(base64(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn tokens_are_renewed_before_they_expire_however_short_they_live() {
+        assert_eq!(token_lifetime(None), Duration::from_secs(50));
+        assert_eq!(token_lifetime(Some(300)), Duration::from_secs(290));
+        // Short-lived tokens are never used past their end (once they were kept 5 s at least).
+        assert_eq!(token_lifetime(Some(4)), Duration::from_secs(3));
+        assert_eq!(token_lifetime(Some(1)), Duration::from_millis(750));
+        assert_eq!(token_lifetime(Some(0)), Duration::ZERO);
     }
 
     #[test]

@@ -1,19 +1,30 @@
 //! `tagship action`: the settings from the inputs, the metadata plan, then the run plan (observed
 //! and decided before anything is written) carried out: push (or the dry run), release, git tags,
-//! prune or roll back; then the step outputs and summary, from the plan and what was done.
+//! prune or roll back; then the outputs and summary, from the plan and what was done, where the
+//! platform keeps them (GitHub's step outputs and summary, GitLab's dotenv file and job log).
+
+use std::path::Path;
 
 use super::execute::{Report, execute};
-use super::{compute_plan, decide, runtime};
-use crate::ci::Environment;
+use super::{compute_plan, decide, outputs, runtime, write_output_json};
 use crate::ci::settings::Settings;
+use crate::ci::{Environment, Platform};
 use crate::error::Error;
 use crate::output::log::Group;
-use crate::output::{actions, render, report};
+use crate::output::{actions, dotenv, render, report};
 
-/// `tagship action`: the GitHub Action, every step its inputs ask for.
-pub fn action(env: &Environment) -> Result<(), Error> {
+/// `tagship action`: the GitHub Action, every step its inputs ask for. `dotenv` replaces the
+/// setting of the same name; `output_json` also writes every output to that file.
+pub fn action(
+    env: &Environment,
+    dotenv: Option<&Path>,
+    output_json: Option<&Path>,
+) -> Result<(), Error> {
     // Read first: reading masks the secrets, before anything else is printed.
-    let (settings, unknown) = Settings::action(env)?;
+    let (mut settings, unknown) = Settings::action(env)?;
+    if let Some(path) = dotenv {
+        settings.dotenv = path.to_path_buf();
+    }
     for name in unknown {
         tracing::warn!(
             "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"
@@ -65,20 +76,37 @@ pub fn action(env: &Environment) -> Result<(), Error> {
     if result.is_err() && done.push.is_none() {
         return result;
     }
-    let [sep_tags, sep_labels, sep_annotations] = &settings.separators;
-    let mut outputs = render::outputs(&plan, sep_tags, sep_labels, sep_annotations);
-    outputs.extend(report::outputs(&run, &done));
+    let outputs = outputs(&settings, &plan, &run, &done);
     let mut summary = render::summary(&plan);
     summary.push_str(&report::summary(&run, &done));
-    let refs: Vec<(&str, String)> = outputs.iter().map(|(k, v)| (*k, v.clone())).collect();
-    match env.file_command("GITHUB_OUTPUT") {
-        Some(path) => actions::write_outputs(&path, &refs)?,
-        None => tracing::warn!(
-            "GITHUB_OUTPUT is not set, so the step outputs were not written (outside a runner?)"
-        ),
+    if env.platform() == Platform::GitLab {
+        let path = env.workdir.join(&settings.dotenv);
+        let left_out = dotenv::write(&path, &outputs)?;
+        if !left_out.is_empty() {
+            tracing::warn!(
+                "left out of the dotenv file {}: {}; GitLab takes at most {} variables in under {} bytes (--output-json FILE writes every output)",
+                path.display(),
+                left_out.join(", "),
+                dotenv::MAX_VARIABLES,
+                dotenv::MAX_BYTES
+            );
+        }
+        let _group = Group::start(env.style(), "Summary");
+        tracing::info!("{}", summary.trim_end());
+    } else {
+        match env.file_command("GITHUB_OUTPUT") {
+            Some(path) => actions::write_outputs(&path, &outputs)?,
+            None if output_json.is_some() => {}
+            None => tracing::warn!(
+                "GITHUB_OUTPUT is not set, so the step outputs were not written (outside a runner?)"
+            ),
+        }
+        if let Some(path) = env.file_command("GITHUB_STEP_SUMMARY") {
+            actions::write_summary(&path, &summary)?;
+        }
     }
-    if let Some(path) = env.file_command("GITHUB_STEP_SUMMARY") {
-        actions::write_summary(&path, &summary)?;
+    if let Some(path) = output_json {
+        write_output_json(path, &outputs, &run)?;
     }
     result
 }

@@ -2,9 +2,11 @@
 //! executes as the action does, and prints what a person reads at a terminal. `crate::cli` turns
 //! the arguments into settings and calls in here.
 
+use std::path::Path;
+
 use super::execute::{Report, execute};
 use super::observe::Handles;
-use super::{compute_plan, decide, runtime};
+use super::{compute_plan, decide, outputs, runtime, write_output_json};
 use crate::ci::Environment;
 use crate::ci::settings::Settings;
 use crate::error::Error;
@@ -50,6 +52,7 @@ pub fn push(
     mut settings: Settings,
     dry_run: bool,
     json: bool,
+    output_json: Option<&Path>,
 ) -> Result<(), Error> {
     // `tagship push` pushes; `tagship release` releases.
     settings.release.mode = ReleaseMode::Never;
@@ -61,41 +64,60 @@ pub fn push(
         let _group = Group::start(env.style(), "Run plan");
         decide(&ctx, &plan, &intent, &settings).await
     })?;
+    let mut done = Report::default();
     if dry_run {
         report::print_plan(&run, json);
-        return Ok(());
+    } else {
+        runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
+        if let Some(pushed) = &done.push {
+            print(&format!("{}\n", pushed.digest));
+        }
     }
-    let mut done = Report::default();
-    runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
-    if let Some(pushed) = &done.push {
-        print(&format!("{}\n", pushed.digest));
+    write_outputs_if_asked(output_json, &settings, &plan, &run, &done)
+}
+
+/// `--output-json`, when given: every output of the run, and its plan.
+fn write_outputs_if_asked(
+    path: Option<&Path>,
+    settings: &Settings,
+    plan: &Plan,
+    run: &RunPlan,
+    done: &Report,
+) -> Result<(), Error> {
+    match path {
+        Some(path) => write_output_json(path, &outputs(settings, plan, run, done), run),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `tagship release`: the release of the image the registry holds under the planned tags. With
 /// `dry_run` it is printed whole and nothing written; else its page is printed.
-pub fn release(env: &Environment, settings: &Settings, dry_run: bool) -> Result<(), Error> {
+pub fn release(
+    env: &Environment,
+    settings: &Settings,
+    dry_run: bool,
+    output_json: Option<&Path>,
+) -> Result<(), Error> {
     let (ctx, plan) = compute_plan(env, settings)?;
     let mut intent = settings.intent(&ctx, env.now);
     intent.writes = !dry_run;
     intent.release_published = true;
     let runtime = runtime()?;
     let (run, handles) = runtime.block_on(decide(&ctx, &plan, &intent, settings))?;
-    let Some(release) = &run.release else {
-        tracing::info!("nothing to release for this run (use --force to release its tag anyway)");
-        return Ok(());
-    };
-    if dry_run {
-        print(&safe::block(&render::release_preview(release)));
-        return Ok(());
-    }
     let mut done = Report::default();
-    runtime.block_on(execute(&run, &handles, settings, env.style(), &mut done))?;
-    if let Some(outcome) = &done.release {
-        print(&format!("{}\n", safe::line(&outcome.url)));
+    match &run.release {
+        None => tracing::info!(
+            "nothing to release for this run (use --force to release its tag anyway)"
+        ),
+        Some(release) if dry_run => print(&safe::block(&render::release_preview(release))),
+        Some(_) => {
+            runtime.block_on(execute(&run, &handles, settings, env.style(), &mut done))?;
+            if let Some(outcome) = &done.release {
+                print(&format!("{}\n", safe::line(&outcome.url)));
+            }
+        }
     }
-    Ok(())
+    write_outputs_if_asked(output_json, settings, &plan, &run, &done)
 }
 
 /// The versions of `image`, newest first, each with its platforms: `tagship ls`, and the

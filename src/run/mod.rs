@@ -7,13 +7,17 @@ pub mod commands;
 pub mod execute;
 pub mod observe;
 
+use std::path::Path;
+
 use jiff::Timestamp;
 
 use crate::ci::settings::Settings;
 use crate::ci::{self, Environment};
 use crate::error::Error;
+use crate::output::{atomic, render, report};
 use crate::plan::run::{self, Intent, ReleaseIntent, RunPlan};
 use crate::plan::{self, Context, Plan, Rules};
+use execute::Report;
 use observe::Handles;
 
 impl Settings {
@@ -83,4 +87,31 @@ pub fn compute_plan(env: &Environment, settings: &Settings) -> Result<(Context, 
         tracing::warn!("{warning}");
     }
     Ok((ctx, plan))
+}
+
+/// Every output of a run: the metadata's, then its steps'.
+pub fn outputs(
+    settings: &Settings,
+    plan: &Plan,
+    run: &RunPlan,
+    done: &Report,
+) -> Vec<(&'static str, String)> {
+    let [sep_tags, sep_labels, sep_annotations] = &settings.separators;
+    let mut outputs = render::outputs(plan, sep_tags, sep_labels, sep_annotations);
+    outputs.extend(report::outputs(run, done));
+    outputs
+}
+
+/// Writes `--output-json`'s document to `path`: every output and the run plan.
+pub fn write_output_json(
+    path: &Path,
+    outputs: &[(&str, String)],
+    run: &RunPlan,
+) -> Result<(), Error> {
+    let document = report::outputs_json(outputs, run) + "\n";
+    Ok(atomic::write(
+        "the outputs file (--output-json)",
+        path,
+        &document,
+    )?)
 }

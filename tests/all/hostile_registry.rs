@@ -80,6 +80,54 @@ struct Behaviour {
     deny_write_package: bool,
     /// A `WWW-Authenticate: Basic` header before the Bearer one (a registry may offer both).
     basic_challenge_too: bool,
+    /// Bearer tokens that expire, as GitLab's registry's do (after 5 minutes there).
+    short_tokens: Option<Arc<ShortTokens>>,
+    /// How long an upload's final `PUT` takes to answer: what makes a push outlive its tokens.
+    upload_time: std::time::Duration,
+}
+
+/// Tokens `short-N` that the fake accepts for `lifetime` after issuing them (announced as
+/// `expires_in`), and what it saw of them.
+struct ShortTokens {
+    lifetime: std::time::Duration,
+    issued: Mutex<Vec<std::time::Instant>>,
+    /// Requests that came with a token past its lifetime.
+    expired: AtomicU64,
+}
+
+impl ShortTokens {
+    fn new(lifetime: std::time::Duration) -> Arc<ShortTokens> {
+        Arc::new(ShortTokens {
+            lifetime,
+            issued: Mutex::new(Vec::new()),
+            expired: AtomicU64::new(0),
+        })
+    }
+
+    fn issue(&self) -> String {
+        let mut issued = self.issued.lock().unwrap();
+        issued.push(std::time::Instant::now());
+        format!("short-{}", issued.len() - 1)
+    }
+
+    /// Whether `authorization` carries a token of ours that is still good (an expired one is
+    /// counted).
+    fn accepts(&self, authorization: Option<&str>) -> bool {
+        let Some(n) = authorization
+            .and_then(|a| a.strip_prefix("Bearer short-"))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            return false;
+        };
+        let Some(at) = self.issued.lock().unwrap().get(n).copied() else {
+            return false;
+        };
+        let good = at.elapsed() < self.lifetime;
+        if !good {
+            self.expired.fetch_add(1, Ordering::Relaxed);
+        }
+        good
+    }
 }
 
 /// ghcr.io's limit on a chunk of a chunked upload.
@@ -259,17 +307,25 @@ async fn answer(
     if path.starts_with("/token") {
         return Ok(
             if authorization.as_deref() == Some(&*format!("Basic {BASIC}")) {
+                let (token, lifetime) = match &behaviour.short_tokens {
+                    Some(short) => (short.issue(), short.lifetime.as_secs()),
+                    None => (TOKEN.to_string(), 300),
+                };
                 reply(
                     200,
                     &[],
-                    &format!(r#"{{"token":"{TOKEN}","expires_in":300}}"#),
+                    &format!(r#"{{"token":"{token}","expires_in":{lifetime}}}"#),
                 )
             } else {
                 reply(401, &[], r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#)
             },
         );
     }
-    if behaviour.auth != Auth::Open && authorization.as_deref() != Some(&*expected) {
+    let authorized = match &behaviour.short_tokens {
+        Some(short) => short.accepts(authorization.as_deref()),
+        None => authorization.as_deref() == Some(&*expected),
+    };
+    if behaviour.auth != Auth::Open && !authorized {
         let mut challenges = Vec::new();
         if behaviour.auth == Auth::Basic || behaviour.basic_challenge_too {
             challenges.push(("www-authenticate", r#"Basic realm="hostile""#.to_string()));
@@ -321,7 +377,10 @@ async fn answer(
             ],
             "",
         ),
-        "PUT" if p.starts_with("/upload/") => reply(201, &[], ""),
+        "PUT" if p.starts_with("/upload/") => {
+            tokio::time::sleep(behaviour.upload_time).await;
+            reply(201, &[], "")
+        }
         "HEAD" if p.contains("/manifests/") && endless_here(Endless::Manifest) => reply(
             200,
             &[(
@@ -783,5 +842,50 @@ fn the_bearer_challenge_is_found_among_several_headers() {
             .any(|s| s.path.starts_with("/token") && s.path.contains("service=hostile")),
         "no token was asked for: {:?}",
         registry.seen()
+    );
+}
+
+/// GitLab's registry hands out bearer tokens that expire (after 5 minutes; 15 on gitlab.com),
+/// and a long push outlives several. Here they last a second and each upload takes 0.6 s: a push
+/// of five blobs, one at a time, runs for three seconds and must renew its token as often as it
+/// needs to, never presenting one past its end (an upload's `PUT` is sent once, so a 401 there
+/// would fail it).
+#[test]
+fn a_push_that_outlives_its_tokens_renews_them_before_they_expire() {
+    let short = ShortTokens::new(std::time::Duration::from_secs(1));
+    let registry = Fake::start(Some(Behaviour {
+        auth: Auth::Bearer,
+        short_tokens: Some(short.clone()),
+        upload_time: std::time::Duration::from_millis(600),
+        ..Behaviour::default()
+    }));
+    let built = support::sample_layout("hostile-short-tokens", 142, 4, 1_000);
+    let run = Runner::shared_event("push-tag")
+        .var("GITHUB_REF", "refs/tags/v1.0.0")
+        .input("source", &format!("oci:{}", built.dir.display()))
+        .input("images", &format!("{}/app", registry.addr))
+        .input("tags", "type=semver,pattern={{version}}")
+        .input("flavor", "latest=false")
+        .input("release", "false")
+        .input("concurrency", "1")
+        .input("registry-username", USER)
+        .input("registry-password", PASSWORD)
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let uploads = registry
+        .seen()
+        .iter()
+        .filter(|s| s.method == "PUT" && s.path.starts_with("/upload/"))
+        .count();
+    assert_eq!(uploads, 5, "the config and four layers");
+    let issued = short.issued.lock().unwrap().len();
+    assert!(
+        issued >= 3,
+        "a 3 s push with 1 s tokens took {issued} tokens"
+    );
+    assert_eq!(
+        short.expired.load(Ordering::Relaxed),
+        0,
+        "an expired token was sent"
     );
 }

@@ -8,9 +8,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tagship::ci::github::{self, ContextSettings};
+use tagship::ci::{ContextSettings, github};
 use tagship::output::render;
-use tagship::plan::{self, InputLine, PlanInputs, Rules};
+use tagship::plan::{self, ForgeKind, InputLine, PlanInputs, Rules};
 
 /// Where tagship differs from docker/metadata-action on purpose (README "Differences").
 const DEVIATIONS: &[(&str, &str)] = &[
@@ -268,7 +268,10 @@ fn metadata_action_parse_cases() {
                     );
                     if let Some(prefix) = attrs.get("prefix") {
                         assert_eq!(
-                            rule.prefix.as_ref().map(|p| p.source()),
+                            rule.prefix
+                                .as_ref()
+                                .map(|p| p.source())
+                                .or(rule.type_prefix(ForgeKind::GitHub)),
                             prefix.as_str(),
                             "{label}"
                         );

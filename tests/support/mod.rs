@@ -23,7 +23,7 @@ pub fn events_dir() -> PathBuf {
     shared_dir().join("events")
 }
 
-/// Runs git in `dir` as a fixed author at a fixed date, so commits are reproducible.
+/// Runs git in `dir` with a fixed author, committer and date; panics when it fails.
 pub fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
         .args(args)
@@ -91,6 +91,8 @@ pub struct Run {
     pub stderr: String,
     pub outputs: BTreeMap<String, String>,
     pub summary: String,
+    /// The working directory it ran in.
+    pub dir: PathBuf,
 }
 
 impl Run {
@@ -111,6 +113,17 @@ impl Run {
     }
 }
 
+/// "Now" in every run (`SOURCE_DATE_EPOCH`), so plans are comparable from run to run.
+const FIXED_CLOCK: &str = "1578616200";
+
+/// A fresh scratch directory for one run; unique, as nextest runs tests in parallel processes,
+/// often on the same event.
+fn run_dir(name: &str) -> PathBuf {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    scratch_dir(&format!("runner-{name}-{}-{n}", std::process::id()))
+}
+
 /// Runs the tagship binary as the runner starts a container action: nothing inherited but PATH,
 /// the event payload in a file, empty file-command files, inputs as `INPUT_*` with hyphens kept.
 pub struct Runner {
@@ -127,10 +140,7 @@ impl Runner {
         payload: &str,
         env: BTreeMap<String, String>,
     ) -> Runner {
-        // Unique per run: nextest runs tests in parallel processes, often on the same event.
-        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = scratch_dir(&format!("runner-{name}-{}-{n}", std::process::id()));
+        let dir = run_dir(name);
         let event_path = dir.join("event.json");
         std::fs::write(&event_path, payload).unwrap();
         std::fs::write(dir.join("output"), "").unwrap();
@@ -147,11 +157,27 @@ impl Runner {
             "GITHUB_STEP_SUMMARY".into(),
             dir.join("summary").display().to_string(),
         );
-        // A fixed clock, so plans are comparable from run to run.
-        all.insert("SOURCE_DATE_EPOCH".into(), "1578616200".into());
+        all.insert("SOURCE_DATE_EPOCH".into(), FIXED_CLOCK.into());
         Runner {
             dir,
             env: all,
+            args: vec!["action".into()],
+        }
+    }
+
+    /// A GitLab CI job: `GITLAB_CI=true` and the `CI_*` values of `vars`, no `GITHUB_*`, the
+    /// fixed clock; `name` names the scratch dir.
+    pub fn gitlab(name: &str, vars: &[(&str, &str)]) -> Runner {
+        let mut env: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert("GITLAB_CI".into(), "true".into());
+        env.insert("CI".into(), "true".into());
+        env.insert("SOURCE_DATE_EPOCH".into(), FIXED_CLOCK.into());
+        Runner {
+            dir: run_dir(name),
+            env,
             args: vec!["action".into()],
         }
     }
@@ -208,6 +234,7 @@ impl Runner {
             outputs: parse_output_file(&output_text)
                 .unwrap_or_else(|e| panic!("GITHUB_OUTPUT is malformed: {e}\n{output_text}")),
             summary: std::fs::read_to_string(self.dir.join("summary")).unwrap_or_default(),
+            dir: self.dir,
         }
     }
 }

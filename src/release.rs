@@ -4,10 +4,11 @@
 
 use crate::forge::{self, Forge, ForgeError, RefAction, ReleaseAction};
 use crate::plan::Context;
+use crate::plan::ForgeKind;
 use crate::plan::InputError;
 use crate::plan::notes::TemplateError;
 use crate::plan::release::{Changelog, ReleaseMode};
-use crate::plan::run::{ForgeKind, GitTagAction, GitTagStep, ReleaseStep};
+use crate::plan::run::{GitTagAction, GitTagStep, ReleaseStep};
 
 /// The release inputs, read and checked up front.
 pub struct ReleaseSettings {

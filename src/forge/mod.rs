@@ -7,7 +7,7 @@
 //! A closed set of hosts, so an enum rather than a trait object: each method matches the host
 //! and calls its adapter, GitHub's ([`github`]) or GitLab's ([`gitlab`]). What GitLab lacks is
 //! said where it is met: the plan maps drafts, prereleases and the latest flag
-//! (`plan::run::ForgeKind`), the changelog GitHub would write becomes the commits one, and its
+//! (`plan::run::decide`, by the context's forge), the changelog GitHub would write becomes the commits one, and its
 //! container packages are not read here yet (an error says so).
 
 pub mod github;
@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use crate::plan::Context;
 use crate::plan::notes;
 use crate::plan::release::{self, Changelog, ReleasePlan};
-use crate::plan::run::{ForgeKind, ReleaseStep, ReleasesNow};
+use crate::plan::run::{ReleaseStep, ReleasesNow};
 use github::GitHubError;
 use gitlab::{GitLabError, TokenKind};
 
@@ -56,14 +56,9 @@ impl Access {
         }
     }
 
-    /// Which forge this is, as the decision needs to know it.
-    pub fn kind(&self) -> ForgeKind {
-        match self {
-            Access::GitHub(_) => ForgeKind::GitHub,
-            Access::GitLab(access) => ForgeKind::GitLab {
-                job_token: access.token_kind == TokenKind::Job,
-            },
-        }
+    /// Whether the only token is GitLab's job token, which GitLab's Tags API does not take.
+    pub fn job_token_only(&self) -> bool {
+        matches!(self, Access::GitLab(access) if access.token_kind == TokenKind::Job)
     }
 
     /// The forge of `repository` (what messages name on GitHub; GitLab's project comes with its

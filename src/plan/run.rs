@@ -12,7 +12,7 @@ use super::notes::{self, NotesInput, TemplateError};
 use super::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
 use super::release::{self, Changelog, NoRelease, NoTagToRelease, ReleaseMode, ReleasePlan};
 use super::retention::{self, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts};
-use super::{Context, InputError, Plan};
+use super::{Context, ForgeKind, InputError, Plan};
 
 /// What the settings ask of this run, as the decision needs it (no secrets, no handles).
 #[derive(Debug, Clone)]
@@ -41,38 +41,20 @@ pub struct ReleaseIntent {
     pub template: Option<(String, String)>,
     /// Whether there is a token to write the release with.
     pub has_token: bool,
-    /// Where the release and the git tags go.
-    pub forge: ForgeKind,
+    /// On GitLab: the only token is the job's (`CI_JOB_TOKEN`), which GitLab's Tags API does not
+    /// take.
+    pub job_token_only: bool,
 }
 
-/// The forge the release and the git tags go to, as far as the decision needs to know it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ForgeKind {
-    #[default]
-    GitHub,
-    /// GitLab's API: no drafts, prereleases, latest flag or notes of its own. `job_token`: the
-    /// only token is the job's (`CI_JOB_TOKEN`), which GitLab's Tags API does not take.
-    GitLab { job_token: bool },
-}
-
-impl ForgeKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ForgeKind::GitHub => "GitHub",
-            ForgeKind::GitLab { .. } => "GitLab",
-        }
-    }
-
-    /// What a step that needs the forge is missing when there is no token.
-    fn no_token(self, what: &str) -> String {
-        match self {
-            ForgeKind::GitHub => format!(
-                "no GitHub token: {what} needs the `github-token` input (its default, `${{{{ github.token }}}}`, works in a workflow; from a terminal set GITHUB_TOKEN)"
-            ),
-            ForgeKind::GitLab { .. } => format!(
-                "no GitLab token: {what} needs CI_JOB_TOKEN (every GitLab job has it) or the `gitlab-token` setting"
-            ),
-        }
+/// What a step that needs the forge is missing when there is no token.
+fn no_token(forge: ForgeKind, what: &str) -> String {
+    match forge {
+        ForgeKind::GitHub => format!(
+            "no GitHub token: {what} needs the `github-token` input (its default, `${{{{ github.token }}}}`, works in a workflow; from a terminal set GITHUB_TOKEN)"
+        ),
+        ForgeKind::GitLab => format!(
+            "no GitLab token: {what} needs CI_JOB_TOKEN (every GitLab job has it) or the `gitlab-token` setting"
+        ),
     }
 }
 
@@ -365,7 +347,7 @@ pub enum DecideError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
-    #[error("{}", forge.no_token(what))]
+    #[error("{}", no_token(*forge, what))]
     NoToken { what: String, forge: ForgeKind },
     /// `git-tags` on GitLab with the job token alone.
     #[error("{}", JOB_TOKEN_CANNOT_TAG)]
@@ -524,10 +506,10 @@ pub fn release_due(
         if r.mode == ReleaseMode::Always {
             return Err(DecideError::NoToken {
                 what,
-                forge: r.forge,
+                forge: ctx.forge,
             });
         }
-        warnings.push(format!("no release: {}", r.forge.no_token(&what)));
+        warnings.push(format!("no release: {}", no_token(ctx.forge, &what)));
         return Ok(None);
     }
     Ok(Some(due))
@@ -618,8 +600,8 @@ fn decide_release(
         None => (ReleaseChange::CreateOrUpdate, None, None, generated.clone()),
         Some(now) => {
             // GitLab has no latest flag: nothing to set, so nothing to update for.
-            let make_latest = intent.release.forge == ForgeKind::GitHub
-                && release::make_latest(&due, &now.stable_tags);
+            let make_latest =
+                ctx.forge == ForgeKind::GitHub && release::make_latest(&due, &now.stable_tags);
             match &now.ours {
                 None => (
                     ReleaseChange::Create,
@@ -888,7 +870,7 @@ pub fn decide(
             match described {
                 Some(described) => {
                     let mut step = decide_release(ctx, plan, due, &described, intent, observed)?;
-                    if let ForgeKind::GitLab { .. } = intent.release.forge {
+                    if ctx.forge == ForgeKind::GitLab {
                         on_gitlab(&mut step, &described, intent, &mut notes, &mut warnings);
                     }
                     Some(step)
@@ -906,10 +888,10 @@ pub fn decide(
     if intent.git_tags && intent.writes && !intent.release.has_token {
         return Err(DecideError::NoToken {
             what: "moving the major-version git tags (`git-tags`)".into(),
-            forge: intent.release.forge,
+            forge: ctx.forge,
         });
     }
-    if intent.git_tags && intent.release.forge == (ForgeKind::GitLab { job_token: true }) {
+    if intent.git_tags && ctx.forge == ForgeKind::GitLab && intent.release.job_token_only {
         // Before anything is pushed: a run that would fail at its last step fails at its first.
         if intent.writes {
             return Err(DecideError::JobTokenCannotTag);

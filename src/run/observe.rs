@@ -427,7 +427,7 @@ async fn observe_forge(
         }
         if !intent.release.has_token {
             observed.changelog =
-                release::changelog_placeholder(intent.release.changelog, intent.release.forge);
+                release::changelog_placeholder(intent.release.changelog, ctx.forge);
         }
         tracing::debug!("release due: {}", due.tag_name);
     }

@@ -1,15 +1,15 @@
 //! Releases through GitLab end to end: `tagship push` then `tagship release` in a GitLab job
-//! (`GITLAB_CI=true`), against the local registry and the stateful fake GitLab API. The context
-//! is a scratch git repository with the release's tag checked out, as a job's clone has it.
+//! (`GITLAB_CI=true` and the `CI_*` variables of a tag pipeline), against the local registry and
+//! the stateful fake GitLab API.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::support;
 use crate::support::gitlab::{FakeGitLab, Token};
 use crate::support::images::Layout;
 use crate::support::registry;
-use crate::support::{self, git};
 
 const PROJECT_ID: u64 = 4242;
 const PROJECT_PATH: &str = "group/app";
@@ -35,15 +35,10 @@ struct Ran {
 }
 
 impl Job {
-    /// A clone with `tag` checked out, the fake GitLab knowing `tag` (and `previous`, when given)
-    /// with commits between them, and the variables GitLab gives every job.
+    /// The pipeline of `tag`, the fake GitLab knowing it (and `previous`, when given) with
+    /// commits between them, and the variables GitLab gives the job.
     fn new(name: &str, tag: &str, previous: Option<&str>) -> Job {
         let dir = support::scratch_dir(&format!("gitlab-job-{name}-{}", std::process::id()));
-        git(&dir, &["init", "-q", "-b", "main"]);
-        std::fs::write(dir.join("README.md"), "app\n").unwrap();
-        git(&dir, &["add", "."]);
-        git(&dir, &["commit", "-qm", "Release"]);
-        git(&dir, &["tag", tag]);
         let gitlab = FakeGitLab::start(PROJECT_ID, PROJECT_PATH, JOB_TOKEN);
         if let Some(previous) = previous {
             let released = gitlab.add_commit("Release the previous version");
@@ -55,6 +50,14 @@ impl Job {
         let env = [
             ("GITLAB_CI", "true"),
             ("CI", "true"),
+            ("CI_PIPELINE_SOURCE", "push"),
+            ("CI_PIPELINE_IID", "17"),
+            ("CI_COMMIT_TAG", tag),
+            ("CI_COMMIT_REF_NAME", tag),
+            ("CI_COMMIT_SHA", head.as_str()),
+            ("CI_COMMIT_TIMESTAMP", "2020-01-10T00:00:00Z"),
+            ("CI_PROJECT_DIR", &dir.display().to_string()),
+            ("CI_PROJECT_URL", &gitlab.project_url()),
             ("CI_API_V4_URL", gitlab.api_url().as_str()),
             ("CI_PROJECT_ID", &PROJECT_ID.to_string()),
             ("CI_PROJECT_PATH", PROJECT_PATH),
@@ -91,8 +94,6 @@ impl Job {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&self.env)
-            // The scratch dirs sit inside this repository's target/; git must not look above.
-            .env("GIT_CEILING_DIRECTORIES", self.dir.parent().unwrap())
             .output()
             .unwrap();
         Ran {

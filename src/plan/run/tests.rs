@@ -34,7 +34,7 @@ fn intent(writes: bool) -> Intent {
             changelog: Changelog::None,
             template: None,
             has_token: true,
-            forge: ForgeKind::GitHub,
+            job_token_only: false,
         },
         git_tags: false,
         prune: None,
@@ -220,13 +220,16 @@ fn release_true_without_a_token_is_an_input_mistake_and_auto_only_notes_it() {
 /// notes, a draft asked for as a warning), dated now, one link per image reference.
 #[test]
 fn a_gitlab_release_says_how_what_github_has_maps() {
-    let ctx = fixture::tag_push("v2.0.0-rc.1");
+    let ctx = Context {
+        forge: ForgeKind::GitLab,
+        ..fixture::tag_push("v2.0.0-rc.1")
+    };
     let images = ["registry.gitlab.example:5050/group/app"];
     let plan = metadata(&ctx, &images);
     let mut seen = observed(&images);
     seen.releases = Some(ReleasesNow::default());
     let mut wants = intent(true);
-    wants.release.forge = ForgeKind::GitLab { job_token: true };
+    wants.release.job_token_only = true;
     wants.release.draft = true;
     wants.release.changelog = Changelog::Github;
     let run = decide(&ctx, &plan, &wants, &seen).unwrap();
@@ -283,10 +286,11 @@ fn a_gitlab_release_says_how_what_github_has_maps() {
 /// anything is pushed and names the token needed; a dry run says so as a warning.
 #[test]
 fn git_tags_with_gitlabs_job_token_alone_fail_before_any_push() {
-    let (ctx, plan, seen) = tag_push();
+    let (mut ctx, plan, seen) = tag_push();
+    ctx.forge = ForgeKind::GitLab;
     let mut wants = intent(true);
     wants.git_tags = true;
-    wants.release.forge = ForgeKind::GitLab { job_token: true };
+    wants.release.job_token_only = true;
     let err = decide(&ctx, &plan, &wants, &seen).unwrap_err();
     assert!(matches!(err, DecideError::JobTokenCannotTag) && err.is_input());
     let text = err.to_string();
@@ -305,7 +309,7 @@ fn git_tags_with_gitlabs_job_token_alone_fail_before_any_push() {
     );
     // A project or personal access token may.
     wants.writes = true;
-    wants.release.forge = ForgeKind::GitLab { job_token: false };
+    wants.release.job_token_only = false;
     assert!(decide(&ctx, &plan, &wants, &seen).is_ok());
     // No token at all is said GitLab's way.
     wants.release.has_token = false;

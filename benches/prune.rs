@@ -9,6 +9,9 @@
 #![allow(clippy::disallowed_methods)]
 
 #[allow(dead_code)]
+#[path = "../tests/support/fake_http.rs"]
+mod fake_http;
+#[allow(dead_code)]
 #[path = "../tests/support/faults.rs"]
 mod faults;
 #[allow(dead_code)]

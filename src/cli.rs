@@ -193,7 +193,8 @@ pub struct ConnectFlags {
 
 impl ConnectFlags {
     /// How to reach the registries and GitHub: these flags, the registry password and the
-    /// GitHub token as variables (TAGSHIP_REGISTRY_PASSWORD; TAGSHIP_GITHUB_TOKEN or GITHUB_TOKEN).
+    /// GitHub token as variables (TAGSHIP_REGISTRY_PASSWORD; TAGSHIP_GITHUB_TOKEN or GITHUB_TOKEN),
+    /// and on GitLab the API token (TAGSHIP_GITLAB_TOKEN, else the job token).
     fn declare(&self, line: &mut CommandLine) {
         line.lines(
             "insecure-registries",
@@ -206,7 +207,7 @@ impl ConnectFlags {
             "--registry-username",
             self.registry_username.clone(),
         );
-        line.read(&["registry-password", "github-token"]);
+        line.read(&["registry-password", "github-token", "gitlab-token"]);
     }
 }
 

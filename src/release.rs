@@ -4,6 +4,7 @@
 
 use crate::forge::{self, Forge, ForgeError, RefAction, ReleaseAction};
 use crate::plan::Context;
+use crate::plan::ForgeKind;
 use crate::plan::InputError;
 use crate::plan::notes::TemplateError;
 use crate::plan::release::{Changelog, ReleaseMode};
@@ -54,18 +55,23 @@ impl ReleaseSettings {
     }
 }
 
-/// What the notes say in place of the changelog when GitHub is not asked (a dry run, no token).
-pub fn changelog_placeholder(kind: Changelog) -> String {
+/// What the notes say in place of the changelog when the forge is not asked (a dry run, no
+/// token).
+pub fn changelog_placeholder(kind: Changelog, forge: ForgeKind) -> String {
     match kind {
         Changelog::None => String::new(),
-        _ => "_(the list of changes is read from GitHub when the release is made)_".to_string(),
+        _ => format!(
+            "_(the list of changes is read from {} when the release is made)_",
+            forge.name()
+        ),
     }
 }
 
 /// What the release step did.
 #[derive(Debug, Clone)]
 pub struct ReleaseOutcome {
-    pub id: u64,
+    /// GitHub's id of the release (GitLab's have none).
+    pub id: Option<u64>,
     pub url: String,
     pub tag: String,
     pub action: ReleaseAction,
@@ -148,12 +154,14 @@ pub fn git_tags_output(moved: &[GitTagOutcome]) -> String {
         .join("\n")
 }
 
-/// The step outputs of a release.
+/// The step outputs of a release (`release-id` where the forge numbers its releases).
 pub fn outputs(outcome: &ReleaseOutcome) -> Vec<(&'static str, String)> {
-    vec![
-        ("release-id", outcome.id.to_string()),
-        ("release-url", outcome.url.clone()),
-    ]
+    let mut outputs = Vec::new();
+    if let Some(id) = outcome.id {
+        outputs.push(("release-id", id.to_string()));
+    }
+    outputs.push(("release-url", outcome.url.clone()));
+    outputs
 }
 
 /// The step summary of a release.

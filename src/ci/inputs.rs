@@ -22,6 +22,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "source",
     "merge",
     "github-token",
+    "gitlab-token",
     "registry-username",
     "registry-password",
     "on-conflict",
@@ -82,6 +83,11 @@ pub struct Given {
 /// Where each setting given came from, by input name.
 pub type Origins = BTreeMap<String, Origin>;
 
+/// Settings of GitLab alone, which a GitLab job gives (`TAGSHIP_*`, `.tagship.yml`): known, so a
+/// run does not warn of them, but not inputs of the GitHub Action, whose action.yml leaves them
+/// out (the action's forge is GitHub).
+pub const GITLAB_ONLY: &[&str] = &["gitlab-token"];
+
 /// The settings of one run as given, by input name.
 #[derive(Clone, Default)]
 pub struct Inputs {
@@ -89,7 +95,7 @@ pub struct Inputs {
 }
 
 /// The inputs that hold secrets: never shown, not even in `Debug`.
-pub const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
+pub const SECRET_INPUTS: &[&str] = &["github-token", "gitlab-token", "registry-password"];
 
 impl std::fmt::Debug for Inputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -354,11 +360,14 @@ mod tests {
         let inputs = Inputs::action(&vars(&[
             ("INPUT_GITHUB-TOKEN", "ghp_secret123"),
             ("INPUT_REGISTRY-PASSWORD", "hunter2"),
+            ("INPUT_GITLAB-TOKEN", "glpat-secret456"),
             ("INPUT_IMAGES", "ghcr.io/o/app"),
         ]));
         let shown = format!("{inputs:?}");
         assert!(
-            !shown.contains("ghp_secret123") && !shown.contains("hunter2"),
+            !shown.contains("ghp_secret123")
+                && !shown.contains("hunter2")
+                && !shown.contains("glpat-secret456"),
             "{shown}"
         );
         assert!(shown.contains("ghcr.io/o/app"), "{shown}");

@@ -157,6 +157,17 @@ pub enum Platform {
     Local,
 }
 
+/// The CI that `env` shows; GitHub's markers win when both are present.
+pub fn platform(env: &BTreeMap<String, String>) -> Platform {
+    if is_github_actions(env) {
+        Platform::GitHub
+    } else if env.get("GITLAB_CI").is_some_and(|v| v == "true") {
+        Platform::GitLab
+    } else {
+        Platform::Local
+    }
+}
+
 /// What a run needs from the outside world, captured once by `main`.
 pub struct Environment {
     pub vars: BTreeMap<String, String>,
@@ -199,13 +210,7 @@ impl Environment {
 
     /// The CI this run is in; GitHub's markers win when both are present.
     pub fn platform(&self) -> Platform {
-        if is_github_actions(&self.vars) {
-            Platform::GitHub
-        } else if self.vars.get("GITLAB_CI").is_some_and(|v| v == "true") {
-            Platform::GitLab
-        } else {
-            Platform::Local
-        }
+        platform(&self.vars)
     }
 
     pub fn debug(&self) -> bool {

@@ -3,7 +3,8 @@
 //! variables over `.tagship.yml`, under a subcommand's flags. Every file a setting names
 //! (`ca-file`, the notes template) is read here; secrets are wrapped here and masked as they are
 //! read; the GitHub token's fallback (`github-token`, else `GITHUB_TOKEN`) is decided once, for
-//! ghcr.io and GitHub's API alike.
+//! ghcr.io and GitHub's API alike, and so is GitLab's (`gitlab-token`, else the job's
+//! `CI_JOB_TOKEN`) in a GitLab job.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +13,7 @@ use super::inputs::{CommandLine, Inputs, Origin, Origins};
 use super::{Environment, Platform, settings_file};
 use crate::error::Error;
 use crate::forge;
+use crate::forge::gitlab::TokenKind;
 use crate::http::retry::RetryPolicy;
 use crate::output::actions::add_mask;
 use crate::output::log::Style;
@@ -57,6 +59,8 @@ pub struct Connection {
     pub password: Secret,
     /// The GitHub token: `github-token`, else `GITHUB_TOKEN`.
     pub token: Secret,
+    /// The `gitlab-token` setting: a project or personal access token for GitLab's API.
+    pub gitlab_token: Secret,
 }
 
 impl Connection {
@@ -68,10 +72,12 @@ impl Connection {
         username: String,
         password: Secret,
         token: Secret,
+        gitlab_token: Secret,
         in_actions: bool,
     ) -> Result<Connection, InputError> {
         add_mask(&password, in_actions);
         add_mask(&token, in_actions);
+        add_mask(&gitlab_token, in_actions);
         if !username.is_empty() && !password.is_empty() {
             // And the `Authorization: Basic` value they make, which a registry may echo back.
             let basic = crate::registry::client::basic_value(&username, password.expose());
@@ -97,6 +103,7 @@ impl Connection {
             username,
             password,
             token,
+            gitlab_token,
         })
     }
 }
@@ -111,6 +118,38 @@ fn github_token(input: &str, vars: &BTreeMap<String, String>) -> Secret {
         input
     };
     Secret::new(token)
+}
+
+/// GitLab's API as a GitLab job reaches it: `CI_API_V4_URL`, the project (`CI_PROJECT_ID`, else
+/// `CI_PROJECT_PATH`), and the token: `gitlab-token` (a project or personal access token, which
+/// the Tags API takes), else the job's own `CI_JOB_TOKEN` (which it does not).
+fn gitlab_access(
+    vars: &BTreeMap<String, String>,
+    gitlab_token: Secret,
+    ca_pem: Option<Vec<u8>>,
+) -> forge::gitlab::Access {
+    let var = |name: &str| vars.get(name).map_or("", |v| v.trim());
+    let (token, token_kind) = if gitlab_token.is_empty() {
+        (Secret::new(var("CI_JOB_TOKEN")), TokenKind::Job)
+    } else {
+        (gitlab_token, TokenKind::Private)
+    };
+    let api_url = match (var("CI_API_V4_URL"), var("CI_SERVER_URL")) {
+        ("", "") => "https://gitlab.com/api/v4".to_string(),
+        ("", server) => format!("{}/api/v4", server.trim_end_matches('/')),
+        (api, _) => api.to_string(),
+    };
+    let project = match var("CI_PROJECT_ID") {
+        "" => var("CI_PROJECT_PATH"),
+        id => id,
+    };
+    forge::gitlab::Access {
+        token,
+        token_kind,
+        api_url,
+        project: project.to_string(),
+        ca_pem,
+    }
 }
 
 impl Settings {
@@ -166,6 +205,7 @@ impl Settings {
             username,
             password,
             token,
+            gitlab_token,
         } = connection;
         let explicit = match (username.is_empty(), password.is_empty()) {
             (_, true) => None,
@@ -180,7 +220,7 @@ impl Settings {
             }),
             (false, false) => Some(Credentials::Basic { username, password }),
         };
-        let forge_access = forge::Access::GitHub(forge::github::Access {
+        let github_access = forge::Access::GitHub(forge::github::Access {
             token: token.clone(),
             api_url: vars
                 .get("GITHUB_API_URL")
@@ -189,6 +229,14 @@ impl Settings {
                 .unwrap_or_else(|| "https://api.github.com".into()),
             ca_pem: ca_pem.clone(),
         });
+        // Releases and git tags go to the forge of the CI; container packages stay GitHub's, whose
+        // registries (ghcr.io) are the only ones listed through a forge yet.
+        let release_forge = match super::platform(vars) {
+            Platform::GitLab => {
+                forge::Access::GitLab(gitlab_access(vars, gitlab_token, ca_pem.clone()))
+            }
+            Platform::GitHub | Platform::Local => github_access.clone(),
+        };
         let github = (!token.is_empty()).then(|| {
             let user = if actor.is_empty() {
                 "x-access-token".to_string()
@@ -230,7 +278,7 @@ impl Settings {
                 draft: false,
                 changelog: Changelog::Github,
                 template: None,
-                forge: forge_access.clone(),
+                forge: release_forge,
                 git_tags: false,
             },
             retention: RetentionSettings {
@@ -240,7 +288,7 @@ impl Settings {
                 rollback_to: None,
                 rollback_tags: crate::plan::tags::rollback_tags(Vec::new()),
                 packages: PackagesAccess {
-                    forge: forge_access,
+                    forge: github_access,
                     registries: super::github_packages_registries(vars),
                 },
             },
@@ -268,6 +316,7 @@ impl Settings {
             inputs.string("registry-username").to_string(),
             Secret::new(inputs.raw("registry-password").trim()),
             github_token(inputs.raw("github-token"), &env.vars),
+            Secret::new(inputs.raw("gitlab-token").trim()),
             env.style() == Style::Actions,
         )?;
         let mut settings = Settings::new(connection, &env.vars, env.progress_bar());

@@ -5,11 +5,13 @@
 //! its retries, its error bodies, org and user packages) stays in [`github`].
 //!
 //! A closed set of hosts, so an enum rather than a trait object: each method matches the host
-//! and calls its adapter. GitLab goes beside GitHub: a `Forge::GitLab` variant (with an
-//! `Access::GitLab`, a `Package::GitLab` and a `ForgeError::GitLab`) over an adapter in
-//! `forge/gitlab/`, and one more arm in each method.
+//! and calls its adapter, GitHub's ([`github`]) or GitLab's ([`gitlab`]). What GitLab lacks is
+//! said where it is met: the plan maps drafts, prereleases and the latest flag
+//! (`plan::run::decide`, by the context's forge), the changelog GitHub would write becomes the commits one, and its
+//! container packages are not read here yet (an error says so).
 
 pub mod github;
+pub mod gitlab;
 
 use std::collections::BTreeMap;
 
@@ -18,17 +20,24 @@ use crate::plan::notes;
 use crate::plan::release::{self, Changelog, ReleasePlan};
 use crate::plan::run::{ReleaseStep, ReleasesNow};
 use github::GitHubError;
+use gitlab::{GitLabError, TokenKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
     #[error(transparent)]
     GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    GitLab(#[from] GitLabError),
 }
 
 impl ForgeError {
     /// A missing token: the person's to give, not a failure around tagship.
     pub fn is_input(&self) -> bool {
-        matches!(self, ForgeError::GitHub(GitHubError::NoToken { .. }))
+        matches!(
+            self,
+            ForgeError::GitHub(GitHubError::NoToken { .. })
+                | ForgeError::GitLab(GitLabError::NoToken { .. })
+        )
     }
 }
 
@@ -36,29 +45,37 @@ impl ForgeError {
 #[derive(Clone)]
 pub enum Access {
     GitHub(github::Access),
+    GitLab(gitlab::Access),
 }
 
 impl Access {
     pub fn has_token(&self) -> bool {
         match self {
             Access::GitHub(access) => !access.token.is_empty(),
+            Access::GitLab(access) => !access.token.is_empty(),
         }
     }
 
-    /// The forge of `repository` (what messages name); `what` says what needs it.
+    /// Whether the only token is GitLab's job token, which GitLab's Tags API does not take.
+    pub fn job_token_only(&self) -> bool {
+        matches!(self, Access::GitLab(access) if access.token_kind == TokenKind::Job)
+    }
+
+    /// The forge of `repository` (what messages name on GitHub; GitLab's project comes with its
+    /// access); `what` says what needs it.
     pub fn connect(&self, repository: &str, what: &str) -> Result<Forge, ForgeError> {
         match self {
             Access::GitHub(access) => Ok(Forge::GitHub(access.connect(repository, what)?)),
+            Access::GitLab(access) => Ok(Forge::GitLab(access.connect(what)?)),
         }
     }
 
     /// The error of a step that needs the forge when no token was given to reach it.
     pub fn no_token(&self, what: &str) -> ForgeError {
+        let what = what.to_string();
         match self {
-            Access::GitHub(_) => GitHubError::NoToken {
-                what: what.to_string(),
-            }
-            .into(),
+            Access::GitHub(_) => GitHubError::NoToken { what }.into(),
+            Access::GitLab(_) => GitLabError::NoToken { what }.into(),
         }
     }
 }
@@ -66,6 +83,7 @@ impl Access {
 /// A connected forge: one repository's host.
 pub enum Forge {
     GitHub(github::GitHub),
+    GitLab(gitlab::GitLab),
 }
 
 /// What a release step did.
@@ -76,9 +94,10 @@ pub enum ReleaseAction {
     Unchanged,
 }
 
-/// The release a step left: its id, page and tag, and what the step did to it.
+/// The release a step left: its id (GitHub's; GitLab's releases have none), page and tag, and
+/// what the step did to it.
 pub struct AppliedRelease {
-    pub id: u64,
+    pub id: Option<u64>,
     pub url: String,
     pub tag: String,
     pub action: ReleaseAction,
@@ -131,6 +150,7 @@ impl Forge {
     pub async fn releases_now(&self, tag: &str) -> Result<ReleasesNow, ForgeError> {
         match self {
             Forge::GitHub(gh) => Ok(github::releases::now(gh, tag).await?),
+            Forge::GitLab(gl) => Ok(gitlab::releases::now(gl, tag).await?),
         }
     }
 
@@ -138,11 +158,21 @@ impl Forge {
     pub async fn tag_refs(&self) -> Result<BTreeMap<String, String>, ForgeError> {
         match self {
             Forge::GitHub(gh) => Ok(github::refs::tag_refs(gh).await?),
+            // The job token lists tags on recent GitLab versions and public repositories only,
+            // and with it the tags serve the changelog alone (`git-tags` needs another token).
+            Forge::GitLab(gl) => match gitlab::repository::tag_refs(gl).await {
+                Err(e) if gl.token_kind == TokenKind::Job => {
+                    tracing::warn!("{e}; without the tags, the release goes without a changelog");
+                    Ok(BTreeMap::new())
+                }
+                listed => Ok(listed?),
+            },
         }
     }
 
     /// The changelog of the release `plan` since the semver tag before it among `tags` (read
-    /// only). A failure leaves the changelog out, with a warning, rather than the release.
+    /// only). A failure leaves the changelog out, with a warning, rather than the release. GitLab
+    /// writes no notes of its own: `github` there lists the commits (the plan says so).
     pub async fn changelog(
         &self,
         ctx: &Context,
@@ -151,34 +181,23 @@ impl Forge {
         tags: &[String],
     ) -> String {
         let previous = release::previous_tag(&plan.tag_name, tags);
-        let written = match (kind, previous) {
-            (Changelog::None, _) | (Changelog::Commits, None) => return String::new(),
-            (Changelog::Github, _) => self.generated_notes(plan, previous).await,
-            (Changelog::Commits, Some(previous)) => {
-                self.commits_changelog(ctx, previous, &plan.tag_name).await
-            }
-        };
-        written.unwrap_or_else(|e| {
-            tracing::warn!("the release notes go without a changelog: {e}");
-            String::new()
-        })
-    }
-
-    /// The forge's own notes on the changes since `previous`.
-    async fn generated_notes(
-        &self,
-        plan: &ReleasePlan,
-        previous: Option<&str>,
-    ) -> Result<String, ForgeError> {
-        match self {
-            Forge::GitHub(gh) => Ok(github::releases::generate_notes(
+        let written = match (self, kind, previous) {
+            (_, Changelog::None, _) => return String::new(),
+            (Forge::GitHub(gh), Changelog::Github, previous) => github::releases::generate_notes(
                 gh,
                 &plan.tag_name,
                 &plan.target_commitish,
                 previous,
             )
-            .await?),
-        }
+            .await
+            .map_err(ForgeError::from),
+            (_, _, None) => return String::new(),
+            (_, _, Some(previous)) => self.commits_changelog(ctx, previous, &plan.tag_name).await,
+        };
+        written.unwrap_or_else(|e| {
+            tracing::warn!("the release notes go without a changelog: {e}");
+            String::new()
+        })
     }
 
     /// The commit subjects from `previous` to `tag`, with a link to the forge's comparison.
@@ -188,23 +207,32 @@ impl Forge {
         previous: &str,
         tag: &str,
     ) -> Result<String, ForgeError> {
-        match self {
-            Forge::GitHub(gh) => {
-                let commits = github::releases::commits_between(gh, previous, tag).await?;
-                let compare = if ctx.repository.html_url.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}/compare/{previous}...{tag}", ctx.repository.html_url)
-                };
-                Ok(notes::commits_changelog(&commits, &compare))
+        let html_url = &ctx.repository.html_url;
+        let (commits, compare) = match self {
+            Forge::GitHub(gh) => (
+                github::releases::commits_between(gh, previous, tag).await?,
+                (!html_url.is_empty()).then(|| format!("{html_url}/compare/{previous}...{tag}")),
+            ),
+            Forge::GitLab(gl) => {
+                let (commits, web_url) = gitlab::repository::compare(gl, previous, tag).await?;
+                let compare = web_url.or_else(|| {
+                    (!html_url.is_empty())
+                        .then(|| format!("{html_url}/-/compare/{previous}...{tag}"))
+                });
+                (commits, compare)
             }
-        }
+        };
+        Ok(notes::commits_changelog(
+            &commits,
+            compare.as_deref().unwrap_or_default(),
+        ))
     }
 
     /// Carries out a plan's release step: creates the release, updates it, or leaves it.
     pub async fn apply_release(&self, step: &ReleaseStep) -> Result<AppliedRelease, ForgeError> {
         match self {
             Forge::GitHub(gh) => Ok(github::releases::apply(gh, step).await?),
+            Forge::GitLab(gl) => Ok(gitlab::releases::apply(gl, step).await?),
         }
     }
 
@@ -212,6 +240,7 @@ impl Forge {
     pub async fn set_git_tag(&self, tag: &str, sha: &str) -> Result<RefAction, ForgeError> {
         match self {
             Forge::GitHub(gh) => Ok(github::refs::set_tag(gh, tag, sha).await?),
+            Forge::GitLab(gl) => Ok(gitlab::repository::set_tag(gl, tag, sha).await?),
         }
     }
 
@@ -231,6 +260,10 @@ impl Forge {
                     scopes,
                 })
             }
+            Forge::GitLab(_) => Err(GitLabError::Unsupported {
+                what: format!("listing the versions of {owner}/{name}"),
+            }
+            .into()),
         }
     }
 
@@ -244,6 +277,10 @@ impl Forge {
             (Forge::GitHub(gh), Package::GitHub(package)) => {
                 Ok(github::packages::delete(gh, package, &version.id, &version.digest).await?)
             }
+            (Forge::GitLab(_), _) => Err(GitLabError::Unsupported {
+                what: format!("deleting version {} ({})", version.id, version.digest),
+            }
+            .into()),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! What every remote (registries, GitHub) shares: the one HTTP client set-up (rustls on ring, the
-//! system's roots plus the `ca-file` input, timeouts that suit long uploads), the retry policy
-//! and the `Link` header.
+//! What every remote (registries, GitHub, GitLab) shares: the one HTTP client set-up (rustls on
+//! ring, the system's roots plus the `ca-file` input, timeouts that suit long uploads), bounded
+//! body reads, the retry policy and the `Link` header.
 
 mod link;
 pub mod retry;
@@ -9,11 +9,20 @@ pub use link::next_link;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+use reqwest::Url;
 
 use std::time::Duration;
 
 /// A client trusting the system's CAs and `ca_pem` (a PEM bundle) besides.
 pub fn client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
+    builder(ca_pem)?
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
+}
+
+/// The set-up of [`client`], for a remote that changes one thing more (GitLab's redirect rule).
+pub fn builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder, String> {
     // ring as the process's TLS provider (aws-lc is a slow C build); installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
@@ -28,9 +37,7 @@ pub fn client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder
-        .build()
-        .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
+    Ok(builder)
 }
 
 /// An error with its chain of causes, which is where reqwest keeps the useful part, each said
@@ -68,6 +75,54 @@ fn strip_wrapper_labels(mut text: &str) -> &str {
     }
 }
 
+/// What stays as it is in a URL path segment: RFC 3986's unreserved characters (so a name's `/`
+/// becomes `%2F`, as GitHub's and GitLab's APIs want a package, a project path or a tag).
+pub const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Whether two URLs share scheme, host and port (the port the scheme implies when none is given):
+/// the origin credentials may go to.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// One answer of a JSON API (GitHub's, GitLab's), whole: status, headers and body text.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: String,
+    /// Why this answer was not tried again, when that is not the obvious (attempts spent).
+    pub gave_up: Option<retry::GiveUp>,
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Why one send to a JSON API got no answer to look at.
+pub enum SendError {
+    Http(Box<dyn std::error::Error + Send + Sync>),
+    /// The body passed the API's bound (or its `Content-Length` said it would).
+    TooLarge,
+}
+
+impl From<BodyError> for SendError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => SendError::TooLarge,
+            BodyError::Transport(e) => SendError::Http(e),
+        }
+    }
+}
+
 /// Why a bounded body read stopped.
 #[derive(Debug)]
 pub enum BodyError {
@@ -98,6 +153,13 @@ where
         Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge),
         Err(e) => Err(BodyError::Transport(e)),
     }
+}
+
+/// The whole body of `response`, when it is at most `limit` bytes ([`collect_limited`]).
+pub async fn read(response: reqwest::Response, limit: u64) -> Result<Bytes, BodyError> {
+    let length = response.content_length();
+    let body = http::Response::from(response).into_body();
+    collect_limited(body, length, limit).await
 }
 
 #[cfg(test)]

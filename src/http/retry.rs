@@ -24,6 +24,14 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Whether a call may be repeated after a failure without doing its work twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    Safe,
+    /// A create: the caller looks up whether it was applied before trying again.
+    Never,
+}
+
 /// 408, 429 and 5xx are worth another try; other statuses are answers.
 pub fn is_retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..=599).contains(&status)
@@ -196,6 +204,27 @@ impl Attempts {
         self.policy
             .next(self.attempt, None, self.waited, 0.5)
             .is_ok()
+    }
+
+    /// After `failure`, which names no wait (a create that may not have been applied): waits
+    /// the backoff, saying so with `situation`, and counts the next try; or, with no try left,
+    /// gives `failure` back.
+    pub async fn again_after<E: std::fmt::Display>(
+        &mut self,
+        failure: E,
+        situation: &str,
+    ) -> Result<(), E> {
+        let Ok(delay) = self.next_wait(None) else {
+            return Err(failure);
+        };
+        tracing::warn!(
+            "{failure}; {situation}, so trying again in {:.1}s (attempt {} of {})",
+            delay.as_secs_f64(),
+            self.attempt + 1,
+            self.policy.max_attempts
+        );
+        self.wait(delay).await;
+        Ok(())
     }
 
     /// Waits `wait`, then counts the next try.

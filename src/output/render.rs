@@ -388,7 +388,7 @@ pub fn release_preview(release: &crate::plan::run::ReleaseStep) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     let latest = match release.make_latest {
         Some(b) => yes_no(b),
-        None => "decided when it is made (GitHub was not asked: no token)",
+        None => "not known: GitHub was not asked (no token), or GitLab has no latest flag",
     };
     format!(
         "Release {tag} (would {action})\n  title:      {name}\n  draft:      {draft}\n  prerelease: {prerelease}\n  latest:     {latest}\n\n{body}\n",

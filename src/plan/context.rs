@@ -45,6 +45,13 @@ pub enum ForgeKind {
 }
 
 impl ForgeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ForgeKind::GitHub => "GitHub",
+            ForgeKind::GitLab => "GitLab",
+        }
+    }
+
     /// The default prefix of `type=ref,event=pr`: `pr-` (a pull request), `mr-` on GitLab (a
     /// merge request).
     pub fn pull_request_prefix(self) -> &'static str {

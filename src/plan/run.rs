@@ -12,7 +12,7 @@ use super::notes::{self, NotesInput, TemplateError};
 use super::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
 use super::release::{self, Changelog, NoRelease, NoTagToRelease, ReleaseMode, ReleasePlan};
 use super::retention::{self, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts};
-use super::{Context, InputError, Plan};
+use super::{Context, ForgeKind, InputError, Plan};
 
 /// What the settings ask of this run, as the decision needs it (no secrets, no handles).
 #[derive(Debug, Clone)]
@@ -39,8 +39,23 @@ pub struct ReleaseIntent {
     pub changelog: Changelog,
     /// The user's notes template: (its path as given, its text).
     pub template: Option<(String, String)>,
-    /// Whether there is a GitHub token to write the release with.
+    /// Whether there is a token to write the release with.
     pub has_token: bool,
+    /// On GitLab: the only token is the job's (`CI_JOB_TOKEN`), which GitLab's Tags API does not
+    /// take.
+    pub job_token_only: bool,
+}
+
+/// What a step that needs the forge is missing when there is no token.
+fn no_token(forge: ForgeKind, what: &str) -> String {
+    match forge {
+        ForgeKind::GitHub => format!(
+            "no GitHub token: {what} needs the `github-token` input (its default, `${{{{ github.token }}}}`, works in a workflow; from a terminal set GITHUB_TOKEN)"
+        ),
+        ForgeKind::GitLab => format!(
+            "no GitLab token: {what} needs CI_JOB_TOKEN (every GitLab job has it) or the `gitlab-token` setting"
+        ),
+    }
 }
 
 /// A blob of the image to push.
@@ -92,7 +107,8 @@ pub struct ReleasesNow {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExistingRelease {
-    pub id: u64,
+    /// GitHub's id of the release; GitLab names a release by its tag alone.
+    pub id: Option<u64>,
     pub html_url: String,
     pub body: Option<String>,
     pub draft: bool,
@@ -244,6 +260,21 @@ pub struct ReleaseStep {
     /// Only the notes (between tagship's markers): what a concurrent run's body is merged with.
     #[serde(skip)]
     pub notes: String,
+    /// GitLab's release date (GitHub dates a release itself).
+    #[serde(rename = "released-at", skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<Timestamp>,
+    /// GitLab's asset links of a new release: one per image reference (GitHub has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<ReleaseLink>,
+}
+
+/// An asset link of a GitLab release: an image reference, and the address of its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseLink {
+    /// `IMAGE:TAG`.
+    pub name: String,
+    /// `https://REGISTRY/v2/REPOSITORY/manifests/TAG`: where the distribution API serves it.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -316,10 +347,11 @@ pub enum DecideError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
-    #[error(
-        "no GitHub token: {what} needs the `github-token` input (its default, `${{{{ github.token }}}}`, works in a workflow; from a terminal set GITHUB_TOKEN)"
-    )]
-    NoToken { what: String },
+    #[error("{}", no_token(*forge, what))]
+    NoToken { what: String, forge: ForgeKind },
+    /// `git-tags` on GitLab with the job token alone.
+    #[error("{}", JOB_TOKEN_CANNOT_TAG)]
+    JobTokenCannotTag,
     /// A rollback to a version the repository does not have.
     #[error(
         "{image} has no version `{version}`; `tagship rollback IMAGE --list` shows the candidates"
@@ -334,6 +366,8 @@ impl DecideError {
         !matches!(self, DecideError::Conflict(_))
     }
 }
+
+const JOB_TOKEN_CANNOT_TAG: &str = "`git-tags` moves vX and vX.Y through GitLab's Tags API, which the job token (CI_JOB_TOKEN) cannot call: give the `gitlab-token` setting a project or personal access token with the `api` scope (of a member who may push tags)";
 
 /// The push part of the plan: each repository's blobs, manifests and tags.
 pub fn decide_push(
@@ -470,11 +504,12 @@ pub fn release_due(
     if !r.has_token {
         let what = format!("the release of {}", due.tag_name);
         if r.mode == ReleaseMode::Always {
-            return Err(DecideError::NoToken { what });
+            return Err(DecideError::NoToken {
+                what,
+                forge: ctx.forge,
+            });
         }
-        warnings.push(format!(
-            "no release: no GitHub token: {what} needs the `github-token` input"
-        ));
+        warnings.push(format!("no release: {}", no_token(ctx.forge, &what)));
         return Ok(None);
     }
     Ok(Some(due))
@@ -552,11 +587,11 @@ fn decide_release(
     plan: &Plan,
     due: ReleasePlan,
     described: &Described,
-    intent: &ReleaseIntent,
+    intent: &Intent,
     observed: &Observed,
 ) -> Result<ReleaseStep, DecideError> {
     let input = notes_input(ctx, plan, described, &observed.changelog);
-    let (template, origin) = match &intent.template {
+    let (template, origin) = match &intent.release.template {
         Some((path, text)) => (Some(text.as_str()), path.as_str()),
         None => (None, "the default template"),
     };
@@ -564,7 +599,9 @@ fn decide_release(
     let (change, existing, make_latest, body) = match &observed.releases {
         None => (ReleaseChange::CreateOrUpdate, None, None, generated.clone()),
         Some(now) => {
-            let make_latest = release::make_latest(&due, &now.stable_tags);
+            // GitLab has no latest flag: nothing to set, so nothing to update for.
+            let make_latest =
+                ctx.forge == ForgeKind::GitHub && release::make_latest(&due, &now.stable_tags);
             match &now.ours {
                 None => (
                     ReleaseChange::Create,
@@ -589,7 +626,7 @@ fn decide_release(
     };
     Ok(ReleaseStep {
         change,
-        id: existing.map(|e| e.id),
+        id: existing.and_then(|e| e.id),
         url: existing.map(|e| e.html_url.clone()),
         tag_name: due.tag_name,
         name: due.name,
@@ -599,7 +636,64 @@ fn decide_release(
         make_latest,
         body,
         notes: generated,
+        released_at: None,
+        links: Vec::new(),
     })
+}
+
+/// The release `step` as GitLab holds it: GitLab has no drafts, prereleases or latest flag, so
+/// the step says what will be written and the notes (a warning for a draft asked for) say how
+/// what was asked maps. A new release is dated `now` and links every image reference.
+fn on_gitlab(
+    step: &mut ReleaseStep,
+    described: &Described,
+    intent: &Intent,
+    notes: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
+    let tag = &step.tag_name;
+    if step.draft {
+        warnings.push(format!(
+            "GitLab has no draft releases: {tag} is published as it is made (`release-draft` cannot hold it back)"
+        ));
+    }
+    if step.prerelease {
+        notes.push(format!(
+            "GitLab has no prereleases: {tag} is an ordinary release, marked only by its version"
+        ));
+    }
+    if intent.release.changelog == Changelog::Github {
+        notes.push(
+            "GitLab writes no release notes of its own: `changelog: github` lists the commits since the previous tag, as `changelog: commits` does"
+                .into(),
+        );
+    }
+    step.draft = false;
+    step.prerelease = false;
+    step.make_latest = None;
+    if !matches!(
+        step.change,
+        ReleaseChange::Create | ReleaseChange::CreateOrUpdate
+    ) {
+        // An update writes the body alone: the date and the links stay as they are.
+        return;
+    }
+    notes.push(format!(
+        "GitLab has no latest flag: it shows the release with the newest release date as latest, which {tag} becomes when it is made"
+    ));
+    step.released_at = Some(intent.now);
+    step.links = described
+        .tags
+        .iter()
+        .filter_map(|reference| {
+            let (image, tag) = reference.rsplit_once(':')?;
+            let (registry, repository) = image.split_once('/')?;
+            Some(ReleaseLink {
+                name: reference.clone(),
+                url: format!("https://{registry}/v2/{repository}/manifests/{tag}"),
+            })
+        })
+        .collect();
 }
 
 fn decide_git_tags(ctx: &Context, refs: Option<&BTreeMap<String, String>>) -> Vec<GitTagStep> {
@@ -774,14 +868,13 @@ pub fn decide(
                 (None, None) => None,
             };
             match described {
-                Some(described) => Some(decide_release(
-                    ctx,
-                    plan,
-                    due,
-                    &described,
-                    &intent.release,
-                    observed,
-                )?),
+                Some(described) => {
+                    let mut step = decide_release(ctx, plan, due, &described, intent, observed)?;
+                    if ctx.forge == ForgeKind::GitLab {
+                        on_gitlab(&mut step, &described, intent, &mut notes, &mut warnings);
+                    }
+                    Some(step)
+                }
                 None => {
                     notes.push(format!(
                         "the release of {} is not shown: nothing is pushed (no `source`)",
@@ -795,7 +888,17 @@ pub fn decide(
     if intent.git_tags && intent.writes && !intent.release.has_token {
         return Err(DecideError::NoToken {
             what: "moving the major-version git tags (`git-tags`)".into(),
+            forge: ctx.forge,
         });
+    }
+    if intent.git_tags && ctx.forge == ForgeKind::GitLab && intent.release.job_token_only {
+        // Before anything is pushed: a run that would fail at its last step fails at its first.
+        if intent.writes {
+            return Err(DecideError::JobTokenCannotTag);
+        }
+        warnings.push(format!(
+            "a real run would stop here: {JOB_TOKEN_CANNOT_TAG}"
+        ));
     }
     let git_tags = if intent.git_tags {
         let steps = decide_git_tags(ctx, observed.git_refs.as_ref());

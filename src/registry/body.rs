@@ -1,25 +1,16 @@
 //! Response bodies read into memory, each under a bound: a registry that sends without end
 //! gets an error (or, for an error body, a truncated message), never the process's memory.
 
-use bytes::Bytes;
 use reqwest::Response;
 
-use crate::http::BodyError;
-
 pub use super::source::{MAX_CONFIG, MAX_MANIFEST};
+pub use crate::http::read;
 /// A page of a tag list: 1,000 tags of up to 128 characters (the spec's limit) with room.
 pub const MAX_TAG_PAGE: u64 = 4 << 20;
 /// A token service's answer: a JWT of a few KiB, or several with a refresh token.
 pub const MAX_TOKEN: u64 = 1 << 20;
 /// How much of an error body is read for its message; the rest is left unread.
 pub const MAX_ERROR: u64 = 64 << 10;
-
-/// The whole body, when it is at most `limit` bytes ([`crate::http::collect_limited`]).
-pub async fn read(response: Response, limit: u64) -> Result<Bytes, BodyError> {
-    let length = response.content_length();
-    let body = http::Response::from(response).into_body();
-    crate::http::collect_limited(body, length, limit).await
-}
 
 /// At most the first `limit` bytes of the body, as text (lossy), and whether there was more. A
 /// body that fails half-way gives what arrived.

@@ -40,8 +40,8 @@ use super::credentials::Credentials;
 use super::digest::Digest;
 use super::error::{RegistryError, body_message, denied_fix, permission_fix};
 use super::media::ACCEPT_MANIFESTS;
-use crate::http::BodyError;
 use crate::http::retry::{Attempts, RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::http::{BodyError, same_origin};
 use crate::output::actions::mask;
 use crate::secret::Secret;
 
@@ -1254,13 +1254,6 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Pages of a tag list read at most: a million tags at 1,000 a page.
 const MAX_TAG_PAGES: usize = 1_000;
-
-/// Whether two URLs share scheme, host and port (the port the scheme implies when none is given).
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
-        && a.port_or_known_default() == b.port_or_known_default()
-}
 
 /// The value of a Basic `Authorization` header after `Basic `.
 pub fn basic_value(username: &str, password: &str) -> String {

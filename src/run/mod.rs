@@ -33,6 +33,7 @@ impl Settings {
                 changelog: self.release.changelog,
                 template: self.release.template.clone(),
                 has_token: self.release.forge.has_token(),
+                job_token_only: self.release.forge.job_token_only(),
             },
             git_tags: self.release.git_tags,
             prune: retention

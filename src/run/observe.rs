@@ -426,7 +426,8 @@ async fn observe_forge(
             observed.published = Some(publish::published(plan, connections).await?);
         }
         if !intent.release.has_token {
-            observed.changelog = release::changelog_placeholder(intent.release.changelog);
+            observed.changelog =
+                release::changelog_placeholder(intent.release.changelog, ctx.forge);
         }
         tracing::debug!("release due: {}", due.tag_name);
     }

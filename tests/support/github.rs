@@ -76,16 +76,16 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use hyper::header::HeaderMap;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
-use sha2::{Digest as _, Sha256};
+
+use super::fake_http::{
+    Body as ResponseBody, Payload, Reply, Server, fake_sha, is_full_sha, parse_query,
+    percent_decode, receive, respond, timestamp,
+};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -171,10 +171,8 @@ pub struct PackageVersion {
 
 /// The fake server. Dropping it stops the server.
 pub struct FakeGitHub {
-    url: String,
+    server: Server,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeGitHub {
@@ -188,53 +186,18 @@ impl FakeGitHub {
 
     /// Starts the server on 127.0.0.1 on a free port.
     pub fn start() -> FakeGitHub {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State::new(url.clone())));
-        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
+        // The base URL (what `Link` and `html_url`s name) is known once the server listens.
+        let state = Arc::new(Mutex::new(State::new(String::new())));
         let served = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("fake-github".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    loop {
-                        tokio::select! {
-                            _ = &mut stop => break,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
-                                let state = served.clone();
-                                tokio::spawn(async move {
-                                    let service = service_fn(move |request| {
-                                        serve(state.clone(), request)
-                                    });
-                                    let _ = http1::Builder::new()
-                                        .serve_connection(TokioIo::new(stream), service)
-                                        .await;
-                                });
-                            }
-                        }
-                    }
-                });
-                // Dropping the runtime ends the connections still open.
-            })
-            .unwrap();
-        FakeGitHub {
-            url,
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let server = Server::start("fake-github", move |request| serve(served.clone(), request));
+        let fake = FakeGitHub { server, state };
+        fake.lock().base = fake.server.url();
+        fake
     }
 
     /// The base URL, for `GITHUB_API_URL` (`http://127.0.0.1:PORT`, no trailing slash).
     pub fn url(&self) -> String {
-        self.url.clone()
+        self.server.url()
     }
 
     pub fn add_token(&self, token: &str, perms: Perms) {
@@ -560,17 +523,6 @@ impl FakeGitHub {
     }
 }
 
-impl Drop for FakeGitHub {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 const BOT_LOGIN: &str = "github-actions[bot]";
 const DOCS: &str = "https://docs.github.com/rest";
 const DOC_REFS: &str = "https://docs.github.com/rest/git/refs";
@@ -675,30 +627,6 @@ struct Commit {
     /// A login.
     author: String,
     date: String,
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Option<Value>,
-    /// Instead of `body`: a generated body of this many bytes.
-    huge_body: Option<u64>,
-}
-
-impl Reply {
-    fn json(status: u16, body: Value) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: Some(body),
-            huge_body: None,
-        }
-    }
-
-    fn header(mut self, name: &'static str, value: String) -> Reply {
-        self.headers.push((name, value));
-        self
-    }
 }
 
 fn error(status: u16, message: &str, doc: &str) -> Reply {
@@ -872,8 +800,8 @@ impl State {
                         answer: Injected::HugeBody(bytes),
                         ..
                     }) => Reply {
-                        huge_body: Some(bytes),
-                        ..Reply::json(200, Value::Null)
+                        payload: Payload::Generated(bytes),
+                        ..Reply::empty(200)
                     },
                     Some(Failure {
                         answer: Injected::Status(status),
@@ -1407,26 +1335,11 @@ impl Repo {
     }
 }
 
-fn timestamp(second: i64) -> String {
-    jiff::Timestamp::from_second(second)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
 fn epoch_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A sha-1-shaped (40 hex) stand-in derived from `seed`.
-fn fake_sha(seed: &str) -> String {
-    hex(&Sha256::digest(seed.as_bytes()))[..40].to_string()
 }
 
 /// `sha256:` and 64 lowercase hex.
@@ -1452,44 +1365,6 @@ fn encode_segment(s: &str) -> String {
                 (b as char).to_string()
             }
             _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn is_full_sha(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
-            .flatten()
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match escaped {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (percent_decode(k), percent_decode(v)),
-            None => (percent_decode(p), String::new()),
         })
         .collect()
 }
@@ -1685,12 +1560,7 @@ fn update_release(
 }
 
 fn no_content() -> Reply {
-    Reply {
-        status: 204,
-        headers: Vec::new(),
-        body: None,
-        huge_body: None,
-    }
+    Reply::empty(204)
 }
 
 fn generate_notes_reply(repo: &Repo, body: &Map<String, Value>) -> Reply {
@@ -2033,40 +1903,16 @@ fn ref_json(base: &str, repo: &Repo, name: &str, sha: &str) -> Value {
 async fn serve(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
-) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let path = parts.uri.path().to_string();
-    let query = parts.uri.query().unwrap_or("").to_string();
-    let (reply, huge_body_sent) = {
-        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-        let reply = st.answer(&parts.method, &path, &query, &parts.headers, &body);
-        (reply, st.huge_body_sent.clone())
+) -> Result<Response<ResponseBody>, Infallible> {
+    let (parts, body) = receive(request).await;
+    let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let reply = st.answer(&parts.method, path, query, &parts.headers, &body);
+    let generated = match reply.payload {
+        Payload::Generated(bytes) => Some(HugeBody::new(bytes, st.huge_body_sent.clone()).boxed()),
+        _ => None,
     };
-    let body = match (reply.huge_body, &reply.body) {
-        (Some(bytes), _) => HugeBody::new(bytes, huge_body_sent).boxed(),
-        (None, Some(v)) => Full::new(Bytes::from(v.to_string())).boxed(),
-        _ => Full::new(Bytes::new()).boxed(),
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    let headers = response.headers_mut();
-    if reply.body.is_some() {
-        headers.insert(
-            hyper::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-    }
-    for (name, value) in reply.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    }
-    Ok(response)
+    Ok(respond(reply, generated))
 }
 
 /// A body generated as hyper sends it: `[` and then one package version after another, cut at

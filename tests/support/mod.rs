@@ -1,7 +1,9 @@
 //! Test support: running tagship as the runner runs a container action, and reading what it left.
 
+pub mod fake_http;
 pub mod faults;
 pub mod github;
+pub mod gitlab;
 pub mod images;
 pub mod packages_data;
 pub mod registry;

@@ -12,10 +12,12 @@ use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
+pub use crate::http::Answer;
+pub use crate::http::retry::Repeat;
 use crate::http::retry::{
     Attempts, GiveUp, RetryPolicy, human, is_retryable_status, parse_retry_after,
 };
-use crate::http::{BodyError, describe};
+use crate::http::{SendError, describe};
 use crate::secret::Secret;
 
 /// The most of one GitHub answer read into memory. The largest answers tagship reads are list
@@ -141,22 +143,6 @@ impl Access {
     }
 }
 
-/// One answer, whole: status, headers and body text.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: String,
-    /// Why this answer was not tried again, when that is not the obvious (attempts spent).
-    pub gave_up: Option<GiveUp>,
-}
-
-impl Answer {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
 /// GitHub's error body: `{"message", "errors": [{"resource","code","field"}], "documentation_url"}`.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ErrorBody {
@@ -205,14 +191,6 @@ pub struct GitHub {
     pub api: String,
     pub repository: String,
     retry: GitHubRetryPolicy,
-}
-
-/// Whether the call may be repeated after a failure without doing its work twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Repeat {
-    Safe,
-    /// A create: the caller looks up whether it was applied before trying again.
-    Never,
 }
 
 impl GitHub {
@@ -279,12 +257,8 @@ impl GitHub {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let bytes = crate::http::collect_limited(response.into_body(), announced, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge => SendError::TooLarge,
-                BodyError::Transport(e) => SendError::Http(e),
-            })?;
+        let bytes =
+            crate::http::collect_limited(response.into_body(), announced, MAX_ANSWER_BYTES).await?;
         // Lossy: an answer that is not UTF-8 is still an answer, shown as best it can be.
         let body = String::from_utf8_lossy(&bytes).into_owned();
         Ok(Answer {
@@ -525,13 +499,6 @@ fn rate_limit_wait(answer: &Answer) -> Option<Duration> {
     let now = jiff::Timestamp::now().as_second();
     let wait = u64::try_from(reset - now).unwrap_or(0).max(1);
     (wait <= 60).then(|| Duration::from_secs(wait))
-}
-
-/// Why one send got no answer to look at.
-enum SendError {
-    Http(Box<dyn std::error::Error + Send + Sync>),
-    /// The body passed [`MAX_ANSWER_BYTES`] (or its `Content-Length` said it would).
-    TooLarge,
 }
 
 impl From<octocrab::Error> for SendError {

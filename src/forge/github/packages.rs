@@ -5,15 +5,8 @@ use http::Method;
 
 use super::{ErrorBody, GitHub, GitHubError, Repeat, next_page};
 use crate::forge::Deletion;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-/// What stays as it is in a path segment: RFC 3986's unreserved characters (so a package name's
-/// `/` becomes `%2F`, as the API wants).
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+use crate::http::PATH_SEGMENT;
+use percent_encoding::utf8_percent_encode;
 
 const DELETE: &str = "packages: write (and, for an organisation's package, admin access to it)";
 

@@ -73,7 +73,7 @@ pub async fn now(gh: &GitHub, tag: &str) -> Result<ReleasesNow, GitHubError> {
     let now = existing(gh, tag).await?;
     Ok(ReleasesNow {
         ours: now.release.map(|r| ExistingRelease {
-            id: r.id,
+            id: Some(r.id),
             html_url: r.html_url,
             body: r.body,
             draft: r.draft,
@@ -92,7 +92,7 @@ pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, Gi
         (ReleaseChange::Unchanged, Some(id)) => {
             tracing::info!("release {} is up to date", step.tag_name);
             return Ok(AppliedRelease {
-                id,
+                id: Some(id),
                 url: step.url.clone().unwrap_or_default(),
                 tag: step.tag_name.clone(),
                 action: ReleaseAction::Unchanged,
@@ -102,7 +102,7 @@ pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, Gi
         _ => create(gh, step, make_latest).await?,
     };
     Ok(AppliedRelease {
-        id: release.id,
+        id: Some(release.id),
         url: release.html_url,
         tag: release.tag_name,
         action,
@@ -166,16 +166,9 @@ async fn create(
             );
             return update(gh, release, &step.notes, make_latest).await;
         }
-        let Ok(delay) = attempts.next_wait(None) else {
-            return Err(unclear);
-        };
-        tracing::warn!(
-            "{unclear}; the release is not there, so trying again in {:.1}s (attempt {} of {})",
-            delay.as_secs_f64(),
-            attempts.attempt() + 1,
-            attempts.max()
-        );
-        attempts.wait(delay).await;
+        attempts
+            .again_after(unclear, "the release is not there")
+            .await?;
     }
 }
 

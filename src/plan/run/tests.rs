@@ -34,6 +34,7 @@ fn intent(writes: bool) -> Intent {
             changelog: Changelog::None,
             template: None,
             has_token: true,
+            job_token_only: false,
         },
         git_tags: false,
         prune: None,
@@ -175,7 +176,7 @@ fn the_release_merges_its_notes_into_the_body_there_and_says_what_it_would_do() 
     // A release a person wrote, and a newer stable release elsewhere.
     seen.releases = Some(ReleasesNow {
         ours: Some(ExistingRelease {
-            id: 7,
+            id: Some(7),
             html_url: "https://github.com/Octo/Hello-World/releases/tag/v1.2.3".into(),
             body: Some("Written by hand.".into()),
             draft: false,
@@ -213,6 +214,107 @@ fn release_true_without_a_token_is_an_input_mistake_and_auto_only_notes_it() {
     wants.release.mode = ReleaseMode::Always;
     let err = decide(&ctx, &plan, &wants, &seen).unwrap_err();
     assert!(matches!(err, DecideError::NoToken { .. }) && err.is_input());
+}
+
+/// GitLab's release, as the plan says it: no draft, prerelease or latest flag (each said in the
+/// notes, a draft asked for as a warning), dated now, one link per image reference.
+#[test]
+fn a_gitlab_release_says_how_what_github_has_maps() {
+    let ctx = Context {
+        forge: ForgeKind::GitLab,
+        ..fixture::tag_push("v2.0.0-rc.1")
+    };
+    let images = ["registry.gitlab.example:5050/group/app"];
+    let plan = metadata(&ctx, &images);
+    let mut seen = observed(&images);
+    seen.releases = Some(ReleasesNow::default());
+    let mut wants = intent(true);
+    wants.release.job_token_only = true;
+    wants.release.draft = true;
+    wants.release.changelog = Changelog::Github;
+    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
+    let release = run.release.unwrap();
+    assert_eq!(release.change, ReleaseChange::Create);
+    assert!(!release.draft && !release.prerelease);
+    assert_eq!(release.make_latest, None);
+    assert_eq!(release.released_at, Some(wants.now));
+    // Every tag it writes: the version, sha- and build-.
+    assert_eq!(release.links.len(), 3, "{:?}", release.links);
+    assert_eq!(
+        release.links[0],
+        ReleaseLink {
+            name: "registry.gitlab.example:5050/group/app:2.0.0-rc.1".into(),
+            url: "https://registry.gitlab.example:5050/v2/group/app/manifests/2.0.0-rc.1".into(),
+        }
+    );
+    let said = |lines: &[String], text: &str| lines.iter().any(|l| l.contains(text));
+    assert!(
+        said(&run.warnings, "GitLab has no draft releases"),
+        "{:?}",
+        run.warnings
+    );
+    for text in [
+        "GitLab has no prereleases: v2.0.0-rc.1",
+        "GitLab has no latest flag",
+        "`changelog: github` lists the commits",
+    ] {
+        assert!(said(&run.notes, text), "{text}: {:?}", run.notes);
+    }
+    // An update writes the description alone: no date, no links.
+    seen.releases = Some(ReleasesNow {
+        ours: Some(ExistingRelease {
+            id: None,
+            html_url: "https://gitlab.example/group/app/-/releases/v2.0.0-rc.1".into(),
+            body: Some("Written by hand.".into()),
+            draft: false,
+        }),
+        stable_tags: Vec::new(),
+    });
+    let release = decide(&ctx, &plan, &wants, &seen).unwrap().release.unwrap();
+    assert_eq!(release.change, ReleaseChange::Update);
+    assert_eq!((release.id, release.released_at), (None, None));
+    assert!(release.links.is_empty());
+    // Written already: left as it is (no latest flag to set again).
+    if let Some(ours) = seen.releases.as_mut().and_then(|r| r.ours.as_mut()) {
+        ours.body = Some(release.body.clone());
+    }
+    let again = decide(&ctx, &plan, &wants, &seen).unwrap().release.unwrap();
+    assert_eq!(again.change, ReleaseChange::Unchanged);
+}
+
+/// `git-tags` needs GitLab's Tags API, which the job token cannot call: the plan fails before
+/// anything is pushed and names the token needed; a dry run says so as a warning.
+#[test]
+fn git_tags_with_gitlabs_job_token_alone_fail_before_any_push() {
+    let (mut ctx, plan, seen) = tag_push();
+    ctx.forge = ForgeKind::GitLab;
+    let mut wants = intent(true);
+    wants.git_tags = true;
+    wants.release.job_token_only = true;
+    let err = decide(&ctx, &plan, &wants, &seen).unwrap_err();
+    assert!(matches!(err, DecideError::JobTokenCannotTag) && err.is_input());
+    let text = err.to_string();
+    assert!(
+        text.contains("`gitlab-token`") && text.contains("`api` scope"),
+        "{text}"
+    );
+    wants.writes = false;
+    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("a real run would stop here")),
+        "{:?}",
+        run.warnings
+    );
+    // A project or personal access token may.
+    wants.writes = true;
+    wants.release.job_token_only = false;
+    assert!(decide(&ctx, &plan, &wants, &seen).is_ok());
+    // No token at all is said GitLab's way.
+    wants.release.has_token = false;
+    let err = decide(&ctx, &plan, &wants, &seen).unwrap_err();
+    assert!(err.to_string().contains("CI_JOB_TOKEN"), "{err}");
 }
 
 #[test]

@@ -1,0 +1,225 @@
+//! What the fake APIs (tests/support/github.rs, gitlab.rs) share: a plain HTTP/1.1 server on
+//! 127.0.0.1 in its own thread and tokio runtime (hyper's, already in the tree through reqwest),
+//! which stops when dropped, and the small readers and writers of what travels over it.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+/// A response body as hyper sends it.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// A running server. Dropping it stops it.
+pub struct Server {
+    url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves every request with `handle` on a free port of 127.0.0.1, from a thread `name`.
+    pub fn start<H, F>(name: &str, handle: H) -> Server
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+        F: Future<Output = Result<Response<BoxBody<Bytes, Infallible>>, Infallible>>
+            + Send
+            + 'static,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    loop {
+                        tokio::select! {
+                            _ = &mut stop => break,
+                            accepted = listener.accept() => {
+                                let Ok((stream, _)) = accepted else { continue };
+                                let handle = handle.clone();
+                                tokio::spawn(async move {
+                                    let _ = http1::Builder::new()
+                                        .serve_connection(TokioIo::new(stream), service_fn(handle))
+                                        .await;
+                                });
+                            }
+                        }
+                    }
+                });
+                // Dropping the runtime ends the connections still open.
+            })
+            .unwrap();
+        Server {
+            url,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What a fake answers before it is sent: status, headers and what the body holds.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub payload: Payload,
+}
+
+pub enum Payload {
+    Empty,
+    Json(Value),
+    /// Plain text, as some errors are (GitLab's throttle).
+    Text(&'static str),
+    /// A body of this many bytes that the fake generates as it is sent (the fake GitHub's
+    /// `serve_huge_body`), given to [`respond`].
+    Generated(u64),
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            payload: Payload::Json(body),
+        }
+    }
+
+    pub fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            payload: Payload::Empty,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// The path, query, headers and whole body of a request.
+pub async fn receive(request: Request<Incoming>) -> (hyper::http::request::Parts, Bytes) {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    (parts, body)
+}
+
+/// `reply` as hyper sends it; `generated` is the body of a [`Payload::Generated`].
+pub fn respond(reply: Reply, generated: Option<Body>) -> Response<Body> {
+    let (body, content_type) = match (reply.payload, generated) {
+        (Payload::Json(json), _) => (
+            Full::new(Bytes::from(json.to_string())).boxed(),
+            Some("application/json; charset=utf-8"),
+        ),
+        (Payload::Text(text), _) => (
+            Full::new(Bytes::from_static(text.as_bytes())).boxed(),
+            Some("text/plain; charset=utf-8"),
+        ),
+        (Payload::Generated(_), Some(body)) => (body, Some("application/json; charset=utf-8")),
+        (Payload::Generated(_) | Payload::Empty, _) => (Full::new(Bytes::new()).boxed(), None),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    if let Some(content_type) = content_type {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+/// `second` (epoch) as GitHub and GitLab write times: `2020-01-10T00:30:00Z`.
+pub fn timestamp(second: i64) -> String {
+    jiff::Timestamp::from_second(second)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A sha-1-shaped (40 hex) stand-in derived from `seed`.
+pub fn fake_sha(seed: &str) -> String {
+    hex(&Sha256::digest(seed.as_bytes()))[..40].to_string()
+}
+
+pub fn is_full_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}

@@ -1,0 +1,863 @@
+//! A stateful fake of the part of GitLab's REST API (v4) that tagship calls: a project's releases
+//! (read, create, update by tag), its tags (list, read, create, delete) and the comparison of two
+//! refs, for tests that give tagship `CI_API_V4_URL`.
+//!
+//! It keeps state between calls and answers with the JSON shapes, status codes and messages of
+//! GitLab's docs, so a client written against it is written against GitLab. It serves plain
+//! HTTP/1.1 on 127.0.0.1 from its own thread (tests/support/fake_http.rs) and stops when dropped.
+//! Endpoints tagship does not call are 404, and a request body field the fake does not model is
+//! refused (400 naming it), so that tagship sending something new fails here.
+//!
+//! Where GitLab's behaviour is not pinned down by its docs, the fake's choice is written here:
+//! - One private project, reached by its id or its URL-encoded path (`group%2Fapp`); any other is
+//!   404 "404 Project Not Found".
+//! - Tokens: `JOB-TOKEN` (the job's) and `PRIVATE-TOKEN` (a project or personal access token,
+//!   with the `api` scope or `read_api` alone). No token, or one the fake does not know, is 401
+//!   "401 Unauthorized".
+//! - The job token may read, create and update releases and list tags (the endpoints GitLab's
+//!   job-token docs list). The Tags API's other calls refuse it: 403 "403 Forbidden" (GitLab
+//!   does not take the token there). `repository/compare` does not take it either, so the
+//!   request is anonymous, and the private project is 404 "404 Project Not Found".
+//! - A `read_api` token may read everything; a write is GitLab's 403 `insufficient_scope`.
+//! - Timestamps come from a logical clock that starts at 2020-01-10T00:30:00Z (the tests'
+//!   `SOURCE_DATE_EPOCH`) and moves one minute for each change. A release without `released_at`
+//!   is released at the clock's time; one dated after it is an upcoming release.
+//! - History: the project starts with one root commit on `main`; `add_commit` adds commits on
+//!   it; `add_tag` points a tag at any sha. A compare lists the commits reachable from `to` and
+//!   not from `from`, oldest first; a ref that does not resolve is 404 "404 Not Found".
+//! - Creating a release of a tag that does not exist makes the tag at `ref` (a branch, a tag or a
+//!   sha); without `ref` it is 422 "Ref is not specified". A release of a tag that has one is 409
+//!   "Release already exists". Asset links need a name and an http(s) URL, each unique.
+//! - Deleting a tag deletes its release, as GitLab does.
+//! - `fail_next` answers the next matching request with a status: 429 is GitLab's throttle,
+//!   "Retry later" as text with `Retry-After: 1`; others are `{"message": "<status> <reason>"}`.
+//!   With `apply_first` the request is carried out first (a create creates). `redirect_next`
+//!   answers 302 to another address, as a moved instance or a hostile proxy would.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hyper::body::Incoming;
+use hyper::header::HeaderMap;
+use hyper::http::request::Parts;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::fake_http::{
+    Body, Payload, Reply, Server, fake_sha, is_full_sha, parse_query, percent_decode, receive,
+    respond, timestamp,
+};
+
+/// The tests' SOURCE_DATE_EPOCH: 2020-01-10T00:30:00Z.
+const CLOCK_START: i64 = 1578616200;
+const DEFAULT_BRANCH: &str = "main";
+
+/// What a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// The job's `CI_JOB_TOKEN`, sent as `JOB-TOKEN`.
+    Job,
+    /// A project or personal access token, sent as `PRIVATE-TOKEN`: `api` (read and write) or
+    /// `read_api` alone.
+    Private { api: bool },
+}
+
+/// A release as the fake holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub tag_name: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub created_at: String,
+    pub released_at: String,
+    pub links: Vec<Link>,
+}
+
+/// An asset link of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub id: u64,
+    pub name: String,
+    pub url: String,
+    pub link_type: String,
+}
+
+/// One request as the fake answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub method: String,
+    /// The path and query as sent.
+    pub target: String,
+    pub status: u16,
+    /// The token headers it carried (`job-token`, `private-token`).
+    pub token_headers: Vec<String>,
+}
+
+/// The fake server. Dropping it stops the server.
+pub struct FakeGitLab {
+    server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeGitLab {
+    /// Started, with the project `id` (`path`, `group/app`) and a job token for it.
+    pub fn start(id: u64, path: &str, job_token: &str) -> FakeGitLab {
+        let state = Arc::new(Mutex::new(State::new(id, path)));
+        let served = state.clone();
+        let server = Server::start("fake-gitlab", move |request| serve(served.clone(), request));
+        let fake = FakeGitLab { server, state };
+        fake.lock().web = format!("{}/{path}", fake.server.url());
+        fake.add_token(job_token, Token::Job);
+        fake
+    }
+
+    /// `CI_API_V4_URL`: `http://127.0.0.1:PORT/api/v4`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v4", self.server.url())
+    }
+
+    /// The project's web address (`CI_PROJECT_URL`).
+    pub fn project_url(&self) -> String {
+        self.lock().web.clone()
+    }
+
+    pub fn add_token(&self, token: &str, kind: Token) {
+        self.lock().tokens.insert(token.to_string(), kind);
+    }
+
+    /// A commit on `main`, which moves to it; its sha.
+    pub fn add_commit(&self, message: &str) -> String {
+        let mut st = self.lock();
+        let date = st.tick();
+        let parent = st.branches[DEFAULT_BRANCH].clone();
+        let sha = fake_sha(&format!("{parent}:{message}"));
+        st.commits.insert(
+            sha.clone(),
+            Commit {
+                parent: Some(parent),
+                message: message.to_string(),
+                date,
+            },
+        );
+        st.branches.insert(DEFAULT_BRANCH.into(), sha.clone());
+        sha
+    }
+
+    /// A tag at `sha` (a commit of the history, or a made-up one), moving it if it existed.
+    pub fn add_tag(&self, tag: &str, sha: &str) {
+        self.lock().set_tag(tag, sha);
+    }
+
+    /// The project's tags and the commit each points at.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        self.lock().tags.clone()
+    }
+
+    /// The project's releases, oldest first.
+    pub fn releases(&self) -> Vec<Release> {
+        self.lock().releases.clone()
+    }
+
+    /// A person's edit of a release's description. Panics if there is no such release.
+    pub fn edit_release_description(&self, tag: &str, text: &str) {
+        let mut st = self.lock();
+        let release = st
+            .releases
+            .iter_mut()
+            .find(|r| r.tag_name == tag)
+            .unwrap_or_else(|| panic!("the fake GitLab has no release of {tag}"));
+        release.description = Some(text.to_string());
+    }
+
+    /// Every request answered so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.lock().requests.clone()
+    }
+
+    /// The next request whose method is `method` and whose path starts with `path_prefix` (after
+    /// `/api/v4/projects/{project}`) is answered `status`; with `apply_first` it is carried out
+    /// first. Several queue up in order.
+    pub fn fail_next(&self, method: &str, path_prefix: &str, status: u16, apply_first: bool) {
+        self.lock().failures.push_back(Failure {
+            method: method.to_uppercase(),
+            path_prefix: path_prefix.to_string(),
+            status,
+            apply_first,
+            location: None,
+        });
+    }
+
+    /// The next request whose method is `method` and whose path starts with `path_prefix` is
+    /// answered 302 with `Location: {to}`.
+    pub fn redirect_next(&self, method: &str, path_prefix: &str, to: &str) {
+        self.lock().failures.push_back(Failure {
+            method: method.to_uppercase(),
+            path_prefix: path_prefix.to_string(),
+            status: 302,
+            apply_first: false,
+            location: Some(to.to_string()),
+        });
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Failure {
+    method: String,
+    path_prefix: String,
+    status: u16,
+    apply_first: bool,
+    /// A redirect's target.
+    location: Option<String>,
+}
+
+struct Commit {
+    parent: Option<String>,
+    message: String,
+    date: String,
+}
+
+struct State {
+    id: u64,
+    path: String,
+    /// `{server}/{path}`.
+    web: String,
+    tokens: HashMap<String, Token>,
+    branches: BTreeMap<String, String>,
+    commits: HashMap<String, Commit>,
+    /// Tag → commit.
+    tags: BTreeMap<String, String>,
+    /// Tags in the order made, for the listing (newest first).
+    tag_order: Vec<String>,
+    releases: Vec<Release>,
+    last_link_id: u64,
+    clock: i64,
+    requests: Vec<Seen>,
+    failures: VecDeque<Failure>,
+}
+
+fn message(status: u16, text: &str) -> Reply {
+    Reply::json(status, json!({ "message": text }))
+}
+
+fn not_found(what: &str) -> Reply {
+    message(404, &format!("404 {what}"))
+}
+
+fn forbidden() -> Reply {
+    message(403, "403 Forbidden")
+}
+
+/// GitLab's answer to a write with a `read_api` token.
+fn insufficient_scope() -> Reply {
+    Reply::json(
+        403,
+        json!({
+            "error": "insufficient_scope",
+            "error_description": "The request requires higher privileges than provided by the access token.",
+            "scope": "api",
+        }),
+    )
+}
+
+/// GitLab's throttle: text, not JSON.
+fn throttled() -> Reply {
+    Reply {
+        payload: Payload::Text("Retry later\n"),
+        ..Reply::empty(429)
+    }
+    .header("retry-after", "1".into())
+}
+
+fn injected(status: u16) -> Reply {
+    if status == 429 {
+        return throttled();
+    }
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    message(status, &format!("{status} {reason}"))
+}
+
+/// The endpoints tagship calls.
+enum Endpoint {
+    GetRelease(String),
+    CreateRelease,
+    UpdateRelease(String),
+    ListTags,
+    GetTag(String),
+    CreateTag,
+    DeleteTag(String),
+    Compare,
+}
+
+impl Endpoint {
+    fn of(method: &Method, rest: &[String]) -> Option<Endpoint> {
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        Some(match (method.as_str(), rest.as_slice()) {
+            ("GET", ["releases", tag]) => Endpoint::GetRelease(tag.to_string()),
+            ("POST", ["releases"]) => Endpoint::CreateRelease,
+            ("PUT", ["releases", tag]) => Endpoint::UpdateRelease(tag.to_string()),
+            ("GET", ["repository", "tags"]) => Endpoint::ListTags,
+            ("GET", ["repository", "tags", tag]) => Endpoint::GetTag(tag.to_string()),
+            ("POST", ["repository", "tags"]) => Endpoint::CreateTag,
+            ("DELETE", ["repository", "tags", tag]) => Endpoint::DeleteTag(tag.to_string()),
+            ("GET", ["repository", "compare"]) => Endpoint::Compare,
+            _ => return None,
+        })
+    }
+
+    /// What the token may not do here, if anything.
+    fn refuses(&self, token: Token) -> Option<Reply> {
+        let writes = matches!(
+            self,
+            Endpoint::CreateRelease
+                | Endpoint::UpdateRelease(_)
+                | Endpoint::CreateTag
+                | Endpoint::DeleteTag(_)
+        );
+        match (token, self) {
+            (Token::Job, Endpoint::GetTag(_) | Endpoint::CreateTag | Endpoint::DeleteTag(_)) => {
+                Some(forbidden())
+            }
+            (Token::Job, Endpoint::Compare) => Some(not_found("Project Not Found")),
+            (Token::Private { api: false }, _) if writes => Some(insufficient_scope()),
+            _ => None,
+        }
+    }
+}
+
+impl State {
+    fn new(id: u64, path: &str) -> State {
+        let root = fake_sha(&format!("{path}@{DEFAULT_BRANCH}"));
+        let mut commits = HashMap::new();
+        commits.insert(
+            root.clone(),
+            Commit {
+                parent: None,
+                message: "Initial commit".into(),
+                date: timestamp(CLOCK_START - 86_400),
+            },
+        );
+        State {
+            id,
+            path: path.to_string(),
+            web: String::new(),
+            tokens: HashMap::new(),
+            branches: [(DEFAULT_BRANCH.to_string(), root)].into(),
+            commits,
+            tags: BTreeMap::new(),
+            tag_order: Vec::new(),
+            releases: Vec::new(),
+            last_link_id: 0,
+            clock: CLOCK_START,
+            requests: Vec::new(),
+            failures: VecDeque::new(),
+        }
+    }
+
+    fn tick(&mut self) -> String {
+        self.clock += 60;
+        timestamp(self.clock)
+    }
+
+    /// A branch, a tag or a full sha of the history.
+    fn resolve(&self, reference: &str) -> Option<String> {
+        self.branches
+            .get(reference)
+            .or_else(|| self.tags.get(reference))
+            .cloned()
+            .or_else(|| {
+                (is_full_sha(reference) && self.commits.contains_key(reference))
+                    .then(|| reference.to_string())
+            })
+    }
+
+    fn set_tag(&mut self, tag: &str, sha: &str) {
+        self.tags.insert(tag.to_string(), sha.to_string());
+        self.tag_order.retain(|t| t != tag);
+        self.tag_order.push(tag.to_string());
+    }
+
+    /// Answers one request, recording it.
+    fn answer(&mut self, request: &Parts, body: &[u8]) -> Reply {
+        let reply = self.route(request, body);
+        let (method, headers) = (&request.method, &request.headers);
+        let target = request
+            .uri
+            .path_and_query()
+            .map_or_else(String::new, |p| p.to_string());
+        let token_headers = ["job-token", "private-token"]
+            .into_iter()
+            .filter(|h| headers.contains_key(*h))
+            .map(str::to_string)
+            .collect();
+        self.requests.push(Seen {
+            method: method.as_str().to_string(),
+            target,
+            status: reply.status,
+            token_headers,
+        });
+        reply
+    }
+
+    fn caller(&self, headers: &HeaderMap) -> Option<Token> {
+        let given = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        match (given("job-token"), given("private-token")) {
+            (Some(token), None) => self
+                .tokens
+                .get(token)
+                .filter(|k| **k == Token::Job)
+                .copied(),
+            (None, Some(token)) => self
+                .tokens
+                .get(token)
+                .filter(|k| **k != Token::Job)
+                .copied(),
+            _ => None,
+        }
+    }
+
+    fn route(&mut self, request: &Parts, body: &[u8]) -> Reply {
+        let (method, path, query) = (
+            &request.method,
+            request.uri.path(),
+            request.uri.query().unwrap_or(""),
+        );
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let (project, rest) = match segments.as_slice() {
+            ["api", "v4", "projects", project, rest @ ..] => (percent_decode(project), rest),
+            _ => return not_found("Not Found"),
+        };
+        let Some(token) = self.caller(&request.headers) else {
+            return message(401, "401 Unauthorized");
+        };
+        if project != self.id.to_string() && project != self.path {
+            return not_found("Project Not Found");
+        }
+        let rest: Vec<String> = rest.iter().map(|s| percent_decode(s)).collect();
+        let Some(endpoint) = Endpoint::of(method, &rest) else {
+            return not_found("Not Found");
+        };
+        if let Some(refused) = endpoint.refuses(token) {
+            return refused;
+        }
+        let body = if *method == Method::GET || *method == Method::DELETE {
+            Map::new()
+        } else {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(map)) => map,
+                _ => return message(400, "400 Bad request - the body is not a JSON object"),
+            }
+        };
+        let tail = format!("/{}", rest.join("/"));
+        let failure = self
+            .failures
+            .iter()
+            .position(|f| f.method == method.as_str() && tail.starts_with(&f.path_prefix))
+            .and_then(|i| self.failures.remove(i));
+        match failure {
+            Some(Failure {
+                location: Some(to), ..
+            }) => message(302, "302 Found").header("location", to),
+            Some(Failure {
+                status,
+                apply_first,
+                ..
+            }) => {
+                if apply_first {
+                    let _ = self.serve_endpoint(endpoint, query, &body);
+                }
+                injected(status)
+            }
+            None => self.serve_endpoint(endpoint, query, &body),
+        }
+    }
+
+    fn serve_endpoint(
+        &mut self,
+        endpoint: Endpoint,
+        query: &str,
+        body: &Map<String, Value>,
+    ) -> Reply {
+        match endpoint {
+            Endpoint::GetRelease(tag) => match self.releases.iter().find(|r| r.tag_name == tag) {
+                Some(release) => Reply::json(200, self.release_json(release)),
+                None => not_found("Not Found"),
+            },
+            Endpoint::CreateRelease => self.create_release(body),
+            Endpoint::UpdateRelease(tag) => self.update_release(&tag, body),
+            Endpoint::ListTags => self.list_tags(query),
+            Endpoint::GetTag(tag) => match self.tags.get(&tag) {
+                Some(sha) => Reply::json(200, self.tag_json(&tag, sha)),
+                None => not_found("Tag Not Found"),
+            },
+            Endpoint::CreateTag => self.create_tag(body),
+            Endpoint::DeleteTag(tag) => {
+                if self.tags.remove(&tag).is_none() {
+                    return not_found("Tag Not Found");
+                }
+                self.tag_order.retain(|t| *t != tag);
+                self.releases.retain(|r| r.tag_name != tag);
+                self.tick();
+                Reply::empty(204)
+            }
+            Endpoint::Compare => self.compare(query),
+        }
+    }
+
+    fn create_release(&mut self, body: &Map<String, Value>) -> Reply {
+        if let Some(refused) = unmodelled(
+            body,
+            &[
+                "tag_name",
+                "name",
+                "description",
+                "ref",
+                "released_at",
+                "assets",
+            ],
+        ) {
+            return refused;
+        }
+        let Some(tag) = body.get("tag_name").and_then(Value::as_str) else {
+            return Reply::json(400, json!({ "error": "tag_name is missing" }));
+        };
+        if self.releases.iter().any(|r| r.tag_name == tag) {
+            return message(409, "Release already exists");
+        }
+        let links = match self.links(body.get("assets")) {
+            Ok(links) => links,
+            Err(refused) => return refused,
+        };
+        let now = timestamp(self.clock + 60);
+        let released_at = match body.get("released_at").and_then(Value::as_str) {
+            None => now.clone(),
+            Some(at) => match at.parse::<jiff::Timestamp>() {
+                Ok(at) => timestamp(at.as_second()),
+                Err(_) => return Reply::json(400, json!({ "error": "released_at is invalid" })),
+            },
+        };
+        if !self.tags.contains_key(tag) {
+            let Some(reference) = body.get("ref").and_then(Value::as_str) else {
+                return message(422, "Ref is not specified");
+            };
+            let Some(sha) = self.resolve(reference) else {
+                return message(422, "Ref is invalid");
+            };
+            self.set_tag(tag, &sha);
+        }
+        let release = Release {
+            tag_name: tag.to_string(),
+            name: body.get("name").and_then(Value::as_str).map(str::to_string),
+            description: body
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            created_at: now,
+            released_at,
+            links,
+        };
+        self.tick();
+        let json = self.release_json(&release);
+        self.releases.push(release);
+        Reply::json(201, json)
+    }
+
+    /// The asset links of a create: a name and an http(s) URL each, both unique, of a known type.
+    fn links(&mut self, assets: Option<&Value>) -> Result<Vec<Link>, Reply> {
+        let Some(assets) = assets else {
+            return Ok(Vec::new());
+        };
+        let given = assets
+            .get("links")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut names = HashSet::new();
+        let mut urls = HashSet::new();
+        let mut links = Vec::new();
+        for link in given {
+            if let Some(refused) = unmodelled(
+                link.as_object().unwrap_or(&Map::new()),
+                &["name", "url", "link_type"],
+            ) {
+                return Err(refused);
+            }
+            let field = |name: &str| {
+                link.get(name)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let (name, url) = (field("name"), field("url"));
+            let link_type = match field("link_type").as_str() {
+                "" => "other".to_string(),
+                known @ ("other" | "runbook" | "image" | "package") => known.to_string(),
+                _ => {
+                    return Err(Reply::json(
+                        400,
+                        json!({ "error": "assets[links][link_type] does not have a valid value" }),
+                    ));
+                }
+            };
+            let invalid = |field: &str, problem: &str| {
+                Reply::json(
+                    400,
+                    json!({ "message": { format!("links.{field}"): [problem] } }),
+                )
+            };
+            if name.is_empty() {
+                return Err(invalid("name", "can't be blank"));
+            }
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid(
+                    "url",
+                    "is blocked: Only allowed schemes are http, https, ftp",
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(invalid("name", "has already been taken"));
+            }
+            if !urls.insert(url.clone()) {
+                return Err(invalid("url", "has already been taken"));
+            }
+            self.last_link_id += 1;
+            links.push(Link {
+                id: self.last_link_id,
+                name,
+                url,
+                link_type,
+            });
+        }
+        Ok(links)
+    }
+
+    fn update_release(&mut self, tag: &str, body: &Map<String, Value>) -> Reply {
+        if let Some(refused) = unmodelled(body, &["name", "description", "released_at"]) {
+            return refused;
+        }
+        let Some(index) = self.releases.iter().position(|r| r.tag_name == tag) else {
+            return not_found("Not Found");
+        };
+        let release = &mut self.releases[index];
+        if let Some(name) = body.get("name").and_then(Value::as_str) {
+            release.name = Some(name.to_string());
+        }
+        if let Some(description) = body.get("description").and_then(Value::as_str) {
+            release.description = Some(description.to_string());
+        }
+        if let Some(at) = body.get("released_at").and_then(Value::as_str) {
+            release.released_at = at.to_string();
+        }
+        self.tick();
+        Reply::json(200, self.release_json(&self.releases[index]))
+    }
+
+    /// Newest first, pages of `per_page` (default 20, at most 100), with GitLab's paging headers.
+    fn list_tags(&self, query: &str) -> Reply {
+        let params = parse_query(query);
+        let number = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+                .filter(|n| *n > 0)
+        };
+        let per_page = number("per_page").unwrap_or(20).min(100);
+        let page = number("page").unwrap_or(1);
+        let names: Vec<&String> = self.tag_order.iter().rev().collect();
+        let pages = names.len().div_ceil(per_page).max(1);
+        let items: Vec<Value> = names
+            .iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .map(|name| self.tag_json(name, &self.tags[*name]))
+            .collect();
+        let next = if page < pages {
+            (page + 1).to_string()
+        } else {
+            String::new()
+        };
+        Reply::json(200, Value::Array(items))
+            .header("x-page", page.to_string())
+            .header("x-per-page", per_page.to_string())
+            .header("x-total", names.len().to_string())
+            .header("x-total-pages", pages.to_string())
+            .header("x-next-page", next)
+    }
+
+    fn create_tag(&mut self, body: &Map<String, Value>) -> Reply {
+        if let Some(refused) = unmodelled(body, &["tag_name", "ref", "message"]) {
+            return refused;
+        }
+        let (Some(tag), Some(reference)) = (
+            body.get("tag_name").and_then(Value::as_str),
+            body.get("ref").and_then(Value::as_str),
+        ) else {
+            return Reply::json(400, json!({ "error": "tag_name, ref are missing" }));
+        };
+        if self.tags.contains_key(tag) {
+            return message(400, &format!("Tag {tag} already exists"));
+        }
+        let Some(sha) = self.resolve(reference) else {
+            return message(400, &format!("Target {reference} is invalid"));
+        };
+        self.set_tag(tag, &sha);
+        self.tick();
+        Reply::json(201, self.tag_json(tag, &sha))
+    }
+
+    fn compare(&self, query: &str) -> Reply {
+        let params = parse_query(query);
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let (Some(from), Some(to)) = (get("from"), get("to")) else {
+            return Reply::json(400, json!({ "error": "from, to are missing" }));
+        };
+        let (Some(base), Some(head)) = (self.resolve(&from), self.resolve(&to)) else {
+            return not_found("Not Found");
+        };
+        let mut reachable = HashSet::new();
+        let mut at = Some(base);
+        while let Some(sha) = at {
+            at = self.commits.get(&sha).and_then(|c| c.parent.clone());
+            reachable.insert(sha);
+        }
+        let mut commits = Vec::new();
+        let mut at = Some(head.clone());
+        while let Some(sha) = at.filter(|s| !reachable.contains(s)) {
+            let Some(commit) = self.commits.get(&sha) else {
+                break;
+            };
+            commits.push(self.commit_json(&sha, commit));
+            at = commit.parent.clone();
+        }
+        commits.reverse();
+        Reply::json(
+            200,
+            json!({
+                "commit": commits.last().cloned().unwrap_or(Value::Null),
+                "commits": commits,
+                "diffs": [],
+                "compare_timeout": false,
+                "compare_same_ref": from == to,
+                "web_url": format!("{}/-/compare/{from}...{to}", self.web),
+            }),
+        )
+    }
+
+    fn commit_json(&self, sha: &str, commit: &Commit) -> Value {
+        json!({
+            "id": sha,
+            "short_id": &sha[..8],
+            "title": commit.message.lines().next().unwrap_or_default(),
+            "message": commit.message,
+            "author_name": "Test User",
+            "author_email": "test@example.com",
+            "created_at": commit.date,
+            "parent_ids": commit.parent.iter().collect::<Vec<_>>(),
+            "web_url": format!("{}/-/commit/{sha}", self.web),
+        })
+    }
+
+    fn tag_json(&self, tag: &str, sha: &str) -> Value {
+        let commit = match self.commits.get(sha) {
+            Some(commit) => self.commit_json(sha, commit),
+            None => json!({ "id": sha, "short_id": &sha[..8.min(sha.len())] }),
+        };
+        let release = self
+            .releases
+            .iter()
+            .find(|r| r.tag_name == tag)
+            .map(|r| json!({ "tag_name": r.tag_name, "description": r.description }));
+        json!({
+            "name": tag,
+            "message": null,
+            "target": sha,
+            "commit": commit,
+            "release": release,
+            "protected": false,
+            "created_at": null,
+        })
+    }
+
+    fn release_json(&self, r: &Release) -> Value {
+        let tag_url = format!("{}/-/tags/{}", self.web, r.tag_name);
+        let sha = self.tags.get(&r.tag_name).cloned().unwrap_or_default();
+        let upcoming = r
+            .released_at
+            .parse::<jiff::Timestamp>()
+            .is_ok_and(|at| at.as_second() > self.clock);
+        let sources: Vec<Value> = ["zip", "tar.gz", "tar.bz2", "tar"]
+            .iter()
+            .map(|format| json!({ "format": format, "url": format!("{tag_url}/archive.{format}") }))
+            .collect();
+        let links: Vec<Value> = r
+            .links
+            .iter()
+            .map(|l| {
+                json!({
+                    "id": l.id,
+                    "name": l.name,
+                    "url": l.url,
+                    "direct_asset_url": l.url,
+                    "link_type": l.link_type,
+                })
+            })
+            .collect();
+        json!({
+            "name": r.name,
+            "tag_name": r.tag_name,
+            "description": r.description,
+            "created_at": r.created_at,
+            "released_at": r.released_at,
+            "upcoming_release": upcoming,
+            "author": { "id": 1, "username": "project_1_bot", "name": "****" },
+            "commit": { "id": sha, "short_id": &sha[..8.min(sha.len())] },
+            "milestones": [],
+            "commit_path": format!("/{}/-/commit/{sha}", self.path),
+            "tag_path": format!("/{}/-/tags/{}", self.path, r.tag_name),
+            "assets": {
+                "count": r.links.len() + 4,
+                "sources": sources,
+                "links": links,
+            },
+            "evidences": [],
+            "_links": {
+                "self": format!("{}/-/releases/{}", self.web, r.tag_name),
+                "edit_url": format!("{}/-/releases/{}/edit", self.web, r.tag_name),
+            },
+        })
+    }
+}
+
+/// A 400 naming a body field the fake does not model (GitLab would take it, or ignore it).
+fn unmodelled(body: &Map<String, Value>, fields: &[&str]) -> Option<Reply> {
+    body.keys().find(|k| !fields.contains(&k.as_str())).map(|name| {
+        Reply::json(
+            400,
+            json!({ "error": format!("the fake GitLab (tests/support/gitlab.rs) does not model `{name}`") }),
+        )
+    })
+}
+
+async fn serve(
+    state: Arc<Mutex<State>>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let (parts, body) = receive(request).await;
+    let reply = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .answer(&parts, &body);
+    Ok(respond(reply, None))
+}

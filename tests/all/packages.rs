@@ -6,7 +6,7 @@ use crate::support;
 
 use crate::support::faults::FaultProxy;
 use crate::support::github::{FakeGitHub, Perms};
-use crate::support::images::{self, ImageSpec};
+use crate::support::images::ImageSpec;
 use crate::support::packages_data::{self, Kind, PLATFORMS};
 use crate::support::registry;
 use crate::support::{Run, Runner};
@@ -32,36 +32,6 @@ fn api_calls(gh: &FakeGitHub, method: &str) -> usize {
     gh.requests().iter().filter(|(m, _, _)| m == method).count()
 }
 
-/// Pushes a real image and returns its digest.
-fn push(
-    image: &str,
-    spec: ImageSpec,
-    multi: Option<ImageSpec>,
-    tag: &str,
-) -> (String, Vec<String>) {
-    let dir = support::scratch_dir(&format!(
-        "packages-{tag}-{}-{}",
-        spec.seed,
-        std::process::id()
-    ));
-    let children = match multi {
-        Some(other) => images::oci_layout_multi(&dir, &[spec, other]).child_digests,
-        None => {
-            images::oci_layout(&dir, &spec);
-            Vec::new()
-        }
-    };
-    let run = Runner::shared_event("push-tag")
-        .input("source", &format!("oci:{}", dir.display()))
-        .input("images", image)
-        .input("tags", &format!("type=raw,value={tag}"))
-        .input("flavor", "latest=false")
-        .input("release", "false")
-        .run();
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    (run.outputs["digest"].clone(), children)
-}
-
 #[test]
 fn prunes_through_the_packages_api_and_keeps_a_kept_index_whole() {
     let plain = registry::registries().plain.clone();
@@ -74,13 +44,13 @@ fn prunes_through_the_packages_api_and_keeps_a_kept_index_whole() {
         seed,
         ..ImageSpec::default()
     };
-    let (old, _) = push(&image, small(501), None, "1.0.0");
-    let (minor, _) = push(&image, small(502), None, "1.1.0");
+    let (old, _) = support::push_tagged(&image, small(501), None, "1.0.0");
+    let (minor, _) = support::push_tagged(&image, small(502), None, "1.1.0");
     let arm = ImageSpec {
         arch: "arm64",
         ..small(504)
     };
-    let (index, children) = push(&image, small(503), Some(arm), "2.0.0");
+    let (index, children) = support::push_tagged(&image, small(503), Some(arm), "2.0.0");
     let leftover = format!("sha256:{}", "e".repeat(64));
 
     let gh = FakeGitHub::start();
@@ -601,7 +571,7 @@ fn the_last_tagged_version_github_keeps_is_skipped_with_its_platform_images() {
         arch: "arm64",
         ..small(622)
     };
-    let (index, children) = push(&image, small(621), Some(arm), "main");
+    let (index, children) = support::push_tagged(&image, small(621), Some(arm), "main");
     let (leftover, recent) = (fake_digest(21), fake_digest(22));
     let yesterday = jiff::Timestamp::now()
         .checked_sub(jiff::SignedDuration::from_hours(24))

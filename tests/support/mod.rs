@@ -114,6 +114,33 @@ impl Run {
     }
 }
 
+/// Pushes a real image (`multi`: an index of `spec` and it) to `image` under `tag` alone, as a
+/// tag push of the action does; its digest, and an index's platform images.
+pub fn push_tagged(
+    image: &str,
+    spec: images::ImageSpec,
+    multi: Option<images::ImageSpec>,
+    tag: &str,
+) -> (String, Vec<String>) {
+    let dir = scratch_dir(&format!("push-{tag}-{}-{}", spec.seed, std::process::id()));
+    let children = match multi {
+        Some(other) => images::oci_layout_multi(&dir, &[spec, other]).child_digests,
+        None => {
+            images::oci_layout(&dir, &spec);
+            Vec::new()
+        }
+    };
+    let run = Runner::shared_event("push-tag")
+        .input("source", &format!("oci:{}", dir.display()))
+        .input("images", image)
+        .input("tags", &format!("type=raw,value={tag}"))
+        .input("flavor", "latest=false")
+        .input("release", "false")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (run.outputs["digest"].clone(), children)
+}
+
 /// "Now" in every run (`SOURCE_DATE_EPOCH`), so plans are comparable from run to run.
 const FIXED_CLOCK: &str = "1578616200";
 

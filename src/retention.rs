@@ -1,12 +1,14 @@
 //! Old versions: listing (`tagship ls`), retention (`prune`), and rollback. Lists the versions
-//! from the forge's package API for its registry (GitHub Packages for ghcr.io, which refuses the
-//! registry's DELETE) and from the registry itself elsewhere, lets the pure policy in
+//! from the forge's API for its registry (GitHub Packages for ghcr.io, which refuses the
+//! registry's DELETE; in a GitLab job, GitLab's container registry API for `CI_REGISTRY`, which
+//! deletes tags) and from the registry itself elsewhere, lets the pure policy in
 //! `plan::retention` decide, reading the manifests it asks for and asking again, then deletes in
 //! the plan's order, or only prints the plan in a dry run.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::forge::gitlab::registry::PROTECTED_TAG;
 use crate::forge::{self, Deletion, Forge, ForgeError, Package, PackageListing, PackageVersion};
 use crate::plan::InputError;
 use crate::plan::retention::{
@@ -27,14 +29,26 @@ pub enum RetentionError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Forge(#[from] ForgeError),
-    /// A GitHub Packages image without an owner (`ghcr.io/app`).
-    #[error("{image} names no owner; GitHub packages are OWNER/NAME (ghcr.io/OWNER/NAME)")]
-    NoOwner { image: String },
     /// A personal access token whose scopes leave out `delete:packages`.
     #[error(
         "the token may not delete package versions (its scopes: {scopes}); nothing was deleted. Use a token with delete:packages, or the workflow's GITHUB_TOKEN with `permissions: packages: write`"
     )]
     TokenMayNotDelete { scopes: String },
+    /// GitLab would not let the token delete a tag before anything was deleted (the job token
+    /// may push to the registry, not delete through the API), or stopped taking it (401).
+    #[error(
+        "GitLab refused to delete {what} of {image} ({status}: {message}); {}. {held} Deleting tags through GitLab's container registry API takes a project or personal access token with the `api` scope, of a member with the Developer role or higher, given as the `gitlab-token` setting (TAGSHIP_GITLAB_TOKEN, a masked CI/CD variable)",
+        deleted_before(*.deleted)
+    )]
+    GitLabMayNotDelete {
+        image: String,
+        what: String,
+        status: u16,
+        message: String,
+        /// What the token was, and what it may not do.
+        held: &'static str,
+        deleted: usize,
+    },
     /// A registry that refuses `DELETE` (405).
     #[error(
         "registry {registry} does not allow deletes (405); {deleted} deleted before this. On a distribution registry set `storage.delete.enabled: true`"
@@ -56,13 +70,21 @@ impl RetentionError {
         match self {
             RetentionError::Input(_)
             | RetentionError::Policy(_)
-            | RetentionError::NoOwner { .. }
-            | RetentionError::TokenMayNotDelete { .. } => true,
+            | RetentionError::TokenMayNotDelete { .. }
+            | RetentionError::GitLabMayNotDelete { .. } => true,
             RetentionError::Forge(e) => e.is_input(),
             RetentionError::Registry(_)
             | RetentionError::DeletesDisabled { .. }
             | RetentionError::NotADigest { .. } => false,
         }
+    }
+}
+
+/// "nothing was deleted", or how much was.
+fn deleted_before(deleted: usize) -> String {
+    match deleted {
+        0 => "nothing was deleted".to_string(),
+        n => format!("versions deleted before this: {n}"),
     }
 }
 
@@ -79,35 +101,42 @@ pub struct RetentionSettings {
     pub packages: PackagesAccess,
 }
 
-/// How to reach the forge's package API, for the registries whose versions it keeps.
+/// How to reach the forges' APIs, for the registries whose versions they keep.
 pub struct PackagesAccess {
+    /// GitHub Packages: ghcr.io, and a GitHub Enterprise Server's `containers.HOST` listed in
+    /// `TAGSHIP_GITHUB_PACKAGES_REGISTRIES`.
+    pub github: ForgeRegistries,
+    /// In a GitLab job: the project's registry (`CI_REGISTRY`), through GitLab's API.
+    pub gitlab: Option<ForgeRegistries>,
+}
+
+/// A forge's API, and the registries whose versions it lists and deletes.
+pub struct ForgeRegistries {
     pub forge: forge::Access,
-    /// Registries whose versions live in GitHub Packages: ghcr.io, and a GitHub Enterprise
-    /// Server's `containers.HOST` listed in `TAGSHIP_GITHUB_PACKAGES_REGISTRIES`.
     pub registries: Vec<String>,
 }
 
 impl PackagesAccess {
-    /// The forge that keeps the package behind `registry`/`repository`, with the package's owner
-    /// and name, when that registry is the forge's.
-    fn package(
-        &self,
-        registry: &str,
-        repository: &str,
-    ) -> Result<Option<(Forge, String, String)>, RetentionError> {
-        if !self.registries.iter().any(|r| r == registry) {
+    /// The forge that keeps the versions of `registry`/`repository`, when that registry is a
+    /// forge's.
+    fn forge(&self, registry: &str, repository: &str) -> Result<Option<Forge>, RetentionError> {
+        let Some(keeper) = self
+            .gitlab
+            .iter()
+            .chain([&self.github])
+            .find(|f| f.registries.iter().any(|r| r == registry))
+        else {
             return Ok(None);
-        }
-        let Some((owner, name)) = repository.split_once('/') else {
-            return Err(RetentionError::NoOwner {
-                image: format!("{registry}/{repository}"),
-            });
         };
-        let forge = self.forge.connect(
+        let api = match keeper.forge {
+            forge::Access::GitHub(_) => "GitHub Packages",
+            forge::Access::GitLab(_) => "GitLab's container registry API",
+        };
+        let forge = keeper.forge.connect(
             repository,
-            &format!("listing the versions of {registry}/{repository} (GitHub Packages)"),
+            &format!("listing the versions of {registry}/{repository} ({api})"),
         )?;
-        Ok(Some((forge, owner.to_string(), name.to_string())))
+        Ok(Some(forge))
     }
 }
 
@@ -123,9 +152,23 @@ pub enum Listing {
     Registry,
 }
 
+impl Listing {
+    /// Whether its versions are deleted tag by tag (GitLab's API).
+    fn deletes_tags(&self) -> bool {
+        matches!(
+            self,
+            Listing::Packages {
+                package: Package::GitLab(_),
+                ..
+            }
+        )
+    }
+}
+
 /// The versions of `registry`/`repository`, newest first (semver, then date). From the forge's
-/// package API the dates come with the listing, and the manifests are read only `with_manifests`
-/// (undated, for the platforms `tagship ls` shows, tagged versions only); on a registry, every
+/// API the dates come with the listing, and the manifests are read only `with_manifests`
+/// (undated, for the platforms `tagship ls` shows, tagged versions only) and where the forge
+/// gives no date (GitLab's for an index), read as a registry's are; on a registry, every
 /// tagged version's manifest and date are read (the registry keeps no dates).
 async fn read_versions(
     registry: &Registry,
@@ -133,17 +176,18 @@ async fn read_versions(
     access: &PackagesAccess,
     with_manifests: bool,
 ) -> Result<(Vec<ImageVersion>, Listing), RetentionError> {
-    let mut list = match access.package(&registry.name, repository)? {
-        Some((forge, owner, name)) => {
+    let mut list = match access.forge(&registry.name, repository)? {
+        Some(forge) => {
             let PackageListing {
                 package,
                 versions: found,
                 scopes,
-            } = forge.package_versions(&owner, &name).await?;
+            } = forge.package_versions(repository).await?;
             let out: Vec<ImageVersion> = stream::iter(found.iter())
                 .map(|v| async move {
-                    let facts = if with_manifests && !v.tags.is_empty() {
-                        versions::manifest_facts(registry, repository, &v.digest, false).await?
+                    let undated = v.created.is_none();
+                    let facts = if undated || (with_manifests && !v.tags.is_empty()) {
+                        versions::manifest_facts(registry, repository, &v.digest, undated).await?
                     } else {
                         None
                     };
@@ -151,7 +195,7 @@ async fn read_versions(
                         id: v.id.clone(),
                         digest: v.digest.clone(),
                         manifest_read: facts.is_some(),
-                        created: v.created,
+                        created: v.created.or(facts.as_ref().and_then(|f| f.created)),
                         children: facts
                             .as_ref()
                             .map(|f| f.children.clone())
@@ -314,14 +358,19 @@ pub async fn observe(
     push: Option<&PushStep>,
     now: jiff::Timestamp,
 ) -> Result<(PruneFacts, Listing), RetentionError> {
-    let (mut versions, listing) = read_versions(registry, repository, access, false).await?;
-    // A registry's listing read every manifest it could; the forge's read none yet.
+    let (versions, listing) = read_versions(registry, repository, access, false).await?;
+    // A registry's listing read every manifest it could; the forge's read the undated ones.
     let mut tried = BTreeSet::new();
     if matches!(listing, Listing::Registry) {
         tried.extend(versions.iter().map(|v| v.digest.clone()));
     }
-    let facts = run::prune_facts(now, push, image);
-    let mut judged = run::versions_after_push(&versions, push, image, now);
+    let mut observed = PruneFacts {
+        image: image.to_string(),
+        from_packages: matches!(listing, Listing::Packages { .. }),
+        deletes_tags: listing.deletes_tags(),
+        versions,
+    };
+    let (mut judged, facts) = run::prune_judgement(&observed, push, now);
     plan_reading(
         registry,
         repository,
@@ -332,7 +381,7 @@ pub async fn observe(
     )
     .await?;
     // What was read goes back into the listing as observed; the decision applies the push again.
-    for v in versions.iter_mut() {
+    for v in observed.versions.iter_mut() {
         if let Some(read) = judged.iter().find(|j| j.digest == v.digest) {
             v.manifest_read = read.manifest_read;
             v.children = read.children.clone();
@@ -341,14 +390,7 @@ pub async fn observe(
             }
         }
     }
-    Ok((
-        PruneFacts {
-            image: image.to_string(),
-            from_packages: matches!(listing, Listing::Packages { .. }),
-            versions,
-        },
-        listing,
-    ))
+    Ok((observed, listing))
 }
 
 /// What a prune did (or, in a dry run, would do).
@@ -356,26 +398,26 @@ pub struct PruneOutcome {
     pub image: String,
     pub plan: RetentionPlan,
     pub deleted: Vec<String>,
-    /// Versions the plan deleted that GitHub keeps: kept, with what they reference.
+    /// Versions the plan deleted that their forge keeps: kept, with what they reference.
     pub skipped: Vec<Skipped>,
     pub dry_run: bool,
 }
 
-/// A version GitHub refused to delete.
+/// A version its forge (GitHub, GitLab) refused to delete.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Skipped {
     pub digest: String,
     pub tags: Vec<String>,
-    /// GitHub's words.
+    /// The forge's words.
     pub reason: String,
     /// What a person can do about it.
     pub fix: String,
 }
 
 /// Carries out the plan's prune step for one repository: the deletions in the plan's order
-/// (none in a dry run). A version GitHub refuses to delete is kept, with everything it
-/// references, by planning again from the same versions: the one decision made here, on
-/// GitHub's answer.
+/// (none in a dry run). A version its forge refuses to delete is kept, with everything it
+/// references, by planning again from the same versions: the one decision made here, on the
+/// forge's answer. GitLab refusing the token its first DELETE stops the prune, nothing deleted.
 pub async fn execute(
     step: &PruneStep,
     registry: &Registry,
@@ -452,38 +494,80 @@ pub async fn execute(
                     break;
                 };
                 attempted.insert(v.digest.clone());
-                let Some(version) = by_id.get(&v.id) else {
+                let Some(listed) = by_id.get(&v.id) else {
                     continue;
                 };
-                match forge.delete_version(package, version).await? {
-                    Deletion::Done => deleted.push(v.digest.clone()),
-                    Deletion::Refused { reason, fix } => {
-                        tracing::warn!(
-                            "{image}: GitHub refused to delete {} [{}] (package version {}): {reason} {fix}. It is kept, with what it references, and the prune goes on",
-                            v.digest,
-                            v.tags.join(", "),
-                            v.id
-                        );
-                        facts
-                            .undeletable
-                            .insert(v.digest.clone(), format!("GitHub keeps it: {reason}"));
-                        skipped.push(Skipped {
-                            digest: v.digest.clone(),
-                            tags: v.tags.clone(),
-                            reason,
-                            fix: fix.to_string(),
+                // The version as the plan judged it: a tag the push moved is the pushed
+                // version's now, and GitLab deletes what a tag names, not a version.
+                let version = PackageVersion {
+                    tags: v.tags.clone(),
+                    ..listed.clone()
+                };
+                let refused = match forge.delete_version(package, &version).await? {
+                    Deletion::Done => None,
+                    Deletion::Refused { reason, fix } => Some((reason, fix)),
+                    // A refusal before anything was deleted is the token's: stop, nothing lost.
+                    // Once the token has deleted, a 403 is the tag's own (a protection rule).
+                    Deletion::Forbidden {
+                        what,
+                        status,
+                        message,
+                    } if deleted.is_empty() || status != 403 => {
+                        return Err(RetentionError::GitLabMayNotDelete {
+                            image: image.to_string(),
+                            what,
+                            status,
+                            message,
+                            held: if forge.holds_job_token() {
+                                "The job token may push to the registry, not delete through GitLab's API."
+                            } else {
+                                "The `gitlab-token` may not delete it: it lacks the `api` scope or the role, or a protection rule covers the tag."
+                            },
+                            deleted: deleted.len(),
                         });
-                        plan = plan_reading(
-                            registry,
-                            repository,
-                            &mut versions,
-                            &step.policy,
-                            &facts,
-                            &mut tried,
-                        )
-                        .await?;
                     }
-                }
+                    Deletion::Forbidden { what, message, .. } => {
+                        Some((format!("{what}: {message}"), PROTECTED_TAG))
+                    }
+                };
+                let Some((reason, fix)) = refused else {
+                    deleted.push(v.digest.clone());
+                    continue;
+                };
+                let keeper = forge.name();
+                let package_version = if v.id == v.digest {
+                    String::new()
+                } else {
+                    format!(" (package version {})", v.id)
+                };
+                tracing::warn!(
+                    "{image}: {keeper} refused to delete {} [{}]{package_version}: {reason} {fix}. It is kept, with what it references, and the prune goes on",
+                    v.digest,
+                    v.tags.join(", "),
+                );
+                facts
+                    .undeletable
+                    .insert(v.digest.clone(), format!("{keeper} keeps it: {reason}"));
+                skipped.push(Skipped {
+                    digest: v.digest.clone(),
+                    tags: v.tags.clone(),
+                    reason,
+                    fix: fix.to_string(),
+                });
+                plan = plan_reading(
+                    registry,
+                    repository,
+                    &mut versions,
+                    &step.policy,
+                    &facts,
+                    &mut tried,
+                )
+                .await?;
+            }
+            if matches!(package, Package::GitLab(_)) && !deleted.is_empty() {
+                tracing::info!(
+                    "{image}: GitLab deleted the tags; its garbage collection removes the manifests they pointed at later (on GitLab.com by itself; on a self-managed instance when an administrator runs it)"
+                );
             }
             // What is gone stays a deletion, whatever a later plan would have kept.
             if !skipped.is_empty() {

@@ -145,6 +145,17 @@ pub fn github_packages_registries(env: &BTreeMap<String, String>) -> Vec<String>
     registries
 }
 
+/// The GitLab job's own registry, whose versions GitLab's API lists and deletes: `CI_REGISTRY`
+/// (`host[:port]`, as images name it), when GitLab gives one.
+pub fn gitlab_registries(env: &BTreeMap<String, String>) -> Vec<String> {
+    let registry = var(env, "CI_REGISTRY").to_ascii_lowercase();
+    if registry.is_empty() {
+        Vec::new()
+    } else {
+        vec![registry]
+    }
+}
+
 /// The CI a run is in: what the context, the sources of the settings, the forge and the log's
 /// style follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,7 +27,7 @@ use crate::registry::client::ClientSettings;
 use crate::registry::credentials::Credentials;
 use crate::registry::source::{self, SourceSpec};
 use crate::release::{ReleaseError, ReleaseSettings};
-use crate::retention::{PackagesAccess, RetentionError, RetentionSettings};
+use crate::retention::{ForgeRegistries, PackagesAccess, RetentionError, RetentionSettings};
 use crate::secret::Secret;
 
 /// Every setting of a run, read and checked once, before anything is contacted.
@@ -229,14 +229,17 @@ impl Settings {
                 .unwrap_or_else(|| "https://api.github.com".into()),
             ca_pem: ca_pem.clone(),
         });
-        // Releases and git tags go to the forge of the CI; container packages stay GitHub's, whose
-        // registries (ghcr.io) are the only ones listed through a forge yet.
-        let release_forge = match super::platform(vars) {
-            Platform::GitLab => {
-                forge::Access::GitLab(gitlab_access(vars, gitlab_token, ca_pem.clone()))
-            }
-            Platform::GitHub | Platform::Local => github_access.clone(),
+        // Releases and git tags go to the forge of the CI. GitHub Packages' registries are
+        // GitHub's wherever tagship runs; a GitLab job's own registry is GitLab's.
+        let gitlab = match super::platform(vars) {
+            Platform::GitLab => Some(forge::Access::GitLab(gitlab_access(
+                vars,
+                gitlab_token,
+                ca_pem.clone(),
+            ))),
+            Platform::GitHub | Platform::Local => None,
         };
+        let release_forge = gitlab.clone().unwrap_or_else(|| github_access.clone());
         let github = (!token.is_empty()).then(|| {
             let user = if actor.is_empty() {
                 "x-access-token".to_string()
@@ -288,8 +291,14 @@ impl Settings {
                 rollback_to: None,
                 rollback_tags: crate::plan::tags::rollback_tags(Vec::new()),
                 packages: PackagesAccess {
-                    forge: github_access,
-                    registries: super::github_packages_registries(vars),
+                    github: ForgeRegistries {
+                        forge: github_access,
+                        registries: super::github_packages_registries(vars),
+                    },
+                    gitlab: gitlab.map(|forge| ForgeRegistries {
+                        forge,
+                        registries: super::gitlab_registries(vars),
+                    }),
                 },
             },
             dotenv: vars

@@ -41,7 +41,7 @@ pub struct PruneArgs {
     /// Tags in scope (globs; `!glob` excludes). Repeatable.
     #[arg(long, value_name = "GLOB")]
     pub tag_filter: Vec<String>,
-    /// Delete versions without tags (GitHub Packages lists them; a registry does not).
+    /// Delete versions without tags (GitHub Packages lists them; a registry and GitLab do not).
     #[arg(long)]
     pub untagged: bool,
     /// Print the plan; delete nothing.

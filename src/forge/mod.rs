@@ -8,7 +8,7 @@
 //! and calls its adapter, GitHub's ([`github`]) or GitLab's ([`gitlab`]). What GitLab lacks is
 //! said where it is met: the plan maps drafts, prereleases and the latest flag
 //! (`plan::run::decide`, by the context's forge), the changelog GitHub would write becomes the commits one, and its
-//! container packages are not read here yet (an error says so).
+//! container registry's API deletes tags, not versions ([`gitlab::registry`]).
 
 pub mod github;
 pub mod gitlab;
@@ -28,14 +28,21 @@ pub enum ForgeError {
     GitHub(#[from] GitHubError),
     #[error(transparent)]
     GitLab(#[from] GitLabError),
+    /// A version listed by one forge handed to the other: tagship's own mistake.
+    #[error("tagship asked {forge} to delete {version}, a version another forge listed")]
+    Mismatch {
+        forge: &'static str,
+        version: String,
+    },
 }
 
 impl ForgeError {
-    /// A missing token: the person's to give, not a failure around tagship.
+    /// A missing token, or an image GitHub Packages cannot hold: the person's to fix, not a
+    /// failure around tagship.
     pub fn is_input(&self) -> bool {
         matches!(
             self,
-            ForgeError::GitHub(GitHubError::NoToken { .. })
+            ForgeError::GitHub(GitHubError::NoToken { .. } | GitHubError::NoOwner { .. })
                 | ForgeError::GitLab(GitLabError::NoToken { .. })
         )
     }
@@ -115,12 +122,15 @@ pub enum RefAction {
 #[derive(Debug, Clone)]
 pub enum Package {
     GitHub(github::packages::Package),
+    /// A container repository of the GitLab project.
+    GitLab(gitlab::registry::Repository),
 }
 
 /// One version of a container package.
 #[derive(Debug, Clone)]
 pub struct PackageVersion {
-    /// The forge's id of the version: what deletes it.
+    /// The forge's id of the version: what deletes it (GitLab's, deleted through its tags, is its
+    /// digest).
     pub id: String,
     /// The manifest digest.
     pub digest: String,
@@ -143,6 +153,13 @@ pub enum Deletion {
     Done,
     /// The forge keeps the version: its reason, and what a person can do.
     Refused { reason: String, fix: &'static str },
+    /// The forge would not let the token delete `what` (GitLab: 401 or 403): a token that may
+    /// not delete, or, once it has deleted something, a tag GitLab protects.
+    Forbidden {
+        what: String,
+        status: u16,
+        message: String,
+    },
 }
 
 impl Forge {
@@ -244,30 +261,45 @@ impl Forge {
         }
     }
 
-    /// The active versions of the container package `owner`/`name`.
-    pub async fn package_versions(
-        &self,
-        owner: &str,
-        name: &str,
-    ) -> Result<PackageListing, ForgeError> {
+    /// Who keeps the versions, as messages name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Forge::GitHub(_) => "GitHub",
+            Forge::GitLab(_) => "GitLab",
+        }
+    }
+
+    /// Whether the token is GitLab's job token (which may push to the registry, not delete).
+    pub fn holds_job_token(&self) -> bool {
+        matches!(self, Forge::GitLab(gl) if gl.token_kind == TokenKind::Job)
+    }
+
+    /// The active versions of the container package `repository` (`OWNER/NAME` on GitHub
+    /// Packages, a repository's path in the project's registry on GitLab).
+    pub async fn package_versions(&self, repository: &str) -> Result<PackageListing, ForgeError> {
         match self {
             Forge::GitHub(gh) => {
                 let (package, versions, scopes) =
-                    github::packages::versions(gh, owner, name).await?;
+                    github::packages::versions(gh, repository).await?;
                 Ok(PackageListing {
                     package: Package::GitHub(package),
                     versions: versions.into_iter().map(PackageVersion::from).collect(),
                     scopes,
                 })
             }
-            Forge::GitLab(_) => Err(GitLabError::Unsupported {
-                what: format!("listing the versions of {owner}/{name}"),
+            Forge::GitLab(gl) => {
+                let (found, versions) = gitlab::registry::versions(gl, repository).await?;
+                Ok(PackageListing {
+                    package: Package::GitLab(found),
+                    versions,
+                    scopes: None,
+                })
             }
-            .into()),
         }
     }
 
-    /// Deletes one version of `package`; one already gone counts as done.
+    /// Deletes one version of `package`; one already gone counts as done. GitLab deletes the
+    /// version's tags, as `version` names them.
     pub async fn delete_version(
         &self,
         package: &Package,
@@ -277,10 +309,15 @@ impl Forge {
             (Forge::GitHub(gh), Package::GitHub(package)) => {
                 Ok(github::packages::delete(gh, package, &version.id, &version.digest).await?)
             }
-            (Forge::GitLab(_), _) => Err(GitLabError::Unsupported {
-                what: format!("deleting version {} ({})", version.id, version.digest),
+            (Forge::GitLab(gl), Package::GitLab(repository)) => {
+                Ok(gitlab::registry::delete(gl, repository, version).await?)
             }
-            .into()),
+            (Forge::GitHub(_), Package::GitLab(_)) | (Forge::GitLab(_), Package::GitHub(_)) => {
+                Err(ForgeError::Mismatch {
+                    forge: self.name(),
+                    version: version.digest.clone(),
+                })
+            }
         }
     }
 }

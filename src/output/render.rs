@@ -325,7 +325,7 @@ pub fn prune_table(outcome: &PruneOutcome) -> String {
         format!("{} deleted\n", outcome.deleted.len())
     } else {
         format!(
-            "{} deleted, {} kept because GitHub refused to delete them\n",
+            "{} deleted, {} kept because their forge (GitHub, GitLab) refused to delete them\n",
             outcome.deleted.len(),
             outcome.skipped.len()
         )
@@ -367,7 +367,7 @@ pub fn prune_summary(outcome: &PruneOutcome) -> String {
     out.push('\n');
     if !outcome.skipped.is_empty() {
         out.push_str(
-            "GitHub refused to delete these; they are kept, with what they reference:\n\n| Version | Tags | GitHub's reason | What to do |\n|---|---|---|---|\n",
+            "Their forge (GitHub, GitLab) refused to delete these; they are kept, with what they reference:\n\n| Version | Tags | The forge's reason | What to do |\n|---|---|---|---|\n",
         );
         for s in &outcome.skipped {
             out.push_str(&format!(

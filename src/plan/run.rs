@@ -143,6 +143,9 @@ pub struct PruneFacts {
     pub versions: Vec<ImageVersion>,
     /// Versions that GitHub lists (GitHub Packages) rather than the registry's tags.
     pub from_packages: bool,
+    /// Versions are deleted tag by tag (GitLab's container registry API): one the push leaves
+    /// without tags cannot be deleted, and is kept.
+    pub deletes_tags: bool,
 }
 
 /// Everything observed, read-only, before the decision.
@@ -723,9 +726,21 @@ fn decide_git_tags(ctx: &Context, refs: Option<&BTreeMap<String, String>>) -> Ve
         .collect()
 }
 
-/// What this run knows for the retention policy of `image`: now, what it pushes, and the
-/// version tags it moves off other digests (deleted when nothing else references them).
-pub fn prune_facts(now: Timestamp, push: Option<&PushStep>, image: &str) -> RunFacts {
+/// Why a version without tags stays where versions are deleted tag by tag.
+pub const UNTAGGED_STAYS: &str =
+    "no tag points at it, and GitLab's API deletes tags: GitLab's garbage collection removes it";
+
+/// The versions of one repository as its prune judges them (the push applied: pruning runs
+/// after it), and what the run knows besides: now, what it pushes, the version tags it moves off
+/// other digests (deleted when nothing else references them), and, where versions are deleted
+/// tag by tag, that those without tags stay, with what they reference.
+pub fn prune_judgement(
+    observed: &PruneFacts,
+    push: Option<&PushStep>,
+    now: Timestamp,
+) -> (Vec<ImageVersion>, RunFacts) {
+    let image = observed.image.as_str();
+    let versions = versions_after_push(&observed.versions, push, image, now);
     let mut facts = RunFacts {
         now: Some(now),
         ..RunFacts::default()
@@ -743,13 +758,19 @@ pub fn prune_facts(now: Timestamp, push: Option<&PushStep>, image: &str) -> RunF
             }
         }
     }
-    facts
+    if observed.deletes_tags {
+        for v in versions.iter().filter(|v| v.tags.is_empty()) {
+            facts
+                .undeletable
+                .insert(v.digest.clone(), UNTAGGED_STAYS.to_string());
+        }
+    }
+    (versions, facts)
 }
 
 /// The versions of `image` as they will be once the push has run: the tags it writes moved onto
-/// the pushed digest (added, dated `now`, when the listing did not have it). Pruning runs after
-/// the push, so the policy judges this listing.
-pub fn versions_after_push(
+/// the pushed digest (added, dated `now`, when the listing did not have it).
+fn versions_after_push(
     listed: &[ImageVersion],
     push: Option<&PushStep>,
     image: &str,
@@ -912,9 +933,7 @@ pub fn decide(
     let mut prune = Vec::new();
     if let Some((policy, dry_run)) = &intent.prune {
         for facts in &observed.prune {
-            let versions =
-                versions_after_push(&facts.versions, push.as_ref(), &facts.image, intent.now);
-            let run_facts = prune_facts(intent.now, push.as_ref(), &facts.image);
+            let (versions, run_facts) = prune_judgement(facts, push.as_ref(), intent.now);
             let judged = retention::plan(&versions, policy, &run_facts)?;
             prune.push(PruneStep {
                 image: facts.image.clone(),

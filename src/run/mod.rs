@@ -81,7 +81,7 @@ pub fn compute_plan(env: &Environment, settings: &Settings) -> Result<(Context, 
     let ctx = ci::context(env)?;
     tracing::debug!("context: {ctx:?}");
     let mut rules = Rules::parse(&settings.metadata)?;
-    rules.github_packages_registries = settings.retention.packages.registries.clone();
+    rules.github_packages_registries = settings.retention.packages.github.registries.clone();
     let plan = plan::plan(&ctx, &rules)?;
     for warning in &plan.warnings {
         tracing::warn!("{warning}");

@@ -102,7 +102,7 @@ async fn a_secondary_rate_limit_without_retry_after_is_waited_out() {
     let gh = fake();
     gh.set_secondary_rate_limited(1, 403, None);
     let (log, _guard) = Log::capture();
-    let (_, versions, _) = packages::versions(&client(&gh), "octo-org", "app")
+    let (_, versions, _) = packages::versions(&client(&gh), "octo-org/app")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     assert_eq!(versions.len(), 2);
@@ -124,7 +124,7 @@ async fn a_secondary_rate_limit_that_does_not_lift_is_a_clear_error() {
     let gh = fake();
     gh.set_secondary_rate_limited(usize::MAX, 403, None);
     let (log, _guard) = Log::capture();
-    let error = packages::versions(&client(&gh), "octo-org", "app")
+    let error = packages::versions(&client(&gh), "octo-org/app")
         .await
         .map(|_| ())
         .expect_err("a limit that never lifts fails the call")
@@ -148,7 +148,7 @@ async fn a_spent_rate_limit_is_waited_out_until_its_reset() {
     let gh = fake();
     gh.set_rate_limited(1);
     let (log, _guard) = Log::capture();
-    let (_, versions, _) = packages::versions(&client(&gh), "octo-org", "app")
+    let (_, versions, _) = packages::versions(&client(&gh), "octo-org/app")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     assert_eq!(versions.len(), 2);
@@ -164,7 +164,7 @@ async fn a_spent_rate_limit_is_waited_out_until_its_reset() {
 async fn a_rate_limit_that_does_not_reset_is_a_clear_error() {
     let gh = fake();
     gh.set_rate_limited(usize::MAX);
-    let error = packages::versions(&client(&gh), "octo-org", "app")
+    let error = packages::versions(&client(&gh), "octo-org/app")
         .await
         .map(|_| ())
         .expect_err("a limit that never resets fails the call")
@@ -208,9 +208,7 @@ async fn a_users_package_is_found_after_the_organisations_404_with_the_tokens_sc
         short_policy(),
     )
     .unwrap();
-    let (package, versions, scopes) = packages::versions(&github, "monalisa", "tool")
-        .await
-        .unwrap();
+    let (package, versions, scopes) = packages::versions(&github, "monalisa/tool").await.unwrap();
     assert_eq!(package.owner_kind, packages::Owner::User);
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0].tags(), ["1.0.0"]);

@@ -18,6 +18,7 @@ mod github_client;
 mod gitlab_context;
 mod gitlab_forge;
 mod gitlab_output;
+mod gitlab_registry;
 mod hostile_layout;
 mod hostile_registry;
 mod hostile_text;

@@ -1,6 +1,7 @@
 //! A stateful fake of the part of GitLab's REST API (v4) that tagship calls: a project's releases
-//! (read, create, update by tag), its tags (list, read, create, delete) and the comparison of two
-//! refs, for tests that give tagship `CI_API_V4_URL`.
+//! (read, create, update by tag), its tags (list, read, create, delete), the comparison of two
+//! refs, and its container registry (repositories, their tags and each tag's details, deleting a
+//! tag), for tests that give tagship `CI_API_V4_URL`.
 //!
 //! It keeps state between calls and answers with the JSON shapes, status codes and messages of
 //! GitLab's docs, so a client written against it is written against GitLab. It serves plain
@@ -29,6 +30,16 @@
 //!   sha); without `ref` it is 422 "Ref is not specified". A release of a tag that has one is 409
 //!   "Release already exists". Asset links need a name and an http(s) URL, each unique.
 //! - Deleting a tag deletes its release, as GitLab does.
+//! - Container registry: the tests register each container tag (`add_container_tag`) with the
+//!   digest it points at in the real test registry and its date (none for an index, as GitLab
+//!   gives an index no date and no size: it has no config). The details leave out `revision`
+//!   and `short_revision` (the config's digest), which tagship does not read. A repository's `path` is the image's without its
+//!   registry, its `location` the image; tags are listed by name, 20 a page by default. The job
+//!   token may list and read them, not delete: 403 "403 Forbidden", as GitLab refused it
+//!   (gitlab#19606); a `read_api` token is `insufficient_scope`; an `api` token deletes, except a
+//!   tag `protect_container_tag` names (403 "403 Forbidden", as a protection rule answers). A
+//!   deleted tag leaves the listing and is recorded (`deleted_container_tags`); the manifest
+//!   stays in the registry, as on GitLab until its garbage collection.
 //! - `fail_next` answers the next matching request with a status: 429 is GitLab's throttle,
 //!   "Retry later" as text with `Retry-After: 1`; others are `{"message": "<status> <reason>"}`.
 //!   With `apply_first` the request is carried out first (a create creates). `redirect_next`
@@ -92,6 +103,24 @@ pub struct Seen {
     pub status: u16,
     /// The token headers it carried (`job-token`, `private-token`).
     pub token_headers: Vec<String>,
+}
+
+/// A tag of the project's container registry, as the fake holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ContainerTag {
+    digest: String,
+    created_at: Option<String>,
+}
+
+/// A container repository of the project.
+struct Container {
+    id: u64,
+    /// The image without its registry: `group/app`.
+    path: String,
+    /// The image: `registry.example:5000/group/app`.
+    location: String,
+    created_at: String,
+    tags: BTreeMap<String, ContainerTag>,
 }
 
 /// The fake server. Dropping it stops the server.
@@ -170,6 +199,68 @@ impl FakeGitLab {
         release.description = Some(text.to_string());
     }
 
+    /// The tag `tag` of the container repository `image` (`REGISTRY/PATH`, made when it is the
+    /// first), pointing at `digest` since `created_at` (GitLab gives an index no date).
+    pub fn add_container_tag(
+        &self,
+        image: &str,
+        tag: &str,
+        digest: &str,
+        created_at: Option<&str>,
+    ) {
+        let mut st = self.lock();
+        let date = st.tick();
+        let index = match st.containers.iter().position(|c| c.location == image) {
+            Some(index) => index,
+            None => {
+                let (_, path) = image
+                    .split_once('/')
+                    .unwrap_or_else(|| panic!("{image} names no registry"));
+                let id = 700 + st.containers.len() as u64;
+                st.containers.push(Container {
+                    id,
+                    path: path.to_string(),
+                    location: image.to_string(),
+                    created_at: date,
+                    tags: BTreeMap::new(),
+                });
+                st.containers.len() - 1
+            }
+        };
+        st.containers[index].tags.insert(
+            tag.to_string(),
+            ContainerTag {
+                digest: digest.to_string(),
+                created_at: created_at.map(str::to_string),
+            },
+        );
+    }
+
+    /// The tags of the container repository `image` and the digest each points at.
+    pub fn container_tags(&self, image: &str) -> BTreeMap<String, String> {
+        self.lock()
+            .containers
+            .iter()
+            .find(|c| c.location == image)
+            .map(|c| {
+                c.tags
+                    .iter()
+                    .map(|(tag, t)| (tag.clone(), t.digest.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every container tag deleted so far, as `PATH:TAG`, in order.
+    pub fn deleted_container_tags(&self) -> Vec<String> {
+        self.lock().deleted_container_tags.clone()
+    }
+
+    /// A protection rule covering the container tag `tag`: GitLab refuses to delete it.
+    pub fn protect_container_tag(&self, tag: &str) {
+        self.lock().protected_container_tags.insert(tag.to_string());
+    }
+
     /// Every request answered so far.
     pub fn requests(&self) -> Vec<Seen> {
         self.lock().requests.clone()
@@ -237,6 +328,9 @@ struct State {
     clock: i64,
     requests: Vec<Seen>,
     failures: VecDeque<Failure>,
+    containers: Vec<Container>,
+    protected_container_tags: HashSet<String>,
+    deleted_container_tags: Vec<String>,
 }
 
 fn message(status: u16, text: &str) -> Reply {
@@ -293,6 +387,10 @@ enum Endpoint {
     CreateTag,
     DeleteTag(String),
     Compare,
+    ListContainerRepositories,
+    ListContainerTags(String),
+    GetContainerTag(String, String),
+    DeleteContainerTag(String, String),
 }
 
 impl Endpoint {
@@ -307,6 +405,16 @@ impl Endpoint {
             ("POST", ["repository", "tags"]) => Endpoint::CreateTag,
             ("DELETE", ["repository", "tags", tag]) => Endpoint::DeleteTag(tag.to_string()),
             ("GET", ["repository", "compare"]) => Endpoint::Compare,
+            ("GET", ["registry", "repositories"]) => Endpoint::ListContainerRepositories,
+            ("GET", ["registry", "repositories", id, "tags"]) => {
+                Endpoint::ListContainerTags(id.to_string())
+            }
+            ("GET", ["registry", "repositories", id, "tags", tag]) => {
+                Endpoint::GetContainerTag(id.to_string(), tag.to_string())
+            }
+            ("DELETE", ["registry", "repositories", id, "tags", tag]) => {
+                Endpoint::DeleteContainerTag(id.to_string(), tag.to_string())
+            }
             _ => return None,
         })
     }
@@ -319,11 +427,16 @@ impl Endpoint {
                 | Endpoint::UpdateRelease(_)
                 | Endpoint::CreateTag
                 | Endpoint::DeleteTag(_)
+                | Endpoint::DeleteContainerTag(..)
         );
         match (token, self) {
-            (Token::Job, Endpoint::GetTag(_) | Endpoint::CreateTag | Endpoint::DeleteTag(_)) => {
-                Some(forbidden())
-            }
+            (
+                Token::Job,
+                Endpoint::GetTag(_)
+                | Endpoint::CreateTag
+                | Endpoint::DeleteTag(_)
+                | Endpoint::DeleteContainerTag(..),
+            ) => Some(forbidden()),
             (Token::Job, Endpoint::Compare) => Some(not_found("Project Not Found")),
             (Token::Private { api: false }, _) if writes => Some(insufficient_scope()),
             _ => None,
@@ -357,6 +470,9 @@ impl State {
             clock: CLOCK_START,
             requests: Vec::new(),
             failures: VecDeque::new(),
+            containers: Vec::new(),
+            protected_container_tags: HashSet::new(),
+            deleted_container_tags: Vec::new(),
         }
     }
 
@@ -507,7 +623,100 @@ impl State {
                 Reply::empty(204)
             }
             Endpoint::Compare => self.compare(query),
+            Endpoint::ListContainerRepositories => self.list_containers(query),
+            Endpoint::ListContainerTags(id) => match self.container(&id) {
+                Ok(container) => {
+                    let tags = container
+                        .tags
+                        .keys()
+                        .map(|tag| container_tag_json(container, tag))
+                        .collect();
+                    paginated(tags, query)
+                }
+                Err(refused) => refused,
+            },
+            Endpoint::GetContainerTag(id, tag) => match self.container(&id) {
+                Ok(container) => match container.tags.get(&tag) {
+                    Some(details) => {
+                        let mut json = container_tag_json(container, &tag);
+                        json["digest"] = json!(details.digest);
+                        json["created_at"] = json!(details.created_at);
+                        json["total_size"] = json!(details.created_at.as_ref().map(|_| 2_048));
+                        Reply::json(200, json)
+                    }
+                    None => not_found("Tag Not Found"),
+                },
+                Err(refused) => refused,
+            },
+            Endpoint::DeleteContainerTag(id, tag) => {
+                if self.protected_container_tags.contains(&tag) {
+                    return forbidden();
+                }
+                let index = match self.container(&id) {
+                    Ok(container) => self.containers.iter().position(|c| c.id == container.id),
+                    Err(refused) => return refused,
+                };
+                let Some(container) = index.map(|i| &mut self.containers[i]) else {
+                    return not_found("Repository Not Found");
+                };
+                if container.tags.remove(&tag).is_none() {
+                    return not_found("Tag Not Found");
+                }
+                let deleted = format!("{}:{tag}", container.path);
+                self.deleted_container_tags.push(deleted);
+                self.tick();
+                Reply::empty(200)
+            }
         }
+    }
+
+    /// The container repository `id` names: 400 when it is not a number, as GitLab validates it.
+    fn container(&self, id: &str) -> Result<&Container, Reply> {
+        let Ok(id) = id.parse::<u64>() else {
+            return Err(Reply::json(
+                400,
+                json!({ "error": "repository_id is invalid" }),
+            ));
+        };
+        self.containers
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| not_found("Repository Not Found"))
+    }
+
+    /// The project's container repositories, with their tags (`tags=true`) and how many
+    /// (`tags_count=true`).
+    fn list_containers(&self, query: &str) -> Reply {
+        let params = parse_query(query);
+        let flag = |name: &str| params.iter().any(|(k, v)| k == name && v == "true");
+        let items = self
+            .containers
+            .iter()
+            .map(|c| {
+                let name = c
+                    .path
+                    .strip_prefix(&self.path)
+                    .map_or(c.path.as_str(), |rest| rest.trim_start_matches('/'));
+                let mut json = json!({
+                    "id": c.id,
+                    "name": name,
+                    "path": c.path,
+                    "project_id": self.id,
+                    "location": c.location,
+                    "created_at": c.created_at,
+                    "cleanup_policy_started_at": null,
+                    "status": null,
+                });
+                if flag("tags") {
+                    json["tags"] = c.tags.keys().map(|t| container_tag_json(c, t)).collect();
+                }
+                if flag("tags_count") {
+                    json["tags_count"] = json!(c.tags.len());
+                }
+                json
+            })
+            .collect();
+        paginated(items, query)
     }
 
     fn create_release(&mut self, body: &Map<String, Value>) -> Reply {
@@ -658,37 +867,15 @@ impl State {
         Reply::json(200, self.release_json(&self.releases[index]))
     }
 
-    /// Newest first, pages of `per_page` (default 20, at most 100), with GitLab's paging headers.
+    /// Newest first, paginated.
     fn list_tags(&self, query: &str) -> Reply {
-        let params = parse_query(query);
-        let number = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.parse::<usize>().ok())
-                .filter(|n| *n > 0)
-        };
-        let per_page = number("per_page").unwrap_or(20).min(100);
-        let page = number("page").unwrap_or(1);
-        let names: Vec<&String> = self.tag_order.iter().rev().collect();
-        let pages = names.len().div_ceil(per_page).max(1);
-        let items: Vec<Value> = names
+        let items = self
+            .tag_order
             .iter()
-            .skip((page - 1) * per_page)
-            .take(per_page)
-            .map(|name| self.tag_json(name, &self.tags[*name]))
+            .rev()
+            .map(|name| self.tag_json(name, &self.tags[name]))
             .collect();
-        let next = if page < pages {
-            (page + 1).to_string()
-        } else {
-            String::new()
-        };
-        Reply::json(200, Value::Array(items))
-            .header("x-page", page.to_string())
-            .header("x-per-page", per_page.to_string())
-            .header("x-total", names.len().to_string())
-            .header("x-total-pages", pages.to_string())
-            .header("x-next-page", next)
+        paginated(items, query)
     }
 
     fn create_tag(&mut self, body: &Map<String, Value>) -> Reply {
@@ -838,6 +1025,48 @@ impl State {
             },
         })
     }
+}
+
+/// One page of `items`: `per_page` of them (default 20, at most 100) from `page` (default 1),
+/// with GitLab's paging headers.
+fn paginated(items: Vec<Value>, query: &str) -> Reply {
+    let params = parse_query(query);
+    let number = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+    };
+    let per_page = number("per_page").unwrap_or(20).min(100);
+    let page = number("page").unwrap_or(1);
+    let pages = items.len().div_ceil(per_page).max(1);
+    let total = items.len();
+    let shown: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let next = if page < pages {
+        (page + 1).to_string()
+    } else {
+        String::new()
+    };
+    Reply::json(200, Value::Array(shown))
+        .header("x-page", page.to_string())
+        .header("x-per-page", per_page.to_string())
+        .header("x-total", total.to_string())
+        .header("x-total-pages", pages.to_string())
+        .header("x-next-page", next)
+}
+
+/// A container tag as GitLab lists it.
+fn container_tag_json(container: &Container, tag: &str) -> Value {
+    json!({
+        "name": tag,
+        "path": format!("{}:{tag}", container.path),
+        "location": format!("{}:{tag}", container.location),
+    })
 }
 
 /// A 400 naming a body field the fake does not model (GitLab would take it, or ignore it).

@@ -32,6 +32,11 @@ pub enum GitHubError {
         "no GitHub token: {what} needs the `github-token` input (its default, `${{{{ github.token }}}}`, works in a workflow; from a terminal set GITHUB_TOKEN)"
     )]
     NoToken { what: String },
+    /// A GitHub Packages image without an owner (`ghcr.io/app`).
+    #[error(
+        "package {package} names no owner; GitHub packages are OWNER/NAME (ghcr.io/OWNER/NAME)"
+    )]
+    NoOwner { package: String },
     #[error(
         "GitHub refused the token for {operation} on {repository} ({status}: {message}). {fix}"
     )]

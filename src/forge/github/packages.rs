@@ -82,15 +82,19 @@ impl From<PackageVersion> for crate::forge::PackageVersion {
     }
 }
 
-/// Every active version of `owner`/`name`, newest first (one call per 100 versions), the package
-/// as found (an organisation's, else a user's: GitHub answers 404 on the other path, so an
+/// Every active version of the package `repository` (`OWNER/NAME`), newest first (one call per
+/// 100 versions), the package as found (an organisation's, else a user's: GitHub answers 404 on the other path, so an
 /// organisation costs no extra call and a user one), and the token's OAuth scopes when GitHub
 /// names them (a personal access token's; a workflow token's are not listed).
 pub async fn versions(
     gh: &GitHub,
-    owner: &str,
-    name: &str,
+    repository: &str,
 ) -> Result<(Package, Vec<PackageVersion>, Option<String>), GitHubError> {
+    let Some((owner, name)) = repository.split_once('/') else {
+        return Err(GitHubError::NoOwner {
+            package: repository.to_string(),
+        });
+    };
     let operation = format!("list the versions of package {owner}/{name}");
     let mut package = Package {
         owner_kind: Owner::Org,

@@ -1,6 +1,6 @@
 //! The GitLab REST adapter (API v4 at `CI_API_V4_URL`, so self-managed instances work), on our
-//! own reqwest client with tagship's retries: releases ([`releases`]) and the repository's tags
-//! and comparisons ([`repository`]). Every call goes through [`GitLab::call`], which sees the
+//! own reqwest client with tagship's retries: releases ([`releases`]), the repository's tags
+//! and comparisons ([`repository`]), and the project's container registry ([`registry`]). Every call goes through [`GitLab::call`], which sees the
 //! whole answer (status, `Retry-After`, GitLab's message) and reads its body under a bound.
 //!
 //! The token is the job's own (`CI_JOB_TOKEN`, sent as `JOB-TOKEN`) or a project, group or
@@ -8,6 +8,7 @@
 //! `Authorization` header, which reqwest drops on a redirect to another host; so the client
 //! follows a redirect only within the API's own origin, and reports any other.
 
+pub mod registry;
 pub mod releases;
 pub mod repository;
 
@@ -82,10 +83,6 @@ pub enum GitLabError {
         project: String,
         message: String,
     },
-    #[error(
-        "{what} is not supported yet on GitLab: tagship lists and deletes container versions through GitHub Packages' API only, and GitLab's container registry API is not wired in yet"
-    )]
-    Unsupported { what: String },
     #[error("{0}")]
     Setup(String),
 }
@@ -402,6 +399,48 @@ impl GitLab {
         serde_json::from_str(&answer.body).map_err(|e| self.protocol(operation, e.to_string()))
     }
 
+    /// Every item of the listing at `route` (which may hold a query, never `page`), a page of 100
+    /// at a time, at most `max_pages` pages. GitLab names the next page in `X-Next-Page` (empty
+    /// on the last); a number only is taken, so every request goes to the API's own origin
+    /// whatever an answer held.
+    pub async fn pages<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        route: &str,
+        needs: &str,
+        max_pages: usize,
+    ) -> Result<Pages<T>, GitLabError> {
+        let joiner = if route.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut page = 1;
+        for _ in 0..max_pages {
+            let url = format!("{route}{joiner}per_page=100&page={page}");
+            let answer = self
+                .call(operation, Method::GET, &url, None, Repeat::Safe)
+                .await?;
+            let listed: Vec<T> = self.expect(operation, &answer, needs)?;
+            items.extend(listed);
+            match answer
+                .headers
+                .get("x-next-page")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u32>().ok())
+            {
+                Some(next) => page = next,
+                None => {
+                    return Ok(Pages {
+                        items,
+                        cut_short: false,
+                    });
+                }
+            }
+        }
+        Ok(Pages {
+            items,
+            cut_short: true,
+        })
+    }
+
     fn protocol(&self, operation: &str, message: String) -> GitLabError {
         GitLabError::Protocol {
             operation: operation.to_string(),
@@ -409,6 +448,13 @@ impl GitLab {
             message,
         }
     }
+}
+
+/// What a paginated listing read.
+pub struct Pages<T> {
+    pub items: Vec<T>,
+    /// The listing went on past the pages read.
+    pub cut_short: bool,
 }
 
 /// A 404 about the project itself (a wrong `CI_PROJECT_ID`, or a token that cannot see it),

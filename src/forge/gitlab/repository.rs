@@ -31,29 +31,16 @@ struct TagCommit {
 
 /// The repository's git tags and the commit each points at, a page of 100 at a time.
 pub async fn tag_refs(gl: &GitLab) -> Result<BTreeMap<String, String>, GitLabError> {
-    let operation = "list tags";
-    let mut tags = BTreeMap::new();
-    let mut page = "1".to_string();
-    for _ in 0..MAX_TAG_PAGES {
-        let route = gl.route(&format!("/repository/tags?per_page=100&page={page}"));
-        let answer = gl
-            .call(operation, Method::GET, &route, None, Repeat::Safe)
-            .await?;
-        let listed: Vec<Tag> = gl.expect(operation, &answer, READ)?;
-        tags.extend(listed.into_iter().map(|t| (t.name, t.commit.id)));
-        // GitLab names the next page (empty on the last); a number only, so the next request
-        // goes to the API's own origin whatever the answer held.
-        match answer
-            .headers
-            .get("x-next-page")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u32>().ok())
-        {
-            Some(next) => page = next.to_string(),
-            None => break,
-        }
-    }
-    Ok(tags)
+    let listed: Vec<Tag> = gl
+        .pages(
+            "list tags",
+            &gl.route("/repository/tags"),
+            READ,
+            MAX_TAG_PAGES,
+        )
+        .await?
+        .items;
+    Ok(listed.into_iter().map(|t| (t.name, t.commit.id)).collect())
 }
 
 /// The commits from `from` to `to` (newest first, as (sha, message)), and GitLab's page of the

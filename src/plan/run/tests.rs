@@ -389,8 +389,33 @@ fn a_rollback_to_a_missing_version_is_refused_and_one_that_exists_moves_only_wha
 
 #[test]
 fn pruning_judges_the_listing_as_the_push_leaves_it() {
+    let (ctx, plan, seen) = moved_off_by_the_push(false);
+    let run = decide(&ctx, &plan, &prune_intent(), &seen).unwrap();
+    let step = &run.prune[0];
+    let pushed = step.versions.iter().find(|v| v.digest == NEW).unwrap();
+    assert!(pushed.tags.contains(&"1.2.3".to_string()));
+    let deleted: Vec<&str> = step.plan.deletions().map(|v| v.digest.as_str()).collect();
+    assert_eq!(deleted, vec![OLD], "{:?}", step.plan.verdicts);
+}
+
+#[test]
+fn where_tags_are_deleted_a_version_the_push_leaves_untagged_stays() {
+    let (ctx, plan, seen) = moved_off_by_the_push(true);
+    let run = decide(&ctx, &plan, &prune_intent(), &seen).unwrap();
+    let step = &run.prune[0];
+    assert_eq!(step.plan.deletions().count(), 0, "{:?}", step.plan.verdicts);
+    let old = step.plan.verdicts.iter().find(|v| v.digest == OLD).unwrap();
+    assert!(old.tags.is_empty());
+    assert_eq!(
+        old.decision,
+        crate::plan::retention::Decision::Keep(UNTAGGED_STAYS.into())
+    );
+}
+
+/// A tag push whose 1.2.3 points at OLD now: the push moves it, so OLD is left with nothing;
+/// `deletes_tags`: its versions are deleted tag by tag (GitLab's).
+fn moved_off_by_the_push(deletes_tags: bool) -> (Context, Plan, Observed) {
     let (ctx, plan, mut seen) = tag_push();
-    // 1.2.3 points at OLD now: this push moves it, so OLD is left with nothing.
     points(&mut seen, "1.2.3", OLD);
     let version = |digest: &str, tags: &[&str]| ImageVersion {
         id: digest.into(),
@@ -404,8 +429,13 @@ fn pruning_judges_the_listing_as_the_push_leaves_it() {
     seen.prune = vec![PruneFacts {
         image: "reg.example/octo/app".into(),
         versions: vec![version(OLD, &["1.2.3"]), version(NEWER, &["1.0.0"])],
-        from_packages: false,
+        from_packages: deletes_tags,
+        deletes_tags,
     }];
+    (ctx, plan, seen)
+}
+
+fn prune_intent() -> Intent {
     let mut wants = intent(true);
     wants.prune = Some((
         Policy {
@@ -414,10 +444,5 @@ fn pruning_judges_the_listing_as_the_push_leaves_it() {
         },
         false,
     ));
-    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
-    let step = &run.prune[0];
-    let pushed = step.versions.iter().find(|v| v.digest == NEW).unwrap();
-    assert!(pushed.tags.contains(&"1.2.3".to_string()));
-    let deleted: Vec<&str> = step.plan.deletions().map(|v| v.digest.as_str()).collect();
-    assert_eq!(deleted, vec![OLD], "{:?}", step.plan.verdicts);
+    wants
 }

@@ -303,3 +303,46 @@ fn push_writes_the_json_document_too() {
         "the dotenv file is the action's"
     );
 }
+
+/// A GitLab job publishes to its project's registry with nothing configured: the image is
+/// `CI_REGISTRY_IMAGE`, and the credentials are the job's own (`CI_REGISTRY_USER`,
+/// `CI_REGISTRY_PASSWORD`), as ghcr.io takes the GitHub token. Here the registry is the TLS test
+/// registry with basic auth, which refuses anonymous pushes.
+#[test]
+fn a_gitlab_job_publishes_to_its_registry_with_the_jobs_credentials() {
+    let regs = registry::registries();
+    let image = format!(
+        "{}/{}",
+        regs.tls,
+        registry::unique_repo("gitlab-ci-registry")
+    );
+    let built = support::sample_layout("gitlab-ci-registry", 43, 1, 5_000);
+    let job = |user: &str, password: &str| {
+        gitlab_job("gitlab-ci-registry")
+            .var("CI_REGISTRY", &regs.tls)
+            .var("CI_REGISTRY_IMAGE", &image)
+            .var("CI_REGISTRY_USER", user)
+            .var("CI_REGISTRY_PASSWORD", password)
+            .setting("source", &format!("oci:{}", built.dir.display()))
+            .setting("ca-file", &regs.ca_file.display().to_string())
+            .setting("release", "false")
+            .run()
+    };
+    let refused = job("gitlab-ci-token", "not-the-password");
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let run = job(&regs.user, &regs.password);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let dotenv = read_as_gitlab(&std::fs::read_to_string(run.dir.join("tagship.env")).unwrap());
+    let digest = &dotenv["TAGSHIP_DIGEST"];
+    let auth = Some((regs.user.as_str(), regs.password.as_str()));
+    assert_eq!(
+        registry::inspect_digest(
+            &format!("{image}:main"),
+            auth,
+            registry::Tls::Ca(regs.ca_file.clone())
+        )
+        .as_ref(),
+        Some(digest)
+    );
+    assert!(!run.stderr.contains(&regs.password));
+}

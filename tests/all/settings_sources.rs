@@ -308,3 +308,28 @@ fn a_bad_value_is_named_as_its_source_spells_it() {
         run.stderr
     );
 }
+
+/// A GitLab job after a tagship job receives its outputs as variables (the dotenv file):
+/// `TAGSHIP_TAGS` then holds full references, not tag rules. `TAGSHIP_VERSION` gives them away:
+/// the four output-named variables are passed over, with a warning; the file still counts.
+#[test]
+fn an_earlier_jobs_outputs_are_not_read_as_settings() {
+    let outputs = [
+        ("TAGSHIP_VERSION", "1.1.1"),
+        (
+            "TAGSHIP_TAGS",
+            "registry.example/group/app:1.1.1 registry.example/group/app:1",
+        ),
+        ("TAGSHIP_IMAGES", "registry.example/group/app"),
+    ];
+    let planned = plan(Some(FILE), &outputs, &[]);
+    assert_eq!(planned["tags"], json!(["file/app:from-file"]), "{planned}");
+    assert_eq!(planned["settings"]["tags"]["name"], ".tagship.yml");
+    // Without TAGSHIP_VERSION they are settings, and the references make a nonsense tag.
+    let plain = plan(None, &outputs[1..], &[]);
+    assert_eq!(plain["settings"]["tags"]["name"], "TAGSHIP_TAGS", "{plain}");
+    assert_eq!(
+        plain["tag-names"],
+        json!(["registry.example-group-app-1.1.1-registry.example-group-app-1"])
+    );
+}

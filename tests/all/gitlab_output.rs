@@ -346,3 +346,31 @@ fn a_gitlab_job_publishes_to_its_registry_with_the_jobs_credentials() {
     );
     assert!(!run.stderr.contains(&regs.password));
 }
+
+/// A merge-request pipeline gets the build-only dry run, as a pull request does on GitHub: the
+/// source is read and checked, the registry asked, and nothing written; the dotenv file says so.
+#[test]
+fn a_merge_request_pipeline_is_a_dry_run_that_writes_nothing() {
+    let regs = registry::registries();
+    let image = format!("{}/{}", regs.plain, registry::unique_repo("gitlab-mr"));
+    let built = support::sample_layout("gitlab-mr", 44, 1, 5_000);
+    let run = gitlab_job("gitlab-mr")
+        .var("CI_PIPELINE_SOURCE", "merge_request_event")
+        .without("CI_COMMIT_BRANCH")
+        .var("CI_COMMIT_REF_NAME", "feature/x")
+        .var("CI_MERGE_REQUEST_IID", "7")
+        .var("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/x")
+        .var("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
+        .var("CI_REGISTRY_IMAGE", &image)
+        .setting("source", &format!("oci:{}", built.dir.display()))
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let dotenv = read_as_gitlab(&std::fs::read_to_string(run.dir.join("tagship.env")).unwrap());
+    assert_eq!(dotenv["TAGSHIP_DRY_RUN"], "true");
+    assert!(dotenv["TAGSHIP_TAG_NAMES"].starts_with("mr-7 sha-"));
+    assert_eq!(
+        registry::inspect_digest(&format!("{image}:mr-7"), None, registry::Tls::Plain),
+        None,
+        "nothing was pushed"
+    );
+}

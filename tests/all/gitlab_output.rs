@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::registry;
 use crate::support::{self, Run, Runner};
@@ -13,48 +12,13 @@ use crate::support::{self, Run, Runner};
 const JOB_TOKEN: &str = "glcbt-e2e-job-token-5d1e9c";
 const REGISTRY_PASSWORD: &str = "e2e-registry-password-83b1";
 
-/// A GitLab job of a push to `main` in a fresh repository, the run's own directory: the `CI_*`
-/// values GitLab gives such a job, for the commit of a fresh git repository. GitLab's API is
-/// nowhere (port 1 refuses at once).
+/// A GitLab job of a push to `main`, with the job's token and registry credentials. GitLab's
+/// API is nowhere (port 1 refuses at once).
 fn gitlab_job(name: &str) -> Runner {
-    let runner = Runner::gitlab(name, &[]);
-    support::git(&runner.dir, &["init", "-q", "-b", "main"]);
-    support::git(&runner.dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
-    let head = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(&runner.dir)
-        .output()
-        .unwrap();
-    let sha = String::from_utf8(head.stdout).unwrap().trim().to_string();
-    let vars = [
-        ("CI_PIPELINE_SOURCE", "push"),
-        ("CI_COMMIT_BRANCH", "main"),
-        ("CI_COMMIT_REF_NAME", "main"),
-        ("CI_COMMIT_REF_SLUG", "main"),
-        ("CI_COMMIT_SHA", sha.as_str()),
-        ("CI_COMMIT_SHORT_SHA", &sha[..8]),
-        (
-            "CI_COMMIT_BEFORE_SHA",
-            "0000000000000000000000000000000000000000",
-        ),
-        ("CI_COMMIT_TIMESTAMP", "2021-02-03T04:05:06+00:00"),
-        ("CI_DEFAULT_BRANCH", "main"),
-        ("CI_PIPELINE_IID", "7"),
-        ("CI_PIPELINE_ID", "1007"),
-        ("CI_JOB_ID", "5007"),
-        ("CI_PROJECT_PATH", "group/app"),
-        ("CI_PROJECT_NAMESPACE", "group"),
-        ("CI_PROJECT_NAME", "app"),
-        ("CI_PROJECT_ID", "42"),
-        ("CI_SERVER_URL", "http://127.0.0.1:1"),
-        ("CI_PROJECT_URL", "http://127.0.0.1:1/group/app"),
-        ("CI_API_V4_URL", "http://127.0.0.1:1/api/v4"),
-        ("CI_JOB_TOKEN", JOB_TOKEN),
-        ("CI_REGISTRY_USER", "gitlab-ci-token"),
-        ("CI_REGISTRY_PASSWORD", JOB_TOKEN),
-    ];
-    vars.iter()
-        .fold(runner, |runner, (name, value)| runner.var(name, value))
+    Runner::gitlab_branch_job(name, "http://127.0.0.1:1")
+        .var("CI_JOB_TOKEN", JOB_TOKEN)
+        .var("CI_REGISTRY_USER", "gitlab-ci-token")
+        .var("CI_REGISTRY_PASSWORD", JOB_TOKEN)
 }
 
 /// Reads a dotenv file as GitLab does (Ci::ParseDotenvArtifactService), then as the job that

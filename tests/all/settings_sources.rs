@@ -1,11 +1,9 @@
 //! Settings outside the action on GitHub: flags over `TAGSHIP_*` variables over `.tagship.yml`
 //! over the defaults, where each came from in `tagship plan`, and errors that name the source.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
-use crate::support::{Run, Runner, git};
+use crate::support::{Run, Runner};
 
 /// `tagship plan --format json` on a v1.1.1 tag push, with `file` as `.tagship.yml` (if any), the
 /// variables `vars` and the flags `flags`.
@@ -112,65 +110,9 @@ fn plan_lists_where_each_setting_came_from_under_its_table() {
 /// A GitLab job (its predefined variables, a branch pipeline) in a checkout of one commit: what
 /// `tagship action`, the component's `script:`, runs in.
 fn gitlab_job(name: &str) -> Runner {
-    let mut runner = Runner::new(name, "", "{}", BTreeMap::new());
-    for github in [
-        "GITHUB_ACTIONS",
-        "GITHUB_EVENT_NAME",
-        "GITHUB_EVENT_PATH",
-        "GITHUB_OUTPUT",
-        "GITHUB_STEP_SUMMARY",
-    ] {
-        runner = runner.without(github);
-    }
-    let dir = runner.dir.clone();
-    git(&dir, &["init", "-q", "-b", "main"]);
-    git(&dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
-    let sha = git(&dir, &["rev-parse", "HEAD"]);
-    let project = "https://gitlab.example.com/group/app";
-    git(
-        &dir,
-        &["remote", "add", "origin", &format!("{project}.git")],
-    );
-    let dir_text = dir.display().to_string();
-    let vars = [
-        ("GITLAB_CI", "true"),
-        ("CI", "true"),
-        ("CI_PIPELINE_SOURCE", "push"),
-        ("CI_COMMIT_BRANCH", "main"),
-        ("CI_COMMIT_REF_NAME", "main"),
-        ("CI_COMMIT_REF_SLUG", "main"),
-        ("CI_COMMIT_SHA", &sha),
-        ("CI_COMMIT_SHORT_SHA", &sha[..8]),
-        (
-            "CI_COMMIT_BEFORE_SHA",
-            "0000000000000000000000000000000000000000",
-        ),
-        ("CI_COMMIT_TIMESTAMP", "2021-02-03T04:05:06+00:00"),
-        ("CI_DEFAULT_BRANCH", "main"),
-        ("CI_PIPELINE_IID", "7"),
-        ("CI_PIPELINE_ID", "1007"),
-        ("CI_JOB_ID", "5007"),
-        ("CI_PROJECT_ID", "42"),
-        ("CI_PROJECT_PATH", "group/app"),
-        ("CI_PROJECT_NAMESPACE", "group"),
-        ("CI_PROJECT_NAME", "app"),
-        ("CI_PROJECT_URL", project),
-        ("CI_PROJECT_DIR", &dir_text),
-        ("CI_SERVER_URL", "https://gitlab.example.com"),
-        ("CI_SERVER_HOST", "gitlab.example.com"),
-        ("CI_API_V4_URL", "https://gitlab.example.com/api/v4"),
-        ("CI_REGISTRY", "registry.example.com"),
-        ("CI_REGISTRY_IMAGE", "registry.example.com/group/app"),
-        // The scratch dirs sit inside this repository's target/; git must not look above them.
-        (
-            "GIT_CEILING_DIRECTORIES",
-            &dir.parent().unwrap().display().to_string(),
-        ),
-    ];
-    for (name, value) in vars {
-        runner = runner.var(name, value);
-    }
-    runner.args(&["action"])
+    Runner::gitlab_branch_job(name, "https://gitlab.example.com")
+        .var("CI_REGISTRY", "registry.example.com")
+        .var("CI_REGISTRY_IMAGE", "registry.example.com/group/app")
 }
 
 /// With `text` as the job's `.tagship.yml`.

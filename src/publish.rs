@@ -16,7 +16,6 @@ use crate::registry::copy::{self, Loaded, PushOptions, Target};
 use crate::registry::credentials::{self, Credentials};
 use crate::registry::error::RegistryError;
 use crate::registry::source::{self, SourceSpec, docker_archive, layout};
-use crate::secret::Secret;
 
 /// The publishing settings, read and checked from the inputs before anything is contacted.
 pub struct PublishSettings {
@@ -27,8 +26,10 @@ pub struct PublishSettings {
     pub client: ClientSettings,
     /// `registry-username`/`registry-password`, for every target registry.
     pub explicit: Option<Credentials>,
-    /// The GitHub token and actor, for ghcr.io when nothing else is given.
-    pub github: Option<(String, Secret)>,
+    /// The CI's own registries and the credentials the job has for them, used when nothing else
+    /// is given: ghcr.io with the GitHub token and actor; in a GitLab job, `CI_REGISTRY` with
+    /// `CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD` (the job token).
+    pub ci_registries: Vec<(String, Credentials)>,
     /// Show a progress bar (a terminal) rather than progress lines (CI logs).
     pub progress_bar: bool,
 }
@@ -59,7 +60,8 @@ fn bad(input: &str, value: &str, expected: &str) -> InputError {
 }
 
 impl PublishSettings {
-    /// The credentials for `registry`: the inputs, else the GitHub token for ghcr.io, else Docker's store.
+    /// The credentials for `registry`: the inputs, else Docker's store, else the job's own for
+    /// the CI's registry (ghcr.io, GitLab's `CI_REGISTRY`).
     fn credentials_for(&self, registry: &str) -> Result<Credentials, RegistryError> {
         if let Some(c) = &self.explicit {
             return Ok(c.clone());
@@ -73,15 +75,13 @@ impl PublishSettings {
         if from_docker != Credentials::Anonymous {
             return Ok(from_docker);
         }
-        if registry == "ghcr.io" {
-            if let Some((user, token)) = &self.github {
-                return Ok(Credentials::Basic {
-                    username: user.clone(),
-                    password: token.clone(),
-                });
-            }
-        }
-        Ok(Credentials::Anonymous)
+        Ok(self
+            .ci_registries
+            .iter()
+            .find(|(host, _)| host == registry)
+            .map_or(Credentials::Anonymous, |(_, credentials)| {
+                credentials.clone()
+            }))
     }
 }
 

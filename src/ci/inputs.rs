@@ -112,6 +112,9 @@ impl std::fmt::Debug for Inputs {
     }
 }
 
+/// Inputs whose names are also outputs that a GitLab dotenv file passes on (`TAGSHIP_TAGS`…).
+const OUTPUT_NAMED: &[&str] = &["tags", "images", "labels", "annotations"];
+
 /// The variable that gives setting `input` outside the action: `TAGSHIP_ON_CONFLICT` for
 /// `on-conflict`.
 pub fn variable_name(input: &str) -> String {
@@ -139,13 +142,32 @@ impl Inputs {
 
     /// The `TAGSHIP_<NAME>` variables of `env` that name an input; an empty one counts as unset.
     /// Other `TAGSHIP_*` variables mean something else (`TAGSHIP_GITHUB_PACKAGES_REGISTRIES`).
+    ///
+    /// A GitLab job after a tagship job receives that job's outputs as variables (its dotenv
+    /// file): `TAGSHIP_VERSION` says so, and then `TAGSHIP_TAGS`, `TAGSHIP_IMAGES`,
+    /// `TAGSHIP_LABELS` and `TAGSHIP_ANNOTATIONS` are those outputs (full references, labels as
+    /// given), not rules: they are not read as settings, and a warning says so once.
     pub fn variables(env: &BTreeMap<String, String>) -> Inputs {
         let mut inputs = Inputs::default();
+        let outputs_given = env.get("TAGSHIP_VERSION").is_some();
+        let mut passed_over = Vec::new();
         for input in KNOWN_INPUTS {
             let name = variable_name(input);
+            if outputs_given && OUTPUT_NAMED.contains(input) {
+                if env.get(&name).is_some_and(|t| !t.is_empty()) {
+                    passed_over.push(name);
+                }
+                continue;
+            }
             if let Some(text) = env.get(&name).filter(|t| !t.is_empty()) {
                 inputs.set(input, text.clone(), Origin::Variable(name));
             }
+        }
+        if !passed_over.is_empty() {
+            tracing::warn!(
+                "{} hold an earlier tagship job's outputs (TAGSHIP_VERSION is set: its dotenv file), not settings, so they are not read; give these settings in .tagship.yml or as flags",
+                passed_over.join(", ")
+            );
         }
         inputs
     }

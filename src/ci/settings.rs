@@ -240,14 +240,24 @@ impl Settings {
             Platform::GitHub | Platform::Local => None,
         };
         let release_forge = gitlab.clone().unwrap_or_else(|| github_access.clone());
-        let github = (!token.is_empty()).then(|| {
-            let user = if actor.is_empty() {
+        let mut ci_registries = Vec::new();
+        if !token.is_empty() {
+            let username = if actor.is_empty() {
                 "x-access-token".to_string()
             } else {
                 actor
             };
-            (user, token)
-        });
+            ci_registries.push((
+                "ghcr.io".to_string(),
+                Credentials::Basic {
+                    username,
+                    password: token,
+                },
+            ));
+        }
+        if super::platform(vars) == Platform::GitLab {
+            ci_registries.extend(gitlab_registry(vars));
+        }
         Settings {
             metadata: PlanInputs {
                 annotation_levels: vars
@@ -273,7 +283,7 @@ impl Settings {
                     retry: RetryPolicy::default(),
                 },
                 explicit,
-                github,
+                ci_registries,
                 progress_bar,
             },
             release: ReleaseSettings {
@@ -444,6 +454,22 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// A GitLab job's registry and its credentials for it: `CI_REGISTRY` with `CI_REGISTRY_USER` and
+/// `CI_REGISTRY_PASSWORD` (the job token, valid while the job runs). GitLab masks them in its log.
+fn gitlab_registry(vars: &BTreeMap<String, String>) -> Option<(String, Credentials)> {
+    let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let registry = get("CI_REGISTRY")?;
+    let username = get("CI_REGISTRY_USER")?;
+    let password = get("CI_REGISTRY_PASSWORD")?;
+    Some((
+        registry.to_string(),
+        Credentials::Basic {
+            username: username.to_string(),
+            password: Secret::new(password),
+        },
+    ))
 }
 
 /// Input `name` read by `parse`; `problem` says what to give instead when it does not parse.

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::registry;
 use crate::support::{self, Run, Runner};
@@ -13,48 +12,13 @@ use crate::support::{self, Run, Runner};
 const JOB_TOKEN: &str = "glcbt-e2e-job-token-5d1e9c";
 const REGISTRY_PASSWORD: &str = "e2e-registry-password-83b1";
 
-/// A GitLab job of a push to `main` in a fresh repository, the run's own directory: the `CI_*`
-/// values GitLab gives such a job, for the commit of a fresh git repository. GitLab's API is
-/// nowhere (port 1 refuses at once).
+/// A GitLab job of a push to `main`, with the job's token and registry credentials. GitLab's
+/// API is nowhere (port 1 refuses at once).
 fn gitlab_job(name: &str) -> Runner {
-    let runner = Runner::gitlab(name, &[]);
-    support::git(&runner.dir, &["init", "-q", "-b", "main"]);
-    support::git(&runner.dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
-    let head = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(&runner.dir)
-        .output()
-        .unwrap();
-    let sha = String::from_utf8(head.stdout).unwrap().trim().to_string();
-    let vars = [
-        ("CI_PIPELINE_SOURCE", "push"),
-        ("CI_COMMIT_BRANCH", "main"),
-        ("CI_COMMIT_REF_NAME", "main"),
-        ("CI_COMMIT_REF_SLUG", "main"),
-        ("CI_COMMIT_SHA", sha.as_str()),
-        ("CI_COMMIT_SHORT_SHA", &sha[..8]),
-        (
-            "CI_COMMIT_BEFORE_SHA",
-            "0000000000000000000000000000000000000000",
-        ),
-        ("CI_COMMIT_TIMESTAMP", "2021-02-03T04:05:06+00:00"),
-        ("CI_DEFAULT_BRANCH", "main"),
-        ("CI_PIPELINE_IID", "7"),
-        ("CI_PIPELINE_ID", "1007"),
-        ("CI_JOB_ID", "5007"),
-        ("CI_PROJECT_PATH", "group/app"),
-        ("CI_PROJECT_NAMESPACE", "group"),
-        ("CI_PROJECT_NAME", "app"),
-        ("CI_PROJECT_ID", "42"),
-        ("CI_SERVER_URL", "http://127.0.0.1:1"),
-        ("CI_PROJECT_URL", "http://127.0.0.1:1/group/app"),
-        ("CI_API_V4_URL", "http://127.0.0.1:1/api/v4"),
-        ("CI_JOB_TOKEN", JOB_TOKEN),
-        ("CI_REGISTRY_USER", "gitlab-ci-token"),
-        ("CI_REGISTRY_PASSWORD", JOB_TOKEN),
-    ];
-    vars.iter()
-        .fold(runner, |runner, (name, value)| runner.var(name, value))
+    Runner::gitlab_branch_job(name, "http://127.0.0.1:1")
+        .var("CI_JOB_TOKEN", JOB_TOKEN)
+        .var("CI_REGISTRY_USER", "gitlab-ci-token")
+        .var("CI_REGISTRY_PASSWORD", JOB_TOKEN)
 }
 
 /// Reads a dotenv file as GitLab does (Ci::ParseDotenvArtifactService), then as the job that
@@ -301,5 +265,76 @@ fn push_writes_the_json_document_too() {
     assert!(
         !run.dir.join("tagship.env").exists(),
         "the dotenv file is the action's"
+    );
+}
+
+/// A GitLab job publishes to its project's registry with nothing configured: the image is
+/// `CI_REGISTRY_IMAGE`, and the credentials are the job's own (`CI_REGISTRY_USER`,
+/// `CI_REGISTRY_PASSWORD`), as ghcr.io takes the GitHub token. Here the registry is the TLS test
+/// registry with basic auth, which refuses anonymous pushes.
+#[test]
+fn a_gitlab_job_publishes_to_its_registry_with_the_jobs_credentials() {
+    let regs = registry::registries();
+    let image = format!(
+        "{}/{}",
+        regs.tls,
+        registry::unique_repo("gitlab-ci-registry")
+    );
+    let built = support::sample_layout("gitlab-ci-registry", 43, 1, 5_000);
+    let job = |user: &str, password: &str| {
+        gitlab_job("gitlab-ci-registry")
+            .var("CI_REGISTRY", &regs.tls)
+            .var("CI_REGISTRY_IMAGE", &image)
+            .var("CI_REGISTRY_USER", user)
+            .var("CI_REGISTRY_PASSWORD", password)
+            .setting("source", &format!("oci:{}", built.dir.display()))
+            .setting("ca-file", &regs.ca_file.display().to_string())
+            .setting("release", "false")
+            .run()
+    };
+    let refused = job("gitlab-ci-token", "not-the-password");
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let run = job(&regs.user, &regs.password);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let dotenv = read_as_gitlab(&std::fs::read_to_string(run.dir.join("tagship.env")).unwrap());
+    let digest = &dotenv["TAGSHIP_DIGEST"];
+    let auth = Some((regs.user.as_str(), regs.password.as_str()));
+    assert_eq!(
+        registry::inspect_digest(
+            &format!("{image}:main"),
+            auth,
+            registry::Tls::Ca(regs.ca_file.clone())
+        )
+        .as_ref(),
+        Some(digest)
+    );
+    assert!(!run.stderr.contains(&regs.password));
+}
+
+/// A merge-request pipeline gets the build-only dry run, as a pull request does on GitHub: the
+/// source is read and checked, the registry asked, and nothing written; the dotenv file says so.
+#[test]
+fn a_merge_request_pipeline_is_a_dry_run_that_writes_nothing() {
+    let regs = registry::registries();
+    let image = format!("{}/{}", regs.plain, registry::unique_repo("gitlab-mr"));
+    let built = support::sample_layout("gitlab-mr", 44, 1, 5_000);
+    let run = gitlab_job("gitlab-mr")
+        .var("CI_PIPELINE_SOURCE", "merge_request_event")
+        .without("CI_COMMIT_BRANCH")
+        .var("CI_COMMIT_REF_NAME", "feature/x")
+        .var("CI_MERGE_REQUEST_IID", "7")
+        .var("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/x")
+        .var("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
+        .var("CI_REGISTRY_IMAGE", &image)
+        .setting("source", &format!("oci:{}", built.dir.display()))
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let dotenv = read_as_gitlab(&std::fs::read_to_string(run.dir.join("tagship.env")).unwrap());
+    assert_eq!(dotenv["TAGSHIP_DRY_RUN"], "true");
+    assert!(dotenv["TAGSHIP_TAG_NAMES"].starts_with("mr-7 sha-"));
+    assert_eq!(
+        registry::inspect_digest(&format!("{image}:mr-7"), None, registry::Tls::Plain),
+        None,
+        "nothing was pushed"
     );
 }

@@ -16,6 +16,7 @@ mod fake_github;
 mod faults;
 mod github_client;
 mod gitlab_context;
+mod gitlab_files;
 mod gitlab_forge;
 mod gitlab_output;
 mod gitlab_registry;

@@ -1,11 +1,9 @@
 //! Settings outside the action on GitHub: flags over `TAGSHIP_*` variables over `.tagship.yml`
 //! over the defaults, where each came from in `tagship plan`, and errors that name the source.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
-use crate::support::{Run, Runner, git};
+use crate::support::{Run, Runner};
 
 /// `tagship plan --format json` on a v1.1.1 tag push, with `file` as `.tagship.yml` (if any), the
 /// variables `vars` and the flags `flags`.
@@ -112,65 +110,9 @@ fn plan_lists_where_each_setting_came_from_under_its_table() {
 /// A GitLab job (its predefined variables, a branch pipeline) in a checkout of one commit: what
 /// `tagship action`, the component's `script:`, runs in.
 fn gitlab_job(name: &str) -> Runner {
-    let mut runner = Runner::new(name, "", "{}", BTreeMap::new());
-    for github in [
-        "GITHUB_ACTIONS",
-        "GITHUB_EVENT_NAME",
-        "GITHUB_EVENT_PATH",
-        "GITHUB_OUTPUT",
-        "GITHUB_STEP_SUMMARY",
-    ] {
-        runner = runner.without(github);
-    }
-    let dir = runner.dir.clone();
-    git(&dir, &["init", "-q", "-b", "main"]);
-    git(&dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
-    let sha = git(&dir, &["rev-parse", "HEAD"]);
-    let project = "https://gitlab.example.com/group/app";
-    git(
-        &dir,
-        &["remote", "add", "origin", &format!("{project}.git")],
-    );
-    let dir_text = dir.display().to_string();
-    let vars = [
-        ("GITLAB_CI", "true"),
-        ("CI", "true"),
-        ("CI_PIPELINE_SOURCE", "push"),
-        ("CI_COMMIT_BRANCH", "main"),
-        ("CI_COMMIT_REF_NAME", "main"),
-        ("CI_COMMIT_REF_SLUG", "main"),
-        ("CI_COMMIT_SHA", &sha),
-        ("CI_COMMIT_SHORT_SHA", &sha[..8]),
-        (
-            "CI_COMMIT_BEFORE_SHA",
-            "0000000000000000000000000000000000000000",
-        ),
-        ("CI_COMMIT_TIMESTAMP", "2021-02-03T04:05:06+00:00"),
-        ("CI_DEFAULT_BRANCH", "main"),
-        ("CI_PIPELINE_IID", "7"),
-        ("CI_PIPELINE_ID", "1007"),
-        ("CI_JOB_ID", "5007"),
-        ("CI_PROJECT_ID", "42"),
-        ("CI_PROJECT_PATH", "group/app"),
-        ("CI_PROJECT_NAMESPACE", "group"),
-        ("CI_PROJECT_NAME", "app"),
-        ("CI_PROJECT_URL", project),
-        ("CI_PROJECT_DIR", &dir_text),
-        ("CI_SERVER_URL", "https://gitlab.example.com"),
-        ("CI_SERVER_HOST", "gitlab.example.com"),
-        ("CI_API_V4_URL", "https://gitlab.example.com/api/v4"),
-        ("CI_REGISTRY", "registry.example.com"),
-        ("CI_REGISTRY_IMAGE", "registry.example.com/group/app"),
-        // The scratch dirs sit inside this repository's target/; git must not look above them.
-        (
-            "GIT_CEILING_DIRECTORIES",
-            &dir.parent().unwrap().display().to_string(),
-        ),
-    ];
-    for (name, value) in vars {
-        runner = runner.var(name, value);
-    }
-    runner.args(&["action"])
+    Runner::gitlab_branch_job(name, "https://gitlab.example.com")
+        .var("CI_REGISTRY", "registry.example.com")
+        .var("CI_REGISTRY_IMAGE", "registry.example.com/group/app")
 }
 
 /// With `text` as the job's `.tagship.yml`.
@@ -306,5 +248,30 @@ fn a_bad_value_is_named_as_its_source_spells_it() {
         error(&run).contains(": `--tags` line 1 (`type=semver`): "),
         "the flag's value, not the variable's: {}",
         run.stderr
+    );
+}
+
+/// A GitLab job after a tagship job receives its outputs as variables (the dotenv file):
+/// `TAGSHIP_TAGS` then holds full references, not tag rules. `TAGSHIP_VERSION` gives them away:
+/// the four output-named variables are passed over, with a warning; the file still counts.
+#[test]
+fn an_earlier_jobs_outputs_are_not_read_as_settings() {
+    let outputs = [
+        ("TAGSHIP_VERSION", "1.1.1"),
+        (
+            "TAGSHIP_TAGS",
+            "registry.example/group/app:1.1.1 registry.example/group/app:1",
+        ),
+        ("TAGSHIP_IMAGES", "registry.example/group/app"),
+    ];
+    let planned = plan(Some(FILE), &outputs, &[]);
+    assert_eq!(planned["tags"], json!(["file/app:from-file"]), "{planned}");
+    assert_eq!(planned["settings"]["tags"]["name"], ".tagship.yml");
+    // Without TAGSHIP_VERSION they are settings, and the references make a nonsense tag.
+    let plain = plan(None, &outputs[1..], &[]);
+    assert_eq!(plain["settings"]["tags"]["name"], "TAGSHIP_TAGS", "{plain}");
+    assert_eq!(
+        plain["tag-names"],
+        json!(["registry.example-group-app-1.1.1-registry.example-group-app-1"])
     );
 }

@@ -210,6 +210,50 @@ impl Runner {
         }
     }
 
+    /// A GitLab job of a branch pipeline (a push to `main`) in a checkout of one commit, the
+    /// run's own directory: the `CI_*` values GitLab gives such a job, GitLab itself at `server`
+    /// (`http://127.0.0.1:1` refuses at once).
+    pub fn gitlab_branch_job(name: &str, server: &str) -> Runner {
+        let runner = Runner::gitlab(name, &[]);
+        let dir = runner.dir.clone();
+        git(&dir, &["init", "-q", "-b", "main"]);
+        git(&dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        let sha = git(&dir, &["rev-parse", "HEAD"]);
+        let project = format!("{server}/group/app");
+        let vars = [
+            ("CI_PIPELINE_SOURCE", "push"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_COMMIT_REF_NAME", "main"),
+            ("CI_COMMIT_REF_SLUG", "main"),
+            ("CI_COMMIT_SHA", &sha),
+            ("CI_COMMIT_SHORT_SHA", &sha[..8]),
+            (
+                "CI_COMMIT_BEFORE_SHA",
+                "0000000000000000000000000000000000000000",
+            ),
+            ("CI_COMMIT_TIMESTAMP", "2021-02-03T04:05:06+00:00"),
+            ("CI_DEFAULT_BRANCH", "main"),
+            ("CI_PIPELINE_IID", "7"),
+            ("CI_PIPELINE_ID", "1007"),
+            ("CI_JOB_ID", "5007"),
+            ("CI_PROJECT_ID", "42"),
+            ("CI_PROJECT_PATH", "group/app"),
+            ("CI_PROJECT_NAMESPACE", "group"),
+            ("CI_PROJECT_NAME", "app"),
+            ("CI_PROJECT_URL", &project),
+            ("CI_PROJECT_DIR", &dir.display().to_string()),
+            ("CI_SERVER_URL", server),
+            ("CI_API_V4_URL", &format!("{server}/api/v4")),
+            // The scratch dirs sit inside this repository's target/; git must not look above them.
+            (
+                "GIT_CEILING_DIRECTORIES",
+                &dir.parent().unwrap().display().to_string(),
+            ),
+        ];
+        vars.iter()
+            .fold(runner, |runner, (name, value)| runner.var(name, value))
+    }
+
     /// A runner for one of the captures in ../shared/events (`push-tag` → push-tag.json + .env).
     pub fn shared_event(name: &str) -> Runner {
         let events = events_dir();

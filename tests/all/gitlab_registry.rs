@@ -212,6 +212,16 @@ fn gitlab_ls_lists_the_versions_with_gitlabs_dates_a_page_of_tags_at_a_time() {
     assert_eq!(candidates.code, 0, "{}", candidates.stderr);
     let first = candidates.stdout.lines().nth(1).unwrap_or_default();
     assert!(first.starts_with("2.0.0,latest"), "{}", candidates.stdout);
+    let elsewhere = format!("{}/other-group/app", registry::registries().plain);
+    let none = project.job(&["ls", &elsewhere, "--format", "json"]).run();
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert_eq!(none.stdout.trim(), "[]");
+    assert!(
+        none.stderr
+            .contains("has no container repository other-group/app"),
+        "said, not silent: {}",
+        none.stderr
+    );
     assert!(project.deletes().is_empty());
     assert!(
         project

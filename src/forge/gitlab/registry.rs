@@ -82,6 +82,11 @@ pub async fn versions(
         .into_iter()
         .find(|r| r.path.eq_ignore_ascii_case(path))
     else {
+        // Said, since it also looks like this when the image is another project's.
+        tracing::info!(
+            "GitLab project {} has no container repository {path} (nothing was pushed there yet, or it is another project's): it has no versions",
+            gl.project
+        );
         return Ok((
             Repository {
                 id: None,

@@ -23,7 +23,7 @@ use action::OutputJsonFlag;
     name = "tagship",
     version,
     about = "Publish a container image under every tag its CI context calls for",
-    long_about = "Publish a container image under every tag its CI context calls for (GitHub Actions, or the local git repository), clean up old versions, and make the release. `tagship action` is the GitHub Action (and a GitLab CI job's script); the other commands are the same steps from a terminal or another CI. Outside the action on GitHub, settings come from flags, over TAGSHIP_<INPUT> variables, over .tagship.yml in the repository; never from INPUT_*."
+    long_about = "Publish a container image under every tag its CI context calls for (GitHub Actions, GitLab CI, or the local git repository), clean up old versions, and make the release. `tagship action` is the GitHub Action (and a GitLab CI job's script); the other commands are the same steps from a terminal or another CI. Outside the action on GitHub, settings come from flags, over TAGSHIP_<INPUT> variables, over .tagship.yml in the repository; never from INPUT_*."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -38,7 +38,8 @@ pub enum Command {
     /// prune or roll back old versions, then write the step outputs and summary (on GitLab CI,
     /// the dotenv file and the job log). action.yml documents every input.
     Action(action::ActionArgs),
-    /// Print the plan for this context (GitHub Actions, or the local git repository). No network.
+    /// Print the plan for this context (GitHub Actions, GitLab CI, or the local git repository);
+    /// with --observe, the whole run plan (read-only network).
     Plan(PlanArgs),
     /// Push an image to every planned image and tag: oci:DIR[:REF], oci-archive:FILE[:REF],
     /// docker-archive:FILE, docker://IMAGE, or a path.
@@ -46,8 +47,9 @@ pub enum Command {
     /// Join per-platform images pushed by digest (REPO@sha256:…, or a directory of digest
     /// files) into one multi-platform index, and push it under every planned tag.
     Merge(merge::MergeArgs),
-    /// Create or update the GitHub Release of this version for the image already pushed under
-    /// its planned tags, with notes on how to pull and run it.
+    /// Create or update the release of this version (a GitHub Release; on GitLab CI, through
+    /// GitLab's Releases API) for the image already pushed under its planned tags, with notes on
+    /// how to pull and run it.
     Release(ReleaseArgs),
     /// List an image's versions: tags, digest, platforms and date, newest first.
     Ls(old_versions::LsArgs),
@@ -186,7 +188,8 @@ pub struct ConnectFlags {
     pub ca_file: Option<String>,
     /// The registry user name, with the password in TAGSHIP_REGISTRY_PASSWORD; without them
     /// Docker's credential store (`docker login`) is used. GitHub (releases, GitHub Packages)
-    /// takes GITHUB_TOKEN.
+    /// takes GITHUB_TOKEN; GitLab (releases, its registry API) the job token or
+    /// TAGSHIP_GITLAB_TOKEN.
     #[arg(long, value_name = "USER")]
     pub registry_username: Option<String>,
 }

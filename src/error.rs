@@ -42,6 +42,12 @@ pub enum Error {
     Named { error: Box<Error>, origins: Origins },
 }
 
+impl From<crate::registry::copy::PushError> for Error {
+    fn from(e: crate::registry::copy::PushError) -> Error {
+        PublishError::from(e).into()
+    }
+}
+
 impl From<DecideError> for Error {
     fn from(e: DecideError) -> Error {
         Error::Decide(Box::new(e))

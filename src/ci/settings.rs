@@ -231,14 +231,9 @@ impl Settings {
         });
         // Releases and git tags go to the forge of the CI. GitHub Packages' registries are
         // GitHub's wherever tagship runs; a GitLab job's own registry is GitLab's.
-        let gitlab = match super::platform(vars) {
-            Platform::GitLab => Some(forge::Access::GitLab(gitlab_access(
-                vars,
-                gitlab_token,
-                ca_pem.clone(),
-            ))),
-            Platform::GitHub | Platform::Local => None,
-        };
+        let on_gitlab = super::platform(vars) == Platform::GitLab;
+        let gitlab = on_gitlab
+            .then(|| forge::Access::GitLab(gitlab_access(vars, gitlab_token, ca_pem.clone())));
         let release_forge = gitlab.clone().unwrap_or_else(|| github_access.clone());
         let mut ci_registries = Vec::new();
         if !token.is_empty() {
@@ -255,7 +250,7 @@ impl Settings {
                 },
             ));
         }
-        if super::platform(vars) == Platform::GitLab {
+        if on_gitlab {
             ci_registries.extend(gitlab_registry(vars));
         }
         Settings {

@@ -36,7 +36,7 @@ pub fn action(args: ActionArgs, env: &Environment) -> Result<(), Error> {
     // Read first: reading masks the secrets, before anything else is printed.
     let (mut settings, unknown) = Settings::action(env)?;
     if let Some(path) = &args.dotenv {
-        settings.dotenv = env.workdir.join(path);
+        settings.dotenv = path.into();
     }
     let output_json = args.output_json.resolve(env);
     crate::run::action::action(env, &settings, unknown, output_json.as_deref())

@@ -4,7 +4,7 @@
 //! with.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Settings;
 use crate::error::Error;
@@ -12,8 +12,9 @@ use crate::forge::Forge;
 use crate::output::human_bytes;
 use crate::plan::TagRole;
 use crate::plan::publish::{OnConflict, PlannedTag, RepoState, TagAction, tag_actions};
+use crate::plan::release::Changelog;
 use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, RunPlan, SourceFacts};
-use crate::plan::{Context, Plan};
+use crate::plan::{Context, Plan, git_tags};
 use crate::publish::{self, Connections, PublishError};
 use crate::registry::client::PushAccess;
 use crate::registry::copy::{self, Loaded, PushError, Target};
@@ -79,7 +80,7 @@ pub async fn observe(
                 "the source's manifest is not known before its layers are compressed".into(),
             ))
         })?;
-        let facts = source_facts(&loaded, &root, &source_name(source));
+        let facts = source_facts(&loaded, &root, &source.to_string());
         for image in &plan.images {
             let target = connections.target(image).await.map_err(registry_error)?;
             let repo = observe_repository(&target, &facts, plan, intent.writes, settings)
@@ -143,33 +144,6 @@ pub async fn observe(
         }
     }
     Ok((observed, handles))
-}
-
-/// The source as it was given, for the plan's reader.
-fn source_name(source: &crate::registry::source::SourceSpec) -> String {
-    use crate::registry::source::SourceSpec;
-    match source {
-        SourceSpec::OciDir { path, reference } => match reference {
-            Some(r) => format!("oci:{}:{r}", path.display()),
-            None => format!("oci:{}", path.display()),
-        },
-        SourceSpec::OciArchive { path, reference } => match reference {
-            Some(r) => format!("oci-archive:{}:{r}", path.display()),
-            None => format!("oci-archive:{}", path.display()),
-        },
-        SourceSpec::DockerArchive { path } => format!("docker-archive:{}", path.display()),
-        SourceSpec::Remote(r) => {
-            let mut name = format!("docker://{}/{}", r.registry, r.repository);
-            if let Some(tag) = &r.tag {
-                name.push_str(&format!(":{tag}"));
-            }
-            if let Some(digest) = &r.digest {
-                name.push_str(&format!("@{digest}"));
-            }
-            name
-        }
-        SourceSpec::Merge(_) => "merge".to_string(),
-    }
 }
 
 fn source_facts(loaded: &Loaded, root: &RawManifest, name: &str) -> SourceFacts {
@@ -272,7 +246,7 @@ async fn observe_repository(
     let (state, root_present) = read_tags(
         target,
         &plan.tag_names,
-        &plan.roles,
+        floats(&plan.roles),
         &source.digest,
         concurrency,
     )
@@ -299,19 +273,23 @@ async fn observe_repository(
     Ok(facts)
 }
 
-/// What a repository holds for `names`: every tag (when `roles` has a floating one, which is
-/// decided by the versions there), where each of `names` points, and whether the manifest
-/// `digest` is there; in one round of HEADs.
+/// Whether a floating tag is among `roles`: its action is decided by every version the
+/// repository holds, so the tag list is read.
+fn floats(roles: &[TagRole]) -> bool {
+    roles.iter().any(|r| matches!(r, TagRole::Floating { .. }))
+}
+
+/// What a repository holds for `names`: every tag (`list_all`), where each of `names` points,
+/// and whether the manifest `digest` is there; in one round of HEADs.
 async fn read_tags(
     target: &Target,
     names: &[String],
-    roles: &[TagRole],
+    list_all: bool,
     digest: &str,
     concurrency: usize,
 ) -> Result<(RepoState, bool), RegistryError> {
     let (registry, repository) = (&target.registry, &target.repository);
-    let floating = roles.iter().any(|r| matches!(r, TagRole::Floating { .. }));
-    let tags = if floating {
+    let tags = if list_all {
         registry.list_tags(repository, true).await?
     } else {
         Vec::new()
@@ -371,7 +349,7 @@ pub async fn confirm_tags(
     let mut confirmed = Vec::with_capacity(targets.len());
     for (target, image) in targets.iter().zip(&step.images) {
         // Where the tags point is all the check needs: one round of HEADs, no tag listing.
-        let (now, _) = read_tags(target, names, &[], &step.digest, concurrency).await?;
+        let (now, _) = read_tags(target, names, false, &step.digest, concurrency).await?;
         let changed = moved(&image.tags, &now, &step.digest);
         if changed.is_empty() {
             confirmed.push(image.tags.clone());
@@ -382,9 +360,9 @@ pub async fn confirm_tags(
             target.image,
             changed.join(", ")
         );
-        let (now, _) = read_tags(target, names, roles, &step.digest, concurrency).await?;
+        let (now, _) = read_tags(target, names, floats(roles), &step.digest, concurrency).await?;
         let decided = tag_actions(names, roles, &step.digest, &now, on_conflict)?;
-        let (again, _) = read_tags(target, names, &[], &step.digest, concurrency).await?;
+        let (again, _) = read_tags(target, names, false, &step.digest, concurrency).await?;
         let changed = moved(&decided, &again, &step.digest);
         if !changed.is_empty() {
             return Err(PushError::Moved {
@@ -418,7 +396,9 @@ async fn observe_forge(
         &mut warnings,
     )?
     .filter(|_| observed.source.is_some() || intent.release_published);
-    if due.is_none() && !intent.git_tags {
+    // Only a stable semver tag push moves `vX` and `vX.Y`: elsewhere there are no refs to read.
+    let moves_git_tags = intent.git_tags && !git_tags::moving_tags(ctx, &[]).is_empty();
+    if due.is_none() && !moves_git_tags {
         return Ok(());
     }
     if let Some(due) = &due {
@@ -439,7 +419,13 @@ async fn observe_forge(
         None => "moving the major-version git tags (`git-tags`)".to_string(),
     };
     let forge = settings.release.connect(ctx, &what)?;
-    let refs = forge.tag_refs().await.map_err(ReleaseError::from)?;
+    // The tags name the changelog's previous version and where `vX` points now.
+    let wants_changelog = due.is_some() && intent.release.changelog != Changelog::None;
+    let refs = if wants_changelog || moves_git_tags {
+        forge.tag_refs().await.map_err(ReleaseError::from)?
+    } else {
+        BTreeMap::new()
+    };
     if let Some(due) = &due {
         observed.releases = Some(
             forge
@@ -452,15 +438,9 @@ async fn observe_forge(
             .changelog(ctx, due, intent.release.changelog, &names)
             .await;
     }
-    if intent.git_tags {
+    if moves_git_tags {
         observed.git_refs = Some(refs);
     }
     handles.forge = Some(forge);
     Ok(())
-}
-
-impl From<PushError> for Error {
-    fn from(e: PushError) -> Error {
-        PublishError::from(e).into()
-    }
 }

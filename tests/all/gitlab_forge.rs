@@ -299,9 +299,9 @@ fn gitlab_throttling_is_waited_out_and_a_bad_token_is_said() {
     job.push();
     job.gitlab.fail_next("GET", "/releases/", 429, false);
     // Where the job token may not list tags (an older GitLab, a repository for members only),
-    // the release is made without them.
+    // the release is made without them (they are read for the changelog's previous version).
     job.gitlab.fail_next("GET", "/repository/tags", 403, false);
-    let run = job.release(&["--changelog", "none"]);
+    let run = job.release(&["--changelog", "commits"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("without the tags"), "{}", run.stderr);
     let reads: Vec<u16> = job
@@ -451,4 +451,28 @@ mod client {
             elsewhere.requests()
         );
     }
+}
+
+/// The tags are read for the changelog's previous version and for `git-tags`: a release with
+/// `changelog: none` and no git tags to move asks GitLab nothing about them.
+#[test]
+fn a_release_without_a_changelog_reads_no_tags() {
+    let job = Job::new("no-changelog", "v6.0.0", None);
+    job.push();
+    let run = job.release(&["--changelog", "none"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests = job.gitlab.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "POST" && r.target.contains("/releases")),
+        "the release is made"
+    );
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.target.contains("/repository/tags")),
+        "{:?}",
+        requests.iter().map(|r| &r.target).collect::<Vec<_>>()
+    );
 }

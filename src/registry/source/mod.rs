@@ -47,6 +47,24 @@ pub enum SourceSpec {
     Merge(merge::MergeSpec),
 }
 
+/// The source in skopeo's transport names, as `source` takes it (`merge` for joined images).
+impl std::fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (transport, path, reference) = match self {
+            SourceSpec::OciDir { path, reference } => ("oci", path, reference),
+            SourceSpec::OciArchive { path, reference } => ("oci-archive", path, reference),
+            SourceSpec::DockerArchive { path } => ("docker-archive", path, &None),
+            SourceSpec::Remote(image) => return write!(f, "docker://{image}"),
+            SourceSpec::Merge(_) => return f.write_str("merge"),
+        };
+        write!(f, "{transport}:{}", path.display())?;
+        match reference {
+            Some(reference) => write!(f, ":{reference}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The transports `source` takes, as they begin it.
 pub const TRANSPORTS: [&str; 4] = ["oci:", "oci-archive:", "docker-archive:", "docker://"];
 

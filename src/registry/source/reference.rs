@@ -12,6 +12,20 @@ pub struct ImageRef {
     pub digest: Option<Digest>,
 }
 
+/// As docker writes it: `REGISTRY/REPOSITORY[:TAG][@DIGEST]`.
+impl std::fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
 impl ImageRef {
     pub fn parse(text: &str) -> Result<ImageRef, String> {
         let text = text.trim();

@@ -192,7 +192,9 @@ impl Environment {
         if on_actions_runner(&self.vars) {
             Style::Actions
         } else if self.platform() == Platform::GitLab {
-            Style::GitLab { now: self.now }
+            Style::GitLab {
+                clock: crate::output::log::Clock::Wall,
+            }
         } else {
             Style::Plain
         }

@@ -19,11 +19,28 @@ use super::safe;
 pub enum Style {
     /// Workflow commands for the GitHub Actions runner.
     Actions,
-    /// GitLab CI: `WARNING: …` and `ERROR: …` lines, and collapsible sections stamped with
-    /// `now`, the run's clock as the environment captured it (nothing here reads a clock).
-    GitLab { now: jiff::Timestamp },
+    /// GitLab CI: `WARNING: …` and `ERROR: …` lines, and collapsible sections stamped by
+    /// `clock` when they open and when they close (GitLab shows the difference as the duration).
+    GitLab { clock: Clock },
     /// Plain `warning: …` lines for terminals and other CI systems.
     Plain,
+}
+
+/// What stamps GitLab's sections: the wall clock in a run (log timing, not a fact of the run, so
+/// `SOURCE_DATE_EPOCH` does not apply), a fixed time in tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    Wall,
+    Fixed(jiff::Timestamp),
+}
+
+impl Clock {
+    fn now(self) -> jiff::Timestamp {
+        match self {
+            Clock::Wall => jiff::Timestamp::now(),
+            Clock::Fixed(at) => at,
+        }
+    }
 }
 
 pub struct LogLayer {
@@ -169,8 +186,17 @@ pub fn init(style: Style, debug: bool, colour: bool) {
 /// Prints `::group::title` (Actions), a collapsible section's start (GitLab) or a heading, and
 /// the group's end (`::endgroup::`, the section's end) when dropped.
 pub struct Group {
-    /// The line that closes the group, in a style that has one.
-    end: Option<String>,
+    end: Option<GroupEnd>,
+}
+
+/// How a group closes, in a style that closes groups.
+enum GroupEnd {
+    Actions,
+    /// A GitLab section, by name, stamped when it closes.
+    Section {
+        name: String,
+        clock: Clock,
+    },
 }
 
 impl Group {
@@ -178,13 +204,13 @@ impl Group {
         let (line, end) = match style {
             Style::Actions => (
                 format!("::group::{}", safe::command_data(title)),
-                Some("::endgroup::".to_string()),
+                Some(GroupEnd::Actions),
             ),
-            Style::GitLab { now } => {
+            Style::GitLab { clock } => {
                 let name = section_name(title);
                 (
-                    section_start(&name, now, title),
-                    Some(section_end(&name, now)),
+                    section_start(&name, clock.now(), title),
+                    Some(GroupEnd::Section { name, clock }),
                 )
             }
             Style::Plain => (format!("── {}", safe::line(title)), None),
@@ -196,9 +222,12 @@ impl Group {
 
 impl Drop for Group {
     fn drop(&mut self) {
-        if let Some(end) = &self.end {
-            let _ = writeln!(std::io::stderr().lock(), "{end}");
-        }
+        let line = match &self.end {
+            None => return,
+            Some(GroupEnd::Actions) => "::endgroup::".to_string(),
+            Some(GroupEnd::Section { name, clock }) => section_end(name, clock.now()),
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 }
 
@@ -240,7 +269,7 @@ mod tests {
     use super::*;
 
     const GITLAB: Style = Style::GitLab {
-        now: jiff::Timestamp::UNIX_EPOCH,
+        clock: Clock::Fixed(jiff::Timestamp::UNIX_EPOCH),
     };
 
     fn line(

@@ -50,9 +50,11 @@ fn read_as_gitlab(text: &str) -> BTreeMap<String, String> {
 }
 
 /// The GitLab sections in `log`, as GitLab's log parser finds them (`section_…:TIME:NAME`
-/// followed by `CR ESC[0K`), checked to be well formed and closed in order; their names.
+/// followed by `CR ESC[0K`), checked to be well formed, closed in order, and stamped by the wall
+/// clock (GitLab shows end − start as the duration); their names.
 fn sections(log: &str) -> Vec<String> {
-    let mut open: Vec<String> = Vec::new();
+    let run_ended = jiff::Timestamp::now().as_second();
+    let mut open: Vec<(String, i64)> = Vec::new();
     let mut names = Vec::new();
     for line in log.lines() {
         let Some(marker) = line.strip_prefix("\u{1b}[0Ksection_") else {
@@ -62,7 +64,12 @@ fn sections(log: &str) -> Vec<String> {
         let (kind, rest) = marker.split_once(':').unwrap();
         let (time, rest) = rest.split_once(':').unwrap();
         let (name, after) = rest.split_once("\r\u{1b}[0K").unwrap();
-        assert!(time.bytes().all(|b| b.is_ascii_digit()), "{line:?}");
+        let time: i64 = time.parse().unwrap_or_else(|_| panic!("{line:?}"));
+        // The wall clock, not SOURCE_DATE_EPOCH (the run's stamp, years back in these tests).
+        assert!(
+            (run_ended - 600..=run_ended).contains(&time),
+            "{line:?} is not stamped now"
+        );
         assert!(
             name.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)),
@@ -71,10 +78,14 @@ fn sections(log: &str) -> Vec<String> {
         match kind {
             "start" => {
                 assert!(!after.is_empty(), "a header: {line:?}");
-                open.push(name.to_string());
+                open.push((name.to_string(), time));
                 names.push(name.to_string());
             }
-            "end" => assert_eq!(open.pop().as_deref(), Some(name), "{log}"),
+            "end" => {
+                let (started, at) = open.pop().unwrap_or_else(|| panic!("{log}"));
+                assert_eq!(started, name, "{log}");
+                assert!(time >= at, "{name} ends before it starts: {log}");
+            }
             _ => panic!("{line:?}"),
         }
     }

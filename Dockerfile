@@ -1,7 +1,8 @@
-# tagship's action image: one static musl binary on scratch, with CA certificates, nothing else.
-# The release workflow (.github/workflows/release.yml) builds it for linux/amd64 and linux/arm64;
+# tagship's action image: one static musl binary on scratch, with CA certificates, nothing else;
+# and its GitLab variant (target `gitlab`), the same binary beside a shell.
+# The release workflow (.github/workflows/release.yml) builds both for linux/amd64 and linux/arm64;
 # a workflow that says `uses: OWNER/tagship@…` without a prebuilt image builds it from here.
-# tests/image/ lints this file (hadolint), checks the rules below and replays the build stage
+# tests/image/ lints this file (hadolint), checks the rules below and replays every stage
 # step by step (scripts/test), so a step that fails here fails the tests first.
 
 # Rust's official Alpine image, where musl is the native target: no cross toolchain, and the binary
@@ -34,6 +35,18 @@ RUN touch src/main.rs src/lib.rs \
  && grep '^tagship ' version.txt \
  && cp target/release/tagship /tagship
 
+# The GitLab job image (`docker build --target gitlab`): GitLab's Docker executor runs a job's
+# `script:` through a shell inside the job image, which `scratch` has none of. BusyBox's musl
+# variant is one static binary (under 1 MB) with sh and the usual tools; the release workflow
+# publishes this stage beside the action image and the CI/CD component (templates/tagship.yml)
+# names it. No ENTRYPOINT: GitLab's runner hands its shell script to the entrypoint.
+# Pinned as the build stage is: the digest of the tag's multi-platform index, from Docker's
+# official-images records (docker-library/repo-info, repos/busybox/remote/1.38.0-musl.md).
+FROM busybox:1.38.0-musl@sha256:246a00b08ecde11a4769a2587ab2c683e525b9f94b02dd9f73a6869108066bb9 AS gitlab
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /tagship /usr/local/bin/tagship
+
+# The action image, the default target (what `image: Dockerfile` builds): the last stage.
 FROM scratch
 # rustls reads the system's roots (rustls-native-certs finds this file).
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

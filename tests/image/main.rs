@@ -18,7 +18,7 @@ mod replay;
 mod runner_files;
 mod workflow_replay;
 
-use dockerfile::{DockerIgnore, Instruction, copy_from, copy_paths, stages};
+use dockerfile::{DockerIgnore, Instruction, Stage, copy_from, copy_paths, stages};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -174,6 +174,64 @@ fn unpinned(image: &str) -> Option<String> {
     None
 }
 
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// Where the GitLab variant keeps the binary: on the PATH of a BusyBox or Alpine image, so a job's
+/// `script:` says `tagship action`.
+const GITLAB_BINARY: &str = "/usr/local/bin/tagship";
+
+/// Whether `stage` copies something from an earlier stage to `destination`.
+fn copied_from_a_stage(stage: &Stage, destination: &str) -> bool {
+    stage
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "COPY" && copy_from(&i.args).is_some())
+        .any(|i| copy_paths(&i.args).last().map(String::as_str) == Some(destination))
+}
+
+/// The GitLab job image's rules: GitLab's Docker executor runs `script:` through a shell in the
+/// image and hands that script to the image's entrypoint.
+fn gitlab_stage_problems(stages: &[Stage]) -> Vec<String> {
+    let Some(position) = stages
+        .iter()
+        .rposition(|stage| stage.name.as_deref() == Some("gitlab"))
+    else {
+        return vec![
+            "no stage `gitlab` (the job image with a shell that templates/tagship.yml names)"
+                .into(),
+        ];
+    };
+    let stage = &stages[position];
+    let mut problems = Vec::new();
+    if position + 1 == stages.len() {
+        problems.push(
+            "the stage `gitlab` is the last one: the action image must stay the default target"
+                .into(),
+        );
+    }
+    if stage.image == "scratch" {
+        problems
+            .push("the stage `gitlab` is FROM scratch, which has no shell for `script:`".into());
+    }
+    if stage.instructions.iter().any(|i| i.keyword == "ENTRYPOINT") {
+        problems.push(
+            "the stage `gitlab` has an ENTRYPOINT: GitLab's runner would hand the job's shell \
+             script to it"
+                .into(),
+        );
+    }
+    if !copied_from_a_stage(stage, GITLAB_BINARY) {
+        problems.push(format!(
+            "the stage `gitlab` does not COPY --from a stage the binary to {GITLAB_BINARY}"
+        ));
+    }
+    if !copied_from_a_stage(stage, CA_BUNDLE) {
+        problems.push(format!(
+            "the stage `gitlab` does not COPY --from a stage the CA certificates to {CA_BUNDLE}"
+        ));
+    }
+    problems
+}
+
 /// The Dockerfile's rules, checked on its text: each problem as a sentence.
 fn dockerfile_problems(dockerfile: &str) -> Vec<String> {
     let stages = stages(dockerfile);
@@ -215,27 +273,16 @@ fn dockerfile_problems(dockerfile: &str) -> Vec<String> {
             "the final stage has a CMD, which would become arguments of `tagship action`".into(),
         );
     }
-    let final_copies: Vec<Vec<String>> = last
-        .instructions
-        .iter()
-        .filter(|i| i.keyword == "COPY" && copy_from(&i.args).is_some())
-        .map(|i| copy_paths(&i.args))
-        .collect();
-    let copied_to = |destination: &str| {
-        final_copies
-            .iter()
-            .any(|paths| paths.last().map(String::as_str) == Some(destination))
-    };
-    if !copied_to("/etc/ssl/certs/ca-certificates.crt") {
-        problems.push(
-            "the final stage does not COPY --from a stage the CA certificates to \
-             /etc/ssl/certs/ca-certificates.crt (rustls reads the system's roots)"
-                .into(),
-        );
+    if !copied_from_a_stage(last, CA_BUNDLE) {
+        problems.push(format!(
+            "the final stage does not COPY --from a stage the CA certificates to {CA_BUNDLE} \
+             (rustls reads the system's roots)"
+        ));
     }
-    if !copied_to("/tagship") {
+    if !copied_from_a_stage(last, "/tagship") {
         problems.push("the final stage does not COPY --from a stage the binary to /tagship".into());
     }
+    problems.extend(gitlab_stage_problems(&stages));
     let secret_like =
         Regex::new(r"(?i)secret|token|passw|credential|api_?key|private_?key|auth").unwrap();
     for instruction in stages.iter().flat_map(|stage| &stage.instructions) {
@@ -448,6 +495,11 @@ fn dockerfile_checks_catch_each_broken_rule() {
         .to_string();
     let builder_image = first_from.split_whitespace().nth(1).unwrap().to_string();
     let builder_name = builder_image.split(':').next().unwrap().to_string();
+    let gitlab_from = dockerfile
+        .lines()
+        .find(|l| l.starts_with("FROM ") && l.ends_with(" AS gitlab"))
+        .expect("a FROM … AS gitlab line")
+        .to_string();
     let edit = |what: &str, from: &str, to: &str| {
         assert!(
             dockerfile.contains(from),
@@ -532,6 +584,39 @@ fn dockerfile_checks_catch_each_broken_rule() {
             "no CA certificates",
             without_lines("/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt"),
             "CA certificates",
+        ),
+        (
+            "gitlab stage on scratch",
+            edit("gitlab scratch", &gitlab_from, "FROM scratch AS gitlab"),
+            "no shell",
+        ),
+        (
+            "gitlab stage entrypoint",
+            edit(
+                "gitlab entrypoint",
+                "/tagship /usr/local/bin/tagship",
+                "/tagship /usr/local/bin/tagship\nENTRYPOINT [\"tagship\"]",
+            ),
+            "hand the job's shell script",
+        ),
+        (
+            "gitlab binary off the PATH",
+            edit(
+                "gitlab binary",
+                "/tagship /usr/local/bin/tagship",
+                "/tagship /tagship",
+            ),
+            "the binary to /usr/local/bin/tagship",
+        ),
+        (
+            "no gitlab stage",
+            edit("gitlab name", " AS gitlab", ""),
+            "no stage `gitlab`",
+        ),
+        (
+            "gitlab stage last",
+            format!("{dockerfile}\n{gitlab_from}\n"),
+            "the last one",
         ),
         (
             "token ARG",
@@ -902,9 +987,7 @@ fn replayed_build_makes_the_action_image() {
     }
     assert_eq!(replayed.entrypoint, ["/tagship", "action"]);
     let binary = replayed.image_root.join("tagship");
-    let ca_bundle = replayed
-        .image_root
-        .join("etc/ssl/certs/ca-certificates.crt");
+    let ca_bundle = replayed.image_root.join(CA_BUNDLE.trim_start_matches('/'));
     let ca_size = std::fs::metadata(&ca_bundle)
         .unwrap_or_else(|e| panic!("{}: {e}", ca_bundle.display()))
         .len();
@@ -933,6 +1016,19 @@ fn replayed_build_makes_the_action_image() {
         output_text(&action).contains("Cannot read the CI context"),
         "{}",
         output_text(&action)
+    );
+
+    // The GitLab variant: the same binary on the shell's PATH, and the CA bundle.
+    let gitlab = &replayed.named_roots["gitlab"];
+    let gitlab_binary = gitlab.join(GITLAB_BINARY.trim_start_matches('/'));
+    let gitlab_version = Command::new(&gitlab_binary)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", gitlab_binary.display()));
+    assert_eq!(gitlab_version.stdout, version.stdout);
+    assert_eq!(
+        std::fs::read(gitlab.join(CA_BUNDLE.trim_start_matches('/'))).unwrap(),
+        std::fs::read(&ca_bundle).unwrap()
     );
 
     let size = std::fs::metadata(&binary).unwrap().len();
@@ -1232,25 +1328,27 @@ fn workflow_shell_steps_run_here() {
     for step in [
         "The tag is the version in Cargo.toml",
         "Names",
-        "Export the digest",
-        "One digest per platform",
+        "Export the digests",
+        "One digest per platform and image",
     ] {
         assert!(
             ran.contains(&step),
             "release.yml's step `{step}` did not run: {ran:?}"
         );
     }
-    // The release job found one digest per platform, as `merge: digests` reads them.
+    // The release job found one digest per platform of each image, as `merge:` reads them.
     let release_job = release
         .workspaces
         .iter()
         .find(|(job, _)| job.starts_with("release"))
         .map(|(_, dir)| dir)
         .expect("the release job");
-    let digests = std::fs::read_dir(release_job.join("digests"))
-        .unwrap()
-        .count();
-    assert_eq!(digests, 2);
+    for dir in ["digests", "gitlab-digests"] {
+        let digests = std::fs::read_dir(release_job.join(dir))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .count();
+        assert_eq!(digests, 2, "{dir}");
+    }
     // Nothing of this replay ran under QEMU: the arm64 image builds on an arm64 runner.
     assert!(!read(".github/workflows/release.yml").contains("setup-qemu-action"));
 }

@@ -3,7 +3,9 @@
 //!
 //! - `FROM image` is checked (a version tag and a digest), not pulled: the host's own directories
 //!   (`/usr`, `/etc`, the toolchain in `$HOME`) stand in for the base image, read-only except
-//!   `$HOME` (cargo's download cache). `FROM scratch` starts empty.
+//!   `$HOME` (cargo's download cache). `FROM scratch` starts empty. A `RUN` in a stage with a
+//!   base sees the host's `/usr` over anything a `COPY` put there (no overlay), so such a stage
+//!   is checked by its files, after the replay.
 //! - `WORKDIR`, `ARG` (with its default) and `ENV` as Docker has them.
 //! - `COPY` from the build context honours `.dockerignore` and keeps the files' times (Docker
 //!   does, and the Dockerfile's touch before the real build depends on it); `COPY --from=stage`
@@ -39,6 +41,8 @@ pub struct Replayed {
     pub image_root: PathBuf,
     /// The final stage's `ENTRYPOINT` (exec form).
     pub entrypoint: Vec<String>,
+    /// Every named stage's filesystem (what its steps wrote), by name.
+    pub named_roots: BTreeMap<String, PathBuf>,
 }
 
 #[derive(Debug)]
@@ -158,11 +162,16 @@ impl Replay<'_> {
             let state = self.stage(index, stage, &done, &ignore, &mut steps)?;
             done.push(state);
         }
+        let named_roots = done
+            .iter()
+            .filter_map(|stage| Some((stage.name.clone()?, stage.root.clone())))
+            .collect();
         let last = done.pop().ok_or_else(|| fail("FROM", "no stage"))?;
         Ok(Replayed {
             steps,
             image_root: last.root,
             entrypoint: last.entrypoint,
+            named_roots,
         })
     }
 

@@ -1,9 +1,10 @@
 //! The command line: the arguments of `tagship action` (the container's entrypoint), `plan`, `push`,
-//! `merge`, `release`, `ls`, `prune` and `rollback`, turned into settings and dispatched. Each
+//! `merge`, `release`, `attach`, `ls`, `prune` and `rollback`, turned into settings and dispatched. Each
 //! subcommand says which settings it has a flag for: those it also reads from `TAGSHIP_*`
 //! variables and `.tagship.yml`.
 
 mod action;
+mod attach;
 mod merge;
 mod old_versions;
 
@@ -51,6 +52,9 @@ pub enum Command {
     /// GitLab's Releases API) for the image already pushed under its planned tags, with notes on
     /// how to pull and run it.
     Release(ReleaseArgs),
+    /// Attach files that describe an image pushed earlier (an SBOM, provenance, a VEX
+    /// document, a signature) to it as OCI referrers, by its digest.
+    Attach(attach::AttachArgs),
     /// List an image's versions: tags, digest, platforms and date, newest first.
     Ls(old_versions::LsArgs),
     /// Delete old versions of an image by a retention policy (never what a kept image needs).
@@ -167,6 +171,10 @@ pub struct PushFlags {
     /// Blob uploads at once, 1 to 32 (default 4).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=32))]
     pub concurrency: Option<u8>,
+    /// A file to attach to the image as an OCI referrer (an SBOM, provenance…), as the
+    /// `attach` setting's entries: PATH[,type=…][,artifact-type=…][,platform=…]. Repeatable.
+    #[arg(long = "attach", value_name = "ENTRY")]
+    pub attach: Vec<String>,
     /// Check the source and the registries and print the run plan; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -245,6 +253,7 @@ impl Command {
             Command::Push(_) => Interface::CommandLine("push"),
             Command::Merge(_) => Interface::CommandLine("merge"),
             Command::Release(_) => Interface::CommandLine("release"),
+            Command::Attach(_) => Interface::CommandLine("attach"),
             Command::Ls(_) => Interface::CommandLine("ls"),
             Command::Prune(_) => Interface::CommandLine("prune"),
             Command::Rollback(_) => Interface::CommandLine("rollback"),
@@ -258,6 +267,7 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
         Command::Push(args) => push_command(args, env),
         Command::Merge(args) => merge::merge(args, env),
         Command::Release(args) => release_command(args, env),
+        Command::Attach(args) => attach::attach(args, env),
         Command::Ls(args) => old_versions::ls(args, env),
         Command::Prune(args) => old_versions::prune(args, env),
         Command::Rollback(args) => old_versions::rollback(args, env),
@@ -303,6 +313,7 @@ pub(crate) fn push_source(
     rules.declare(&mut line);
     line.typed("on-conflict", "--on-conflict", push.on_conflict.is_some());
     line.typed("concurrency", "--concurrency", push.concurrency.is_some());
+    line.lines("attach", "--attach", &push.attach);
     connect.declare(&mut line);
     let mut settings = Settings::command_line(env, line)?;
     if let Some(on_conflict) = push.on_conflict {

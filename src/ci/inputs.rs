@@ -21,6 +21,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "sep-annotations",
     "source",
     "merge",
+    "attach",
     "github-token",
     "gitlab-token",
     "registry-username",

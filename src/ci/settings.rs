@@ -17,6 +17,7 @@ use crate::forge::gitlab::TokenKind;
 use crate::http::retry::RetryPolicy;
 use crate::output::actions::add_mask;
 use crate::output::log::Style;
+use crate::plan::attach::{self, AttachEntry};
 use crate::plan::notes;
 use crate::plan::publish::{OnConflict, PushMode};
 use crate::plan::release::{Changelog, ReleaseMode};
@@ -41,12 +42,24 @@ pub struct Settings {
     pub registry: PublishSettings,
     pub release: ReleaseSettings,
     pub retention: RetentionSettings,
+    /// What to attach to the pushed image (`attach`).
+    pub attach: AttachSettings,
     /// On GitLab, the dotenv file the outputs go to (`TAGSHIP_DOTENV`, `--dotenv`; relative to
     /// the working directory).
     pub dotenv: std::path::PathBuf,
     /// Where each setting given came from (the others have their defaults): errors name a
     /// setting as it was given, and `tagship plan` lists them.
     pub origins: Origins,
+}
+
+/// The files to attach to the image as OCI referrers.
+#[derive(Debug, Clone, Default)]
+pub struct AttachSettings {
+    /// Each entry, with its file's path resolved (relative paths from the workspace, or from the
+    /// working directory when typed on the command line).
+    pub entries: Vec<(AttachEntry, std::path::PathBuf)>,
+    /// `tagship attach IMAGE@DIGEST`: the manifest to attach to, where no push names one.
+    pub subject: Option<String>,
 }
 
 /// How a run reaches the registries and GitHub, and what it proves itself with.
@@ -306,6 +319,7 @@ impl Settings {
                     }),
                 },
             },
+            attach: AttachSettings::default(),
             dotenv: vars
                 .get("TAGSHIP_DOTENV")
                 .map(|p| p.trim())
@@ -389,6 +403,15 @@ impl Settings {
                 "use a whole number from 1 to 32",
             )?;
         }
+
+        let attach_base = base("attach");
+        settings.attach.entries = attach::parse_entries("attach", &inputs.lines("attach"))?
+            .into_iter()
+            .map(|entry| {
+                let path = attach_base.join(&entry.path);
+                (entry, path)
+            })
+            .collect();
 
         let release = &mut settings.release;
         release.mode = parsed(

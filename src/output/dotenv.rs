@@ -29,6 +29,7 @@ const FIRST: &[&str] = &[
     "replaced",
     "held-back",
     "rolled-back",
+    "attached",
     "deleted",
     "skipped",
     "labels",

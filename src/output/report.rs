@@ -5,6 +5,7 @@ use serde::{Serialize, Serializer};
 
 use super::render;
 use super::safe;
+use crate::plan::attach::{AttachAction, AttachStep};
 use crate::plan::publish::{PlannedTag, TagAction};
 use crate::plan::run::{GitTagAction, RunPlan};
 use crate::run::execute::Report;
@@ -97,6 +98,27 @@ pub fn plan_text(run: &RunPlan) -> String {
             ));
         }
     }
+    for step in &run.attach {
+        out.push_str(&format!(
+            "{} {} ({}, {}, {}) to {}{}: {}\n",
+            if run.writes { "Attach" } else { "Would attach" },
+            step.file,
+            step.kind.name(),
+            step.format,
+            super::human_bytes(step.size),
+            step.image,
+            match &step.platform {
+                Some(platform) => format!("@{} ({platform})", step.subject),
+                None => format!("@{}", step.subject),
+            },
+            match &step.action {
+                AttachAction::Attach { via } => format!("as {}, listed in {via}", step.manifest),
+                AttachAction::Unchanged { referrer } => {
+                    format!("leave (attached already, as {referrer})")
+                }
+            }
+        ));
+    }
     if let Some(release) = &run.release {
         out.push_str(&render::release_preview(release));
     }
@@ -176,6 +198,38 @@ fn tag_table<'a>(
     out
 }
 
+/// A Markdown table of the files attached to the image (or found attached already).
+fn attach_table(steps: &[AttachStep]) -> String {
+    let mut out =
+        "### Attached\n\n| Image | File | Type | Size | Referrer |\n|---|---|---|---|---|\n"
+            .to_string();
+    for step in steps {
+        out.push_str(&format!(
+            "| `{}@{}`{} | `{}` | {} ({}) | {} | `{}`{} |\n",
+            step.image,
+            step.subject,
+            step.platform
+                .as_deref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default(),
+            step.file,
+            step.kind.name(),
+            step.artifact_type,
+            super::human_bytes(step.size),
+            match &step.action {
+                AttachAction::Attach { .. } => &step.manifest,
+                AttachAction::Unchanged { referrer } => referrer,
+            },
+            match &step.action {
+                AttachAction::Attach { .. } => "",
+                AttachAction::Unchanged { .. } => " (already there)",
+            }
+        ));
+    }
+    out.push('\n');
+    out
+}
+
 /// The step summary after the metadata's: what was (or, in a dry run, would be) written.
 pub fn summary(run: &RunPlan, report: &Report) -> String {
     let mut out = String::new();
@@ -213,6 +267,9 @@ pub fn summary(run: &RunPlan, report: &Report) -> String {
             "Result",
             done,
         ));
+    }
+    if !run.attach.is_empty() {
+        out.push_str(&attach_table(&run.attach));
     }
     if let Some(outcome) = &report.release {
         out.push_str(&crate::release::summary(outcome));
@@ -268,6 +325,18 @@ pub fn outputs(run: &RunPlan, report: &Report) -> Vec<(&'static str, String)> {
     }
     if let Some(lines) = &report.rolled_back {
         out.push(("rolled-back", lines.join("\n")));
+    }
+    if run.writes && !run.attach.is_empty() {
+        // `IMAGE@REFERRER` per file and repository: what `oras pull` or `skopeo inspect` reads.
+        let attached: Vec<String> = run
+            .attach
+            .iter()
+            .map(|step| match &step.action {
+                AttachAction::Attach { .. } => format!("{}@{}", step.image, step.manifest),
+                AttachAction::Unchanged { referrer } => format!("{}@{referrer}", step.image),
+            })
+            .collect();
+        out.push(("attached", attached.join("\n")));
     }
     if let Some(outcome) = &report.release {
         out.extend(crate::release::outputs(outcome));

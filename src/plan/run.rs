@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::attach::{self, ArtifactFacts, AttachStep, SubjectReferrers};
 use super::git_tags;
 use super::notes::{self, NotesInput, TemplateError};
 use super::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
@@ -163,6 +164,16 @@ pub struct Observed {
     pub git_refs: Option<BTreeMap<String, String>>,
     pub rollback: Vec<RollbackFacts>,
     pub prune: Vec<PruneFacts>,
+    /// The files to attach, and what each planned repository lists for their subjects.
+    pub attach: Option<AttachFacts>,
+}
+
+/// What attaching needs to know: the files, read and made into artifact manifests, and per
+/// planned image what its repository lists for their subjects.
+#[derive(Debug, Clone, Default)]
+pub struct AttachFacts {
+    pub artifacts: Vec<ArtifactFacts>,
+    pub repositories: Vec<(String, Vec<SubjectReferrers>)>,
 }
 
 /// The run, decided: what will be written, in the order it will be written.
@@ -176,6 +187,9 @@ pub struct RunPlan {
     pub push: Option<PushStep>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rollback: Vec<RollbackStep>,
+    /// Files attached to the image as OCI referrers, per image repository.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attach: Vec<AttachStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseStep>,
     #[serde(rename = "git-tags", skip_serializing_if = "Vec::is_empty")]
@@ -945,11 +959,17 @@ pub fn decide(
             });
         }
     }
+    let attach = observed
+        .attach
+        .as_ref()
+        .map(|facts| attach::decide(&facts.repositories, &facts.artifacts))
+        .unwrap_or_default();
     Ok(RunPlan {
         writes: intent.writes,
         metadata: plan.clone(),
         push,
         rollback,
+        attach,
         release,
         git_tags,
         prune,

@@ -971,6 +971,19 @@ impl Registry {
         reference: &str,
         push_scope: bool,
     ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
+        Ok(self
+            .get_manifest_versioned(repository, reference, push_scope)
+            .await?
+            .map(|read| (read.bytes, read.media_type)))
+    }
+
+    /// `GET` a manifest with its `ETag`, for a read-modify-write (`put_manifest_if`).
+    pub async fn get_manifest_versioned(
+        &self,
+        repository: &str,
+        reference: &str,
+        push_scope: bool,
+    ) -> Result<Option<ManifestRead>, RegistryError> {
         let op = Op {
             what: "GET manifest",
             repository,
@@ -986,6 +999,11 @@ impl Registry {
             200 => {
                 let media_type =
                     header_text(response.headers(), CONTENT_TYPE.as_str()).unwrap_or_default();
+                let etag = response
+                    .headers()
+                    .get(reqwest::header::ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
                 let bytes = self
                     .read_body(
                         &op,
@@ -994,11 +1012,86 @@ impl Registry {
                         "Registries need accept no larger manifest (the OCI distribution spec), so this is not one to publish",
                     )
                     .await?;
-                Ok(Some((bytes.to_vec(), media_type)))
+                Ok(Some(ManifestRead {
+                    bytes: bytes.to_vec(),
+                    media_type,
+                    etag,
+                }))
             }
             404 => Ok(None),
             _ => Err(self.fail(&op, response).await),
         }
+    }
+
+    /// `GET /v2/<repo>/referrers/<digest>`: the descriptors of the manifests whose `subject` is
+    /// `digest`, following `Link` pages; `None` when the registry has no referrers API (404).
+    pub async fn referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        push_scope: bool,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        let op = Op {
+            what: "GET referrers",
+            repository,
+            push: push_scope,
+        };
+        let mut url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
+        let mut manifests: Vec<serde_json::Value> = Vec::new();
+        for _ in 0..MAX_REFERRER_PAGES {
+            let page_url = url.clone();
+            let response = self
+                .send(&op, &[scope(repository, push_scope)], &|| {
+                    Ok(self
+                        .http
+                        .get(&page_url)
+                        .header(ACCEPT, super::media::OCI_INDEX))
+                })
+                .await?;
+            match response.status().as_u16() {
+                200 => {}
+                404 if manifests.is_empty() => return Ok(None),
+                _ => return Err(self.fail(&op, response).await),
+            }
+            let next = response
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::http::next_link);
+            let bytes = self
+                .read_body(
+                    &op,
+                    response,
+                    body::MAX_MANIFEST,
+                    "A page of referrers is an index, which is no larger than a manifest",
+                )
+                .await?;
+            let page: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
+                    registry: self.name.clone(),
+                    message: format!("its list of referrers is not JSON ({e})"),
+                })?;
+            if let Some(list) = page.get("manifests").and_then(|m| m.as_array()) {
+                manifests.extend(list.iter().cloned());
+            }
+            match next {
+                Some(link) => url = self.resolve(&link)?,
+                None => {
+                    let index = serde_json::json!({
+                        "schemaVersion": 2,
+                        "mediaType": super::media::OCI_INDEX,
+                        "manifests": manifests,
+                    });
+                    return Ok(Some(serde_json::to_vec(&index).unwrap_or_default()));
+                }
+            }
+        }
+        Err(RegistryError::Protocol {
+            registry: self.name.clone(),
+            message: format!(
+                "its referrers of {digest} run past {MAX_REFERRER_PAGES} pages; not read further"
+            ),
+        })
     }
 
     /// `PUT` a manifest's bytes as they are (its digest never changes) under a digest or a tag.
@@ -1008,7 +1101,26 @@ impl Registry {
         reference: &str,
         bytes: &[u8],
         media_type: &str,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<ManifestPut, RegistryError> {
+        self.put_manifest_if(repository, reference, bytes, media_type, None)
+            .await?
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: "it answered 412 Precondition Failed to a PUT that set no precondition"
+                    .into(),
+            })
+    }
+
+    /// `put_manifest`, with `If-Match: etag` when given; `None` when the registry honours it and
+    /// the manifest changed since it was read (412): read it again.
+    pub async fn put_manifest_if(
+        &self,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+        if_match: Option<&str>,
+    ) -> Result<Option<ManifestPut>, RegistryError> {
         let op = Op {
             what: "PUT manifest",
             repository,
@@ -1018,16 +1130,23 @@ impl Registry {
         let body = Bytes::copy_from_slice(bytes);
         let response = self
             .send(&op, &[scope(repository, true)], &|| {
-                Ok(self
+                let request = self
                     .http
                     .put(&url)
                     .header(CONTENT_TYPE, media_type)
-                    .body(body.clone()))
+                    .body(body.clone());
+                Ok(match if_match {
+                    Some(etag) => request.header(reqwest::header::IF_MATCH, etag),
+                    None => request,
+                })
             })
             .await?;
         match response.status().as_u16() {
             // ECR answers 201 without a Location; nothing here needs one.
-            200 | 201 | 202 | 204 => Ok(()),
+            200 | 201 | 202 | 204 => Ok(Some(ManifestPut {
+                subject_indexed: response.headers().contains_key("oci-subject"),
+            })),
+            412 if if_match.is_some() => Ok(None),
             _ => Err(self.fail(&op, response).await),
         }
     }
@@ -1254,6 +1373,24 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Pages of a tag list read at most: a million tags at 1,000 a page.
 const MAX_TAG_PAGES: usize = 1_000;
+/// Pages of a referrers list read at most.
+const MAX_REFERRER_PAGES: usize = 16;
+
+/// A manifest as read for a read-modify-write.
+pub struct ManifestRead {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    /// The registry's `ETag` for it, which `If-Match` sends back.
+    pub etag: Option<String>,
+}
+
+/// What a registry said to a manifest `PUT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestPut {
+    /// `OCI-Subject` came back: the registry indexes the manifest's `subject` itself (the
+    /// referrers API), so no fallback index is needed.
+    pub subject_indexed: bool,
+}
 
 /// The value of a Basic `Authorization` header after `Basic `.
 pub fn basic_value(username: &str, password: &str) -> String {

@@ -103,7 +103,7 @@ pub enum PushError {
     Moved { image: String, tags: Vec<String> },
 }
 
-enum BlobOutcome {
+pub(super) enum BlobOutcome {
     Uploaded(u64),
     Mounted,
 }
@@ -173,7 +173,7 @@ async fn wait_to_retry_upload(
 
 /// Uploads one blob the repository lacks (mounted from `mount_from` when that repository has it),
 /// retrying the whole upload on transient errors.
-async fn push_blob(
+pub(super) async fn push_blob(
     registry: &Registry,
     repository: &str,
     blob: &BlobInfo,

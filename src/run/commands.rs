@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::output::log::Group;
 use crate::output::safe::{self, print, print_json};
 use crate::output::{render, report};
+use crate::plan::attach::AttachAction;
 use crate::plan::images::ImageName;
 use crate::plan::release::ReleaseMode;
 use crate::plan::retention::ImageVersion;
@@ -118,6 +119,45 @@ pub fn release(
         }
     }
     write_outputs_if_asked(output_json, settings, &plan, &run, &done)
+}
+
+/// `tagship attach`: `settings` hold the files and the digest to attach them to, in `image`.
+/// With `dry_run` the plan is printed and nothing written; else each referrer, `IMAGE@DIGEST`.
+pub fn attach(
+    env: &Environment,
+    image: &ImageName,
+    settings: &Settings,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Error> {
+    let ctx = Context::default();
+    let plan = Plan {
+        images: vec![image.clone()],
+        ..Plan::default()
+    };
+    // Only the files: the settings' other steps (a prune, git tags) are not this command's.
+    let mut intent = settings.intent(&ctx, env.now);
+    intent.writes = !dry_run;
+    intent.release.mode = ReleaseMode::Never;
+    intent.git_tags = false;
+    intent.prune = None;
+    intent.rollback = None;
+    let runtime = runtime()?;
+    let (run, handles) = runtime.block_on(decide(&ctx, &plan, &intent, settings))?;
+    if dry_run {
+        report::print_plan(&run, json);
+        return Ok(());
+    }
+    let mut done = Report::default();
+    runtime.block_on(execute(&run, &handles, settings, env.style(), &mut done))?;
+    for step in &run.attach {
+        let referrer = match &step.action {
+            AttachAction::Attach { .. } => &step.manifest,
+            AttachAction::Unchanged { referrer } => referrer,
+        };
+        print(&format!("{}@{referrer}\n", step.image));
+    }
+    Ok(())
 }
 
 /// The versions of `image`, newest first, each with its platforms: `tagship ls`, and the

@@ -1,8 +1,9 @@
 //! Execute: carries a decided [`RunPlan`] out, in a safe order (rollback, or blobs → manifests →
-//! tags; then the release, the git tags, the prune), and records what was done in a [`Report`].
+//! tags; then the attached files, the release, the git tags, the prune), and records what was done in a [`Report`].
 //! Nothing here decides; each step's executor does what its part of the plan says.
 
 use super::Settings;
+use super::attach::AttachOutcome;
 use super::observe::{self, Handles};
 use crate::error::Error;
 use crate::output::log::{Group, Style};
@@ -22,6 +23,8 @@ pub struct Report {
     pub release: Option<ReleaseOutcome>,
     pub git_tags: Option<Vec<GitTagOutcome>>,
     pub prune: Vec<PruneOutcome>,
+    /// Per image repository, what attaching wrote.
+    pub attach: Vec<AttachOutcome>,
 }
 
 /// Carries out `plan` (nothing in a dry run), recording each finished step in `report`, so a
@@ -84,6 +87,17 @@ pub async fn execute(
         )
         .await?;
         report.push = Some(outcome);
+    }
+    if !plan.attach.is_empty() {
+        let _group = Group::start(style, "Attach");
+        let Some(attach) = &handles.attach else {
+            return Err(PublishError::Registry(RegistryError::Setup(
+                "the plan attaches files, but none was read".into(),
+            ))
+            .into());
+        };
+        report.attach =
+            super::attach::execute(&plan.attach, attach, &settings.registry.client.retry).await?;
     }
     if let Some(step) = &plan.release {
         let _group = Group::start(style, "Release");

@@ -3,6 +3,7 @@
 //! (`action`). The command line (`crate::cli`) fills the settings from its flags and calls in here.
 
 pub mod action;
+pub mod attach;
 pub mod commands;
 pub mod execute;
 pub mod observe;

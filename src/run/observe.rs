@@ -7,6 +7,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Settings;
+use super::attach::{self, AttachHandles};
 use crate::error::Error;
 use crate::forge::Forge;
 use crate::output::human_bytes;
@@ -41,6 +42,8 @@ pub struct Handles {
     pub rollback: Vec<(Target, Option<Manifest>)>,
     /// Per planned image: its repository and where its versions are listed and deleted.
     pub prune: Vec<(Target, Listing)>,
+    /// The files to attach, made ready, and the repositories they go to.
+    pub attach: Option<AttachHandles>,
 }
 
 fn registry_error(e: RegistryError) -> Error {
@@ -92,6 +95,34 @@ pub async fn observe(
         observed.source = Some(facts);
         handles.loaded = Some(loaded);
         handles.root = Some(root);
+    }
+    if !settings.attach.entries.is_empty() {
+        let subject = match (&handles.root, &settings.attach.subject, plan.images.first()) {
+            (Some(root), _, _) => Some(root.clone()),
+            (None, Some(digest), Some(image)) => {
+                let target = connections.target(image).await.map_err(registry_error)?;
+                Some(attach::read_subject(&target, digest).await?)
+            }
+            _ => None,
+        };
+        match subject {
+            Some(root) => {
+                let (facts, prepared) = attach::observe(
+                    &settings.attach,
+                    &root,
+                    plan,
+                    &mut connections,
+                    intent.writes,
+                    intent.now,
+                )
+                .await?;
+                observed.attach = Some(facts);
+                handles.attach = Some(prepared);
+            }
+            None => {
+                tracing::info!("attach: nothing is pushed (no `source`), so nothing is attached")
+            }
+        }
     }
     observe_forge(
         ctx,

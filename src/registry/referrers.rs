@@ -1,0 +1,244 @@
+//! Referrers on a registry: reading what is attached to a subject (the referrers API, else the
+//! `sha256-<hex>` fallback index) and attaching artifacts to it (blobs, the artifact manifest by
+//! digest, then the fallback index where the registry did not index the subject itself).
+//!
+//! The fallback index is a read-modify-write that concurrent jobs (a build matrix attaching to one
+//! index) race on. `If-Match` is sent with the `ETag` read, for registries that honour it (a 412
+//! makes it read again); distribution 2.8 and ghcr.io ignore it, so after writing, the index is
+//! read again once every other writer's stale write would have landed (`SETTLE`), and written
+//! again while it lacks anything it should list.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::artifact::{self, Descriptor};
+use super::client::Registry;
+use super::copy::{self, PushError};
+use super::digest::Digest;
+use super::error::RegistryError;
+use super::media::OCI_INDEX;
+use super::progress::Progress;
+use super::source::{BlobInfo, BlobOrigin};
+use crate::http::retry::RetryPolicy;
+
+/// How long a written fallback index is left before it is read again to see that no other
+/// writer's stale copy replaced it.
+const SETTLE: Duration = Duration::from_millis(1_000);
+/// Rounds of read, merge, write and check before giving up on a fallback index.
+const MAX_ROUNDS: usize = 6;
+/// Referrers of one subject read at most to see whether a file is attached already.
+pub const MAX_REFERRERS_READ: usize = 64;
+
+/// What is attached to a subject, as the registry lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed {
+    /// The registry answered the referrers API (otherwise: the fallback index, or nothing).
+    pub api: bool,
+    pub referrers: Vec<Descriptor>,
+}
+
+fn protocol(registry: &Registry, message: String) -> RegistryError {
+    RegistryError::Protocol {
+        registry: registry.name.clone(),
+        message,
+    }
+}
+
+/// The referrers of `subject` in `repository`.
+pub async fn list(
+    registry: &Registry,
+    repository: &str,
+    subject: &Digest,
+    push_scope: bool,
+) -> Result<Listed, RegistryError> {
+    if let Some(bytes) = registry.referrers(repository, subject, push_scope).await? {
+        let referrers = artifact::parse_referrers(&bytes)
+            .map_err(|e| protocol(registry, format!("its referrers of {subject}: {e}")))?;
+        return Ok(Listed {
+            api: true,
+            referrers,
+        });
+    }
+    let tag = artifact::fallback_tag(subject);
+    let referrers = match registry.get_manifest(repository, &tag, push_scope).await? {
+        Some((bytes, _)) => artifact::parse_referrers(&bytes).map_err(|e| {
+            protocol(
+                registry,
+                format!("{repository}:{tag}, the fallback index of {subject}: {e}"),
+            )
+        })?,
+        None => Vec::new(),
+    };
+    Ok(Listed {
+        api: false,
+        referrers,
+    })
+}
+
+/// The digests of the layers of the artifact manifest `digest` (what it attaches).
+pub async fn layers_of(
+    registry: &Registry,
+    repository: &str,
+    digest: &Digest,
+    push_scope: bool,
+) -> Result<Vec<String>, RegistryError> {
+    let Some((bytes, _)) = registry
+        .get_manifest(repository, digest.as_str(), push_scope)
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let doc: super::media::ManifestDoc = serde_json::from_slice(&bytes).map_err(|e| {
+        protocol(
+            registry,
+            format!("referrer {digest} is not a manifest ({e})"),
+        )
+    })?;
+    Ok(doc
+        .layers
+        .iter()
+        .map(|layer| layer.digest.as_str().to_string())
+        .collect())
+}
+
+/// One artifact to attach, made ready: its file's bytes, its manifest and the descriptor the
+/// fallback index lists it by.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub subject: Digest,
+    pub file: artifact::ArtifactFile,
+    pub bytes: bytes::Bytes,
+    pub manifest: Vec<u8>,
+    pub descriptor: Descriptor,
+}
+
+/// What attaching did in one repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attached {
+    /// The artifact manifests written, by digest.
+    pub manifests: Vec<String>,
+    /// The fallback indexes written (their tags), and how many rounds each took.
+    pub fallback: Vec<(String, usize)>,
+}
+
+/// Attaches `artifacts` in `repository`: the empty config and each file as blobs (when missing),
+/// each manifest by digest, then, for each subject the registry did not index itself, the
+/// fallback index.
+pub async fn attach(
+    registry: &Registry,
+    repository: &str,
+    artifacts: &[Prepared],
+    retry: &RetryPolicy,
+) -> Result<Attached, PushError> {
+    let progress = Progress::default();
+    let empty = bytes::Bytes::from_static(artifact::EMPTY_CONFIG);
+    let mut blobs: Vec<(BlobInfo, bytes::Bytes)> = vec![(
+        BlobInfo {
+            digest: Digest::of(&empty),
+            size: empty.len() as u64,
+        },
+        empty,
+    )];
+    for prepared in artifacts {
+        if !blobs.iter().any(|(b, _)| b.digest == prepared.file.digest) {
+            blobs.push((
+                BlobInfo {
+                    digest: prepared.file.digest.clone(),
+                    size: prepared.file.size,
+                },
+                prepared.bytes.clone(),
+            ));
+        }
+    }
+    for (blob, bytes) in &blobs {
+        if !registry.blob_exists(repository, &blob.digest, true).await? {
+            copy::push_blob(
+                registry,
+                repository,
+                blob,
+                &BlobOrigin::Memory(bytes.clone()),
+                None,
+                &progress,
+                retry,
+            )
+            .await?;
+        }
+    }
+    let mut done = Attached::default();
+    let mut unindexed: BTreeSet<Digest> = BTreeSet::new();
+    for prepared in artifacts {
+        let digest = &prepared.descriptor.digest;
+        let put = registry
+            .put_manifest(
+                repository,
+                digest.as_str(),
+                &prepared.manifest,
+                super::media::OCI_MANIFEST,
+            )
+            .await?;
+        done.manifests.push(digest.as_str().to_string());
+        if !put.subject_indexed {
+            unindexed.insert(prepared.subject.clone());
+        }
+    }
+    for subject in unindexed {
+        let ours: Vec<Descriptor> = artifacts
+            .iter()
+            .filter(|p| p.subject == subject)
+            .map(|p| p.descriptor.clone())
+            .collect();
+        let rounds = update_fallback_index(registry, repository, &subject, &ours).await?;
+        if rounds > 0 {
+            done.fallback
+                .push((artifact::fallback_tag(&subject), rounds));
+        }
+    }
+    Ok(done)
+}
+
+/// Makes `subject`'s fallback index list `ours`: reads it, writes it merged when it lacks any,
+/// and checks after `SETTLE` that it still lists them. The rounds it wrote (0: it listed them).
+async fn update_fallback_index(
+    registry: &Registry,
+    repository: &str,
+    subject: &Digest,
+    ours: &[Descriptor],
+) -> Result<usize, RegistryError> {
+    let tag = artifact::fallback_tag(subject);
+    let where_ = format!("{repository}:{tag}, the fallback referrers index of {subject}");
+    let mut writes = 0;
+    for _ in 0..MAX_ROUNDS {
+        let current = registry
+            .get_manifest_versioned(repository, &tag, true)
+            .await?;
+        let merged = artifact::merge_index(current.as_ref().map(|c| c.bytes.as_slice()), ours)
+            .map_err(|e| protocol(registry, format!("{where_}: {e}")))?;
+        let Some(merged) = merged else {
+            // Listed: by a write of ours that nothing replaced since, or was there before.
+            return Ok(writes);
+        };
+        if writes > 0 {
+            tracing::warn!(
+                "{where_} lost an entry to another writer at the same time; writing it again"
+            );
+        }
+        let etag = current.as_ref().and_then(|c| c.etag.as_deref());
+        let put = registry
+            .put_manifest_if(repository, &tag, &merged, OCI_INDEX, etag)
+            .await?;
+        if put.is_none() {
+            tracing::info!("{where_} changed since it was read (412); reading it again");
+            continue;
+        }
+        writes += 1;
+        // Another writer that read the index before this write may still write its stale copy:
+        // look again once that would have landed.
+        tokio::time::sleep(SETTLE).await;
+    }
+    Err(protocol(
+        registry,
+        format!(
+            "{where_} still lacks what was attached after {MAX_ROUNDS} rounds of writing it (other writers keep replacing it); the artifacts are pushed by digest. Run the attach again"
+        ),
+    ))
+}

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Local docker-registry instances (Debian's docker-registry, CNCF distribution) for the tests,
 # the demo and the benchmarks. Sourced after common.sh.
 
@@ -6,6 +7,8 @@ registry_packages() {
 }
 
 # Writes a registry config: registry_config FILE ADDR STORAGE [extra yaml lines...]
+# registry_log_level (error unless set; give it as `registry_log_level=info registry_config …`)
+# is distribution's log level.
 registry_config() {
   local file=$1 addr=$2 storage=$3
   shift 3
@@ -13,7 +16,7 @@ registry_config() {
     cat <<YAML
 version: 0.1
 log:
-  level: error
+  level: ${registry_log_level:-error}
   accesslog:
     disabled: true
 storage:
@@ -35,8 +38,8 @@ YAML
 
 # Waits until URL answers (any HTTP status) or gives up after ~10 s.
 wait_for_http() {
-  local url=$1 i
-  for i in $(seq 1 100); do
+  local url=$1
+  for _ in $(seq 1 100); do
     curl -sk -o /dev/null --max-time 1 "$url" && return 0
     sleep 0.1
   done

@@ -1,7 +1,8 @@
 //! A registry client for the distribution API, on reqwest: the auth challenge and token
-//! exchange (several scopes at once, so a cross-repository mount is authorised), retries with
-//! backoff that honour `Retry-After`, and the calls the push engine needs. Every body read into
-//! memory has a bound ([`super::body`]).
+//! exchange (several scopes at once, so a cross-repository mount is authorised; each token kept
+//! for a little less than the lifetime it states, in `expires_in` or else in its JWT's `exp` and
+//! `iat`, as GitLab's do), retries with backoff that honour `Retry-After`, and the calls the push
+//! engine needs. Every body read into memory has a bound ([`super::body`]).
 //!
 //! Written here rather than on oci-client (the successor of oci-distribution), as of its 0.18.0:
 //! - its errors lose what a retry or a message needs: a 4xx with an OCI error body, a 401 and a
@@ -489,10 +490,8 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(value.clone());
-        Ok(Token {
-            value,
-            expires: Instant::now() + token_lifetime(parsed.expires_in),
-        })
+        let expires = Instant::now() + token_lifetime(parsed.expires_in, value.expose());
+        Ok(Token { value, expires })
     }
 
     /// Refuses to send credentials to a plain-HTTP token realm of an HTTPS registry, unless the
@@ -1313,15 +1312,45 @@ pub enum PushAccess {
     Refused(String),
 }
 
-/// How long a token is used: to a little before the service's expiry (60 s when it does not
-/// say), and never past it. GitLab's registry tokens last 5 minutes (15 on gitlab.com) and a long
-/// push outlives several: each request takes a token that will still be good when it arrives,
-/// and asks for a new one past this.
-fn token_lifetime(expires_in: Option<u64>) -> Duration {
-    let lifetime = Duration::from_secs(expires_in.unwrap_or(60));
+/// How long a token is used: to a little before the end of the lifetime the token service
+/// states (60 s when it states none), and never past it. GitLab's registry tokens last 5 minutes
+/// (15 on gitlab.com) and a long push outlives several: each request takes a token that will
+/// still be good when it arrives, and asks for a new one past this.
+fn token_lifetime(expires_in: Option<u64>, token: &str) -> Duration {
+    let lifetime = expires_in
+        .map(Duration::from_secs)
+        .or_else(|| jwt_lifetime(token))
+        .unwrap_or(Duration::from_secs(60))
+        .min(MAX_TOKEN_LIFETIME);
     // Ten seconds early, or a quarter early for a token of under 40 s.
     let margin = Duration::from_secs(10).min(lifetime / 4);
     lifetime - margin
+}
+
+/// The longest a token is kept, whatever it says. Registry tokens last minutes; renewing one
+/// early costs a token request, while a lifetime of years from a broken or hostile service would
+/// overflow `Instant` arithmetic (`u64::MAX` seconds panics) or hold one token for the whole run.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A JWT's `exp - iat`, for a token service that answers without `expires_in` (GitLab's `/jwt/auth`
+/// answers only `{"token": …}`). Both times are the issuer's, so a clock of the runner's that is
+/// off does not shorten or stretch the lifetime, as `exp - now` would. They are whole seconds and
+/// `iat` is rounded down, so the token may end up to a second before `exp - iat` has passed: that
+/// second is taken off. `None` when the token is not a JWT with numeric `exp` and `iat`. A
+/// lifetime of zero or less is zero, not a floor of some seconds: such a token serves only the
+/// request it was fetched for, and is never sent past the end it states.
+fn jwt_lifetime(token: &str) -> Option<Duration> {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        exp: f64,
+        iat: f64,
+    }
+    let claims: Claims = jwt_claims(token)?;
+    let seconds = claims.exp - claims.iat - 1.0;
+    if !seconds.is_finite() {
+        return None;
+    }
+    Duration::try_from_secs_f64(seconds.clamp(0.0, MAX_TOKEN_LIFETIME.as_secs_f64())).ok()
 }
 
 /// Reads a distribution-style JWT's `access` claim: whether it grants `push` on `repository`;
@@ -1338,14 +1367,25 @@ fn token_grants_push(token: &str, repository: &str) -> Option<bool> {
         #[serde(default)]
         actions: Vec<String>,
     }
-    let payload = token.split('.').nth(1)?;
-    let claims: Claims = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
+    let claims: Claims = jwt_claims(token)?;
     Some(
         claims
             .access
             .iter()
             .any(|a| a.name == repository && a.actions.iter().any(|x| x == "push" || x == "*")),
     )
+}
+
+/// A JWT's claims (its payload, unverified: only the registry can verify it, and tagship only
+/// reads what the token says about itself); `None` when the token is not a JWT with such claims.
+fn jwt_claims<T: serde::de::DeserializeOwned>(token: &str) -> Option<T> {
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
+    // A claims set is an object; serde would fill a struct from an array's items in order too.
+    if !claims.is_object() {
+        return None;
+    }
+    serde_json::from_value(claims).ok()
 }
 
 /// Unpadded base64url (a JWT's parts; padding and the standard alphabet are taken too).
@@ -1419,27 +1459,106 @@ mod tests {
         assert_eq!(base64(b"ab"), "YWI=");
     }
 
+    /// A JWT as token services sign them, with `claims` as its payload (the signature is not
+    /// read).
+    fn jwt(claims: &str) -> String {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
+        format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln")
+    }
+
     #[test]
     fn tokens_are_renewed_before_they_expire_however_short_they_live() {
-        assert_eq!(token_lifetime(None), Duration::from_secs(50));
-        assert_eq!(token_lifetime(Some(300)), Duration::from_secs(290));
+        assert_eq!(token_lifetime(None, "opaque"), Duration::from_secs(50));
+        assert_eq!(
+            token_lifetime(Some(300), "opaque"),
+            Duration::from_secs(290)
+        );
         // Short-lived tokens are never used past their end (once they were kept 5 s at least).
-        assert_eq!(token_lifetime(Some(4)), Duration::from_secs(3));
-        assert_eq!(token_lifetime(Some(1)), Duration::from_millis(750));
-        assert_eq!(token_lifetime(Some(0)), Duration::ZERO);
+        assert_eq!(token_lifetime(Some(4), "opaque"), Duration::from_secs(3));
+        assert_eq!(
+            token_lifetime(Some(1), "opaque"),
+            Duration::from_millis(750)
+        );
+        assert_eq!(token_lifetime(Some(0), "opaque"), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_token_without_expires_in_lasts_what_its_jwt_says() {
+        // GitLab's: 5 minutes between iat and exp, the issuer's clock far from ours. A second
+        // off for the rounding of iat, then the margin.
+        let gitlab = jwt(
+            r#"{"iss":"gitlab-issuer","aud":"container_registry","iat":1000,"nbf":995,"exp":1300}"#,
+        );
+        assert_eq!(token_lifetime(None, &gitlab), Duration::from_secs(289));
+        let short = jwt(r#"{"iat":1700000000,"exp":1700000003}"#);
+        assert_eq!(token_lifetime(None, &short), Duration::from_millis(1500));
+        // NumericDate may have a fraction.
+        let fraction = jwt(r#"{"iat":10.5,"exp":51.5}"#);
+        assert_eq!(token_lifetime(None, &fraction), Duration::from_secs(30));
+        // expires_in, when there is one, wins over the claims.
+        assert_eq!(token_lifetime(Some(120), &gitlab), Duration::from_secs(110));
+    }
+
+    #[test]
+    fn a_token_that_says_nothing_usable_lasts_a_minute() {
+        for token in [
+            "opaque-token",
+            "a.b.c",
+            "a..c",
+            "",
+            &jwt(r#"{"exp":1300}"#),
+            &jwt(r#"{"iat":1000}"#),
+            &jwt(r#"{"iat":"1000","exp":"1300"}"#),
+            &jwt(r#"{"iat":null,"exp":1300}"#),
+            &jwt(r#"{"iat":1000,"exp":1e999}"#),
+            &jwt(r#"{"iat":-1.7e308,"exp":1.7e308}"#),
+            &jwt("not json"),
+            &jwt("[1000,1300]"),
+        ] {
+            assert_eq!(
+                token_lifetime(None, token),
+                Duration::from_secs(50),
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_lifetimes_are_bounded() {
+        // Expired before it was issued, or issued and expired at once: used for the request it
+        // was fetched for only.
+        for claims in [
+            r#"{"iat":1300,"exp":1000}"#,
+            r#"{"iat":1000,"exp":1000}"#,
+            r#"{"iat":1000,"exp":1001}"#,
+            r#"{"iat":9223372036854775807,"exp":-9223372036854775808}"#,
+        ] {
+            assert_eq!(
+                token_lifetime(None, &jwt(claims)),
+                Duration::ZERO,
+                "{claims}"
+            );
+        }
+        // Forever, or longer than an Instant can count: an hour at most.
+        let hour = Duration::from_secs(3590);
+        for claims in [
+            r#"{"iat":0,"exp":18446744073709551615}"#,
+            r#"{"iat":-9223372036854775808,"exp":9223372036854775807}"#,
+            r#"{"iat":0,"exp":1e300}"#,
+        ] {
+            assert_eq!(token_lifetime(None, &jwt(claims)), hour, "{claims}");
+        }
+        assert_eq!(token_lifetime(Some(u64::MAX), "opaque"), hour);
+        assert_eq!(token_lifetime(Some(86_400), "opaque"), hour);
+        let far = Instant::now() + token_lifetime(Some(u64::MAX), "opaque");
+        assert!(far > Instant::now());
     }
 
     #[test]
     fn reads_push_grants_from_distribution_tokens() {
-        let claims = |json: &str| {
-            let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
-            format!("eyJhbGciOiJSUzI1NiJ9.{url}.c2ln")
-        };
-        let push = claims(
-            r#"{"access":[{"type":"repository","name":"o/app","actions":["pull","push"]}]}"#,
-        );
-        let pull =
-            claims(r#"{"access":[{"type":"repository","name":"o/app","actions":["pull"]}]}"#);
+        let push =
+            jwt(r#"{"access":[{"type":"repository","name":"o/app","actions":["pull","push"]}]}"#);
+        let pull = jwt(r#"{"access":[{"type":"repository","name":"o/app","actions":["pull"]}]}"#);
         assert_eq!(token_grants_push(&push, "o/app"), Some(true));
         assert_eq!(token_grants_push(&push, "o/other"), Some(false));
         assert_eq!(token_grants_push(&pull, "o/app"), Some(false));

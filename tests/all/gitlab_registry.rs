@@ -2,13 +2,16 @@
 //! `prune` list the versions through the fake GitLab API (its tags point at real manifests in the
 //! local registry, which stands in for `CI_REGISTRY`) and delete them tag by tag through it; the
 //! job token may list, not delete; a protected tag is kept and the prune goes on; a version the
-//! push leaves untagged is left to GitLab's garbage collection.
+//! push leaves untagged is left to GitLab's garbage collection. And a push to a registry that
+//! authenticates as GitLab's does (its `/jwt/auth` realm, short tokens) outlives its tokens.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use crate::support::gitlab::{FakeGitLab, Token};
 use crate::support::images::ImageSpec;
 use crate::support::registry::{self, Tls};
+use crate::support::slow_link::SlowLink;
 use crate::support::{self, Run, Runner};
 
 const PROJECT_ID: u64 = 5151;
@@ -379,4 +382,107 @@ fn gitlab_a_version_the_push_leaves_untagged_stays_for_garbage_collection() {
         "1.0.0 is the pushed image's now: {:?}",
         project.deletes()
     );
+}
+
+/// A tag pipeline's push to GitLab's registry as GitLab runs it (scripts/registry's `gitlab`):
+/// the job's `gitlab-ci-token` and job token, GitLab's `/jwt/auth` answering `{"token": …}` alone,
+/// the lifetime only in the JWT (3 s here, 5 minutes on GitLab). A slow link makes the push
+/// outlive several tokens; tagship renews each before it expires, from its `exp - iat`. The
+/// issuer's clock runs behind by distribution's leeway (60 s), so the registry refuses a token as
+/// soon as its lifetime is over and logs it: no refusal in the log, several tokens issued.
+#[test]
+fn gitlab_a_push_outlives_the_registrys_tokens_and_renews_each_before_it_expires() {
+    let regs = registry::registries();
+    let path = registry::unique_repo("gl-tokens");
+    // 320 kB of layers at 32 KiB/s: about 10 s, whatever the machine.
+    let link = SlowLink::start(&regs.gitlab, 32 * 1024);
+    let image = format!("{}/{path}", link.addr());
+    let built = support::sample_layout("gl-tokens", 941, 8, 40_000);
+    // Used once the push is over, long expired: shows the registry refuses it and logs that
+    // under the repository's name, so that no such line from tagship's push means something.
+    let stale = registry::gitlab_token(&format!("repository:{path}:pull"));
+    let log_start = std::fs::metadata(&regs.gitlab_log).map_or(0, |m| m.len());
+    let issued = |stats: &serde_json::Value| {
+        stats["issued"]["/jwt/auth"][registry::GITLAB_USER]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let job = Runner::gitlab_branch_job("gl-tokens", "http://127.0.0.1:1")
+        .without("CI_COMMIT_BRANCH")
+        .var("CI_COMMIT_TAG", "v1.2.3")
+        .var("CI_COMMIT_REF_NAME", "v1.2.3")
+        .var("CI_COMMIT_REF_SLUG", "v1-2-3")
+        .var("CI_REGISTRY", &link.addr())
+        .var("CI_REGISTRY_IMAGE", &image)
+        .var("CI_REGISTRY_USER", registry::GITLAB_USER)
+        .var("CI_REGISTRY_PASSWORD", &regs.password)
+        .var("CI_JOB_TOKEN", &regs.password)
+        .setting("source", &format!("oci:{}", built.dir.display()))
+        .setting("ca-file", &regs.ca_file.display().to_string())
+        // The issuer is plain HTTP (GitLab's realm is HTTPS).
+        .setting("insecure-registries", registry::TOKEN_REALM_HOST)
+        .setting("release", "false")
+        .setting("concurrency", "1");
+    let sha_tag = format!("sha-{}", &job.env["CI_COMMIT_SHA"][..7]);
+    let before = registry::issuer_stats();
+    let started = Instant::now();
+    let run = job.run();
+    let took = started.elapsed();
+    let after = registry::issuer_stats();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ttl = after["ttl"]["/jwt/auth"].as_u64().unwrap();
+    let tokens = issued(&after).saturating_sub(issued(&before));
+    eprintln!("the push took {took:.1?}: {tokens} tokens of {ttl} s");
+    assert!(
+        took > Duration::from_secs(3 * ttl),
+        "the push outlives three tokens ({took:?}): the link is not slow enough"
+    );
+    assert!(
+        tokens >= (took.as_secs() / ttl).max(2),
+        "{tokens} tokens in {took:?}: {after}"
+    );
+    // Distribution logs each refused token as `error authorizing context: invalid token`, with
+    // the repository's name (an expired one also as "token not to be used after", without it).
+    let refused = |since: u64| -> (Vec<String>, u64) {
+        let log = std::fs::read(&regs.gitlab_log).unwrap();
+        let start = (since as usize).min(log.len());
+        let lines = String::from_utf8_lossy(&log[start..])
+            .lines()
+            .filter(|l| l.contains("error authorizing context: invalid token") && l.contains(&path))
+            .map(str::to_string)
+            .collect();
+        (lines, log.len() as u64)
+    };
+    let (during_push, push_end) = refused(log_start);
+    assert_eq!(
+        during_push,
+        Vec::<String>::new(),
+        "tagship sent a token past its lifetime"
+    );
+
+    let tls = || Tls::Ca(regs.ca_file.clone());
+    let auth = Some((registry::GITLAB_USER, regs.password.as_str()));
+    let direct = format!("{}/{path}", regs.gitlab);
+    for tag in ["1.2.3", "1.2", "1", "latest", &sha_tag, "build-7"] {
+        assert_eq!(
+            registry::inspect_digest(&format!("{direct}:{tag}"), auth, tls()).as_deref(),
+            Some(built.manifest_digest.as_str()),
+            "{tag}"
+        );
+    }
+    let pulled = support::scratch_dir(&format!("gl-tokens-pulled-{}", std::process::id()));
+    assert!(registry::copy_to_dir(
+        &format!("{direct}:1.2.3"),
+        auth,
+        tls(),
+        &pulled
+    ));
+    assert!(!run.stderr.contains(&regs.password) && !run.stdout.contains(&regs.password));
+
+    let status = registry::curl_status(
+        &format!("https://{}/v2/{path}/tags/list", regs.gitlab),
+        &stale,
+    );
+    assert_eq!(status, "401", "the stale token is refused");
+    assert_eq!(refused(push_end).0.len(), 1, "and logged");
 }

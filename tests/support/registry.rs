@@ -12,6 +12,11 @@ pub struct Registries {
     pub tls: String,
     /// TLS, token auth (the flow ghcr.io and Docker Hub use).
     pub token: String,
+    /// TLS, token auth as GitLab's registry: the issuer's `/jwt/auth`, short tokens whose
+    /// lifetime only the JWT states (scripts/lib/token_issuer.py).
+    pub gitlab: String,
+    /// The GitLab registry's log: distribution logs each token it refuses there.
+    pub gitlab_log: PathBuf,
     pub ca_file: PathBuf,
     pub user: String,
     pub password: String,
@@ -20,6 +25,10 @@ pub struct Registries {
 /// The token registry's realm (its token issuer): plain HTTP, so credentials go there only when
 /// `insecure-registries` lists it (scripts/registry's ISSUER).
 pub const TOKEN_REALM_HOST: &str = "127.0.0.1:15002";
+
+/// The GitLab registry's realm is the same issuer's `/jwt/auth`; its user is GitLab's for a job
+/// token, and its password the job token ([`Registries::password`]).
+pub const GITLAB_USER: &str = "gitlab-ci-token";
 
 #[derive(Debug, Clone)]
 pub enum Tls {
@@ -33,7 +42,9 @@ pub fn registries() -> &'static Registries {
     static REGISTRIES: OnceLock<Registries> = OnceLock::new();
     REGISTRIES.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/registry");
-        if std::env::var_os("TAGSHIP_TEST_REGISTRY_PLAIN").is_none() {
+        // The newest registry's variable: an environment that an older checkout's
+        // `scripts/registry env` set up lacks it, and `start` adds what that one did not start.
+        if std::env::var_os("TAGSHIP_TEST_REGISTRY_GITLAB").is_none() {
             let status = Command::new("bash")
                 .arg(&script)
                 .arg("start")
@@ -60,11 +71,67 @@ pub fn registries() -> &'static Registries {
             plain: get("TAGSHIP_TEST_REGISTRY_PLAIN"),
             tls: get("TAGSHIP_TEST_REGISTRY_TLS"),
             token: get("TAGSHIP_TEST_REGISTRY_TOKEN"),
+            gitlab: get("TAGSHIP_TEST_REGISTRY_GITLAB"),
+            gitlab_log: PathBuf::from(get("TAGSHIP_TEST_REGISTRY_GITLAB_LOG")),
             ca_file: PathBuf::from(get("TAGSHIP_TEST_REGISTRY_CA")),
             user: get("TAGSHIP_TEST_REGISTRY_USER"),
             password: get("TAGSHIP_TEST_REGISTRY_PASSWORD"),
         }
     })
+}
+
+/// `GET PATH` of the token issuer (scripts/lib/token_issuer.py), with a Basic `Authorization`
+/// when `basic` says one: the status line and the body.
+fn issuer_get(path: &str, basic: Option<(&str, &str)>) -> (String, String) {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {TOKEN_REALM_HOST}\r\n");
+    if let Some((user, password)) = basic {
+        let value = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request.push_str(&format!("Authorization: Basic {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = std::net::TcpStream::connect(TOKEN_REALM_HOST).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
+}
+
+/// What the token issuer counted since it started (its `/stats`): `requests` and `issued`, each
+/// by path and account, and the lifetime of its tokens (`ttl`).
+pub fn issuer_stats() -> serde_json::Value {
+    let (status, body) = issuer_get("/stats", None);
+    assert!(status.starts_with("HTTP/1.0 200"), "{status}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// A token of the GitLab registry for `scope`, as the job token gets it from `/jwt/auth`.
+pub fn gitlab_token(scope: &str) -> String {
+    let password = &registries().password;
+    let path = format!("/jwt/auth?service=container_registry&scope={scope}");
+    let (status, body) = issuer_get(&path, Some((GITLAB_USER, password)));
+    assert!(status.starts_with("HTTP/1.0 200"), "{status}: {body}");
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    reply["token"].as_str().unwrap().to_string()
+}
+
+/// The HTTP status of `GET URL` with `token` as the bearer token, the test CA trusted (curl,
+/// which scripts/registry installs: a client that sends the token it is given, as it is).
+pub fn curl_status(url: &str, token: &str) -> String {
+    let output = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(&registries().ca_file)
+        .arg("-H")
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// A repository name no other test (or earlier run) uses.

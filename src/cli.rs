@@ -175,6 +175,14 @@ pub struct PushFlags {
     /// `attach` setting's entries: PATH[,type=…][,artifact-type=…][,platform=…]. Repeatable.
     #[arg(long = "attach", value_name = "ENTRY")]
     pub attach: Vec<String>,
+    /// A vulnerability scan report of the image (Trivy JSON, Grype JSON or SARIF): its findings
+    /// are shown, and it is attached to the image. Repeatable.
+    #[arg(long = "scan-report", value_name = "FILE")]
+    pub scan_report: Vec<String>,
+    /// Stop before pushing when a finding is this severe or worse: critical, high, medium, low
+    /// or none (default).
+    #[arg(long = "fail-on-severity", value_name = "SEVERITY")]
+    pub fail_on_severity: Option<String>,
     /// Check the source and the registries and print the run plan; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -314,6 +322,12 @@ pub(crate) fn push_source(
     line.typed("on-conflict", "--on-conflict", push.on_conflict.is_some());
     line.typed("concurrency", "--concurrency", push.concurrency.is_some());
     line.lines("attach", "--attach", &push.attach);
+    line.lines("scan-report", "--scan-report", &push.scan_report);
+    line.text(
+        "fail-on-severity",
+        "--fail-on-severity",
+        push.fail_on_severity.clone(),
+    );
     connect.declare(&mut line);
     let mut settings = Settings::command_line(env, line)?;
     if let Some(on_conflict) = push.on_conflict {

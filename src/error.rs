@@ -104,6 +104,9 @@ impl Error {
             Error::Retention(e) if e.is_input() => "Invalid input",
             Error::Retention(_) => "Retention failed",
             Error::Decide(e) if e.is_input() => "Invalid input",
+            Error::Decide(e) if matches!(e.as_ref(), DecideError::ScanGate { .. }) => {
+                "Vulnerabilities found"
+            }
             Error::Decide(_) => "Push failed",
             Error::Runtime(_) => "Internal error",
             Error::Named { error, .. } => error.title(),
@@ -172,6 +175,9 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("prune-dry-run", "--dry-run"),
     ("rollback-to", "--to"),
     ("rollback-tags", "--tags"),
+    ("attach", "--attach"),
+    ("scan-report", "--scan-report"),
+    ("fail-on-severity", "--fail-on-severity"),
 ];
 
 /// Inputs named bare in advice (`use \`older-than\``) whose names mean nothing else.

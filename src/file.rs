@@ -12,6 +12,12 @@ pub const MAX_CA_FILE: u64 = 4 << 20;
 pub const MAX_TEMPLATE: u64 = 1 << 20;
 /// `.tagship.yml`: a few KiB of settings; one this large is no settings file.
 pub const MAX_SETTINGS_FILE: u64 = 1 << 20;
+/// A file to attach to the image (`attach`), read whole (its digest names it before it is
+/// sent): SBOMs of large images run to tens of megabytes.
+pub const MAX_ATTACHMENT: u64 = 128 << 20;
+/// A vulnerability scan report (`scan-report`): a full Trivy report of a large image, every
+/// package listed, is tens of MiB.
+pub const MAX_SCAN_REPORT: u64 = 128 << 20;
 
 /// What `reader` holds when that is at most `limit` bytes; `None` when it holds more, found by
 /// reading one byte past `limit`, never the rest. `expected` (a length from metadata or a

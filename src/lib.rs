@@ -16,5 +16,4 @@ pub mod registry;
 pub mod release;
 pub mod retention;
 pub mod run;
-pub mod scan;
 pub mod secret;

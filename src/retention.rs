@@ -11,12 +11,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::forge::gitlab::registry::PROTECTED_TAG;
 use crate::forge::{self, Deletion, Forge, ForgeError, Package, PackageListing, PackageVersion};
 use crate::plan::InputError;
+use crate::plan::attach::{ArtifactKind, ListedReferrer};
 use crate::plan::retention::{
     self, Decision, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts,
 };
 use crate::plan::run::{self, PruneFacts, PruneStep, PushStep, RollbackFacts, RollbackStep};
+use crate::registry::artifact::{ANNOTATION_TITLE, Descriptor};
 use crate::registry::client::Registry;
+use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
+use crate::registry::referrers;
 use crate::registry::versions;
 
 #[derive(Debug, thiserror::Error)]
@@ -236,6 +240,98 @@ pub async fn list_with_platforms(
     let mut versions = read_versions(registry, repository, access, true).await?.0;
     add_image_platforms(registry, repository, &mut versions).await?;
     Ok(versions)
+}
+
+/// `tagship ls`: the versions, and by subject digest what is attached to each.
+#[derive(Debug, Clone, Default)]
+pub struct VersionListing {
+    pub versions: Vec<ImageVersion>,
+    pub referrers: BTreeMap<String, Vec<ListedReferrer>>,
+}
+
+impl VersionListing {
+    /// What is attached to `version`: to it, then to each of its platform images.
+    pub fn referrers_of<'a>(
+        &'a self,
+        version: &'a ImageVersion,
+    ) -> impl Iterator<Item = &'a ListedReferrer> {
+        std::iter::once(&version.digest)
+            .chain(&version.children)
+            .filter_map(|digest| self.referrers.get(digest))
+            .flatten()
+    }
+}
+
+/// Whether `tag` names a fallback referrers index (`sha256-<hex>`; cosign's `.sig` and `.att`
+/// tags name signatures and attestations themselves).
+fn is_fallback_index(tag: &str) -> bool {
+    retention::referrer_subject(tag).is_some() && !tag.contains('.')
+}
+
+/// `tagship ls`: the versions, newest first, each with its platforms and what is attached to it
+/// (its referrers, each with the bytes it attaches). A fallback index of a version listed here is
+/// shown with that version, not as a version; one whose subject is gone stays, as what it is.
+pub async fn list_with_referrers(
+    registry: &Registry,
+    repository: &str,
+    access: &PackagesAccess,
+) -> Result<VersionListing, RetentionError> {
+    let mut versions = list_with_platforms(registry, repository, access).await?;
+    // The versions, and the platform images of indexes: `platform=` attaches to those.
+    let subjects: Vec<Digest> = versions
+        .iter()
+        .filter(|v| !v.tags.iter().any(|t| is_fallback_index(t)))
+        .flat_map(|v| std::iter::once(&v.digest).chain(&v.children))
+        .filter_map(|d| Digest::parse(d).ok())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let fallback_tags: Vec<String> = versions
+        .iter()
+        .flat_map(|v| v.tags.iter().filter(|t| is_fallback_index(t)).cloned())
+        .collect();
+    let found = referrers::of_versions(registry, repository, &subjects, &fallback_tags).await?;
+    let listed: Vec<(Digest, Descriptor)> = found
+        .into_iter()
+        .flat_map(|(subject, list)| list.into_iter().map(move |d| (subject.clone(), d)))
+        .collect();
+    // What each attaches: its manifest's layers (8 reads at a time).
+    let sized: Vec<(Digest, Descriptor, u64)> = stream::iter(listed)
+        .map(|(subject, d)| async move {
+            let layers = referrers::layers_of(registry, repository, &d.digest, false).await?;
+            let size = layers.iter().map(|(_, size)| size).sum();
+            Ok::<_, RegistryError>((subject, d, size))
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    let mut referrers: BTreeMap<String, Vec<ListedReferrer>> = BTreeMap::new();
+    for (subject, d, size) in sized {
+        referrers
+            .entry(subject.to_string())
+            .or_default()
+            .push(ListedReferrer {
+                subject: subject.to_string(),
+                kind: ArtifactKind::of_artifact_type(d.artifact_type.as_deref().unwrap_or("")),
+                title: d.annotations.get(ANNOTATION_TITLE).cloned(),
+                digest: d.digest.to_string(),
+                artifact_type: d.artifact_type,
+                size,
+            });
+    }
+    versions.retain(|v| {
+        let listed_with_its_subject = !v.tags.is_empty()
+            && v.tags.iter().all(|t| {
+                is_fallback_index(t)
+                    && retention::referrer_subject(t)
+                        .is_some_and(|s| subjects.iter().any(|d| d.as_str() == s))
+            });
+        !listed_with_its_subject
+    });
+    Ok(VersionListing {
+        versions,
+        referrers,
+    })
 }
 
 /// The listing names the platforms of an index only; a single-platform image's is in its config,

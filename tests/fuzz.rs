@@ -2358,6 +2358,7 @@ fn arb_notes_input() -> BoxedStrategy<notes::NotesInput> {
                     revision,
                     changelog,
                     service,
+                    ..notes::NotesInput::default()
                 }
             },
         )

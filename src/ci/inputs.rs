@@ -22,6 +22,8 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "source",
     "merge",
     "attach",
+    "scan-report",
+    "fail-on-severity",
     "github-token",
     "gitlab-token",
     "registry-username",

@@ -22,7 +22,8 @@ use crate::plan::notes;
 use crate::plan::publish::{OnConflict, PushMode};
 use crate::plan::release::{Changelog, ReleaseMode};
 use crate::plan::retention::{self as policy, Policy};
-use crate::plan::{InputError, PlanInputs};
+use crate::plan::scan;
+use crate::plan::{InputError, InputLine, PlanInputs};
 use crate::publish::{PublishError, PublishSettings};
 use crate::registry::client::ClientSettings;
 use crate::registry::credentials::Credentials;
@@ -44,6 +45,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// What to attach to the pushed image (`attach`).
     pub attach: AttachSettings,
+    /// The vulnerability gate: `scan-report`, `fail-on-severity`.
+    pub scan: ScanSettings,
     /// On GitLab, the dotenv file the outputs go to (`TAGSHIP_DOTENV`, `--dotenv`; relative to
     /// the working directory).
     pub dotenv: std::path::PathBuf,
@@ -55,11 +58,106 @@ pub struct Settings {
 /// The files to attach to the image as OCI referrers.
 #[derive(Debug, Clone, Default)]
 pub struct AttachSettings {
-    /// Each entry, with its file's path resolved (relative paths from the workspace, or from the
-    /// working directory when typed on the command line).
-    pub entries: Vec<(AttachEntry, std::path::PathBuf)>,
+    pub files: Vec<AttachFile>,
     /// `tagship attach IMAGE@DIGEST`: the manifest to attach to, where no push names one.
     pub subject: Option<String>,
+}
+
+/// The scan reports, read and parsed, the OpenVEX documents among the `attach` files, and the
+/// severity that stops the push.
+#[derive(Debug, Clone, Default)]
+pub struct ScanSettings {
+    pub reports: Vec<scan::Report>,
+    pub vex: Vec<scan::Vex>,
+    pub threshold: scan::Threshold,
+}
+
+/// One `attach` entry and its file, read.
+#[derive(Debug, Clone)]
+pub struct AttachFile {
+    pub entry: AttachEntry,
+    /// Where it was read: relative paths from the workspace, or from the working directory when
+    /// typed on the command line.
+    pub path: std::path::PathBuf,
+    pub bytes: bytes::Bytes,
+    /// What it is, when the settings know (a scan report's format).
+    pub format: Option<&'static str>,
+}
+
+impl AttachFile {
+    /// Reads the file of `entry` (at most [`crate::file::MAX_ATTACHMENT`]) from `base`.
+    fn read(entry: AttachEntry, base: &Path) -> Result<AttachFile, InputError> {
+        let path = base.join(&entry.path);
+        let fail = |problem: String| attach_error("attach", &entry, problem);
+        let bytes = crate::file::read_at_most(&path, crate::file::MAX_ATTACHMENT)
+            .map_err(|e| fail(format!("cannot read {} ({e})", path.display())))?;
+        if bytes.is_empty() {
+            return Err(fail(format!(
+                "{} is empty: there is nothing to attach",
+                path.display()
+            )));
+        }
+        Ok(AttachFile {
+            entry,
+            path,
+            bytes: bytes.into(),
+            format: None,
+        })
+    }
+
+    /// What is wrong with this file, as its `attach` line says it.
+    fn error(&self, problem: String) -> InputError {
+        attach_error("attach", &self.entry, problem)
+    }
+}
+
+fn attach_error(input: &str, entry: &AttachEntry, problem: String) -> InputError {
+    InputError {
+        input: input.into(),
+        at: Some(entry.line.clone()),
+        value: None,
+        problem,
+    }
+}
+
+/// Reads and parses the scan report `line` names (at most [`crate::file::MAX_SCAN_REPORT`]),
+/// from `base`; the report, and the file to attach as a referrer of its format.
+fn read_scan_report(
+    line: InputLine,
+    base: &Path,
+) -> Result<(scan::Report, AttachFile), InputError> {
+    let name = line.text.trim().to_string();
+    let path = base.join(&name);
+    let entry = AttachEntry {
+        line,
+        path: name.clone(),
+        kind: Some(attach::ArtifactKind::Scan),
+        artifact_type: None,
+        platform: None,
+    };
+    let bytes = crate::file::read_at_most(&path, crate::file::MAX_SCAN_REPORT).map_err(|e| {
+        attach_error(
+            "scan-report",
+            &entry,
+            format!("cannot read {} ({e})", path.display()),
+        )
+    })?;
+    let report = scan::parse_report(&name, &bytes)
+        .map_err(|e| attach_error("scan-report", &entry, e.to_string()))?;
+    let entry = AttachEntry {
+        artifact_type: Some(report.format.artifact_type().to_string()),
+        ..entry
+    };
+    let format = Some(report.format.name());
+    Ok((
+        report,
+        AttachFile {
+            entry,
+            path,
+            bytes: bytes.into(),
+            format,
+        },
+    ))
 }
 
 /// How a run reaches the registries and GitHub, and what it proves itself with.
@@ -320,6 +418,7 @@ impl Settings {
                 },
             },
             attach: AttachSettings::default(),
+            scan: ScanSettings::default(),
             dotenv: vars
                 .get("TAGSHIP_DOTENV")
                 .map(|p| p.trim())
@@ -405,13 +504,33 @@ impl Settings {
         }
 
         let attach_base = base("attach");
-        settings.attach.entries = attach::parse_entries("attach", &inputs.lines("attach"))?
+        settings.attach.files = attach::parse_entries("attach", &inputs.lines("attach"))?
             .into_iter()
-            .map(|entry| {
-                let path = attach_base.join(&entry.path);
-                (entry, path)
+            .map(|entry| AttachFile::read(entry, &attach_base))
+            .collect::<Result<_, _>>()?;
+        settings.scan.threshold = parsed(
+            inputs,
+            "fail-on-severity",
+            |text| text.parse::<scan::Threshold>().ok(),
+            "use critical, high, medium, low or none",
+        )?;
+        settings.scan.vex = settings
+            .attach
+            .files
+            .iter()
+            .filter(|file| scan::is_openvex(&file.bytes))
+            .map(|file| {
+                scan::parse_openvex(&file.entry.path, &file.bytes)
+                    .map_err(|e| file.error(e.to_string()))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
+        // Each report travels with the image: attached as a referrer of its format.
+        let scan_base = base("scan-report");
+        for line in inputs.lines("scan-report") {
+            let (report, file) = read_scan_report(line, &scan_base)?;
+            settings.scan.reports.push(report);
+            settings.attach.files.push(file);
+        }
 
         let release = &mut settings.release;
         release.mode = parsed(

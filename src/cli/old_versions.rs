@@ -150,11 +150,11 @@ pub fn ls(args: LsArgs, env: &Environment) -> Result<(), Error> {
     let mut line = CommandLine::default();
     args.access.declare(&mut line);
     let settings = Settings::command_line(env, line)?;
-    let versions =
-        commands::versions(&image, &settings).map_err(|e| e.named_by(&settings.origins))?;
+    let listing =
+        commands::listing(&image, &settings).map_err(|e| e.named_by(&settings.origins))?;
     match args.format {
-        Format::Json => print_json(&(render::versions_json(&versions) + "\n")),
-        Format::Table => print(&render::versions_table(&versions)),
+        Format::Json => print_json(&(render::listing_json(&listing) + "\n")),
+        Format::Table => print(&render::listing_table(&listing)),
     }
     Ok(())
 }

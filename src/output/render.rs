@@ -4,13 +4,15 @@ use serde::{Serialize, Serializer};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
+use super::human_bytes;
 use super::safe;
 use crate::ci::inputs::{Origin, Origins};
 use crate::ci::settings_file::SETTINGS_FILE;
 use crate::plan::Plan;
+use crate::plan::attach::ListedReferrer;
 use crate::plan::retention::{Decision, ImageVersion};
 use crate::plan::version::SemVer;
-use crate::retention::PruneOutcome;
+use crate::retention::{PruneOutcome, VersionListing};
 
 /// `tagship plan`'s table: one row per item, kind first, so it reads and greps well. A value is
 /// shown on its row whatever it holds (see [`safe::line`]).
@@ -266,7 +268,64 @@ fn tags_cell(tags: &[String]) -> String {
 }
 
 /// `tagship ls`: one line per version, newest first.
+/// `tagship ls`'s table: a REFERRERS column when anything is attached (`KIND TITLE (SIZE)` each,
+/// `of DIGEST` for one attached to a platform image of the version).
+pub fn listing_table(listing: &VersionListing) -> String {
+    let mut rows = versions_rows(&listing.versions);
+    if !listing.referrers.is_empty() {
+        rows[0].push("REFERRERS".into());
+        for (row, v) in rows[1..].iter_mut().zip(&listing.versions) {
+            let attached: Vec<String> = listing
+                .referrers_of(v)
+                .map(|r| {
+                    format!(
+                        "{} {} ({}{})",
+                        r.kind.name(),
+                        safe::line(r.title.as_deref().unwrap_or_else(|| short(&r.digest))),
+                        human_bytes(r.size),
+                        if r.subject == v.digest {
+                            String::new()
+                        } else {
+                            format!(", of {}", short(&r.subject))
+                        }
+                    )
+                })
+                .collect();
+            row.push(if attached.is_empty() {
+                "-".into()
+            } else {
+                attached.join(", ")
+            });
+        }
+    }
+    columns(&rows)
+}
+
+/// `tagship ls --format json`: each version with a `referrers` list.
+pub fn listing_json(listing: &VersionListing) -> String {
+    #[derive(Serialize)]
+    struct Listed<'a> {
+        #[serde(flatten)]
+        version: &'a ImageVersion,
+        referrers: Vec<&'a ListedReferrer>,
+    }
+    let listed: Vec<Listed> = listing
+        .versions
+        .iter()
+        .map(|version| Listed {
+            version,
+            referrers: listing.referrers_of(version).collect(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&listed).unwrap_or_else(|_| "[]".into())
+}
+
 pub fn versions_table(versions: &[ImageVersion]) -> String {
+    columns(&versions_rows(versions))
+}
+
+/// The header and a row per version: tags, digest, platforms, date.
+fn versions_rows(versions: &[ImageVersion]) -> Vec<Vec<String>> {
     let mut rows = vec![vec![
         "TAGS".to_string(),
         "DIGEST".to_string(),
@@ -290,11 +349,7 @@ pub fn versions_table(versions: &[ImageVersion]) -> String {
             created,
         ]);
     }
-    columns(&rows)
-}
-
-pub fn versions_json(versions: &[ImageVersion]) -> String {
-    serde_json::to_string_pretty(versions).unwrap_or_else(|_| "[]".into())
+    rows
 }
 
 /// `tagship prune`: every decision with its reason, deletions first.

@@ -8,6 +8,7 @@ use super::safe;
 use crate::plan::attach::{AttachAction, AttachStep};
 use crate::plan::publish::{PlannedTag, TagAction};
 use crate::plan::run::{GitTagAction, RunPlan};
+use crate::plan::scan;
 use crate::run::execute::Report;
 
 /// The run plan as JSON: what `tagship plan --observe` prints and the `run-plan` output holds.
@@ -96,6 +97,29 @@ pub fn plan_text(run: &RunPlan) -> String {
                     (None, true) => "write".to_string(),
                 }
             ));
+        }
+    }
+    if let Some(assessment) = &run.scan {
+        out.push_str(&format!(
+            "Scan: {} (fail-on-severity: {}{})\n",
+            scan::counts_line(assessment),
+            assessment.threshold.label(),
+            if assessment.threshold_met {
+                format!(
+                    "; {} at or above it: nothing {}",
+                    assessment.meeting_threshold,
+                    if run.writes {
+                        "is pushed"
+                    } else {
+                        "would be pushed"
+                    }
+                )
+            } else {
+                String::new()
+            }
+        ));
+        for line in scan::listing_lines(assessment) {
+            out.push_str(&format!("    {line}\n"));
         }
     }
     for step in &run.attach {
@@ -230,9 +254,45 @@ fn attach_table(steps: &[AttachStep]) -> String {
     out
 }
 
+/// The scan reports' findings: counts by severity, what OpenVEX left out, the worst.
+fn scan_section(assessment: &scan::Assessment) -> String {
+    let mut out = format!(
+        "### Vulnerabilities\n\n{} (fail-on-severity: {}{})\n",
+        scan::counts_line(assessment),
+        assessment.threshold.label(),
+        if assessment.threshold_met {
+            ", met: nothing is published"
+        } else {
+            ""
+        }
+    );
+    for effect in &assessment.vex {
+        out.push_str(&format!(
+            "\nOpenVEX: {} marks {} not affected.\n",
+            effect.document,
+            match effect.not_affected {
+                1 => "1 finding".to_string(),
+                n => format!("{n} findings"),
+            }
+        ));
+    }
+    let lines = scan::listing_lines(assessment);
+    if !lines.is_empty() {
+        out.push('\n');
+        for line in lines {
+            out.push_str(&format!("- {line}\n"));
+        }
+    }
+    out.push('\n');
+    out
+}
+
 /// The step summary after the metadata's: what was (or, in a dry run, would be) written.
 pub fn summary(run: &RunPlan, report: &Report) -> String {
     let mut out = String::new();
+    if let Some(assessment) = &run.scan {
+        out.push_str(&scan_section(assessment));
+    }
     if !run.writes {
         if let Some(push) = &run.push {
             out.push_str(&tag_table(

@@ -14,11 +14,13 @@ pub enum ArtifactKind {
     Provenance,
     Vex,
     Signature,
+    /// A vulnerability scan report (`scan-report`).
+    Scan,
     Other,
 }
 
 impl ArtifactKind {
-    pub const NAMES: &'static str = "sbom, provenance, vex, signature or other";
+    pub const NAMES: &'static str = "sbom, provenance, vex, signature, scan or other";
 
     pub fn parse(text: &str) -> Option<ArtifactKind> {
         Some(match text.trim().to_ascii_lowercase().as_str() {
@@ -26,6 +28,7 @@ impl ArtifactKind {
             "provenance" => ArtifactKind::Provenance,
             "vex" => ArtifactKind::Vex,
             "signature" => ArtifactKind::Signature,
+            "scan" => ArtifactKind::Scan,
             "other" => ArtifactKind::Other,
             _ => return None,
         })
@@ -37,6 +40,7 @@ impl ArtifactKind {
             ArtifactKind::Provenance => "provenance",
             ArtifactKind::Vex => "vex",
             ArtifactKind::Signature => "signature",
+            ArtifactKind::Scan => "scan",
             ArtifactKind::Other => "other",
         }
     }
@@ -52,10 +56,28 @@ impl ArtifactKind {
             ArtifactKind::Provenance
         } else if t.contains("signature") || t.contains("sigstore") || t.contains("cosign") {
             ArtifactKind::Signature
+        } else if t.contains("sarif") || t.contains("trivy") || t.contains("grype") {
+            ArtifactKind::Scan
         } else {
             ArtifactKind::Other
         }
     }
+}
+
+/// A referrer of a version, as `tagship ls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListedReferrer {
+    pub digest: String,
+    /// What it is attached to: the version, or one of its platform images.
+    pub subject: String,
+    pub kind: ArtifactKind,
+    #[serde(rename = "artifact-type", skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The bytes it attaches (its manifest's layers).
+    pub size: u64,
+    /// Its `org.opencontainers.image.title` (the file's name), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 /// One `attach` entry: `PATH[,type=KIND][,artifact-type=MEDIA_TYPE][,platform=OS/ARCH[/VARIANT]]`.

@@ -14,6 +14,7 @@ pub mod publish;
 pub mod release;
 pub mod retention;
 pub mod run;
+pub mod scan;
 pub mod tags;
 pub mod template;
 pub mod version;

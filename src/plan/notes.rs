@@ -45,6 +45,24 @@ pub struct NotesInput {
     pub changelog: String,
     /// A service name for the compose example: the repository's name.
     pub service: String,
+    /// The scan reports' findings by severity (`2 critical, 5 high, …`); empty without
+    /// `scan-report`.
+    pub vulnerabilities: String,
+    /// What is attached to the image (`attach`, the scan reports), in the first image's
+    /// repository.
+    pub attached: Vec<NotesArtifact>,
+}
+
+/// A file attached to the image, as the notes show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotesArtifact {
+    /// `sbom`, `provenance`, `vex`, `signature`, `scan` or `other`.
+    pub kind: String,
+    /// The file's name.
+    pub file: String,
+    pub artifact_type: String,
+    /// `IMAGE@DIGEST` of its referrer manifest: what `oras pull` fetches.
+    pub reference: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +213,7 @@ mod tests {
             revision: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
             changelog: "## What's Changed\n* Add health check by @octocat in #12\n".into(),
             service: "hello-app".into(),
+            ..NotesInput::default()
         }
     }
 
@@ -213,6 +232,20 @@ mod tests {
         let notes = render(None, "default", &input).unwrap();
         assert!(notes.contains("linux/amd64, linux/arm64/v8"));
         assert!(!notes.contains("Changed"));
+        insta::assert_snapshot!(notes);
+    }
+
+    #[test]
+    fn default_notes_with_scan_findings_and_attached_files() {
+        let mut input = sample();
+        input.vulnerabilities = "0 critical, 2 high, 5 medium, 1 low".into();
+        input.attached = vec![NotesArtifact {
+            kind: "sbom".into(),
+            file: "sbom.spdx.json".into(),
+            artifact_type: "application/spdx+json".into(),
+            reference: "ghcr.io/octo-org/hello-app@sha256:7d6586b6d3ebf834c8636686661942024ce62929163e9cd89ed15cd6d0916a8b".into(),
+        }];
+        let notes = render(None, "default", &input).unwrap();
         insta::assert_snapshot!(notes);
     }
 

@@ -13,6 +13,7 @@ use super::notes::{self, NotesInput, TemplateError};
 use super::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
 use super::release::{self, Changelog, NoRelease, NoTagToRelease, ReleaseMode, ReleasePlan};
 use super::retention::{self, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts};
+use super::scan;
 use super::{Context, ForgeKind, InputError, Plan};
 
 /// What the settings ask of this run, as the decision needs it (no secrets, no handles).
@@ -166,6 +167,16 @@ pub struct Observed {
     pub prune: Vec<PruneFacts>,
     /// The files to attach, and what each planned repository lists for their subjects.
     pub attach: Option<AttachFacts>,
+    /// The scan reports and OpenVEX documents given (`scan-report`, `attach`).
+    pub scan: Option<ScanFacts>,
+}
+
+/// What the vulnerability gate reads: the reports, the OpenVEX documents and the threshold.
+#[derive(Debug, Clone, Default)]
+pub struct ScanFacts {
+    pub reports: Vec<scan::Report>,
+    pub vex: Vec<scan::Vex>,
+    pub threshold: scan::Threshold,
 }
 
 /// What attaching needs to know: the files, read and made into artifact manifests, and per
@@ -187,6 +198,9 @@ pub struct RunPlan {
     pub push: Option<PushStep>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rollback: Vec<RollbackStep>,
+    /// The findings of the scan reports, and whether they stop the push (`fail-on-severity`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<scan::Assessment>,
     /// Files attached to the image as OCI referrers, per image repository.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attach: Vec<AttachStep>,
@@ -374,13 +388,49 @@ pub enum DecideError {
         "{image} has no version `{version}`; `tagship rollback IMAGE --list` shows the candidates"
     )]
     NoSuchVersion { image: String, version: String },
+    /// The scan reports' findings meet `fail-on-severity`.
+    #[error(
+        "the scan reports find {counts}: {meeting} at or above fail-on-severity ({threshold}), so nothing {what}. The worst: {worst}. Update what has a fix, mark what does not affect this image `not_affected` in an OpenVEX document given in `attach`, or set fail-on-severity higher"
+    )]
+    ScanGate {
+        counts: String,
+        meeting: usize,
+        threshold: &'static str,
+        what: &'static str,
+        worst: String,
+    },
 }
 
 impl DecideError {
     /// A mistake in what the person asked for, not a failure around it: every decision error
-    /// but a tag conflict, which the registry's state makes.
+    /// but a tag conflict, which the registry's state makes, and the scan gate, which the
+    /// image's findings close.
     pub fn is_input(&self) -> bool {
-        !matches!(self, DecideError::Conflict(_))
+        !matches!(
+            self,
+            DecideError::Conflict(_) | DecideError::ScanGate { .. }
+        )
+    }
+}
+
+impl RunPlan {
+    /// The vulnerability gate: an error when the scan reports' findings meet `fail-on-severity`.
+    /// A run checks it before writing anything; a dry run after showing its plan.
+    pub fn scan_gate(&self) -> Result<(), DecideError> {
+        match &self.scan {
+            Some(assessment) if assessment.threshold_met => Err(DecideError::ScanGate {
+                counts: scan::counts_line(assessment),
+                meeting: assessment.meeting_threshold,
+                threshold: assessment.threshold.label(),
+                what: if self.writes {
+                    "was pushed"
+                } else {
+                    "would be pushed"
+                },
+                worst: scan::listing_lines(assessment).join("; "),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -532,12 +582,15 @@ pub fn release_due(
     Ok(Some(due))
 }
 
-/// What the release describes: the pushed image, or the published one.
+/// What the release describes: the pushed image, or the published one; its scan findings and
+/// what is attached to it.
 struct Described<'a> {
     digest: &'a str,
     platforms: &'a [String],
     tags: Vec<String>,
     images: Vec<String>,
+    scan: Option<&'a scan::Assessment>,
+    attach: &'a [AttachStep],
 }
 
 fn described_by_push(push: &PushStep) -> Described<'_> {
@@ -554,11 +607,37 @@ fn described_by_push(push: &PushStep) -> Described<'_> {
         platforms: &push.platforms,
         tags,
         images: push.images.iter().map(|i| i.image.clone()).collect(),
+        scan: None,
+        attach: &[],
     }
 }
 
 /// The notes' variables, from the context, the metadata and what the release describes.
 fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &str) -> NotesInput {
+    // What is attached, as the first image's repository holds it (the others hold the same).
+    let attached = described
+        .attach
+        .iter()
+        .filter(|step| described.images.first() == Some(&step.image))
+        .map(|step| notes::NotesArtifact {
+            kind: step.kind.name().to_string(),
+            file: step
+                .file
+                .rsplit('/')
+                .next()
+                .unwrap_or(&step.file)
+                .to_string(),
+            artifact_type: step.artifact_type.clone(),
+            reference: format!(
+                "{}@{}",
+                step.image,
+                match &step.action {
+                    attach::AttachAction::Attach { .. } => &step.manifest,
+                    attach::AttachAction::Unchanged { referrer } => referrer,
+                }
+            ),
+        })
+        .collect();
     let pinned = described
         .images
         .iter()
@@ -596,6 +675,8 @@ fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &st
         revision: ctx.sha.clone(),
         changelog: changelog.to_string(),
         service,
+        vulnerabilities: described.scan.map(scan::counts_line).unwrap_or_default(),
+        attached,
     }
 }
 
@@ -889,6 +970,25 @@ pub fn decide(
             });
         }
     }
+    let attach = observed
+        .attach
+        .as_ref()
+        .map(|facts| attach::decide(&facts.repositories, &facts.artifacts))
+        .unwrap_or_default();
+    let scan = observed.scan.as_ref().map(|facts| {
+        // The image the reports describe: the pushed manifest, its platform images, and where
+        // it goes (an OpenVEX statement names it by digest or by repository).
+        let mut digests = Vec::new();
+        if let Some(source) = &observed.source {
+            digests.push(source.digest.clone());
+            digests.extend(source.children.iter().cloned());
+        }
+        let image = scan::ImageIdentity {
+            repositories: plan.images.iter().map(|i| i.to_string()).collect(),
+            digests,
+        };
+        scan::assess(&facts.reports, &facts.vex, &image, facts.threshold)
+    });
     let release = match release_due(ctx, intent, push.is_some(), &mut notes, &mut warnings)? {
         None => None,
         Some(due) => {
@@ -899,9 +999,16 @@ pub fn decide(
                     platforms: &p.platforms,
                     tags: p.tags.clone(),
                     images: p.images.clone(),
+                    scan: None,
+                    attach: &[],
                 }),
                 (None, None) => None,
-            };
+            }
+            .map(|described| Described {
+                scan: scan.as_ref(),
+                attach: &attach,
+                ..described
+            });
             match described {
                 Some(described) => {
                     let mut step = decide_release(ctx, plan, due, &described, intent, observed)?;
@@ -959,16 +1066,12 @@ pub fn decide(
             });
         }
     }
-    let attach = observed
-        .attach
-        .as_ref()
-        .map(|facts| attach::decide(&facts.repositories, &facts.artifacts))
-        .unwrap_or_default();
     Ok(RunPlan {
         writes: intent.writes,
         metadata: plan.clone(),
         push,
         rollback,
+        scan,
         attach,
         release,
         git_tags,

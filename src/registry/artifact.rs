@@ -243,12 +243,6 @@ pub fn fallback_tag(subject: &Digest) -> String {
     format!("sha256-{}", subject.hex())
 }
 
-/// Whether `tag` is a fallback referrers index's (`sha256-<64 hex>`): not a version of the
-/// image, but the list of what describes one.
-pub fn fallback_subject(tag: &str) -> Option<Digest> {
-    Digest::parse(&format!("sha256:{}", tag.strip_prefix("sha256-")?)).ok()
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("it is not an OCI index of referrers ({0})")]
 pub struct NotAnIndex(String);

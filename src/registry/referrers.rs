@@ -8,7 +8,7 @@
 //! read again once every other writer's stale write would have landed (`SETTLE`), and written
 //! again while it lacks anything it should list.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::artifact::{self, Descriptor};
@@ -75,13 +75,65 @@ pub async fn list(
     })
 }
 
-/// The digests of the layers of the artifact manifest `digest` (what it attaches).
+/// The referrers of every version in `digests` that is no referrer itself, by subject: through
+/// the referrers API when the registry has it (asked once, then 8 subjects at a time), else from
+/// the fallback indexes among `tags`, which cost nothing to find.
+pub async fn of_versions(
+    registry: &Registry,
+    repository: &str,
+    subjects: &[Digest],
+    tags: &[String],
+) -> Result<BTreeMap<Digest, Vec<Descriptor>>, RegistryError> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let mut found = BTreeMap::new();
+    let Some(first) = subjects.first() else {
+        return Ok(found);
+    };
+    if registry
+        .referrers(repository, first, false)
+        .await?
+        .is_some()
+    {
+        let listed: Vec<(Digest, Listed)> = stream::iter(subjects.iter().cloned())
+            .map(|subject| async move {
+                let listed = list(registry, repository, &subject, false).await?;
+                Ok::<_, RegistryError>((subject, listed))
+            })
+            .buffered(8)
+            .try_collect()
+            .await?;
+        for (subject, listed) in listed {
+            found.insert(subject, listed.referrers);
+        }
+        return Ok(found);
+    }
+    for tag in tags {
+        let Some(subject) = crate::plan::retention::referrer_subject(tag)
+            .filter(|_| !tag.contains('.'))
+            .and_then(|s| Digest::parse(&s).ok())
+        else {
+            continue;
+        };
+        if let Some((bytes, _)) = registry.get_manifest(repository, tag, false).await? {
+            let referrers = artifact::parse_referrers(&bytes).map_err(|e| {
+                protocol(
+                    registry,
+                    format!("{repository}:{tag}, the fallback index of {subject}: {e}"),
+                )
+            })?;
+            found.insert(subject, referrers);
+        }
+    }
+    Ok(found)
+}
+
+/// The blobs the artifact manifest `digest` attaches (its layers): digest and size each.
 pub async fn layers_of(
     registry: &Registry,
     repository: &str,
     digest: &Digest,
     push_scope: bool,
-) -> Result<Vec<String>, RegistryError> {
+) -> Result<Vec<(Digest, u64)>, RegistryError> {
     let Some((bytes, _)) = registry
         .get_manifest(repository, digest.as_str(), push_scope)
         .await?
@@ -96,8 +148,8 @@ pub async fn layers_of(
     })?;
     Ok(doc
         .layers
-        .iter()
-        .map(|layer| layer.digest.as_str().to_string())
+        .into_iter()
+        .map(|layer| (layer.digest, layer.size))
         .collect())
 }
 

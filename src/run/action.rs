@@ -108,5 +108,8 @@ pub fn action(
     if let Some(path) = output_json {
         write_output_json(path, &outputs, &run)?;
     }
-    result
+    result?;
+    // A dry run (a pull request's) fails on what would stop the real run, once it has shown its
+    // plan, outputs and summary.
+    Ok(run.scan_gate()?)
 }

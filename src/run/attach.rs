@@ -1,12 +1,12 @@
-//! Attaching files to the published image (`attach`): observing reads each file, tells what it is,
-//! makes its artifact manifest and reads what each repository already lists for its subject;
-//! executing attaches what the plan says, repository by repository.
+//! Attaching files to the published image (`attach`): observing tells what each file (read with
+//! the settings) is, makes its artifact manifest and reads what each repository already lists
+//! for its subject; executing attaches what the plan says, repository by repository.
 
 use std::path::Path;
 
 use jiff::Timestamp;
 
-use crate::ci::settings::AttachSettings;
+use crate::ci::settings::{AttachFile, AttachSettings};
 use crate::error::Error;
 use crate::plan::attach::{
     ArtifactFacts, ArtifactKind, AttachAction, AttachStep, ExistingReferrer, SubjectReferrers,
@@ -21,10 +21,6 @@ use crate::registry::media::{ManifestDoc, ManifestKind, manifest_kind};
 use crate::registry::merge::ChildPlatform;
 use crate::registry::referrers::{self, Attached, MAX_REFERRERS_READ, Prepared};
 use crate::registry::source::RawManifest;
-
-/// A file to attach is read into memory whole (its digest names it before it is sent): SBOMs of
-/// large images run to tens of megabytes.
-pub const MAX_ATTACHMENT: u64 = 128 << 20;
 
 /// What the executor needs: per planned image, its repository and the artifacts made ready.
 pub struct AttachHandles {
@@ -109,7 +105,13 @@ fn prepare(
     let created = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut facts = Vec::new();
     let mut prepared = Vec::new();
-    for (entry, path) in &settings.entries {
+    for AttachFile {
+        entry,
+        path,
+        bytes,
+        format: known,
+    } in &settings.files
+    {
         let subject = match &entry.platform {
             None => whole.clone(),
             Some(wanted) => children
@@ -133,15 +135,7 @@ fn prepare(
                     )
                 })?,
         };
-        let bytes = crate::file::read_at_most(path, MAX_ATTACHMENT)
-            .map_err(|e| entry_error(entry, format!("cannot read {} ({e})", path.display())))?;
-        if bytes.is_empty() {
-            return Err(entry_error(
-                entry,
-                format!("{} is empty: there is nothing to attach", path.display()),
-            ));
-        }
-        let detected = artifact::detect(&bytes);
+        let detected = artifact::detect(bytes);
         let (kind, media_type, artifact_type, format) = match (&detected, &entry.artifact_type) {
             (Some(d), given) => (
                 entry.kind.unwrap_or(d.kind),
@@ -153,7 +147,7 @@ fn prepare(
                 entry.kind.unwrap_or(ArtifactKind::of_artifact_type(given)),
                 given.clone(),
                 given.clone(),
-                "as given".to_string(),
+                known.unwrap_or("as given").to_string(),
             ),
             (None, None) => {
                 return Err(entry_error(
@@ -167,7 +161,7 @@ fn prepare(
         };
         let file = ArtifactFile {
             title: title_of(path, &entry.path),
-            digest: Digest::of(&bytes),
+            digest: Digest::of(bytes),
             size: bytes.len() as u64,
             media_type,
             artifact_type,
@@ -188,7 +182,7 @@ fn prepare(
         prepared.push(Prepared {
             subject: subject.digest.clone(),
             file,
-            bytes: bytes.into(),
+            bytes: bytes.clone(),
             manifest,
             descriptor,
         });
@@ -273,6 +267,9 @@ pub async fn observe(
                     )
                     .await
                     .map_err(registry_error)?
+                    .into_iter()
+                    .map(|(digest, _)| digest.to_string())
+                    .collect()
                 } else {
                     Vec::new()
                 };

@@ -20,7 +20,7 @@ use crate::plan::retention::ImageVersion;
 use crate::plan::run::RunPlan;
 use crate::plan::{Context, Plan};
 use crate::publish;
-use crate::retention;
+use crate::retention::{self, VersionListing};
 
 /// `tagship plan`: the metadata and where each setting given came from, or with `observe` the
 /// whole run plan the action's dry run would print here (read-only).
@@ -68,6 +68,7 @@ pub fn push(
     let mut done = Report::default();
     if dry_run {
         report::print_plan(&run, json);
+        run.scan_gate()?;
     } else {
         runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
         if let Some(pushed) = &done.push {
@@ -130,7 +131,10 @@ pub fn attach(
     dry_run: bool,
     json: bool,
 ) -> Result<(), Error> {
-    let ctx = Context::default();
+    let ctx = Context {
+        now: env.now,
+        ..Context::default()
+    };
     let plan = Plan {
         images: vec![image.clone()],
         ..Plan::default()
@@ -167,6 +171,17 @@ pub fn versions(image: &ImageName, settings: &Settings) -> Result<Vec<ImageVersi
         let (registry, repository) = publish::connect(image, &settings.registry).await?;
         Ok(
             retention::list_with_platforms(&registry, &repository, &settings.retention.packages)
+                .await?,
+        )
+    })
+}
+
+/// `tagship ls`: the versions of `image`, newest first, each with what is attached to it.
+pub fn listing(image: &ImageName, settings: &Settings) -> Result<VersionListing, Error> {
+    runtime()?.block_on(async {
+        let (registry, repository) = publish::connect(image, &settings.registry).await?;
+        Ok(
+            retention::list_with_referrers(&registry, &repository, &settings.retention.packages)
                 .await?,
         )
     })

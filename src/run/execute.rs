@@ -39,6 +39,8 @@ pub async fn execute(
     if !plan.writes {
         return Ok(());
     }
+    // Before anything is written: findings that meet `fail-on-severity` stop the run here.
+    plan.scan_gate()?;
     if !plan.rollback.is_empty() {
         let _group = Group::start(style, "Rollback");
         let mut lines = Vec::new();

@@ -96,7 +96,20 @@ pub async fn observe(
         handles.loaded = Some(loaded);
         handles.root = Some(root);
     }
-    if !settings.attach.entries.is_empty() {
+    let scan = &settings.scan;
+    if !scan.reports.is_empty() {
+        observed.scan = Some(run::ScanFacts {
+            reports: scan.reports.clone(),
+            vex: scan.vex.clone(),
+            threshold: scan.threshold,
+        });
+    } else if scan.threshold != crate::plan::scan::Threshold::None {
+        tracing::warn!(
+            "fail-on-severity is {}, but no scan-report is given: there are no findings to stop on",
+            scan.threshold.label()
+        );
+    }
+    if !settings.attach.files.is_empty() {
         let subject = match (&handles.root, &settings.attach.subject, plan.images.first()) {
             (Some(root), _, _) => Some(root.clone()),
             (None, Some(digest), Some(image)) => {
@@ -113,7 +126,9 @@ pub async fn observe(
                     plan,
                     &mut connections,
                     intent.writes,
-                    intent.now,
+                    // The run's time, as the image's `created` label has it (SOURCE_DATE_EPOCH
+                    // when set): the same run makes the same artifact manifests.
+                    ctx.now,
                 )
                 .await?;
                 observed.attach = Some(facts);

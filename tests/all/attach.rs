@@ -257,6 +257,40 @@ fn the_attach_command_attaches_to_an_index_or_one_of_its_platforms() {
         vec![whole_ref.to_string(), more_ref]
     );
 
+    // `tagship ls` shows them with the index they describe; the fallback index is no version.
+    let ls = cli("attach-cli-ls", &["ls", &image]);
+    assert_eq!(ls.code, 0, "{}", ls.stderr);
+    let lines: Vec<&str> = ls.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", ls.stdout);
+    assert!(lines[0].ends_with("REFERRERS"), "{}", ls.stdout);
+    let spdx_size = spdx("app").len();
+    assert!(
+        lines[1].contains("sbom app.spdx.json (")
+            && lines[1].contains("sbom other.spdx.json (")
+            && lines[1].contains("sbom arm64.cdx.json ("),
+        "{}",
+        ls.stdout
+    );
+    assert!(
+        lines[1].contains(&format!(", of {})", &arm64[..19])),
+        "{}",
+        ls.stdout
+    );
+    assert!(!ls.stdout.contains("sha256-"), "{}", ls.stdout);
+    let json = cli("attach-cli-ls-json", &["ls", &image, "--format", "json"]);
+    let versions: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
+    let referrers = &versions[0]["referrers"];
+    assert_eq!(referrers.as_array().unwrap().len(), 3, "{versions}");
+    assert_eq!(referrers[0]["digest"], whole_ref);
+    assert_eq!(referrers[0]["kind"], "sbom");
+    assert_eq!(referrers[0]["artifact-type"], "application/spdx+json");
+    assert_eq!(referrers[0]["size"], spdx_size);
+    assert_eq!(referrers[0]["title"], "app.spdx.json");
+    assert_eq!(referrers[0]["subject"], index);
+    assert_eq!(referrers[2]["subject"], arm64);
+    assert_eq!(referrers[2]["kind"], "sbom");
+
     // A platform the index does not have: the entry's error, nothing written.
     let wrong = format!("{},platform=linux/s390x", whole);
     let refused = cli("attach-cli-wrong", &["attach", &subject, &wrong]);

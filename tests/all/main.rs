@@ -31,5 +31,6 @@ mod publish;
 mod release;
 mod retention;
 mod run_plan;
+mod scan_gate;
 mod scenarios;
 mod settings_sources;

@@ -14,6 +14,7 @@ pub const LISTED_PACKAGES: usize = 5;
 
 /// What the reports say about the image, for the plan, the summary and the gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Assessment {
     pub threshold: Threshold,
     /// Whether a counted finding meets the threshold: the push stops.
@@ -77,12 +78,14 @@ impl SeverityCounts {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct VexEffect {
     pub document: String,
     pub not_affected: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ReportEffect {
     pub name: String,
     pub format: ReportFormat,
@@ -91,6 +94,7 @@ pub struct ReportEffect {
 
 /// One vulnerability of the listing, with the packages it is found in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ListedVulnerability {
     pub id: String,
     /// The worst severity it has in any of its packages.
@@ -101,6 +105,7 @@ pub struct ListedVulnerability {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ListedPackage {
     pub name: String,
     pub installed: Option<String>,

@@ -7,8 +7,7 @@
 //! marks `not_affected` for the pushed image, and says whether `fail-on-severity` is met and
 //! which vulnerabilities are the worst.
 //!
-//! Everything here is pure except [`read_report`], which reads one report file under
-//! [`MAX_SCAN_REPORT`].
+//! Pure: the settings read the files, under a bound.
 
 mod assess;
 mod grype;
@@ -18,7 +17,6 @@ mod sarif;
 mod trivy;
 
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -29,10 +27,6 @@ pub use assess::{
     ReportEffect, SeverityCounts, VexEffect, assess, counts_line, listing_lines,
 };
 pub use openvex::{ImageIdentity, Vex, is_openvex, parse_openvex};
-
-/// The most tagship reads of one scan report: a full Trivy report of a large image with every
-/// package listed is tens of MiB.
-pub const MAX_SCAN_REPORT: u64 = 128 << 20;
 
 /// How bad a finding is, as the tool that found it says. Ordered worst first, so a sort puts the
 /// worst findings at the top.
@@ -183,6 +177,27 @@ pub enum ReportFormat {
     Sarif,
 }
 
+impl ReportFormat {
+    /// The format, for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Trivy => "Trivy JSON",
+            ReportFormat::Grype => "Grype JSON",
+            ReportFormat::Sarif => "SARIF 2.1.0",
+        }
+    }
+
+    /// The artifact type a report of this format is attached with: SARIF's registered media
+    /// type; the tools' JSON under their vendors' names, as no registered one exists.
+    pub fn artifact_type(self) -> &'static str {
+        match self {
+            ReportFormat::Trivy => "application/vnd.aquasec.trivy.report+json",
+            ReportFormat::Grype => "application/vnd.anchore.grype.report+json",
+            ReportFormat::Sarif => "application/sarif+json",
+        }
+    }
+}
+
 impl fmt::Display for ReportFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -226,8 +241,6 @@ pub struct Report {
 /// file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScanError {
-    #[error("cannot read scan report `{name}`: {detail}")]
-    Read { name: String, detail: String },
     #[error("scan report `{name}` is empty")]
     Empty { name: String },
     #[error(
@@ -258,21 +271,6 @@ pub enum ScanError {
     NotOpenVex { name: String },
     #[error("OpenVEX document `{name}` is not valid: {detail}")]
     MalformedVex { name: String, detail: String },
-}
-
-/// Reads the report at `path` (at most [`MAX_SCAN_REPORT`]) and parses it; `name` is how
-/// messages call it.
-pub fn read_report(path: &Path, name: &str) -> Result<Report, ScanError> {
-    read_report_bounded(path, name, MAX_SCAN_REPORT)
-}
-
-/// [`read_report`] under `limit` bytes: the bound is tested without writing 128 MiB.
-fn read_report_bounded(path: &Path, name: &str, limit: u64) -> Result<Report, ScanError> {
-    let bytes = crate::file::read_at_most(path, limit).map_err(|e| ScanError::Read {
-        name: name.to_owned(),
-        detail: e.to_string(),
-    })?;
-    parse_report(name, &bytes)
 }
 
 /// The findings `bytes` (a report called `name`) lists, its format told from its content.

@@ -1,13 +1,13 @@
 use super::*;
 
-const TRIVY: &str = include_str!("../../tests/data/scan/trivy-image.json");
-const TRIVY_CLEAN: &str = include_str!("../../tests/data/scan/trivy-clean.json");
-const GRYPE: &str = include_str!("../../tests/data/scan/grype-image.json");
-const TRIVY_SARIF: &str = include_str!("../../tests/data/scan/trivy.sarif");
-const GRYPE_SARIF: &str = include_str!("../../tests/data/scan/grype.sarif");
-const OPENVEX: &str = include_str!("../../tests/data/scan/openvex.json");
-const SPDX: &str = include_str!("../../tests/data/scan/sbom.spdx.json");
-const CYCLONEDX: &str = include_str!("../../tests/data/scan/sbom.cdx.json");
+const TRIVY: &str = include_str!("testdata/trivy-image.json");
+const TRIVY_CLEAN: &str = include_str!("testdata/trivy-clean.json");
+const GRYPE: &str = include_str!("testdata/grype-image.json");
+const TRIVY_SARIF: &str = include_str!("testdata/trivy.sarif");
+const GRYPE_SARIF: &str = include_str!("testdata/grype.sarif");
+const OPENVEX: &str = include_str!("testdata/openvex.json");
+const SPDX: &str = include_str!("testdata/sbom.spdx.json");
+const CYCLONEDX: &str = include_str!("testdata/sbom.cdx.json");
 
 /// The digest the fixtures' image was pushed under.
 const DIGEST: &str = "sha256:3f1d5c8a3f1d5c8a3f1d5c8a3f1d5c8a3f1d5c8a3f1d5c8a3f1d5c8a3f1d5c8a";
@@ -434,39 +434,6 @@ fn reads_past_a_byte_order_mark() {
     assert_eq!(report("bom.json", &text).format, ReportFormat::Trivy);
 }
 
-#[test]
-fn reads_a_report_file_under_a_bound() {
-    assert_eq!(MAX_SCAN_REPORT, 128 * 1024 * 1024);
-    let path = std::env::temp_dir().join(format!("tagship-scan-{}.json", std::process::id()));
-    std::fs::write(&path, TRIVY).unwrap();
-    let read = read_report(&path, "scan/trivy.json").unwrap();
-    assert_eq!(
-        (read.name.as_str(), read.findings.len()),
-        ("scan/trivy.json", 8)
-    );
-
-    let error = read_report_bounded(&path, "scan/trivy.json", 1024)
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        error,
-        "cannot read scan report `scan/trivy.json`: it is larger than 1 KiB, the most tagship reads for it"
-    );
-    std::fs::remove_file(&path).unwrap();
-
-    // An endless file stops at the bound.
-    let error = read_report_bounded(Path::new("/dev/zero"), "zero", 4096).unwrap_err();
-    assert!(error.to_string().contains("larger than 4 KiB"), "{error}");
-
-    let error = read_report(Path::new("/nonexistent/trivy.json"), "trivy.json").unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .starts_with("cannot read scan report `trivy.json`: "),
-        "{error}"
-    );
-}
-
 // --- Threshold ---
 
 #[test]
@@ -692,19 +659,19 @@ fn assessment_serialises_for_the_run_plan() {
         serde_json::to_value(&assessment).unwrap(),
         serde_json::json!({
             "threshold": "high",
-            "threshold_met": true,
+            "threshold-met": true,
             "counts": {"critical": 1, "high": 0, "medium": 0, "low": 0, "negligible": 0, "unknown": 0},
-            "meeting_threshold": 1,
-            "not_affected": 0,
+            "meeting-threshold": 1,
+            "not-affected": 0,
             "vex": [],
             "reports": [{"name": "made.json", "format": "trivy", "findings": 1}],
             "worst": [{
                 "id": "CVE-2024-0001",
                 "severity": "critical",
                 "packages": [{"name": "zlib", "installed": "1.0", "fixed": null}],
-                "more_packages": 0
+                "more-packages": 0
             }],
-            "more_vulnerabilities": 0
+            "more-vulnerabilities": 0
         })
     );
 }

@@ -66,7 +66,7 @@ fn findings_that_meet_the_threshold_stop_the_push_before_anything_is_written() {
         "nothing is pushed"
     );
     assert!(
-        run.outputs.get("pushed-tags").is_none(),
+        !run.outputs.contains_key("pushed-tags"),
         "{:?}",
         run.outputs
     );
@@ -146,7 +146,8 @@ fn under_the_threshold_the_report_is_attached_and_openvex_leaves_findings_out() 
         run.stderr
     );
     assert!(
-        run.summary.contains("OpenVEX: vex.json marks 1 finding not affected."),
+        run.summary
+            .contains("OpenVEX: vex.json marks 1 finding not affected."),
         "{}",
         run.summary
     );

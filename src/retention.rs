@@ -16,7 +16,7 @@ use crate::plan::retention::{
     self, Decision, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts,
 };
 use crate::plan::run::{self, PruneFacts, PruneStep, PushStep, RollbackFacts, RollbackStep};
-use crate::registry::artifact::{ANNOTATION_TITLE, Descriptor};
+use crate::registry::artifact::{self, ANNOTATION_TITLE, Descriptor};
 use crate::registry::client::Registry;
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
@@ -317,7 +317,27 @@ pub async fn list_with_referrers(
                 digest: d.digest.to_string(),
                 artifact_type: d.artifact_type,
                 size,
+                predicate_type: None,
             });
+    }
+    // buildx's attestations live in the index itself (`unknown/unknown` manifests), not as
+    // referrers: shown as what they attest of the image they describe.
+    // Only an index that lists more than its platform images has any (one more read each).
+    let indexes: Vec<String> = versions
+        .iter()
+        .filter(|v| v.children.len() > v.platforms.len())
+        .map(|v| v.digest.clone())
+        .collect();
+    let attestations: Vec<Vec<ListedReferrer>> = stream::iter(indexes)
+        .map(|index| async move { in_index_attestations(registry, repository, &index).await })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    for listed in attestations.into_iter().flatten() {
+        referrers
+            .entry(listed.subject.clone())
+            .or_default()
+            .push(listed);
     }
     versions.retain(|v| {
         let listed_with_its_subject = !v.tags.is_empty()
@@ -332,6 +352,39 @@ pub async fn list_with_referrers(
         versions,
         referrers,
     })
+}
+
+/// The buildx attestations the index `digest` holds, one entry per statement.
+async fn in_index_attestations(
+    registry: &Registry,
+    repository: &str,
+    digest: &str,
+) -> Result<Vec<ListedReferrer>, RegistryError> {
+    let Some((index, _)) = registry.get_manifest(repository, digest, false).await? else {
+        return Ok(Vec::new());
+    };
+    let mut listed = Vec::new();
+    for (attestation, subject) in artifact::attestations_in(&index) {
+        let Some((manifest, _)) = registry
+            .get_manifest(repository, attestation.as_str(), false)
+            .await?
+        else {
+            continue;
+        };
+        let read = artifact::attestation_statements(attestation, subject, &manifest);
+        for (kind, predicate, size) in read.statements {
+            listed.push(ListedReferrer {
+                digest: read.digest.to_string(),
+                subject: read.subject.to_string(),
+                kind,
+                artifact_type: Some(artifact::IN_TOTO_JSON.to_string()),
+                size,
+                title: Some("buildx attestation".into()),
+                predicate_type: Some(predicate).filter(|p| !p.is_empty()),
+            });
+        }
+    }
+    Ok(listed)
 }
 
 /// The listing names the platforms of an index only; a single-platform image's is in its config,

@@ -327,6 +327,12 @@ pub fn summary(run: &RunPlan, report: &Report) -> String {
             "Result",
             done,
         ));
+        if let Some(push) = run.push.as_ref().filter(|p| !p.attestations.is_empty()) {
+            out.push_str(&format!(
+                "Build attestations (buildx, in the index): {}\n\n",
+                push.attestations.join("; ")
+            ));
+        }
     }
     if !run.attach.is_empty() {
         out.push_str(&attach_table(&run.attach));

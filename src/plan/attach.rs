@@ -78,6 +78,10 @@ pub struct ListedReferrer {
     /// Its `org.opencontainers.image.title` (the file's name), when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The in-toto predicate type of a buildx attestation (an index's `unknown/unknown`
+    /// manifest, not a referrer by `subject`).
+    #[serde(rename = "predicate-type", skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
 }
 
 /// One `attach` entry: `PATH[,type=KIND][,artifact-type=MEDIA_TYPE][,platform=OS/ARCH[/VARIANT]]`.

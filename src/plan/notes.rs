@@ -37,6 +37,8 @@ pub struct NotesInput {
     pub reference: String,
     /// `os/architecture[/variant]` of a multi-platform image; empty for a single platform.
     pub platforms: Vec<String>,
+    /// What buildx's attestations in the index attest, per image (`provenance of linux/amd64`).
+    pub attestations: Vec<String>,
     /// The image's labels (`org.opencontainers.image.*` and the user's).
     pub labels: BTreeMap<String, String>,
     /// The commit the image was built from.
@@ -236,9 +238,14 @@ mod tests {
     }
 
     #[test]
-    fn default_notes_with_scan_findings_and_attached_files() {
+    fn default_notes_with_scan_findings_attestations_and_attached_files() {
         let mut input = sample();
         input.vulnerabilities = "0 critical, 2 high, 5 medium, 1 low".into();
+        input.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+        input.attestations = vec![
+            "provenance and sbom of linux/amd64".into(),
+            "provenance of linux/arm64".into(),
+        ];
         input.attached = vec![NotesArtifact {
             kind: "sbom".into(),
             file: "sbom.spdx.json".into(),

@@ -81,6 +81,9 @@ pub struct SourceFacts {
     pub children: Vec<String>,
     /// The repository it already lives in (`docker://`, `merge`): (registry, repository).
     pub home: Option<(String, String)>,
+    /// What buildx's attestation manifests in the index attest, one line per image they
+    /// describe (`provenance and sbom of linux/amd64`): not platforms.
+    pub attestations: Vec<String>,
 }
 
 /// What one planned image repository holds, read before anything is written.
@@ -224,6 +227,9 @@ pub struct PushStep {
     #[serde(rename = "media-type")]
     pub media_type: String,
     pub platforms: Vec<String>,
+    /// buildx's attestations in the index, by the image they describe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attestations: Vec<String>,
     pub images: Vec<ImageStep>,
 }
 
@@ -506,6 +512,7 @@ pub fn decide_push(
         digest: source.digest.clone(),
         media_type: source.media_type.clone(),
         platforms: source.platforms.clone(),
+        attestations: source.attestations.clone(),
         images,
     })
 }
@@ -587,6 +594,7 @@ pub fn release_due(
 struct Described<'a> {
     digest: &'a str,
     platforms: &'a [String],
+    attestations: &'a [String],
     tags: Vec<String>,
     images: Vec<String>,
     scan: Option<&'a scan::Assessment>,
@@ -605,6 +613,7 @@ fn described_by_push(push: &PushStep) -> Described<'_> {
     Described {
         digest: &push.digest,
         platforms: &push.platforms,
+        attestations: &push.attestations,
         tags,
         images: push.images.iter().map(|i| i.image.clone()).collect(),
         scan: None,
@@ -671,6 +680,7 @@ fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &st
         digest: described.digest.to_string(),
         pinned,
         platforms: described.platforms.to_vec(),
+        attestations: described.attestations.to_vec(),
         labels,
         revision: ctx.sha.clone(),
         changelog: changelog.to_string(),
@@ -997,6 +1007,7 @@ pub fn decide(
                 (None, Some(p)) => Some(Described {
                     digest: &p.digest,
                     platforms: &p.platforms,
+                    attestations: &[],
                     tags: p.tags.clone(),
                     images: p.images.clone(),
                     scan: None,

@@ -111,17 +111,15 @@ fn in_toto_statement(document: &Value) -> Option<(ArtifactKind, &'static str)> {
         .get("predicateType")
         .and_then(Value::as_str)
         .unwrap_or("");
-    Some(if predicate.starts_with("https://slsa.dev/provenance/") {
-        (ArtifactKind::Provenance, "SLSA provenance")
-    } else if predicate.starts_with("https://spdx.dev/Document") {
-        (ArtifactKind::Sbom, "SPDX")
-    } else if predicate.starts_with("https://cyclonedx.org/bom") {
-        (ArtifactKind::Sbom, "CycloneDX")
-    } else if predicate.starts_with("https://openvex.dev/ns") {
-        (ArtifactKind::Vex, "OpenVEX")
-    } else {
-        (ArtifactKind::Other, "other predicate")
-    })
+    let kind = predicate_kind(predicate);
+    let what = match kind {
+        ArtifactKind::Provenance => "SLSA provenance",
+        ArtifactKind::Sbom if predicate.starts_with("https://spdx.dev/") => "SPDX",
+        ArtifactKind::Sbom => "CycloneDX",
+        ArtifactKind::Vex => "OpenVEX",
+        _ => "other predicate",
+    };
+    Some((kind, what))
 }
 
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
@@ -235,6 +233,85 @@ pub fn referrer_descriptor(manifest: &[u8], file: &ArtifactFile, created: &str) 
             (ANNOTATION_TITLE.to_string(), file.title.clone()),
         ]),
         ..Descriptor::new(OCI_MANIFEST, Digest::of(manifest), manifest.len() as u64)
+    }
+}
+
+/// A buildx attestation manifest in an image index: what it attests (in-toto statements, by
+/// predicate type) about which of the index's images. Not a platform, and not a referrer by
+/// `subject`: buildx marks it with `vnd.docker.reference.*` annotations instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InIndexAttestation {
+    pub digest: Digest,
+    /// The image of the index it describes.
+    pub subject: Digest,
+    /// One per statement layer: its kind, its predicate type and its size.
+    pub statements: Vec<(ArtifactKind, String, u64)>,
+}
+
+const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+
+/// The attestation manifests `index` lists (digest, the image each describes), as buildx marks
+/// them.
+pub fn attestations_in(index: &[u8]) -> Vec<(Digest, Digest)> {
+    let Ok(doc) = serde_json::from_slice::<super::media::ManifestDoc>(index) else {
+        return Vec::new();
+    };
+    doc.manifests
+        .into_iter()
+        .filter(|m| {
+            m.annotations
+                .get(REFERENCE_TYPE)
+                .is_some_and(|t| t == "attestation-manifest")
+        })
+        .filter_map(|m| {
+            let subject = Digest::parse(m.annotations.get(REFERENCE_DIGEST)?).ok()?;
+            Some((m.digest, subject))
+        })
+        .collect()
+}
+
+/// What the attestation manifest `manifest` (`digest`, describing `subject`) attests: each
+/// layer's predicate type, as buildx annotates it.
+pub fn attestation_statements(
+    digest: Digest,
+    subject: Digest,
+    manifest: &[u8],
+) -> InIndexAttestation {
+    let layers = serde_json::from_slice::<super::media::ManifestDoc>(manifest)
+        .map(|doc| doc.layers)
+        .unwrap_or_default();
+    let statements = layers
+        .into_iter()
+        .map(|layer| {
+            let predicate = layer
+                .annotations
+                .get(PREDICATE_TYPE)
+                .cloned()
+                .unwrap_or_default();
+            (predicate_kind(&predicate), predicate, layer.size)
+        })
+        .collect();
+    InIndexAttestation {
+        digest,
+        subject,
+        statements,
+    }
+}
+
+/// The kind an in-toto predicate type means.
+fn predicate_kind(predicate: &str) -> ArtifactKind {
+    if predicate.starts_with("https://slsa.dev/provenance/") {
+        ArtifactKind::Provenance
+    } else if predicate.starts_with("https://spdx.dev/Document")
+        || predicate.starts_with("https://cyclonedx.org/bom")
+    {
+        ArtifactKind::Sbom
+    } else if predicate.starts_with("https://openvex.dev/ns") {
+        ArtifactKind::Vex
+    } else {
+        ArtifactKind::Other
     }
 }
 

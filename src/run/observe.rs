@@ -17,9 +17,11 @@ use crate::plan::release::Changelog;
 use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, RunPlan, SourceFacts};
 use crate::plan::{Context, Plan, git_tags};
 use crate::publish::{self, Connections, PublishError};
+use crate::registry::artifact;
 use crate::registry::client::PushAccess;
 use crate::registry::copy::{self, Loaded, PushError, Target};
 use crate::registry::error::{RegistryError, permission_fix};
+use crate::registry::media::ManifestDoc;
 use crate::registry::source::{BlobOrigin, RawManifest};
 use crate::release::{self, ReleaseError};
 use crate::retention::{self, Listing};
@@ -219,6 +221,7 @@ fn source_facts(loaded: &Loaded, root: &RawManifest, name: &str) -> SourceFacts 
                 } => Some((registry.name.clone(), repository.clone())),
                 _ => None,
             },
+            attestations: attestation_lines(root, &image.children),
         },
         Loaded::Docker {
             archive,
@@ -242,9 +245,38 @@ fn source_facts(loaded: &Loaded, root: &RawManifest, name: &str) -> SourceFacts 
                 blobs,
                 children: Vec::new(),
                 home: None,
+                attestations: Vec::new(),
             }
         }
     }
+}
+
+/// What buildx's attestation manifests in the index `root` attest, one line per image they
+/// describe, named by its platform: `provenance and sbom of linux/amd64`.
+fn attestation_lines(root: &RawManifest, children: &[RawManifest]) -> Vec<String> {
+    let platforms: BTreeMap<String, String> = serde_json::from_slice::<ManifestDoc>(&root.bytes)
+        .map(|doc| doc.manifests)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| {
+            let name = copy::platform_names(&[m.platform?]).into_iter().next()?;
+            Some((m.digest.to_string(), name))
+        })
+        .collect();
+    artifact::attestations_in(&root.bytes)
+        .into_iter()
+        .filter_map(|(digest, subject)| {
+            let manifest = children.iter().find(|c| c.digest == digest)?;
+            let read = artifact::attestation_statements(digest, subject, &manifest.bytes);
+            let mut kinds: Vec<&str> = read.statements.iter().map(|(k, _, _)| k.name()).collect();
+            kinds.dedup();
+            let image = platforms
+                .get(read.subject.as_str())
+                .cloned()
+                .unwrap_or_else(|| read.subject.to_string());
+            (!kinds.is_empty()).then(|| format!("{} of {image}", kinds.join(" and ")))
+        })
+        .collect()
 }
 
 /// What one target repository holds: its tags (when a floating tag needs them), where each

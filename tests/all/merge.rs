@@ -420,6 +420,36 @@ fn a_per_platform_push_that_is_an_index_with_an_attestation_is_read_through() {
         pulled_as(&format!("{image}:1.0.0"), "arm64", None),
         arm64_digest
     );
+    // The attestation is shown as what it is, of the image it describes: not a platform.
+    assert!(
+        run.summary
+            .contains("Build attestations (buildx, in the index): provenance of linux/amd64"),
+        "{}",
+        run.summary
+    );
+    let ls = Runner::new("merge-att-ls", "", "{}", Default::default())
+        .without("GITHUB_ACTIONS")
+        .args(&["ls", &image, "--format", "json"])
+        .run();
+    assert_eq!(ls.code, 0, "{}", ls.stderr);
+    let versions: serde_json::Value = serde_json::from_str(&ls.stdout).unwrap();
+    let merged = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["tags"].as_array().unwrap().iter().any(|t| t == "1.0.0"))
+        .unwrap();
+    assert_eq!(
+        merged["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64/v8"])
+    );
+    assert_eq!(merged["referrers"][0]["kind"], "provenance", "{merged}");
+    assert_eq!(merged["referrers"][0]["subject"], amd64.child_digests[0]);
+    assert_eq!(merged["referrers"][0]["digest"], amd64.child_digests[1]);
+    assert_eq!(
+        merged["referrers"][0]["predicate-type"],
+        "https://slsa.dev/provenance/v0.2"
+    );
     // Into another repository of the registry: the blobs are mounted, the children pushed first.
     let other = format!("{}/{}", regs.plain, registry::unique_repo("merge-other"));
     let run = tag_push(&merge, &other).run();

@@ -60,6 +60,7 @@ fn source(home: Option<(&str, &str)>) -> SourceFacts {
         blobs: vec![blob(1), blob(2), blob(3)],
         children: Vec::new(),
         home: home.map(|(r, p)| (r.to_string(), p.to_string())),
+        attestations: Vec::new(),
     }
 }
 

@@ -189,3 +189,57 @@ fn kinds_parse_as_people_write_them() {
         ArtifactKind::Sbom
     );
 }
+
+#[test]
+fn buildx_attestations_are_told_by_their_annotations_and_predicates() {
+    let image = Digest::of(b"the amd64 image");
+    let attestation = Digest::of(b"its attestation manifest");
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": image, "size": 10,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": OCI_MANIFEST, "digest": attestation, "size": 20,
+             "platform": {"os": "unknown", "architecture": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                             "vnd.docker.reference.digest": image}},
+            // Unknown/unknown without buildx's annotations is no attestation of an image.
+            {"mediaType": OCI_MANIFEST, "digest": Digest::of(b"other"), "size": 5,
+             "platform": {"os": "unknown", "architecture": "unknown"}},
+        ],
+    });
+    let found = attestations_in(&serde_json::to_vec(&index).unwrap());
+    assert_eq!(found, vec![(attestation.clone(), image.clone())]);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(b"c"), "size": 1},
+        "layers": [
+            {"mediaType": IN_TOTO_JSON, "digest": Digest::of(b"p"), "size": 1500,
+             "annotations": {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}},
+            {"mediaType": IN_TOTO_JSON, "digest": Digest::of(b"s"), "size": 9000,
+             "annotations": {"in-toto.io/predicate-type": "https://spdx.dev/Document"}},
+        ],
+    });
+    let read = attestation_statements(
+        attestation.clone(),
+        image.clone(),
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    assert_eq!(read.subject, image);
+    assert_eq!(
+        read.statements,
+        vec![
+            (
+                ArtifactKind::Provenance,
+                "https://slsa.dev/provenance/v0.2".to_string(),
+                1500
+            ),
+            (
+                ArtifactKind::Sbom,
+                "https://spdx.dev/Document".to_string(),
+                9000
+            ),
+        ]
+    );
+    assert!(attestations_in(b"not json").is_empty());
+}

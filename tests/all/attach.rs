@@ -10,7 +10,7 @@ use crate::support::registry::{self, Tls};
 use crate::support::{self, Run, Runner};
 
 /// An SPDX 2.3 document as syft writes one (the fields the spec requires), naming `name`.
-fn spdx(name: &str) -> String {
+pub(crate) fn spdx(name: &str) -> String {
     serde_json::json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",

@@ -28,6 +28,7 @@ mod merge;
 mod oracle;
 mod packages;
 mod publish;
+mod referrers_api;
 mod release;
 mod retention;
 mod run_plan;

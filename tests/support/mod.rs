@@ -1,6 +1,7 @@
 //! Test support: running tagship as the runner runs a container action, and reading what it left.
 
 pub mod fake_http;
+pub mod fake_registry;
 pub mod faults;
 pub mod github;
 pub mod gitlab;

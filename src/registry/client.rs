@@ -1101,7 +1101,7 @@ impl Registry {
         bytes: &[u8],
         media_type: &str,
     ) -> Result<ManifestPut, RegistryError> {
-        self.put_manifest_if(repository, reference, bytes, media_type, None)
+        self.put_manifest_if(repository, reference, bytes, media_type, Precondition::None)
             .await?
             .ok_or_else(|| RegistryError::Protocol {
                 registry: self.name.clone(),
@@ -1110,15 +1110,15 @@ impl Registry {
             })
     }
 
-    /// `put_manifest`, with `If-Match: etag` when given; `None` when the registry honours it and
-    /// the manifest changed since it was read (412): read it again.
+    /// `put_manifest` under `precondition`; `None` when the registry honours it and it does not
+    /// hold (412): the manifest changed, or appeared, since it was read.
     pub async fn put_manifest_if(
         &self,
         repository: &str,
         reference: &str,
         bytes: &[u8],
         media_type: &str,
-        if_match: Option<&str>,
+        precondition: Precondition<'_>,
     ) -> Result<Option<ManifestPut>, RegistryError> {
         let op = Op {
             what: "PUT manifest",
@@ -1134,9 +1134,10 @@ impl Registry {
                     .put(&url)
                     .header(CONTENT_TYPE, media_type)
                     .body(body.clone());
-                Ok(match if_match {
-                    Some(etag) => request.header(reqwest::header::IF_MATCH, etag),
-                    None => request,
+                Ok(match precondition {
+                    Precondition::None => request,
+                    Precondition::IfMatch(etag) => request.header(reqwest::header::IF_MATCH, etag),
+                    Precondition::Absent => request.header(reqwest::header::IF_NONE_MATCH, "*"),
                 })
             })
             .await?;
@@ -1145,7 +1146,7 @@ impl Registry {
             200 | 201 | 202 | 204 => Ok(Some(ManifestPut {
                 subject_indexed: response.headers().contains_key("oci-subject"),
             })),
-            412 if if_match.is_some() => Ok(None),
+            412 if precondition != Precondition::None => Ok(None),
             _ => Err(self.fail(&op, response).await),
         }
     }
@@ -1422,6 +1423,16 @@ pub struct ManifestRead {
     pub media_type: String,
     /// The registry's `ETag` for it, which `If-Match` sends back.
     pub etag: Option<String>,
+}
+
+/// What must hold for a manifest `PUT` to be taken (a read-modify-write's guard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition<'a> {
+    None,
+    /// `If-Match`: it is still as read, with this `ETag`.
+    IfMatch(&'a str),
+    /// `If-None-Match: *`: it still does not exist.
+    Absent,
 }
 
 /// What a registry said to a manifest `PUT`.

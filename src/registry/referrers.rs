@@ -3,16 +3,16 @@
 //! digest, then the fallback index where the registry did not index the subject itself).
 //!
 //! The fallback index is a read-modify-write that concurrent jobs (a build matrix attaching to one
-//! index) race on. `If-Match` is sent with the `ETag` read, for registries that honour it (a 412
-//! makes it read again); distribution 2.8 and ghcr.io ignore it, so after writing, the index is
-//! read again once every other writer's stale write would have landed (`SETTLE`), and written
-//! again while it lacks anything it should list.
+//! index) race on. `If-Match` is sent with the `ETag` read (`If-None-Match: *` when there was no
+//! index), for registries that honour it (a 412 makes it read again); distribution 2.8 and
+//! ghcr.io ignore it, so after writing, the index is read again once every other writer's stale
+//! write would have landed (`SETTLE`), and written again while it lacks anything it should list.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::artifact::{self, Descriptor};
-use super::client::Registry;
+use super::client::{Precondition, Registry};
 use super::copy::{self, PushError};
 use super::digest::Digest;
 use super::error::RegistryError;
@@ -259,6 +259,9 @@ async fn update_fallback_index(
     let tag = artifact::fallback_tag(subject);
     let where_ = format!("{repository}:{tag}, the fallback referrers index of {subject}");
     let mut writes = 0;
+    // Cleared when a registry refuses `If-None-Match: *` for an index that is still absent:
+    // it mishandles the header, and is written without it.
+    let mut guard_creation = true;
     for _ in 0..MAX_ROUNDS {
         let current = registry
             .get_manifest_versioned(repository, &tag, true)
@@ -274,12 +277,32 @@ async fn update_fallback_index(
                 "{where_} lost an entry to another writer at the same time; writing it again"
             );
         }
-        let etag = current.as_ref().and_then(|c| c.etag.as_deref());
+        let precondition = match &current {
+            Some(read) => read
+                .etag
+                .as_deref()
+                .map_or(Precondition::None, Precondition::IfMatch),
+            None if guard_creation => Precondition::Absent,
+            None => Precondition::None,
+        };
         let put = registry
-            .put_manifest_if(repository, &tag, &merged, OCI_INDEX, etag)
+            .put_manifest_if(repository, &tag, &merged, OCI_INDEX, precondition)
             .await?;
         if put.is_none() {
-            tracing::info!("{where_} changed since it was read (412); reading it again");
+            if precondition == Precondition::Absent
+                && registry
+                    .get_manifest(repository, &tag, true)
+                    .await?
+                    .is_none()
+            {
+                tracing::warn!(
+                    "registry {} refused to create {where_} with `If-None-Match: *` though it does not exist; writing it without the condition",
+                    registry.name
+                );
+                guard_creation = false;
+            } else {
+                tracing::info!("{where_} changed since it was read (412); reading it again");
+            }
             continue;
         }
         writes += 1;

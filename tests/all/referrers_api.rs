@@ -311,3 +311,83 @@ fn a_fallback_index_changed_since_it_was_read_is_read_again_where_if_match_is_ho
     // With no referrers API, nothing said OCI-Subject.
     assert!(seen.iter().all(|s| s.oci_subject.is_none()));
 }
+
+/// No index yet: tagship creates it with `If-None-Match: *`, so another writer's index made
+/// between tagship's read (404) and its write is not replaced: the write is refused, the index
+/// read again and written with `If-Match`.
+#[test]
+fn a_fallback_index_created_meanwhile_by_another_writer_is_not_replaced() {
+    let other = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": sha256(b"other writer"),
+        "size": 12,
+        "artifactType": "application/vnd.cyclonedx+json",
+    });
+    let registry = Fake::start(Some(Behaviour {
+        honour_if_match: true,
+        another_writer: Some(other.clone()),
+        ..Behaviour::default()
+    }));
+    let image = format!("{}/app", registry.addr);
+    let subject = push(&image, "if-none-match");
+    let tag = format!("sha256-{}", &subject[7..]);
+    let files = support::scratch_dir(&format!("referrers-if-none-match-{}", std::process::id()));
+    std::fs::write(files.join("sbom.spdx.json"), spdx("app")).unwrap();
+    let sbom = files.join("sbom.spdx.json").display().to_string();
+    let before = registry.seen().len();
+    let run = cli(
+        "referrers-if-none-match",
+        &["attach", &format!("{image}@{subject}"), &sbom],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let referrer = run.stdout.trim().split_once('@').unwrap().1.to_string();
+    let seen = registry.seen();
+    let index_puts: Vec<&Seen> = manifest_puts(&seen[before..])
+        .into_iter()
+        .filter(|s| s.path == format!("/v2/app/manifests/{tag}"))
+        .collect();
+    assert_eq!(index_puts.len(), 2, "{index_puts:?}");
+    assert_eq!(index_puts[0].if_none_match.as_deref(), Some("*"));
+    assert_eq!(index_puts[0].status, 412, "{index_puts:?}");
+    assert!(index_puts[1].if_match.is_some(), "{index_puts:?}");
+    assert_eq!(index_puts[1].status, 201);
+    assert_eq!(
+        digests(&registry.manifest("app", &tag).unwrap()),
+        vec![other["digest"].as_str().unwrap().to_string(), referrer],
+        "{}",
+        run.stderr
+    );
+}
+
+/// A registry that refuses `If-None-Match: *` though the index does not exist mishandles it:
+/// tagship says so and creates the index without it.
+#[test]
+fn a_registry_that_mishandles_if_none_match_still_gets_its_index() {
+    let registry = Fake::start(Some(Behaviour {
+        refuse_if_none_match: true,
+        ..Behaviour::default()
+    }));
+    let image = format!("{}/app", registry.addr);
+    let subject = push(&image, "if-none-match-broken");
+    let tag = format!("sha256-{}", &subject[7..]);
+    let files = support::scratch_dir(&format!("referrers-inm-broken-{}", std::process::id()));
+    std::fs::write(files.join("sbom.spdx.json"), spdx("app")).unwrap();
+    let sbom = files.join("sbom.spdx.json").display().to_string();
+    let run = cli(
+        "referrers-inm-broken",
+        &["attach", &format!("{image}@{subject}"), &sbom],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "with `If-None-Match: *` though it does not exist; writing it without the condition"
+        ),
+        "{}",
+        run.stderr
+    );
+    let referrer = run.stdout.trim().split_once('@').unwrap().1.to_string();
+    assert_eq!(
+        digests(&registry.manifest("app", &tag).unwrap()),
+        vec![referrer]
+    );
+}

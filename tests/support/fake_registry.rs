@@ -35,6 +35,7 @@ pub struct Seen {
     pub authorization: Option<String>,
     pub content_range: Option<String>,
     pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
     pub body_len: usize,
     /// The status answered (0 while the answer is being made).
     pub status: u16,
@@ -91,9 +92,13 @@ pub struct Behaviour {
     /// that digest. Without it the referrers API answers 404, as distribution 2.8 does.
     pub referrers_api: bool,
     /// A manifest `PUT` with `If-Match` other than the reference's current `ETag` (or for a
-    /// reference that does not exist) is refused with 412. Without it `If-Match` is ignored, as
-    /// distribution 2.8 and ghcr.io do (both send an `ETag` on manifest reads).
+    /// reference that does not exist), or with `If-None-Match: *` for one that exists, is
+    /// refused with 412. Without it both are ignored, as distribution 2.8 and ghcr.io do (both
+    /// send an `ETag` on manifest reads).
     pub honour_if_match: bool,
+    /// Every manifest `PUT` with `If-None-Match` is refused with 412, whether or not the
+    /// manifest exists: a registry or proxy that mishandles the header.
+    pub refuse_if_none_match: bool,
     /// Another writer at the same moment: the first time a fallback index (`sha256-<hex>`) is
     /// read after a manifest whose subject is that digest was pushed, the read is answered, and
     /// then this descriptor is added to the stored index (made when there is none), before the
@@ -497,6 +502,7 @@ struct Asked {
     content_range: Option<String>,
     content_type: Option<String>,
     if_match: Option<String>,
+    if_none_match: Option<String>,
     body: Bytes,
 }
 
@@ -511,6 +517,7 @@ async fn answer(
         content_range: header(&request, "content-range"),
         content_type: header(&request, "content-type"),
         if_match: header(&request, "if-match"),
+        if_none_match: header(&request, "if-none-match"),
         body: match request.into_body().collect().await {
             Ok(body) => body.to_bytes(),
             Err(_) => Bytes::new(),
@@ -524,6 +531,7 @@ async fn answer(
             authorization: asked.authorization.clone(),
             content_range: asked.content_range.clone(),
             if_match: asked.if_match.clone(),
+            if_none_match: asked.if_none_match.clone(),
             body_len: asked.body.len(),
             status: 0,
             oci_subject: None,
@@ -896,6 +904,19 @@ fn write_manifest(
         return error(400, "MANIFEST_INVALID", "the manifest is not JSON");
     };
     let mut store = shared.store.lock().unwrap();
+    if behaviour.refuse_if_none_match && asked.if_none_match.is_some() {
+        return error(412, "PRECONDITION_FAILED", "If-None-Match is not supported");
+    }
+    if behaviour.honour_if_match
+        && asked.if_none_match.as_deref() == Some("*")
+        && store.manifest(repository, reference).is_some()
+    {
+        return error(
+            412,
+            "PRECONDITION_FAILED",
+            "the manifest exists (If-None-Match: *)",
+        );
+    }
     if let (true, Some(wanted)) = (behaviour.honour_if_match, &asked.if_match) {
         let current = store.manifest(repository, reference).map(Stored::etag);
         let matches = match current {

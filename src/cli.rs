@@ -175,6 +175,10 @@ pub struct PushFlags {
     /// `attach` setting's entries: PATH[,type=…][,artifact-type=…][,platform=…]. Repeatable.
     #[arg(long = "attach", value_name = "ENTRY")]
     pub attach: Vec<String>,
+    /// Do not carry along what is attached to a docker:// (or merged) image where it comes
+    /// from (its SBOMs, signatures…: its referrers).
+    #[arg(long)]
+    pub no_referrers: bool,
     /// A vulnerability scan report of the image (Trivy JSON, Grype JSON or SARIF): its findings
     /// are shown, and it is attached to the image. Repeatable.
     #[arg(long = "scan-report", value_name = "FILE")]
@@ -322,6 +326,7 @@ pub(crate) fn push_source(
     line.typed("on-conflict", "--on-conflict", push.on_conflict.is_some());
     line.typed("concurrency", "--concurrency", push.concurrency.is_some());
     line.lines("attach", "--attach", &push.attach);
+    line.typed("carry-referrers", "--no-referrers", push.no_referrers);
     line.lines("scan-report", "--scan-report", &push.scan_report);
     line.text(
         "fail-on-severity",
@@ -335,6 +340,9 @@ pub(crate) fn push_source(
     }
     if let Some(n) = push.concurrency {
         settings.registry.concurrency = usize::from(n);
+    }
+    if push.no_referrers {
+        settings.attach.carry = false;
     }
     let origins = settings.origins.clone();
     let output_json = push.output_json.resolve(env);

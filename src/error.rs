@@ -176,6 +176,7 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("rollback-to", "--to"),
     ("rollback-tags", "--tags"),
     ("attach", "--attach"),
+    ("carry-referrers", "--no-referrers"),
     ("scan-report", "--scan-report"),
     ("fail-on-severity", "--fail-on-severity"),
 ];

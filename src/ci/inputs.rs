@@ -22,6 +22,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "source",
     "merge",
     "attach",
+    "carry-referrers",
     "scan-report",
     "fail-on-severity",
     "github-token",

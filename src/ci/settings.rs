@@ -61,6 +61,9 @@ pub struct AttachSettings {
     pub files: Vec<AttachFile>,
     /// `tagship attach IMAGE@DIGEST`: the manifest to attach to, where no push names one.
     pub subject: Option<String>,
+    /// `carry-referrers`: an image copied from a registry (`docker://`, `merge`) takes what is
+    /// attached to it there along.
+    pub carry: bool,
 }
 
 /// The scan reports, read and parsed, the OpenVEX documents among the `attach` files, and the
@@ -417,7 +420,10 @@ impl Settings {
                     }),
                 },
             },
-            attach: AttachSettings::default(),
+            attach: AttachSettings {
+                carry: true,
+                ..AttachSettings::default()
+            },
             scan: ScanSettings::default(),
             dotenv: vars
                 .get("TAGSHIP_DOTENV")
@@ -508,6 +514,7 @@ impl Settings {
             .into_iter()
             .map(|entry| AttachFile::read(entry, &attach_base))
             .collect::<Result<_, _>>()?;
+        settings.attach.carry = inputs.bool("carry-referrers", true)?;
         settings.scan.threshold = parsed(
             inputs,
             "fail-on-severity",

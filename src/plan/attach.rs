@@ -252,8 +252,9 @@ pub fn decide(
             let subject = listed.iter().find(|s| s.subject == artifact.subject);
             let same = subject.and_then(|s| {
                 s.referrers.iter().find(|r| {
-                    r.artifact_type.as_deref() == Some(artifact.artifact_type.as_str())
-                        && r.layers.contains(&artifact.digest)
+                    r.digest == artifact.manifest
+                        || (r.artifact_type.as_deref() == Some(artifact.artifact_type.as_str())
+                            && r.layers.contains(&artifact.digest))
                 })
             });
             let action = match same {

@@ -153,15 +153,57 @@ pub async fn layers_of(
         .collect())
 }
 
-/// One artifact to attach, made ready: its file's bytes, its manifest and the descriptor the
-/// fallback index lists it by.
-#[derive(Debug, Clone)]
+/// One artifact to attach, made ready: its manifest, the descriptor the fallback index lists it
+/// by, and the blobs it needs with where to read each (a file's bytes, or the repository a
+/// carried referrer comes from).
+#[derive(Clone)]
 pub struct Prepared {
     pub subject: Digest,
-    pub file: artifact::ArtifactFile,
-    pub bytes: bytes::Bytes,
     pub manifest: Vec<u8>,
     pub descriptor: Descriptor,
+    pub blobs: Vec<(BlobInfo, BlobOrigin)>,
+    /// What it is, for the log: `sbom.spdx.json (application/spdx+json, 1.1 KiB)`.
+    pub what: String,
+}
+
+impl Prepared {
+    /// A file made into an artifact manifest: its blobs are the empty config and the file.
+    pub fn file(
+        subject: Digest,
+        file: &artifact::ArtifactFile,
+        bytes: bytes::Bytes,
+        manifest: Vec<u8>,
+        descriptor: Descriptor,
+    ) -> Prepared {
+        let empty = bytes::Bytes::from_static(artifact::EMPTY_CONFIG);
+        Prepared {
+            subject,
+            manifest,
+            descriptor,
+            blobs: vec![
+                (
+                    BlobInfo {
+                        digest: Digest::of(&empty),
+                        size: empty.len() as u64,
+                    },
+                    BlobOrigin::Memory(empty),
+                ),
+                (
+                    BlobInfo {
+                        digest: file.digest.clone(),
+                        size: file.size,
+                    },
+                    BlobOrigin::Memory(bytes),
+                ),
+            ],
+            what: format!(
+                "{} ({}, {})",
+                file.title,
+                file.artifact_type,
+                crate::output::human_bytes(file.size)
+            ),
+        }
+    }
 }
 
 /// What attaching did in one repository.
@@ -173,9 +215,8 @@ pub struct Attached {
     pub fallback: Vec<(String, usize)>,
 }
 
-/// Attaches `artifacts` in `repository`: the empty config and each file as blobs (when missing),
-/// each manifest by digest, then, for each subject the registry did not index itself, the
-/// fallback index.
+/// Attaches `artifacts` in `repository`: their blobs (when missing), each manifest by digest,
+/// then, for each subject the registry did not index itself, the fallback index.
 pub async fn attach(
     registry: &Registry,
     repository: &str,
@@ -183,37 +224,13 @@ pub async fn attach(
     retry: &RetryPolicy,
 ) -> Result<Attached, PushError> {
     let progress = Progress::default();
-    let empty = bytes::Bytes::from_static(artifact::EMPTY_CONFIG);
-    let mut blobs: Vec<(BlobInfo, bytes::Bytes)> = vec![(
-        BlobInfo {
-            digest: Digest::of(&empty),
-            size: empty.len() as u64,
-        },
-        empty,
-    )];
-    for prepared in artifacts {
-        if !blobs.iter().any(|(b, _)| b.digest == prepared.file.digest) {
-            blobs.push((
-                BlobInfo {
-                    digest: prepared.file.digest.clone(),
-                    size: prepared.file.size,
-                },
-                prepared.bytes.clone(),
-            ));
+    let mut sent: BTreeSet<Digest> = BTreeSet::new();
+    for (blob, origin) in artifacts.iter().flat_map(|p| &p.blobs) {
+        if !sent.insert(blob.digest.clone()) {
+            continue;
         }
-    }
-    for (blob, bytes) in &blobs {
         if !registry.blob_exists(repository, &blob.digest, true).await? {
-            copy::push_blob(
-                registry,
-                repository,
-                blob,
-                &BlobOrigin::Memory(bytes.clone()),
-                None,
-                &progress,
-                retry,
-            )
-            .await?;
+            copy::push_blob(registry, repository, blob, origin, None, &progress, retry).await?;
         }
     }
     let mut done = Attached::default();
@@ -225,7 +242,7 @@ pub async fn attach(
                 repository,
                 digest.as_str(),
                 &prepared.manifest,
-                super::media::OCI_MANIFEST,
+                &prepared.descriptor.media_type,
             )
             .await?;
         done.manifests.push(digest.as_str().to_string());

@@ -14,13 +14,14 @@ use crate::plan::attach::{
 use crate::plan::{InputError, Plan};
 use crate::publish::{Connections, PublishError};
 use crate::registry::artifact::{self, ArtifactFile, Descriptor};
+use crate::registry::copy::Loaded;
 use crate::registry::copy::Target;
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::media::{ManifestDoc, ManifestKind, manifest_kind};
 use crate::registry::merge::ChildPlatform;
 use crate::registry::referrers::{self, Attached, MAX_REFERRERS_READ, Prepared};
-use crate::registry::source::RawManifest;
+use crate::registry::source::{BlobInfo, BlobOrigin, RawManifest};
 
 /// What the executor needs: per planned image, its repository and the artifacts made ready.
 pub struct AttachHandles {
@@ -179,13 +180,13 @@ fn prepare(
             platform: entry.platform.clone(),
             manifest: descriptor.digest.to_string(),
         });
-        prepared.push(Prepared {
-            subject: subject.digest.clone(),
-            file,
-            bytes: bytes.clone(),
+        prepared.push(Prepared::file(
+            subject.digest.clone(),
+            &file,
+            bytes.clone(),
             manifest,
             descriptor,
-        });
+        ));
     }
     Ok((facts, prepared))
 }
@@ -235,12 +236,15 @@ pub async fn read_subject(target: &Target, digest: &str) -> Result<RawManifest, 
 pub async fn observe(
     settings: &AttachSettings,
     root: &RawManifest,
+    carried: (Vec<ArtifactFacts>, Vec<Prepared>),
     plan: &Plan,
     connections: &mut Connections<'_>,
     push_scope: bool,
     now: Timestamp,
 ) -> Result<(crate::plan::run::AttachFacts, AttachHandles), Error> {
-    let (artifacts, prepared) = prepare(settings, root, now)?;
+    let (mut artifacts, mut prepared) = prepare(settings, root, now)?;
+    artifacts.extend(carried.0);
+    prepared.extend(carried.1);
     let mut subjects: Vec<&Digest> = prepared.iter().map(|p| &p.subject).collect();
     subjects.sort();
     subjects.dedup();
@@ -297,6 +301,120 @@ pub async fn observe(
     ))
 }
 
+/// What is attached to the image in the repository it is copied from (`docker://`, `merge`):
+/// the referrers of `root` and of its platform images there, made ready to carry along, with
+/// their blobs read from there. One level: a referrer of a referrer stays behind.
+pub async fn carried(
+    loaded: &Loaded,
+    root: &RawManifest,
+) -> Result<(Vec<ArtifactFacts>, Vec<Prepared>), Error> {
+    let Loaded::Image(image) = loaded else {
+        return Ok(Default::default());
+    };
+    let BlobOrigin::Remote {
+        registry,
+        repository,
+    } = &image.origin
+    else {
+        return Ok(Default::default());
+    };
+    let home = format!("{}/{repository}", registry.name);
+    let subjects = std::iter::once(&root.digest).chain(image.children.iter().map(|c| &c.digest));
+    let (mut facts, mut prepared) = (Vec::new(), Vec::new());
+    for subject in subjects {
+        let listed = referrers::list(registry, repository, subject, false)
+            .await
+            .map_err(registry_error)?;
+        for referrer in listed.referrers.iter().take(MAX_REFERRERS_READ) {
+            let Some((bytes, media_type)) = registry
+                .get_manifest(repository, referrer.digest.as_str(), false)
+                .await
+                .map_err(registry_error)?
+            else {
+                tracing::warn!(
+                    "{home}: referrer {} of {subject} is listed but not there; not carried",
+                    referrer.digest
+                );
+                continue;
+            };
+            if Digest::of(&bytes) != referrer.digest {
+                return Err(registry_error(RegistryError::DigestMismatch {
+                    expected: referrer.digest.clone(),
+                    actual: Digest::of(&bytes),
+                }));
+            }
+            let doc: ManifestDoc = serde_json::from_slice(&bytes).map_err(|e| {
+                registry_error(RegistryError::Protocol {
+                    registry: registry.name.clone(),
+                    message: format!("referrer {} is not a manifest ({e})", referrer.digest),
+                })
+            })?;
+            let origin = BlobOrigin::Remote {
+                registry: registry.clone(),
+                repository: repository.clone(),
+            };
+            let blobs: Vec<(BlobInfo, BlobOrigin)> = doc
+                .config
+                .iter()
+                .chain(&doc.layers)
+                .map(|d| {
+                    (
+                        BlobInfo {
+                            digest: d.digest.clone(),
+                            size: d.size,
+                        },
+                        origin.clone(),
+                    )
+                })
+                .collect();
+            let artifact_type = referrer
+                .artifact_type
+                .clone()
+                .or_else(|| doc.config.as_ref().map(|c| c.media_type.clone()))
+                .unwrap_or_default();
+            let title = referrer
+                .annotations
+                .get(artifact::ANNOTATION_TITLE)
+                .cloned()
+                .unwrap_or_else(|| referrer.digest.to_string());
+            let size = doc.layers.iter().map(|l| l.size).sum();
+            facts.push(ArtifactFacts {
+                file: title.clone(),
+                kind: ArtifactKind::of_artifact_type(&artifact_type),
+                format: format!("carried from {home}"),
+                artifact_type: artifact_type.clone(),
+                digest: doc
+                    .layers
+                    .first()
+                    .map(|l| l.digest.to_string())
+                    .unwrap_or_default(),
+                size,
+                subject: subject.to_string(),
+                platform: None,
+                manifest: referrer.digest.to_string(),
+            });
+            prepared.push(Prepared {
+                subject: subject.clone(),
+                manifest: bytes,
+                descriptor: Descriptor {
+                    media_type: if media_type.is_empty() {
+                        referrer.media_type.clone()
+                    } else {
+                        media_type
+                    },
+                    ..referrer.clone()
+                },
+                blobs,
+                what: format!(
+                    "{title} ({artifact_type}, {}, from {home})",
+                    crate::output::human_bytes(size)
+                ),
+            });
+        }
+    }
+    Ok((facts, prepared))
+}
+
 /// Attaches what `steps` say to attach, repository by repository.
 pub async fn execute(
     steps: &[AttachStep],
@@ -335,11 +453,9 @@ pub async fn execute(
             .map_err(PublishError::from)?;
         for prepared in &to_attach {
             tracing::info!(
-                "{}: attached {} ({}, {}) to {} as {}",
+                "{}: attached {} to {} as {}",
                 target.image,
-                prepared.file.title,
-                prepared.file.artifact_type,
-                crate::output::human_bytes(prepared.file.size),
+                prepared.what,
                 prepared.subject,
                 prepared.descriptor.digest
             );

@@ -111,7 +111,14 @@ pub async fn observe(
             scan.threshold.label()
         );
     }
-    if !settings.attach.files.is_empty() {
+    // What the image has attached where it is copied from goes along with it.
+    let carried = match (&handles.loaded, &handles.root) {
+        (Some(loaded), Some(root)) if settings.attach.carry => {
+            attach::carried(loaded, root).await?
+        }
+        _ => Default::default(),
+    };
+    if !settings.attach.files.is_empty() || !carried.0.is_empty() {
         let subject = match (&handles.root, &settings.attach.subject, plan.images.first()) {
             (Some(root), _, _) => Some(root.clone()),
             (None, Some(digest), Some(image)) => {
@@ -125,6 +132,7 @@ pub async fn observe(
                 let (facts, prepared) = attach::observe(
                     &settings.attach,
                     &root,
+                    carried,
                     plan,
                     &mut connections,
                     intent.writes,

@@ -425,3 +425,94 @@ fn two_attachers_racing_on_one_fallback_index_both_end_listed() {
         b.stderr
     );
 }
+
+/// Promotion: an image copied from a staging repository (`docker://`) takes what is attached to
+/// it there along, byte for byte; `carry-referrers: false` leaves it behind.
+#[test]
+fn a_promoted_image_carries_its_referrers_along() {
+    let regs = registry::registries();
+    let staging = format!("{}/{}", regs.plain, registry::unique_repo("staging"));
+    let built = support::sample_layout("attach-promote", 174, 1, 3_000);
+    registry::push_by_digest(
+        &built.dir,
+        &format!("{staging}@{}", built.manifest_digest),
+        false,
+    );
+    let files = support::scratch_dir(&format!("attach-promote-files-{}", std::process::id()));
+    std::fs::write(files.join("sbom.spdx.json"), spdx("promoted")).unwrap();
+    let attached = cli(
+        "attach-promote-attach",
+        &[
+            "attach",
+            &format!("{staging}@{}", built.manifest_digest),
+            &files.join("sbom.spdx.json").display().to_string(),
+        ],
+    );
+    assert_eq!(attached.code, 0, "{}", attached.stderr);
+    let referrer = attached
+        .stdout
+        .trim()
+        .split_once('@')
+        .unwrap()
+        .1
+        .to_string();
+
+    let promote = |image: &str, carry: &str| {
+        Runner::shared_event("push-tag")
+            .var("GITHUB_REF", "refs/tags/v3.0.0")
+            .input(
+                "source",
+                &format!("docker://{staging}@{}", built.manifest_digest),
+            )
+            .input("images", image)
+            .input("tags", "type=semver,pattern={{version}}")
+            .input("flavor", "latest=false")
+            .input("release", "false")
+            .input("carry-referrers", carry)
+            .run()
+    };
+    let production = format!("{}/{}", regs.plain, registry::unique_repo("production"));
+    let run = promote(&production, "true");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.outputs["attached"], format!("{production}@{referrer}"));
+    assert_eq!(
+        listed(&production, &built.manifest_digest),
+        vec![referrer.clone()]
+    );
+    assert_eq!(
+        registry::inspect_raw(&format!("{production}@{referrer}"), None, Tls::Plain),
+        registry::inspect_raw(&format!("{staging}@{referrer}"), None, Tls::Plain),
+        "the same manifest, byte for byte"
+    );
+    let pulled = support::scratch_dir(&format!("attach-promote-pulled-{}", std::process::id()));
+    assert!(
+        registry::copy_to_dir(
+            &format!("{production}@{referrer}"),
+            None,
+            Tls::Plain,
+            &pulled
+        ),
+        "its blobs came along"
+    );
+    let plan: Value = serde_json::from_str(&run.outputs["run-plan"]).unwrap();
+    assert_eq!(
+        plan["attach"][0]["format"],
+        format!("carried from {staging}")
+    );
+
+    // Again: it is there, nothing is written.
+    let again = promote(&production, "true");
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let plan: Value = serde_json::from_str(&again.outputs["run-plan"]).unwrap();
+    assert_eq!(plan["attach"][0]["action"], "unchanged", "{plan}");
+
+    let bare = format!(
+        "{}/{}",
+        regs.plain,
+        registry::unique_repo("production-bare")
+    );
+    let left = promote(&bare, "false");
+    assert_eq!(left.code, 0, "{}", left.stderr);
+    assert!(!left.outputs.contains_key("attached"), "{:?}", left.outputs);
+    assert!(listed(&bare, &built.manifest_digest).is_empty());
+}

@@ -327,11 +327,29 @@ pub fn summary(run: &RunPlan, report: &Report) -> String {
             "Result",
             done,
         ));
-        if let Some(push) = run.push.as_ref().filter(|p| !p.attestations.is_empty()) {
-            out.push_str(&format!(
-                "Build attestations (buildx, in the index): {}\n\n",
-                push.attestations.join("; ")
-            ));
+        if let Some(push) = &run.push {
+            if !push.sizes.is_empty() {
+                out.push_str("| Platform | Download (compressed) | Layers |\n|---|---|---|\n");
+                for size in &push.sizes {
+                    out.push_str(&format!(
+                        "| {} | {} | {} |\n",
+                        if size.platform.is_empty() {
+                            "-"
+                        } else {
+                            &size.platform
+                        },
+                        super::human_bytes(size.compressed),
+                        size.layers
+                    ));
+                }
+                out.push('\n');
+            }
+            if !push.attestations.is_empty() {
+                out.push_str(&format!(
+                    "Build attestations (buildx, in the index): {}\n\n",
+                    push.attestations.join("; ")
+                ));
+            }
         }
     }
     if !run.attach.is_empty() {

@@ -30,6 +30,24 @@ pub use tags::{FloatRange, TagRole};
 use template::Template;
 use version::SemVer;
 
+/// A size as a person reads it: `512 B`, `4 MiB`, `1.5 GiB` (a decimal only when it is not whole).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else if value.fract() == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// Where OCI tags may have 128 characters at most.
 pub const MAX_TAG_LENGTH: usize = 128;
 

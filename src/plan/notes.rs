@@ -39,6 +39,16 @@ pub struct NotesInput {
     pub platforms: Vec<String>,
     /// What buildx's attestations in the index attest, per image (`provenance of linux/amd64`).
     pub attestations: Vec<String>,
+    /// Per platform image, what a pull downloads.
+    pub sizes: Vec<NotesSize>,
+    /// The ports the image exposes (`8080/tcp`, `53/udp`).
+    pub ports: Vec<String>,
+    /// `docker run` flags that publish them (`-p 8080:8080`, `-p 53:53/udp`).
+    pub port_flags: Vec<String>,
+    /// The same as compose writes them (`8080:8080`, `53:53/udp`).
+    pub port_mappings: Vec<String>,
+    /// The image's entrypoint and command, as one line; empty when its config says none.
+    pub entrypoint: String,
     /// The image's labels (`org.opencontainers.image.*` and the user's).
     pub labels: BTreeMap<String, String>,
     /// The commit the image was built from.
@@ -53,6 +63,16 @@ pub struct NotesInput {
     /// What is attached to the image (`attach`, the scan reports), in the first image's
     /// repository.
     pub attached: Vec<NotesArtifact>,
+}
+
+/// What pulling one platform's image downloads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotesSize {
+    /// `os/arch[/variant]`; empty when the image does not say.
+    pub platform: String,
+    /// Its layers' compressed size, for people (`12.3 MiB`).
+    pub compressed: String,
+    pub layers: usize,
 }
 
 /// A file attached to the image, as the notes show it.
@@ -238,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn default_notes_with_scan_findings_attestations_and_attached_files() {
+    fn default_notes_with_the_image_facts_scan_findings_and_attached_files() {
         let mut input = sample();
         input.vulnerabilities = "0 critical, 2 high, 5 medium, 1 low".into();
         input.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
@@ -246,6 +266,22 @@ mod tests {
             "provenance and sbom of linux/amd64".into(),
             "provenance of linux/arm64".into(),
         ];
+        input.sizes = vec![
+            NotesSize {
+                platform: "linux/amd64".into(),
+                compressed: "12.3 MiB".into(),
+                layers: 5,
+            },
+            NotesSize {
+                platform: "linux/arm64".into(),
+                compressed: "11.9 MiB".into(),
+                layers: 5,
+            },
+        ];
+        input.ports = vec!["8080/tcp".into(), "53/udp".into()];
+        input.port_flags = vec!["-p 8080:8080".into(), "-p 53:53/udp".into()];
+        input.port_mappings = vec!["8080:8080".into(), "53:53/udp".into()];
+        input.entrypoint = "/app serve".into();
         input.attached = vec![NotesArtifact {
             kind: "sbom".into(),
             file: "sbom.spdx.json".into(),

@@ -84,6 +84,29 @@ pub struct SourceFacts {
     /// What buildx's attestation manifests in the index attest, one line per image they
     /// describe (`provenance and sbom of linux/amd64`): not platforms.
     pub attestations: Vec<String>,
+    /// Per platform image: its compressed size and layers (what a pull downloads).
+    pub sizes: Vec<PlatformSize>,
+    /// What its config says about running it (the first platform's).
+    pub config: Option<RunConfig>,
+}
+
+/// What pulling one platform's image downloads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlatformSize {
+    /// `os/arch[/variant]`; empty when the image does not say.
+    pub platform: String,
+    /// Its layers' compressed bytes.
+    pub compressed: u64,
+    pub layers: usize,
+}
+
+/// What an image config says about running it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunConfig {
+    /// `ExposedPorts`: `8080/tcp`, `53/udp`.
+    pub ports: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
 }
 
 /// What one planned image repository holds, read before anything is written.
@@ -230,6 +253,12 @@ pub struct PushStep {
     /// buildx's attestations in the index, by the image they describe.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attestations: Vec<String>,
+    /// Per platform image, what a pull downloads.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<PlatformSize>,
+    /// What the image config says about running it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<RunConfig>,
     pub images: Vec<ImageStep>,
 }
 
@@ -513,6 +542,8 @@ pub fn decide_push(
         media_type: source.media_type.clone(),
         platforms: source.platforms.clone(),
         attestations: source.attestations.clone(),
+        sizes: source.sizes.clone(),
+        config: source.config.clone(),
         images,
     })
 }
@@ -595,6 +626,8 @@ struct Described<'a> {
     digest: &'a str,
     platforms: &'a [String],
     attestations: &'a [String],
+    sizes: &'a [PlatformSize],
+    config: Option<&'a RunConfig>,
     tags: Vec<String>,
     images: Vec<String>,
     scan: Option<&'a scan::Assessment>,
@@ -614,11 +647,32 @@ fn described_by_push(push: &PushStep) -> Described<'_> {
         digest: &push.digest,
         platforms: &push.platforms,
         attestations: &push.attestations,
+        sizes: &push.sizes,
+        config: push.config.as_ref(),
         tags,
         images: push.images.iter().map(|i| i.image.clone()).collect(),
         scan: None,
         attach: &[],
     }
+}
+
+/// Each exposed port published on the same host port, as `docker run -p` and compose write it:
+/// `8080/tcp` → `8080:8080`, `53/udp` → `53:53/udp`; what is no port is left out.
+fn port_mappings(config: Option<&RunConfig>) -> Vec<String> {
+    config
+        .map(|c| c.ports.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|exposed| {
+            let (port, protocol) = exposed.split_once('/').unwrap_or((exposed, "tcp"));
+            let port: u16 = port.parse().ok()?;
+            Some(match protocol {
+                "tcp" => format!("{port}:{port}"),
+                "udp" | "sctp" => format!("{port}:{port}/{protocol}"),
+                _ => return None,
+            })
+        })
+        .collect()
 }
 
 /// The notes' variables, from the context, the metadata and what the release describes.
@@ -681,6 +735,35 @@ fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &st
         pinned,
         platforms: described.platforms.to_vec(),
         attestations: described.attestations.to_vec(),
+        sizes: described
+            .sizes
+            .iter()
+            .map(|s| notes::NotesSize {
+                platform: s.platform.clone(),
+                compressed: super::human_bytes(s.compressed),
+                layers: s.layers,
+            })
+            .collect(),
+        ports: described
+            .config
+            .map(|c| c.ports.clone())
+            .unwrap_or_default(),
+        port_flags: port_mappings(described.config)
+            .iter()
+            .map(|m| format!("-p {m}"))
+            .collect(),
+        port_mappings: port_mappings(described.config),
+        entrypoint: described
+            .config
+            .map(|c| {
+                c.entrypoint
+                    .iter()
+                    .chain(&c.cmd)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
         labels,
         revision: ctx.sha.clone(),
         changelog: changelog.to_string(),
@@ -1008,6 +1091,8 @@ pub fn decide(
                     digest: &p.digest,
                     platforms: &p.platforms,
                     attestations: &[],
+                    sizes: &[],
+                    config: None,
                     tags: p.tags.clone(),
                     images: p.images.clone(),
                     scan: None,

@@ -876,3 +876,13 @@ fn the_planner_imports_nothing_outside_itself_and_does_no_io() {
         found.join("\n")
     );
 }
+
+#[test]
+fn sizes_read_as_people_say_them() {
+    use super::human_bytes;
+    assert_eq!(human_bytes(512), "512 B");
+    assert_eq!(human_bytes(4 << 20), "4 MiB");
+    assert_eq!(human_bytes(64 << 10), "64 KiB");
+    assert_eq!(human_bytes(3 << 19), "1.5 MiB");
+    assert_eq!(human_bytes(1_000_000), "976.6 KiB");
+}

@@ -140,6 +140,43 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
     }
 }
 
+/// A small blob of the source (an image config), read whole under [`super::body::MAX_CONFIG`]
+/// and checked against its digest.
+pub async fn read_small_blob(origin: &BlobOrigin, blob: &BlobInfo) -> Result<Vec<u8>, PushError> {
+    use futures_util::TryStreamExt;
+    if blob.size > super::body::MAX_CONFIG {
+        return Err(RegistryError::Setup(format!(
+            "{} says it is {} bytes: not an image config",
+            blob.digest, blob.size
+        ))
+        .into());
+    }
+    let mut stream = open(origin, blob).await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.try_next().await.map_err(|e| {
+        PushError::from(RegistryError::Setup(format!(
+            "reading {}: {e}",
+            blob.digest
+        )))
+    })? {
+        if (bytes.len() + chunk.len()) as u64 > super::body::MAX_CONFIG {
+            return Err(
+                RegistryError::Setup(format!("{} is larger than it says", blob.digest)).into(),
+            );
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let actual = Digest::of(&bytes);
+    if actual != blob.digest {
+        return Err(RegistryError::DigestMismatch {
+            expected: blob.digest.clone(),
+            actual,
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
 /// After a failed try of a whole upload: waits before the next one (the registry's
 /// `Retry-After`, when it gave one) and counts it, with a warning that names `what`; or the error
 /// to fail with: `e` itself when it is not transient, else `e` with why it is not tried again

@@ -84,3 +84,60 @@ impl ManifestDoc {
         .to_string()
     }
 }
+
+/// What an image config says about running the image: its exposed ports (`8080/tcp`), its
+/// entrypoint and command. `None` when it is no image config.
+pub fn run_config(config: &[u8]) -> Option<crate::plan::run::RunConfig> {
+    #[derive(Deserialize)]
+    struct Config {
+        #[serde(default)]
+        config: Option<Runtime>,
+    }
+    #[derive(Deserialize, Default)]
+    struct Runtime {
+        #[serde(rename = "ExposedPorts", default)]
+        exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+        #[serde(rename = "Entrypoint", default)]
+        entrypoint: Option<Vec<String>>,
+        #[serde(rename = "Cmd", default)]
+        cmd: Option<Vec<String>>,
+    }
+    // Serde would fill a struct from an array too: only an object is a config.
+    let value: serde_json::Value = serde_json::from_slice(config).ok()?;
+    if !value.is_object() {
+        return None;
+    }
+    let runtime = serde_json::from_value::<Config>(value)
+        .ok()?
+        .config
+        .unwrap_or_default();
+    Some(crate::plan::run::RunConfig {
+        ports: runtime
+            .exposed_ports
+            .unwrap_or_default()
+            .into_keys()
+            .collect(),
+        entrypoint: runtime.entrypoint.unwrap_or_default(),
+        cmd: runtime.cmd.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod run_config_tests {
+    use super::*;
+
+    #[test]
+    fn the_config_says_how_the_image_runs() {
+        let config = br#"{"architecture":"amd64","os":"linux","config":{"ExposedPorts":{"8080/tcp":{},"53/udp":{}},"Entrypoint":["/app"],"Cmd":["serve","--port","8080"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let read = run_config(config).unwrap();
+        assert_eq!(read.ports, ["53/udp", "8080/tcp"]);
+        assert_eq!(read.entrypoint, ["/app"]);
+        assert_eq!(read.cmd, ["serve", "--port", "8080"]);
+        let bare = run_config(br#"{"architecture":"amd64","os":"linux","config":{}}"#).unwrap();
+        assert!(bare.ports.is_empty() && bare.entrypoint.is_empty());
+        assert_eq!(run_config(b"[]"), None);
+        // Docker writes `null` for an empty list.
+        let nulls = run_config(br#"{"config":{"ExposedPorts":null,"Entrypoint":null,"Cmd":null}}"#);
+        assert_eq!(nulls, Some(crate::plan::run::RunConfig::default()));
+    }
+}

@@ -6,6 +6,7 @@ pub mod action;
 pub mod attach;
 pub mod commands;
 pub mod execute;
+pub mod image_facts;
 pub mod observe;
 
 use std::path::Path;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Settings;
 use super::attach::{self, AttachHandles};
+use super::image_facts;
 use crate::error::Error;
 use crate::forge::Forge;
 use crate::output::human_bytes;
@@ -17,11 +18,9 @@ use crate::plan::release::Changelog;
 use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, RunPlan, SourceFacts};
 use crate::plan::{Context, Plan, git_tags};
 use crate::publish::{self, Connections, PublishError};
-use crate::registry::artifact;
 use crate::registry::client::PushAccess;
 use crate::registry::copy::{self, Loaded, PushError, Target};
 use crate::registry::error::{RegistryError, permission_fix};
-use crate::registry::media::ManifestDoc;
 use crate::registry::source::{BlobOrigin, RawManifest};
 use crate::release::{self, ReleaseError};
 use crate::retention::{self, Listing};
@@ -85,7 +84,11 @@ pub async fn observe(
                 "the source's manifest is not known before its layers are compressed".into(),
             ))
         })?;
-        let facts = source_facts(&loaded, &root, &source.to_string());
+        let mut facts = source_facts(&loaded, &root, &source.to_string());
+        let image = image_facts::read(&loaded, &root).await?;
+        facts.sizes = image.sizes;
+        facts.config = image.config;
+        facts.attestations = image.attestations;
         for image in &plan.images {
             let target = connections.target(image).await.map_err(registry_error)?;
             let repo = observe_repository(&target, &facts, plan, intent.writes, settings)
@@ -229,7 +232,7 @@ fn source_facts(loaded: &Loaded, root: &RawManifest, name: &str) -> SourceFacts 
                 } => Some((registry.name.clone(), repository.clone())),
                 _ => None,
             },
-            attestations: attestation_lines(root, &image.children),
+            ..SourceFacts::default()
         },
         Loaded::Docker {
             archive,
@@ -251,40 +254,10 @@ fn source_facts(loaded: &Loaded, root: &RawManifest, name: &str) -> SourceFacts 
                 media_type: root.media_type.clone(),
                 platforms: Vec::new(),
                 blobs,
-                children: Vec::new(),
-                home: None,
-                attestations: Vec::new(),
+                ..SourceFacts::default()
             }
         }
     }
-}
-
-/// What buildx's attestation manifests in the index `root` attest, one line per image they
-/// describe, named by its platform: `provenance and sbom of linux/amd64`.
-fn attestation_lines(root: &RawManifest, children: &[RawManifest]) -> Vec<String> {
-    let platforms: BTreeMap<String, String> = serde_json::from_slice::<ManifestDoc>(&root.bytes)
-        .map(|doc| doc.manifests)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|m| {
-            let name = copy::platform_names(&[m.platform?]).into_iter().next()?;
-            Some((m.digest.to_string(), name))
-        })
-        .collect();
-    artifact::attestations_in(&root.bytes)
-        .into_iter()
-        .filter_map(|(digest, subject)| {
-            let manifest = children.iter().find(|c| c.digest == digest)?;
-            let read = artifact::attestation_statements(digest, subject, &manifest.bytes);
-            let mut kinds: Vec<&str> = read.statements.iter().map(|(k, _, _)| k.name()).collect();
-            kinds.dedup();
-            let image = platforms
-                .get(read.subject.as_str())
-                .cloned()
-                .unwrap_or_else(|| read.subject.to_string());
-            (!kinds.is_empty()).then(|| format!("{} of {image}", kinds.join(" and ")))
-        })
-        .collect()
 }
 
 /// What one target repository holds: its tags (when a floating tag needs them), where each

@@ -159,6 +159,15 @@ fn a_tag_push_attaches_its_sbom_and_a_rerun_finds_it_there() {
         "sbom.spdx.json"
     );
     assert!(run.summary.contains("### Attached"), "{}", run.summary);
+    // What a pull downloads, per platform: the sample's two layers of 5,000 random bytes.
+    assert!(
+        run.summary.contains(
+            "| Platform | Download (compressed) | Layers |\n|---|---|---|\n| linux/amd64 | "
+        ),
+        "{}",
+        run.summary
+    );
+    assert!(run.summary.contains(" | 2 |\n"), "{}", run.summary);
     assert!(
         run.stderr.contains("attached sbom.spdx.json"),
         "{}",

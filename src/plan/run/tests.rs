@@ -60,7 +60,7 @@ fn source(home: Option<(&str, &str)>) -> SourceFacts {
         blobs: vec![blob(1), blob(2), blob(3)],
         children: Vec::new(),
         home: home.map(|(r, p)| (r.to_string(), p.to_string())),
-        attestations: Vec::new(),
+        ..SourceFacts::default()
     }
 }
 
@@ -446,4 +446,24 @@ fn prune_intent() -> Intent {
         false,
     ));
     wants
+}
+
+#[test]
+fn exposed_ports_are_published_on_the_same_host_port() {
+    let config = RunConfig {
+        ports: vec![
+            "8080/tcp".into(),
+            "53/udp".into(),
+            "9000".into(),
+            "x/tcp".into(),
+            "70000/tcp".into(),
+            "1/quic".into(),
+        ],
+        ..RunConfig::default()
+    };
+    assert_eq!(
+        port_mappings(Some(&config)),
+        ["8080:8080", "53:53/udp", "9000:9000"]
+    );
+    assert!(port_mappings(None).is_empty());
 }

@@ -1,0 +1,154 @@
+//! What the pushed image is, for the release notes and the summary: per platform what a pull
+//! downloads (compressed size, layers), what its config says about running it (ports,
+//! entrypoint), and what buildx's attestations in its index attest. Read from the source while
+//! observing: the manifests are in memory, one config blob is read.
+
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+use crate::plan::run::{PlatformSize, RunConfig};
+use crate::publish::PublishError;
+use crate::registry::artifact;
+use crate::registry::copy::{self, Loaded};
+use crate::registry::media::{self, ManifestDoc, ManifestKind, manifest_kind};
+use crate::registry::source::{BlobInfo, RawManifest};
+
+#[derive(Debug, Default)]
+pub struct ImageFacts {
+    pub sizes: Vec<PlatformSize>,
+    pub config: Option<RunConfig>,
+    /// `provenance and sbom of linux/amd64`, per image buildx attests.
+    pub attestations: Vec<String>,
+}
+
+/// The layers of an image manifest: their compressed bytes and count, and its config.
+fn layers_of(manifest: &[u8]) -> Option<(u64, usize, media::Descriptor)> {
+    let doc: ManifestDoc = serde_json::from_slice(manifest).ok()?;
+    let size = doc.layers.iter().map(|l| l.size).sum();
+    Some((size, doc.layers.len(), doc.config?))
+}
+
+pub async fn read(loaded: &Loaded, root: &RawManifest) -> Result<ImageFacts, Error> {
+    match loaded {
+        Loaded::Docker {
+            archive,
+            compressed,
+        } => {
+            let (bytes, layers) = compressed
+                .lock()
+                .map(|layers| {
+                    let sizes: Vec<u64> = layers.iter().flatten().map(|c| c.size).collect();
+                    (sizes.iter().sum(), sizes.len())
+                })
+                .unwrap_or_default();
+            Ok(ImageFacts {
+                sizes: vec![PlatformSize {
+                    platform: config_platform(&archive.config).unwrap_or_default(),
+                    compressed: bytes,
+                    layers,
+                }],
+                config: media::run_config(&archive.config),
+                attestations: Vec::new(),
+            })
+        }
+        Loaded::Image(image) => {
+            // The images a pull may download: the root, or the index's platform images.
+            let images: Vec<(String, &[u8])> = match manifest_kind(&root.media_type) {
+                Some(ManifestKind::Index) => {
+                    let platforms = platform_names(&root.bytes);
+                    image
+                        .children
+                        .iter()
+                        .filter_map(|child| {
+                            let name = platforms.get(child.digest.as_str())?;
+                            Some((name.clone(), child.bytes.as_slice()))
+                        })
+                        .collect()
+                }
+                _ => vec![(
+                    copy::platform_names(&image.platforms)
+                        .into_iter()
+                        .next()
+                        .unwrap_or_default(),
+                    root.bytes.as_slice(),
+                )],
+            };
+            let mut sizes = Vec::new();
+            let mut first_config = None;
+            for (platform, manifest) in images {
+                if let Some((compressed, layers, config)) = layers_of(manifest) {
+                    sizes.push(PlatformSize {
+                        platform,
+                        compressed,
+                        layers,
+                    });
+                    first_config.get_or_insert(config);
+                }
+            }
+            let config = match first_config {
+                Some(descriptor) => {
+                    let blob = BlobInfo {
+                        digest: descriptor.digest,
+                        size: descriptor.size,
+                    };
+                    let bytes = copy::read_small_blob(&image.origin, &blob)
+                        .await
+                        .map_err(PublishError::from)?;
+                    // A single image names its platform in its config only.
+                    if let [only] = sizes.as_mut_slice() {
+                        if only.platform.is_empty() {
+                            only.platform = config_platform(&bytes).unwrap_or_default();
+                        }
+                    }
+                    media::run_config(&bytes)
+                }
+                None => None,
+            };
+            Ok(ImageFacts {
+                sizes,
+                config,
+                attestations: attestation_lines(root, &image.children),
+            })
+        }
+    }
+}
+
+/// `os/arch[/variant]` as an image config names it.
+fn config_platform(config: &[u8]) -> Option<String> {
+    let platform: media::Platform = serde_json::from_slice(config).ok()?;
+    copy::platform_names(&[platform]).into_iter().next()
+}
+
+/// The platform name of each image an index lists, by digest (attestations, `unknown/unknown`,
+/// left out).
+fn platform_names(index: &[u8]) -> BTreeMap<String, String> {
+    serde_json::from_slice::<ManifestDoc>(index)
+        .map(|doc| doc.manifests)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| {
+            let name = copy::platform_names(&[m.platform?]).into_iter().next()?;
+            Some((m.digest.to_string(), name))
+        })
+        .collect()
+}
+
+/// What buildx's attestation manifests in the index `root` attest, one line per image they
+/// describe, named by its platform: `provenance and sbom of linux/amd64`.
+fn attestation_lines(root: &RawManifest, children: &[RawManifest]) -> Vec<String> {
+    let platforms = platform_names(&root.bytes);
+    artifact::attestations_in(&root.bytes)
+        .into_iter()
+        .filter_map(|(digest, subject)| {
+            let manifest = children.iter().find(|c| c.digest == digest)?;
+            let read = artifact::attestation_statements(digest, subject, &manifest.bytes);
+            let mut kinds: Vec<&str> = read.statements.iter().map(|(k, _, _)| k.name()).collect();
+            kinds.dedup();
+            let image = platforms
+                .get(read.subject.as_str())
+                .cloned()
+                .unwrap_or_else(|| read.subject.to_string());
+            (!kinds.is_empty()).then(|| format!("{} of {image}", kinds.join(" and ")))
+        })
+        .collect()
+}

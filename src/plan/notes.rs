@@ -41,6 +41,8 @@ pub struct NotesInput {
     pub attestations: Vec<String>,
     /// Per platform image, what a pull downloads.
     pub sizes: Vec<NotesSize>,
+    /// The version the sizes are compared with (the previous one in the repository), or empty.
+    pub previous_version: String,
     /// The ports the image exposes (`8080/tcp`, `53/udp`).
     pub ports: Vec<String>,
     /// `docker run` flags that publish them (`-p 8080:8080`, `-p 53:53/udp`).
@@ -73,6 +75,9 @@ pub struct NotesSize {
     /// Its layers' compressed size, for people (`12.3 MiB`).
     pub compressed: String,
     pub layers: usize,
+    /// Against `previous_version`'s image of the platform: `+1.2 MiB`, `-300 KiB`, `same`;
+    /// empty when there is none to compare with.
+    pub change: String,
 }
 
 /// A file attached to the image, as the notes show it.
@@ -271,23 +276,34 @@ mod tests {
                 platform: "linux/amd64".into(),
                 compressed: "12.3 MiB".into(),
                 layers: 5,
+                change: "+1.2 MiB".into(),
             },
             NotesSize {
                 platform: "linux/arm64".into(),
                 compressed: "11.9 MiB".into(),
                 layers: 5,
+                change: "same".into(),
             },
         ];
+        input.previous_version = "1.2.2".into();
         input.ports = vec!["8080/tcp".into(), "53/udp".into()];
         input.port_flags = vec!["-p 8080:8080".into(), "-p 53:53/udp".into()];
         input.port_mappings = vec!["8080:8080".into(), "53:53/udp".into()];
         input.entrypoint = "/app serve".into();
-        input.attached = vec![NotesArtifact {
-            kind: "sbom".into(),
-            file: "sbom.spdx.json".into(),
-            artifact_type: "application/spdx+json".into(),
-            reference: "ghcr.io/octo-org/hello-app@sha256:7d6586b6d3ebf834c8636686661942024ce62929163e9cd89ed15cd6d0916a8b".into(),
-        }];
+        input.attached = vec![
+            NotesArtifact {
+                kind: "sbom".into(),
+                file: "sbom.spdx.json".into(),
+                artifact_type: "application/spdx+json".into(),
+                reference: "ghcr.io/octo-org/hello-app@sha256:7d6586b6d3ebf834c8636686661942024ce62929163e9cd89ed15cd6d0916a8b".into(),
+            },
+            NotesArtifact {
+                kind: "signature".into(),
+                file: "app.sig.json".into(),
+                artifact_type: "application/vnd.dsse.envelope.v1+json".into(),
+                reference: "ghcr.io/octo-org/hello-app@sha256:0d6586b6d3ebf834c8636686661942024ce62929163e9cd89ed15cd6d0916a8b".into(),
+            },
+        ];
         let notes = render(None, "default", &input).unwrap();
         insta::assert_snapshot!(notes);
     }

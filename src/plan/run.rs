@@ -195,6 +195,30 @@ pub struct Observed {
     pub attach: Option<AttachFacts>,
     /// The scan reports and OpenVEX documents given (`scan-report`, `attach`).
     pub scan: Option<ScanFacts>,
+    /// The previous version in the first image's repository, and what a pull of it downloads:
+    /// the notes say how much each platform grew or shrank.
+    pub previous: Option<(String, Vec<PlatformSize>)>,
+}
+
+/// The version before `version` among `tags`: the highest stable semver tag below it (a
+/// prerelease's previous version is a stable one too). `None` when `version` is no semver.
+pub fn previous_version(tags: &[String], version: &str) -> Option<String> {
+    use super::version::SemVer;
+    let current = SemVer::parse(version)?.version;
+    tags.iter()
+        .filter_map(|tag| SemVer::parse(tag).map(|v| (tag, v.version)))
+        .filter(|(_, v)| v.pre.is_empty() && *v < current)
+        .max_by(|(_, a), (_, b)| a.cmp_precedence(b))
+        .map(|(tag, _)| tag.clone())
+}
+
+/// How much `now` differs from `before`, as people read it: `+1.2 MiB`, `-300 KiB`, `same`.
+fn size_change(now: u64, before: u64) -> String {
+    match now.cmp(&before) {
+        std::cmp::Ordering::Equal => "same".into(),
+        std::cmp::Ordering::Greater => format!("+{}", super::human_bytes(now - before)),
+        std::cmp::Ordering::Less => format!("-{}", super::human_bytes(before - now)),
+    }
 }
 
 /// What the vulnerability gate reads: the reports, the OpenVEX documents and the threshold.
@@ -628,6 +652,8 @@ struct Described<'a> {
     attestations: &'a [String],
     sizes: &'a [PlatformSize],
     config: Option<&'a RunConfig>,
+    /// The previous version and its sizes, to compare with.
+    previous: Option<&'a (String, Vec<PlatformSize>)>,
     tags: Vec<String>,
     images: Vec<String>,
     scan: Option<&'a scan::Assessment>,
@@ -649,6 +675,7 @@ fn described_by_push(push: &PushStep) -> Described<'_> {
         attestations: &push.attestations,
         sizes: &push.sizes,
         config: push.config.as_ref(),
+        previous: None,
         tags,
         images: push.images.iter().map(|i| i.image.clone()).collect(),
         scan: None,
@@ -738,12 +765,27 @@ fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &st
         sizes: described
             .sizes
             .iter()
-            .map(|s| notes::NotesSize {
-                platform: s.platform.clone(),
-                compressed: super::human_bytes(s.compressed),
-                layers: s.layers,
+            .map(|s| {
+                let before = described
+                    .previous
+                    .and_then(|(_, sizes)| match sizes.as_slice() {
+                        [only] if described.sizes.len() == 1 => Some(only),
+                        _ => sizes.iter().find(|p| p.platform == s.platform),
+                    });
+                notes::NotesSize {
+                    platform: s.platform.clone(),
+                    compressed: super::human_bytes(s.compressed),
+                    layers: s.layers,
+                    change: before
+                        .map(|b| size_change(s.compressed, b.compressed))
+                        .unwrap_or_default(),
+                }
             })
             .collect(),
+        previous_version: described
+            .previous
+            .map(|(version, _)| version.clone())
+            .unwrap_or_default(),
         ports: described
             .config
             .map(|c| c.ports.clone())
@@ -1093,6 +1135,7 @@ pub fn decide(
                     attestations: &[],
                     sizes: &[],
                     config: None,
+                    previous: None,
                     tags: p.tags.clone(),
                     images: p.images.clone(),
                     scan: None,
@@ -1103,6 +1146,7 @@ pub fn decide(
             .map(|described| Described {
                 scan: scan.as_ref(),
                 attach: &attach,
+                previous: observed.previous.as_ref(),
                 ..described
             });
             match described {

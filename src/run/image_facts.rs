@@ -1,7 +1,8 @@
 //! What the pushed image is, for the release notes and the summary: per platform what a pull
 //! downloads (compressed size, layers), what its config says about running it (ports,
 //! entrypoint), and what buildx's attestations in its index attest. Read from the source while
-//! observing: the manifests are in memory, one config blob is read.
+//! observing: the manifests are in memory, one config blob is read. And what a pull of the
+//! previous version downloaded, read from the registry, to compare.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,9 @@ use crate::error::Error;
 use crate::plan::run::{PlatformSize, RunConfig};
 use crate::publish::PublishError;
 use crate::registry::artifact;
+use crate::registry::client::Registry;
 use crate::registry::copy::{self, Loaded};
+use crate::registry::error::RegistryError;
 use crate::registry::media::{self, ManifestDoc, ManifestKind, manifest_kind};
 use crate::registry::source::{BlobInfo, RawManifest};
 
@@ -111,6 +114,43 @@ pub async fn read(loaded: &Loaded, root: &RawManifest) -> Result<ImageFacts, Err
             })
         }
     }
+}
+
+/// What a pull of `reference` in `repository` downloads, per platform (a single image's
+/// platform is left empty: it is compared with the pushed image as the only one). Empty when
+/// the reference is not there.
+pub async fn sizes_in_registry(
+    registry: &Registry,
+    repository: &str,
+    reference: &str,
+) -> Result<Vec<PlatformSize>, RegistryError> {
+    let Some((bytes, media_type)) = registry.get_manifest(repository, reference, false).await?
+    else {
+        return Ok(Vec::new());
+    };
+    if manifest_kind(&media_type) != Some(ManifestKind::Index) {
+        return Ok(layers_of(&bytes)
+            .map(|(compressed, layers, _)| PlatformSize {
+                platform: String::new(),
+                compressed,
+                layers,
+            })
+            .into_iter()
+            .collect());
+    }
+    let mut sizes = Vec::new();
+    for (digest, platform) in platform_names(&bytes) {
+        if let Some((child, _)) = registry.get_manifest(repository, &digest, false).await? {
+            if let Some((compressed, layers, _)) = layers_of(&child) {
+                sizes.push(PlatformSize {
+                    platform,
+                    compressed,
+                    layers,
+                });
+            }
+        }
+    }
+    Ok(sizes)
 }
 
 /// `os/arch[/variant]` as an image config names it.

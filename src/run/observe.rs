@@ -97,6 +97,20 @@ pub async fn observe(
             observed.repositories.push(repo);
             handles.targets.push(target);
         }
+        // The previous version in the first repository, to say how each platform's download
+        // changed (the tags are listed when floating tags are planned, as on a release).
+        if let (Some(repo), Some(target)) = (observed.repositories.first(), handles.targets.first())
+        {
+            if let Some(previous) = run::previous_version(&repo.state.tags, &plan.version) {
+                let sizes =
+                    image_facts::sizes_in_registry(&target.registry, &target.repository, &previous)
+                        .await
+                        .map_err(registry_error)?;
+                if !sizes.is_empty() {
+                    observed.previous = Some((previous, sizes));
+                }
+            }
+        }
         observed.source = Some(facts);
         handles.loaded = Some(loaded);
         handles.root = Some(root);

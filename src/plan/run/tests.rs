@@ -467,3 +467,30 @@ fn exposed_ports_are_published_on_the_same_host_port() {
     );
     assert!(port_mappings(None).is_empty());
 }
+
+#[test]
+fn the_previous_version_is_the_highest_stable_one_below() {
+    let tags: Vec<String> = [
+        "1.0.0",
+        "1.2.0",
+        "v1.1.9",
+        "1.2.1-rc.1",
+        "2.0.0",
+        "latest",
+        "1.2",
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .collect();
+    assert_eq!(previous_version(&tags, "1.2.1").as_deref(), Some("1.2.0"));
+    assert_eq!(previous_version(&tags, "1.2.0").as_deref(), Some("v1.1.9"));
+    assert_eq!(
+        previous_version(&tags, "2.0.0-rc.1").as_deref(),
+        Some("1.2.0")
+    );
+    assert_eq!(previous_version(&tags, "1.0.0"), None);
+    assert_eq!(previous_version(&tags, "main"), None);
+    assert_eq!(size_change(2048, 1024), "+1 KiB");
+    assert_eq!(size_change(1024, 3072), "-2 KiB");
+    assert_eq!(size_change(5, 5), "same");
+}

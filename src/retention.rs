@@ -204,6 +204,7 @@ async fn read_versions(
                             .as_ref()
                             .map(|f| f.children.clone())
                             .unwrap_or_default(),
+                        subject: facts.as_ref().and_then(|f| f.subject.clone()),
                         platforms: facts.map(|f| f.platforms).unwrap_or_default(),
                         tags: v.tags.clone(),
                     })
@@ -452,12 +453,11 @@ async fn plan_reading(
             .cloned()
             .collect();
         if wanted.is_empty() {
-            if !plan.to_read.is_empty() {
+            if let Some(first) = plan.kept_unread.first() {
                 tracing::warn!(
-                    "{}/{repository}: the manifests of {} kept versions could not be read ({}): every untagged version is kept, since any may be their child",
+                    "{}/{repository}: the manifests of {} kept versions could not be read ({first}): every untagged version is kept, since any may be their child",
                     registry.name,
-                    plan.to_read.len(),
-                    plan.to_read[0]
+                    plan.kept_unread.len(),
                 );
             }
             return Ok(plan);
@@ -483,6 +483,7 @@ async fn plan_reading(
             if let Some(f) = found.remove(&v.digest) {
                 v.manifest_read = true;
                 v.children = f.children;
+                v.subject = f.subject;
                 if v.platforms.is_empty() {
                     v.platforms = f.platforms;
                 }
@@ -534,6 +535,7 @@ pub async fn observe(
         if let Some(read) = judged.iter().find(|j| j.digest == v.digest) {
             v.manifest_read = read.manifest_read;
             v.children = read.children.clone();
+            v.subject = read.subject.clone();
             if v.platforms.is_empty() {
                 v.platforms = read.platforms.clone();
             }

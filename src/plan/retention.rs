@@ -33,6 +33,11 @@ pub struct ImageVersion {
     pub children: Vec<String>,
     /// `os/arch[/variant]` of an index's platform images.
     pub platforms: Vec<String>,
+    /// The manifest it describes, when it is a referrer by `subject` (an SBOM, a signature:
+    /// untagged on a registry, an untagged package version on GitHub Packages). Known only when
+    /// `manifest_read`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// False when its manifest is not read (yet, or could not be): it may be an index whose
     /// children are unknown.
     pub manifest_read: bool,
@@ -110,11 +115,16 @@ pub struct Verdict {
 pub struct RetentionPlan {
     /// Every version, deletions first in the order they are to be made (indexes before children).
     pub verdicts: Vec<Verdict>,
-    /// Kept versions whose manifests are not read and may reference other versions: the plan
-    /// is final once the caller has read them (setting `manifest_read` and `children`) and
-    /// planned again, or has found them unreadable. Until then, every untagged version is kept.
+    /// Versions whose manifests are not read and matter: kept ones, which may reference other
+    /// versions (until they are read, every untagged version is kept), and untagged ones to be
+    /// deleted, which may be referrers of kept ones by their `subject`. The plan is final once
+    /// the caller has read them (setting `manifest_read`, `children`, `subject`) and planned
+    /// again, or has found them unreadable.
     #[serde(skip)]
     pub to_read: Vec<String>,
+    /// Those of `to_read` that are kept: while one is unread, every untagged version is kept.
+    #[serde(skip)]
+    pub kept_unread: Vec<String>,
 }
 
 /// How firmly a kept version is held: firmly when it is tagged, pushed, undeletable, or
@@ -124,6 +134,35 @@ pub struct RetentionPlan {
 enum Hold {
     Loose,
     Firm,
+}
+
+/// The manifests to read next, a round at a time, each round only when the one before leaves
+/// nothing: the kept versions not read (until then every untagged version is kept); then the
+/// tagged versions to delete (an index's children are known from it, and need no read of their
+/// own); then the untagged versions to delete that are still unknown, any of which may be a
+/// referrer of a kept version by its `subject`.
+fn to_read_next(
+    versions: &[ImageVersion],
+    decisions: &BTreeMap<&str, Decision>,
+    kept_unread: &[String],
+) -> Vec<String> {
+    if !kept_unread.is_empty() {
+        return kept_unread.to_vec();
+    }
+    let doomed = |tagged: bool| -> Vec<String> {
+        versions
+            .iter()
+            .filter(|v| !v.manifest_read && v.tags.is_empty() != tagged)
+            .filter(|v| matches!(decisions.get(v.digest.as_str()), Some(Decision::Delete(_))))
+            .map(|v| v.digest.clone())
+            .collect()
+    };
+    let untagged = doomed(false);
+    if untagged.is_empty() {
+        return Vec::new();
+    }
+    let tagged = doomed(true);
+    if tagged.is_empty() { untagged } else { tagged }
 }
 
 impl RetentionPlan {
@@ -288,9 +327,29 @@ pub fn plan(
         versions.iter().map(|v| (v.digest.as_str(), v)).collect();
     // 3. Referrers (`sha256-<hex>*` tags): they go with their subject, unless something kept
     //    keeps them (their subject first of all, below); one whose subject is not here stays.
+    //    So do untagged manifests whose `subject` says what they describe.
     let mut referrers_of: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for v in versions {
-        let Some(subject) = v.tags.iter().find_map(|t| referrer_subject(t)) else {
+        let by_tag = v.tags.iter().find_map(|t| referrer_subject(t));
+        if by_tag.is_none() {
+            if let (true, Some(subject)) = (v.tags.is_empty(), &v.subject) {
+                if !facts.replaced.contains(&v.digest) {
+                    let decision = if by_digest.contains_key(subject.as_str()) {
+                        Decision::Delete(format!("a referrer of deleted {subject}"))
+                    } else {
+                        Decision::Keep(format!(
+                            "a referrer of {subject}, which is not in the repository"
+                        ))
+                    };
+                    decisions.insert(&v.digest, decision);
+                }
+                referrers_of
+                    .entry(subject.clone())
+                    .or_default()
+                    .push(&v.digest);
+            }
+        }
+        let Some(subject) = by_tag else {
             continue;
         };
         if !decisions.contains_key(v.digest.as_str()) {
@@ -410,17 +469,23 @@ pub fn plan(
             break;
         }
     }
-    // Manifests a decision needs: those of firmly held versions not read yet, when the policy
-    // deletes anything at all (reading them can only keep more).
-    let to_read: Vec<String> = if deletes_something == Some(true) {
-        held.iter()
+    // Manifests a decision needs: those of firmly held versions not read yet, and of untagged
+    // versions to be deleted (one may be a referrer of a kept version), when the policy deletes
+    // anything at all (reading them can only keep more).
+    let (to_read, kept_unread) = if deletes_something == Some(true) {
+        let kept_unread: Vec<String> = held
+            .iter()
             .filter(|(_, h)| **h == Hold::Firm)
             .filter_map(|(d, _)| by_digest.get(d))
             .filter(|v| !v.manifest_read)
             .map(|v| v.digest.clone())
-            .collect()
+            .collect();
+        (
+            to_read_next(versions, &decisions, &kept_unread),
+            kept_unread,
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
 
     let deleted = decisions
@@ -450,7 +515,11 @@ pub fn plan(
             .is_some_and(|x| !x.children.is_empty());
         (!is_delete, !has_children, v.tags.is_empty())
     });
-    Ok(RetentionPlan { verdicts, to_read })
+    Ok(RetentionPlan {
+        verdicts,
+        to_read,
+        kept_unread,
+    })
 }
 
 #[cfg(test)]

@@ -1044,6 +1044,7 @@ fn versions_after_push(
             platforms: push.platforms.clone(),
             // Pushed this run: kept, whatever it references.
             manifest_read: true,
+            subject: None,
         }),
     }
     versions.sort_by(retention::newest_first);

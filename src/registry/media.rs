@@ -64,6 +64,9 @@ pub struct ManifestDoc {
     pub manifests: Vec<Descriptor>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// What an artifact manifest describes (OCI 1.1): it is a referrer of that manifest.
+    #[serde(default)]
+    pub subject: Option<Descriptor>,
 }
 
 impl ManifestDoc {

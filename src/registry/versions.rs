@@ -31,6 +31,8 @@ pub struct ManifestFacts {
     pub platforms: Vec<String>,
     /// Only when read `dated`.
     pub created: Option<Timestamp>,
+    /// The manifest it is a referrer of (its `subject`).
+    pub subject: Option<String>,
 }
 
 /// The OCI 1.1-rc artifact manifest: blobs and a subject, no manifests.
@@ -109,6 +111,7 @@ pub async fn manifest_facts(
             Ok(Some(ManifestFacts {
                 created,
                 platforms: platform.into_iter().collect(),
+                subject: doc.subject.as_ref().map(|s| s.digest.to_string()),
                 ..ManifestFacts::default()
             }))
         }
@@ -152,6 +155,7 @@ pub async fn manifest_facts(
                     .collect(),
                 platforms: platform_names(&platforms),
                 created,
+                subject: doc.subject.as_ref().map(|s| s.digest.to_string()),
             }))
         }
     }
@@ -189,6 +193,7 @@ pub async fn list(
                     .as_ref()
                     .map(|f| f.children.clone())
                     .unwrap_or_default(),
+                subject: facts.as_ref().and_then(|f| f.subject.clone()),
                 platforms: facts.map(|f| f.platforms).unwrap_or_default(),
                 digest,
                 tags,

@@ -384,15 +384,40 @@ fn a_kept_referrers_index_keeps_the_sbom_it_lists_among_a_thousand_versions() {
     assert_eq!(api_calls(&gh, "DELETE"), want_deleted.len());
 
     // Reads: no config blob (GitHub gives the dates), and a manifest only where a decision needs
-    // it: the kept tagged versions (what they list is known from their descriptors), each once.
-    let kept_tagged = data
-        .versions
+    // it, each once: the kept tagged versions (what they list is known from their
+    // descriptors); the tagged versions to delete (the same: their children need no read); and
+    // the untagged versions to delete that none of those lists, any of which could be a
+    // referrer of a kept version by its `subject`.
+    let tagged = |d: &String, want: bool| {
+        data.versions
+            .iter()
+            .any(|(v, tags, _)| v == d && !tags.is_empty() && kept.contains(d) == want)
+    };
+    let kept_tagged = all.iter().filter(|d| tagged(d, true)).count();
+    let deleted_tagged: Vec<&String> = all.iter().filter(|d| tagged(d, false)).collect();
+    let listed_by_deleted: std::collections::BTreeSet<&String> = deleted_tagged
         .iter()
-        .filter(|(d, tags, _)| kept.contains(d) && !tags.is_empty())
+        .flat_map(|d| {
+            data.children
+                .get(*d)
+                .into_iter()
+                .flatten()
+                .chain(data.listed.get(*d).into_iter().flatten())
+        })
+        .collect();
+    let untagged_unknown = want_deleted
+        .iter()
+        .filter(|d| !tagged(d, false) && !listed_by_deleted.contains(d))
         .count();
     assert_eq!(blob_gets, 0, "{}", proxy.log());
     assert_eq!(manifest_heads, 0, "{}", proxy.log());
-    assert_eq!(manifest_gets, kept_tagged, "{}", proxy.log());
+    assert_eq!(
+        manifest_gets,
+        kept_tagged + deleted_tagged.len() + untagged_unknown,
+        "{kept_tagged} kept tagged, {} deleted tagged, {untagged_unknown} untagged unknown\n{}",
+        deleted_tagged.len(),
+        proxy.log()
+    );
 }
 
 fn fake_digest(n: u32) -> String {
@@ -871,4 +896,90 @@ fn a_classic_token_without_delete_packages_is_refused_before_any_delete() {
         .map(|v| v.digest)
         .collect();
     assert_eq!(left, [new]);
+}
+
+/// SBOMs attached by `subject` alone (no fallback index lists them, as some tools leave them):
+/// GitHub Packages lists them as untagged versions. `--untagged` does not take them for
+/// orphans: the kept release's stays, the deleted release's goes with it.
+#[test]
+fn untagged_referrers_are_told_by_their_subject() {
+    let plain = registry::registries().plain.clone();
+    let repo = registry::unique_repo("pkg-subject");
+    let (owner, name) = repo.split_once('/').unwrap();
+    let image = format!("{plain}/{repo}");
+    let small = |seed| ImageSpec {
+        layers: 1,
+        layer_size: 2_000,
+        seed,
+        ..ImageSpec::default()
+    };
+    let (old, _) = support::push_tagged(&image, small(511), None, "1.0.0");
+    let (new, _) = support::push_tagged(&image, small(512), None, "2.0.0");
+    let files = support::scratch_dir(&format!("pkg-subject-{}", std::process::id()));
+    let sbom_of = |subject: &str, name: &str| {
+        let path = files.join(format!("{name}.spdx.json"));
+        std::fs::write(&path, crate::attach::spdx(name)).unwrap();
+        let run = Runner::new("pkg-subject-attach", "", "{}", Default::default())
+            .without("GITHUB_ACTIONS")
+            .args(&[
+                "attach",
+                &format!("{image}@{subject}"),
+                &path.display().to_string(),
+            ])
+            .run();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.trim().split_once('@').unwrap().1.to_string()
+    };
+    let old_sbom = sbom_of(&old, "old");
+    let new_sbom = sbom_of(&new, "new");
+    let gh = FakeGitHub::start();
+    gh.add_token(TOKEN, Perms::WRITE);
+    let at = |day: u32| format!("2024-01-{day:02}T00:00:00Z");
+    gh.add_package(
+        owner,
+        true,
+        name,
+        vec![
+            (old.clone(), vec!["1.0.0".into()], at(1)),
+            (old_sbom.clone(), vec![], at(2)),
+            (new.clone(), vec!["2.0.0".into()], at(3)),
+            (new_sbom.clone(), vec![], at(4)),
+        ],
+    );
+    let run = prune(
+        &gh,
+        &image,
+        TOKEN,
+        &["--keep", "1", "--untagged", "--format", "json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let mut deleted: Vec<String> = serde_json::from_value(out["deleted"].clone()).unwrap();
+    deleted.sort();
+    let mut want = vec![old.clone(), old_sbom.clone()];
+    want.sort();
+    assert_eq!(deleted, want, "{out}");
+    let verdict = |digest: &str| {
+        out["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["digest"] == digest)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        verdict(&new_sbom)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a referrer (signature, attestation) of kept"),
+        "{out}"
+    );
+    assert!(
+        verdict(&old_sbom)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a referrer of deleted"),
+        "{out}"
+    );
 }

@@ -17,6 +17,7 @@ fn version(n: u32, tags: &[&str], created_day: i64) -> ImageVersion {
         children: vec![],
         platforms: vec![],
         manifest_read: true,
+        subject: None,
     }
 }
 
@@ -238,6 +239,7 @@ fn asks_only_for_the_manifests_a_decision_needs_and_converges() {
     let hex = |n: u32| format!("{n:064x}");
     let unread = |n: u32, tags: &[&str], day: i64| ImageVersion {
         manifest_read: false,
+        subject: None,
         ..version(n, tags, day)
     };
     let mut versions = vec![
@@ -293,8 +295,8 @@ fn asks_only_for_the_manifests_a_decision_needs_and_converges() {
     assert_eq!(
         reads,
         vec![digest(3), digest(4), digest(5), digest(6), digest(7)],
-        "the kept ones only: not the deleted 1.0.0 nor its signature, nor any untagged version \
-         nothing kept references"
+        "the kept ones only: not the deleted 1.0.0 nor its signature; no untagged version while \
+         a kept manifest is unknown (every untagged one is kept then)"
     );
     // 4 and 7 are images in this registry: no manifest of theirs is known, so they are
     // unreadable here, and every untagged version stays, as it must when a kept manifest is
@@ -303,11 +305,35 @@ fn asks_only_for_the_manifests_a_decision_needs_and_converges() {
         matches!(decision_of(&final_plan, 8), Decision::Keep(r) if r.contains("could not be read"))
     );
     // Once their manifests are known (the caller learns an image from its descriptor), the
-    // untagged versions nothing kept references go.
+    // untagged versions to delete are read too (one may be a referrer by its `subject`), and
+    // those nothing kept references go.
     for v in versions
         .iter_mut()
         .filter(|v| [digest(4), digest(7)].contains(&v.digest))
     {
+        v.manifest_read = true;
+    }
+    // The tagged versions to delete first: 1.0.0's index lists 2, an image, which then needs
+    // no read of its own (the caller learns it from the descriptor).
+    let asks = plan(&versions, &policy, &facts()).unwrap();
+    assert_eq!(asks.to_read, vec![digest(1), digest(9)]);
+    for v in versions.iter_mut() {
+        if let Some(children) = manifests
+            .get(&v.digest)
+            .filter(|_| [digest(1), digest(9)].contains(&v.digest))
+        {
+            v.children = children.clone();
+            v.manifest_read = true;
+        }
+        if v.digest == digest(2) {
+            v.manifest_read = true;
+        }
+    }
+    // Then the untagged one nothing lists: it could be a referrer by its `subject`.
+    let asks = plan(&versions, &policy, &facts()).unwrap();
+    assert_eq!(asks.to_read, vec![digest(8)]);
+    assert!(asks.kept_unread.is_empty());
+    for v in versions.iter_mut().filter(|v| v.digest == digest(8)) {
         v.manifest_read = true;
     }
     let known = plan(&versions, &policy, &facts()).unwrap();
@@ -323,6 +349,7 @@ fn asks_only_for_the_manifests_a_decision_needs_and_converges() {
 fn reads_nothing_when_nothing_is_deleted_or_for_loosely_kept_untagged_versions() {
     let unread = |n: u32, tags: &[&str]| ImageVersion {
         manifest_read: false,
+        subject: None,
         ..version(n, tags, 1)
     };
     let versions = vec![unread(1, &["1.0.0"]), unread(2, &[]), unread(3, &["0.9.0"])];
@@ -491,4 +518,52 @@ fn tag_filter_matching_does_not_backtrack_exponentially() {
         ..Policy::default()
     };
     assert!(!policy.in_scope(&[tag]));
+}
+
+/// A referrer by `subject` (an untagged artifact manifest, as ghcr.io lists an SBOM attached
+/// without a fallback index): kept with a kept subject, deleted with a deleted one, kept when its
+/// subject is not in the repository; never an orphan to `untagged`.
+#[test]
+fn untagged_referrers_go_with_their_subject() {
+    let referrer = |n: u32, subject: u32| ImageVersion {
+        subject: Some(digest(subject)),
+        ..version(n, &[], 1)
+    };
+    let versions = vec![
+        version(1, &["1.0.0"], 1),
+        version(2, &["2.0.0"], 2),
+        referrer(3, 1),
+        referrer(4, 2),
+        referrer(5, 99),
+        version(6, &[], 1),
+    ];
+    for untagged in [true, false] {
+        let policy = Policy {
+            keep: Some(1),
+            untagged,
+            ..Policy::default()
+        };
+        let judged = plan(&versions, &policy, &facts()).unwrap();
+        assert!(judged.to_read.is_empty(), "{:?}", judged.to_read);
+        assert!(
+            matches!(decision_of(&judged, 3), Decision::Delete(r) if r.contains("a referrer of deleted")),
+            "{:?}",
+            decision_of(&judged, 3)
+        );
+        assert!(
+            matches!(decision_of(&judged, 4), Decision::Keep(r) if r.contains("a referrer (signature, attestation) of kept")),
+            "{:?}",
+            decision_of(&judged, 4)
+        );
+        assert!(
+            matches!(decision_of(&judged, 5), Decision::Keep(r) if r.contains("not in the repository")),
+            "{:?}",
+            decision_of(&judged, 5)
+        );
+        assert_eq!(
+            matches!(decision_of(&judged, 6), Decision::Delete(_)),
+            untagged,
+            "a plain untagged version goes only with `untagged`"
+        );
+    }
 }

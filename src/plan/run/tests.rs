@@ -426,6 +426,7 @@ fn moved_off_by_the_push(deletes_tags: bool) -> (Context, Plan, Observed) {
         children: Vec::new(),
         platforms: Vec::new(),
         manifest_read: true,
+        subject: None,
     };
     seen.prune = vec![PruneFacts {
         image: "reg.example/octo/app".into(),

@@ -327,32 +327,19 @@ pub fn plan(
         versions.iter().map(|v| (v.digest.as_str(), v)).collect();
     // 3. Referrers (`sha256-<hex>*` tags): they go with their subject, unless something kept
     //    keeps them (their subject first of all, below); one whose subject is not here stays.
-    //    So do untagged manifests whose `subject` says what they describe.
+    //    So do untagged manifests whose `subject` says what they describe, whatever `untagged`
+    //    says of untagged versions.
     let mut referrers_of: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for v in versions {
         let by_tag = v.tags.iter().find_map(|t| referrer_subject(t));
-        if by_tag.is_none() {
-            if let (true, Some(subject)) = (v.tags.is_empty(), &v.subject) {
-                if !facts.replaced.contains(&v.digest) {
-                    let decision = if by_digest.contains_key(subject.as_str()) {
-                        Decision::Delete(format!("a referrer of deleted {subject}"))
-                    } else {
-                        Decision::Keep(format!(
-                            "a referrer of {subject}, which is not in the repository"
-                        ))
-                    };
-                    decisions.insert(&v.digest, decision);
-                }
-                referrers_of
-                    .entry(subject.clone())
-                    .or_default()
-                    .push(&v.digest);
+        let (subject, decide) = match (by_tag, &v.subject) {
+            (Some(subject), _) => (subject, !decisions.contains_key(v.digest.as_str())),
+            (None, Some(subject)) if v.tags.is_empty() => {
+                (subject.clone(), !facts.replaced.contains(&v.digest))
             }
-        }
-        let Some(subject) = by_tag else {
-            continue;
+            _ => continue,
         };
-        if !decisions.contains_key(v.digest.as_str()) {
+        if decide {
             let decision = if by_digest.contains_key(subject.as_str()) {
                 Decision::Delete(format!("a referrer of deleted {subject}"))
             } else {

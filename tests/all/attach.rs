@@ -58,14 +58,7 @@ fn raw(reference: &str) -> Option<Value> {
 fn listed(image: &str, subject: &str) -> Vec<String> {
     let tag = format!("sha256-{}", subject.trim_start_matches("sha256:"));
     raw(&format!("{image}:{tag}"))
-        .map(|index| {
-            index["manifests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["digest"].as_str().unwrap().to_string())
-                .collect()
-        })
+        .map(|index| images::index_digests(&index))
         .unwrap_or_default()
 }
 

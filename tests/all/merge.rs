@@ -78,15 +78,6 @@ fn platforms(index: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-fn digests(index: &serde_json::Value) -> Vec<String> {
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// `skopeo inspect --override-arch ARCH`: what a client on that architecture gets for `reference`.
 fn inspect_as(reference: &str, arch: &str, variant: Option<&str>) -> serde_json::Value {
     let mut command = Command::new("skopeo");
@@ -221,7 +212,7 @@ fn three_platforms_pushed_by_digest_become_one_index_under_every_tag_and_a_relea
         "ordered by os, architecture, variant"
     );
     assert_eq!(
-        digests(&index),
+        images::index_digests(&index),
         [
             amd64.manifest_digest.as_str(),
             &armv7.manifest_digest,
@@ -329,7 +320,7 @@ fn a_directory_of_digest_files_as_docker_writes_them() {
     let index = raw_json(&format!("{image}:1.0.0"));
     assert_eq!(platforms(&index), ["linux/amd64", "linux/arm64"]);
     assert_eq!(
-        digests(&index),
+        images::index_digests(&index),
         [amd64.manifest_digest.as_str(), &arm64.manifest_digest]
     );
     assert_eq!(
@@ -388,7 +379,7 @@ fn a_per_platform_push_that_is_an_index_with_an_attestation_is_read_through() {
         "the images, then the attestation"
     );
     assert_eq!(
-        digests(&index),
+        images::index_digests(&index),
         [
             amd64.child_digests[0].as_str(),
             &arm64_digest,
@@ -461,7 +452,7 @@ fn a_per_platform_push_that_is_an_index_with_an_attestation_is_read_through() {
         run.stderr
     );
     assert_eq!(raw_json(&format!("{other}:1.0.0")), index, "the same index");
-    for child in digests(&index) {
+    for child in images::index_digests(&index) {
         assert!(
             registry::inspect_raw(&format!("{other}@{child}"), None, Tls::Plain).is_some(),
             "{child} is in {other}"

@@ -28,22 +28,32 @@ fn prune(gh: &FakeGitHub, image: &str, token: &str, args: &[&str]) -> Run {
         .run()
 }
 
+/// A one-layer image of 2,000 bytes.
+fn small(seed: u64) -> ImageSpec {
+    ImageSpec {
+        layers: 1,
+        layer_size: 2_000,
+        seed,
+        ..ImageSpec::default()
+    }
+}
+
+/// A fresh repository of the local registry standing in for ghcr.io: (owner, package, image).
+fn fresh_package(name: &str) -> (String, String, String) {
+    let plain = registry::registries().plain.clone();
+    let repo = registry::unique_repo(name);
+    let (owner, package) = repo.split_once('/').unwrap();
+    (owner.into(), package.into(), format!("{plain}/{repo}"))
+}
+
 fn api_calls(gh: &FakeGitHub, method: &str) -> usize {
     gh.requests().iter().filter(|(m, _, _)| m == method).count()
 }
 
 #[test]
 fn prunes_through_the_packages_api_and_keeps_a_kept_index_whole() {
-    let plain = registry::registries().plain.clone();
-    let repo = registry::unique_repo("pkg");
-    let (owner, name) = repo.split_once('/').unwrap();
-    let image = format!("{plain}/{repo}");
-    let small = |seed| ImageSpec {
-        layers: 1,
-        layer_size: 2_000,
-        seed,
-        ..ImageSpec::default()
-    };
+    let (owner, name, image) = fresh_package("pkg");
+    let (owner, name) = (owner.as_str(), name.as_str());
     let (old, _) = support::push_tagged(&image, small(501), None, "1.0.0");
     let (minor, _) = support::push_tagged(&image, small(502), None, "1.1.0");
     let arm = ImageSpec {
@@ -582,16 +592,8 @@ fn a_public_version_downloaded_over_5000_times_is_skipped_and_the_prune_goes_on(
 
 #[test]
 fn the_last_tagged_version_github_keeps_is_skipped_with_its_platform_images() {
-    let plain = registry::registries().plain.clone();
-    let repo = registry::unique_repo("pkg-last");
-    let (owner, name) = repo.split_once('/').unwrap();
-    let image = format!("{plain}/{repo}");
-    let small = |seed| ImageSpec {
-        layers: 1,
-        layer_size: 2_000,
-        seed,
-        ..ImageSpec::default()
-    };
+    let (owner, name, image) = fresh_package("pkg-last");
+    let (owner, name) = (owner.as_str(), name.as_str());
     let arm = ImageSpec {
         arch: "arm64",
         ..small(622)
@@ -903,16 +905,8 @@ fn a_classic_token_without_delete_packages_is_refused_before_any_delete() {
 /// orphans: the kept release's stays, the deleted release's goes with it.
 #[test]
 fn untagged_referrers_are_told_by_their_subject() {
-    let plain = registry::registries().plain.clone();
-    let repo = registry::unique_repo("pkg-subject");
-    let (owner, name) = repo.split_once('/').unwrap();
-    let image = format!("{plain}/{repo}");
-    let small = |seed| ImageSpec {
-        layers: 1,
-        layer_size: 2_000,
-        seed,
-        ..ImageSpec::default()
-    };
+    let (owner, name, image) = fresh_package("pkg-subject");
+    let (owner, name) = (owner.as_str(), name.as_str());
     let (old, _) = support::push_tagged(&image, small(511), None, "1.0.0");
     let (new, _) = support::push_tagged(&image, small(512), None, "2.0.0");
     let files = support::scratch_dir(&format!("pkg-subject-{}", std::process::id()));

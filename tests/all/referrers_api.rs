@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::attach::spdx;
 use crate::support::fake_registry::{Behaviour, Fake, OCI_INDEX, Seen, sha256};
+use crate::support::images;
 use crate::support::{self, Run, Runner};
 
 const SPDX: &str = "application/spdx+json";
@@ -45,14 +46,24 @@ fn manifest_puts(seen: &[Seen]) -> Vec<&Seen> {
         .collect()
 }
 
-/// The `referrers` list of a referrers API answer (or a fallback index), by digest.
-fn digests(index: &Value) -> Vec<String> {
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap().to_string())
-        .collect()
+/// `tagship attach IMAGE@SUBJECT sbom.spdx.json` on `registry`'s `app`: the run, its referrer,
+/// and the PUTs of the fallback index it made.
+fn attach_sbom(registry: &Fake, subject: &str, name: &str) -> (Run, String, Vec<Seen>) {
+    let files = support::scratch_dir(&format!("{name}-{}", std::process::id()));
+    std::fs::write(files.join("sbom.spdx.json"), spdx("app")).unwrap();
+    let sbom = files.join("sbom.spdx.json").display().to_string();
+    let before = registry.seen().len();
+    let image = format!("{}/app", registry.addr);
+    let run = cli(name, &["attach", &format!("{image}@{subject}"), &sbom]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let referrer = run.stdout.trim().split_once('@').unwrap().1.to_string();
+    let index = format!("/v2/app/manifests/sha256-{}", &subject[7..]);
+    let index_puts = manifest_puts(&registry.seen()[before..])
+        .into_iter()
+        .filter(|s| s.path == index)
+        .cloned()
+        .collect();
+    (run, referrer, index_puts)
 }
 
 #[test]
@@ -128,7 +139,7 @@ fn a_registry_with_the_referrers_api_lists_the_referrer_and_gets_no_fallback_ind
     assert_eq!(headers["content-type"], OCI_INDEX);
     let listed: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(listed["mediaType"], OCI_INDEX);
-    assert_eq!(digests(&listed), vec![referrer.to_string()]);
+    assert_eq!(images::index_digests(&listed), vec![referrer.to_string()]);
     let entry = &listed["manifests"][0];
     assert_eq!(
         entry["mediaType"],
@@ -147,14 +158,17 @@ fn a_registry_with_the_referrers_api_lists_the_referrer_and_gets_no_fallback_ind
         "/v2/app/referrers/{subject}?artifactType=application%2Fspdx%2Bjson"
     ));
     assert_eq!(headers["oci-filters-applied"], "artifactType");
-    assert_eq!(digests(&serde_json::from_slice(&body).unwrap()).len(), 1);
+    assert_eq!(
+        images::index_digests(&serde_json::from_slice(&body).unwrap()).len(),
+        1
+    );
     let (_, _, body) = registry.get(&format!(
         "/v2/app/referrers/{subject}?artifactType=application%2Fvnd.cyclonedx%2Bjson"
     ));
-    assert!(digests(&serde_json::from_slice(&body).unwrap()).is_empty());
+    assert!(images::index_digests(&serde_json::from_slice(&body).unwrap()).is_empty());
     let (status, _, body) = registry.get(&format!("/v2/app/referrers/{}", sha256(b"none")));
     assert_eq!(status, 200);
-    assert!(digests(&serde_json::from_slice(&body).unwrap()).is_empty());
+    assert!(images::index_digests(&serde_json::from_slice(&body).unwrap()).is_empty());
 
     // The same file again, at another time (another artifact manifest, were it made): found
     // through the API, nothing written.
@@ -297,7 +311,7 @@ fn a_fallback_index_changed_since_it_was_read_is_read_again_where_if_match_is_ho
         "{}",
         run.stderr
     );
-    let listed = digests(&registry.manifest("app", &tag).unwrap());
+    let listed = images::index_digests(&registry.manifest("app", &tag).unwrap());
     assert_eq!(
         listed,
         vec![
@@ -331,28 +345,14 @@ fn a_fallback_index_created_meanwhile_by_another_writer_is_not_replaced() {
     let image = format!("{}/app", registry.addr);
     let subject = push(&image, "if-none-match");
     let tag = format!("sha256-{}", &subject[7..]);
-    let files = support::scratch_dir(&format!("referrers-if-none-match-{}", std::process::id()));
-    std::fs::write(files.join("sbom.spdx.json"), spdx("app")).unwrap();
-    let sbom = files.join("sbom.spdx.json").display().to_string();
-    let before = registry.seen().len();
-    let run = cli(
-        "referrers-if-none-match",
-        &["attach", &format!("{image}@{subject}"), &sbom],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let referrer = run.stdout.trim().split_once('@').unwrap().1.to_string();
-    let seen = registry.seen();
-    let index_puts: Vec<&Seen> = manifest_puts(&seen[before..])
-        .into_iter()
-        .filter(|s| s.path == format!("/v2/app/manifests/{tag}"))
-        .collect();
+    let (run, referrer, index_puts) = attach_sbom(&registry, &subject, "referrers-if-none-match");
     assert_eq!(index_puts.len(), 2, "{index_puts:?}");
     assert_eq!(index_puts[0].if_none_match.as_deref(), Some("*"));
     assert_eq!(index_puts[0].status, 412, "{index_puts:?}");
     assert!(index_puts[1].if_match.is_some(), "{index_puts:?}");
     assert_eq!(index_puts[1].status, 201);
     assert_eq!(
-        digests(&registry.manifest("app", &tag).unwrap()),
+        images::index_digests(&registry.manifest("app", &tag).unwrap()),
         vec![other["digest"].as_str().unwrap().to_string(), referrer],
         "{}",
         run.stderr
@@ -370,14 +370,7 @@ fn a_registry_that_mishandles_if_none_match_still_gets_its_index() {
     let image = format!("{}/app", registry.addr);
     let subject = push(&image, "if-none-match-broken");
     let tag = format!("sha256-{}", &subject[7..]);
-    let files = support::scratch_dir(&format!("referrers-inm-broken-{}", std::process::id()));
-    std::fs::write(files.join("sbom.spdx.json"), spdx("app")).unwrap();
-    let sbom = files.join("sbom.spdx.json").display().to_string();
-    let run = cli(
-        "referrers-inm-broken",
-        &["attach", &format!("{image}@{subject}"), &sbom],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (run, referrer, _) = attach_sbom(&registry, &subject, "referrers-inm-broken");
     assert!(
         run.stderr.contains(
             "with `If-None-Match: *` though it does not exist; writing it without the condition"
@@ -385,9 +378,8 @@ fn a_registry_that_mishandles_if_none_match_still_gets_its_index() {
         "{}",
         run.stderr
     );
-    let referrer = run.stdout.trim().split_once('@').unwrap().1.to_string();
     assert_eq!(
-        digests(&registry.manifest("app", &tag).unwrap()),
+        images::index_digests(&registry.manifest("app", &tag).unwrap()),
         vec![referrer]
     );
 }

@@ -430,3 +430,13 @@ pub fn corrupt_blob(layout: &Layout, digest: &str) {
     data[middle] ^= 0xff;
     std::fs::write(path, data).unwrap();
 }
+
+/// The digests an index (an image index, a referrers list, a fallback index) lists, in order.
+pub fn index_digests(index: &serde_json::Value) -> Vec<String> {
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -8,9 +8,9 @@ use serde::Serialize;
 use super::{Finding, ImageIdentity, Report, ReportFormat, Severity, Threshold, Vex};
 
 /// The most vulnerabilities the listing shows; the rest are a number.
-pub const LISTED_VULNERABILITIES: usize = 10;
+pub(super) const LISTED_VULNERABILITIES: usize = 10;
 /// The most packages shown under one vulnerability; the rest are a number.
-pub const LISTED_PACKAGES: usize = 5;
+pub(super) const LISTED_PACKAGES: usize = 5;
 
 /// What the reports say about the image, for the plan, the summary and the gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,6 +60,7 @@ impl SeverityCounts {
         }
     }
 
+    #[cfg(test)]
     pub fn total(&self) -> usize {
         Severity::ALL.into_iter().map(|s| self.of(s)).sum()
     }
@@ -197,14 +198,16 @@ fn distinct_findings(reports: &[Report]) -> Vec<Finding> {
             if kept.purl.is_none() {
                 kept.purl = copy.purl.take();
             }
-            for alias in copy.aliases.drain(..) {
-                if !kept.aliases.contains(&alias) {
-                    kept.aliases.push(alias);
-                }
-            }
+            // Appended, and made unique once below: a `contains` per alias is quadratic in a
+            // hostile report's alias lists.
+            kept.aliases.append(&mut copy.aliases);
         }
         same
     });
+    for finding in &mut findings {
+        finding.aliases.sort_unstable();
+        finding.aliases.dedup();
+    }
     findings
 }
 

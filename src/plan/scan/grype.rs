@@ -58,7 +58,7 @@ struct Artifact {
     purl: String,
 }
 
-pub(super) fn findings(name: &str, bytes: &[u8]) -> Result<Vec<Finding>, serde_json::Error> {
+pub(super) fn findings(bytes: &[u8]) -> Result<Vec<Finding>, serde_json::Error> {
     let document: Document = serde_json::from_slice(bytes)?;
     Ok(document
         .matches
@@ -81,7 +81,6 @@ pub(super) fn findings(name: &str, bytes: &[u8]) -> Result<Vec<Finding>, serde_j
                 fixed,
                 purl: non_empty(&m.artifact.purl),
                 severity: Severity::from_label(&v.severity).unwrap_or(Severity::Unknown),
-                source_file: name.to_owned(),
                 id: v.id,
             }
         })

@@ -23,8 +23,8 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 pub use assess::{
-    Assessment, LISTED_PACKAGES, LISTED_VULNERABILITIES, ListedPackage, ListedVulnerability,
-    ReportEffect, SeverityCounts, VexEffect, assess, counts_line, listing_lines,
+    Assessment, ListedPackage, ListedVulnerability, ReportEffect, SeverityCounts, VexEffect,
+    assess, counts_line, listing_lines,
 };
 pub use openvex::{ImageIdentity, Vex, is_openvex, parse_openvex};
 
@@ -198,16 +198,6 @@ impl ReportFormat {
     }
 }
 
-impl fmt::Display for ReportFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ReportFormat::Trivy => "Trivy JSON",
-            ReportFormat::Grype => "Grype JSON",
-            ReportFormat::Sarif => "SARIF",
-        })
-    }
-}
-
 /// One vulnerability in one package, as one report lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -225,8 +215,6 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purl: Option<String>,
     pub severity: Severity,
-    /// The report's name as given (`scan-report`'s line).
-    pub source_file: String,
 }
 
 /// The findings of one report.
@@ -241,7 +229,9 @@ pub struct Report {
 /// file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScanError {
-    #[error("scan report `{name}` is empty")]
+    #[error(
+        "scan report `{name}` is empty: give the report as the scanner wrote it (`trivy image --format json`, `grype -o json`, or SARIF 2.1.0)"
+    )]
     Empty { name: String },
     #[error(
         "scan report `{name}` is not JSON ({detail}): give Trivy JSON, Grype JSON or SARIF 2.1.0"
@@ -257,19 +247,30 @@ pub enum ScanError {
     UnknownReport { name: String },
     #[error("scan report `{name}` is SARIF {version}: tagship reads SARIF 2.1.0")]
     SarifVersion { name: String, version: String },
-    #[error("scan report `{name}` is not valid {format}: {detail}")]
+    #[error(
+        "scan report `{name}` is not valid {}: {detail}; give the report as the scanner wrote it, unedited",
+        format.name()
+    )]
     Malformed {
         name: String,
         format: ReportFormat,
         detail: String,
     },
-    #[error("OpenVEX document `{name}` is empty")]
+    #[error(
+        "OpenVEX document `{name}` is empty: give the document as vexctl (or another OpenVEX tool) wrote it"
+    )]
     EmptyVex { name: String },
-    #[error("OpenVEX document `{name}` is not JSON ({detail})")]
+    #[error(
+        "OpenVEX document `{name}` is not JSON ({detail}): give the document as vexctl (or another OpenVEX tool) wrote it"
+    )]
     VexNotJson { name: String, detail: String },
-    #[error("`{name}` is not an OpenVEX document: its `@context` is not https://openvex.dev/ns/…")]
+    #[error(
+        "`{name}` is not an OpenVEX document: its `@context` is not https://openvex.dev/ns/…; attach other VEX formats with `artifact-type=`"
+    )]
     NotOpenVex { name: String },
-    #[error("OpenVEX document `{name}` is not valid: {detail}")]
+    #[error(
+        "OpenVEX document `{name}` is not valid: {detail}; each statement needs a `vulnerability` (a name) and a `status`, each product a string or an object with `@id` or `identifiers`"
+    )]
     MalformedVex { name: String, detail: String },
 }
 
@@ -321,9 +322,9 @@ pub fn parse_report(name: &str, bytes: &[u8]) -> Result<Report, ScanError> {
         }
     };
     let findings = match format {
-        ReportFormat::Trivy => trivy::findings(name, bytes),
-        ReportFormat::Grype => grype::findings(name, bytes),
-        ReportFormat::Sarif => sarif::findings(name, bytes),
+        ReportFormat::Trivy => trivy::findings(bytes),
+        ReportFormat::Grype => grype::findings(bytes),
+        ReportFormat::Sarif => sarif::findings(bytes),
     }
     .map_err(|e| ScanError::Malformed {
         name: name.to_owned(),

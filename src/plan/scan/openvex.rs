@@ -43,7 +43,8 @@ struct Statement {
     not_affected: bool,
     when: Option<jiff::Timestamp>,
     products: Vec<Product>,
-    /// v0.0.1's statement-level subcomponents, for a statement without products.
+    /// v0.0.1's statement-level subcomponents: they narrow every product, or the statement
+    /// without products.
     subcomponents: Vec<Component>,
 }
 
@@ -143,19 +144,21 @@ pub fn parse_openvex(name: &str, bytes: &[u8]) -> Result<Vex, ScanError> {
             .products
             .into_iter()
             .map(|product| match product {
+                // The statement's own subcomponents stay on the statement, once: a copy per
+                // product would let a small document of many products and many subcomponents
+                // grow to gigabytes.
                 RawProduct::Id(id) => Product {
                     component: Component {
                         identifiers: vec![id],
                         sha256: Vec::new(),
                     },
-                    subcomponents: statement_subcomponents.clone(),
+                    subcomponents: Vec::new(),
                 },
                 RawProduct::Described(product) => Product {
                     subcomponents: product
                         .subcomponents
                         .into_iter()
                         .map(Component::from)
-                        .chain(statement_subcomponents.iter().cloned())
                         .collect(),
                     component: Component::from(RawComponent::Described(product.component)),
                 },
@@ -177,6 +180,7 @@ pub fn parse_openvex(name: &str, bytes: &[u8]) -> Result<Vex, ScanError> {
 
 impl Vex {
     /// How many statements the document makes.
+    #[cfg(test)]
     pub fn statement_count(&self) -> usize {
         self.statements.len()
     }
@@ -211,12 +215,9 @@ impl Statement {
                 || self.subcomponents.iter().any(|s| s.names_package(finding));
         }
         self.products.iter().any(|product| {
+            let narrowed = || product.subcomponents.iter().chain(&self.subcomponents);
             product.component.names_image(image)
-                && (product.subcomponents.is_empty()
-                    || product
-                        .subcomponents
-                        .iter()
-                        .any(|s| s.names_package(finding)))
+                && (narrowed().next().is_none() || narrowed().any(|s| s.names_package(finding)))
         })
     }
 }
@@ -272,10 +273,16 @@ fn oci_purl_names_image(purl: &Purl, image: &ImageIdentity) -> bool {
         // name (`ghcr.io/acme`): both are seen.
         Some(url) => {
             let with_name = format!("{}/{}", url.trim_end_matches('/'), purl.name);
+            // The whole repository only when it ends in the purl's name.
+            let whole = url
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.eq_ignore_ascii_case(&purl.name));
             image
                 .repositories
                 .iter()
-                .any(|r| same_repository(url, r) || same_repository(&with_name, r))
+                .any(|r| (whole && same_repository(url, r)) || same_repository(&with_name, r))
         }
         None => image.repositories.iter().any(|r| {
             r.rsplit('/')
@@ -299,7 +306,12 @@ fn canonical_repository(repository: &str) -> String {
         }
     }
     let text = text.trim_end_matches('/');
-    let (host, path) = text.split_once('/').unwrap_or(("docker.io", text));
+    // As image references read: the first part is a host only when it looks like one
+    // (`acme/app` is Docker Hub's).
+    let (host, path) = match text.split_once('/') {
+        Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => (host, path),
+        _ => ("docker.io", text),
+    };
     let host = match host {
         "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io",
         other => other,

@@ -1,5 +1,8 @@
 //! Package URLs (`pkg:type/namespace/name@version?qualifiers#subpath`), read as far as OpenVEX
-//! matching needs: the parts, percent-decoded.
+//! matching needs: the parts, percent-decoded (with `percent-encoding`). Written here rather than
+//! on the `packageurl` crate, which refuses the loose purls real documents carry; the type-specific
+//! normalisation that crate does is not done, which fails closed (a finding a statement does not
+//! match stays counted).
 
 use percent_encoding::percent_decode_str;
 
@@ -46,6 +49,8 @@ impl Purl {
             .split('&')
             .filter_map(|pair| pair.split_once('='))
             .map(|(key, value)| (key.to_ascii_lowercase(), decode(value)))
+            // The spec drops a qualifier without a value.
+            .filter(|(_, value)| !value.is_empty())
             .collect();
         Some(Purl {
             kind: kind.to_ascii_lowercase(),

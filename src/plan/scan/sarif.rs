@@ -86,12 +86,58 @@ struct Properties {
     purls: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `security-severity`: a number, or the number as text (Trivy's), or anything else (ignored).
+/// Read by a visitor rather than `#[serde(untagged)]`, which would first copy a hostile value
+/// (a huge array) into serde's buffer, many times its size.
 enum Score {
     Number(f64),
     Text(String),
-    Other(IgnoredAny),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Score {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Score, D::Error> {
+        struct ScoreVisitor;
+        impl<'de> serde::de::Visitor<'de> for ScoreVisitor {
+            type Value = Score;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a score")
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Score, E> {
+                Ok(Score::Number(n))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Score, E> {
+                Ok(Score::Number(n as f64))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Score, E> {
+                Ok(Score::Number(n as f64))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Score, E> {
+                Ok(Score::Text(text.to_owned()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Score, E> {
+                Ok(Score::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Score, E> {
+                Ok(Score::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Score, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Score::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Score, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Score::Other)
+            }
+        }
+        deserializer.deserialize_any(ScoreVisitor)
+    }
 }
 
 impl Score {
@@ -99,7 +145,7 @@ impl Score {
         match self {
             Score::Number(n) => Some(*n),
             Score::Text(text) => text.trim().parse().ok(),
-            Score::Other(_) => None,
+            Score::Other => None,
         }
     }
 }
@@ -122,6 +168,30 @@ struct SarifResult {
     locations: Vec<Location>,
     #[serde(default)]
     properties: Properties,
+    /// A result someone dismissed (`accepted`, or with no status) is no finding, as GitHub's
+    /// code scanning treats it.
+    #[serde(default, deserialize_with = "nullable")]
+    suppressions: Vec<Suppression>,
+    /// `absent`: the result was in the baseline run and is gone from this one.
+    #[serde(rename = "baselineState", default)]
+    baseline_state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Suppression {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+impl SarifResult {
+    fn dismissed(&self) -> bool {
+        self.baseline_state.as_deref() == Some("absent")
+            || self.suppressions.iter().any(|s| {
+                s.status
+                    .as_deref()
+                    .is_none_or(|status| status == "accepted")
+            })
+    }
 }
 
 #[derive(Deserialize)]
@@ -153,7 +223,7 @@ struct ArtifactLocation {
 /// Trivy tags each rule with the kind of finding first: these kinds are no vulnerabilities.
 const NOT_VULNERABILITIES: [&str; 3] = ["misconfiguration", "secret", "license"];
 
-pub(super) fn findings(name: &str, bytes: &[u8]) -> Result<Vec<Finding>, serde_json::Error> {
+pub(super) fn findings(bytes: &[u8]) -> Result<Vec<Finding>, serde_json::Error> {
     let log: Log = serde_json::from_slice(bytes)?;
     let mut findings = Vec::new();
     for run in &log.runs {
@@ -168,7 +238,7 @@ pub(super) fn findings(name: &str, bytes: &[u8]) -> Result<Vec<Finding>, serde_j
             .map(|rule| (rule.id.as_str(), rule))
             .collect();
         for result in &run.results {
-            if result.kind.as_deref().is_some_and(|kind| kind != "fail") {
+            if result.kind.as_deref().is_some_and(|kind| kind != "fail") || result.dismissed() {
                 continue;
             }
             let rule = rule_of(result, &run.tool.driver, &rules_by_id);
@@ -182,7 +252,7 @@ pub(super) fn findings(name: &str, bytes: &[u8]) -> Result<Vec<Finding>, serde_j
             if not_a_vulnerability {
                 continue;
             }
-            findings.push(finding(name, result, rule));
+            findings.push(finding(result, rule));
         }
     }
     Ok(findings)
@@ -210,7 +280,7 @@ fn rule_of<'a>(
     by_index.or_else(|| id.and_then(|id| rules_by_id.get(id).copied()))
 }
 
-fn finding(name: &str, result: &SarifResult, rule: Option<&Rule>) -> Finding {
+fn finding(result: &SarifResult, rule: Option<&Rule>) -> Finding {
     let message = result.message.text.as_deref().unwrap_or_default();
     let help = rule
         .and_then(|rule| rule.help.as_ref())
@@ -261,7 +331,6 @@ fn finding(name: &str, result: &SarifResult, rule: Option<&Rule>) -> Finding {
         fixed,
         purl,
         severity: severity(message, sentence.as_ref(), help, result, rule),
-        source_file: name.to_owned(),
     }
 }
 
@@ -310,11 +379,18 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
-/// The ID on the line "Vulnerability CVE-…" both writers begin their text with.
+/// The ID on the line "Vulnerability CVE-…" both writers begin their text with; only what looks
+/// like an ID (`CVE-2024-1`, `GHSA-…`: letters, a `-`, no spaces), so another tool's
+/// "Vulnerability found." is no ID.
 fn vulnerability_line(text: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let id = line.trim().strip_prefix("Vulnerability ")?.trim();
-        (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_owned())
+        let looks_like_id = id.contains('-')
+            && !id.contains(char::is_whitespace)
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
+        looks_like_id.then(|| id.to_owned())
     })
 }
 

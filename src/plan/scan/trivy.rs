@@ -47,7 +47,7 @@ struct PackageIdentifier {
     purl: String,
 }
 
-pub(super) fn findings(name: &str, bytes: &[u8]) -> Result<Vec<Finding>, serde_json::Error> {
+pub(super) fn findings(bytes: &[u8]) -> Result<Vec<Finding>, serde_json::Error> {
     let document: Document = serde_json::from_slice(bytes)?;
     Ok(document
         .results
@@ -62,7 +62,6 @@ pub(super) fn findings(name: &str, bytes: &[u8]) -> Result<Vec<Finding>, serde_j
             fixed: non_empty(&v.fixed),
             purl: non_empty(&v.identifier.purl),
             severity: Severity::from_label(&v.severity).unwrap_or(Severity::Unknown),
-            source_file: name.to_owned(),
             id: v.id,
         })
         .collect())

@@ -18,6 +18,8 @@ pub const MAX_ATTACHMENT: u64 = 128 << 20;
 /// A vulnerability scan report (`scan-report`): a full Trivy report of a large image, every
 /// package listed, is tens of MiB.
 pub const MAX_SCAN_REPORT: u64 = 128 << 20;
+/// An OpenVEX document given in `attach` that the scan gate reads: kilobytes as tools write them.
+pub const MAX_OPENVEX: u64 = 16 << 20;
 
 /// What `reader` holds when that is at most `limit` bytes; `None` when it holds more, found by
 /// reading one byte past `limit`, never the rest. `expected` (a length from metadata or a

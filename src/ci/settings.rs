@@ -527,6 +527,16 @@ impl Settings {
             .iter()
             .filter(|file| scan::is_openvex(&file.bytes))
             .map(|file| {
+                // Statements are parsed through serde's buffer, several times their size: an
+                // OpenVEX document is kilobytes, so a bound far under the attachments' holds.
+                if file.bytes.len() as u64 > crate::file::MAX_OPENVEX {
+                    return Err(file.error(format!(
+                        "{} is an OpenVEX document of {}, more than the {} tagship reads of one",
+                        file.path.display(),
+                        crate::output::human_bytes(file.bytes.len() as u64),
+                        crate::output::human_bytes(crate::file::MAX_OPENVEX)
+                    )));
+                }
                 scan::parse_openvex(&file.entry.path, &file.bytes)
                     .map_err(|e| file.error(e.to_string()))
             })

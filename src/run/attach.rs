@@ -233,6 +233,7 @@ pub async fn read_subject(target: &Target, digest: &str) -> Result<RawManifest, 
 /// Observes attaching: prepares the files for `root`, then reads, in each planned image's
 /// repository, the referrers of each subject (and the layers of those of an artifact type being
 /// attached, to see whether a file is there already).
+#[allow(clippy::too_many_arguments)]
 pub async fn observe(
     settings: &AttachSettings,
     root: &RawManifest,
@@ -240,6 +241,7 @@ pub async fn observe(
     plan: &Plan,
     connections: &mut Connections<'_>,
     push_scope: bool,
+    unreadable: &[String],
     now: Timestamp,
 ) -> Result<(crate::plan::run::AttachFacts, AttachHandles), Error> {
     let (mut artifacts, mut prepared) = prepare(settings, root, now)?;
@@ -253,7 +255,10 @@ pub async fn observe(
     for image in &plan.images {
         let target = connections.target(image).await.map_err(registry_error)?;
         let mut listed = Vec::new();
-        for subject in &subjects {
+        // A dry run whose credentials this repository refused has said so already; what it
+        // lists is unknown, so everything would be attached.
+        let readable = !unreadable.contains(&target.image);
+        for subject in subjects.iter().filter(|_| readable) {
             let found = referrers::list(&target.registry, &target.repository, subject, push_scope)
                 .await
                 .map_err(registry_error)?;

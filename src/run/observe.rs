@@ -153,6 +153,12 @@ pub async fn observe(
                     plan,
                     &mut connections,
                     intent.writes,
+                    &observed
+                        .repositories
+                        .iter()
+                        .filter(|r| r.unreadable.is_some())
+                        .map(|r| r.image.clone())
+                        .collect::<Vec<_>>(),
                     // The run's time, as the image's `created` label has it (SOURCE_DATE_EPOCH
                     // when set): the same run makes the same artifact manifests.
                     ctx.now,

@@ -169,6 +169,8 @@ fn the_dry_run_says_when_the_credentials_could_not_push() {
         "{}",
         granted.stderr
     );
+    // With a file to attach too: what the refused repository lists is unknown, and the dry run
+    // says it would attach it all (no error for the referrers it could not read).
     let wrong = Runner::shared_event("pull_request-opened")
         .input("source", &format!("oci:{}", built.dir.display()))
         .input("images", &image)
@@ -176,8 +178,11 @@ fn the_dry_run_says_when_the_credentials_could_not_push() {
         .input("insecure-registries", registry::TOKEN_REALM_HOST)
         .input("registry-username", &regs.user)
         .input("registry-password", "wrong-password")
+        .input("attach", &format!("{},artifact-type=text/plain", ca))
         .run();
     assert_eq!(wrong.code, 0, "{}", wrong.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&wrong.outputs["run-plan"]).unwrap();
+    assert_eq!(plan["attach"][0]["action"], "attach", "{plan}");
     assert!(
         wrong
             .warning_lines()

@@ -60,7 +60,7 @@ impl ChildPlatform {
 
     /// The key two images of one platform share: architecture aliases and default variants
     /// folded as containerd folds them (`aarch64` and `arm64/v8` are `arm64`, `arm` is `arm/v7`).
-    fn identity(&self) -> (String, String, String, String) {
+    pub fn identity(&self) -> (String, String, String, String) {
         let (architecture, default_variant) = match self.architecture.as_str() {
             "x86_64" | "x86-64" | "amd64" => ("amd64", Some("v1")),
             "aarch64" | "arm64" => ("arm64", Some("v8")),

@@ -81,23 +81,20 @@ fn subjects_of(root: &RawManifest) -> (Descriptor, Vec<(ChildPlatform, Descripto
     (descriptor, children)
 }
 
-/// `os/arch[/variant]` as an entry says it, matched as containerd does the aliases that matter
-/// (arm64 is arm64/v8).
+/// Whether the image `child` is of the platform an entry names (`os/arch[/variant]`), aliases
+/// folded as the index builder folds them (`arm64` is `arm64/v8`).
 fn same_platform(wanted: &str, child: &ChildPlatform) -> bool {
     let mut parts = wanted.split('/');
     let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
-    let normal = |arch: &str, variant: Option<&str>| match (arch, variant) {
-        ("arm64", None) => ("arm64".to_string(), Some("v8".to_string())),
-        (a, v) => (a.to_string(), v.map(str::to_string)),
-    };
-    os == Some(child.os.as_str())
-        && normal(arch.unwrap_or(""), variant)
-            == normal(&child.architecture, child.variant.as_deref())
+    ChildPlatform::new(os.unwrap_or(""), arch.unwrap_or(""), variant)
+        .tidy()
+        .identity()
+        == child.identity()
 }
 
 /// Reads every file of `settings`, tells what each is, and makes its artifact manifest for its
 /// subject (`root`, or the child of the platform the entry names).
-fn prepare(
+pub fn prepare(
     settings: &AttachSettings,
     root: &RawManifest,
     now: Timestamp,
@@ -230,23 +227,17 @@ pub async fn read_subject(target: &Target, digest: &str) -> Result<RawManifest, 
     }
 }
 
-/// Observes attaching: prepares the files for `root`, then reads, in each planned image's
-/// repository, the referrers of each subject (and the layers of those of an artifact type being
-/// attached, to see whether a file is there already).
-#[allow(clippy::too_many_arguments)]
+/// Observes attaching the artifacts made ready (`prepare`, `carried`): reads, in each planned
+/// image's repository, the referrers of each subject (and the layers of those of an artifact
+/// type being attached, to see whether a file is there already). `unreadable`: repositories
+/// whose credentials a dry run's check refused.
 pub async fn observe(
-    settings: &AttachSettings,
-    root: &RawManifest,
-    carried: (Vec<ArtifactFacts>, Vec<Prepared>),
+    (artifacts, prepared): (Vec<ArtifactFacts>, Vec<Prepared>),
     plan: &Plan,
     connections: &mut Connections<'_>,
     push_scope: bool,
     unreadable: &[String],
-    now: Timestamp,
 ) -> Result<(crate::plan::run::AttachFacts, AttachHandles), Error> {
-    let (mut artifacts, mut prepared) = prepare(settings, root, now)?;
-    artifacts.extend(carried.0);
-    prepared.extend(carried.1);
     let mut subjects: Vec<&Digest> = prepared.iter().map(|p| &p.subject).collect();
     subjects.sort();
     subjects.dedup();

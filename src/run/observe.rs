@@ -146,22 +146,24 @@ pub async fn observe(
         };
         match subject {
             Some(root) => {
+                // The run's time, as the image's `created` label has it (SOURCE_DATE_EPOCH when
+                // set): the same run makes the same artifact manifests.
+                let (mut artifacts, mut prepared) =
+                    attach::prepare(&settings.attach, &root, ctx.now)?;
+                artifacts.extend(carried.0);
+                prepared.extend(carried.1);
+                let unreadable: Vec<String> = observed
+                    .repositories
+                    .iter()
+                    .filter(|r| r.unreadable.is_some())
+                    .map(|r| r.image.clone())
+                    .collect();
                 let (facts, prepared) = attach::observe(
-                    &settings.attach,
-                    &root,
-                    carried,
+                    (artifacts, prepared),
                     plan,
                     &mut connections,
                     intent.writes,
-                    &observed
-                        .repositories
-                        .iter()
-                        .filter(|r| r.unreadable.is_some())
-                        .map(|r| r.image.clone())
-                        .collect::<Vec<_>>(),
-                    // The run's time, as the image's `created` label has it (SOURCE_DATE_EPOCH
-                    // when set): the same run makes the same artifact manifests.
-                    ctx.now,
+                    &unreadable,
                 )
                 .await?;
                 observed.attach = Some(facts);

@@ -263,10 +263,9 @@ impl VersionListing {
     }
 }
 
-/// Whether `tag` names a fallback referrers index (`sha256-<hex>`; cosign's `.sig` and `.att`
-/// tags name signatures and attestations themselves).
+/// Whether `tag` names a fallback referrers index (not cosign's `.sig`/`.att` tags).
 fn is_fallback_index(tag: &str) -> bool {
-    retention::referrer_subject(tag).is_some() && !tag.contains('.')
+    artifact::fallback_index_subject(tag).is_some()
 }
 
 /// `tagship ls`: the versions, newest first, each with its platforms and what is attached to it
@@ -343,9 +342,7 @@ pub async fn list_with_referrers(
     versions.retain(|v| {
         let listed_with_its_subject = !v.tags.is_empty()
             && v.tags.iter().all(|t| {
-                is_fallback_index(t)
-                    && retention::referrer_subject(t)
-                        .is_some_and(|s| subjects.iter().any(|d| d.as_str() == s))
+                artifact::fallback_index_subject(t).is_some_and(|s| subjects.contains(&s))
             });
         !listed_with_its_subject
     });

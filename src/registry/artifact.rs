@@ -320,6 +320,12 @@ pub fn fallback_tag(subject: &Digest) -> String {
     format!("sha256-{}", subject.hex())
 }
 
+/// The subject a fallback index's tag names (`sha256-<64 hex>`, exactly: cosign's `.sig` and
+/// `.att` tags are signatures and attestations themselves).
+pub fn fallback_index_subject(tag: &str) -> Option<Digest> {
+    Digest::parse(&format!("sha256:{}", tag.strip_prefix("sha256-")?)).ok()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("it is not an OCI index of referrers ({0})")]
 pub struct NotAnIndex(String);

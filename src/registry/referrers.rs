@@ -85,43 +85,40 @@ pub async fn of_versions(
     tags: &[String],
 ) -> Result<BTreeMap<Digest, Vec<Descriptor>>, RegistryError> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let parse = |what: &str, bytes: &[u8]| {
+        artifact::parse_referrers(bytes)
+            .map_err(|e| protocol(registry, format!("{repository}: {what}: {e}")))
+    };
     let mut found = BTreeMap::new();
     let Some(first) = subjects.first() else {
         return Ok(found);
     };
-    if registry
-        .referrers(repository, first, false)
-        .await?
-        .is_some()
-    {
-        let listed: Vec<(Digest, Listed)> = stream::iter(subjects.iter().cloned())
+    // The first subject's answer says whether there is an API, and is its list.
+    if let Some(bytes) = registry.referrers(repository, first, false).await? {
+        found.insert(first.clone(), parse(&format!("the referrers of {first}"), &bytes)?);
+        let rest: Vec<(Digest, Option<Vec<u8>>)> = stream::iter(subjects[1..].iter().cloned())
             .map(|subject| async move {
-                let listed = list(registry, repository, &subject, false).await?;
-                Ok::<_, RegistryError>((subject, listed))
+                let bytes = registry.referrers(repository, &subject, false).await?;
+                Ok::<_, RegistryError>((subject, bytes))
             })
             .buffered(8)
             .try_collect()
             .await?;
-        for (subject, listed) in listed {
-            found.insert(subject, listed.referrers);
+        for (subject, bytes) in rest {
+            let listed = match bytes {
+                Some(bytes) => parse(&format!("the referrers of {subject}"), &bytes)?,
+                None => Vec::new(),
+            };
+            found.insert(subject, listed);
         }
         return Ok(found);
     }
     for tag in tags {
-        let Some(subject) = crate::plan::retention::referrer_subject(tag)
-            .filter(|_| !tag.contains('.'))
-            .and_then(|s| Digest::parse(&s).ok())
-        else {
+        let Some(subject) = artifact::fallback_index_subject(tag) else {
             continue;
         };
         if let Some((bytes, _)) = registry.get_manifest(repository, tag, false).await? {
-            let referrers = artifact::parse_referrers(&bytes).map_err(|e| {
-                protocol(
-                    registry,
-                    format!("{repository}:{tag}, the fallback index of {subject}: {e}"),
-                )
-            })?;
-            found.insert(subject, referrers);
+            found.insert(subject, parse(&format!("{tag}, a fallback index"), &bytes)?);
         }
     }
     Ok(found)

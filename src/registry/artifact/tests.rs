@@ -168,6 +168,10 @@ fn fallback_tags_name_their_subject() {
     let tag = fallback_tag(&digest);
     assert_eq!(tag, format!("sha256-{}", digest.hex()));
     assert!(tag.len() <= 128);
+    assert_eq!(fallback_index_subject(&tag), Some(digest.clone()));
+    for not_one in [format!("{tag}.sig"), "sha256-abc".into(), "1.2.3".into()] {
+        assert_eq!(fallback_index_subject(&not_one), None, "{not_one}");
+    }
     // What retention reads as the tag of a referrer of `digest`.
     assert_eq!(
         crate::plan::retention::referrer_subject(&tag),

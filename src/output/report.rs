@@ -352,8 +352,15 @@ pub fn summary(run: &RunPlan, report: &Report) -> String {
             }
         }
     }
-    if !run.attach.is_empty() {
-        out.push_str(&attach_table(&run.attach));
+    // What was attached: only in the repositories attaching finished.
+    let attached: Vec<AttachStep> = run
+        .attach
+        .iter()
+        .filter(|step| report.attach.iter().any(|o| o.image == step.image))
+        .cloned()
+        .collect();
+    if !attached.is_empty() {
+        out.push_str(&attach_table(&attached));
     }
     if let Some(outcome) = &report.release {
         out.push_str(&crate::release::summary(outcome));
@@ -411,14 +418,12 @@ pub fn outputs(run: &RunPlan, report: &Report) -> Vec<(&'static str, String)> {
         out.push(("rolled-back", lines.join("\n")));
     }
     if run.writes && !run.attach.is_empty() {
-        // `IMAGE@REFERRER` per file and repository: what `oras pull` or `skopeo inspect` reads.
-        let attached: Vec<String> = run
+        // `IMAGE@REFERRER` per file and repository, as attaching reported it (a repository it
+        // did not get to is not claimed): what `oras pull` or `skopeo inspect` reads.
+        let attached: Vec<String> = report
             .attach
             .iter()
-            .map(|step| match &step.action {
-                AttachAction::Attach { .. } => format!("{}@{}", step.image, step.manifest),
-                AttachAction::Unchanged { referrer } => format!("{}@{referrer}", step.image),
-            })
+            .flat_map(|outcome| outcome.references())
             .collect();
         out.push(("attached", attached.join("\n")));
     }

@@ -174,7 +174,7 @@ struct ArtifactManifest<'a> {
     config: EmptyConfig,
     layers: [&'a Descriptor; 1],
     subject: &'a Descriptor,
-    annotations: BTreeMap<&'static str, &'a str>,
+    annotations: &'a BTreeMap<String, String>,
 }
 
 /// One file to attach: its blob, and what the manifest says of it.
@@ -191,8 +191,14 @@ pub struct ArtifactFile {
 }
 
 /// The artifact manifest that attaches `file` to `subject`: an OCI image manifest with the
-/// empty config, the file as its one layer, and `subject`. `created` is RFC 3339.
-pub fn artifact_manifest(subject: &Descriptor, file: &ArtifactFile, created: &str) -> Vec<u8> {
+/// empty config, the file as its one layer, and `subject`. `created` is RFC 3339. With it, its
+/// descriptor as a referrers list holds it: `artifactType` and the manifest's annotations copied
+/// up (the distribution spec's rule for the fallback index).
+pub fn artifact_manifest(
+    subject: &Descriptor,
+    file: &ArtifactFile,
+    created: &str,
+) -> (Vec<u8>, Descriptor) {
     let mut layer = Descriptor::new(&file.media_type, file.digest.clone(), file.size);
     layer
         .annotations
@@ -202,6 +208,10 @@ pub fn artifact_manifest(subject: &Descriptor, file: &ArtifactFile, created: &st
         annotations: BTreeMap::new(),
         ..subject.clone()
     };
+    let annotations = BTreeMap::from([
+        (ANNOTATION_CREATED.to_string(), created.to_string()),
+        (ANNOTATION_TITLE.to_string(), file.title.clone()),
+    ]);
     let manifest = ArtifactManifest {
         schema_version: 2,
         media_type: OCI_MANIFEST,
@@ -214,26 +224,16 @@ pub fn artifact_manifest(subject: &Descriptor, file: &ArtifactFile, created: &st
         },
         layers: [&layer],
         subject: &subject,
-        annotations: BTreeMap::from([
-            (ANNOTATION_CREATED, created),
-            (ANNOTATION_TITLE, file.title.as_str()),
-        ]),
+        annotations: &annotations,
     };
     // A struct of strings and numbers always serialises.
-    serde_json::to_vec(&manifest).unwrap_or_default()
-}
-
-/// The descriptor of an artifact manifest as a referrers list holds it: `artifactType` and the
-/// manifest's annotations copied up (the distribution spec's rule for the fallback index).
-pub fn referrer_descriptor(manifest: &[u8], file: &ArtifactFile, created: &str) -> Descriptor {
-    Descriptor {
+    let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+    let descriptor = Descriptor {
         artifact_type: Some(file.artifact_type.clone()),
-        annotations: BTreeMap::from([
-            (ANNOTATION_CREATED.to_string(), created.to_string()),
-            (ANNOTATION_TITLE.to_string(), file.title.clone()),
-        ]),
-        ..Descriptor::new(OCI_MANIFEST, Digest::of(manifest), manifest.len() as u64)
-    }
+        annotations,
+        ..Descriptor::new(OCI_MANIFEST, Digest::of(&bytes), bytes.len() as u64)
+    };
+    (bytes, descriptor)
 }
 
 /// A buildx attestation manifest in an image index: what it attests (in-toto statements, by

@@ -1037,7 +1037,7 @@ impl Registry {
         };
         let mut url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
         let mut manifests: Vec<serde_json::Value> = Vec::new();
-        for _ in 0..MAX_REFERRER_PAGES {
+        for page in 0..MAX_REFERRER_PAGES {
             let page_url = url.clone();
             let response = self
                 .send(&op, &[scope(repository, push_scope)], &|| {
@@ -1049,7 +1049,8 @@ impl Registry {
                 .await?;
             match response.status().as_u16() {
                 200 => {}
-                404 if manifests.is_empty() => return Ok(None),
+                // The first page answers whether there is an API at all.
+                404 if page == 0 => return Ok(None),
                 _ => return Err(self.fail(&op, response).await),
             }
             let next = response

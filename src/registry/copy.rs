@@ -141,9 +141,20 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
 }
 
 /// A small blob of the source (an image config), read whole under [`super::body::MAX_CONFIG`]
-/// and checked against its digest.
+/// and checked against its digest: a remote one as the registry client reads configs, a local
+/// one as the exact byte range its descriptor names.
 pub async fn read_small_blob(origin: &BlobOrigin, blob: &BlobInfo) -> Result<Vec<u8>, PushError> {
     use futures_util::TryStreamExt;
+    if let BlobOrigin::Remote {
+        registry,
+        repository,
+    } = origin
+    {
+        let bytes = registry
+            .get_small_blob(repository, &blob.digest, blob.size)
+            .await?;
+        return Ok(bytes.to_vec());
+    }
     if blob.size > super::body::MAX_CONFIG {
         return Err(RegistryError::Setup(format!(
             "{} says it is {} bytes: not an image config",
@@ -151,21 +162,13 @@ pub async fn read_small_blob(origin: &BlobOrigin, blob: &BlobInfo) -> Result<Vec
         ))
         .into());
     }
-    let mut stream = open(origin, blob).await?;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.try_next().await.map_err(|e| {
+    let chunks: Vec<bytes::Bytes> = open(origin, blob).await?.try_collect().await.map_err(|e| {
         PushError::from(RegistryError::Setup(format!(
-            "reading {}: {e}",
+            "reading {} from the source: {e}",
             blob.digest
         )))
-    })? {
-        if (bytes.len() + chunk.len()) as u64 > super::body::MAX_CONFIG {
-            return Err(
-                RegistryError::Setup(format!("{} is larger than it says", blob.digest)).into(),
-            );
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    })?;
+    let bytes = chunks.concat();
     let actual = Digest::of(&bytes);
     if actual != blob.digest {
         return Err(RegistryError::DigestMismatch {

@@ -95,7 +95,10 @@ pub async fn of_versions(
     };
     // The first subject's answer says whether there is an API, and is its list.
     if let Some(bytes) = registry.referrers(repository, first, false).await? {
-        found.insert(first.clone(), parse(&format!("the referrers of {first}"), &bytes)?);
+        found.insert(
+            first.clone(),
+            parse(&format!("the referrers of {first}"), &bytes)?,
+        );
         let rest: Vec<(Digest, Option<Vec<u8>>)> = stream::iter(subjects[1..].iter().cloned())
             .map(|subject| async move {
                 let bytes = registry.referrers(repository, &subject, false).await?;
@@ -131,18 +134,21 @@ pub async fn layers_of(
     digest: &Digest,
     push_scope: bool,
 ) -> Result<Vec<(Digest, u64)>, RegistryError> {
-    let Some((bytes, _)) = registry
+    let Some((bytes, media_type)) = registry
         .get_manifest(repository, digest.as_str(), push_scope)
         .await?
     else {
         return Ok(Vec::new());
     };
-    let doc: super::media::ManifestDoc = serde_json::from_slice(&bytes).map_err(|e| {
-        protocol(
-            registry,
-            format!("referrer {digest} is not a manifest ({e})"),
-        )
-    })?;
+    let actual = Digest::of(&bytes);
+    if &actual != digest {
+        return Err(RegistryError::DigestMismatch {
+            expected: digest.clone(),
+            actual,
+        });
+    }
+    let (_, _, doc) = super::source::parse_manifest(digest, &bytes, Some(&media_type))
+        .map_err(|e| protocol(registry, format!("referrer {digest}: {e}")))?;
     Ok(doc
         .layers
         .into_iter()
@@ -253,7 +259,21 @@ pub async fn attach(
             .filter(|p| p.subject == subject)
             .map(|p| p.descriptor.clone())
             .collect();
-        let rounds = update_fallback_index(registry, repository, &subject, &ours).await?;
+        // The manifests are in: a failure here leaves them pushed by digest but unlisted, and
+        // the message says so (a re-run lists them and writes nothing else).
+        let rounds = update_fallback_index(registry, repository, &subject, &ours)
+            .await
+            .map_err(|e| {
+                let pushed: Vec<&str> = ours.iter().map(|d| d.digest.as_str()).collect();
+                protocol(
+                    registry,
+                    format!(
+                        "{repository}: {} pushed by digest, but not listed in {}: {e}. Run the attach again",
+                        pushed.join(", "),
+                        artifact::fallback_tag(&subject)
+                    ),
+                )
+            })?;
         if rounds > 0 {
             done.fallback
                 .push((artifact::fallback_tag(&subject), rounds));
@@ -273,10 +293,13 @@ async fn update_fallback_index(
     let tag = artifact::fallback_tag(subject);
     let where_ = format!("{repository}:{tag}, the fallback referrers index of {subject}");
     let mut writes = 0;
-    // Cleared when a registry refuses `If-None-Match: *` for an index that is still absent:
-    // it mishandles the header, and is written without it.
-    let mut guard_creation = true;
-    for _ in 0..MAX_ROUNDS {
+    // Cleared when the registry mishandles conditional writes: a 412 though the index is still
+    // absent (`If-None-Match: *`), or still as it was read (`If-Match`). It is then written
+    // unconditionally, and the re-read after `SETTLE` is the only guard.
+    let mut conditions = true;
+    // The precondition the last write was refused under, and the ETag it carried.
+    let mut refused: Option<(bool, Option<String>)> = None;
+    for round in 0..=MAX_ROUNDS {
         let current = registry
             .get_manifest_versioned(repository, &tag, true)
             .await?;
@@ -286,37 +309,50 @@ async fn update_fallback_index(
             // Listed: by a write of ours that nothing replaced since, or was there before.
             return Ok(writes);
         };
-        if writes > 0 {
+        if round == MAX_ROUNDS {
+            break;
+        }
+        // A weak ETag (`W/"…"`) never matches If-Match: only a strong one guards the write.
+        let etag = current
+            .as_ref()
+            .and_then(|c| c.etag.clone())
+            .filter(|e| !e.starts_with("W/"));
+        if let Some((was_absent, sent)) = refused.take() {
+            let unchanged = if was_absent {
+                current.is_none()
+            } else {
+                etag.is_some() && etag == sent
+            };
+            if unchanged {
+                let how = if was_absent {
+                    format!("to create {where_} with `If-None-Match: *` though it does not exist")
+                } else {
+                    format!("to write {where_} with `If-Match` though it has not changed")
+                };
+                tracing::warn!(
+                    "registry {} refused {how}; writing it without the condition",
+                    registry.name
+                );
+                conditions = false;
+            } else {
+                tracing::info!("{where_} changed since it was read (412); read again");
+            }
+        } else if writes > 0 {
             tracing::warn!(
                 "{where_} lost an entry to another writer at the same time; writing it again"
             );
         }
-        let precondition = match &current {
-            Some(read) => read
-                .etag
-                .as_deref()
-                .map_or(Precondition::None, Precondition::IfMatch),
-            None if guard_creation => Precondition::Absent,
-            None => Precondition::None,
+        let precondition = match (&current, &etag) {
+            _ if !conditions => Precondition::None,
+            (Some(_), Some(etag)) => Precondition::IfMatch(etag),
+            (Some(_), None) => Precondition::None,
+            (None, _) => Precondition::Absent,
         };
         let put = registry
             .put_manifest_if(repository, &tag, &merged, OCI_INDEX, precondition)
             .await?;
         if put.is_none() {
-            if precondition == Precondition::Absent
-                && registry
-                    .get_manifest(repository, &tag, true)
-                    .await?
-                    .is_none()
-            {
-                tracing::warn!(
-                    "registry {} refused to create {where_} with `If-None-Match: *` though it does not exist; writing it without the condition",
-                    registry.name
-                );
-                guard_creation = false;
-            } else {
-                tracing::info!("{where_} changed since it was read (412); reading it again");
-            }
+            refused = Some((precondition == Precondition::Absent, etag.clone()));
             continue;
         }
         writes += 1;

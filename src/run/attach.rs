@@ -34,6 +34,19 @@ pub struct AttachHandles {
 pub struct AttachOutcome {
     pub image: String,
     pub attached: Attached,
+    /// The referrers found attached already (the plan's `unchanged` steps).
+    pub unchanged: Vec<String>,
+}
+
+impl AttachOutcome {
+    /// `IMAGE@REFERRER` of every file attached in this repository, now or before.
+    pub fn references(&self) -> impl Iterator<Item = String> + '_ {
+        self.attached
+            .manifests
+            .iter()
+            .chain(&self.unchanged)
+            .map(|digest| format!("{}@{digest}", self.image))
+    }
 }
 
 fn entry_error(entry: &crate::plan::attach::AttachEntry, problem: String) -> Error {
@@ -164,8 +177,7 @@ pub fn prepare(
             media_type,
             artifact_type,
         };
-        let manifest = artifact::artifact_manifest(&subject, &file, &created);
-        let descriptor = artifact::referrer_descriptor(&manifest, &file, &created);
+        let (manifest, descriptor) = artifact::artifact_manifest(&subject, &file, &created);
         facts.push(ArtifactFacts {
             file: entry.path.clone(),
             kind,
@@ -412,12 +424,14 @@ pub async fn carried(
 }
 
 /// Attaches what `steps` say to attach, repository by repository.
+/// Each repository's outcome goes to `outcomes` as it finishes: a failure in a later one leaves
+/// the earlier ones reported.
 pub async fn execute(
     steps: &[AttachStep],
     handles: &AttachHandles,
     retry: &crate::http::retry::RetryPolicy,
-) -> Result<Vec<AttachOutcome>, Error> {
-    let mut outcomes = Vec::new();
+    outcomes: &mut Vec<AttachOutcome>,
+) -> Result<(), Error> {
     for target in &handles.targets {
         let mine: Vec<&AttachStep> = steps.iter().filter(|s| s.image == target.image).collect();
         let to_attach: Vec<Prepared> = handles
@@ -431,6 +445,7 @@ pub async fn execute(
             })
             .cloned()
             .collect();
+        let mut unchanged = Vec::new();
         for step in &mine {
             if let AttachAction::Unchanged { referrer } = &step.action {
                 tracing::info!(
@@ -439,14 +454,16 @@ pub async fn execute(
                     step.file,
                     step.subject
                 );
+                unchanged.push(referrer.clone());
             }
         }
-        if to_attach.is_empty() {
-            continue;
-        }
-        let attached = referrers::attach(&target.registry, &target.repository, &to_attach, retry)
-            .await
-            .map_err(PublishError::from)?;
+        let attached = if to_attach.is_empty() {
+            Attached::default()
+        } else {
+            referrers::attach(&target.registry, &target.repository, &to_attach, retry)
+                .await
+                .map_err(PublishError::from)?
+        };
         for prepared in &to_attach {
             tracing::info!(
                 "{}: attached {} to {} as {}",
@@ -466,7 +483,8 @@ pub async fn execute(
         outcomes.push(AttachOutcome {
             image: target.image.clone(),
             attached,
+            unchanged,
         });
     }
-    Ok(outcomes)
+    Ok(())
 }

@@ -98,8 +98,13 @@ pub async fn execute(
             ))
             .into());
         };
-        report.attach =
-            super::attach::execute(&plan.attach, attach, &settings.registry.client.retry).await?;
+        super::attach::execute(
+            &plan.attach,
+            attach,
+            &settings.registry.client.retry,
+            &mut report.attach,
+        )
+        .await?;
     }
     if let Some(step) = &plan.release {
         let _group = Group::start(style, "Release");

@@ -163,6 +163,7 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("registry-username", "--registry-username"),
     ("registry-password", "TAGSHIP_REGISTRY_PASSWORD"),
     ("github-token", "GITHUB_TOKEN"),
+    ("gitlab-token", "TAGSHIP_GITLAB_TOKEN"),
     ("release", "--force"),
     ("release-draft", "--draft"),
     ("release-notes-template", "--notes-template"),

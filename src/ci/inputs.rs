@@ -117,7 +117,7 @@ impl std::fmt::Debug for Inputs {
 }
 
 /// Inputs whose names are also outputs that a GitLab dotenv file passes on (`TAGSHIP_TAGS`…).
-const OUTPUT_NAMED: &[&str] = &["tags", "images", "labels", "annotations"];
+const OUTPUT_NAMED: &[&str] = &["tags", "images", "labels", "annotations", "git-tags"];
 
 /// The variable that gives setting `input` outside the action: `TAGSHIP_ON_CONFLICT` for
 /// `on-conflict`.
@@ -149,8 +149,9 @@ impl Inputs {
     ///
     /// A GitLab job after a tagship job receives that job's outputs as variables (its dotenv
     /// file): `TAGSHIP_VERSION` says so, and then `TAGSHIP_TAGS`, `TAGSHIP_IMAGES`,
-    /// `TAGSHIP_LABELS` and `TAGSHIP_ANNOTATIONS` are those outputs (full references, labels as
-    /// given), not rules: they are not read as settings, and a warning says so once.
+    /// `TAGSHIP_LABELS`, `TAGSHIP_ANNOTATIONS` and `TAGSHIP_GIT_TAGS` are those outputs (full
+    /// references, labels as given, git-tag moves), not settings: they are not read as settings,
+    /// and a warning says so once.
     pub fn variables(env: &BTreeMap<String, String>) -> Inputs {
         let mut inputs = Inputs::default();
         let outputs_given = env.get("TAGSHIP_VERSION").is_some();
@@ -317,11 +318,6 @@ impl CommandLine {
     pub fn lines(&mut self, input: &'static str, flag: &'static str, values: &[String]) {
         let joined = (!values.is_empty()).then(|| values.join("\n"));
         self.text(input, flag, joined);
-    }
-
-    /// A switch: `true` when typed, else left to the other sources.
-    pub fn switch(&mut self, input: &'static str, flag: &'static str, on: bool) {
-        self.text(input, flag, on.then(|| "true".to_string()));
     }
 
     /// Setting `input`, which the command takes as a typed flag `flag`: when `given`, the command
@@ -564,8 +560,8 @@ mod tests {
         let mut line = CommandLine::default();
         line.lines("tags", "--tags", &["a".into(), "b".into()]);
         line.lines("images", "--images", &[]);
-        line.switch("keep-majors", "--keep-majors", false);
-        line.switch("untagged", "--untagged", true);
+        line.text("keep-majors", "--keep-majors", None);
+        line.text("untagged", "--untagged", Some("true".into()));
         line.read(&["github-token"]);
         assert_eq!(
             line.reads,

@@ -192,9 +192,7 @@ impl Environment {
         if on_actions_runner(&self.vars) {
             Style::Actions
         } else if self.platform() == Platform::GitLab {
-            Style::GitLab {
-                clock: crate::output::log::Clock::Wall,
-            }
+            Style::GitLab
         } else {
             Style::Plain
         }

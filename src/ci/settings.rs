@@ -565,7 +565,7 @@ impl Settings {
         )?;
         release.template = match inputs.string("release-notes-template") {
             "" => None,
-            path => Some(read_template(&workspace, path)?),
+            path => Some(read_template(&base("release-notes-template"), path)?),
         };
         release.git_tags = inputs.bool("git-tags", false)?;
 

@@ -51,9 +51,6 @@ pub fn attach(args: AttachArgs, env: &Environment) -> Result<(), Error> {
     args.connect.declare(&mut line);
     let mut settings = Settings::command_line(env, line)?;
     settings.attach.subject = Some(digest.to_string());
-    // Only the files: steps the other settings ask for (git tags, a prune) are not this command's.
-    settings.release.git_tags = false;
-    settings.retention.enabled = false;
     commands::attach(
         env,
         &image,

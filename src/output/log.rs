@@ -19,28 +19,12 @@ use super::safe;
 pub enum Style {
     /// Workflow commands for the GitHub Actions runner.
     Actions,
-    /// GitLab CI: `WARNING: …` and `ERROR: …` lines, and collapsible sections stamped by
-    /// `clock` when they open and when they close (GitLab shows the difference as the duration).
-    GitLab { clock: Clock },
+    /// GitLab CI: `WARNING: …` and `ERROR: …` lines, and collapsible sections stamped by the
+    /// wall clock when they open and when they close (GitLab shows the difference as the
+    /// duration; log timing, not a fact of the run, so `SOURCE_DATE_EPOCH` does not apply).
+    GitLab,
     /// Plain `warning: …` lines for terminals and other CI systems.
     Plain,
-}
-
-/// What stamps GitLab's sections: the wall clock in a run (log timing, not a fact of the run, so
-/// `SOURCE_DATE_EPOCH` does not apply), a fixed time in tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Clock {
-    Wall,
-    Fixed(jiff::Timestamp),
-}
-
-impl Clock {
-    fn now(self) -> jiff::Timestamp {
-        match self {
-            Clock::Wall => jiff::Timestamp::now(),
-            Clock::Fixed(at) => at,
-        }
-    }
 }
 
 pub struct LogLayer {
@@ -127,9 +111,9 @@ pub fn format_line(style: Style, debug: bool, colour: bool, entry: &Entry<'_>) -
             });
         }
         // As GitLab's runner labels its own lines.
-        (Style::GitLab { .. }, Level::ERROR) => "ERROR:",
-        (Style::GitLab { .. }, Level::WARN) => "WARNING:",
-        (Style::GitLab { .. }, Level::DEBUG) => "DEBUG:",
+        (Style::GitLab, Level::ERROR) => "ERROR:",
+        (Style::GitLab, Level::WARN) => "WARNING:",
+        (Style::GitLab, Level::DEBUG) => "DEBUG:",
         (Style::Plain, Level::ERROR) => "error:",
         (Style::Plain, Level::WARN) => "warning:",
         (Style::Plain, Level::DEBUG) => "debug:",
@@ -195,7 +179,6 @@ enum GroupEnd {
     /// A GitLab section, by name, stamped when it closes.
     Section {
         name: String,
-        clock: Clock,
     },
 }
 
@@ -206,11 +189,11 @@ impl Group {
                 format!("::group::{}", safe::command_data(title)),
                 Some(GroupEnd::Actions),
             ),
-            Style::GitLab { clock } => {
+            Style::GitLab => {
                 let name = section_name(title);
                 (
-                    section_start(&name, clock.now(), title),
-                    Some(GroupEnd::Section { name, clock }),
+                    section_start(&name, jiff::Timestamp::now(), title),
+                    Some(GroupEnd::Section { name }),
                 )
             }
             Style::Plain => (format!("── {}", safe::line(title)), None),
@@ -225,7 +208,7 @@ impl Drop for Group {
         let line = match &self.end {
             None => return,
             Some(GroupEnd::Actions) => "::endgroup::".to_string(),
-            Some(GroupEnd::Section { name, clock }) => section_end(name, clock.now()),
+            Some(GroupEnd::Section { name }) => section_end(name, jiff::Timestamp::now()),
         };
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
@@ -268,9 +251,7 @@ fn section_end(name: &str, at: jiff::Timestamp) -> String {
 mod tests {
     use super::*;
 
-    const GITLAB: Style = Style::GitLab {
-        clock: Clock::Fixed(jiff::Timestamp::UNIX_EPOCH),
-    };
+    const GITLAB: Style = Style::GitLab;
 
     fn line(
         style: Style,

@@ -43,7 +43,7 @@ pub fn settings_table(origins: &Origins) -> String {
     let width = origins
         .keys()
         .map(String::len)
-        .chain([7])
+        .chain(["SETTING".len()])
         .max()
         .unwrap_or(0);
     let mut out = format!("\n{:width$}  FROM\n", "SETTING");
@@ -267,8 +267,7 @@ fn tags_cell(tags: &[String]) -> String {
     safe::line(&sorted.join(",")).into_owned()
 }
 
-/// `tagship ls`: one line per version, newest first.
-/// `tagship ls`'s table: a REFERRERS column when anything is attached (`KIND TITLE (SIZE)` each,
+/// `tagship ls`'s table, one line per version, newest first: a REFERRERS column when anything is attached (`KIND TITLE (SIZE)` each,
 /// `of DIGEST` for one attached to a platform image of the version).
 pub fn listing_table(listing: &VersionListing) -> String {
     let mut rows = versions_rows(&listing.versions);
@@ -320,6 +319,7 @@ pub fn listing_json(listing: &VersionListing) -> String {
     serde_json::to_string_pretty(&listed).unwrap_or_else(|_| "[]".into())
 }
 
+/// The versions as a table (`tagship rollback --list`).
 pub fn versions_table(versions: &[ImageVersion]) -> String {
     columns(&versions_rows(versions))
 }

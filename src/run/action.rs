@@ -71,9 +71,9 @@ pub fn action(
             );
         }
     }
-    // A failed push leaves no outputs (nothing was published). Once the image is pushed, the
-    // outputs say so even when a later step (the release, git tags) fails the step.
-    if result.is_err() && done.push.is_none() {
+    // A run that failed before writing anything leaves no outputs. Once something is written
+    // (the push, a rollback, a prune…), the outputs say so even when a later step fails.
+    if result.is_err() && !done.wrote_anything() {
         return result;
     }
     let outputs = outputs(settings, &plan, &run, &done);

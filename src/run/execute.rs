@@ -27,6 +27,19 @@ pub struct Report {
     pub attach: Vec<AttachOutcome>,
 }
 
+impl Report {
+    /// Whether any step wrote something: then the outputs say what, even when a later step
+    /// failed the run.
+    pub fn wrote_anything(&self) -> bool {
+        self.push.is_some()
+            || self.rolled_back.is_some()
+            || self.release.is_some()
+            || self.git_tags.is_some()
+            || !self.prune.is_empty()
+            || !self.attach.is_empty()
+    }
+}
+
 /// Carries out `plan` (nothing in a dry run), recording each finished step in `report`, so a
 /// failure later on still reports what was written.
 pub async fn execute(

@@ -275,3 +275,15 @@ fn an_earlier_jobs_outputs_are_not_read_as_settings() {
         json!(["registry.example-group-app-1.1.1-registry.example-group-app-1"])
     );
 }
+
+/// The same for the `git-tags` output (`v1=moved …`), which is named like the `git-tags`
+/// setting: a later job's `tagship action` does not take it for true or false.
+#[test]
+fn an_earlier_jobs_git_tags_output_is_not_the_git_tags_setting() {
+    let run = Runner::gitlab_branch_job("earlier-git-tags", "http://127.0.0.1:1")
+        .var("TAGSHIP_VERSION", "1.1.1")
+        .var("TAGSHIP_GIT_TAGS", "v1=moved v1.1=created")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("TAGSHIP_GIT_TAGS"), "{}", run.stderr);
+}

@@ -1,10 +1,10 @@
 //! Retention at scale: `tagship prune` over a 1,000-version ghcr.io-style package on the fake
 //! GitHub API (test support code), with its manifests in the local registry behind a counting
 //! proxy (which stands in for ghcr.io), counting the API calls and the registry reads it makes
-//! and timing the whole run. Targets: the list pages plus one DELETE per deleted version, and no
-//! registry read but the manifests of the kept tagged versions (no config blob: GitHub gives the
-//! dates). Run with `scripts/bench-prune` (it builds the release binary and starts the local
-//! registry).
+//! and timing the whole run. Targets: the list pages plus one DELETE per deleted version, no
+//! config blob (GitHub gives the dates), and no manifest but those a decision needs
+//! (`PackageData::prune_reads`). Run with `scripts/bench-prune` (it builds the release binary and
+//! starts the local registry).
 // Tests, benches and examples set up their world themselves: env and whole-file reads are theirs.
 #![allow(clippy::disallowed_methods)]
 
@@ -104,10 +104,11 @@ fn main() {
         }
     );
     let (manifests, blobs) = reads;
+    let (kept_tagged, deleted_tagged, untagged) = data.prune_reads(&kept(&data));
+    let target = kept_tagged + deleted_tagged + untagged;
     println!(
-        "registry reads: {manifests} manifests + {blobs} blobs (target: no blob, and at most one manifest per kept tagged version, {} here: {})",
-        kept_tagged(&data),
-        if blobs == 0 && manifests <= kept_tagged(&data) {
+        "registry reads: {manifests} manifests + {blobs} blobs (target: no blob, and at most one manifest per kept tagged version ({kept_tagged}), per tagged version deleted ({deleted_tagged}) and per untagged version deleted that none of those lists ({untagged}): {target}; {})",
+        if blobs == 0 && manifests <= target {
             "met"
         } else {
             "MISSED"
@@ -115,9 +116,9 @@ fn main() {
     );
 }
 
-/// How many tagged versions `--keep 10` keeps: the ten highest releases and those holding a
-/// floating tag, with the referrers of each.
-fn kept_tagged(data: &packages_data::PackageData) -> usize {
+/// What `--keep 10` keeps: the ten highest releases and those holding a floating tag, with
+/// everything each keeps alive.
+fn kept(data: &packages_data::PackageData) -> std::collections::BTreeSet<String> {
     let mut releases: Vec<(semver::Version, &String)> = data
         .versions
         .iter()
@@ -135,8 +136,5 @@ fn kept_tagged(data: &packages_data::PackageData) -> usize {
             kept.extend(data.keeps(digest));
         }
     }
-    data.versions
-        .iter()
-        .filter(|(d, tags, _)| kept.contains(d) && !tags.is_empty())
-        .count()
+    kept
 }

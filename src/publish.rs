@@ -236,20 +236,27 @@ pub async fn published(
         _ => Vec::new(),
     };
     let mut tags = Vec::new();
+    // The images the release describes: those where a planned tag holds the digest (the notes
+    // pin `IMAGE@DIGEST` for each, so one without it is not claimed).
+    let mut images = Vec::new();
     for image in &plan.images {
         let repository = image.repository();
         let registry = connections.get(image.registry()).await?;
+        let before = tags.len();
         for tag in &plan.tag_names {
             let at = registry.head_manifest(&repository, tag, false).await?;
             if at.is_some_and(|(d, _)| d == digest) {
                 tags.push(format!("{image}:{tag}"));
             }
         }
+        if tags.len() > before {
+            images.push(image.to_string());
+        }
     }
     Ok(PublishedFacts {
         digest: digest.to_string(),
         platforms,
         tags,
-        images: plan.images.iter().map(ImageName::to_string).collect(),
+        images,
     })
 }

@@ -513,7 +513,6 @@ pub async fn observe(
     }
     let mut observed = PruneFacts {
         image: image.to_string(),
-        from_packages: matches!(listing, Listing::Packages { .. }),
         deletes_tags: listing.deletes_tags(),
         versions,
     };
@@ -528,8 +527,10 @@ pub async fn observe(
     )
     .await?;
     // What was read goes back into the listing as observed; the decision applies the push again.
+    let judged: BTreeMap<&str, &ImageVersion> =
+        judged.iter().map(|j| (j.digest.as_str(), j)).collect();
     for v in observed.versions.iter_mut() {
-        if let Some(read) = judged.iter().find(|j| j.digest == v.digest) {
+        if let Some(read) = judged.get(v.digest.as_str()) {
             v.manifest_read = read.manifest_read;
             v.children = read.children.clone();
             v.subject = read.subject.clone();

@@ -16,7 +16,7 @@ use crate::run::commands;
 pub struct AttachArgs {
     /// The image to attach to, by digest: REPOSITORY@sha256:… (as `tagship push` printed it).
     pub image: String,
-    /// The files: PATH[,type=sbom|provenance|vex|signature|other][,artifact-type=MEDIA_TYPE]
+    /// The files: PATH[,type=sbom|provenance|vex|signature|scan|other][,artifact-type=MEDIA_TYPE]
     /// [,platform=OS/ARCH]. SPDX and CycloneDX JSON, in-toto statements, DSSE envelopes,
     /// OpenVEX and SARIF are recognised by their content.
     #[arg(required = true, value_name = "FILE")]

@@ -175,15 +175,7 @@ impl Forge {
     pub async fn tag_refs(&self) -> Result<BTreeMap<String, String>, ForgeError> {
         match self {
             Forge::GitHub(gh) => Ok(github::refs::tag_refs(gh).await?),
-            // The job token lists tags on recent GitLab versions and public repositories only,
-            // and with it the tags serve the changelog alone (`git-tags` needs another token).
-            Forge::GitLab(gl) => match gitlab::repository::tag_refs(gl).await {
-                Err(e) if gl.token_kind == TokenKind::Job => {
-                    tracing::warn!("{e}; without the tags, the release goes without a changelog");
-                    Ok(BTreeMap::new())
-                }
-                listed => Ok(listed?),
-            },
+            Forge::GitLab(gl) => Ok(gitlab::repository::tag_refs(gl).await?),
         }
     }
 

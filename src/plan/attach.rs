@@ -113,9 +113,10 @@ fn parse_entry(input: &str, line: &InputLine) -> Result<AttachEntry, InputError>
     let mut parts = line.text.split(',').map(str::trim);
     let path = parts.next().unwrap_or_default().to_string();
     if path.is_empty() || path.contains('=') {
-        return Err(fail(
-            "an entry starts with the file's path: PATH[,type=sbom|provenance|vex|signature|other][,artifact-type=MEDIA_TYPE][,platform=linux/arm64]".into(),
-        ));
+        return Err(fail(format!(
+            "an entry starts with the file's path: PATH[,type=KIND][,artifact-type=MEDIA_TYPE][,platform=linux/arm64], KIND being {}",
+            ArtifactKind::NAMES
+        )));
     }
     let mut entry = AttachEntry {
         line: line.clone(),

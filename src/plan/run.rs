@@ -169,8 +169,6 @@ pub struct PruneFacts {
     pub image: String,
     /// Its versions as listed, with the manifests the policy asked for read.
     pub versions: Vec<ImageVersion>,
-    /// Versions that GitHub lists (GitHub Packages) rather than the registry's tags.
-    pub from_packages: bool,
     /// Versions are deleted tag by tag (GitLab's container registry API): one the push leaves
     /// without tags cannot be deleted, and is kept.
     pub deletes_tags: bool,
@@ -957,7 +955,7 @@ fn decide_git_tags(ctx: &Context, refs: Option<&BTreeMap<String, String>>) -> Ve
 }
 
 /// Why a version without tags stays where versions are deleted tag by tag.
-pub const UNTAGGED_STAYS: &str =
+pub(crate) const UNTAGGED_STAYS: &str =
     "no tag points at it, and GitLab's API deletes tags: GitLab's garbage collection removes it";
 
 /// The versions of one repository as its prune judges them (the push applied: pruning runs
@@ -1168,21 +1166,6 @@ pub fn decide(
             }
         }
     };
-    if intent.git_tags && intent.writes && !intent.release.has_token {
-        return Err(DecideError::NoToken {
-            what: "moving the major-version git tags (`git-tags`)".into(),
-            forge: ctx.forge,
-        });
-    }
-    if intent.git_tags && ctx.forge == ForgeKind::GitLab && intent.release.job_token_only {
-        // Before anything is pushed: a run that would fail at its last step fails at its first.
-        if intent.writes {
-            return Err(DecideError::JobTokenCannotTag);
-        }
-        warnings.push(format!(
-            "a real run would stop here: {JOB_TOKEN_CANNOT_TAG}"
-        ));
-    }
     let git_tags = if intent.git_tags {
         let steps = decide_git_tags(ctx, observed.git_refs.as_ref());
         if steps.is_empty() {
@@ -1192,6 +1175,29 @@ pub fn decide(
     } else {
         Vec::new()
     };
+    // What the token must allow is asked only of a run that moves a tag: a branch pipeline with
+    // `git-tags: true` moves none, and needs no token for it.
+    let moves_tags = git_tags.iter().any(|step| {
+        !matches!(
+            step.action,
+            GitTagAction::Unchanged | GitTagAction::HeldBack { .. }
+        )
+    });
+    if moves_tags && intent.writes && !intent.release.has_token {
+        return Err(DecideError::NoToken {
+            what: "moving the major-version git tags (`git-tags`)".into(),
+            forge: ctx.forge,
+        });
+    }
+    if moves_tags && ctx.forge == ForgeKind::GitLab && intent.release.job_token_only {
+        // Before anything is pushed: a run that would fail at its last step fails at its first.
+        if intent.writes {
+            return Err(DecideError::JobTokenCannotTag);
+        }
+        warnings.push(format!(
+            "a real run would stop here: {JOB_TOKEN_CANNOT_TAG}"
+        ));
+    }
     let mut prune = Vec::new();
     if let Some((policy, dry_run)) = &intent.prune {
         for facts in &observed.prune {

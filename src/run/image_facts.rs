@@ -182,8 +182,13 @@ fn attestation_lines(root: &RawManifest, children: &[RawManifest]) -> Vec<String
         .filter_map(|(digest, subject)| {
             let manifest = children.iter().find(|c| c.digest == digest)?;
             let read = artifact::attestation_statements(digest, subject, &manifest.bytes);
-            let mut kinds: Vec<&str> = read.statements.iter().map(|(k, _, _)| k.name()).collect();
-            kinds.dedup();
+            // Each kind once, in the order the statements come.
+            let mut kinds: Vec<&str> = Vec::new();
+            for (kind, _, _) in &read.statements {
+                if !kinds.contains(&kind.name()) {
+                    kinds.push(kind.name());
+                }
+            }
             let image = platforms
                 .get(read.subject.as_str())
                 .cloned()

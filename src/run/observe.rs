@@ -102,12 +102,20 @@ pub async fn observe(
         if let (Some(repo), Some(target)) = (observed.repositories.first(), handles.targets.first())
         {
             if let Some(previous) = run::previous_version(&repo.state.tags, &plan.version) {
-                let sizes =
-                    image_facts::sizes_in_registry(&target.registry, &target.repository, &previous)
-                        .await
-                        .map_err(registry_error)?;
-                if !sizes.is_empty() {
-                    observed.previous = Some((previous, sizes));
+                // Only for the notes: a registry that will not say leaves the comparison out.
+                match image_facts::sizes_in_registry(
+                    &target.registry,
+                    &target.repository,
+                    &previous,
+                )
+                .await
+                {
+                    Ok(sizes) if !sizes.is_empty() => observed.previous = Some((previous, sizes)),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(
+                        "the sizes of {} {previous} could not be read ({e}); the notes leave the comparison out",
+                        target.image
+                    ),
                 }
             }
         }
@@ -502,10 +510,18 @@ async fn observe_forge(
     let forge = settings.release.connect(ctx, &what)?;
     // The tags name the changelog's previous version and where `vX` points now.
     let wants_changelog = due.is_some() && intent.release.changelog != Changelog::None;
-    let refs = if wants_changelog || moves_git_tags {
-        forge.tag_refs().await.map_err(ReleaseError::from)?
-    } else {
-        BTreeMap::new()
+    let refs = match wants_changelog || moves_git_tags {
+        false => BTreeMap::new(),
+        true => match forge.tag_refs().await {
+            Ok(refs) => refs,
+            // Wanted for the changelog alone (a job token cannot move tags anyway, and the
+            // decision says so): the release goes on without one.
+            Err(e) if !moves_git_tags || intent.release.job_token_only => {
+                tracing::warn!("{e}; without the tags, the release goes without a changelog");
+                BTreeMap::new()
+            }
+            Err(e) => return Err(ReleaseError::from(e).into()),
+        },
     };
     if let Some(due) = &due {
         observed.releases = Some(

@@ -30,6 +30,20 @@ fn the_component_declares_what_its_job_uses_and_runs_the_action() {
         .expect("spec, then ---, then the jobs");
     let spec: Value = serde_yaml_ng::from_str(header).unwrap();
     let declared = spec["spec"]["inputs"].as_mapping().expect("spec: inputs:");
+    // GitLab refuses an `include:` that leaves out an input without a default: the usage
+    // example in the header gives each.
+    let required: Vec<&str> = declared
+        .iter()
+        .filter(|(_, input)| input.get("default").is_none())
+        .filter_map(|(name, _)| name.as_str())
+        .collect();
+    assert!(required.contains(&"image"), "{required:?}");
+    for name in required {
+        assert!(
+            header.contains(&format!("#         {name}: ")),
+            "the usage example does not give the required input `{name}`"
+        );
+    }
     for name in inputs_used(jobs) {
         assert!(
             declared.contains_key(Value::from(name.as_str())),

@@ -398,34 +398,13 @@ fn a_kept_referrers_index_keeps_the_sbom_it_lists_among_a_thousand_versions() {
     // descriptors); the tagged versions to delete (the same: their children need no read); and
     // the untagged versions to delete that none of those lists, any of which could be a
     // referrer of a kept version by its `subject`.
-    let tagged = |d: &String, want: bool| {
-        data.versions
-            .iter()
-            .any(|(v, tags, _)| v == d && !tags.is_empty() && kept.contains(d) == want)
-    };
-    let kept_tagged = all.iter().filter(|d| tagged(d, true)).count();
-    let deleted_tagged: Vec<&String> = all.iter().filter(|d| tagged(d, false)).collect();
-    let listed_by_deleted: std::collections::BTreeSet<&String> = deleted_tagged
-        .iter()
-        .flat_map(|d| {
-            data.children
-                .get(*d)
-                .into_iter()
-                .flatten()
-                .chain(data.listed.get(*d).into_iter().flatten())
-        })
-        .collect();
-    let untagged_unknown = want_deleted
-        .iter()
-        .filter(|d| !tagged(d, false) && !listed_by_deleted.contains(d))
-        .count();
+    let (kept_tagged, deleted_tagged, untagged_unknown) = data.prune_reads(&kept);
     assert_eq!(blob_gets, 0, "{}", proxy.log());
     assert_eq!(manifest_heads, 0, "{}", proxy.log());
     assert_eq!(
         manifest_gets,
-        kept_tagged + deleted_tagged.len() + untagged_unknown,
-        "{kept_tagged} kept tagged, {} deleted tagged, {untagged_unknown} untagged unknown\n{}",
-        deleted_tagged.len(),
+        kept_tagged + deleted_tagged + untagged_unknown,
+        "{kept_tagged} kept tagged, {deleted_tagged} deleted tagged, {untagged_unknown} untagged unknown\n{}",
         proxy.log()
     );
 }

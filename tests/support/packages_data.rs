@@ -93,6 +93,43 @@ impl PackageData {
             .collect()
     }
 
+    /// The manifests a prune that keeps `kept` (every digest it keeps, as [`Self::keeps`] gives
+    /// them) reads from the registry, in its three rounds: the kept tagged versions (what they
+    /// list is known from their descriptors), the tagged versions to delete (their children then
+    /// need no read), and the untagged versions to delete that none of those lists (any may be
+    /// a referrer of a kept version by its `subject`). (kept tagged, deleted tagged, untagged.)
+    pub fn prune_reads(&self, kept: &std::collections::BTreeSet<String>) -> (usize, usize, usize) {
+        let tagged = |d: &String| {
+            self.versions
+                .iter()
+                .any(|(v, t, _)| v == d && !t.is_empty())
+        };
+        let (mut kept_tagged, mut deleted_tagged) = (0, Vec::new());
+        for (digest, tags, _) in &self.versions {
+            match (tags.is_empty(), kept.contains(digest)) {
+                (false, true) => kept_tagged += 1,
+                (false, false) => deleted_tagged.push(digest),
+                _ => {}
+            }
+        }
+        let listed: std::collections::BTreeSet<&String> = deleted_tagged
+            .iter()
+            .flat_map(|d| {
+                self.children
+                    .get(*d)
+                    .into_iter()
+                    .flatten()
+                    .chain(self.listed.get(*d).into_iter().flatten())
+            })
+            .collect();
+        let untagged = self
+            .versions
+            .iter()
+            .filter(|(d, _, _)| !kept.contains(d) && !tagged(d) && !listed.contains(d))
+            .count();
+        (kept_tagged, deleted_tagged.len(), untagged)
+    }
+
     /// The digests of every version `digest` keeps alive, itself included: its children, what it
     /// lists, its referrers (those whose `sha256-<hex>` tag names it), and on from those.
     pub fn keeps(&self, digest: &str) -> std::collections::BTreeSet<String> {

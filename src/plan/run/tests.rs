@@ -139,7 +139,12 @@ fn a_manifest_there_by_digest_needs_no_blob_and_no_manifest() {
 #[test]
 fn an_image_in_its_own_repository_puts_only_its_root() {
     let (ctx, plan, mut seen) = tag_push();
-    seen.source = Some(source(Some(("reg.example", "octo/app"))));
+    // An index whose platform images are in the repository already (a `merge`): only the new
+    // index is put, not its children.
+    seen.source = Some(SourceFacts {
+        children: vec!["sha256:child".into()],
+        ..source(Some(("reg.example", "octo/app")))
+    });
     let run = decide(&ctx, &plan, &intent(true), &seen).unwrap();
     let image = &run.push.unwrap().images[0];
     assert!(image.blobs.upload.is_empty());
@@ -316,6 +321,17 @@ fn git_tags_with_gitlabs_job_token_alone_fail_before_any_push() {
     wants.release.has_token = false;
     let err = decide(&ctx, &plan, &wants, &seen).unwrap_err();
     assert!(err.to_string().contains("CI_JOB_TOKEN"), "{err}");
+    // A branch pipeline moves no tag: it needs no token for `git-tags`, whatever the token.
+    let branch = Context {
+        forge: ForgeKind::GitLab,
+        ..fixture::branch_push("main")
+    };
+    for (has_token, job_token_only) in [(true, true), (false, false)] {
+        wants.release.has_token = has_token;
+        wants.release.job_token_only = job_token_only;
+        let run = decide(&branch, &plan, &wants, &seen).unwrap();
+        assert!(run.git_tags.is_empty());
+    }
 }
 
 #[test]
@@ -431,7 +447,6 @@ fn moved_off_by_the_push(deletes_tags: bool) -> (Context, Plan, Observed) {
     seen.prune = vec![PruneFacts {
         image: "reg.example/octo/app".into(),
         versions: vec![version(OLD, &["1.2.3"]), version(NEWER, &["1.0.0"])],
-        from_packages: deletes_tags,
         deletes_tags,
     }];
     (ctx, plan, seen)

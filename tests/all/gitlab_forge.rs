@@ -410,6 +410,24 @@ mod client {
             );
         }
         assert_eq!(gitlab.tags()["v1"], second, "nothing moved");
+
+        // A create answered 502 after it was applied: the retry's 400 ("already exists") is
+        // checked against where the tag points, and the move stands.
+        gitlab.fail_next("POST", "/repository/tags", 502, true);
+        assert_eq!(
+            set(&first).unwrap(),
+            RefAction::Moved {
+                from: second.clone()
+            }
+        );
+        assert_eq!(gitlab.tags()["v1"], first);
+        // A create that fails after the delete says the tag is gone, and where it was.
+        gitlab.fail_next("POST", "/repository/tags", 403, false);
+        let text = set(&second).unwrap_err().to_string();
+        assert!(
+            text.contains(&format!("deleted from {first} to move it")),
+            "{text}"
+        );
     }
 
     /// The tags of a project with more than a page of them are all listed.

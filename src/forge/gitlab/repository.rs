@@ -119,9 +119,14 @@ pub async fn set_tag(gl: &GitLab, tag: &str, sha: &str) -> Result<RefAction, Git
         }
         Some(current.commit.id)
     };
-    let operation = format!("create git tag {tag}");
+    // A failure from here on leaves a moved tag deleted: the operation says where it was.
+    let operation = match &from {
+        Some(from) => format!(
+            "create git tag {tag} at {sha} (deleted from {from} to move it, and gone until created again)"
+        ),
+        None => format!("create git tag {tag}"),
+    };
     let body = json!({ "tag_name": tag, "ref": sha });
-    // A repeated create of a tag made meanwhile answers 400, reported below.
     let created = gl
         .call(
             &operation,
@@ -132,7 +137,18 @@ pub async fn set_tag(gl: &GitLab, tag: &str, sha: &str) -> Result<RefAction, Git
         )
         .await?;
     if !created.is_success() {
-        return Err(gl.failure(&operation, &created, WRITE_TAGS));
+        // A create that was applied but answered badly is retried into a 400 ("already
+        // exists"): where the tag points says whether it took.
+        let check = gl
+            .call(&operation, Method::GET, &route, None, Repeat::Safe)
+            .await?;
+        let there = check.is_success()
+            && gl
+                .expect::<Tag>(&operation, &check, WRITE_TAGS)
+                .is_ok_and(|t| t.commit.id == sha);
+        if !there {
+            return Err(gl.failure(&operation, &created, WRITE_TAGS));
+        }
     }
     Ok(match from {
         Some(from) => RefAction::Moved { from },

@@ -79,6 +79,10 @@ pub struct ReleaseArgs {
     /// A minijinja template for the notes (docs/release-notes.md lists its variables).
     #[arg(long, value_name = "FILE")]
     pub notes_template: Option<String>,
+    /// Files to upload to the release, as a glob (repeatable): GitHub Release assets, with a
+    /// SHA256SUMS over them; an asset of the same content is left alone.
+    #[arg(long = "asset", value_name = "GLOB")]
+    pub assets: Vec<String>,
     /// Print the release that would be created or updated (title, flags, the whole notes);
     /// write nothing. Needs no token (with one, GitHub is asked what exists, read-only).
     #[arg(long)]
@@ -367,6 +371,7 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
         "--notes-template",
         args.notes_template,
     );
+    line.lines("release-assets", "--asset", &args.assets);
     args.connect.declare(&mut line);
     let mut settings = Settings::command_line(env, line)?;
     let release = &mut settings.release;

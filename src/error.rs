@@ -167,6 +167,7 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("release", "--force"),
     ("release-draft", "--draft"),
     ("release-notes-template", "--notes-template"),
+    ("release-assets", "--asset"),
     ("changelog", "--changelog"),
     ("keep", "--keep"),
     ("keep-majors", "--keep-majors"),

@@ -341,6 +341,7 @@ impl Settings {
                 .filter(|u| !u.is_empty())
                 .cloned()
                 .unwrap_or_else(|| "https://api.github.com".into()),
+            uploads_url: vars.get("TAGSHIP_GITHUB_UPLOADS_URL").cloned(),
             ca_pem: ca_pem.clone(),
         });
         // Releases and git tags go to the forge of the CI. GitHub Packages' registries are
@@ -402,6 +403,7 @@ impl Settings {
                 template: None,
                 forge: release_forge,
                 git_tags: false,
+                assets: Vec::new(),
             },
             retention: RetentionSettings {
                 enabled: false,
@@ -567,6 +569,11 @@ impl Settings {
             "" => None,
             path => Some(read_template(&base("release-notes-template"), path)?),
         };
+        release.assets = super::release_assets::read(
+            "release-assets",
+            inputs.lines("release-assets"),
+            &base("release-assets"),
+        )?;
         release.git_tags = inputs.bool("git-tags", false)?;
 
         let retention = &mut settings.retention;

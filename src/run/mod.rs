@@ -36,6 +36,7 @@ impl Settings {
                 template: self.release.template.clone(),
                 has_token: self.release.forge.has_token(),
                 job_token_only: self.release.forge.job_token_only(),
+                assets: self.release.assets.clone(),
             },
             git_tags: self.release.git_tags,
             prune: retention

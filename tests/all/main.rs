@@ -30,6 +30,7 @@ mod packages;
 mod publish;
 mod referrers_api;
 mod release;
+mod release_assets;
 mod retention;
 mod run_plan;
 mod scan_gate;

@@ -38,6 +38,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "release-notes-template",
     "changelog",
     "push",
+    "check-only",
     "git-tags",
     "prune",
     "keep",

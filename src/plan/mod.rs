@@ -2,6 +2,7 @@
 //! clock or network in here; adapters in `ci/` and `output/` do that.
 
 pub mod attach;
+pub mod check;
 pub mod context;
 pub mod date_format;
 pub mod fields;

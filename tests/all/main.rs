@@ -10,6 +10,7 @@ mod support;
 
 mod action;
 mod attach;
+mod check;
 mod cli;
 mod dry_run;
 mod events;

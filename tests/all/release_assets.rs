@@ -87,7 +87,14 @@ fn log(run: &Run) -> String {
 }
 
 fn ok(run: &Run) {
-    assert_eq!(run.code, 0, "{}\n{}\n{}", run.stdout, run.stderr, run.dir.display());
+    assert_eq!(
+        run.code,
+        0,
+        "{}\n{}\n{}",
+        run.stdout,
+        run.stderr,
+        run.dir.display()
+    );
 }
 
 #[test]
@@ -174,7 +181,11 @@ fn assets_go_up_before_the_release_is_published_and_a_rerun_uploads_nothing() {
     let uploads_before = uploads(&gh);
     let second = release_run(&gh, &dir, &built, &image).run();
     ok(&second);
-    assert_eq!(uploads(&gh), uploads_before, "the same files: nothing uploaded");
+    assert_eq!(
+        uploads(&gh),
+        uploads_before,
+        "the same files: nothing uploaded"
+    );
     assert!(
         !gh.requests().iter().any(|(m, _, _)| m == "DELETE"),
         "nothing deleted"
@@ -186,8 +197,22 @@ fn assets_go_up_before_the_release_is_published_and_a_rerun_uploads_nothing() {
         published.assets.iter().map(|a| a.id).collect::<Vec<_>>(),
         "the same assets"
     );
-    assert!(second.summary.contains("| already there |"), "{}", second.summary);
+    assert!(
+        second.summary.contains("| already there |"),
+        "{}",
+        second.summary
+    );
     insta::assert_snapshot!("release_assets_after_the_second_run", asset_list(&gh));
+    insta::assert_snapshot!("release_assets_sha256sums", sums);
+    // The image's name is unique per run: the snapshot names it IMAGE.
+    insta::assert_snapshot!(
+        "release_assets_release_body",
+        again
+            .body
+            .unwrap_or_default()
+            .replace(&image, "IMAGE")
+            .replace(image.rsplit('/').next().unwrap(), "app")
+    );
 }
 
 #[test]
@@ -205,7 +230,11 @@ fn changed_content_replaces_the_asset_and_names_the_old_digest() {
         .unwrap()
         .clone();
 
-    std::fs::write(dir.join("dist/tagship.spdx.json"), b"{\"spdxVersion\":\"SPDX-2.3\",\"name\":\"rebuilt\"}").unwrap();
+    std::fs::write(
+        dir.join("dist/tagship.spdx.json"),
+        b"{\"spdxVersion\":\"SPDX-2.3\",\"name\":\"rebuilt\"}",
+    )
+    .unwrap();
     let run = release_run(&gh, &dir, &built, &image).run();
     ok(&run);
     let after = release(&gh);
@@ -216,10 +245,22 @@ fn changed_content_replaces_the_asset_and_names_the_old_digest() {
         .unwrap();
     assert_ne!(new.id, old.id);
     assert_eq!(new.digest, format!("sha256:{}", sha256(&new.bytes)));
-    assert!(log(&run).contains(&old.digest), "the old digest is in the log: {}", log(&run));
-    assert!(run.summary.contains(&format!("replaced `{}`", old.digest)), "{}", run.summary);
+    assert!(
+        log(&run).contains(&old.digest),
+        "the old digest is in the log: {}",
+        log(&run)
+    );
+    assert!(
+        run.summary.contains(&format!("replaced `{}`", old.digest)),
+        "{}",
+        run.summary
+    );
     // SHA256SUMS follows; the binaries stay as they were.
-    let sums = after.assets.iter().find(|a| a.name == "SHA256SUMS").unwrap();
+    let sums = after
+        .assets
+        .iter()
+        .find(|a| a.name == "SHA256SUMS")
+        .unwrap();
     assert!(String::from_utf8_lossy(&sums.bytes).contains(&sha256(&new.bytes)));
     let deletes = gh
         .requests()
@@ -240,7 +281,11 @@ fn an_immutable_release_gets_its_assets_before_it_is_published_and_keeps_them() 
     ok(&release_run(&gh, &dir, &built, &image).run());
     let published = release(&gh);
     assert!(published.immutable && !published.draft);
-    assert_eq!(published.assets.len(), 4, "every asset went up before it was published");
+    assert_eq!(
+        published.assets.len(),
+        4,
+        "every asset went up before it was published"
+    );
 
     // The same files again: nothing changes, and the log says why.
     let uploads_before = uploads(&gh);
@@ -334,11 +379,16 @@ fn a_glob_that_matches_nothing_fails_before_anything_is_written() {
     assert_ne!(run.code, 0);
     let errors = run.error_lines().join("\n");
     assert!(
-        errors.contains("release-assets") && errors.contains("dist/*.zip") && errors.contains("matches no file"),
+        errors.contains("release-assets")
+            && errors.contains("dist/*.zip")
+            && errors.contains("matches no file"),
         "{errors}"
     );
     assert!(gh.releases(REPO).is_empty());
-    assert_eq!(registry::inspect_digest(&format!("{image}:1.1.1"), None, Tls::Plain), None);
+    assert_eq!(
+        registry::inspect_digest(&format!("{image}:1.1.1"), None, Tls::Plain),
+        None
+    );
 }
 
 #[test]
@@ -351,7 +401,11 @@ fn the_dry_run_and_tagship_release_show_the_assets() {
         .run();
     ok(&run);
     assert!(log(&run).contains("  assets:     4\n"), "{}", log(&run));
-    assert!(log(&run).contains("  published:  after its assets are in"), "{}", log(&run));
+    assert!(
+        log(&run).contains("  published:  after its assets are in"),
+        "{}",
+        log(&run)
+    );
     let plan: serde_json::Value = serde_json::from_str(&run.outputs["run-plan"]).unwrap();
     let assets = plan["release"]["assets"].as_array().unwrap();
     assert_eq!(assets.len(), 4);
@@ -359,20 +413,41 @@ fn the_dry_run_and_tagship_release_show_the_assets() {
     assert_eq!(assets[2]["file"], "dist/tagship.spdx.json");
     assert!(gh.releases(REPO).is_empty() && gh.upload_requests().is_empty());
 
-    // The command line: `tagship release --asset`, globs from the working directory.
+    // The command line: `tagship release --asset` for the image pushed already, the globs from
+    // the working directory.
+    let image = image("assets-cli");
+    let pushed = release_run(&gh, &dir, &built, &image)
+        .input("release", "false")
+        .run();
+    ok(&pushed);
     let cli = Runner::shared_event("push-tag")
         .var("GITHUB_API_URL", &gh.url())
         .var("GITHUB_TOKEN", TOKEN)
-        .args(&["release", "--dry-run", "--force", "--asset", "dist/*.json"]);
+        .args(&[
+            "release",
+            "--dry-run",
+            "--images",
+            &image,
+            "--asset",
+            "dist/*.json",
+        ]);
     let cli_dir = cli.dir.clone();
     std::fs::create_dir_all(cli_dir.join("dist")).unwrap();
     std::fs::write(cli_dir.join("dist/notes.json"), b"{}").unwrap();
     let shown = cli.run();
     ok(&shown);
-    assert!(log(&shown).contains("notes.json"), "{}", log(&shown));
+    assert!(log(&shown).contains("    notes.json "), "{}", log(&shown));
+    assert!(gh.releases(REPO).is_empty(), "a dry run");
     let missing = Runner::shared_event("push-tag")
         .var("GITHUB_API_URL", &gh.url())
-        .args(&["release", "--dry-run", "--asset", "dist/*.zip"])
+        .args(&[
+            "release",
+            "--dry-run",
+            "--images",
+            &image,
+            "--asset",
+            "dist/*.zip",
+        ])
         .run();
     assert_ne!(missing.code, 0);
     assert!(missing.stderr.contains("--asset"), "{}", missing.stderr);

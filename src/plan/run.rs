@@ -629,7 +629,15 @@ pub fn release_due(
     let r = &intent.release;
     let due = match release::release_for(ctx, r.mode, r.draft)? {
         Ok(plan) => plan,
-        Err(NoRelease::Disabled) => return Ok(None),
+        Err(NoRelease::Disabled) => {
+            if !r.assets.is_empty() {
+                warnings.push(
+                    "release-assets are given, but `release: false` makes no release: they are not uploaded"
+                        .into(),
+                );
+            }
+            return Ok(None);
+        }
         Err(NoRelease::NotAReleaseEvent(why)) => {
             notes.push(format!(
                 "no release: `release: auto` does not release a {why}"

@@ -8,6 +8,7 @@ use crate::ci::Environment;
 use crate::ci::settings::Settings;
 use crate::error::{Error, Interface};
 use crate::forge::github::GitHubError;
+use crate::forge::github::packages::PackageLink;
 use crate::forge::gitlab::TokenKind;
 use crate::forge::{Forge, ForgeError};
 use crate::output::log::Group;
@@ -48,6 +49,11 @@ pub async fn probes(
         let github_packages = &settings.retention.packages.github.registries;
         for image in &plan.images {
             items.push(registry_item(image, github_packages, &mut connections).await);
+        }
+        for image in &plan.images {
+            if github_packages.iter().any(|r| r == image.registry()) {
+                items.push(package_link_item(ctx, image, settings).await);
+            }
         }
     }
     items.extend(forge_items(ctx, settings, scope).await);
@@ -177,6 +183,55 @@ async fn registry_item(
             permission_fix(name, true),
         ),
         Err(e) => registry_failure(check, e),
+    }
+}
+
+/// On GitHub Packages, which repository the package is linked to: a workflow's token may push
+/// to a package linked to its own repository, or to one whose settings give this repository the
+/// Write role (which GitHub's API does not show, hence a warning, not a failure).
+async fn package_link_item(ctx: &Context, image: &ImageName, settings: &Settings) -> Item {
+    let repository = image.repository();
+    let check = format!("package {image} linked to {}", ctx.repository.full_name);
+    let forge = match settings
+        .retention
+        .packages
+        .forge(image.registry(), &repository)
+    {
+        Ok(Some(Forge::GitHub(gh))) => gh,
+        Ok(_) => return Item::skipped(check, "not a GitHub package"),
+        Err(e) => {
+            return Item::skipped(check, format!("not checked: {e}"));
+        }
+    };
+    let ours = &ctx.repository.full_name;
+    match crate::forge::github::packages::link(&forge, &repository).await {
+        Ok(PackageLink::NoPackage) => Item::pass(
+            check,
+            format!(
+                "package {repository} does not exist yet: the first push from this repository's workflow creates it, linked to {ours}"
+            ),
+        ),
+        Ok(PackageLink::Linked(linked)) if linked.eq_ignore_ascii_case(ours) => {
+            Item::pass(check, format!("package {repository} is linked to {linked}"))
+        }
+        Ok(linked) => Item::warning(
+            check,
+            match linked {
+                PackageLink::Linked(other) => format!(
+                    "package {repository} is linked to {other}, not {ours}: this workflow's token may push to it only if the package's settings give {ours} the Write role (GitHub's API does not show that), else the push is denied with `write_package`"
+                ),
+                _ => format!(
+                    "package {repository} is linked to no repository: this workflow's token may push to it only if the package's settings give {ours} the Write role, else the push is denied with `write_package`"
+                ),
+            },
+            package_write_fix(&repository),
+        ),
+        Err(e @ GitHubError::Unauthorized { .. }) => Item::warning(
+            check,
+            format!("not checked: GitHub would not show the package to this token ({e})"),
+            "give the job `permissions: packages: read` (or write) to check it",
+        ),
+        Err(e) => Item::unavailable(check, e.to_string(), "run again"),
     }
 }
 

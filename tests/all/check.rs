@@ -274,6 +274,8 @@ fn prune_says_what_can_be_known_of_deleting_package_versions() {
                 String::new(),
             )],
         );
+        // Linked to this repository, as a package its workflow pushed is.
+        gh.set_package_repository(owner, package, Some(REPO));
         check(gh, &built, &image, &user)
             .var("TAGSHIP_GITHUB_PACKAGES_REGISTRIES", &regs.token)
             .setting("prune", "true")
@@ -486,5 +488,55 @@ fn the_dry_run_prints_the_checklist_and_fails_on_a_blocking_item() {
     let run = dry("push-tag", &regs.user);
     assert_eq!(run.code, 0, "{}", run.stderr);
     logged(&run, "nothing blocks a run");
+    wrote_nothing(&gh, &image);
+}
+
+#[test]
+fn a_github_package_linked_elsewhere_is_a_warning_naming_what_to_grant() {
+    let (gh, built, image, user) = set_up("check-linked", 1809, Perms::WRITE);
+    // The token registry stands in for ghcr.io; its repository is OWNER/NAME of a package.
+    let repository = image.split_once('/').map(|(_, r)| r).unwrap();
+    let (owner, name) = repository.split_once('/').unwrap();
+    let digest = format!("sha256:{}", "1".repeat(64));
+    gh.add_package(
+        owner,
+        true,
+        name,
+        vec![(digest, vec!["0.9.0".into()], String::new())],
+    );
+    let run_with = |linked: Option<&str>| {
+        gh.set_package_repository(owner, name, linked);
+        check(&gh, &built, &image, &user)
+            .var(
+                "TAGSHIP_GITHUB_PACKAGES_REGISTRIES",
+                registry::registries().token.as_str(),
+            )
+            .run()
+    };
+
+    let elsewhere = run_with(Some("octo/other"));
+    assert_eq!(elsewhere.code, 0, "a warning: {}", elsewhere.stdout);
+    let item = line(&elsewhere, &format!("package {image} linked to {REPO}"));
+    assert!(item.starts_with("[warn]"), "{}", elsewhere.stdout);
+    assert!(
+        item.contains("is linked to octo/other, not docker/test-docker-action"),
+        "{item}"
+    );
+    assert!(
+        elsewhere.stdout.contains("Manage Actions access"),
+        "{}",
+        elsewhere.stdout
+    );
+
+    let unlinked = run_with(None);
+    let item = line(&unlinked, &format!("package {image} linked to {REPO}"));
+    assert!(
+        item.starts_with("[warn]") && item.contains("linked to no repository"),
+        "{item}"
+    );
+
+    let ours = run_with(Some(REPO));
+    let item = line(&ours, &format!("package {image} linked to {REPO}"));
+    assert!(item.starts_with("[pass]"), "{}", ours.stdout);
     wrote_nothing(&gh, &image);
 }

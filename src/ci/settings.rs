@@ -39,6 +39,8 @@ pub struct Settings {
     /// `sep-tags`, `sep-labels`, `sep-annotations`.
     pub separators: [String; 3],
     pub push: PushMode,
+    /// `check-only`: run the preflight's checklist and nothing else.
+    pub check_only: bool,
     /// The source, conflicts, concurrency, credentials and TLS of the registries.
     pub registry: PublishSettings,
     pub release: ReleaseSettings,
@@ -283,6 +285,19 @@ impl Settings {
         }
     }
 
+    /// Whether `check-only` is given as true where this platform's `tagship action` reads it
+    /// first (its input on GitHub, else its variable): for a run whose settings did not parse,
+    /// so that the checklist can say which.
+    pub fn check_only_given(env: &Environment) -> bool {
+        let name = match env.platform() {
+            Platform::GitHub => "INPUT_CHECK-ONLY".to_string(),
+            Platform::GitLab | Platform::Local => super::inputs::variable_name("check-only"),
+        };
+        env.vars
+            .get(&name)
+            .is_some_and(|v| matches!(v.trim(), "true" | "True" | "TRUE"))
+    }
+
     /// A subcommand's settings: what its command line says, over `TAGSHIP_*` variables over
     /// `.tagship.yml`. `INPUT_*` count for nothing here.
     pub fn command_line(env: &Environment, line: CommandLine) -> Result<Settings, Error> {
@@ -383,6 +398,7 @@ impl Settings {
             },
             separators: ["\n".into(), "\n".into(), "\n".into()],
             push: PushMode::Auto,
+            check_only: false,
             registry: PublishSettings {
                 source: None,
                 on_conflict: OnConflict::Overwrite,
@@ -474,6 +490,7 @@ impl Settings {
             PushMode::parse,
             "use auto (push, except on pull requests), true or false",
         )?;
+        settings.check_only = inputs.bool("check-only", false)?;
 
         let registry = &mut settings.registry;
         let merge = inputs.list("merge");

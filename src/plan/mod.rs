@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod attach;
+pub mod check;
 pub mod context;
 pub mod date_format;
 pub mod fields;

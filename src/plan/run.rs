@@ -645,7 +645,15 @@ pub fn release_due(
     let r = &intent.release;
     let due = match release::release_for(ctx, r.mode, r.draft)? {
         Ok(plan) => plan,
-        Err(NoRelease::Disabled) => return Ok(None),
+        Err(NoRelease::Disabled) => {
+            if !r.assets.is_empty() {
+                warnings.push(
+                    "release-assets are given, but `release: false` makes no release: they are not uploaded"
+                        .into(),
+                );
+            }
+            return Ok(None);
+        }
         Err(NoRelease::NotAReleaseEvent(why)) => {
             notes.push(format!(
                 "no release: `release: auto` does not release a {why}"
@@ -745,7 +753,13 @@ fn port_mappings(config: Option<&RunConfig>) -> Vec<String> {
 }
 
 /// The notes' variables, from the context, the metadata and what the release describes.
-fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &str) -> NotesInput {
+fn notes_input(
+    ctx: &Context,
+    plan: &Plan,
+    described: &Described,
+    changelog: &str,
+    assets: &[AssetFile],
+) -> NotesInput {
     // What is attached, as the first image's repository holds it (the others hold the same).
     let attached = described
         .attach
@@ -854,6 +868,18 @@ fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &st
         service,
         vulnerabilities: described.scan.map(scan::counts_line).unwrap_or_default(),
         attached,
+        assets: assets
+            .iter()
+            .map(|a| notes::NotesAsset {
+                name: a.name.clone(),
+                size: super::human_bytes(a.size),
+                sha256: a
+                    .digest
+                    .strip_prefix("sha256:")
+                    .unwrap_or(&a.digest)
+                    .to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -865,7 +891,13 @@ fn decide_release(
     intent: &Intent,
     observed: &Observed,
 ) -> Result<ReleaseStep, DecideError> {
-    let input = notes_input(ctx, plan, described, &observed.changelog);
+    let input = notes_input(
+        ctx,
+        plan,
+        described,
+        &observed.changelog,
+        &intent.release.assets,
+    );
     let (template, origin) = match &intent.release.template {
         Some((path, text)) => (Some(text.as_str()), path.as_str()),
         None => (None, "the default template"),

@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod attach;
+pub mod check;
 pub mod commands;
 pub mod execute;
 pub mod image_facts;

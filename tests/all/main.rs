@@ -10,6 +10,7 @@ mod support;
 
 mod action;
 mod attach;
+mod check;
 mod cli;
 mod dry_run;
 mod events;
@@ -30,6 +31,7 @@ mod packages;
 mod publish;
 mod referrers_api;
 mod release;
+mod release_assets;
 mod retention;
 mod run_plan;
 mod scan_gate;

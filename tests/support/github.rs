@@ -53,6 +53,9 @@
 //!   last tagged version of a package. ..."; deleting the only version left at all is the older
 //!   400 "You cannot delete the last version of a package. ..." (the fake's choice for an
 //!   untagged one: a package is never empty). `state` is not read: tagship lists active ones.
+//! - `GET …/packages/container/{package_name}` answers the package (a token needed, the same
+//!   404s), with `repository` only when it is linked to one (`set_package_repository`); a
+//!   package's `id` is the fake's choice.
 //! - Versions are listed newest first (`created_at`, then id, descending); `Link` URLs name
 //!   `/organizations/{id}/...` and `/user/{id}/...`, as GitHub's do, and those paths are served.
 //! - `fail_next(.., 429, ..)` answers a secondary rate limit: 429 with `Retry-After: 1`.
@@ -608,6 +611,7 @@ impl FakeGitHub {
                 .entry((owner_key.clone(), name.to_lowercase()))
                 .or_insert_with(|| Package {
                     name: name.to_string(),
+                    repository: None,
                     public: false,
                     versions: Vec::new(),
                 });
@@ -651,6 +655,13 @@ impl FakeGitHub {
     }
 
     /// Makes the package public (or private again). Panics if there is no such package.
+    /// Links the package to `repository` (`OWNER/NAME`), or to none.
+    pub fn set_package_repository(&self, owner: &str, name: &str, repository: Option<&str>) {
+        self.with_package_mut(owner, name, |p| {
+            p.repository = repository.map(str::to_string)
+        });
+    }
+
     pub fn set_package_public(&self, owner: &str, name: &str, public: bool) {
         self.with_package_mut(owner, name, |package| package.public = public);
     }
@@ -743,6 +754,8 @@ struct Owner {
 
 struct Package {
     name: String,
+    /// The repository it is linked to (`OWNER/NAME`), as `GET` of the package shows it.
+    repository: Option<String>,
     /// Visibility: public packages keep versions downloaded more than 5,000 times.
     public: bool,
     /// In the order pushed (ids ascending); a deleted one is gone.
@@ -1301,6 +1314,27 @@ impl State {
             [root, id, rest @ ..] if root == "user" => (Scope::User, by_id(id), rest),
             _ => return None,
         };
+        // `GET …/packages/container/{name}`: the package, with the repository it is linked to.
+        if let [packages, package_type, name] = rest {
+            let Some(owner) = owner.filter(|o| scope == Scope::User || o.org) else {
+                return Some(not_found(DOCS));
+            };
+            if packages != "packages" || *method != Method::GET {
+                return Some(not_found(DOCS));
+            }
+            let Caller::Token(..) = caller else {
+                return Some(error(401, "Requires authentication", DOCS));
+            };
+            let key = (owner.login.to_lowercase(), name.to_lowercase());
+            let found = self
+                .packages
+                .get(&key)
+                .filter(|_| package_type == "container" && !(scope == Scope::User && owner.org));
+            return Some(match found {
+                None => error(404, "Package not found.", DOCS),
+                Some(package) => Reply::json(200, package_json(&self.base, &owner, package)),
+            });
+        }
         let [packages, package_type, name, versions, version @ ..] = rest else {
             return Some(not_found(DOCS));
         };
@@ -1376,6 +1410,35 @@ fn package_doc(scope: Scope, delete: bool) -> String {
         (Scope::User, true) => "delete-package-version-for-a-user",
     };
     format!("{DOC_PACKAGES}#{anchor}")
+}
+
+/// GitHub's package object: `repository` only when the package is linked to one.
+fn package_json(base: &str, owner: &Owner, package: &Package) -> Value {
+    let mut json = json!({
+        "id": 197 + package.versions.len() as u64,
+        "name": package.name,
+        "package_type": "container",
+        "owner": author_json(base, &owner.login),
+        "version_count": package.versions.len(),
+        "visibility": if package.public { "public" } else { "private" },
+        "url": format!("{base}/orgs/{}/packages/container/{}", owner.login, encode_segment(&package.name)),
+        "html_url": format!("https://github.com/orgs/{}/packages/container/package/{}", owner.login, encode_segment(&package.name)),
+        "created_at": timestamp(CLOCK_START),
+        "updated_at": timestamp(CLOCK_START),
+    });
+    if let Some(full_name) = &package.repository {
+        let (repo_owner, repo_name) = full_name.split_once('/').unwrap_or(("", full_name));
+        json["repository"] = json!({
+            "id": 1296269,
+            "name": repo_name,
+            "full_name": full_name,
+            "owner": author_json(base, repo_owner),
+            "private": false,
+            "html_url": format!("https://github.com/{full_name}"),
+            "url": format!("{base}/repos/{full_name}"),
+        });
+    }
+    json
 }
 
 fn list_versions(base: &str, owner: &Owner, package: &Package, query: &str) -> Reply {

@@ -147,6 +147,18 @@ pub struct AssetChanged {
     pub actual: String,
 }
 
+impl AssetChanged {
+    /// The asset `step` planned, found to hash to `actual` as it was sent.
+    pub fn of(step: &AssetStep, actual: impl std::fmt::Display) -> AssetChanged {
+        AssetChanged {
+            name: step.name.clone(),
+            file: step.file.clone().unwrap_or_default(),
+            expected: step.digest.clone(),
+            actual: actual.to_string(),
+        }
+    }
+}
+
 impl AppliedAsset {
     /// What became of the asset `step` planned.
     pub fn of(step: &AssetStep, done: AssetDone) -> AppliedAsset {

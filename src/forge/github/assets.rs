@@ -9,19 +9,15 @@
 //! of that name with this digest counts as uploaded, and any other (a half-finished upload, which
 //! GitHub keeps as `state: "open"`) is deleted before the next try.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-
 use http::Method;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 
 use super::{Answer, ErrorBody, GitHub, GitHubError, Repeat, next_page};
-use crate::forge::{AppliedAsset, AssetDone};
+use crate::forge::{AppliedAsset, AssetChanged, AssetDone, asset_body};
 use crate::http::retry::{Attempts, RetryPolicy, is_retryable_status};
 use crate::plan::assets::{AssetAction, AssetStep, ExistingAsset};
-use crate::registry::digest::Digest;
-use crate::registry::stream::{MismatchFlag, file_range, verified};
+use crate::registry::stream::MismatchFlag;
 
 const WRITE: &str = "contents: write";
 
@@ -145,12 +141,7 @@ pub async fn apply(
                 upload(gh, tag, id, upload_url, step).await?
             }
         };
-        done.push(AppliedAsset {
-            name: step.name.clone(),
-            digest: step.digest.clone(),
-            size: step.size,
-            done: what,
-        });
+        done.push(AppliedAsset::of(step, what));
     }
     Ok(done)
 }
@@ -248,29 +239,11 @@ async fn send(
     step: &AssetStep,
 ) -> Result<Answer, GitHubError> {
     let flag = MismatchFlag::default();
-    let body = match (&step.generated, &step.location) {
-        (Some(text), _) => reqwest::Body::from(text.clone()),
-        (None, Some(path)) => {
-            let expected = Digest::parse(&step.digest).map_err(|e| GitHubError::Protocol {
-                operation: operation.to_string(),
-                repository: gh.repository.clone(),
-                message: format!("the plan's digest of {}: {e}", step.name),
-            })?;
-            reqwest::Body::wrap_stream(verified(
-                file_range(path.clone(), 0, step.size),
-                expected,
-                Arc::new(AtomicU64::new(0)),
-                flag.clone(),
-            ))
-        }
-        (None, None) => {
-            return Err(GitHubError::Protocol {
-                operation: operation.to_string(),
-                repository: gh.repository.clone(),
-                message: format!("the plan names no file for asset {}", step.name),
-            });
-        }
-    };
+    let body = asset_body(step, &flag).map_err(|message| GitHubError::Protocol {
+        operation: operation.to_string(),
+        repository: gh.repository.clone(),
+        message,
+    })?;
     let sent = gh
         .uploads
         .post(url.clone())
@@ -283,12 +256,7 @@ async fn send(
         .send()
         .await;
     if let Some(actual) = flag.take() {
-        return Err(GitHubError::AssetChanged {
-            name: step.name.clone(),
-            file: step.file.clone().unwrap_or_default(),
-            expected: step.digest.clone(),
-            actual: actual.to_string(),
-        });
+        return Err(AssetChanged::of(step, actual).into());
     }
     match sent {
         Ok(response) => gh.answer_of(operation, response).await,

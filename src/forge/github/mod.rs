@@ -115,15 +115,8 @@ pub enum GitHubError {
         tag: String,
         name: String,
     },
-    #[error(
-        "{file} changed after tagship read it: it hashed to {expected} when the run was planned, and to {actual} while it was uploaded as {name}, so the upload was stopped (the release and SHA256SUMS would disagree). Build the release files before this step, and leave them alone while it runs"
-    )]
-    AssetChanged {
-        name: String,
-        file: String,
-        expected: String,
-        actual: String,
-    },
+    #[error(transparent)]
+    AssetChanged(#[from] crate::forge::AssetChanged),
     #[error("{0}")]
     Setup(String),
 }

@@ -362,13 +362,7 @@ async fn send(
         .send_stream(operation, Method::PUT, url, body, step.size)
         .await;
     if let Some(actual) = flag.take() {
-        return Err(AssetChanged {
-            name: step.name.clone(),
-            file: step.file.clone().unwrap_or_default(),
-            expected: step.digest.clone(),
-            actual: actual.to_string(),
-        }
-        .into());
+        return Err(AssetChanged::of(step, actual).into());
     }
     sent
 }

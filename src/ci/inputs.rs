@@ -39,6 +39,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "changelog",
     "push",
     "git-tags",
+    "action-file",
     "prune",
     "keep",
     "keep-majors",

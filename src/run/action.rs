@@ -111,5 +111,6 @@ pub fn action(
     result?;
     // A dry run (a pull request's) fails on what would stop the real run, once it has shown its
     // plan, outputs and summary.
-    Ok(run.scan_gate()?)
+    run.scan_gate()?;
+    Ok(run.action_file_gate()?)
 }

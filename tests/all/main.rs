@@ -9,6 +9,7 @@
 mod support;
 
 mod action;
+mod action_file;
 mod attach;
 mod cli;
 mod dry_run;

@@ -1,0 +1,195 @@
+//! `action-file` through the binary: a container action's release stops before anything is
+//! written when its action.yml names another image than the one pushed, and goes through when it
+//! names the pushed version; `git-tags` (what `uses: owner/action@v1` resolves) moves only after
+//! the image is pushed.
+
+use crate::support;
+use crate::support::Runner;
+use crate::support::faults::{Fault, FaultProxy, Rule};
+use crate::support::github::FakeGitHub;
+use crate::support::images::Layout;
+use crate::support::registry::{self, Tls};
+
+const REPO: &str = "docker/test-docker-action";
+const TOKEN: &str = "ghs_faketoken0123456789";
+const SHA: &str = "860c1904a1ce19322e91ac35af1ab07466440c37";
+const OLD_SHA: &str = "1111111111111111111111111111111111111111";
+
+fn layout(name: &str, seed: u64) -> Layout {
+    support::sample_layout(&format!("action-file-{name}"), seed, 1, 20_000)
+}
+
+/// A push of `v2.0.0` publishing `built` to `image`, releasing and moving v2 and v2.0 through
+/// `gh`, with `action.yml` in the workspace saying `image: {image_line}`.
+fn release(gh: &FakeGitHub, built: &Layout, image: &str, image_line: &str) -> Runner {
+    let runner = Runner::shared_event("push-tag");
+    std::fs::write(
+        runner.dir.join("action.yml"),
+        format!(
+            "name: app\ndescription: an action\nruns:\n  # the image every user runs\n  using: docker\n  image: {image_line}\n"
+        ),
+    )
+    .unwrap();
+    let workspace = runner.dir.display().to_string();
+    runner
+        .var("GITHUB_WORKSPACE", &workspace)
+        .var("GITHUB_REF", "refs/tags/v2.0.0")
+        .var("GITHUB_SHA", SHA)
+        .var("GITHUB_API_URL", &gh.url())
+        .input("source", &format!("oci:{}", built.dir.display()))
+        .input("images", image)
+        .input("github-token", TOKEN)
+        .input("changelog", "none")
+        .input("git-tags", "true")
+        .input("action-file", "action.yml")
+}
+
+fn github() -> FakeGitHub {
+    let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
+    gh.add_tag(REPO, "v2.0.0", SHA);
+    gh.add_tag(REPO, "v2", OLD_SHA);
+    gh
+}
+
+fn pushed_digest(image: &str, tag: &str) -> Option<String> {
+    registry::inspect_digest(&format!("{image}:{tag}"), None, Tls::Plain)
+}
+
+#[test]
+fn a_release_whose_action_file_names_another_version_stops_before_anything_is_written() {
+    let gh = github();
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("action-file-other")
+    );
+    let built = layout("other", 61);
+    let run = release(&gh, &built, &image, &format!("docker://{image}:1.9.0")).run();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let errors = run.error_lines();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains(&format!(
+            "action.yml line 6 says `image: docker://{image}:1.9.0`, which this release does not push"
+        )) && errors[0].contains(&format!(
+            "Change that line to `image: docker://{image}:2.0.0`"
+        )),
+        "{}",
+        errors[0]
+    );
+    // The plan said so before it stopped.
+    assert!(
+        run.stderr.contains("Action file action.yml line 6"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(pushed_digest(&image, "2.0.0"), None, "nothing pushed");
+    assert!(gh.releases(REPO).is_empty(), "no release");
+    assert_eq!(gh.refs(REPO)["refs/tags/v2"], OLD_SHA, "v2 not moved");
+
+    // `image: Dockerfile` (a build on every run) stops it the same way.
+    let run = release(&gh, &built, &image, "Dockerfile").run();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.error_lines()[0].contains("a build of `Dockerfile` on every run of the action"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(pushed_digest(&image, "2.0.0"), None);
+}
+
+#[test]
+fn a_release_whose_action_file_names_the_pushed_version_goes_through_and_the_plan_says_so() {
+    let gh = github();
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("action-file-same")
+    );
+    let built = layout("same", 62);
+    let run = release(&gh, &built, &image, &format!("docker://{image}:2.0.0")).run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.outputs["run-plan"]).unwrap();
+    assert_eq!(
+        plan["action-file"],
+        serde_json::json!({
+            "file": "action.yml", "line": 6, "image": format!("docker://{image}:2.0.0"),
+            "verdict": "matches", "reference": format!("{image}:2.0.0"),
+        })
+    );
+    assert_eq!(
+        pushed_digest(&image, "2.0.0").as_deref(),
+        Some(built.manifest_digest.as_str())
+    );
+    assert_eq!(gh.releases(REPO).len(), 1);
+    assert_eq!(gh.refs(REPO)["refs/tags/v2"], SHA);
+
+    // A missing file is a mistake in the settings, named as given.
+    let run = release(&gh, &built, &image, "Dockerfile")
+        .input("action-file", "nowhere/action.yml")
+        .run();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.error_lines()[0]
+            .contains("input `action-file` is `nowhere/action.yml`: cannot read it"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The dry run of a tag push (`push: false`) shows the mismatch in its plan and fails after it.
+#[test]
+fn the_dry_run_shows_the_action_file_and_fails_as_the_release_would() {
+    let gh = github();
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("action-file-dry")
+    );
+    let built = layout("dry", 63);
+    let run = release(&gh, &built, &image, "Dockerfile")
+        .input("push", "false")
+        .run();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.outputs["run-plan"]).unwrap();
+    assert_eq!(plan["action-file"]["verdict"], "mismatch");
+    assert_eq!(
+        plan["action-file"]["write"],
+        format!("image: docker://{image}:2.0.0")
+    );
+    assert!(
+        run.stderr
+            .contains("names no image this release pushes: a release would stop here"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `git-tags` moves vX only once the image is in the registry: a push the registry refuses
+/// leaves v2 where it was (so `uses: owner/action@v2` never names a missing image).
+#[test]
+fn git_tags_move_only_after_the_image_is_pushed() {
+    let gh = github();
+    let proxy = FaultProxy::start(
+        &registry::registries().plain,
+        vec![Rule::new("PUT", "/v2/*/manifests/*", Fault::Status(403)).forever()],
+    );
+    let image = format!(
+        "{}/{}",
+        proxy.addr(),
+        registry::unique_repo("action-file-refused")
+    );
+    let built = layout("refused", 64);
+    let run = release(&gh, &built, &image, &format!("docker://{image}:2.0.0")).run();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.is("PUT", "/v2/*/manifests/*")),
+        "the push got as far as its manifest"
+    );
+    assert_eq!(gh.refs(REPO)["refs/tags/v2"], OLD_SHA, "v2 not moved");
+    assert!(!gh.refs(REPO).contains_key("refs/tags/v2.0"));
+    assert!(gh.releases(REPO).is_empty());
+}

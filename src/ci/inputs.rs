@@ -36,6 +36,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "release",
     "release-draft",
     "release-notes-template",
+    "release-assets",
     "changelog",
     "push",
     "git-tags",

@@ -7,7 +7,7 @@ use crate::support;
 use crate::support::Runner;
 use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::github::FakeGitHub;
-use crate::support::images::Layout;
+use crate::support::images::{self, ImageSpec, Layout};
 use crate::support::registry::{self, Tls};
 
 const REPO: &str = "docker/test-docker-action";
@@ -192,4 +192,142 @@ fn git_tags_move_only_after_the_image_is_pushed() {
     assert_eq!(gh.refs(REPO)["refs/tags/v2"], OLD_SHA, "v2 not moved");
     assert!(!gh.refs(REPO).contains_key("refs/tags/v2.0"));
     assert!(gh.releases(REPO).is_empty());
+}
+
+/// release.yml's last step as the workflow writes it (its `uses:` and every `with:` input), run
+/// through tagship against the local registry and the fake GitHub: the per-platform images
+/// pushed by digest, the digest files downloaded into `digests/`, the binaries in `dist/`, and
+/// the repository's own action.yml checked by `action-file`. What differs from GitHub is only
+/// where: `images` names the local registry (on GitHub the default, ghcr.io/OWNER/REPO), and
+/// action.yml's image line names it too, as a fork's would.
+#[test]
+fn the_release_jobs_publish_step_runs_as_the_workflow_writes_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workflow: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap(),
+    )
+    .unwrap();
+    let step = workflow["jobs"]["release"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Publish to ghcr.io"))
+        })
+        .expect("the release job's publish step");
+    assert_eq!(step["uses"].as_str(), Some("./.github/actions/dev"));
+    let with: Vec<(String, String)> = step["with"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_yaml_ng::Value::Bool(b) => b.to_string(),
+                other => other.as_str().unwrap().to_string(),
+            };
+            (k.as_str().unwrap().to_string(), value)
+        })
+        .collect();
+    for (name, value) in &with {
+        assert!(
+            !value.contains("${{"),
+            "{name}: the test fills no expressions"
+        );
+    }
+
+    let version = env!("CARGO_PKG_VERSION");
+    let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
+    gh.add_tag(REPO, &format!("v{version}"), SHA);
+    let image = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("action-file-workflow")
+    );
+    let platform = |arch: &'static str, seed: u64| {
+        let dir = support::scratch_dir(&format!("action-file-{arch}-{}", std::process::id()));
+        images::oci_layout(
+            &dir,
+            &ImageSpec {
+                layers: 1,
+                layer_size: 20_000,
+                seed,
+                arch,
+                ..ImageSpec::default()
+            },
+        )
+    };
+    let amd64 = platform("amd64", 65);
+    let arm64 = platform("arm64", 66);
+    let mut runner = Runner::shared_event("push-tag");
+    let workspace = runner.dir.clone();
+    std::fs::create_dir_all(workspace.join("digests")).unwrap();
+    for built in [&amd64, &arm64] {
+        registry::push_by_digest(
+            &built.dir,
+            &format!("{image}@{}", built.manifest_digest),
+            false,
+        );
+        std::fs::write(
+            workspace
+                .join("digests")
+                .join(built.manifest_digest.trim_start_matches("sha256:")),
+            "",
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(workspace.join("dist")).unwrap();
+    for target in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"] {
+        for ext in ["tar.gz", "spdx.json"] {
+            std::fs::write(
+                workspace.join(format!("dist/tagship-{version}-{target}.{ext}")),
+                format!("{target} {ext}"),
+            )
+            .unwrap();
+        }
+    }
+    let action_yml = std::fs::read_to_string(root.join("action.yml")).unwrap();
+    let pinned = format!("image: docker://ghcr.io/tagship/tagship:{version}");
+    assert!(action_yml.contains(&pinned), "action.yml pins {pinned}");
+    std::fs::write(
+        workspace.join("action.yml"),
+        action_yml.replace(&pinned, &format!("image: docker://{image}:{version}")),
+    )
+    .unwrap();
+    for (name, value) in &with {
+        runner = runner.input(name, value);
+    }
+    let run = runner
+        .var("GITHUB_WORKSPACE", &workspace.display().to_string())
+        .var("GITHUB_REF", &format!("refs/tags/v{version}"))
+        .var("GITHUB_SHA", SHA)
+        .var("GITHUB_API_URL", &gh.url())
+        .input("images", &image)
+        .input("github-token", TOKEN)
+        .input("changelog", "none")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.outputs["run-plan"]).unwrap();
+    assert_eq!(plan["action-file"]["verdict"], "matches", "{plan}");
+    assert_eq!(
+        pushed_digest(&image, version).as_deref(),
+        Some(run.outputs["digest"].as_str()),
+        "the merged index, under the version action.yml names"
+    );
+    let releases = gh.releases(REPO);
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0].tag_name, format!("v{version}"));
+    let minor = semver_minor(version);
+    assert_eq!(gh.refs(REPO)[&format!("refs/tags/{minor}")], SHA);
+}
+
+/// `v0.1` of `0.1.0`: the minor git tag `git-tags` moves.
+fn semver_minor(version: &str) -> String {
+    let mut parts = version.split('.');
+    format!(
+        "v{}.{}",
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default()
+    )
 }

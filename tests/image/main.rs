@@ -1268,7 +1268,10 @@ fn stand_ins(
 
 /// The host's target triple (`rustc -vV`).
 fn host_target() -> String {
-    let output = Command::new("rustc").arg("-vV").output().expect("rustc -vV");
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|line| line.strip_prefix("host: "))
@@ -1423,7 +1426,11 @@ fn release_workflow_builds_the_cli_binaries() {
         .expect("the release job");
     let name = format!("tagship-{version}-{}", host_target());
     let archive = release_job.join(format!("dist/{name}.tar.gz"));
-    let listed = Command::new("tar").arg("-tzf").arg(&archive).output().unwrap();
+    let listed = Command::new("tar")
+        .arg("-tzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
     assert!(listed.status.success(), "{}", output_text(&listed));
     let mut entries: Vec<String> = String::from_utf8_lossy(&listed.stdout)
         .lines()
@@ -1533,7 +1540,11 @@ fn the_sbom_lists_every_normal_dependency_and_no_dev_dependency() {
         }
     }
     let name_version = |p: &serde_json::Value, name: &str, version: &str| {
-        format!("{}@{}", p[name].as_str().unwrap(), p[version].as_str().unwrap())
+        format!(
+            "{}@{}",
+            p[name].as_str().unwrap(),
+            p[version].as_str().unwrap()
+        )
     };
     let expected: std::collections::BTreeSet<String> = reached
         .iter()
@@ -1547,7 +1558,9 @@ fn the_sbom_lists_every_normal_dependency_and_no_dev_dependency() {
     assert_eq!(got, expected);
     assert_eq!(listed.len(), expected.len(), "each package once");
     let names: Vec<&str> = listed.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for normal in ["tagship", "reqwest", "octocrab", "rustls", "ring", "tokio", "clap"] {
+    for normal in [
+        "tagship", "reqwest", "octocrab", "rustls", "ring", "tokio", "clap",
+    ] {
         assert!(names.contains(&normal), "{normal} is missing");
     }
     for dev_only in ["criterion", "insta", "proptest", "globset"] {
@@ -1555,16 +1568,25 @@ fn the_sbom_lists_every_normal_dependency_and_no_dev_dependency() {
     }
     for package in listed {
         let name = package["name"].as_str().unwrap();
-        let purl = format!("pkg:cargo/{name}@{}", package["versionInfo"].as_str().unwrap());
+        let purl = format!(
+            "pkg:cargo/{name}@{}",
+            package["versionInfo"].as_str().unwrap()
+        );
         assert_eq!(
-            package["externalRefs"][0]["referenceLocator"], purl.as_str(),
+            package["externalRefs"][0]["referenceLocator"],
+            purl.as_str(),
             "{name}"
         );
         assert_ne!(package["licenseDeclared"], "", "{name}");
-        assert!(!package["licenseDeclared"].as_str().unwrap().contains('/'), "{name}");
+        assert!(
+            !package["licenseDeclared"].as_str().unwrap().contains('/'),
+            "{name}"
+        );
         if name != "tagship" {
             assert_eq!(
-                package["checksums"][0]["checksumValue"].as_str().map(str::len),
+                package["checksums"][0]["checksumValue"]
+                    .as_str()
+                    .map(str::len),
                 Some(64),
                 "{name}: its Cargo.lock checksum"
             );
@@ -1612,7 +1634,11 @@ fn the_crate_package_holds_what_the_build_needs_and_no_more() {
             if path.extension().is_none_or(|e| e != "rs") {
                 continue;
             }
-            let relative = path.strip_prefix(root()).unwrap().to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             needed.push(relative);
             if path.file_name().is_some_and(|n| n == "tests.rs") {
                 continue;
@@ -1630,12 +1656,25 @@ fn the_crate_package_holds_what_the_build_needs_and_no_more() {
             }
         }
     }
-    assert!(needed.iter().any(|f| f == "src/plan/notes.md.j2"), "{needed:?}");
+    assert!(
+        needed.iter().any(|f| f == "src/plan/notes.md.j2"),
+        "{needed:?}"
+    );
     for file in &needed {
-        assert!(listed.contains(file), "the package lacks {file}: {listed:?}");
+        assert!(
+            listed.contains(file),
+            "the package lacks {file}: {listed:?}"
+        );
     }
     for file in &listed {
-        for outside in ["tests/", "scripts/", "benches/", "examples/", "docs/", ".github/"] {
+        for outside in [
+            "tests/",
+            "scripts/",
+            "benches/",
+            "examples/",
+            "docs/",
+            ".github/",
+        ] {
             assert!(!file.starts_with(outside), "{file} is packaged");
         }
         assert!(

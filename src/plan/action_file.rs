@@ -278,7 +278,8 @@ mod tests {
         }
     }
 
-    fn verdict(image: &str) -> Verdict {
+    /// The check of a release of 1.2.3 on its tag push, with action.yml saying `image`.
+    fn checked(image: &str) -> ActionFileStep {
         let ctx = fixture::tag_push("v1.2.3");
         check(
             &file("docker", Some(image)),
@@ -288,7 +289,14 @@ mod tests {
             false,
         )
         .unwrap()
-        .verdict
+    }
+
+    fn gate_message(image: &str) -> String {
+        checked(image).gate().unwrap_err().to_string()
+    }
+
+    fn verdict(image: &str) -> Verdict {
+        checked(image).verdict
     }
 
     #[test]
@@ -324,18 +332,8 @@ mod tests {
 
     #[test]
     fn another_version_fails_with_the_line_to_write() {
-        let ctx = fixture::tag_push("v1.2.3");
-        let step = check(
-            &file("docker", Some("docker://ghcr.io/o/a:1.2.2")),
-            &ctx,
-            &plan(),
-            Some(&push()),
-            true,
-        )
-        .unwrap();
-        let message = step.gate().unwrap_err().to_string();
         assert_eq!(
-            message,
+            gate_message("docker://ghcr.io/o/a:1.2.2"),
             format!(
                 "action.yml line 12 says `image: docker://ghcr.io/o/a:1.2.2`, which this release does not push, so `uses:` of this release would not run the image it publishes. Change that line to `image: docker://ghcr.io/o/a:1.2.3` (and commit it before tagging); the release pushes ghcr.io/o/a:1.2.3, ghcr.io/o/a@{DIGEST}"
             )
@@ -363,16 +361,7 @@ mod tests {
 
     #[test]
     fn a_dockerfile_fails_as_a_build_on_every_run() {
-        let ctx = fixture::tag_push("v1.2.3");
-        let step = check(
-            &file("docker", Some("Dockerfile")),
-            &ctx,
-            &plan(),
-            Some(&push()),
-            false,
-        )
-        .unwrap();
-        let message = step.gate().unwrap_err().to_string();
+        let message = gate_message("Dockerfile");
         assert!(
             message.starts_with("action.yml line 12 says `image: Dockerfile`, a build of `Dockerfile` on every run of the action"),
             "{message}"

@@ -51,6 +51,15 @@ fn github() -> FakeGitHub {
     gh
 }
 
+/// A repository of the plain local registry no other test uses.
+fn fresh_image(name: &str) -> String {
+    format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo(name)
+    )
+}
+
 fn pushed_digest(image: &str, tag: &str) -> Option<String> {
     registry::inspect_digest(&format!("{image}:{tag}"), None, Tls::Plain)
 }
@@ -58,11 +67,7 @@ fn pushed_digest(image: &str, tag: &str) -> Option<String> {
 #[test]
 fn a_release_whose_action_file_names_another_version_stops_before_anything_is_written() {
     let gh = github();
-    let image = format!(
-        "{}/{}",
-        registry::registries().plain,
-        registry::unique_repo("action-file-other")
-    );
+    let image = fresh_image("action-file-other");
     let built = layout("other", 61);
     let run = release(&gh, &built, &image, &format!("docker://{image}:1.9.0")).run();
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -101,11 +106,7 @@ fn a_release_whose_action_file_names_another_version_stops_before_anything_is_wr
 #[test]
 fn a_release_whose_action_file_names_the_pushed_version_goes_through_and_the_plan_says_so() {
     let gh = github();
-    let image = format!(
-        "{}/{}",
-        registry::registries().plain,
-        registry::unique_repo("action-file-same")
-    );
+    let image = fresh_image("action-file-same");
     let built = layout("same", 62);
     let run = release(&gh, &built, &image, &format!("docker://{image}:2.0.0")).run();
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -141,11 +142,7 @@ fn a_release_whose_action_file_names_the_pushed_version_goes_through_and_the_pla
 #[test]
 fn the_dry_run_shows_the_action_file_and_fails_as_the_release_would() {
     let gh = github();
-    let image = format!(
-        "{}/{}",
-        registry::registries().plain,
-        registry::unique_repo("action-file-dry")
-    );
+    let image = fresh_image("action-file-dry");
     let built = layout("dry", 63);
     let run = release(&gh, &built, &image, "Dockerfile")
         .input("push", "false")
@@ -240,11 +237,7 @@ fn the_release_jobs_publish_step_runs_as_the_workflow_writes_it() {
     let version = env!("CARGO_PKG_VERSION");
     let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
     gh.add_tag(REPO, &format!("v{version}"), SHA);
-    let image = format!(
-        "{}/{}",
-        registry::registries().plain,
-        registry::unique_repo("action-file-workflow")
-    );
+    let image = fresh_image("action-file-workflow");
     let platform = |arch: &'static str, seed: u64| {
         let dir = support::scratch_dir(&format!("action-file-{arch}-{}", std::process::id()));
         images::oci_layout(

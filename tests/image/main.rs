@@ -1279,6 +1279,16 @@ fn host_target() -> String {
         .to_string()
 }
 
+/// Where release.yml's release job ran in `replayed`.
+fn release_job_workspace(replayed: &workflow_replay::Replay) -> &Path {
+    replayed
+        .workspaces
+        .iter()
+        .find(|(job, _)| job.starts_with("release"))
+        .map(|(_, dir)| dir.as_path())
+        .expect("the release job")
+}
+
 /// The steps of release.yml's binaries job that cannot run here, and why.
 const MUSL_TOOLCHAIN: (&str, &str) = (
     "The musl toolchain",
@@ -1382,12 +1392,7 @@ fn workflow_shell_steps_run_here() {
         );
     }
     // The release job found one digest per platform of each image, as `merge:` reads them.
-    let release_job = release
-        .workspaces
-        .iter()
-        .find(|(job, _)| job.starts_with("release"))
-        .map(|(_, dir)| dir)
-        .expect("the release job");
+    let release_job = release_job_workspace(&release);
     for dir in ["digests", "gitlab-digests"] {
         let digests = std::fs::read_dir(release_job.join(dir))
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
@@ -1418,12 +1423,7 @@ fn release_workflow_builds_the_cli_binaries() {
         .filter(|o| o.step == "Build the static binary and its SBOM" && o.skipped.is_none())
         .count();
     assert_eq!(built, 2, "one build per target");
-    let release_job = release
-        .workspaces
-        .iter()
-        .find(|(job, _)| job.starts_with("release"))
-        .map(|(_, dir)| dir)
-        .expect("the release job");
+    let release_job = release_job_workspace(&release);
     let name = format!("tagship-{version}-{}", host_target());
     let archive = release_job.join(format!("dist/{name}.tar.gz"));
     let listed = Command::new("tar")

@@ -10,13 +10,13 @@ mod old_versions;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::ci::inputs::CommandLine;
+use crate::ci::inputs::{CommandLine, KNOWN_INPUTS};
 use crate::ci::settings::Settings;
 use crate::ci::{Environment, Platform};
 use crate::error::{Error, Interface};
 use crate::plan::publish::OnConflict;
 use crate::plan::release::{Changelog, ReleaseMode};
-use crate::run::commands;
+use crate::run::{check as commands_check, commands};
 use action::OutputJsonFlag;
 
 #[derive(Debug, Parser)]
@@ -61,6 +61,27 @@ pub enum Command {
     Prune(old_versions::PruneArgs),
     /// Move `latest` (or --tags) back to an earlier version's digest: a manifest copy.
     Rollback(old_versions::RollbackArgs),
+    /// The preflight: every read-only check a real `tagship action` run depends on (the
+    /// settings, the source and its digests, each registry and whether the credentials may
+    /// push, the GitHub token's permissions for the release, git tags and prune), as a
+    /// checklist with what to fix. Writes nothing; exits non-zero when an item blocks. Reads
+    /// every setting, as `tagship action` does outside GitHub.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// How to print the checklist: text to read, or JSON for scripts.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub inputs: InputFlags,
+    /// The image a run would publish (as `tagship push` takes it); default: the `source`
+    /// setting.
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectFlags,
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +100,10 @@ pub struct ReleaseArgs {
     /// A minijinja template for the notes (docs/release-notes.md lists its variables).
     #[arg(long, value_name = "FILE")]
     pub notes_template: Option<String>,
+    /// Files to upload to the release, as a glob (repeatable): GitHub Release assets, with a
+    /// SHA256SUMS over them; an asset of the same content is left alone.
+    #[arg(long = "asset", value_name = "GLOB")]
+    pub assets: Vec<String>,
     /// Print the release that would be created or updated (title, flags, the whole notes);
     /// write nothing. Needs no token (with one, GitHub is asked what exists, read-only).
     #[arg(long)]
@@ -274,6 +299,7 @@ impl Command {
             Command::Ls(_) => Interface::CommandLine("ls"),
             Command::Prune(_) => Interface::CommandLine("prune"),
             Command::Rollback(_) => Interface::CommandLine("rollback"),
+            Command::Check(_) => Interface::CommandLine("check"),
         }
     }
 }
@@ -289,6 +315,24 @@ pub fn run(cli: Cli, env: &Environment) -> Result<(), Error> {
         Command::Prune(args) => old_versions::prune(args, env),
         Command::Rollback(args) => old_versions::rollback(args, env),
         Command::Plan(args) => plan_command(args, env),
+        Command::Check(args) => check_command(args, env),
+    }
+}
+
+/// `tagship check`: what its flags say, over every setting `tagship action` reads outside
+/// GitHub (`TAGSHIP_*`, `.tagship.yml`), source included: the check is of that run.
+fn check_command(args: CheckArgs, env: &Environment) -> Result<(), Error> {
+    let mut line = CommandLine::default();
+    args.inputs.declare(&mut line);
+    args.connect.declare(&mut line);
+    line.text("source", "--source", args.source);
+    line.read(KNOWN_INPUTS);
+    let interface = Interface::CommandLine("check");
+    let json = args.format == Format::Json;
+    match Settings::command_line(env, line) {
+        Ok(settings) => commands_check::check(env, Ok(&settings), interface, json)
+            .map_err(|e| e.named_by(&settings.origins)),
+        Err(e) => commands_check::check(env, Err(&e), interface, json),
     }
 }
 
@@ -373,6 +417,7 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
         "--notes-template",
         args.notes_template,
     );
+    line.lines("release-assets", "--asset", &args.assets);
     args.connect.declare(&mut line);
     let mut settings = Settings::command_line(env, line)?;
     let release = &mut settings.release;

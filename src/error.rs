@@ -5,6 +5,7 @@ use crate::ci::inputs::{KNOWN_INPUTS, Origin, Origins};
 use crate::ci::settings_file::{SETTINGS_FILE, SettingsFileError};
 use crate::output::actions::OutputError;
 use crate::plan::InputError;
+use crate::plan::check::{Cause, CheckFailed};
 use crate::plan::run::DecideError;
 use crate::publish::PublishError;
 use crate::release::ReleaseError;
@@ -36,6 +37,9 @@ pub enum Error {
     Decide(Box<DecideError>),
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
+    /// The preflight's checklist has a blocking item (the checklist was printed).
+    #[error(transparent)]
+    Check(#[from] CheckFailed),
     /// `error`, in a run whose settings came from `origins`: reported naming each setting as it
     /// was given.
     #[error("{error}")]
@@ -112,6 +116,7 @@ impl Error {
             }
             Error::Decide(_) => "Push failed",
             Error::Runtime(_) => "Internal error",
+            Error::Check(_) => "Preflight failed",
             Error::Named { error, .. } => error.title(),
         }
     }
@@ -131,6 +136,7 @@ impl Error {
             Error::Retention(e) if !e.is_input() => EXIT_FAILURE,
             Error::Decide(e) if !e.is_input() => EXIT_FAILURE,
             Error::Context(ContextError::PayloadFile { .. }) => EXIT_FAILURE,
+            Error::Check(failed) if failed.cause == Cause::Service => EXIT_FAILURE,
             _ => EXIT_INPUT,
         }
     }
@@ -170,6 +176,7 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("release", "--force"),
     ("release-draft", "--draft"),
     ("release-notes-template", "--notes-template"),
+    ("release-assets", "--asset"),
     ("changelog", "--changelog"),
     ("keep", "--keep"),
     ("keep-majors", "--keep-majors"),
@@ -183,6 +190,7 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("carry-referrers", "--no-referrers"),
     ("scan-report", "--scan-report"),
     ("fail-on-severity", "--fail-on-severity"),
+    ("check-only", "tagship check"),
     ("action-file", "--action-file"),
 ];
 
@@ -354,18 +362,28 @@ impl Interface {
 /// title: message` on GitLab), in the words of the interface the run was started from and of
 /// where its settings came from.
 pub fn report(error: &Error, interface: Interface) -> u8 {
+    let inner = match error {
+        Error::Named { error, .. } => error.as_ref(),
+        error => error,
+    };
+    let message = message(error, interface);
+    tracing::error!(title = interface.title(inner).as_str(), "{message}");
+    error.exit_code()
+}
+
+/// The error's message in the words of the interface the run was started from and of where its
+/// settings came from.
+pub fn message(error: &Error, interface: Interface) -> String {
     let given_nowhere = Origins::new();
     let (error, origins) = match error {
         Error::Named { error, origins } => (error.as_ref(), origins),
         error => (error, &given_nowhere),
     };
-    let message = match error {
+    match error {
         // In the settings file's own words (its keys) already.
         Error::SettingsFile(_) => error.to_string(),
         _ => interface.words(&error.to_string(), origins),
-    };
-    tracing::error!(title = interface.title(error).as_str(), "{message}");
-    error.exit_code()
+    }
 }
 
 #[cfg(test)]

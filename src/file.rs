@@ -55,6 +55,34 @@ pub fn read_text_at_most(path: &Path, limit: u64) -> io::Result<String> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"))
 }
 
+/// The size and SHA-256 (lower-case hex) of the file at `path`, read in chunks, never whole;
+/// an error when it holds more than `limit` bytes.
+pub fn sha256_at_most(path: &Path, limit: u64) -> io::Result<(u64, String)> {
+    use sha2::Digest as _;
+    let mut file = std::fs::File::open(path)?.take(limit.saturating_add(1));
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 256 << 10];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    if size > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than {}, the most tagship takes of it",
+                crate::output::human_bytes(limit)
+            ),
+        ));
+    }
+    Ok((size, format!("{:x}", hasher.finalize())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

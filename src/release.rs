@@ -2,10 +2,11 @@
 //! forge carries out. The release runs after a successful push only, so no release claims an
 //! image that is not there.
 
-use crate::forge::{self, Forge, ForgeError, RefAction, ReleaseAction};
+use crate::forge::{self, AppliedAsset, AssetDone, Forge, ForgeError, RefAction, ReleaseAction};
 use crate::plan::Context;
 use crate::plan::ForgeKind;
 use crate::plan::InputError;
+use crate::plan::assets::AssetFile;
 use crate::plan::notes::TemplateError;
 use crate::plan::release::{Changelog, ReleaseMode};
 use crate::plan::run::{GitTagAction, GitTagStep, ReleaseStep};
@@ -20,6 +21,8 @@ pub struct ReleaseSettings {
     pub forge: forge::Access,
     /// `git-tags`: move `vX` and `vX.Y` to the commit of a stable semver tag push.
     pub git_tags: bool,
+    /// `release-assets`: the files found and hashed, `SHA256SUMS` last.
+    pub assets: Vec<AssetFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,8 @@ pub struct ReleaseOutcome {
     pub tag: String,
     pub action: ReleaseAction,
     pub make_latest: bool,
+    /// What became of each asset, `SHA256SUMS` last.
+    pub assets: Vec<AppliedAsset>,
 }
 
 /// Carries out the plan's release step: create, update, or nothing when it is up to date.
@@ -87,6 +92,7 @@ pub async fn execute(forge: &Forge, step: &ReleaseStep) -> Result<ReleaseOutcome
         tag: release.tag,
         action: release.action,
         make_latest: step.make_latest.unwrap_or(false),
+        assets: release.assets,
     })
 }
 
@@ -171,7 +177,7 @@ pub fn summary(outcome: &ReleaseOutcome) -> String {
         ReleaseAction::Updated => "updated",
         ReleaseAction::Unchanged => "already up to date",
     };
-    format!(
+    let mut text = format!(
         "### Release [{}]({}) {what}{}\n\n",
         outcome.tag,
         outcome.url,
@@ -180,5 +186,27 @@ pub fn summary(outcome: &ReleaseOutcome) -> String {
         } else {
             ""
         }
-    )
+    );
+    if !outcome.assets.is_empty() {
+        text.push_str("| Asset | Size | SHA-256 | |\n|---|---|---|---|\n");
+        for asset in &outcome.assets {
+            let done = match &asset.done {
+                AssetDone::Uploaded => "uploaded".to_string(),
+                AssetDone::Replaced { old: Some(old) } => format!("replaced `{old}`"),
+                AssetDone::Replaced { old: None } => "replaced".to_string(),
+                AssetDone::Unchanged => "already there".to_string(),
+            };
+            text.push_str(&format!(
+                "| {} | {} | `{}` | {done} |\n",
+                asset.name,
+                crate::output::human_bytes(asset.size),
+                asset
+                    .digest
+                    .strip_prefix("sha256:")
+                    .unwrap_or(&asset.digest),
+            ));
+        }
+        text.push('\n');
+    }
+    text
 }

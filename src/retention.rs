@@ -123,7 +123,11 @@ pub struct ForgeRegistries {
 impl PackagesAccess {
     /// The forge that keeps the versions of `registry`/`repository`, when that registry is a
     /// forge's.
-    fn forge(&self, registry: &str, repository: &str) -> Result<Option<Forge>, RetentionError> {
+    pub(crate) fn forge(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<Forge>, RetentionError> {
         let Some(keeper) = self
             .gitlab
             .iter()

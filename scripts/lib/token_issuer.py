@@ -6,6 +6,8 @@ GET /token?service=...&scope=repository:NAME:pull,push&scope=...  (Basic auth op
   - wrong password: 401, as the spec says.
   Accounts named `expiring-*` (same password) get an already-expired token the first time they
   ask, so a client's re-authentication after a 401 from an expired token is tested for real.
+  Accounts named `readonly-*` (same password) get `pull` only, whatever they ask for: a token
+  that may read and not push, as ghcr.io issues one for a GITHUB_TOKEN without `packages: write`.
   The reply has `expires_in` (TOKEN_ISSUER_TTL seconds).
 
 GET /jwt/auth?service=container_registry&scope=...  as GitLab's JwtController answers it:
@@ -56,7 +58,7 @@ GITLAB_SERVICE = "container_registry"
 GITLAB_USER = "gitlab-ci-token"
 # What /health reports; scripts/registry replaces a running issuer that reports a lower one or
 # none (started from an older checkout). Raise it with every change a test relies on.
-VERSION = 2
+VERSION = 3
 
 seen_accounts = set()
 # (path, account) -> {"requests": n, "issued": n}
@@ -157,7 +159,7 @@ def requested_access(query, account):
     for scope in query.get("scope", []):
         for part in scope.split(" "):
             item = parse_scope(part)
-            if account is None:
+            if account is None or account.startswith("readonly-"):
                 item["actions"] = [a for a in item["actions"] if a == "pull"]
             access.append(item)
     return access
@@ -216,7 +218,7 @@ class Handler(BaseHTTPRequestHandler):
         count(url.path, basic[0] if basic else "", "requests")
         if basic:
             user, password = basic
-            if password != PASSWORD or not (user == USER or user.startswith("expiring-")):
+            if password != PASSWORD or not (user == USER or user.startswith(("expiring-", "readonly-"))):
                 return self.reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication failed"}]})
             account = user
         access = requested_access(query, account)

@@ -39,6 +39,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "release-assets",
     "changelog",
     "push",
+    "check-only",
     "git-tags",
     "action-file",
     "prune",

@@ -40,6 +40,8 @@ pub struct Settings {
     /// `sep-tags`, `sep-labels`, `sep-annotations`.
     pub separators: [String; 3],
     pub push: PushMode,
+    /// `check-only`: run the preflight's checklist and nothing else.
+    pub check_only: bool,
     /// The source, conflicts, concurrency, credentials and TLS of the registries.
     pub registry: PublishSettings,
     pub release: ReleaseSettings,
@@ -286,6 +288,19 @@ impl Settings {
         }
     }
 
+    /// Whether `check-only` is given as true where this platform's `tagship action` reads it
+    /// first (its input on GitHub, else its variable): for a run whose settings did not parse,
+    /// so that the checklist can say which.
+    pub fn check_only_given(env: &Environment) -> bool {
+        let name = match env.platform() {
+            Platform::GitHub => "INPUT_CHECK-ONLY".to_string(),
+            Platform::GitLab | Platform::Local => super::inputs::variable_name("check-only"),
+        };
+        env.vars
+            .get(&name)
+            .is_some_and(|v| matches!(v.trim(), "true" | "True" | "TRUE"))
+    }
+
     /// A subcommand's settings: what its command line says, over `TAGSHIP_*` variables over
     /// `.tagship.yml`. `INPUT_*` count for nothing here.
     pub fn command_line(env: &Environment, line: CommandLine) -> Result<Settings, Error> {
@@ -344,6 +359,7 @@ impl Settings {
                 .filter(|u| !u.is_empty())
                 .cloned()
                 .unwrap_or_else(|| "https://api.github.com".into()),
+            uploads_url: vars.get("TAGSHIP_GITHUB_UPLOADS_URL").cloned(),
             ca_pem: ca_pem.clone(),
         });
         // Releases and git tags go to the forge of the CI. GitHub Packages' registries are
@@ -385,6 +401,7 @@ impl Settings {
             },
             separators: ["\n".into(), "\n".into(), "\n".into()],
             push: PushMode::Auto,
+            check_only: false,
             registry: PublishSettings {
                 source: None,
                 on_conflict: OnConflict::Overwrite,
@@ -405,6 +422,7 @@ impl Settings {
                 template: None,
                 forge: release_forge,
                 git_tags: false,
+                assets: Vec::new(),
             },
             retention: RetentionSettings {
                 enabled: false,
@@ -476,6 +494,7 @@ impl Settings {
             PushMode::parse,
             "use auto (push, except on pull requests), true or false",
         )?;
+        settings.check_only = inputs.bool("check-only", false)?;
 
         let registry = &mut settings.registry;
         let merge = inputs.list("merge");
@@ -571,6 +590,11 @@ impl Settings {
             "" => None,
             path => Some(read_template(&base("release-notes-template"), path)?),
         };
+        release.assets = super::release_assets::read(
+            "release-assets",
+            inputs.lines("release-assets"),
+            &base("release-assets"),
+        )?;
         release.git_tags = inputs.bool("git-tags", false)?;
         settings.action_file = match inputs.string("action-file") {
             "" => None,

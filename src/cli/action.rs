@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::ci::Environment;
 use crate::ci::settings::Settings;
-use crate::error::Error;
+use crate::ci::{Environment, Platform};
+use crate::error::{Error, Interface};
+use crate::run::check::check_only;
 
 #[derive(Debug, Args)]
 pub struct ActionArgs {
@@ -33,8 +34,27 @@ impl OutputJsonFlag {
 }
 
 pub fn action(args: ActionArgs, env: &Environment) -> Result<(), Error> {
+    let interface = if env.platform() == Platform::GitHub {
+        Interface::Action
+    } else {
+        Interface::Settings
+    };
     // Read first: reading masks the secrets, before anything else is printed.
-    let (mut settings, unknown) = Settings::action(env)?;
+    let (mut settings, unknown) = match Settings::action(env) {
+        Ok(read) => read,
+        // The checklist names a setting that does not parse as one of its items.
+        Err(e) if Settings::check_only_given(env) => return check_only(env, Err(&e), interface),
+        Err(e) => return Err(e),
+    };
+    if settings.check_only {
+        for name in unknown {
+            tracing::warn!(
+                "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"
+            );
+        }
+        return check_only(env, Ok(&settings), interface)
+            .map_err(|e| e.named_by(&settings.origins));
+    }
     if let Some(path) = &args.dotenv {
         settings.dotenv = path.into();
     }

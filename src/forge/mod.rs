@@ -108,6 +108,28 @@ pub struct AppliedRelease {
     pub url: String,
     pub tag: String,
     pub action: ReleaseAction,
+    /// What became of each asset (`release-assets`).
+    pub assets: Vec<AppliedAsset>,
+}
+
+/// One release asset, as a release step left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedAsset {
+    pub name: String,
+    pub digest: String,
+    pub size: u64,
+    pub done: AssetDone,
+}
+
+/// What a release step did to one asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssetDone {
+    Uploaded,
+    /// Another file of that name was deleted first: its digest, when the forge gave one.
+    Replaced {
+        old: Option<String>,
+    },
+    Unchanged,
 }
 
 /// What setting a git tag did.

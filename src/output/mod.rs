@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod atomic;
+pub mod checklist;
 pub mod dotenv;
 pub mod log;
 pub mod render;

@@ -9,6 +9,7 @@ use super::safe;
 use crate::ci::inputs::{Origin, Origins};
 use crate::ci::settings_file::SETTINGS_FILE;
 use crate::plan::Plan;
+use crate::plan::assets::AssetAction;
 use crate::plan::attach::ListedReferrer;
 use crate::plan::retention::{Decision, ImageVersion};
 use crate::plan::version::SemVer;
@@ -445,8 +446,36 @@ pub fn release_preview(release: &crate::plan::run::ReleaseStep) -> String {
         Some(b) => yes_no(b),
         None => "not known: GitHub was not asked (no token), or GitLab has no latest flag",
     };
+    let mut assets = String::new();
+    if release.immutable {
+        assets.push_str("  immutable:  yes (published: its assets cannot change)\n");
+    }
+    if release.publish_after_assets {
+        assets.push_str("  published:  after its assets are in (a draft until then)\n");
+    }
+    if !release.assets.is_empty() {
+        assets.push_str(&format!("  assets:     {}\n", release.assets.len()));
+    }
+    for asset in &release.assets {
+        assets.push_str(&format!(
+            "    {:<44} {:>10}  {}  {}\n",
+            asset.name,
+            human_bytes(asset.size),
+            asset.digest,
+            match &asset.action {
+                AssetAction::Upload => "upload".to_string(),
+                AssetAction::Replace {
+                    old_digest: Some(old),
+                    ..
+                } => format!("replace ({old} now)"),
+                AssetAction::Replace { .. } => "replace".to_string(),
+                AssetAction::Unchanged { .. } => "leave (the same content is there)".to_string(),
+                AssetAction::UploadOrReplace => "upload or replace".to_string(),
+            }
+        ));
+    }
     format!(
-        "Release {tag} (would {action})\n  title:      {name}\n  draft:      {draft}\n  prerelease: {prerelease}\n  latest:     {latest}\n\n{body}\n",
+        "Release {tag} (would {action})\n  title:      {name}\n  draft:      {draft}\n  prerelease: {prerelease}\n  latest:     {latest}\n{assets}\n{body}\n",
         tag = release.tag_name,
         action = release.change.words(),
         name = release.name,

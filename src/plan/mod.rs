@@ -2,7 +2,9 @@
 //! clock or network in here; adapters in `ci/` and `output/` do that.
 
 pub mod action_file;
+pub mod assets;
 pub mod attach;
+pub mod check;
 pub mod context;
 pub mod date_format;
 pub mod fields;

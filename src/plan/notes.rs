@@ -65,6 +65,18 @@ pub struct NotesInput {
     /// What is attached to the image (`attach`, the scan reports), in the first image's
     /// repository.
     pub attached: Vec<NotesArtifact>,
+    /// The files uploaded to the release (`release-assets`), `SHA256SUMS` last.
+    pub assets: Vec<NotesAsset>,
+}
+
+/// A file of the release, as the notes show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotesAsset {
+    pub name: String,
+    /// For people (`12.3 MiB`).
+    pub size: String,
+    /// The hex of its SHA-256.
+    pub sha256: String,
 }
 
 /// What pulling one platform's image downloads.
@@ -248,6 +260,34 @@ mod tests {
     fn default_notes_single_platform() {
         let notes = render(None, "default", &sample()).unwrap();
         insta::assert_snapshot!(notes);
+    }
+
+    #[test]
+    fn default_notes_list_the_release_files_and_how_to_check_them() {
+        let mut input = sample();
+        let asset = |name: &str, size: &str, hex: char| NotesAsset {
+            name: name.into(),
+            size: size.into(),
+            sha256: hex.to_string().repeat(64),
+        };
+        input.assets = vec![
+            asset(
+                "hello-1.2.3-x86_64-unknown-linux-musl.tar.gz",
+                "3.1 MiB",
+                'a',
+            ),
+            asset("hello.spdx.json", "12.0 KiB", 'b'),
+            asset("SHA256SUMS", "222 B", 'c'),
+        ];
+        let notes = render(None, "default", &input).unwrap();
+        assert!(
+            !notes.contains(&"c".repeat(64)),
+            "SHA256SUMS is not a row of its own"
+        );
+        insta::assert_snapshot!(notes);
+        input.assets.pop();
+        let notes = render(None, "default", &input).unwrap();
+        assert!(notes.contains("### Files") && !notes.contains("sha256sum --check"));
     }
 
     #[test]

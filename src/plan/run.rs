@@ -8,6 +8,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::action_file::{self, ActionFile, ActionFileError, ActionFileStep};
+use super::assets::{self, AssetFile, AssetStep, ExistingAsset, ImmutableError};
 use super::attach::{self, ArtifactFacts, AttachStep, SubjectReferrers};
 use super::git_tags;
 use super::notes::{self, NotesInput, TemplateError};
@@ -49,6 +50,8 @@ pub struct ReleaseIntent {
     /// On GitLab: the only token is the job's (`CI_JOB_TOKEN`), which GitLab's Tags API does not
     /// take.
     pub job_token_only: bool,
+    /// `release-assets`: the files found, read and hashed, with the generated `SHA256SUMS` last.
+    pub assets: Vec<AssetFile>,
 }
 
 /// What a step that needs the forge is missing when there is no token.
@@ -136,13 +139,18 @@ pub struct ReleasesNow {
     pub stable_tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExistingRelease {
     /// GitHub's id of the release; GitLab names a release by its tag alone.
     pub id: Option<u64>,
     pub html_url: String,
     pub body: Option<String>,
     pub draft: bool,
+    /// GitHub's immutable releases: once published, nothing but the title and notes changes.
+    pub immutable: bool,
+    pub assets: Vec<ExistingAsset>,
+    /// Where GitHub takes its assets (the release's `upload_url`, a URI template).
+    pub upload_url: Option<String>,
 }
 
 /// What the release would describe when nothing is pushed (`tagship release`): the image the
@@ -360,6 +368,23 @@ pub struct ReleaseStep {
     /// GitLab's asset links of a new release: one per image reference (GitHub has none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<ReleaseLink>,
+    /// The files uploaded to the release (`release-assets`), `SHA256SUMS` last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<AssetStep>,
+    /// Made (or kept) a draft until its assets are in, then published as the last step: an
+    /// immutable release is never published without them.
+    #[serde(rename = "publish-after-assets", skip_serializing_if = "is_false")]
+    pub publish_after_assets: bool,
+    /// The release is published and immutable (GitHub): its assets cannot change.
+    #[serde(skip_serializing_if = "is_false")]
+    pub immutable: bool,
+    /// The existing release's `upload_url`.
+    #[serde(skip)]
+    pub upload_url: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An asset link of a GitLab release: an image reference, and the address of its manifest.
@@ -453,6 +478,9 @@ pub enum DecideError {
         "{image} has no version `{version}`; `tagship rollback IMAGE --list` shows the candidates"
     )]
     NoSuchVersion { image: String, version: String },
+    /// A published immutable release that this run's assets would change.
+    #[error(transparent)]
+    Immutable(#[from] ImmutableError),
     /// The scan reports' findings meet `fail-on-severity`.
     #[error(
         "the scan reports find {counts}: {meeting} at or above fail-on-severity ({threshold}), so nothing {what}. The worst: {worst}. Update what has a fix, mark what does not affect this image `not_affected` in an OpenVEX document given in `attach`, or set fail-on-severity higher"
@@ -473,7 +501,7 @@ impl DecideError {
     pub fn is_input(&self) -> bool {
         !matches!(
             self,
-            DecideError::Conflict(_) | DecideError::ScanGate { .. }
+            DecideError::Conflict(_) | DecideError::ScanGate { .. } | DecideError::Immutable(_)
         )
     }
 }
@@ -618,7 +646,15 @@ pub fn release_due(
     let r = &intent.release;
     let due = match release::release_for(ctx, r.mode, r.draft)? {
         Ok(plan) => plan,
-        Err(NoRelease::Disabled) => return Ok(None),
+        Err(NoRelease::Disabled) => {
+            if !r.assets.is_empty() {
+                warnings.push(
+                    "release-assets are given, but `release: false` makes no release: they are not uploaded"
+                        .into(),
+                );
+            }
+            return Ok(None);
+        }
         Err(NoRelease::NotAReleaseEvent(why)) => {
             notes.push(format!(
                 "no release: `release: auto` does not release a {why}"
@@ -718,7 +754,13 @@ fn port_mappings(config: Option<&RunConfig>) -> Vec<String> {
 }
 
 /// The notes' variables, from the context, the metadata and what the release describes.
-fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &str) -> NotesInput {
+fn notes_input(
+    ctx: &Context,
+    plan: &Plan,
+    described: &Described,
+    changelog: &str,
+    assets: &[AssetFile],
+) -> NotesInput {
     // What is attached, as the first image's repository holds it (the others hold the same).
     let attached = described
         .attach
@@ -827,6 +869,18 @@ fn notes_input(ctx: &Context, plan: &Plan, described: &Described, changelog: &st
         service,
         vulnerabilities: described.scan.map(scan::counts_line).unwrap_or_default(),
         attached,
+        assets: assets
+            .iter()
+            .map(|a| notes::NotesAsset {
+                name: a.name.clone(),
+                size: super::human_bytes(a.size),
+                sha256: a
+                    .digest
+                    .strip_prefix("sha256:")
+                    .unwrap_or(&a.digest)
+                    .to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -838,7 +892,13 @@ fn decide_release(
     intent: &Intent,
     observed: &Observed,
 ) -> Result<ReleaseStep, DecideError> {
-    let input = notes_input(ctx, plan, described, &observed.changelog);
+    let input = notes_input(
+        ctx,
+        plan,
+        described,
+        &observed.changelog,
+        &intent.release.assets,
+    );
     let (template, origin) = match &intent.release.template {
         Some((path, text)) => (Some(text.as_str()), path.as_str()),
         None => (None, "the default template"),
@@ -872,6 +932,21 @@ fn decide_release(
             }
         }
     };
+    // The assets, against what the release holds; a published immutable one takes no change.
+    let held = observed
+        .releases
+        .as_ref()
+        .map(|now| now.ours.as_ref().map_or(&[][..], |e| e.assets.as_slice()));
+    let immutable = existing.is_some_and(|e| e.immutable && !e.draft);
+    let assets = assets::decide(&due.tag_name, &intent.release.assets, held, immutable)?;
+    // With assets, a release that is not asked to stay a draft is made (or kept) a draft until
+    // they are in, then published: a draft earlier run left is one of tagship's.
+    let publish_after_assets = !assets.is_empty() && !due.draft && existing.is_none_or(|e| e.draft);
+    let change = if publish_after_assets && change == ReleaseChange::Unchanged {
+        ReleaseChange::Update
+    } else {
+        change
+    };
     Ok(ReleaseStep {
         change,
         id: existing.and_then(|e| e.id),
@@ -886,6 +961,10 @@ fn decide_release(
         notes: generated,
         released_at: None,
         links: Vec::new(),
+        assets,
+        publish_after_assets,
+        immutable,
+        upload_url: existing.and_then(|e| e.upload_url.clone()),
     })
 }
 
@@ -1168,6 +1247,12 @@ pub fn decide(
             match described {
                 Some(described) => {
                     let mut step = decide_release(ctx, plan, due, &described, intent, observed)?;
+                    if step.immutable && !step.assets.is_empty() {
+                        notes.push(format!(
+                            "release {} is published and immutable: it holds these assets already, so none is uploaded",
+                            step.tag_name
+                        ));
+                    }
                     if ctx.forge == ForgeKind::GitLab {
                         on_gitlab(&mut step, &described, intent, &mut notes, &mut warnings);
                     }

@@ -162,13 +162,35 @@ pub fn denied_fix(registry: &str, repository: &str, push: bool, message: &str) -
     // ghcr.io: the package exists and is not linked to this repository (or the job may not
     // write packages at all).
     if message.contains("write_package") {
-        let (owner, package) = repository.split_once('/').unwrap_or(("OWNER", repository));
-        let package = package.replace('/', "%2F");
+        let package = repository.split_once('/').map_or(repository, |(_, p)| p);
         return format!(
-            "GitHub Packages refused to write package {package}: either the job lacks `permissions: packages: write`, or the package exists and is not linked to this repository. Grant this repository the Write role in the package's settings, under Manage Actions access: https://github.com/orgs/{owner}/packages/container/{package}/settings (https://github.com/users/{owner}/packages/container/{package}/settings for a personal account)"
+            "GitHub Packages refused to write package {}: either the job lacks `permissions: packages: write`, or the package exists and is not linked to this repository. Grant this repository the Write role in the package's settings, under Manage Actions access: {}",
+            package.replace('/', "%2F"),
+            package_settings(repository)
         );
     }
     permission_fix(registry, push)
+}
+
+/// What a push to GitHub Packages takes, before one is tried: `packages: write`, and for an
+/// existing package, this repository's access to it.
+pub fn package_write_fix(repository: &str) -> String {
+    let package = repository.split_once('/').map_or(repository, |(_, p)| p);
+    format!(
+        "Give the job `permissions: packages: write` (without it, the workflow's token may only pull). If package {} exists already, this repository also needs the Write role on it, in the package's settings under Manage Actions access: {}",
+        package.replace('/', "%2F"),
+        package_settings(repository)
+    )
+}
+
+/// The settings page of the GitHub package `repository` (`OWNER/NAME`), an organisation's and a
+/// personal account's.
+fn package_settings(repository: &str) -> String {
+    let (owner, package) = repository.split_once('/').unwrap_or(("OWNER", repository));
+    let package = package.replace('/', "%2F");
+    format!(
+        "https://github.com/orgs/{owner}/packages/container/{package}/settings (https://github.com/users/{owner}/packages/container/{package}/settings for a personal account)"
+    )
 }
 
 pub fn permission_fix(registry: &str, push: bool) -> String {

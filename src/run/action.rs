@@ -6,12 +6,12 @@
 use std::path::Path;
 
 use super::execute::{Report, execute};
-use super::{compute_plan, decide, outputs, runtime, write_output_json};
+use super::{check, compute_plan, decide, outputs, runtime, write_output_json};
 use crate::ci::settings::Settings;
 use crate::ci::{Environment, Platform};
-use crate::error::Error;
+use crate::error::{Error, Interface};
 use crate::output::log::Group;
-use crate::output::{actions, dotenv, render, report};
+use crate::output::{actions, checklist, dotenv, render, report};
 
 /// `tagship action`: the GitHub Action, every step its settings ask for. `settings` were read
 /// first (reading masks the secrets, before anything else is printed); `unknown` names the inputs
@@ -54,6 +54,19 @@ pub fn action(
         }
         decided
     })?;
+    // The dry run's preflight: the same checklist as `tagship check`, after the plan.
+    let preflight = (!run.writes).then(|| {
+        let _group = Group::start(env.style(), "Preflight");
+        let interface = match env.platform() {
+            Platform::GitHub => Interface::Action,
+            Platform::GitLab | Platform::Local => Interface::Settings,
+        };
+        let list = runtime.block_on(check::dry_run_checklist(
+            &ctx, &plan, settings, &run, interface,
+        ));
+        tracing::info!("{}", checklist::text(&list).trim_end());
+        list
+    });
     let mut done = Report::default();
     let result = runtime.block_on(execute(&run, &handles, settings, env.style(), &mut done));
     if result.is_ok() && !run.writes {
@@ -79,6 +92,9 @@ pub fn action(
     let outputs = outputs(settings, &plan, &run, &done);
     let mut summary = render::summary(&plan);
     summary.push_str(&report::summary(&run, &done));
+    if let Some(list) = &preflight {
+        summary.push_str(&checklist::markdown(list));
+    }
     if env.platform() == Platform::GitLab {
         let path = env.workdir.join(&settings.dotenv);
         let left_out = dotenv::write(&path, &outputs)?;
@@ -112,5 +128,9 @@ pub fn action(
     // A dry run (a pull request's) fails on what would stop the real run, once it has shown its
     // plan, outputs and summary.
     run.scan_gate()?;
-    Ok(run.action_file_gate()?)
+    run.action_file_gate()?;
+    match &preflight {
+        Some(list) => Ok(list.gate()?),
+        None => Ok(()),
+    }
 }

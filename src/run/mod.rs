@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod attach;
+pub mod check;
 pub mod commands;
 pub mod execute;
 pub mod image_facts;
@@ -36,6 +37,7 @@ impl Settings {
                 template: self.release.template.clone(),
                 has_token: self.release.forge.has_token(),
                 job_token_only: self.release.forge.job_token_only(),
+                assets: self.release.assets.clone(),
             },
             git_tags: self.release.git_tags,
             prune: retention

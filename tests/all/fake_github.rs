@@ -1,13 +1,14 @@
 //! The fake GitHub API (tests/support/github.rs) over HTTP: the answers tagship relies on, as
 //! GitHub gives them. Pagination and its `Link` URLs, the status codes and error shapes tagship
 //! tells apart, and the stateful rules (a release per tag, refs moved only by force, the last
-//! tagged version, 5,000 downloads, the rate limits, what a token may do). The rest of the fake
-//! is exercised through tagship itself, in the other modules.
+//! tagged version, 5,000 downloads, the rate limits, what a token may do, release assets on the
+//! uploads host, immutable releases). The rest of the fake is exercised through tagship itself,
+//! in the other modules.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::github::{FakeGitHub, Perms, Release};
+use crate::support::github::{Asset, FakeGitHub, Perms, Release};
 
 const REPO: &str = "Octo-Org/Hello-World";
 const WRITE: &str = "ghs_write";
@@ -80,7 +81,10 @@ async fn call(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.unwrap();
+    answer(request.send().await.unwrap()).await
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
@@ -215,7 +219,7 @@ async fn one_release_per_tag_drafts_seen_by_writers_and_updates_of_body_and_late
         Method::PATCH,
         &format!("/repos/{REPO}/releases/{id}"),
         Some(WRITE),
-        Some(json!({"draft": true})),
+        Some(json!({"prerelease": true})),
     )
     .await;
     assert_eq!(unmodelled.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -223,7 +227,7 @@ async fn one_release_per_tag_drafts_seen_by_writers_and_updates_of_body_and_late
         unmodelled.json["message"]
             .as_str()
             .unwrap()
-            .contains("does not model `draft`"),
+            .contains("does not model `prerelease`"),
         "{}",
         unmodelled.json
     );
@@ -968,4 +972,605 @@ async fn public_versions_downloaded_over_5000_times_cannot_be_deleted() {
         .map(|v| v.digest)
         .collect();
     assert_eq!(left, [digest(4), digest(2)]);
+}
+
+// Release assets, the uploads host and immutable releases.
+
+const ASSET_DOC: &str = "https://docs.github.com/rest/releases/assets#upload-a-release-asset";
+
+/// Uploads `bytes` to release `id` on the uploads host, `query` naming it.
+async fn upload(
+    gh: &FakeGitHub,
+    id: u64,
+    query: &str,
+    content_type: Option<&str>,
+    bytes: &[u8],
+    token: Option<&str>,
+) -> Answer {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = format!(
+        "{}/repos/{REPO}/releases/{id}/assets?{query}",
+        gh.uploads_url()
+    );
+    let mut request = reqwest::Client::new().post(url).body(bytes.to_vec());
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    answer(request.send().await.unwrap()).await
+}
+
+/// Uploads a text file `name` with the token that may write.
+async fn upload_text(gh: &FakeGitHub, id: u64, name: &str, text: &[u8]) -> Answer {
+    let query = format!("name={name}");
+    upload(gh, id, &query, Some("text/plain"), text, Some(WRITE)).await
+}
+
+/// What the uploads host answers a hand-written request: the status line and the body. The
+/// connection's write side is shut after `request`, as a client that sent all it had.
+fn raw_upload(gh: &FakeGitHub, request: &[u8]) -> (String, Value) {
+    use std::io::{Read as _, Write as _};
+    let address = gh.uploads_url().trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    let status = text.lines().next().unwrap_or_default().to_string();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    let json = serde_json::from_str(body).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// The names of the assets of the release of `tag`, oldest first.
+fn asset_names(gh: &FakeGitHub, tag: &str) -> Vec<String> {
+    gh.release_assets(REPO, tag)
+        .into_iter()
+        .map(|a| a.name)
+        .collect()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+}
+
+async fn patch_release(gh: &FakeGitHub, id: u64, body: Value) -> Answer {
+    let path = format!("/repos/{REPO}/releases/{id}");
+    call(gh, Method::PATCH, &path, Some(WRITE), Some(body)).await
+}
+
+#[tokio::test]
+async fn uploads_go_to_their_own_host_and_answer_githubs_asset_with_its_digest() {
+    let gh = fake();
+    let created = create(&gh, json!({"tag_name": "v1.0.0", "draft": true})).await;
+    let id = created.json["id"].as_u64().unwrap();
+    assert_ne!(gh.uploads_url(), gh.url());
+    assert_eq!(
+        created.json["upload_url"],
+        format!(
+            "{}/repos/{REPO}/releases/{id}/assets{{?name,label}}",
+            gh.uploads_url()
+        )
+    );
+    let file = b"#!/bin/sh\necho hello\n";
+    let uploaded = upload(
+        &gh,
+        id,
+        "name=hello.sh&label=The%20script",
+        Some("application/x-sh"),
+        file,
+        Some(WRITE),
+    )
+    .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.json);
+    let asset_id = uploaded.json["id"].as_u64().unwrap();
+    assert!(asset_id > 280_000_000, "asset ids are not release ids");
+    let untagged = created.json["html_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(untagged.starts_with("untagged-"), "{untagged}");
+    let digest = sha256(file);
+    assert_eq!(
+        uploaded.json,
+        json!({
+            "url": format!("{}/repos/{REPO}/releases/assets/{asset_id}", gh.url()),
+            "browser_download_url": format!("https://github.com/{REPO}/releases/download/{untagged}/hello.sh"),
+            "id": asset_id,
+            "node_id": format!("RA_kwDOFake{asset_id:08}"),
+            "name": "hello.sh",
+            "label": "The script",
+            "uploader": uploaded.json["uploader"].clone(),
+            "content_type": "application/x-sh",
+            "state": "uploaded",
+            "size": file.len(),
+            "digest": digest,
+            "download_count": 0,
+            "created_at": uploaded.json["created_at"].clone(),
+            "updated_at": uploaded.json["created_at"].clone(),
+        })
+    );
+    assert_eq!(uploaded.json["uploader"]["login"], "github-actions[bot]");
+    assert_eq!(uploaded.header("x-ratelimit-resource"), "core");
+    let assets = gh.release_assets(REPO, "v1.0.0");
+    assert_eq!(assets.len(), 1);
+    assert_eq!(
+        (assets[0].id, assets[0].bytes.as_slice()),
+        (asset_id, &file[..])
+    );
+    assert_eq!(
+        (
+            assets[0].size,
+            assets[0].digest.as_str(),
+            assets[0].label.as_deref()
+        ),
+        (file.len() as u64, digest.as_str(), Some("The script"))
+    );
+    // The release carries its assets wherever it is shown.
+    let listed = call(
+        &gh,
+        Method::GET,
+        &format!("/repos/{REPO}/releases"),
+        Some(WRITE),
+        None,
+    )
+    .await;
+    assert_eq!(listed.json[0]["assets"], json!([uploaded.json]));
+
+    // A second file of that name is GitHub's 422; the first stays as it was.
+    let again = upload_text(&gh, id, "hello.sh", b"other").await;
+    assert_eq!(
+        again.json,
+        json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}],
+            "documentation_url": ASSET_DOC,
+            "status": "422",
+        })
+    );
+    let unnamed = upload(&gh, id, "label=x", Some("text/plain"), b"x", Some(WRITE)).await;
+    assert_eq!(unnamed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        unnamed.json["errors"],
+        json!([{"resource": "ReleaseAsset", "code": "missing_field", "field": "name"}])
+    );
+    let anonymous = upload(&gh, id, "name=a.txt", Some("text/plain"), b"a", None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let reader = upload(&gh, id, "name=a.txt", Some("text/plain"), b"a", Some(READ)).await;
+    assert_eq!(reader.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reader.header("x-accepted-github-permissions"),
+        "contents=write"
+    );
+    let no_release = upload_text(&gh, id + 1, "a.txt", b"a").await;
+    assert_eq!(no_release.status, StatusCode::NOT_FOUND);
+    assert_eq!(gh.release_assets(REPO, "v1.0.0").len(), 1);
+
+    // Each host serves its own: the API refuses the upload, the uploads host all else.
+    let assets_path = format!("/repos/{REPO}/releases/{id}/assets");
+    let on_api = reqwest::Client::new()
+        .post(format!("{}{assets_path}?name=b.txt", gh.url()))
+        .header("authorization", format!("Bearer {WRITE}"))
+        .header("content-type", "text/plain")
+        .body("b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_api.status(), StatusCode::NOT_FOUND);
+    for path in [assets_path.clone(), format!("/repos/{REPO}/releases")] {
+        let url = format!("{}{path}", gh.uploads_url());
+        let got = call(&gh, Method::GET, &url, Some(WRITE), None).await;
+        assert_eq!(got.status, StatusCode::NOT_FOUND, "GET {url}");
+    }
+    assert_eq!(gh.release_assets(REPO, "v1.0.0").len(), 1);
+    // The log tells the hosts apart.
+    let uploads = gh.upload_requests();
+    assert_eq!(
+        uploads[0],
+        (
+            "POST".to_string(),
+            format!("{assets_path}?name=hello.sh&label=The%20script"),
+            201
+        )
+    );
+    assert_eq!(uploads.len(), 8, "{uploads:?}");
+    let on_uploads_host = gh
+        .requests()
+        .iter()
+        .filter(|(_, target, _)| target.starts_with(&gh.uploads_url()))
+        .count();
+    assert_eq!(on_uploads_host, 8);
+    assert!(gh.requests().contains(&(
+        "POST".to_string(),
+        format!("{assets_path}?name=b.txt"),
+        404
+    )));
+}
+
+#[tokio::test]
+async fn assets_are_listed_in_pages_read_and_deleted_by_their_own_ids() {
+    let gh = fake();
+    let id = gh.put_release(
+        REPO,
+        Release {
+            assets: vec![Asset::new(
+                "preloaded.txt",
+                "text/plain",
+                b"made by a person",
+            )],
+            ..Release::new("v1.0.0")
+        },
+    );
+    for n in 1..=4 {
+        let name = format!("name=file{n}.bin");
+        let up = upload(
+            &gh,
+            id,
+            &name,
+            Some("application/octet-stream"),
+            &[n],
+            Some(WRITE),
+        )
+        .await;
+        assert_eq!(up.status, StatusCode::CREATED, "{}", up.json);
+    }
+    let preloaded = &gh.release_assets(REPO, "v1.0.0")[0];
+    assert_eq!(preloaded.digest, sha256(b"made by a person"));
+    assert_eq!(preloaded.size, 16);
+
+    let mut names = Vec::new();
+    let mut next = Some(format!("/repos/{REPO}/releases/{id}/assets?per_page=2"));
+    let mut pages = 0;
+    while let Some(url) = next.take() {
+        let page = call(&gh, Method::GET, &url, None, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{url}");
+        names.extend(page.each("name"));
+        next = page.next();
+        if let Some(next) = &next {
+            let form = format!("{}/repositories/", gh.url());
+            assert!(next.starts_with(&form), "{next}");
+        }
+        pages += 1;
+        assert!(pages <= 3, "the pages never end");
+    }
+    assert_eq!(
+        names,
+        [
+            "preloaded.txt",
+            "file1.bin",
+            "file2.bin",
+            "file3.bin",
+            "file4.bin"
+        ],
+        "oldest first, each once"
+    );
+    assert_eq!(pages, 3);
+
+    let second = gh.release_assets(REPO, "v1.0.0")[1].clone();
+    let path = format!("/repos/{REPO}/releases/assets/{}", second.id);
+    let read = call(&gh, Method::GET, &path, None, None).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.json["name"], "file1.bin");
+    assert_eq!(read.json["digest"], sha256(&[1]));
+    assert_eq!(
+        read.json["browser_download_url"],
+        format!("https://github.com/{REPO}/releases/download/v1.0.0/file1.bin")
+    );
+    let download = reqwest::Client::new()
+        .get(format!("{}{path}", gh.url()))
+        .header("accept", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        download.status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "not modelled"
+    );
+    // A release id is no asset id.
+    let release_as_asset = format!("/repos/{REPO}/releases/assets/{id}");
+    let wrong = call(&gh, Method::GET, &release_as_asset, None, None).await;
+    assert_eq!(wrong.status, StatusCode::NOT_FOUND);
+
+    let by_reader = call(&gh, Method::DELETE, &path, Some(READ), None).await;
+    assert_eq!(by_reader.status, StatusCode::FORBIDDEN);
+    let deleted = call(&gh, Method::DELETE, &path, Some(WRITE), None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(deleted.json, Value::Null);
+    for method in [Method::GET, Method::DELETE] {
+        let gone = call(&gh, method.clone(), &path, Some(WRITE), None).await;
+        assert_eq!(
+            gone.status,
+            StatusCode::NOT_FOUND,
+            "{method} after the delete"
+        );
+    }
+    let left = asset_names(&gh, "v1.0.0");
+    assert_eq!(
+        left,
+        ["preloaded.txt", "file2.bin", "file3.bin", "file4.bin"]
+    );
+    // The name is free again.
+    let again = upload_text(&gh, id, "file1.bin", b"new").await;
+    assert_eq!(again.status, StatusCode::CREATED);
+
+    // A draft's assets are seen only by one who may write, as the draft is.
+    let draft = gh.put_release(
+        REPO,
+        Release {
+            draft: true,
+            assets: vec![Asset::new("draft.txt", "text/plain", b"d")],
+            ..Release::new("v2.0.0")
+        },
+    );
+    let draft_asset = gh.release_assets(REPO, "v2.0.0")[0].id;
+    for path in [
+        format!("/repos/{REPO}/releases/{draft}/assets"),
+        format!("/repos/{REPO}/releases/assets/{draft_asset}"),
+    ] {
+        let hidden = call(&gh, Method::GET, &path, Some(READ), None).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{path}");
+        let seen = call(&gh, Method::GET, &path, Some(WRITE), None).await;
+        assert_eq!(seen.status, StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_immutable_release_locks_its_assets_and_draft_state_not_its_notes() {
+    let gh = fake();
+    gh.set_immutable_releases(REPO, true);
+    // A draft stays mutable whatever the setting: assets come and go.
+    let created = create(&gh, json!({"tag_name": "v1.0.0", "draft": true})).await;
+    assert_eq!(created.json["immutable"], false);
+    let id = created.json["id"].as_u64().unwrap();
+    let first = upload_text(&gh, id, "a.txt", b"a").await;
+    let first_id = first.json["id"].as_u64().unwrap();
+    let delete_first = format!("/repos/{REPO}/releases/assets/{first_id}");
+    let deleted = call(&gh, Method::DELETE, &delete_first, Some(WRITE), None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let kept = upload_text(&gh, id, "b.txt", b"b").await;
+    assert_eq!(kept.status, StatusCode::CREATED);
+    let kept_id = kept.json["id"].as_u64().unwrap();
+
+    let published = patch_release(&gh, id, json!({"draft": false})).await;
+    assert_eq!(published.status, StatusCode::OK, "{}", published.json);
+    assert_eq!(published.json["immutable"], true);
+    assert_eq!(published.json["draft"], false);
+    assert!(gh.release(REPO, "v1.0.0").unwrap().immutable);
+
+    let refused = upload_text(&gh, id, "c.txt", b"c").await;
+    assert_eq!(
+        refused.json,
+        error_body(
+            "Cannot upload assets to an immutable release.",
+            "https://docs.github.com/rest",
+            422
+        )
+    );
+    let delete_kept = format!("/repos/{REPO}/releases/assets/{kept_id}");
+    let undeletable = call(&gh, Method::DELETE, &delete_kept, Some(WRITE), None).await;
+    assert_eq!(undeletable.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        undeletable.json["message"],
+        "Cannot delete assets of an immutable release."
+    );
+    let names = asset_names(&gh, "v1.0.0");
+    assert_eq!(names, ["b.txt"]);
+
+    // Title and notes stay editable; back to draft is refused.
+    let edited = patch_release(&gh, id, json!({"name": "One", "body": "Notes."})).await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.json);
+    assert_eq!(
+        (&edited.json["name"], &edited.json["body"]),
+        (&json!("One"), &json!("Notes."))
+    );
+    let to_draft = patch_release(&gh, id, json!({"draft": true})).await;
+    assert_eq!(to_draft.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        to_draft.json["message"],
+        "Cannot change an immutable release back to a draft."
+    );
+    assert!(!gh.release(REPO, "v1.0.0").unwrap().draft);
+
+    // Created published, immutable at once; turning the setting off unfreezes neither.
+    let direct = create(&gh, json!({"tag_name": "v2.0.0"})).await;
+    assert_eq!(direct.json["immutable"], true);
+    gh.set_immutable_releases(REPO, false);
+    assert!(gh.release(REPO, "v2.0.0").unwrap().immutable);
+    let direct_id = direct.json["id"].as_u64().unwrap();
+    let still = upload_text(&gh, direct_id, "x", b"x").await;
+    assert_eq!(still.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let later = create(&gh, json!({"tag_name": "v3.0.0"})).await;
+    assert_eq!(later.json["immutable"], false);
+    let mutable_id = later.json["id"].as_u64().unwrap();
+    let fine = upload_text(&gh, mutable_id, "x", b"x").await;
+    assert_eq!(fine.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn publishing_a_draft_by_patch_makes_its_tag_at_its_target_and_the_latest() {
+    let gh = fake();
+    let old = create(&gh, json!({"tag_name": "v0.9.0"})).await;
+    let later = gh.add_commit(REPO, "Second", "octocat");
+    let main = gh.refs(REPO)["refs/heads/main"].clone();
+    assert_eq!(later, main);
+    let root = gh.refs(REPO)["refs/tags/v0.9.0"].clone();
+    assert_ne!(root, later);
+    let created = create(
+        &gh,
+        json!({"tag_name": "v1.0.0", "target_commitish": root, "draft": true}),
+    )
+    .await;
+    let id = created.json["id"].as_u64().unwrap();
+    assert!(!gh.refs(REPO).contains_key("refs/tags/v1.0.0"));
+    assert_eq!(created.json["published_at"], Value::Null);
+
+    let published = patch_release(&gh, id, json!({"draft": false})).await;
+    assert_eq!(published.status, StatusCode::OK, "{}", published.json);
+    assert_eq!(
+        gh.refs(REPO)["refs/tags/v1.0.0"],
+        root,
+        "at its target, not main"
+    );
+    let published_at = published.json["published_at"].as_str().unwrap();
+    assert!(published_at > created.json["created_at"].as_str().unwrap());
+    assert_eq!(
+        published.json["html_url"],
+        format!("https://github.com/{REPO}/releases/tag/v1.0.0")
+    );
+    assert_eq!(published.json["immutable"], false);
+    let release = gh.release(REPO, "v1.0.0").unwrap();
+    assert!(release.latest && !release.draft, "{release:?}");
+    assert_eq!(release.published_at.as_deref(), Some(published_at));
+
+    // A mutable release can go back to draft; the latest falls back.
+    let unpublished = patch_release(&gh, id, json!({"draft": true})).await;
+    assert_eq!(unpublished.status, StatusCode::OK);
+    assert_eq!(unpublished.json["published_at"], Value::Null);
+    assert!(
+        unpublished.json["html_url"]
+            .as_str()
+            .unwrap()
+            .contains("/untagged-")
+    );
+    assert_eq!(gh.refs(REPO)["refs/tags/v1.0.0"], root, "the tag stays");
+    assert!(gh.release(REPO, "v0.9.0").unwrap().latest);
+    assert_eq!(old.status, StatusCode::CREATED);
+
+    // Published with make_latest "false", it leaves the latest alone.
+    let quiet = create(&gh, json!({"tag_name": "v1.1.0", "draft": true})).await;
+    let quiet_id = quiet.json["id"].as_u64().unwrap();
+    let patched = patch_release(
+        &gh,
+        quiet_id,
+        json!({"draft": false, "make_latest": "false"}),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    assert!(gh.refs(REPO).contains_key("refs/tags/v1.1.0"));
+    assert!(!gh.release(REPO, "v1.1.0").unwrap().latest);
+    let not_bool = patch_release(&gh, quiet_id, json!({"draft": "no"})).await;
+    assert_eq!(
+        not_bool.json["message"],
+        "Invalid request.\n\nFor 'properties/draft', \"no\" is not a boolean."
+    );
+
+    // A draft whose tag is missing and whose target names nothing cannot be published.
+    let gone_id = gh.put_release(
+        REPO,
+        Release {
+            draft: true,
+            target_commitish: "gone".into(),
+            ..Release::new("v3.0.0")
+        },
+    );
+    let refused = patch_release(&gh, gone_id, json!({"draft": false})).await;
+    assert_eq!(
+        refused.json["errors"],
+        json!([{"resource": "Release", "code": "invalid", "field": "target_commitish"}])
+    );
+    assert!(gh.release(REPO, "v3.0.0").unwrap().draft);
+    assert!(!gh.refs(REPO).contains_key("refs/tags/v3.0.0"));
+}
+
+#[tokio::test]
+async fn an_upload_without_its_length_or_type_is_refused_at_the_door() {
+    let gh = fake();
+    let id = gh.put_release(REPO, Release::new("v1.0.0"));
+    let head = |extra: &str| {
+        format!(
+            "POST /repos/{REPO}/releases/{id}/assets?name=a.bin HTTP/1.1\r\nHost: uploads\r\n\
+             Authorization: Bearer {WRITE}\r\nConnection: close\r\n{extra}\r\n"
+        )
+    };
+    // Chunked (no length), and a body cut short of its length: GitHub's front door answers.
+    for (framing, body, message) in [
+        (
+            "Transfer-Encoding: chunked",
+            "4\r\nabcd\r\n0\r\n\r\n",
+            "Bad Content-Length: ",
+        ),
+        ("Content-Length: 10", "abcd", "Bad Content-Length: 10"),
+    ] {
+        let request = format!(
+            "{}{body}",
+            head(&format!(
+                "Content-Type: application/octet-stream\r\n{framing}\r\n"
+            ))
+        );
+        let (status, json) = raw_upload(&gh, request.as_bytes());
+        assert!(status.starts_with("HTTP/1.1 400"), "{framing}: {status}");
+        assert_eq!(json["message"], message);
+        assert!(json["request_id"].is_string(), "{json}");
+    }
+
+    let untyped = upload(&gh, id, "name=a.bin", None, b"abcd", Some(WRITE)).await;
+    assert_eq!(untyped.status, StatusCode::BAD_REQUEST);
+    assert_eq!(untyped.json["message"], "Invalid Content-Type: ''");
+
+    let over = vec![0u8; 64 * 1024 * 1024 + 1];
+    let large = upload(
+        &gh,
+        id,
+        "name=big.bin",
+        Some("application/octet-stream"),
+        &over,
+        Some(WRITE),
+    )
+    .await;
+    assert_eq!(large.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        large.json["errors"],
+        json!([{"resource": "ReleaseAsset", "code": "custom", "field": "size"}])
+    );
+    assert!(gh.release_assets(REPO, "v1.0.0").is_empty());
+    let statuses: Vec<u16> = gh.upload_requests().iter().map(|(_, _, s)| *s).collect();
+    assert_eq!(statuses, [400, 400, 400, 422]);
+
+    // The same upload framed right is taken.
+    let framed = format!(
+        "{}abcd",
+        head("Content-Type: application/octet-stream\r\nContent-Length: 4\r\n")
+    );
+    let (status, json) = raw_upload(&gh, framed.as_bytes());
+    assert!(status.starts_with("HTTP/1.1 201"), "{status}");
+    assert_eq!(json["digest"], sha256(b"abcd"));
+}
+
+#[tokio::test]
+async fn fail_next_on_the_uploads_host_can_leave_the_asset_behind_a_502() {
+    let gh = fake();
+    let id = gh.put_release(REPO, Release::new("v1.0.0"));
+    let path = format!("/repos/{REPO}/releases/{id}/assets");
+    // Aimed at the API host by its URL, it leaves the uploads host alone.
+    gh.fail_next("POST", &format!("{}{path}", gh.url()), 503, false);
+    let passed = upload_text(&gh, id, "a.txt", b"a").await;
+    assert_eq!(passed.status, StatusCode::CREATED);
+    gh.fail_next("POST", &format!("{}{path}", gh.uploads_url()), 502, true);
+    let failed = upload_text(&gh, id, "b.txt", b"b").await;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        gh.release_assets(REPO, "v1.0.0").len(),
+        2,
+        "uploaded before the 502"
+    );
+    let retried = upload_text(&gh, id, "b.txt", b"b").await;
+    assert_eq!(retried.json["errors"][0]["code"], "already_exists");
+    // A bare path matches on either host: here the uploads host's upload.
+    gh.fail_next("POST", &path, 500, false);
+    let bare = upload_text(&gh, id, "c.txt", b"c").await;
+    assert_eq!(bare.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(gh.release_assets(REPO, "v1.0.0").len(), 2);
 }

@@ -56,7 +56,10 @@ impl Server {
                                 let Ok((stream, _)) = accepted else { continue };
                                 let handle = handle.clone();
                                 tokio::spawn(async move {
+                                    // A client that shuts its side once sent still gets
+                                    // the answer (hyper would close on that EOF at once).
                                     let _ = http1::Builder::new()
+                                        .half_close(true)
                                         .serve_connection(TokioIo::new(stream), service_fn(handle))
                                         .await;
                                 });

@@ -1,13 +1,15 @@
-//! A stateful fake of the part of GitHub's REST API that tagship calls (releases, generated
-//! notes, the compare of two tags, git refs and container package versions), for tests that give
-//! tagship `GITHUB_API_URL`.
+//! A stateful fake of the part of GitHub's REST API that tagship calls (releases and their
+//! assets, generated notes, the compare of two tags, git refs and container package versions),
+//! for tests that give tagship `GITHUB_API_URL`.
 //!
 //! It keeps state between calls and answers with the JSON shapes, status codes and headers that
 //! GitHub documents, so a client written against it is written against GitHub. It serves plain
 //! HTTP/1.1 on 127.0.0.1 from its own thread and tokio runtime, built on hyper (already in the
-//! tree through reqwest), and stops when the `FakeGitHub` is dropped. Endpoints tagship does not
-//! call are not served (404), and a request body field the fake does not model is refused (422
-//! naming it), so that tagship sending something new fails here instead of being ignored.
+//! tree through reqwest), and stops when the `FakeGitHub` is dropped. Uploads have a listener of
+//! their own on another port (`uploads_url`), as `uploads.github.com` is beside `api.github.com`;
+//! both share one state. Endpoints tagship does not call are not served (404), and a request
+//! body field the fake does not model is refused (422 naming it), so that tagship sending
+//! something new fails here instead of being ignored.
 //!
 //! Where GitHub's behaviour is not pinned down by its docs, the fake's choice is written here:
 //! - Repositories are public: reads need no token, but a bad token is refused everywhere
@@ -51,6 +53,9 @@
 //!   last tagged version of a package. ..."; deleting the only version left at all is the older
 //!   400 "You cannot delete the last version of a package. ..." (the fake's choice for an
 //!   untagged one: a package is never empty). `state` is not read: tagship lists active ones.
+//! - `GET …/packages/container/{package_name}` answers the package (a token needed, the same
+//!   404s), with `repository` only when it is linked to one (`set_package_repository`); a
+//!   package's `id` is the fake's choice.
 //! - Versions are listed newest first (`created_at`, then id, descending); `Link` URLs name
 //!   `/organizations/{id}/...` and `/user/{id}/...`, as GitHub's do, and those paths are served.
 //! - `fail_next(.., 429, ..)` answers a secondary rate limit: 429 with `Retry-After: 1`.
@@ -66,6 +71,44 @@
 //! - `serve_huge_body` answers the next matching request 200 with a body generated as it is
 //!   sent (a JSON array that never closes, cut at the given size) and counts the bytes hyper
 //!   took of it (`huge_body_bytes_sent`): what a client that stops reading leaves unsent.
+//! - The uploads host serves `POST /repos/{o}/{r}/releases/{id}/assets` alone (anything else,
+//!   the `/repositories/{id}` form included, is 404); the API host 404s that upload, as
+//!   GitHub's does. Releases' `upload_url` names the uploads host. Both hosts share the rate
+//!   limits, the token rules and `fail_next`; `requests()` logs both, the uploads host's with its
+//!   URL before the path (`upload_requests()` lists those alone, without it).
+//! - An upload's framing is checked first, with the answers of GitHub's upload front door (a
+//!   message and a `request_id`, no documentation URL): no `Content-Length` (a chunked upload) is
+//!   400 "Bad Content-Length: ", a body cut short of its `Content-Length` 400 "Bad
+//!   Content-Length: N", no (or an empty) `Content-Type` 400 "Invalid Content-Type: ''". A body
+//!   longer than its `Content-Length` is HTTP framing: its rest is read as the next request. The
+//!   fake holds at most 64 MiB a file; a larger `Content-Length` is what GitHub answers past its
+//!   2 GiB limit, 422 Validation Failed `{"resource":"ReleaseAsset","code":"custom","field":
+//!   "size"}`. A refused body is still read (to 128 MiB), so the client gets the answer.
+//! - Then, in this order: a bad token 401, the repository 404, a token that may write (401
+//!   "Requires authentication" / 403), the release 404, no `name` 422 Validation Failed
+//!   `missing_field` `name` (the fake's choice), an immutable release 422 "Cannot upload assets
+//!   to an immutable release.", a name the release has 422 `already_exists` `name`. An upload
+//!   that succeeds is 201 with the asset (`state` "uploaded", `digest` "sha256:" and the hex of
+//!   the body, `uploader` the Actions bot, `download_count` 0). Names are kept as given: the fake
+//!   does not rename special characters as GitHub does. `label` is the query's, or null.
+//! - Asset ids come from another range than release ids (from 280000001), so one passed for
+//!   the other is a 404. Assets are listed oldest first (paged like releases, `Link` URLs of the
+//!   `/repositories/{id}` form); a draft's assets, like the draft, only to a caller who may
+//!   write, and their `browser_download_url` names the draft's `untagged-<hex>`. `GET
+//!   releases/assets/{id}` with `Accept: application/octet-stream` (a download) is refused with
+//!   415: downloads are not modelled. Deleting an asset is 204, then 404.
+//! - Immutable releases (`set_immutable_releases`): a release published while the setting is
+//!   on (created non-draft, or a draft PATCHed to `draft: false`) is immutable from then on,
+//!   even once the setting is off again; drafts never are. Its title, notes and `make_latest`
+//!   stay editable; uploading to it and deleting its assets are 422 (the delete's message
+//!   "Cannot delete assets of an immutable release." is the fake's), and taking it back to
+//!   draft is 422 "Cannot change an immutable release back to a draft." (the fake's).
+//! - `PATCH releases/{id}` takes `name`, `body`, `make_latest` and `draft`. `draft: false`
+//!   publishes a draft as a create would: its tag made when missing at `target_commitish` (422
+//!   `invalid` `target_commitish` when that does not resolve), `published_at` set, the latest
+//!   by its `make_latest` (the given one, else the one it was created with, else "true").
+//!   `draft: true` takes a mutable published release back to draft: `published_at` null, its
+//!   tag kept, and if it was the latest, the latest picked anew as "legacy" picks it.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -81,6 +124,7 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper::header::HeaderMap;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
 
 use super::fake_http::{
     Body as ResponseBody, Payload, Reply, Server, fake_sha, is_full_sha, parse_query,
@@ -145,6 +189,11 @@ pub struct Release {
     pub updated_at: String,
     /// Empty in `put_release`: `github-actions[bot]`.
     pub author: String,
+    /// Set when published in a repository with immutable releases on (`set_immutable_releases`);
+    /// in `put_release`, given `true` makes a published release immutable whatever the setting.
+    pub immutable: bool,
+    /// Oldest first. In `put_release`, each gets its id, size, digest and times from the fake.
+    pub assets: Vec<Asset>,
 }
 
 impl Release {
@@ -154,6 +203,52 @@ impl Release {
             tag_name: tag.to_string(),
             ..Release::default()
         }
+    }
+}
+
+/// A release asset as the fake holds it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Asset {
+    /// Assigned by the fake.
+    pub id: u64,
+    /// As uploaded: the fake does not rename as GitHub does.
+    pub name: String,
+    pub label: Option<String>,
+    pub content_type: String,
+    /// The length of `bytes` (set by the fake).
+    pub size: u64,
+    /// `sha256:` and the hex of `bytes` (set by the fake), as GitHub gives it.
+    pub digest: String,
+    pub bytes: Vec<u8>,
+    /// Set by the fake.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Asset {
+    /// An asset to preload with `put_release`.
+    pub fn new(name: &str, content_type: &str, bytes: &[u8]) -> Asset {
+        Asset {
+            name: name.to_string(),
+            content_type: content_type.to_string(),
+            bytes: bytes.to_vec(),
+            ..Asset::default()
+        }
+    }
+}
+
+/// Without the bytes, which can be large: their size and digest say what they are.
+impl std::fmt::Debug for Asset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Asset")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("label", &self.label)
+            .field("content_type", &self.content_type)
+            .field("size", &self.size)
+            .field("digest", &self.digest)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,6 +267,7 @@ pub struct PackageVersion {
 /// The fake server. Dropping it stops the server.
 pub struct FakeGitHub {
     server: Server,
+    uploads: Server,
     state: Arc<Mutex<State>>,
 }
 
@@ -190,14 +286,31 @@ impl FakeGitHub {
         let state = Arc::new(Mutex::new(State::new(String::new())));
         let served = state.clone();
         let server = Server::start("fake-github", move |request| serve(served.clone(), request));
-        let fake = FakeGitHub { server, state };
-        fake.lock().base = fake.server.url();
+        let served = state.clone();
+        let uploads = Server::start("fake-github-uploads", move |request| {
+            serve_upload(served.clone(), request)
+        });
+        let fake = FakeGitHub {
+            server,
+            uploads,
+            state,
+        };
+        let mut st = fake.lock();
+        st.base = fake.server.url();
+        st.uploads = fake.uploads.url();
+        drop(st);
         fake
     }
 
     /// The base URL, for `GITHUB_API_URL` (`http://127.0.0.1:PORT`, no trailing slash).
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// The uploads host's base URL (`http://127.0.0.1:PORT`, another port): what releases'
+    /// `upload_url`s name, as GitHub's name `https://uploads.github.com`.
+    pub fn uploads_url(&self) -> String {
+        self.uploads.url()
     }
 
     pub fn add_token(&self, token: &str, perms: Perms) {
@@ -233,8 +346,15 @@ impl FakeGitHub {
                 commits,
                 latest: None,
                 pulls: Vec::new(),
+                immutable_releases: false,
             },
         );
+    }
+
+    /// The repository's "immutable releases" setting: with it on, a release published from
+    /// then on is immutable. Turning it off leaves those already immutable so, as GitHub does.
+    pub fn set_immutable_releases(&self, owner_repo: &str, on: bool) {
+        self.with_repo(owner_repo, |repo| repo.immutable_releases = on);
     }
 
     /// A merged pull request by `author`, which generated notes list by its title; its number.
@@ -289,12 +409,30 @@ impl FakeGitHub {
         })
     }
 
+    /// The release of `tag` as `releases` gives it (with `latest`, `immutable` and its assets),
+    /// or `None`.
+    pub fn release(&self, owner_repo: &str, tag: &str) -> Option<Release> {
+        self.releases(owner_repo)
+            .into_iter()
+            .find(|r| r.tag_name == tag)
+    }
+
+    /// The assets of the release of `tag`, oldest first. Panics if there is no such release.
+    pub fn release_assets(&self, owner_repo: &str, tag: &str) -> Vec<Asset> {
+        self.release(owner_repo, tag)
+            .unwrap_or_else(|| panic!("the fake has no release of {tag} in {owner_repo}"))
+            .assets
+    }
+
     /// Preloads a release (a draft; one a person made or edited) and returns its id. Its tag is
-    /// created if it is published and the tag is missing. Panics if the tag already has one.
+    /// created if it is published and the tag is missing; it is immutable if it is published and
+    /// either `immutable` is given or the repository has immutable releases. Its assets get
+    /// their ids, sizes and digests. Panics if the tag already has a release.
     pub fn put_release(&self, owner_repo: &str, release: Release) -> u64 {
         let mut st = self.lock();
         let now = st.tick();
         let id = st.next_release_id();
+        let asset_ids: Vec<u64> = release.assets.iter().map(|_| st.next_asset_id()).collect();
         let repo = st.repo_mut(owner_repo);
         assert!(
             repo.release_by_tag(&release.tag_name).is_none(),
@@ -326,6 +464,18 @@ impl FakeGitHub {
         if !release.draft {
             repo.ensure_tag(&release.tag_name, &release.target_commitish);
         }
+        release.immutable = !release.draft && (release.immutable || repo.immutable_releases);
+        for (asset, id) in release.assets.iter_mut().zip(asset_ids) {
+            let bytes = std::mem::take(&mut asset.bytes);
+            *asset = stored_asset(
+                id,
+                &asset.name,
+                asset.label.clone(),
+                &asset.content_type,
+                bytes,
+                &now,
+            );
+        }
         let make_latest = release.make_latest.clone();
         repo.releases.push(release);
         repo.apply_make_latest(id, make_latest.as_deref());
@@ -346,14 +496,29 @@ impl FakeGitHub {
         release.updated_at = now;
     }
 
-    /// Every request answered so far: method, path and query as sent, status.
+    /// Every request answered so far, on either host: method, path and query as sent, status.
+    /// The uploads host's are absolute, its URL (`uploads_url`) before the path.
     pub fn requests(&self) -> Vec<(String, String, u16)> {
         self.lock().requests.clone()
     }
 
+    /// The requests the uploads host answered so far: method, path and query, status.
+    pub fn upload_requests(&self) -> Vec<(String, String, u16)> {
+        let st = self.lock();
+        st.requests
+            .iter()
+            .filter_map(|(method, target, status)| {
+                let path = target.strip_prefix(&st.uploads)?;
+                Some((method.clone(), path.to_string(), *status))
+            })
+            .collect()
+    }
+
     /// The next request whose method is `method` and whose path (without the query) starts with
     /// `path_prefix` is answered `status`. With `apply_first` the request is carried out first
-    /// (a create creates) and the answer is still `status`. Several queue up in order.
+    /// (a create creates, an upload uploads) and the answer is still `status`. Several queue up
+    /// in order. A path prefix matches on either host; one that starts with a host's URL
+    /// (`url()`, `uploads_url()`) matches on that host only.
     pub fn fail_next(&self, method: &str, path_prefix: &str, status: u16, apply_first: bool) {
         self.lock().failures.push_back(Failure {
             method: method.to_uppercase(),
@@ -446,6 +611,7 @@ impl FakeGitHub {
                 .entry((owner_key.clone(), name.to_lowercase()))
                 .or_insert_with(|| Package {
                     name: name.to_string(),
+                    repository: None,
                     public: false,
                     versions: Vec::new(),
                 });
@@ -489,6 +655,13 @@ impl FakeGitHub {
     }
 
     /// Makes the package public (or private again). Panics if there is no such package.
+    /// Links the package to `repository` (`OWNER/NAME`), or to none.
+    pub fn set_package_repository(&self, owner: &str, name: &str, repository: Option<&str>) {
+        self.with_package_mut(owner, name, |p| {
+            p.repository = repository.map(str::to_string)
+        });
+    }
+
     pub fn set_package_public(&self, owner: &str, name: &str, public: bool) {
         self.with_package_mut(owner, name, |package| package.public = public);
     }
@@ -527,9 +700,17 @@ const BOT_LOGIN: &str = "github-actions[bot]";
 const DOCS: &str = "https://docs.github.com/rest";
 const DOC_REFS: &str = "https://docs.github.com/rest/git/refs";
 const DOC_PACKAGES: &str = "https://docs.github.com/rest/packages/packages";
+const DOC_UPLOAD_ASSET: &str =
+    "https://docs.github.com/rest/releases/assets#upload-a-release-asset";
+const DOC_DELETE_ASSET: &str =
+    "https://docs.github.com/rest/releases/assets#delete-a-release-asset";
 const DOC_COMPARE: &str = "https://docs.github.com/rest/commits/commits#compare-two-commits";
-/// Ids GitHub's way: versions and accounts get large ones.
+/// Ids GitHub's way: versions and accounts get large ones. Assets get theirs from another range
+/// than releases', so that one passed for the other is a 404.
 const FIRST_VERSION_ID: u64 = 210_000_000;
+const FIRST_ASSET_ID: u64 = 280_000_000;
+/// The most an uploaded asset may hold here (GitHub's limit is 2 GiB): bodies are held in memory.
+const MAX_ASSET_BYTES: u64 = 64 * 1024 * 1024;
 const FIRST_OWNER_ID: u64 = 9_900_000;
 /// The tests' SOURCE_DATE_EPOCH: 2020-01-10T00:30:00Z.
 const CLOCK_START: i64 = 1578616200;
@@ -540,10 +721,13 @@ const COMPARE_UNPAGED: usize = 250;
 
 struct State {
     base: String,
+    /// The uploads host's base URL.
+    uploads: String,
     tokens: HashMap<String, Perms>,
     repos: BTreeMap<String, Repo>,
     next_repo_id: u64,
     last_release_id: u64,
+    last_asset_id: u64,
     clock: i64,
     requests: Vec<(String, String, u16)>,
     failures: VecDeque<Failure>,
@@ -570,6 +754,8 @@ struct Owner {
 
 struct Package {
     name: String,
+    /// The repository it is linked to (`OWNER/NAME`), as `GET` of the package shows it.
+    repository: Option<String>,
     /// Visibility: public packages keep versions downloaded more than 5,000 times.
     public: bool,
     /// In the order pushed (ids ascending); a deleted one is gone.
@@ -619,6 +805,8 @@ struct Repo {
     latest: Option<u64>,
     /// Merged pull requests: number, title, author.
     pulls: Vec<(u64, String, String)>,
+    /// The "immutable releases" setting: releases published while it is on become immutable.
+    immutable_releases: bool,
 }
 
 struct Commit {
@@ -668,10 +856,12 @@ impl State {
     fn new(base: String) -> State {
         State {
             base,
+            uploads: String::new(),
             tokens: HashMap::new(),
             repos: BTreeMap::new(),
             next_repo_id: 100_000,
             last_release_id: 0,
+            last_asset_id: FIRST_ASSET_ID,
             clock: CLOCK_START,
             requests: Vec::new(),
             failures: VecDeque::new(),
@@ -728,6 +918,11 @@ impl State {
         self.last_release_id
     }
 
+    fn next_asset_id(&mut self) -> u64 {
+        self.last_asset_id += 1;
+        self.last_asset_id
+    }
+
     fn repo_mut(&mut self, owner_repo: &str) -> &mut Repo {
         self.repos
             .get_mut(&owner_repo.to_lowercase())
@@ -749,15 +944,40 @@ impl State {
         }
     }
 
+    /// The base URL of `host`.
+    fn origin(&self, host: Host) -> &str {
+        match host {
+            Host::Api => &self.base,
+            Host::Uploads => &self.uploads,
+        }
+    }
+
+    /// Logs a request `host` answered: the uploads host's with its URL before the path.
+    fn log(&mut self, host: Host, method: &Method, path: &str, query: &str, status: u16) {
+        let origin = match host {
+            Host::Api => "",
+            Host::Uploads => &self.uploads,
+        };
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        let target = format!("{origin}{path}{query}");
+        self.requests
+            .push((method.as_str().to_string(), target, status));
+    }
+
     /// Answers one request, logging it.
-    fn answer(
-        &mut self,
-        method: &Method,
-        path: &str,
-        query: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Reply {
+    fn answer(&mut self, asked: Asked<'_>) -> Reply {
+        let Asked {
+            host,
+            method,
+            path,
+            query,
+            headers,
+            ..
+        } = asked;
         let caller = self.caller(headers);
         let (bucket, limit) = match &caller {
             Caller::Token(t, _) => (format!("token:{t}"), TOKEN_LIMIT),
@@ -790,10 +1010,15 @@ impl State {
                 limit.left = limit.left.saturating_sub(1);
                 secondary_rate_limit(limit.status, limit.retry_after)
             } else {
+                let on_host = format!("{}{path}", self.origin(host));
                 let failure = self
                     .failures
                     .iter()
-                    .position(|f| f.method == method.as_str() && path.starts_with(&f.path_prefix))
+                    .position(|f| {
+                        f.method == method.as_str()
+                            && (path.starts_with(&f.path_prefix)
+                                || on_host.starts_with(&f.path_prefix))
+                    })
                     .and_then(|i| self.failures.remove(i));
                 match failure {
                     Some(Failure {
@@ -809,11 +1034,11 @@ impl State {
                         ..
                     }) => {
                         if apply_first {
-                            let _ = self.route(&caller, method, path, query, body);
+                            let _ = self.route(&caller, asked);
                         }
                         injected(status)
                     }
-                    None => self.route(&caller, method, path, query, body),
+                    None => self.route(&caller, asked),
                 }
             };
             reply
@@ -833,24 +1058,19 @@ impl State {
         {
             reply = reply.header("x-oauth-scopes", scopes.to_string());
         }
-        let target = if query.is_empty() {
-            path.to_string()
-        } else {
-            format!("{path}?{query}")
-        };
-        self.requests
-            .push((method.as_str().to_string(), target, reply.status));
+        self.log(host, method, path, query, reply.status);
         reply
     }
 
-    fn route(
-        &mut self,
-        caller: &Caller,
-        method: &Method,
-        path: &str,
-        query: &str,
-        body: &[u8],
-    ) -> Reply {
+    fn route(&mut self, caller: &Caller, asked: Asked<'_>) -> Reply {
+        let Asked {
+            host,
+            method,
+            path,
+            query,
+            headers,
+            body,
+        } = asked;
         if let Caller::BadCredentials = caller {
             return error(401, "Bad credentials", DOCS);
         }
@@ -860,14 +1080,18 @@ impl State {
             .split('/')
             .map(percent_decode)
             .collect();
-        if let Some(reply) = self.route_packages(caller, method, &segments, query) {
+        if host == Host::Api
+            && let Some(reply) = self.route_packages(caller, method, &segments, query)
+        {
             return reply;
         }
         let (key, rest) = match segments.as_slice() {
             [repos, owner, repo, rest @ ..] if repos == "repos" => {
                 (format!("{owner}/{repo}").to_lowercase(), rest)
             }
-            [repositories, id, rest @ ..] if repositories == "repositories" => {
+            [repositories, id, rest @ ..]
+                if repositories == "repositories" && host == Host::Api =>
+            {
                 let found = self
                     .repos
                     .iter()
@@ -881,8 +1105,13 @@ impl State {
             _ => return not_found(DOCS),
         };
         let base = self.base.clone();
+        let uploads = self.uploads.clone();
+        let hosts = Hosts {
+            api: &base,
+            uploads: &uploads,
+        };
         let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-        let endpoint = Endpoint::of(method, &rest);
+        let endpoint = Endpoint::of(host, method, &rest);
         if matches!(endpoint, Endpoint::Unknown) || !self.repos.contains_key(&key) {
             return not_found(DOCS);
         }
@@ -900,7 +1129,8 @@ impl State {
                 _ => {}
             }
         }
-        let body = if *method == Method::GET {
+        let file = body;
+        let body = if *method == Method::GET || matches!(endpoint, Endpoint::UploadAsset(_)) {
             Map::new()
         } else {
             match parse_body(body) {
@@ -912,6 +1142,7 @@ impl State {
         let State {
             repos,
             last_release_id,
+            last_asset_id,
             clock,
             ..
         } = self;
@@ -920,9 +1151,23 @@ impl State {
             return not_found(DOCS);
         };
         let (reply, changed) = match endpoint {
-            Endpoint::ListReleases => (list_releases(&base, repo, push, query), false),
-            Endpoint::CreateRelease => create_release(&base, repo, &body, last_release_id, &now),
-            Endpoint::UpdateRelease(id) => update_release(&base, repo, id, &body, &now),
+            Endpoint::ListReleases => (list_releases(hosts, repo, push, query), false),
+            Endpoint::CreateRelease => create_release(hosts, repo, &body, last_release_id, &now),
+            Endpoint::UpdateRelease(id) => update_release(hosts, repo, id, &body, &now),
+            Endpoint::UploadAsset(id) => {
+                let upload = Upload {
+                    query,
+                    content_type: header_text(headers, hyper::header::CONTENT_TYPE),
+                    bytes: file,
+                };
+                upload_asset(&base, repo, id, upload, last_asset_id, &now)
+            }
+            Endpoint::ListAssets(id) => (list_assets(&base, repo, id, push, query), false),
+            Endpoint::GetAsset(id) => {
+                let accept = header_text(headers, hyper::header::ACCEPT);
+                (get_asset(&base, repo, id, push, accept), false)
+            }
+            Endpoint::DeleteAsset(id) => delete_asset(repo, id),
             Endpoint::GenerateNotes => (generate_notes_reply(repo, &body), false),
             Endpoint::Compare(basehead) => (compare(&base, repo, &basehead, query), false),
             Endpoint::MatchingRefs(prefix) => (
@@ -959,7 +1204,8 @@ impl State {
 }
 
 /// The releases newest first, drafts only to a caller who may write; paged, with `Link`.
-fn list_releases(base: &str, repo: &Repo, push: bool, query: &str) -> Reply {
+fn list_releases(hosts: Hosts<'_>, repo: &Repo, push: bool, query: &str) -> Reply {
+    let base = hosts.api;
     let params = parse_query(query);
     let (per_page, page) = paging(&params, 30, 100);
     let visible: Vec<&Release> = repo
@@ -972,7 +1218,7 @@ fn list_releases(base: &str, repo: &Repo, push: bool, query: &str) -> Reply {
         .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|r| release_json(base, repo, r))
+        .map(|r| release_json(hosts, repo, r))
         .collect();
     let last = visible.len().div_ceil(per_page).max(1);
     let mut reply = Reply::json(200, Value::Array(items));
@@ -1068,6 +1314,27 @@ impl State {
             [root, id, rest @ ..] if root == "user" => (Scope::User, by_id(id), rest),
             _ => return None,
         };
+        // `GET …/packages/container/{name}`: the package, with the repository it is linked to.
+        if let [packages, package_type, name] = rest {
+            let Some(owner) = owner.filter(|o| scope == Scope::User || o.org) else {
+                return Some(not_found(DOCS));
+            };
+            if packages != "packages" || *method != Method::GET {
+                return Some(not_found(DOCS));
+            }
+            let Caller::Token(..) = caller else {
+                return Some(error(401, "Requires authentication", DOCS));
+            };
+            let key = (owner.login.to_lowercase(), name.to_lowercase());
+            let found = self
+                .packages
+                .get(&key)
+                .filter(|_| package_type == "container" && !(scope == Scope::User && owner.org));
+            return Some(match found {
+                None => error(404, "Package not found.", DOCS),
+                Some(package) => Reply::json(200, package_json(&self.base, &owner, package)),
+            });
+        }
         let [packages, package_type, name, versions, version @ ..] = rest else {
             return Some(not_found(DOCS));
         };
@@ -1145,6 +1412,35 @@ fn package_doc(scope: Scope, delete: bool) -> String {
     format!("{DOC_PACKAGES}#{anchor}")
 }
 
+/// GitHub's package object: `repository` only when the package is linked to one.
+fn package_json(base: &str, owner: &Owner, package: &Package) -> Value {
+    let mut json = json!({
+        "id": 197 + package.versions.len() as u64,
+        "name": package.name,
+        "package_type": "container",
+        "owner": author_json(base, &owner.login),
+        "version_count": package.versions.len(),
+        "visibility": if package.public { "public" } else { "private" },
+        "url": format!("{base}/orgs/{}/packages/container/{}", owner.login, encode_segment(&package.name)),
+        "html_url": format!("https://github.com/orgs/{}/packages/container/package/{}", owner.login, encode_segment(&package.name)),
+        "created_at": timestamp(CLOCK_START),
+        "updated_at": timestamp(CLOCK_START),
+    });
+    if let Some(full_name) = &package.repository {
+        let (repo_owner, repo_name) = full_name.split_once('/').unwrap_or(("", full_name));
+        json["repository"] = json!({
+            "id": 1296269,
+            "name": repo_name,
+            "full_name": full_name,
+            "owner": author_json(base, repo_owner),
+            "private": false,
+            "html_url": format!("https://github.com/{full_name}"),
+            "url": format!("{base}/repos/{full_name}"),
+        });
+    }
+    json
+}
+
 fn list_versions(base: &str, owner: &Owner, package: &Package, query: &str) -> Reply {
     let params = parse_query(query);
     let (per_page, page) = paging(&params, 30, 100);
@@ -1211,6 +1507,11 @@ enum Endpoint {
     ListReleases,
     CreateRelease,
     UpdateRelease(u64),
+    /// On the uploads host only.
+    UploadAsset(u64),
+    ListAssets(u64),
+    GetAsset(u64),
+    DeleteAsset(u64),
     GenerateNotes,
     Compare(String),
     MatchingRefs(String),
@@ -1221,10 +1522,28 @@ enum Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoints tagship calls (src/forge/github/), and no others.
-    fn of(method: &Method, rest: &[&str]) -> Endpoint {
+    /// The endpoints tagship calls (src/forge/github/), and no others: on the uploads host, the
+    /// upload alone.
+    fn of(host: Host, method: &Method, rest: &[&str]) -> Endpoint {
         let id = |s: &str| s.parse::<u64>().ok();
+        if host == Host::Uploads {
+            return match (method.as_str(), rest) {
+                ("POST", ["releases", n, "assets"]) => {
+                    id(n).map_or(Endpoint::Unknown, Endpoint::UploadAsset)
+                }
+                _ => Endpoint::Unknown,
+            };
+        }
         match (method.as_str(), rest) {
+            ("GET", ["releases", n, "assets"]) if id(n).is_some() => {
+                Endpoint::ListAssets(id(n).unwrap())
+            }
+            ("GET", ["releases", "assets", n]) if id(n).is_some() => {
+                Endpoint::GetAsset(id(n).unwrap())
+            }
+            ("DELETE", ["releases", "assets", n]) if id(n).is_some() => {
+                Endpoint::DeleteAsset(id(n).unwrap())
+            }
             ("GET", ["releases"]) => Endpoint::ListReleases,
             ("POST", ["releases"]) => Endpoint::CreateRelease,
             ("POST", ["releases", "generate-notes"]) => Endpoint::GenerateNotes,
@@ -1257,6 +1576,8 @@ impl Endpoint {
             Endpoint::GenerateNotes => {
                 "https://docs.github.com/rest/releases/releases#generate-release-notes-content-for-a-release"
             }
+            Endpoint::UploadAsset(_) => DOC_UPLOAD_ASSET,
+            Endpoint::DeleteAsset(_) => DOC_DELETE_ASSET,
             Endpoint::CreateRef => "https://docs.github.com/rest/git/refs#create-a-reference",
             Endpoint::UpdateRef(_) => "https://docs.github.com/rest/git/refs#update-a-reference",
             _ => DOCS,
@@ -1447,7 +1768,7 @@ fn str_field<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 }
 
 fn create_release(
-    base: &str,
+    hosts: Hosts<'_>,
     repo: &mut Repo,
     body: &Map<String, Value>,
     last_release_id: &mut u64,
@@ -1515,20 +1836,23 @@ fn create_release(
         published_at: (!draft).then(|| now.to_string()),
         updated_at: now.to_string(),
         author: BOT_LOGIN.to_string(),
+        immutable: !draft && repo.immutable_releases,
+        assets: Vec::new(),
     };
     if !draft {
         repo.ensure_tag(tag, &target);
     }
     repo.releases.push(release);
     repo.apply_make_latest(id, make_latest.as_deref());
-    let json = release_json(base, repo, repo.release(id).unwrap());
+    let json = release_json(hosts, repo, repo.release(id).unwrap());
     let location = json["url"].as_str().unwrap_or_default().to_string();
     (Reply::json(201, json).header("location", location), true)
 }
 
-/// What tagship changes of a release: its body, and `make_latest`.
+/// What tagship changes of a release: its title and body, `make_latest`, and `draft` (publishing
+/// a draft, or taking a published release back to draft).
 fn update_release(
-    base: &str,
+    hosts: Hosts<'_>,
     repo: &mut Repo,
     id: u64,
     body: &Map<String, Value>,
@@ -1536,27 +1860,256 @@ fn update_release(
 ) -> (Reply, bool) {
     let doc = "https://docs.github.com/rest/releases/releases#update-a-release";
     let fields = [
+        ("name", Kind::NullableString),
         ("body", Kind::NullableString),
+        ("draft", Kind::Bool),
         ("make_latest", Kind::Enum(&["true", "false", "legacy"])),
     ];
     if let Err(reply) = check_types(body, &fields, doc) {
         return (reply, false);
     }
     let given_latest = str_field(body, "make_latest").map(str::to_string);
-    let Some(release) = repo.releases.iter_mut().find(|r| r.id == id) else {
+    let Some(index) = repo.releases.iter().position(|r| r.id == id) else {
         return (not_found(doc), false);
     };
+    let was_draft = repo.releases[index].draft;
+    let draft = body
+        .get("draft")
+        .and_then(Value::as_bool)
+        .unwrap_or(was_draft);
+    let publish = was_draft && !draft;
+    let unpublish = !was_draft && draft;
+    if unpublish && repo.releases[index].immutable {
+        return (error(422, IMMUTABLE_TO_DRAFT, doc), false);
+    }
+    let (tag, target) = {
+        let r = &repo.releases[index];
+        (r.tag_name.clone(), r.target_commitish.clone())
+    };
+    // Publishing makes the tag, as a create does: from a target that resolves.
+    if publish
+        && !repo.refs.contains_key(&format!("refs/tags/{tag}"))
+        && repo.resolve(&target).is_none()
+    {
+        return (
+            validation_failed("Release", "invalid", "target_commitish", doc),
+            false,
+        );
+    }
+    let immutable_releases = repo.immutable_releases;
+    let release = &mut repo.releases[index];
+    if let Some(name) = body.get("name") {
+        release.name = name.as_str().map(str::to_string);
+    }
     if let Some(text) = body.get("body") {
         release.body = text.as_str().map(str::to_string);
     }
     if given_latest.is_some() {
         release.make_latest = given_latest.clone();
     }
+    release.draft = draft;
+    // Only a given make_latest changes the latest of a release that stays as it was; one
+    // published now is made latest as a create would (its make_latest, else "true").
+    let mut latest_rule = given_latest.or(Some("keep".to_string()));
+    if publish {
+        release.published_at = Some(now.to_string());
+        release.immutable = immutable_releases;
+        latest_rule = release.make_latest.clone();
+    }
+    if unpublish {
+        release.published_at = None;
+    }
     release.updated_at = now.to_string();
-    // Only a given make_latest changes the latest.
-    repo.apply_make_latest(id, given_latest.as_deref().or(Some("keep")));
-    let json = release_json(base, repo, repo.release(id).unwrap());
+    if publish {
+        repo.ensure_tag(&tag, &target);
+    }
+    if unpublish && repo.latest == Some(id) {
+        repo.latest = repo.legacy_latest();
+    }
+    repo.apply_make_latest(id, latest_rule.as_deref());
+    let json = release_json(hosts, repo, repo.release(id).unwrap());
     (Reply::json(200, json), true)
+}
+
+const IMMUTABLE_UPLOAD: &str = "Cannot upload assets to an immutable release.";
+const IMMUTABLE_DELETE: &str = "Cannot delete assets of an immutable release.";
+const IMMUTABLE_TO_DRAFT: &str = "Cannot change an immutable release back to a draft.";
+
+/// The two listeners: the API, and the uploads host, which serves uploads only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Host {
+    Api,
+    Uploads,
+}
+
+/// The base URLs of the two hosts, for the JSON that names both (a release's `upload_url`).
+#[derive(Clone, Copy)]
+struct Hosts<'a> {
+    api: &'a str,
+    uploads: &'a str,
+}
+
+/// One request as the fake reads it: the host it came to, and what it holds.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    host: Host,
+    method: &'a Method,
+    path: &'a str,
+    query: &'a str,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
+/// What an upload carries besides the release: `name` and `label` in the query, the file.
+struct Upload<'a> {
+    query: &'a str,
+    content_type: Option<String>,
+    bytes: &'a [u8],
+}
+
+fn header_text(headers: &HeaderMap, name: hyper::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// An asset as held: its size, digest and times made from what was uploaded.
+fn stored_asset(
+    id: u64,
+    name: &str,
+    label: Option<String>,
+    content_type: &str,
+    bytes: Vec<u8>,
+    now: &str,
+) -> Asset {
+    Asset {
+        id,
+        name: name.to_string(),
+        label,
+        content_type: content_type.to_string(),
+        size: bytes.len() as u64,
+        digest: format!("sha256:{:x}", Sha256::digest(&bytes)),
+        bytes,
+        created_at: now.to_string(),
+        updated_at: now.to_string(),
+    }
+}
+
+/// `POST {uploads}/repos/{o}/{r}/releases/{id}/assets?name=..[&label=..]`, the framing checked
+/// already (`serve_upload`).
+fn upload_asset(
+    base: &str,
+    repo: &mut Repo,
+    id: u64,
+    upload: Upload<'_>,
+    last_asset_id: &mut u64,
+    now: &str,
+) -> (Reply, bool) {
+    let params = parse_query(upload.query);
+    let param = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(release) = repo.releases.iter_mut().find(|r| r.id == id) else {
+        return (not_found(DOC_UPLOAD_ASSET), false);
+    };
+    let Some(name) = param("name") else {
+        return (
+            validation_failed("ReleaseAsset", "missing_field", "name", DOC_UPLOAD_ASSET),
+            false,
+        );
+    };
+    if release.immutable {
+        return (error(422, IMMUTABLE_UPLOAD, DOCS), false);
+    }
+    if release.assets.iter().any(|a| a.name == name) {
+        return (
+            validation_failed("ReleaseAsset", "already_exists", "name", DOC_UPLOAD_ASSET),
+            false,
+        );
+    }
+    *last_asset_id += 1;
+    let content_type = upload.content_type.unwrap_or_default();
+    let asset = stored_asset(
+        *last_asset_id,
+        &name,
+        param("label"),
+        &content_type,
+        upload.bytes.to_vec(),
+        now,
+    );
+    release.assets.push(asset);
+    let release = repo.release(id).unwrap();
+    let json = asset_json(base, repo, release, release.assets.last().unwrap());
+    (Reply::json(201, json), true)
+}
+
+/// The release `id` a caller may see (drafts only one who may write).
+fn visible_release(repo: &Repo, id: u64, push: bool) -> Option<&Release> {
+    repo.release(id).filter(|r| push || !r.draft)
+}
+
+/// The release holding asset `id`, and the asset.
+fn find_asset(repo: &Repo, id: u64) -> Option<(&Release, &Asset)> {
+    repo.releases
+        .iter()
+        .find_map(|r| r.assets.iter().find(|a| a.id == id).map(|a| (r, a)))
+}
+
+/// A release's assets oldest first, paged, with `Link`.
+fn list_assets(base: &str, repo: &Repo, id: u64, push: bool, query: &str) -> Reply {
+    let Some(release) = visible_release(repo, id, push) else {
+        return not_found("https://docs.github.com/rest/releases/assets#list-release-assets");
+    };
+    let params = parse_query(query);
+    let (per_page, page) = paging(&params, 30, 100);
+    let items: Vec<Value> = release
+        .assets
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(|a| asset_json(base, repo, release, a))
+        .collect();
+    let last = release.assets.len().div_ceil(per_page).max(1);
+    let mut reply = Reply::json(200, Value::Array(items));
+    let url = format!("{base}/repositories/{}/releases/{id}/assets", repo.id);
+    if let Some(link) = link_header(&url, &params, page, last) {
+        reply = reply.header("link", link);
+    }
+    reply
+}
+
+/// An asset's JSON; a download (`Accept: application/octet-stream`) is not modelled.
+fn get_asset(base: &str, repo: &Repo, id: u64, push: bool, accept: Option<String>) -> Reply {
+    let doc = "https://docs.github.com/rest/releases/assets#get-a-release-asset";
+    if accept.is_some_and(|a| a.contains("application/octet-stream")) {
+        let message = "the fake GitHub (tests/support/github.rs) does not model asset downloads";
+        return error(415, message, doc);
+    }
+    match find_asset(repo, id).filter(|(r, _)| push || !r.draft) {
+        Some((release, asset)) => Reply::json(200, asset_json(base, repo, release, asset)),
+        None => not_found(doc),
+    }
+}
+
+fn delete_asset(repo: &mut Repo, id: u64) -> (Reply, bool) {
+    let Some(release) = repo
+        .releases
+        .iter_mut()
+        .find(|r| r.assets.iter().any(|a| a.id == id))
+    else {
+        return (not_found(DOC_DELETE_ASSET), false);
+    };
+    if release.immutable {
+        return (error(422, IMMUTABLE_DELETE, DOC_DELETE_ASSET), false);
+    }
+    release.assets.retain(|a| a.id != id);
+    (no_content(), true)
 }
 
 fn no_content() -> Reply {
@@ -1853,19 +2406,52 @@ fn author_json(base: &str, login: &str) -> Value {
     })
 }
 
-fn release_json(base: &str, repo: &Repo, r: &Release) -> Value {
+/// The tag a release's web URLs name: a draft's is `untagged-<hex>`, as GitHub's are.
+fn html_tag(repo: &Repo, r: &Release) -> String {
+    if r.draft {
+        let seed = format!("{}#{}", repo.full_name, r.id);
+        format!("untagged-{}", &fake_sha(&seed)[..20])
+    } else {
+        r.tag_name.clone()
+    }
+}
+
+/// GitHub's release-asset object.
+fn asset_json(base: &str, repo: &Repo, release: &Release, a: &Asset) -> Value {
+    let full = &repo.full_name;
+    let id = a.id;
+    json!({
+        "url": format!("{base}/repos/{full}/releases/assets/{id}"),
+        "browser_download_url": format!(
+            "https://github.com/{full}/releases/download/{}/{}",
+            encode_segment(&html_tag(repo, release)),
+            encode_segment(&a.name)
+        ),
+        "id": id,
+        "node_id": format!("RA_kwDOFake{id:08}"),
+        "name": a.name,
+        "label": a.label,
+        "uploader": author_json(base, BOT_LOGIN),
+        "content_type": a.content_type,
+        "state": "uploaded",
+        "size": a.size,
+        "digest": a.digest,
+        "download_count": 0,
+        "created_at": a.created_at,
+        "updated_at": a.updated_at,
+    })
+}
+
+fn release_json(hosts: Hosts<'_>, repo: &Repo, r: &Release) -> Value {
+    let Hosts { api: base, uploads } = hosts;
     let full = &repo.full_name;
     let api = format!("{base}/repos/{full}");
     let id = r.id;
-    let html_tag = if r.draft {
-        format!("untagged-{}", &fake_sha(&format!("{full}#{id}"))[..20])
-    } else {
-        r.tag_name.clone()
-    };
+    let html_tag = html_tag(repo, r);
     json!({
         "url": format!("{api}/releases/{id}"),
         "assets_url": format!("{api}/releases/{id}/assets"),
-        "upload_url": format!("{base}/uploads/repos/{full}/releases/{id}/assets{{?name,label}}"),
+        "upload_url": format!("{uploads}/repos/{full}/releases/{id}/assets{{?name,label}}"),
         "html_url": format!("https://github.com/{full}/releases/tag/{html_tag}"),
         "id": id,
         "author": author_json(base, &r.author),
@@ -1874,12 +2460,12 @@ fn release_json(base: &str, repo: &Repo, r: &Release) -> Value {
         "target_commitish": r.target_commitish,
         "name": r.name,
         "draft": r.draft,
-        "immutable": false,
+        "immutable": r.immutable,
         "prerelease": r.prerelease,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
         "published_at": r.published_at,
-        "assets": [],
+        "assets": r.assets.iter().map(|a| asset_json(base, repo, r, a)).collect::<Vec<_>>(),
         "tarball_url": format!("{api}/tarball/{}", r.tag_name),
         "zipball_url": format!("{api}/zipball/{}", r.tag_name),
         "body": r.body,
@@ -1907,12 +2493,133 @@ async fn serve(
     let (parts, body) = receive(request).await;
     let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-    let reply = st.answer(&parts.method, path, query, &parts.headers, &body);
-    let generated = match reply.payload {
-        Payload::Generated(bytes) => Some(HugeBody::new(bytes, st.huge_body_sent.clone()).boxed()),
-        _ => None,
+    let reply = st.answer(Asked {
+        host: Host::Api,
+        method: &parts.method,
+        path,
+        query,
+        headers: &parts.headers,
+        body: &body,
+    });
+    Ok(st.respond(reply))
+}
+
+/// The uploads host. A POST's framing is checked first, as GitHub's front door does (no
+/// `Content-Length`, a body shorter than it, no `Content-Type`, more than the fake holds), then
+/// the request is answered like the API's.
+async fn serve_upload(
+    state: Arc<Mutex<State>>,
+    request: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let declared = header_text(&parts.headers, hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok());
+    let received = read_upload(body, declared).await;
+    let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
+    let method = &parts.method;
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let content_type = header_text(&parts.headers, hyper::header::CONTENT_TYPE);
+    let refused = match &received {
+        _ if *method != Method::POST => None,
+        Received::NoLength => Some(front_door(400, "Bad Content-Length: ")),
+        Received::Short(declared) => {
+            Some(front_door(400, &format!("Bad Content-Length: {declared}")))
+        }
+        Received::TooLarge => Some(validation_failed(
+            "ReleaseAsset",
+            "custom",
+            "size",
+            DOC_UPLOAD_ASSET,
+        )),
+        Received::Body(_) if content_type.is_none() => {
+            Some(front_door(400, "Invalid Content-Type: ''"))
+        }
+        Received::Body(_) => None,
     };
-    Ok(respond(reply, generated))
+    let reply = match refused {
+        Some(reply) => {
+            st.log(Host::Uploads, method, path, query, reply.status);
+            reply
+        }
+        None => {
+            let file = match &received {
+                Received::Body(bytes) => bytes.as_slice(),
+                _ => &[],
+            };
+            st.answer(Asked {
+                host: Host::Uploads,
+                method,
+                path,
+                query,
+                headers: &parts.headers,
+                body: file,
+            })
+        }
+    };
+    Ok(st.respond(reply))
+}
+
+/// An error of GitHub's uploads front door: a message and a request id, no documentation URL.
+fn front_door(status: u16, message: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"message": message, "request_id": "0000:FAKE:000000:000000:00000000"}),
+    )
+}
+
+/// An upload's body as it arrived.
+enum Received {
+    /// Complete, of its `Content-Length` (at most `MAX_ASSET_BYTES`).
+    Body(Vec<u8>),
+    /// No `Content-Length` (chunked): read and dropped.
+    NoLength,
+    /// The connection ended before the `Content-Length` it declared.
+    Short(u64),
+    /// A `Content-Length` over `MAX_ASSET_BYTES`: read and dropped.
+    TooLarge,
+}
+
+/// Reads an upload's body, holding at most `MAX_ASSET_BYTES`. What is refused is still read (to
+/// twice that bound), so that the client gets the answer rather than a reset connection.
+async fn read_upload(mut body: Incoming, declared: Option<u64>) -> Received {
+    let keep = declared.filter(|&n| n <= MAX_ASSET_BYTES);
+    let mut held = Vec::with_capacity(keep.map_or(0, |n| n as usize));
+    let mut read = 0u64;
+    let mut complete = true;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            complete = false;
+            break;
+        };
+        if let Ok(data) = frame.into_data() {
+            read += data.len() as u64;
+            if keep.is_some() {
+                held.extend_from_slice(&data);
+            }
+        }
+        if read > 2 * MAX_ASSET_BYTES {
+            break;
+        }
+    }
+    match declared {
+        None => Received::NoLength,
+        Some(n) if !complete => Received::Short(n),
+        Some(_) if keep.is_none() => Received::TooLarge,
+        Some(_) => Received::Body(held),
+    }
+}
+
+impl State {
+    /// `reply` as hyper sends it, a `serve_huge_body` body generated as it goes.
+    fn respond(&self, reply: Reply) -> Response<ResponseBody> {
+        let generated = match reply.payload {
+            Payload::Generated(bytes) => {
+                Some(HugeBody::new(bytes, self.huge_body_sent.clone()).boxed())
+            }
+            _ => None,
+        };
+        respond(reply, generated)
+    }
 }
 
 /// A body generated as hyper sends it: `[` and then one package version after another, cut at

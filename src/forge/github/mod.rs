@@ -3,6 +3,7 @@
 //! (`Retry-After`, the rate-limit reset), so every call goes through [`GitHub::call`], which
 //! sees the whole answer. The base URL is `GITHUB_API_URL`, so GitHub Enterprise Server works.
 
+pub mod assets;
 pub mod packages;
 pub mod refs;
 pub mod releases;
@@ -25,6 +26,9 @@ use crate::secret::Secret;
 /// the unpaged list of a repository's tags and a compare of 250 commits: a few MiB at the very
 /// most. A server that sends more is broken or hostile, and reading on would only grow memory.
 pub const MAX_ANSWER_BYTES: u64 = 32 << 20;
+
+/// The REST API version tagship is written against (`X-GitHub-Api-Version`).
+pub const API_VERSION: &str = "2022-11-28";
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -95,6 +99,31 @@ pub enum GitHubError {
         repository: String,
         message: String,
     },
+    #[error(
+        "GitHub gave {upload_url} as where release {tag}'s assets go, which is not GitHub's upload host for this API ({allowed}); tagship sends the token to GitHub's own hosts only, so nothing was uploaded. If that host is your GitHub's (GitHub Enterprise Server behind another name), set TAGSHIP_GITHUB_UPLOADS_URL to its origin"
+    )]
+    UploadElsewhere {
+        tag: String,
+        upload_url: String,
+        allowed: String,
+    },
+    #[error(
+        "release {tag} of {repository} is immutable on GitHub: asset {name} cannot be uploaded to it (GitHub lets no one change the assets of a published immutable release). Publish a new version"
+    )]
+    Immutable {
+        repository: String,
+        tag: String,
+        name: String,
+    },
+    #[error(
+        "{file} changed after tagship read it: it hashed to {expected} when the run was planned, and to {actual} while it was uploaded as {name}, so the upload was stopped (the release and SHA256SUMS would disagree). Build the release files before this step, and leave them alone while it runs"
+    )]
+    AssetChanged {
+        name: String,
+        file: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{0}")]
     Setup(String),
 }
@@ -122,6 +151,9 @@ impl Default for GitHubRetryPolicy {
 pub struct Access {
     pub token: Secret,
     pub api_url: String,
+    /// `TAGSHIP_GITHUB_UPLOADS_URL`: where release assets go, when it is not the API's usual
+    /// upload host ([`assets::uploads_origin`]).
+    pub uploads_url: Option<String>,
     pub ca_pem: Option<Vec<u8>>,
 }
 
@@ -138,13 +170,15 @@ impl Access {
                 what: what.to_string(),
             });
         }
-        GitHub::connect(
+        let mut gh = GitHub::connect(
             &self.api_url,
             &self.token,
             repository,
             self.ca_pem.as_deref(),
             GitHubRetryPolicy::default(),
-        )
+        )?;
+        gh.uploads_origin = assets::uploads_origin(&gh.api, self.uploads_url.as_deref());
+        Ok(gh)
     }
 }
 
@@ -196,6 +230,12 @@ pub struct GitHub {
     pub api: String,
     pub repository: String,
     retry: GitHubRetryPolicy,
+    /// Release asset uploads: the same set-up as the API's client, but following no redirect
+    /// (an upload is a create, and its token goes to the upload host alone).
+    uploads: reqwest::Client,
+    /// Where uploads may take the token ([`assets::uploads_origin`]).
+    uploads_origin: Option<reqwest::Url>,
+    token: Secret,
 }
 
 impl GitHub {
@@ -208,6 +248,11 @@ impl GitHub {
         retry: GitHubRetryPolicy,
     ) -> Result<GitHub, GitHubError> {
         let http = crate::http::client(ca_pem).map_err(GitHubError::Setup)?;
+        let uploads = crate::http::builder(ca_pem)
+            .map_err(GitHubError::Setup)?
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| GitHubError::Setup(format!("cannot set up the HTTP client: {e}")))?;
         let api = api.trim_end_matches('/');
         let octo = Octocrab::builder()
             .base_uri(api)
@@ -219,15 +264,18 @@ impl GitHub {
             .personal_token(token.expose().to_string())
             .add_header(
                 http::header::HeaderName::from_static("x-github-api-version"),
-                "2022-11-28".to_string(),
+                API_VERSION.to_string(),
             )
             .build_with_reqwest(http)
             .map_err(|e| GitHubError::Setup(format!("cannot set up the GitHub client: {e}")))?;
         Ok(GitHub {
             octo,
+            uploads_origin: assets::uploads_origin(api, None),
             api: api.to_string(),
             repository: repository.to_string(),
             retry,
+            uploads,
+            token: token.clone(),
         })
     }
 
@@ -359,6 +407,54 @@ impl GitHub {
             repository: self.repository.clone(),
             api: self.api.clone(),
             limit: MAX_ANSWER_BYTES,
+        }
+    }
+
+    /// Where asset `name` of the release whose `upload_url` (a URI template) GitHub gave goes,
+    /// when that is GitHub's own upload host; anything else gets no token.
+    pub fn upload_target(
+        &self,
+        tag: &str,
+        upload_url: &str,
+        name: &str,
+    ) -> Result<reqwest::Url, GitHubError> {
+        let bare = upload_url.split('{').next().unwrap_or(upload_url);
+        let refused = || GitHubError::UploadElsewhere {
+            tag: tag.to_string(),
+            upload_url: bare.to_string(),
+            allowed: self
+                .uploads_origin
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |u| u.to_string()),
+        };
+        let mut url = reqwest::Url::parse(bare).map_err(|_| refused())?;
+        match &self.uploads_origin {
+            Some(allowed) if crate::http::same_origin(&url, allowed) => {}
+            _ => return Err(refused()),
+        }
+        url.query_pairs_mut().clear().append_pair("name", name);
+        Ok(url)
+    }
+
+    /// A response of the upload client as an [`Answer`], its body read under the bound.
+    pub async fn answer_of(
+        &self,
+        operation: &str,
+        response: reqwest::Response,
+    ) -> Result<Answer, GitHubError> {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        match crate::http::read(response, MAX_ANSWER_BYTES).await {
+            Ok(bytes) => Ok(Answer {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+                gave_up: None,
+            }),
+            Err(crate::http::BodyError::TooLarge) => Err(self.too_large(operation)),
+            Err(crate::http::BodyError::Transport(e)) => {
+                Err(self.transport(operation, describe(&*e)))
+            }
         }
     }
 

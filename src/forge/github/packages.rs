@@ -26,16 +26,77 @@ pub struct Package {
 
 impl Package {
     fn route(&self, rest: &str) -> String {
+        format!("{}/versions{rest}", self.package_route())
+    }
+
+    /// `/orgs/OWNER/packages/container/NAME` (or `/users/…`).
+    fn package_route(&self) -> String {
         let base = match self.owner_kind {
             Owner::Org => "orgs",
             Owner::User => "users",
         };
         format!(
-            "/{base}/{}/packages/container/{}/versions{rest}",
+            "/{base}/{}/packages/container/{}",
             utf8_percent_encode(&self.owner, PATH_SEGMENT),
             utf8_percent_encode(&self.name, PATH_SEGMENT)
         )
     }
+}
+
+/// Which repository a container package is linked to, as GitHub says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageLink {
+    /// No such package yet: the first push from a workflow creates it, linked to its repository.
+    NoPackage,
+    /// Linked to this repository (`OWNER/NAME`).
+    Linked(String),
+    /// Linked to no repository.
+    Unlinked,
+}
+
+/// The repository the package `repository` (`OWNER/NAME`) is linked to: an organisation's
+/// package, else a user's (GitHub answers 404 on the other path).
+pub async fn link(gh: &GitHub, repository: &str) -> Result<PackageLink, GitHubError> {
+    let Some((owner, name)) = repository.split_once('/') else {
+        return Err(GitHubError::NoOwner {
+            package: repository.to_string(),
+        });
+    };
+    #[derive(serde::Deserialize)]
+    struct Found {
+        #[serde(default)]
+        repository: Option<Linked>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Linked {
+        full_name: String,
+    }
+    let operation = format!("read package {owner}/{name}");
+    for owner_kind in [Owner::Org, Owner::User] {
+        let package = Package {
+            owner_kind,
+            owner: owner.to_string(),
+            name: name.to_string(),
+        };
+        let answer = gh
+            .call(
+                &operation,
+                Method::GET,
+                &package.package_route(),
+                None,
+                Repeat::Safe,
+            )
+            .await?;
+        if answer.status == 404 {
+            continue;
+        }
+        let found: Found = gh.expect(&operation, &answer, "packages: read")?;
+        return Ok(match found.repository {
+            Some(linked) => PackageLink::Linked(linked.full_name),
+            None => PackageLink::Unlinked,
+        });
+    }
+    Ok(PackageLink::NoPackage)
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]

@@ -1,10 +1,13 @@
 //! Releases, idempotently: find by tag with drafts included, create or update, and never make a
 //! second one. A create that GitHub applied but answered badly (a 502, a dropped connection, or
-//! a 422 `already_exists` from a race) is looked up again and updated.
+//! a 422 `already_exists` from a race) is looked up again and updated. A release with assets
+//! is made (or kept) a draft until they are uploaded ([`super::assets`]), then published as the
+//! last write: an immutable release is never published without them.
 
 use http::Method;
 use serde_json::json;
 
+use super::assets::{self, Asset};
 use super::{ErrorBody, GitHub, GitHubError, Repeat, next_page};
 use crate::forge::{AppliedRelease, ReleaseAction};
 use crate::http::retry::{Attempts, RetryPolicy};
@@ -26,6 +29,14 @@ pub struct Release {
     pub draft: bool,
     #[serde(default)]
     pub prerelease: bool,
+    /// GitHub's immutable releases: a published one keeps its assets and tag for good.
+    #[serde(default)]
+    pub immutable: bool,
+    /// Where its assets are uploaded: a URI template (`…/assets{?name,label}`).
+    #[serde(default)]
+    pub upload_url: Option<String>,
+    #[serde(default)]
+    pub assets: Vec<Asset>,
 }
 
 /// What the releases of the repository look like now.
@@ -77,6 +88,9 @@ pub async fn now(gh: &GitHub, tag: &str) -> Result<ReleasesNow, GitHubError> {
             html_url: r.html_url,
             body: r.body,
             draft: r.draft,
+            immutable: r.immutable,
+            assets: r.assets.iter().map(Asset::existing).collect(),
+            upload_url: r.upload_url,
         }),
         stable_tags: now.stable_tags,
     })
@@ -88,31 +102,82 @@ pub async fn now(gh: &GitHub, tag: &str) -> Result<ReleasesNow, GitHubError> {
 /// the notes merged into its body.
 pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, GitHubError> {
     let make_latest = step.make_latest.unwrap_or(false);
-    let (release, action) = match (step.change, step.id) {
+    // A release that waits for its assets is a draft until then, and `make_latest` goes with
+    // its publishing (GitHub ignores it on a draft).
+    let hold = step.publish_after_assets;
+    let (mut id, mut url, mut upload_url, mut action) = match (step.change, step.id) {
         (ReleaseChange::Unchanged, Some(id)) => {
             tracing::info!("release {} is up to date", step.tag_name);
-            return Ok(AppliedRelease {
-                id: Some(id),
-                url: step.url.clone().unwrap_or_default(),
-                tag: step.tag_name.clone(),
-                action: ReleaseAction::Unchanged,
-            });
+            (
+                id,
+                step.url.clone().unwrap_or_default(),
+                step.upload_url.clone(),
+                ReleaseAction::Unchanged,
+            )
         }
-        (ReleaseChange::Update, Some(id)) => patch(gh, id, &step.body, make_latest).await?,
-        _ => create(gh, step, make_latest).await?,
+        (change, id) => {
+            let (release, action) = match (change, id) {
+                (ReleaseChange::Update, Some(id)) => {
+                    patch(gh, id, &step.body, make_latest && !hold).await?
+                }
+                _ => create(gh, step, make_latest && !hold, step.draft || hold).await?,
+            };
+            (release.id, release.html_url, release.upload_url, action)
+        }
     };
+    let assets = if step.assets.is_empty() {
+        Vec::new()
+    } else {
+        let upload_url = upload_url.take().ok_or_else(|| GitHubError::Protocol {
+            operation: "upload release assets".into(),
+            repository: gh.repository.clone(),
+            message: format!("release {} has no upload_url", step.tag_name),
+        })?;
+        assets::apply(gh, &step.tag_name, id, &upload_url, &step.assets).await?
+    };
+    if hold {
+        let published = publish(gh, id, make_latest).await?;
+        tracing::info!(
+            "published release {} ({}) with its {} assets",
+            published.tag_name,
+            published.html_url,
+            assets.len()
+        );
+        (id, url) = (published.id, published.html_url);
+        if action == ReleaseAction::Unchanged {
+            action = ReleaseAction::Updated;
+        }
+    }
     Ok(AppliedRelease {
-        id: Some(release.id),
-        url: release.html_url,
-        tag: release.tag_name,
+        id: Some(id),
+        url,
+        tag: step.tag_name.clone(),
         action,
+        assets,
     })
+}
+
+/// Publishes draft `id` (and makes it the latest when `make_latest`): the last write of a
+/// release with assets.
+async fn publish(gh: &GitHub, id: u64, make_latest: bool) -> Result<Release, GitHubError> {
+    let operation = "publish release";
+    let mut patch = json!({ "draft": false });
+    if make_latest {
+        patch["make_latest"] = json!("true");
+    }
+    let route = gh.route(&format!("/releases/{id}"));
+    // Publishing twice is publishing once: safe to repeat.
+    let answer = gh
+        .call(operation, Method::PATCH, &route, Some(&patch), Repeat::Safe)
+        .await?;
+    gh.expect(operation, &answer, WRITE)
 }
 
 async fn create(
     gh: &GitHub,
     step: &ReleaseStep,
     make_latest: bool,
+    draft: bool,
 ) -> Result<(Release, ReleaseAction), GitHubError> {
     let operation = "create release";
     let body = json!({
@@ -120,7 +185,7 @@ async fn create(
         "target_commitish": step.target_commitish,
         "name": step.name,
         "body": step.body,
-        "draft": step.draft,
+        "draft": draft,
         "prerelease": step.prerelease,
         "make_latest": if make_latest { "true" } else { "false" },
     });

@@ -65,7 +65,7 @@ pub async fn now(gl: &GitLab, tag: &str) -> Result<ReleasesNow, GitLabError> {
             id: None,
             html_url: r.page(),
             body: r.description,
-            draft: false,
+            ..ExistingRelease::default()
         }),
         stable_tags: Vec::new(),
     })
@@ -82,6 +82,7 @@ pub async fn apply(gl: &GitLab, step: &ReleaseStep) -> Result<AppliedRelease, Gi
                 url: step.url.clone().unwrap_or_default(),
                 tag: step.tag_name.clone(),
                 action: ReleaseAction::Unchanged,
+                assets: Vec::new(),
             });
         }
         ReleaseChange::Update => put(gl, &step.tag_name, &step.body).await?,
@@ -92,6 +93,7 @@ pub async fn apply(gl: &GitLab, step: &ReleaseStep) -> Result<AppliedRelease, Gi
         url: release.page(),
         tag: release.tag_name,
         action,
+        assets: Vec::new(),
     })
 }
 

@@ -35,6 +35,7 @@ fn intent(writes: bool) -> Intent {
             template: None,
             has_token: true,
             job_token_only: false,
+            assets: Vec::new(),
         },
         git_tags: false,
         prune: None,
@@ -187,6 +188,7 @@ fn the_release_merges_its_notes_into_the_body_there_and_says_what_it_would_do() 
             html_url: "https://github.com/Octo/Hello-World/releases/tag/v1.2.3".into(),
             body: Some("Written by hand.".into()),
             draft: false,
+            ..ExistingRelease::default()
         }),
         stable_tags: vec!["v2.0.0".into()],
     });
@@ -274,6 +276,7 @@ fn a_gitlab_release_says_how_what_github_has_maps() {
             html_url: "https://gitlab.example/group/app/-/releases/v2.0.0-rc.1".into(),
             body: Some("Written by hand.".into()),
             draft: false,
+            ..ExistingRelease::default()
         }),
         stable_tags: Vec::new(),
     });

@@ -1,0 +1,585 @@
+//! The preflight's probes (`tagship check`, `check-only: true`, and the dry run after its plan):
+//! every read-only check a real run depends on, each one run whatever the others found, into
+//! the checklist of `plan::check`. Nothing here writes, ever: registries are asked for a token
+//! and read (`GET`, `HEAD`), GitHub for generated notes (which it does not save) and listings.
+
+use super::{compute_plan, runtime};
+use crate::ci::Environment;
+use crate::ci::settings::Settings;
+use crate::error::{Error, Interface};
+use crate::forge::github::GitHubError;
+use crate::forge::github::packages::PackageLink;
+use crate::forge::gitlab::TokenKind;
+use crate::forge::{Forge, ForgeError};
+use crate::output::log::Group;
+use crate::output::{actions, checklist, human_bytes, render, safe};
+use crate::plan::check::{Checklist, Item};
+use crate::plan::images::ImageName;
+use crate::plan::release::ReleaseMode;
+use crate::plan::run::RunPlan;
+use crate::plan::{Context, Plan};
+use crate::publish::{self, Connections, PublishError};
+use crate::registry::client::PushAccess;
+use crate::registry::error::{RegistryError, package_write_fix, permission_fix};
+use crate::retention::RetentionError;
+
+/// What the probes check for.
+#[derive(Clone, Copy)]
+pub enum Scope<'a> {
+    /// `tagship check`, `check-only`: what a run of these settings needs, on whatever event it
+    /// runs (a release on a tag push, say, checked from a branch).
+    AnyEvent,
+    /// The dry run: what this run would do, as its plan says; its observation read the source
+    /// and checked every blob (it stops on a mismatch), so that is not done again.
+    DryRun(&'a RunPlan),
+}
+
+/// Every probe after the settings and the plan, in the checklist's order. One more item is one
+/// more line here.
+pub async fn probes(
+    ctx: &Context,
+    plan: &Plan,
+    settings: &Settings,
+    scope: Scope<'_>,
+) -> Vec<Item> {
+    let mut connections = Connections::new(&settings.registry);
+    let mut items = vec![source_item(plan, settings, scope, &mut connections).await];
+    // Without a source nothing is pushed: the registries are not asked.
+    if settings.registry.source.is_some() {
+        let github_packages = &settings.retention.packages.github.registries;
+        for image in &plan.images {
+            items.push(registry_item(image, github_packages, &mut connections).await);
+        }
+        for image in &plan.images {
+            if github_packages.iter().any(|r| r == image.registry()) {
+                items.push(package_link_item(ctx, image, settings).await);
+            }
+        }
+    }
+    items.extend(forge_items(ctx, settings, scope).await);
+    items.extend(prune_items(plan, settings).await);
+    items.extend(action_file_item(plan, settings));
+    items
+}
+
+/// `action-file`: that the action's `runs.image` names a reference this run pushes. Wired in
+/// with that setting; until then there is nothing to check.
+fn action_file_item(_plan: &Plan, _settings: &Settings) -> Option<Item> {
+    None
+}
+
+async fn source_item(
+    plan: &Plan,
+    settings: &Settings,
+    scope: Scope<'_>,
+    connections: &mut Connections<'_>,
+) -> Item {
+    const CHECK: &str = "source";
+    let Some(source) = &settings.registry.source else {
+        return Item::skipped(
+            CHECK,
+            "no `source` (or `merge`): nothing would be pushed; the run plans the tags only",
+        );
+    };
+    if let Scope::DryRun(RunPlan {
+        push: Some(push), ..
+    }) = scope
+    {
+        return Item::pass(
+            CHECK,
+            format!(
+                "{}: every blob matches its digest (read above); it would be pushed as {}",
+                push.source, push.digest
+            ),
+        );
+    }
+    if let Err(e) = publish::check_targets(plan) {
+        return Item::fail(
+            CHECK,
+            e.to_string(),
+            "name an image and a tag rule that applies",
+        );
+    }
+    let loaded = match publish::load(source, plan, connections).await {
+        Ok(loaded) => loaded,
+        Err(PublishError::Registry(e)) => {
+            return Item::unavailable(
+                CHECK,
+                e.to_string(),
+                "check the registry the source is read from, then run again",
+            );
+        }
+        Err(e) => {
+            return Item::fail(
+                CHECK,
+                e.to_string(),
+                "point `source` at the image the build wrote",
+            );
+        }
+    };
+    match crate::registry::verify::verify(&loaded, settings.registry.concurrency).await {
+        Ok(verified) => Item::pass(
+            CHECK,
+            format!(
+                "{source}: {} blobs ({}) match their digests; it would be pushed as {}",
+                verified.blobs,
+                human_bytes(verified.bytes),
+                verified.root.digest
+            ),
+        ),
+        Err(e) => Item::fail(
+            CHECK,
+            PublishError::from(e).to_string(),
+            "rebuild the image, or point `source` at an intact one",
+        ),
+    }
+}
+
+/// That the registry answers and what it says these credentials may do on the repository: the
+/// token's `access` claim where the registry issues a JWT. `github_packages`: the registries
+/// GitHub Packages keeps (ghcr.io, a GitHub Enterprise Server's), where a push needs the job's
+/// `packages: write` and the package linked to this repository.
+async fn registry_item(
+    image: &ImageName,
+    github_packages: &[String],
+    connections: &mut Connections<'_>,
+) -> Item {
+    let check = format!("push to {image}");
+    let target = match connections.target(image).await {
+        Ok(target) => target,
+        Err(e) => return registry_failure(check, e),
+    };
+    let (name, repository) = (&target.registry.name, &target.repository);
+    match target.registry.push_access(repository).await {
+        Ok(PushAccess::Open) => {
+            Item::pass(check, format!("{name} answers and asks for no credentials"))
+        }
+        Ok(PushAccess::Granted) => Item::pass(
+            check,
+            format!("{name} answers, and its token grants these credentials push on {repository}"),
+        ),
+        Ok(PushAccess::Authenticated) => Item::warning(
+            check,
+            format!(
+                "{name} answers and accepts these credentials, but names no rights: whether they may push shows only on a push"
+            ),
+            permission_fix(name, true),
+        ),
+        Ok(PushAccess::NotGranted) => Item::denied(
+            check,
+            format!(
+                "{name} answers, but its token grants these credentials pull only on {repository}: a push would be denied"
+            ),
+            // GitHub Packages denies such a push with `write_package`: say what that takes.
+            if github_packages.contains(name) {
+                package_write_fix(repository)
+            } else {
+                permission_fix(name, true)
+            },
+        ),
+        Ok(PushAccess::Refused(message)) => Item::denied(
+            check,
+            format!("{name} refused these credentials ({message})"),
+            permission_fix(name, true),
+        ),
+        Err(e) => registry_failure(check, e),
+    }
+}
+
+/// On GitHub Packages, which repository the package is linked to: a workflow's token may push
+/// to a package linked to its own repository, or to one whose settings give this repository the
+/// Write role (which GitHub's API does not show, hence a warning, not a failure).
+async fn package_link_item(ctx: &Context, image: &ImageName, settings: &Settings) -> Item {
+    let repository = image.repository();
+    let check = format!("package {image} linked to {}", ctx.repository.full_name);
+    let forge = match settings
+        .retention
+        .packages
+        .forge(image.registry(), &repository)
+    {
+        Ok(Some(Forge::GitHub(gh))) => gh,
+        Ok(_) => return Item::skipped(check, "not a GitHub package"),
+        Err(e) => {
+            return Item::skipped(check, format!("not checked: {e}"));
+        }
+    };
+    let ours = &ctx.repository.full_name;
+    match crate::forge::github::packages::link(&forge, &repository).await {
+        Ok(PackageLink::NoPackage) => Item::pass(
+            check,
+            format!(
+                "package {repository} does not exist yet: the first push from this repository's workflow creates it, linked to {ours}"
+            ),
+        ),
+        Ok(PackageLink::Linked(linked)) if linked.eq_ignore_ascii_case(ours) => {
+            Item::pass(check, format!("package {repository} is linked to {linked}"))
+        }
+        Ok(linked) => Item::warning(
+            check,
+            match linked {
+                PackageLink::Linked(other) => format!(
+                    "package {repository} is linked to {other}, not {ours}: this workflow's token may push to it only if the package's settings give {ours} the Write role (GitHub's API does not show that), else the push is denied with `write_package`"
+                ),
+                _ => format!(
+                    "package {repository} is linked to no repository: this workflow's token may push to it only if the package's settings give {ours} the Write role, else the push is denied with `write_package`"
+                ),
+            },
+            package_write_fix(&repository),
+        ),
+        Err(e @ GitHubError::Unauthorized { .. }) => Item::warning(
+            check,
+            format!("not checked: GitHub would not show the package to this token ({e})"),
+            "give the job `permissions: packages: read` (or write) to check it",
+        ),
+        Err(e) => Item::unavailable(check, e.to_string(), "run again"),
+    }
+}
+
+fn registry_failure(check: String, e: RegistryError) -> Item {
+    match e {
+        RegistryError::Unauthorized { .. } | RegistryError::Denied { .. } => {
+            Item::denied(check, e.to_string(), "use credentials that may push to it")
+        }
+        RegistryError::Credentials { .. }
+        | RegistryError::InsecureRealm { .. }
+        | RegistryError::Setup(_) => {
+            Item::fail(check, e.to_string(), "fix the registry's settings")
+        }
+        _ => Item::unavailable(
+            check,
+            e.to_string(),
+            "check the registry's host, port and TLS settings (`insecure-registries`, `ca-file`), then run again",
+        ),
+    }
+}
+
+/// What the release and the git tags take of the forge's token. On GitHub, `contents: write`:
+/// GitHub gates generating a release's notes on it and saves nothing, so asking for notes is
+/// the probe. Moving refs takes the same permission.
+async fn forge_items(ctx: &Context, settings: &Settings, scope: Scope<'_>) -> Vec<Item> {
+    let release = &settings.release;
+    let (releases, git_tags) = match scope {
+        Scope::AnyEvent => (
+            release.mode != ReleaseMode::Never && settings.registry.source.is_some(),
+            release.git_tags,
+        ),
+        Scope::DryRun(run) => (run.release.is_some(), !run.git_tags.is_empty()),
+    };
+    let mut needs = Vec::new();
+    if releases {
+        needs.push("create releases");
+    }
+    if git_tags {
+        needs.push("move git tags");
+    }
+    if needs.is_empty() {
+        return vec![Item::skipped(
+            "release and git tags",
+            match scope {
+                Scope::AnyEvent => {
+                    "no release is made (`release: false`, or no `source`) and `git-tags` is off"
+                }
+                Scope::DryRun(_) => "this run makes no release and moves no git tag",
+            },
+        )];
+    }
+    let check = format!("token may {}", needs.join(" and "));
+    let what = format!("the preflight ({})", needs.join(", "));
+    let forge = match release.connect(ctx, &what) {
+        Ok(forge) => forge,
+        // The dry run needs no token: it shows the release without asking the forge.
+        Err(e) if matches!(scope, Scope::DryRun(_)) && e.is_input() => {
+            return vec![Item::warning(
+                check,
+                format!("not checked: {e}"),
+                "the real run needs the token; pass it to the dry run too to check it",
+            )];
+        }
+        Err(e) => {
+            return vec![Item::denied(
+                check,
+                e.to_string(),
+                "pass a token (`github-token`, or `gitlab-token` on GitLab)",
+            )];
+        }
+    };
+    match &forge {
+        Forge::GitHub(gh) => {
+            // GitHub needs a target for a tag it does not have: the default branch, which any
+            // token that can see the repository can resolve (a pull request's merge commit may
+            // be gone).
+            let (tag, target) = match ctx.tag() {
+                Some(tag) => (tag.to_string(), ctx.sha.as_str()),
+                None if !ctx.repository.default_branch.is_empty() => (
+                    "tagship-preflight".to_string(),
+                    ctx.repository.default_branch.as_str(),
+                ),
+                None => ("tagship-preflight".to_string(), ctx.sha.as_str()),
+            };
+            vec![
+                match crate::forge::github::releases::generate_notes(gh, &tag, target, None).await {
+                    Ok(_) => Item::pass(
+                        check,
+                        format!(
+                            "GitHub generated notes for {} with this token (`contents: write`; nothing saved)",
+                            gh.repository
+                        ),
+                    ),
+                    Err(e @ GitHubError::Unauthorized { status: 403, .. }) => Item::denied(
+                        check,
+                        format!("GitHub refused `contents: write` to this token: {e}"),
+                        "give the job `permissions: contents: write` (or a token that may write the repository's contents)",
+                    ),
+                    Err(e @ GitHubError::Unauthorized { .. }) => Item::denied(
+                        check,
+                        e.to_string(),
+                        "pass a valid token as `github-token` (its default, `${{ github.token }}`, works in a workflow)",
+                    ),
+                    Err(e @ (GitHubError::Status { .. } | GitHubError::Protocol { .. })) => {
+                        Item::fail(
+                            check,
+                            e.to_string(),
+                            "check GITHUB_REPOSITORY and that the token can see the repository",
+                        )
+                    }
+                    Err(e) => Item::unavailable(
+                        check,
+                        e.to_string(),
+                        "check `GITHUB_API_URL`, then run again",
+                    ),
+                },
+            ]
+        }
+        Forge::GitLab(gl) => {
+            let mut items = Vec::new();
+            if releases {
+                items.push(Item::skipped(
+                    "token may create releases",
+                    "GitLab has no read-only probe for it: the job token creates releases as the pipeline's user (the Developer role or higher)",
+                ));
+            }
+            if git_tags {
+                items.push(if gl.token_kind == TokenKind::Job {
+                    Item::denied(
+                        "token may move git tags",
+                        "only the job token is given, and GitLab's Tags API does not take it",
+                        "set `gitlab-token` to a project or personal access token with the `api` scope (a masked CI/CD variable, TAGSHIP_GITLAB_TOKEN)",
+                    )
+                } else {
+                    Item::warning(
+                        "token may move git tags",
+                        "a `gitlab-token` is given; GitLab says whether it may create tags only when it creates one",
+                        "give it the `api` scope, of a member with the Developer role or higher",
+                    )
+                });
+            }
+            items
+        }
+    }
+}
+
+/// What the prune takes: listing the versions (read here) and deleting them, which no forge
+/// or registry tells short of a delete, except a personal access token's scopes on GitHub.
+async fn prune_items(plan: &Plan, settings: &Settings) -> Vec<Item> {
+    let retention = &settings.retention;
+    if !retention.enabled {
+        return vec![Item::skipped("prune", "`prune` is off")];
+    }
+    let mut items = Vec::new();
+    for image in &plan.images {
+        let check = format!("prune {image}");
+        let repository = image.repository();
+        let forge = match retention.packages.forge(image.registry(), &repository) {
+            Ok(forge) => forge,
+            Err(e) => {
+                items.push(Item::fail(
+                    check,
+                    e.to_string(),
+                    "pass a token that may list and delete the package's versions",
+                ));
+                continue;
+            }
+        };
+        let Some(forge) = forge else {
+            items.push(Item::warning(
+                check,
+                format!("versions are deleted through {}'s DELETE, which a registry allows only when set up to (distribution: `storage.delete.enabled`) and to credentials that may delete; that shows only on a delete", image.registry()),
+                "make sure the registry allows deletes, and the credentials may delete in this repository",
+            ));
+            continue;
+        };
+        let listing = match forge.package_versions(&repository).await {
+            Ok(listing) => listing,
+            Err(ForgeError::GitHub(GitHubError::Status { status: 404, .. })) => {
+                items.push(Item::pass(
+                    check,
+                    "the package does not exist yet: nothing to delete",
+                ));
+                continue;
+            }
+            Err(e) => {
+                items.push(prune_failure(check, RetentionError::from(e)));
+                continue;
+            }
+        };
+        let listed = format!("{} versions listed", listing.versions.len());
+        items.push(match (&forge, listing.scopes) {
+            (Forge::GitHub(_), Some(scopes)) if scopes.split(',').any(|s| s.trim() == "delete:packages") => {
+                Item::pass(check, format!("{listed}; the token's scopes include delete:packages"))
+            }
+            (Forge::GitHub(_), Some(scopes)) => {
+                let e = RetentionError::TokenMayNotDelete { scopes };
+                Item::denied(check, format!("{listed}, but {e}"), "use a personal access token with delete:packages, or the workflow's GITHUB_TOKEN with `permissions: packages: write`")
+            }
+            (Forge::GitHub(_), None) => Item::warning(
+                check,
+                format!("{listed}; GitHub does not say whether a workflow's token may delete them until one is deleted"),
+                "give the job `permissions: packages: write`, and this repository the Admin role on the package (its settings, Manage Actions access)",
+            ),
+            (Forge::GitLab(_), _) if forge.holds_job_token() => Item::denied(
+                check,
+                format!("{listed}, but the job token may not delete them through GitLab's API"),
+                "set `gitlab-token` to a project or personal access token with the `api` scope (a masked CI/CD variable, TAGSHIP_GITLAB_TOKEN)",
+            ),
+            (Forge::GitLab(_), _) => Item::warning(
+                check,
+                format!("{listed}; GitLab says whether the token may delete them only on a delete"),
+                "give `gitlab-token` the `api` scope, of a member with the Developer role or higher",
+            ),
+        });
+    }
+    items
+}
+
+fn prune_failure(check: String, e: RetentionError) -> Item {
+    if e.is_input() {
+        Item::denied(
+            check,
+            e.to_string(),
+            "pass a token that may list the package's versions",
+        )
+    } else {
+        Item::unavailable(
+            check,
+            e.to_string(),
+            "check the forge's API, then run again",
+        )
+    }
+}
+
+/// The whole checklist of a run: the settings (`Err`: they did not parse, named as
+/// `interface` names them), the plan of this context, then every probe.
+pub fn checklist(
+    env: &Environment,
+    settings: Result<&Settings, &Error>,
+    interface: Interface,
+) -> Result<Checklist, Error> {
+    let settings = match settings {
+        Ok(settings) => settings,
+        Err(e) => {
+            return Ok(Checklist::new(vec![
+                Item::fail(
+                    "settings",
+                    crate::error::message(e, interface),
+                    "fix that setting; nothing else was checked",
+                ),
+                Item::skipped("everything else", "the settings did not parse"),
+            ]));
+        }
+    };
+    let mut items = vec![settings_item(settings)];
+    let (ctx, plan) = match compute_plan(env, settings) {
+        Ok(planned) => planned,
+        Err(e) => {
+            let e = e.named_by(&settings.origins);
+            items.push(Item::fail(
+                "plan",
+                crate::error::message(&e, interface),
+                "fix the tag rules or the CI context it names",
+            ));
+            items.push(Item::skipped(
+                "everything else",
+                "there is no plan to check",
+            ));
+            return Ok(Checklist::new(items));
+        }
+    };
+    items.push(plan_item(&plan));
+    items.extend(runtime()?.block_on(probes(&ctx, &plan, settings, Scope::AnyEvent)));
+    Ok(Checklist::new(items).reworded(|text| interface.words(text, &settings.origins)))
+}
+
+fn settings_item(settings: &Settings) -> Item {
+    let read = render::settings_line(&settings.origins)
+        .unwrap_or_else(|| "every setting has its default".to_string());
+    Item::pass("settings", read)
+}
+
+fn plan_item(plan: &Plan) -> Item {
+    let tags = plan.tag_names.len();
+    Item::pass(
+        "plan",
+        format!(
+            "{tags} tag{} on {}",
+            if tags == 1 { "" } else { "s" },
+            plan.images
+                .iter()
+                .map(ImageName::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+}
+
+/// The dry run's checklist, after its plan: the source as the plan read it, then every probe.
+/// On a pull request a missing write permission warns ([`Checklist::for_pull_request`]).
+pub async fn dry_run_checklist(
+    ctx: &Context,
+    plan: &Plan,
+    settings: &Settings,
+    run: &RunPlan,
+    interface: Interface,
+) -> Checklist {
+    let mut items = vec![settings_item(settings), plan_item(plan)];
+    items.extend(probes(ctx, plan, settings, Scope::DryRun(run)).await);
+    let list = Checklist::new(items).reworded(|text| interface.words(text, &settings.origins));
+    if ctx.is_pull_request() {
+        list.for_pull_request()
+    } else {
+        list
+    }
+}
+
+/// `tagship check`: prints the checklist (`json`: as JSON) to stdout; fails when an item blocks.
+pub fn check(
+    env: &Environment,
+    settings: Result<&Settings, &Error>,
+    interface: Interface,
+    json: bool,
+) -> Result<(), Error> {
+    let list = checklist(env, settings, interface)?;
+    if json {
+        safe::print_json(&(checklist::json(&list) + "\n"));
+    } else {
+        safe::print(&checklist::text(&list));
+    }
+    Ok(list.gate()?)
+}
+
+/// `check-only: true`: the checklist in the log and the step summary, and nothing else.
+pub fn check_only(
+    env: &Environment,
+    settings: Result<&Settings, &Error>,
+    interface: Interface,
+) -> Result<(), Error> {
+    let list = {
+        let _group = Group::start(env.style(), "Preflight");
+        let list = checklist(env, settings, interface)?;
+        tracing::info!("{}", checklist::text(&list).trim_end());
+        list
+    };
+    if let Some(path) = env.file_command("GITHUB_STEP_SUMMARY") {
+        actions::write_summary(&path, &checklist::markdown(&list))?;
+    }
+    Ok(list.gate()?)
+}

@@ -72,12 +72,11 @@ pub enum ActionFileError {
 }
 
 /// What runs on a release: an image pushed on a semver tag push, or by a run whose plan makes a
-/// release. Then `runs.image` must be one of the pushed references.
+/// release. Then `runs.image` must be one of the `pushed` references (`None`: nothing is pushed).
 pub fn check(
     file: &ActionFile,
     ctx: &Context,
-    plan: &Plan,
-    push: Option<&PushStep>,
+    pushed: Option<Vec<String>>,
     releases: bool,
 ) -> Result<ActionFileStep, ActionFileError> {
     if file.using.trim() != "docker" {
@@ -97,9 +96,8 @@ pub fn check(
         image: image.clone(),
         verdict,
     };
-    let semver_tag = ctx.event_name == "push" && ctx.tag().and_then(SemVer::parse).is_some();
-    let push = match push {
-        Some(push) if releases || semver_tag => push,
+    let pushed = match pushed {
+        Some(pushed) if releases || is_release_push(ctx) => pushed,
         Some(_) => {
             return Ok(step(Verdict::NotChecked {
                 reason: "not a release: only a semver tag push or a release pushes what users of the action run".into(),
@@ -111,7 +109,6 @@ pub fn check(
             }));
         }
     };
-    let pushed = pinned_references(plan, push);
     if let Some(reference) = pushed.iter().find(|r| same_reference(image, r)) {
         return Ok(step(Verdict::Matches {
             reference: reference.clone(),
@@ -149,16 +146,23 @@ impl ActionFileStep {
     }
 }
 
+/// A push of a semver tag: what `uses: owner/action@vX.Y.Z` resolves.
+pub fn is_release_push(ctx: &Context) -> bool {
+    ctx.event_name == "push" && ctx.tag().and_then(SemVer::parse).is_some()
+}
+
+fn fixed(plan: &Plan, tag: &str) -> bool {
+    plan.tag_names
+        .iter()
+        .zip(&plan.roles)
+        .any(|(name, role)| name == tag && *role == TagRole::Fixed)
+}
+
 /// The references a release pins users to: per image, the fixed tags written or already there
 /// (the version first), then the image by digest. Floating tags (`latest`, `1`) and moving ones
 /// (a branch) are no pin: what they name changes after the release.
-fn pinned_references(plan: &Plan, push: &PushStep) -> Vec<String> {
-    let fixed = |tag: &str| {
-        plan.tag_names
-            .iter()
-            .zip(&plan.roles)
-            .any(|(name, role)| name == tag && *role == TagRole::Fixed)
-    };
+pub fn pinned_references(plan: &Plan, push: &PushStep) -> Vec<String> {
+    let fixed = |tag: &str| fixed(plan, tag);
     let mut references = Vec::new();
     for image in &push.images {
         for t in &image.tags {
@@ -193,6 +197,20 @@ fn same_reference(image: &str, pushed: &str) -> bool {
         (None, _, Some(a), Some(b)) => a == b,
         _ => false,
     }
+}
+
+/// The references the metadata `plan` would pin, before anything is read from a registry (the
+/// preflight): per image, its fixed tags.
+pub fn planned_references(plan: &Plan) -> Vec<String> {
+    plan.images
+        .iter()
+        .flat_map(|image| {
+            plan.tag_names
+                .iter()
+                .filter(|tag| fixed(plan, tag))
+                .map(move |tag| format!("{image}:{tag}"))
+        })
+        .collect()
 }
 
 struct Reference {
@@ -281,18 +299,15 @@ mod tests {
     /// The check of a release of 1.2.3 on its tag push, with action.yml saying `image`.
     fn checked(image: &str) -> ActionFileStep {
         let ctx = fixture::tag_push("v1.2.3");
-        check(
-            &file("docker", Some(image)),
-            &ctx,
-            &plan(),
-            Some(&push()),
-            false,
-        )
-        .unwrap()
+        check(&file("docker", Some(image)), &ctx, pushed(), false).unwrap()
     }
 
     fn gate_message(image: &str) -> String {
         checked(image).gate().unwrap_err().to_string()
+    }
+
+    fn pushed() -> Option<Vec<String>> {
+        Some(pinned_references(&plan(), &push()))
     }
 
     fn verdict(image: &str) -> Verdict {
@@ -376,7 +391,7 @@ mod tests {
     fn only_container_actions_with_an_image_are_checked() {
         let ctx = fixture::tag_push("v1.2.3");
         for using in ["node20", "composite"] {
-            let error = check(&file(using, None), &ctx, &plan(), Some(&push()), true).unwrap_err();
+            let error = check(&file(using, None), &ctx, pushed(), true).unwrap_err();
             assert!(
                 error
                     .to_string()
@@ -384,7 +399,7 @@ mod tests {
                 "{error}"
             );
         }
-        let error = check(&file("docker", None), &ctx, &plan(), Some(&push()), true).unwrap_err();
+        let error = check(&file("docker", None), &ctx, pushed(), true).unwrap_err();
         assert_eq!(
             error,
             ActionFileError::NoImage {
@@ -403,7 +418,13 @@ mod tests {
             (fixture::tag_push("nightly"), false, Some(push())),
             (fixture::tag_push("v1.2.3"), true, None),
         ] {
-            let step = check(&dockerfile, &ctx, &plan(), push.as_ref(), releases).unwrap();
+            let step = check(
+                &dockerfile,
+                &ctx,
+                push.as_ref().map(|p| pinned_references(&plan(), p)),
+                releases,
+            )
+            .unwrap();
             assert!(
                 matches!(step.verdict, Verdict::NotChecked { .. }),
                 "{:?}",
@@ -412,14 +433,7 @@ mod tests {
             assert!(step.gate().is_ok());
         }
         // A release on a branch push (`release: true` with a tag … ) is compared all the same.
-        let step = check(
-            &dockerfile,
-            &fixture::branch_push("main"),
-            &plan(),
-            Some(&push()),
-            true,
-        )
-        .unwrap();
+        let step = check(&dockerfile, &fixture::branch_push("main"), pushed(), true).unwrap();
         assert!(step.gate().is_err());
     }
 }

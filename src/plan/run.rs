@@ -1303,7 +1303,12 @@ pub fn decide(
     let action_file = intent
         .action_file
         .as_ref()
-        .map(|file| action_file::check(file, ctx, plan, push.as_ref(), release.is_some()))
+        .map(|file| {
+            let pushed = push
+                .as_ref()
+                .map(|push| action_file::pinned_references(plan, push));
+            action_file::check(file, ctx, pushed, release.is_some())
+        })
         .transpose()?;
     let mut prune = Vec::new();
     if let Some((policy, dry_run)) = &intent.prune {

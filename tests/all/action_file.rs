@@ -296,6 +296,7 @@ fn the_release_jobs_publish_step_runs_as_the_workflow_writes_it() {
         .var("GITHUB_REF", &format!("refs/tags/v{version}"))
         .var("GITHUB_SHA", SHA)
         .var("GITHUB_API_URL", &gh.url())
+        .var("TAGSHIP_GITHUB_UPLOADS_URL", &gh.uploads_url())
         .input("images", &image)
         .input("github-token", TOKEN)
         .input("changelog", "none")
@@ -303,6 +304,38 @@ fn the_release_jobs_publish_step_runs_as_the_workflow_writes_it() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let plan: serde_json::Value = serde_json::from_str(&run.outputs["run-plan"]).unwrap();
     assert_eq!(plan["action-file"]["verdict"], "matches", "{plan}");
+    let mut assets: Vec<String> = gh
+        .release_assets(REPO, &format!("v{version}"))
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assets.sort();
+    let mut expected = vec!["SHA256SUMS".to_string()];
+    for target in ["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"] {
+        for ext in ["spdx.json", "tar.gz"] {
+            expected.push(format!("tagship-{version}-{target}.{ext}"));
+        }
+    }
+    expected.sort();
+    assert_eq!(assets, expected, "the binaries, their SBOMs and SHA256SUMS");
+    let sums = gh
+        .release_assets(REPO, &format!("v{version}"))
+        .into_iter()
+        .find(|a| a.name == "SHA256SUMS")
+        .map(|a| String::from_utf8_lossy(&a.bytes).into_owned())
+        .unwrap_or_default();
+    for name in expected.iter().filter(|n| *n != "SHA256SUMS") {
+        use sha2::Digest as _;
+        let bytes = std::fs::read(workspace.join("dist").join(name)).unwrap();
+        let hex: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            sums.lines().any(|l| l == format!("{hex}  {name}")),
+            "{name} in SHA256SUMS:\n{sums}"
+        );
+    }
     assert_eq!(
         pushed_digest(&image, version).as_deref(),
         Some(run.outputs["digest"].as_str()),
@@ -323,4 +356,56 @@ fn semver_minor(version: &str) -> String {
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default()
     )
+}
+
+/// `tagship check` lists the action file: on the tag push of a release, compared with the
+/// version's tags (the line to write when it names another); on a branch, a Dockerfile is what a
+/// release would stop on (a warning), a `docker://` image is compared on the release.
+#[test]
+fn the_preflight_lists_the_action_file() {
+    let gh = github();
+    let image = fresh_image("action-file-check");
+    let built = layout("check", 67);
+    let check = |image_line: &str, git_ref: &str| {
+        let runner = release(&gh, &built, &image, image_line);
+        let workspace = runner.dir.display().to_string();
+        let run = runner
+            .var("GITHUB_REF", git_ref)
+            .var("GITHUB_WORKSPACE", &workspace)
+            .var("GITHUB_TOKEN", TOKEN)
+            .setting("source", &format!("oci:{}", built.dir.display()))
+            .setting("images", &image)
+            .setting("action-file", "action.yml")
+            .args(&["check"])
+            .run();
+        let item = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("] action file action.yml"))
+            .unwrap_or_else(|| panic!("no action-file item:\n{}\n{}", run.stdout, run.stderr))
+            .to_string();
+        (run.code, item)
+    };
+    let (code, item) = check(&format!("docker://{image}:2.0.0"), "refs/tags/v2.0.0");
+    assert_eq!(code, 0, "{item}");
+    assert!(item.starts_with("[pass]"), "{item}");
+    assert!(item.contains(&format!("names {image}:2.0.0")), "{item}");
+
+    let (code, item) = check(&format!("docker://{image}:1.0.0"), "refs/tags/v2.0.0");
+    assert_ne!(code, 0, "{item}");
+    assert!(item.starts_with("[FAIL]"), "{item}");
+    assert!(
+        item.contains(&format!(
+            "Change that line to `image: docker://{image}:2.0.0`"
+        )),
+        "{item}"
+    );
+
+    let (code, item) = check("Dockerfile", "refs/heads/main");
+    assert_eq!(code, 0, "a warning blocks nothing: {item}");
+    assert!(item.starts_with("[warn]"), "{item}");
+    assert!(item.contains("a release would stop here"), "{item}");
+    let (_, item) = check(&format!("docker://{image}:1.0.0"), "refs/heads/main");
+    assert!(item.starts_with("[skip]"), "{item}");
+    assert!(gh.releases(REPO).is_empty(), "the preflight writes nothing");
 }

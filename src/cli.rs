@@ -100,8 +100,9 @@ pub struct ReleaseArgs {
     /// A minijinja template for the notes (docs/release-notes.md lists its variables).
     #[arg(long, value_name = "FILE")]
     pub notes_template: Option<String>,
-    /// Files to upload to the release, as a glob (repeatable): GitHub Release assets, with a
-    /// SHA256SUMS over them; an asset of the same content is left alone.
+    /// Files to upload to the release, as a glob (repeatable): GitHub Release assets (on GitLab,
+    /// files of the project's generic package, linked from the release), with a SHA256SUMS over
+    /// them; an asset of the same content is left alone.
     #[arg(long = "asset", value_name = "GLOB")]
     pub assets: Vec<String>,
     /// Print the release that would be created or updated (title, flags, the whole notes);

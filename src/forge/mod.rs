@@ -14,11 +14,17 @@ pub mod github;
 pub mod gitlab;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use crate::plan::Context;
+use crate::plan::assets::AssetStep;
+use crate::plan::generic_package::{GenericPackage, PackageNow};
 use crate::plan::notes;
 use crate::plan::release::{self, Changelog, ReleasePlan};
 use crate::plan::run::{ReleaseStep, ReleasesNow};
+use crate::registry::digest::Digest;
+use crate::registry::stream::{MismatchFlag, file_range, verified};
 use github::GitHubError;
 use gitlab::{GitLabError, TokenKind};
 
@@ -66,6 +72,14 @@ impl Access {
     /// Whether the only token is GitLab's job token, which GitLab's Tags API does not take.
     pub fn job_token_only(&self) -> bool {
         matches!(self, Access::GitLab(access) if access.token_kind == TokenKind::Job)
+    }
+
+    /// GitLab: the project in its API (`{CI_API_V4_URL}/projects/ID`).
+    pub fn project_api_url(&self) -> Option<String> {
+        match self {
+            Access::GitHub(_) => None,
+            Access::GitLab(access) => Some(access.project_api_url()),
+        }
     }
 
     /// The forge of `repository` (what messages name on GitHub; GitLab's project comes with its
@@ -119,6 +133,50 @@ pub struct AppliedAsset {
     pub digest: String,
     pub size: u64,
     pub done: AssetDone,
+}
+
+/// A release file that changed while it was uploaded: the stream was stopped.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{file} changed after tagship read it: it was {expected} when the run was planned, and {actual} as it was uploaded as {name}, so the upload was stopped (the release and SHA256SUMS would disagree). Build the release files before this step, and leave them alone while it runs"
+)]
+pub struct AssetChanged {
+    pub name: String,
+    pub file: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl AppliedAsset {
+    /// What became of the asset `step` planned.
+    pub fn of(step: &AssetStep, done: AssetDone) -> AppliedAsset {
+        AppliedAsset {
+            name: step.name.clone(),
+            digest: step.digest.clone(),
+            size: step.size,
+            done,
+        }
+    }
+}
+
+/// What an asset upload sends: the generated text (`SHA256SUMS`), or the file streamed and
+/// checked against the plan's digest as it goes (`changed` says when it was not, and the
+/// stream ends in an error). `Err`: what the plan lacks, said.
+pub fn asset_body(step: &AssetStep, changed: &MismatchFlag) -> Result<reqwest::Body, String> {
+    match (&step.generated, &step.location) {
+        (Some(text), _) => Ok(reqwest::Body::from(text.clone())),
+        (None, Some(path)) => {
+            let expected = Digest::parse(&step.digest)
+                .map_err(|e| format!("the plan's digest of {}: {e}", step.name))?;
+            Ok(reqwest::Body::wrap_stream(verified(
+                file_range(path.clone(), 0, step.size),
+                expected,
+                Arc::new(AtomicU64::new(0)),
+                changed.clone(),
+            )))
+        }
+        (None, None) => Err(format!("the plan names no file for asset {}", step.name)),
+    }
 }
 
 /// What a release step did to one asset.
@@ -190,6 +248,19 @@ impl Forge {
         match self {
             Forge::GitHub(gh) => Ok(github::releases::now(gh, tag).await?),
             Forge::GitLab(gl) => Ok(gitlab::releases::now(gl, tag).await?),
+        }
+    }
+
+    /// GitLab: the generic package `package` the release of `tag` keeps its assets in, and the
+    /// release's asset links. GitHub keeps assets on the release itself: `None`.
+    pub async fn release_package(
+        &self,
+        package: &GenericPackage,
+        tag: &str,
+    ) -> Result<Option<PackageNow>, ForgeError> {
+        match self {
+            Forge::GitHub(_) => Ok(None),
+            Forge::GitLab(gl) => Ok(Some(gitlab::packages::now(gl, package, tag).await?)),
         }
     }
 

@@ -105,6 +105,20 @@ impl Answer {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// `response` whole, its body read under `limit`. Lossy: an answer that is not UTF-8 is
+    /// still an answer, shown as best it can be.
+    pub async fn read(response: reqwest::Response, limit: u64) -> Result<Answer, BodyError> {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = read(response, limit).await?;
+        Ok(Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            gave_up: None,
+        })
+    }
 }
 
 /// Why one send to a JSON API got no answer to look at.

@@ -474,6 +474,18 @@ pub fn release_preview(release: &crate::plan::run::ReleaseStep) -> String {
             }
         ));
     }
+    if let Some(package) = &release.package {
+        assets.push_str(&format!(
+            "  package:    {} {} (GitLab's generic packages: the files go in before the release is made)\n",
+            package.name, package.version
+        ));
+    }
+    if !release.asset_links.is_empty() {
+        assets.push_str(&format!("  new links:  {}\n", release.asset_links.len()));
+    }
+    for link in &release.asset_links {
+        assets.push_str(&format!("    {:<44} {}\n", link.name, link.url));
+    }
     format!(
         "Release {tag} (would {action})\n  title:      {name}\n  draft:      {draft}\n  prerelease: {prerelease}\n  latest:     {latest}\n{assets}\n{body}\n",
         tag = release.tag_name,

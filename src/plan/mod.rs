@@ -9,6 +9,7 @@ pub mod context;
 pub mod date_format;
 pub mod fields;
 pub mod flavor;
+pub mod generic_package;
 pub mod git_tags;
 pub mod images;
 pub mod labels;

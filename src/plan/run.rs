@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::action_file::{self, ActionFile, ActionFileError, ActionFileStep};
 use super::assets::{self, AssetFile, AssetStep, ExistingAsset, ImmutableError};
 use super::attach::{self, ArtifactFacts, AttachStep, SubjectReferrers};
+use super::generic_package::{self, AssetLink, GenericPackage, PackageError, PackageNow};
 use super::git_tags;
 use super::notes::{self, NotesInput, TemplateError};
 use super::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
@@ -52,6 +53,9 @@ pub struct ReleaseIntent {
     pub job_token_only: bool,
     /// `release-assets`: the files found, read and hashed, with the generated `SHA256SUMS` last.
     pub assets: Vec<AssetFile>,
+    /// GitLab: the project in its API (`{CI_API_V4_URL}/projects/ID`), where the release's
+    /// asset files are served from its generic package.
+    pub project_api_url: Option<String>,
 }
 
 /// What a step that needs the forge is missing when there is no token.
@@ -207,6 +211,9 @@ pub struct Observed {
     /// The previous version in the first image's repository, and what a pull of it downloads:
     /// the notes say how much each platform grew or shrank.
     pub previous: Option<(String, Vec<PlatformSize>)>,
+    /// GitLab: the generic package the release's assets go to, and the release's asset links;
+    /// `None` when GitLab was not asked (no token, or no assets).
+    pub release_package: Option<PackageNow>,
 }
 
 /// The version before `version` among `tags`: the highest stable semver tag below it (a
@@ -381,6 +388,12 @@ pub struct ReleaseStep {
     /// The existing release's `upload_url`.
     #[serde(skip)]
     pub upload_url: Option<String>,
+    /// GitLab: the generic package the assets are uploaded to, before the release is made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<GenericPackage>,
+    /// GitLab: the links to the package's files the release gets (those it lacks).
+    #[serde(rename = "asset-links", skip_serializing_if = "Vec::is_empty")]
+    pub asset_links: Vec<AssetLink>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -481,6 +494,9 @@ pub enum DecideError {
     /// A published immutable release that this run's assets would change.
     #[error(transparent)]
     Immutable(#[from] ImmutableError),
+    /// The generic package GitLab would keep the release's assets in cannot be named.
+    #[error(transparent)]
+    GenericPackage(#[from] PackageError),
     /// The scan reports' findings meet `fail-on-severity`.
     #[error(
         "the scan reports find {counts}: {meeting} at or above fail-on-severity ({threshold}), so nothing {what}. The worst: {worst}. Update what has a fix, mark what does not affect this image `not_affected` in an OpenVEX document given in `attach`, or set fail-on-severity higher"
@@ -933,15 +949,27 @@ fn decide_release(
         }
     };
     // The assets, against what the release holds; a published immutable one takes no change.
-    let held = observed
-        .releases
-        .as_ref()
-        .map(|now| now.ours.as_ref().map_or(&[][..], |e| e.assets.as_slice()));
+    // GitLab keeps them in the generic package, which outlives a release (and a failed run).
+    let held = match ctx.forge {
+        ForgeKind::GitHub => observed
+            .releases
+            .as_ref()
+            .map(|now| now.ours.as_ref().map_or(&[][..], |e| e.assets.as_slice())),
+        ForgeKind::GitLab => observed
+            .releases
+            .as_ref()
+            .and(observed.release_package.as_ref())
+            .map(|package| package.files.as_slice()),
+    };
     let immutable = existing.is_some_and(|e| e.immutable && !e.draft);
     let assets = assets::decide(&due.tag_name, &intent.release.assets, held, immutable)?;
     // With assets, a release that is not asked to stay a draft is made (or kept) a draft until
-    // they are in, then published: a draft earlier run left is one of tagship's.
-    let publish_after_assets = !assets.is_empty() && !due.draft && existing.is_none_or(|e| e.draft);
+    // they are in, then published: a draft earlier run left is one of tagship's. GitLab has no
+    // drafts: there the release is made after the files are in ([`gitlab_assets`]).
+    let publish_after_assets = ctx.forge == ForgeKind::GitHub
+        && !assets.is_empty()
+        && !due.draft
+        && existing.is_none_or(|e| e.draft);
     let change = if publish_after_assets && change == ReleaseChange::Unchanged {
         ReleaseChange::Update
     } else {
@@ -965,7 +993,49 @@ fn decide_release(
         publish_after_assets,
         immutable,
         upload_url: existing.and_then(|e| e.upload_url.clone()),
+        package: None,
+        asset_links: Vec::new(),
     })
+}
+
+/// The release's assets on GitLab: the generic package they go to (uploaded before the release
+/// is made or extended, so no link names a file that is not there), and the links the release
+/// lacks.
+fn gitlab_assets(
+    ctx: &Context,
+    step: &mut ReleaseStep,
+    intent: &Intent,
+    observed: &Observed,
+    warnings: &mut Vec<String>,
+) -> Result<(), PackageError> {
+    if step.assets.is_empty() {
+        return Ok(());
+    }
+    let mut package = generic_package::package(&ctx.repository.full_name, &step.tag_name)?;
+    // Read only with the release: GitLab was asked about both, or about neither.
+    let now = observed
+        .releases
+        .as_ref()
+        .and(observed.release_package.as_ref());
+    package.id = now.and_then(|n| n.id);
+    warnings.extend(
+        step.assets
+            .iter()
+            .filter_map(|a| generic_package::name_warning(&a.name)),
+    );
+    step.asset_links = generic_package::links_to_add(
+        intent
+            .release
+            .project_api_url
+            .as_deref()
+            .unwrap_or_default(),
+        &package,
+        &step.assets,
+        now.map(|n| n.links.as_slice()),
+        warnings,
+    );
+    step.package = Some(package);
+    Ok(())
 }
 
 /// The release `step` as GitLab holds it: GitLab has no drafts, prereleases or latest flag, so
@@ -1255,6 +1325,7 @@ pub fn decide(
                     }
                     if ctx.forge == ForgeKind::GitLab {
                         on_gitlab(&mut step, &described, intent, &mut notes, &mut warnings);
+                        gitlab_assets(ctx, &mut step, intent, observed, &mut warnings)?;
                     }
                     Some(step)
                 }

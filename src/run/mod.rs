@@ -38,6 +38,7 @@ impl Settings {
                 has_token: self.release.forge.has_token(),
                 job_token_only: self.release.forge.job_token_only(),
                 assets: self.release.assets.clone(),
+                project_api_url: self.release.forge.project_api_url(),
             },
             git_tags: self.release.git_tags,
             prune: retention

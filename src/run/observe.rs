@@ -16,7 +16,7 @@ use crate::plan::TagRole;
 use crate::plan::publish::{OnConflict, PlannedTag, RepoState, TagAction, tag_actions};
 use crate::plan::release::Changelog;
 use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, RunPlan, SourceFacts};
-use crate::plan::{Context, Plan, git_tags};
+use crate::plan::{Context, ForgeKind, Plan, generic_package, git_tags};
 use crate::publish::{self, Connections, PublishError};
 use crate::registry::client::PushAccess;
 use crate::registry::copy::{self, Loaded, PushError, Target};
@@ -530,6 +530,17 @@ async fn observe_forge(
                 .await
                 .map_err(ReleaseError::from)?,
         );
+        // GitLab keeps the assets in a generic package beside the release; a name it cannot
+        // take is the decision's error, so nothing is asked.
+        if ctx.forge == ForgeKind::GitLab && !intent.release.assets.is_empty() {
+            if let Ok(package) = generic_package::package(&ctx.repository.full_name, &due.tag_name)
+            {
+                observed.release_package = forge
+                    .release_package(&package, &due.tag_name)
+                    .await
+                    .map_err(ReleaseError::from)?;
+            }
+        }
         let names: Vec<String> = refs.keys().cloned().collect();
         observed.changelog = forge
             .changelog(ctx, due, intent.release.changelog, &names)

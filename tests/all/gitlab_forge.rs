@@ -494,3 +494,226 @@ fn a_release_without_a_changelog_reads_no_tags() {
         requests.iter().map(|r| &r.target).collect::<Vec<_>>()
     );
 }
+
+/// Release assets on GitLab: the files go to the project's generic package `app` (the last
+/// segment of `group/app`), version `1.2.3` (the tag without its `v`).
+mod assets {
+    use sha2::{Digest as _, Sha256};
+
+    use super::*;
+
+    const PACKAGE: &str = "app";
+    const VERSION: &str = "1.2.3";
+    const TARBALL: &str = "app-linux.tar.gz";
+
+    fn hex(content: &[u8]) -> String {
+        format!("{:x}", Sha256::digest(content))
+    }
+
+    /// The release's files, as the job built them.
+    fn build(job: &Job, tarball: &str) {
+        let dist = job.dir.join("dist");
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::write(dist.join(TARBALL), tarball).unwrap();
+        std::fs::write(dist.join("notes.txt"), "read me\n").unwrap();
+    }
+
+    /// Where GitLab serves `file` of the package.
+    fn file_url(job: &Job, file: &str) -> String {
+        format!(
+            "{}/projects/{PROJECT_ID}/packages/generic/{PACKAGE}/{VERSION}/{file}",
+            job.gitlab.api_url()
+        )
+    }
+
+    /// The package's files by name: (how many of that name, the sha256 of the newest).
+    fn files(job: &Job) -> BTreeMap<String, (usize, String)> {
+        let mut by_name: BTreeMap<String, (usize, String)> = BTreeMap::new();
+        for file in job.gitlab.package_files(PACKAGE, VERSION) {
+            let entry = by_name.entry(file.file_name).or_default();
+            entry.0 += 1;
+            entry.1 = file.sha256;
+        }
+        by_name
+    }
+
+    fn package_writes(job: &Job) -> Vec<(String, String)> {
+        job.writes()
+            .into_iter()
+            .filter(|(_, target)| target.contains("/packages") || target.contains("/assets/links"))
+            .collect()
+    }
+
+    #[test]
+    fn gitlab_release_assets_go_in_before_the_release_links_them_and_a_rerun_writes_none() {
+        let job = Job::new("assets", "v1.2.3", None);
+        build(&job, "tool v1");
+        job.push();
+        let run = job.release(&["--asset", "dist/*"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+
+        let sums = format!(
+            "{}  {TARBALL}\n{}  notes.txt\n",
+            hex(b"tool v1"),
+            hex(b"read me\n")
+        );
+        let expected: BTreeMap<String, (usize, String)> = [
+            ("SHA256SUMS".to_string(), (1, hex(sums.as_bytes()))),
+            (TARBALL.to_string(), (1, hex(b"tool v1"))),
+            ("notes.txt".to_string(), (1, hex(b"read me\n"))),
+        ]
+        .into();
+        assert_eq!(files(&job), expected);
+
+        let release = &job.gitlab.releases()[0];
+        for name in expected.keys() {
+            assert!(
+                release.links.iter().any(|l| l.name == *name
+                    && l.url == file_url(&job, name)
+                    && l.link_type == "package"),
+                "{name}: {:?}",
+                release.links
+            );
+        }
+        // Every file was in before the release was made: no link names a file not there.
+        let requests = job.gitlab.requests();
+        let made = requests
+            .iter()
+            .position(|r| r.method == "POST" && r.target.ends_with("/releases"))
+            .expect("the release is made");
+        let last_upload = requests
+            .iter()
+            .rposition(|r| r.method == "PUT" && r.target.contains("/packages/generic/"))
+            .expect("the files are uploaded");
+        assert!(last_upload < made, "{requests:?}");
+        assert!(
+            requests
+                .iter()
+                .filter(|r| r.target.contains("/packages"))
+                .all(|r| r.token_headers == ["job-token"]),
+            "{requests:?}"
+        );
+
+        let before = package_writes(&job).len();
+        let again = job.release(&["--asset", "dist/*"]);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert_eq!(
+            package_writes(&job)[before..],
+            [],
+            "nothing uploaded, deleted or linked again"
+        );
+        assert_eq!(files(&job), expected);
+        assert_eq!(job.gitlab.releases()[0].links.len(), release.links.len());
+    }
+
+    /// Changed content replaces the file (the old sha256 in the log), and a file new to an
+    /// existing release gets its link added to it.
+    #[test]
+    fn gitlab_changed_assets_replace_their_file_and_new_ones_are_linked() {
+        let job = Job::new("assets-replace", "v1.2.3", None);
+        build(&job, "tool v1");
+        job.push();
+        let first = job.release(&["--asset", "dist/notes.txt"]);
+        assert_eq!(first.code, 0, "{}", first.stderr);
+        let old_sums = files(&job)["SHA256SUMS"].1.clone();
+
+        let run = job.release(&["--asset", "dist/*"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let now = files(&job);
+        assert_eq!(now[TARBALL], (1, hex(b"tool v1")));
+        assert_eq!(now["SHA256SUMS"].0, 1, "the old SHA256SUMS is deleted");
+        assert_ne!(now["SHA256SUMS"].1, old_sums);
+        assert!(run.stderr.contains(&old_sums), "{}", run.stderr);
+        let links = &job.gitlab.releases()[0].links;
+        assert!(
+            links
+                .iter()
+                .any(|l| l.name == TARBALL && l.url == file_url(&job, TARBALL)),
+            "{links:?}"
+        );
+        assert!(
+            job.writes()
+                .iter()
+                .any(|(m, t)| m == "POST" && t.ends_with("/assets/links")),
+            "{:?}",
+            job.writes()
+        );
+
+        build(&job, "tool v2");
+        let rebuilt = job.release(&["--asset", "dist/*"]);
+        assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
+        assert_eq!(files(&job)[TARBALL], (1, hex(b"tool v2")));
+        assert!(
+            rebuilt
+                .stderr
+                .contains(&format!("sha256:{}", hex(b"tool v1"))),
+            "the old sha256 is in the log: {}",
+            rebuilt.stderr
+        );
+        assert_eq!(job.gitlab.releases()[0].links.len(), links.len());
+    }
+
+    /// GitLab stores an upload and answers 502: the package is read before trying again, and
+    /// the file is there once, not twice.
+    #[test]
+    fn gitlab_upload_answered_502_is_not_stored_twice() {
+        let job = Job::new("assets-502", "v1.2.3", None);
+        build(&job, "tool v1");
+        job.push();
+        job.gitlab.fail_next("PUT", "/packages/generic", 502, true);
+        let run = job.release(&["--asset", "dist/*"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let files = files(&job);
+        assert_eq!(files.len(), 3, "{files:?}");
+        assert!(files.values().all(|(count, _)| *count == 1), "{files:?}");
+        assert!(
+            run.stderr
+                .contains("GitLab took the upload it answered badly"),
+            "{}",
+            run.stderr
+        );
+    }
+
+    /// The dry run shows the package, each file's action and the links to add, and
+    /// `--output-json` has them in the run plan; nothing is written.
+    #[test]
+    fn gitlab_assets_dry_run_shows_the_package_and_the_links() {
+        let job = Job::new("assets-dry", "v1.2.3", None);
+        build(&job, "tool v1");
+        job.push();
+        let run = job.release(&[
+            "--asset",
+            "dist/*",
+            "--dry-run",
+            "--output-json",
+            "plan.json",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout
+                .contains(&format!("package:    {PACKAGE} {VERSION}"))
+                && run.stdout.contains("new links:  3")
+                && run.stdout.contains(&file_url(&job, TARBALL)),
+            "{}",
+            run.stdout
+        );
+        assert!(package_writes(&job).is_empty(), "{:?}", job.writes());
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(job.dir.join("plan.json")).unwrap())
+                .unwrap();
+        let release = &json["run-plan"]["release"];
+        assert_eq!(release["package"]["name"], PACKAGE, "{release}");
+        assert_eq!(release["package"]["version"], VERSION);
+        let assets = release["assets"].as_array().unwrap();
+        assert_eq!(assets.len(), 3);
+        assert!(assets.iter().all(|a| a["action"] == "upload"), "{assets:?}");
+        let links = release["asset-links"].as_array().unwrap();
+        assert!(
+            links.iter().any(|l| l["name"] == TARBALL
+                && l["url"] == file_url(&job, TARBALL)
+                && l["link-type"] == "package"),
+            "{links:?}"
+        );
+        assert!(release.get("publish-after-assets").is_none(), "{release}");
+    }
+}

@@ -52,7 +52,18 @@ fn release_run(gh: &FakeGitHub, workspace: &Path, built: &Layout, image: &str) -
         )
 }
 
-fn image(name: &str) -> String {
+/// The fake GitHub, a workspace of release files, an image built from `seed` and a fresh
+/// repository to push it to, all named `name`.
+fn set_up(name: &str, seed: u64) -> (FakeGitHub, PathBuf, Layout, String) {
+    (
+        FakeGitHub::start_with_repo(REPO, TOKEN),
+        workspace(name),
+        support::sample_layout(&format!("assets-{name}"), seed, 1, 10_000),
+        fresh_image(&format!("assets-{name}")),
+    )
+}
+
+fn fresh_image(name: &str) -> String {
     format!(
         "{}/{}",
         registry::registries().plain,
@@ -99,10 +110,7 @@ fn ok(run: &Run) {
 
 #[test]
 fn assets_go_up_before_the_release_is_published_and_a_rerun_uploads_nothing() {
-    let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
-    let dir = workspace("twice");
-    let built = support::sample_layout("assets-twice", 41, 1, 10_000);
-    let image = image("assets");
+    let (gh, dir, built, image) = set_up("twice", 41);
 
     let first = release_run(&gh, &dir, &built, &image).run();
     ok(&first);
@@ -217,10 +225,7 @@ fn assets_go_up_before_the_release_is_published_and_a_rerun_uploads_nothing() {
 
 #[test]
 fn changed_content_replaces_the_asset_and_names_the_old_digest() {
-    let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
-    let dir = workspace("changed");
-    let built = support::sample_layout("assets-changed", 42, 1, 10_000);
-    let image = image("assets-changed");
+    let (gh, dir, built, image) = set_up("changed", 42);
     ok(&release_run(&gh, &dir, &built, &image).run());
     let before = release(&gh);
     let old = before
@@ -273,11 +278,8 @@ fn changed_content_replaces_the_asset_and_names_the_old_digest() {
 
 #[test]
 fn an_immutable_release_gets_its_assets_before_it_is_published_and_keeps_them() {
-    let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
+    let (gh, dir, built, image) = set_up("immutable", 43);
     gh.set_immutable_releases(REPO, true);
-    let dir = workspace("immutable");
-    let built = support::sample_layout("assets-immutable", 43, 1, 10_000);
-    let image = image("assets-immutable");
     ok(&release_run(&gh, &dir, &built, &image).run());
     let published = release(&gh);
     assert!(published.immutable && !published.draft);
@@ -328,12 +330,10 @@ fn an_immutable_release_gets_its_assets_before_it_is_published_and_keeps_them() 
 
 #[test]
 fn an_upload_answered_badly_is_found_applied_and_not_repeated() {
-    let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
+    let (gh, dir, built, image) = set_up("unclear", 45);
     // The first upload is stored, then answered 502.
     gh.fail_next("POST", &gh.uploads_url(), 502, true);
-    let dir = workspace("unclear");
-    let built = support::sample_layout("assets-unclear", 45, 1, 10_000);
-    let run = release_run(&gh, &dir, &built, &image("assets-unclear")).run();
+    let run = release_run(&gh, &dir, &built, &image).run();
     ok(&run);
     let published = release(&gh);
     assert_eq!(published.assets.len(), 4, "one asset of each name");
@@ -347,11 +347,9 @@ fn an_upload_answered_badly_is_found_applied_and_not_repeated() {
 
 #[test]
 fn the_token_goes_to_no_upload_host_but_githubs_own() {
-    let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
-    let dir = workspace("elsewhere");
-    let built = support::sample_layout("assets-elsewhere", 46, 1, 10_000);
+    let (gh, dir, built, image) = set_up("elsewhere", 46);
     // Without TAGSHIP_GITHUB_UPLOADS_URL the fake's uploads host (another port) is not the API's.
-    let run = release_run(&gh, &dir, &built, &image("assets-elsewhere"))
+    let run = release_run(&gh, &dir, &built, &image)
         .without("TAGSHIP_GITHUB_UPLOADS_URL")
         .run();
     assert_ne!(run.code, 0);
@@ -369,10 +367,7 @@ fn the_token_goes_to_no_upload_host_but_githubs_own() {
 
 #[test]
 fn a_glob_that_matches_nothing_fails_before_anything_is_written() {
-    let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
-    let dir = workspace("nothing");
-    let built = support::sample_layout("assets-nothing", 47, 1, 10_000);
-    let image = image("assets-nothing");
+    let (gh, dir, built, image) = set_up("nothing", 47);
     let run = release_run(&gh, &dir, &built, &image)
         .input("release-assets", "dist/*.tar.gz\ndist/*.zip")
         .run();
@@ -393,10 +388,8 @@ fn a_glob_that_matches_nothing_fails_before_anything_is_written() {
 
 #[test]
 fn the_dry_run_and_tagship_release_show_the_assets() {
-    let gh = FakeGitHub::start_with_repo(REPO, TOKEN);
-    let dir = workspace("dry-run");
-    let built = support::sample_layout("assets-dry-run", 48, 1, 10_000);
-    let run = release_run(&gh, &dir, &built, &image("assets-dry-run"))
+    let (gh, dir, built, image) = set_up("dry-run", 48);
+    let run = release_run(&gh, &dir, &built, &image)
         .input("push", "false")
         .run();
     ok(&run);
@@ -415,7 +408,7 @@ fn the_dry_run_and_tagship_release_show_the_assets() {
 
     // The command line: `tagship release --asset` for the image pushed already, the globs from
     // the working directory.
-    let image = image("assets-cli");
+    let image = fresh_image("assets-cli");
     let pushed = release_run(&gh, &dir, &built, &image)
         .input("release", "false")
         .run();

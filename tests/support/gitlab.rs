@@ -40,6 +40,22 @@
 //!   tag `protect_container_tag` names (403 "403 Forbidden", as a protection rule answers). A
 //!   deleted tag leaves the listing and is recorded (`deleted_container_tags`); the manifest
 //!   stays in the registry, as on GitLab until its garbage collection.
+//! - Generic packages (release assets): `PUT packages/generic/NAME/VERSION/FILE` makes the package
+//!   when it is new and adds the file, answering 201 `{"message":"201 Created"}`, or the package
+//!   file record with `select=package_file`. Names follow GitLab's docs: a package name and a
+//!   file name of letters, digits, `.`, `_`, `-`; a version matching `\A(\.?[\w\+-]+\.?)+\z`;
+//!   anything else is 400 `{"error":"file_name is invalid"}` (or `package_name`,
+//!   `package_version`). Duplicates are allowed, as GitLab's default setting has it: a second
+//!   upload of a file name adds a second file. `GET packages` filters by `package_type`,
+//!   `package_name` (fuzzy: a part of the name, any case) and `package_version` (exact);
+//!   `package_files` lists a package's files oldest first, each with `file_sha256` (the fake gives
+//!   `file_md5` and `file_sha1` as null, as an instance in FIPS mode leaves md5 out; tagship reads
+//!   the sha256 alone); deleting a package file is 204. The job token may do all of these: its
+//!   user is a Maintainer of the project (deleting a package file takes that role); a `read_api`
+//!   token may read them.
+//! - Release links: `GET releases/:tag/assets/links` (404 without the release) and `POST` one
+//!   (`name`, `url`, `link_type`): a name or URL the release links already is 400
+//!   `{"message":{"name":["has already been taken"]}}`, as GitLab renders the link's errors.
 //! - `fail_next` answers the next matching request with a status: 429 is GitLab's throttle,
 //!   "Retry later" as text with `Retry-After: 1`; others are `{"message": "<status> <reason>"}`.
 //!   With `apply_first` the request is carried out first (a create creates). `redirect_next`
@@ -54,6 +70,7 @@ use hyper::header::HeaderMap;
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
 
 use super::fake_http::{
     Body, Payload, Reply, Server, fake_sha, is_full_sha, parse_query, percent_decode, receive,
@@ -92,6 +109,26 @@ pub struct Link {
     pub name: String,
     pub url: String,
     pub link_type: String,
+}
+
+/// A file of a generic package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageFile {
+    pub id: u64,
+    pub file_name: String,
+    pub size: u64,
+    /// Hex.
+    pub sha256: String,
+    pub created_at: String,
+}
+
+/// A generic package of the project.
+struct Package {
+    id: u64,
+    name: String,
+    version: String,
+    created_at: String,
+    files: Vec<PackageFile>,
 }
 
 /// One request as the fake answered it.
@@ -261,6 +298,17 @@ impl FakeGitLab {
         self.lock().protected_container_tags.insert(tag.to_string());
     }
 
+    /// The files of the generic package `name` `version`, in the order uploaded (none when
+    /// there is no such package).
+    pub fn package_files(&self, name: &str, version: &str) -> Vec<PackageFile> {
+        self.lock()
+            .packages
+            .iter()
+            .find(|p| p.name == name && p.version == version)
+            .map(|p| p.files.clone())
+            .unwrap_or_default()
+    }
+
     /// Every request answered so far.
     pub fn requests(&self) -> Vec<Seen> {
         self.lock().requests.clone()
@@ -331,6 +379,9 @@ struct State {
     containers: Vec<Container>,
     protected_container_tags: HashSet<String>,
     deleted_container_tags: Vec<String>,
+    packages: Vec<Package>,
+    last_package_id: u64,
+    last_package_file_id: u64,
 }
 
 fn message(status: u16, text: &str) -> Reply {
@@ -391,6 +442,12 @@ enum Endpoint {
     ListContainerTags(String),
     GetContainerTag(String, String),
     DeleteContainerTag(String, String),
+    UploadPackageFile(String, String, String),
+    ListPackages,
+    ListPackageFiles(String),
+    DeletePackageFile(String, String),
+    ListReleaseLinks(String),
+    CreateReleaseLink(String),
 }
 
 impl Endpoint {
@@ -415,6 +472,22 @@ impl Endpoint {
             ("DELETE", ["registry", "repositories", id, "tags", tag]) => {
                 Endpoint::DeleteContainerTag(id.to_string(), tag.to_string())
             }
+            ("PUT", ["packages", "generic", name, version, file]) => {
+                Endpoint::UploadPackageFile(name.to_string(), version.to_string(), file.to_string())
+            }
+            ("GET", ["packages"]) => Endpoint::ListPackages,
+            ("GET", ["packages", id, "package_files"]) => {
+                Endpoint::ListPackageFiles(id.to_string())
+            }
+            ("DELETE", ["packages", id, "package_files", file]) => {
+                Endpoint::DeletePackageFile(id.to_string(), file.to_string())
+            }
+            ("GET", ["releases", tag, "assets", "links"]) => {
+                Endpoint::ListReleaseLinks(tag.to_string())
+            }
+            ("POST", ["releases", tag, "assets", "links"]) => {
+                Endpoint::CreateReleaseLink(tag.to_string())
+            }
             _ => return None,
         })
     }
@@ -428,6 +501,9 @@ impl Endpoint {
                 | Endpoint::CreateTag
                 | Endpoint::DeleteTag(_)
                 | Endpoint::DeleteContainerTag(..)
+                | Endpoint::UploadPackageFile(..)
+                | Endpoint::DeletePackageFile(..)
+                | Endpoint::CreateReleaseLink(_)
         );
         match (token, self) {
             (
@@ -473,6 +549,9 @@ impl State {
             containers: Vec::new(),
             protected_container_tags: HashSet::new(),
             deleted_container_tags: Vec::new(),
+            packages: Vec::new(),
+            last_package_id: 300,
+            last_package_file_id: 900,
         }
     }
 
@@ -538,7 +617,7 @@ impl State {
         }
     }
 
-    fn route(&mut self, request: &Parts, body: &[u8]) -> Reply {
+    fn route(&mut self, request: &Parts, raw_body: &[u8]) -> Reply {
         let (method, path, query) = (
             &request.method,
             request.uri.path(),
@@ -562,10 +641,12 @@ impl State {
         if let Some(refused) = endpoint.refuses(token) {
             return refused;
         }
-        let body = if *method == Method::GET || *method == Method::DELETE {
+        // A package file's body is the file, not JSON.
+        let raw = matches!(endpoint, Endpoint::UploadPackageFile(..));
+        let body = if *method == Method::GET || *method == Method::DELETE || raw {
             Map::new()
         } else {
-            match serde_json::from_slice::<Value>(body) {
+            match serde_json::from_slice::<Value>(raw_body) {
                 Ok(Value::Object(map)) => map,
                 _ => return message(400, "400 Bad request - the body is not a JSON object"),
             }
@@ -586,11 +667,11 @@ impl State {
                 ..
             }) => {
                 if apply_first {
-                    let _ = self.serve_endpoint(endpoint, query, &body);
+                    let _ = self.serve_endpoint(endpoint, query, &body, raw_body);
                 }
                 injected(status)
             }
-            None => self.serve_endpoint(endpoint, query, &body),
+            None => self.serve_endpoint(endpoint, query, &body, raw_body),
         }
     }
 
@@ -599,8 +680,49 @@ impl State {
         endpoint: Endpoint,
         query: &str,
         body: &Map<String, Value>,
+        raw: &[u8],
     ) -> Reply {
         match endpoint {
+            Endpoint::UploadPackageFile(name, version, file) => {
+                self.upload_package_file(&name, &version, &file, query, raw)
+            }
+            Endpoint::ListPackages => self.list_packages(query),
+            Endpoint::ListPackageFiles(id) => match self.package(&id) {
+                Ok(package) => {
+                    let files = package
+                        .files
+                        .iter()
+                        .map(|f| package_file_json(package.id, f))
+                        .collect();
+                    paginated(files, query)
+                }
+                Err(refused) => refused,
+            },
+            Endpoint::DeletePackageFile(id, file) => {
+                let index = match self.package(&id) {
+                    Ok(package) => self.packages.iter().position(|p| p.id == package.id),
+                    Err(refused) => return refused,
+                };
+                let Some(package) = index.map(|i| &mut self.packages[i]) else {
+                    return not_found("Package Not Found");
+                };
+                let before = package.files.len();
+                package.files.retain(|f| f.id.to_string() != file);
+                if package.files.len() == before {
+                    return not_found("Not found");
+                }
+                self.tick();
+                Reply::empty(204)
+            }
+            Endpoint::ListReleaseLinks(tag) => {
+                match self.releases.iter().find(|r| r.tag_name == tag) {
+                    Some(release) => {
+                        paginated(release.links.iter().map(link_json).collect(), query)
+                    }
+                    None => not_found("Not found"),
+                }
+            }
+            Endpoint::CreateReleaseLink(tag) => self.create_release_link(&tag, body),
             Endpoint::GetRelease(tag) => match self.releases.iter().find(|r| r.tag_name == tag) {
                 Some(release) => Reply::json(200, self.release_json(release)),
                 None => not_found("Not Found"),
@@ -670,18 +792,152 @@ impl State {
         }
     }
 
-    /// The container repository `id` names: 400 when it is not a number, as GitLab validates it.
-    fn container(&self, id: &str) -> Result<&Container, Reply> {
-        let Ok(id) = id.parse::<u64>() else {
-            return Err(Reply::json(
-                400,
-                json!({ "error": "repository_id is invalid" }),
-            ));
+    /// The package `id` names.
+    fn package(&self, id: &str) -> Result<&Package, Reply> {
+        by_id(
+            &self.packages,
+            id,
+            |p| p.id,
+            "package_id",
+            "Package Not Found",
+        )
+    }
+
+    /// A file put into the generic package `name` `version`, which is made when it is new; a
+    /// file name the package holds already is added again (duplicates allowed).
+    fn upload_package_file(
+        &mut self,
+        name: &str,
+        version: &str,
+        file: &str,
+        query: &str,
+        content: &[u8],
+    ) -> Reply {
+        let plain = |text: &str| {
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         };
-        self.containers
+        let version_ok = !version.is_empty()
+            && version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+            && version.chars().any(|c| c != '.')
+            && !version.contains("...");
+        for (field, ok) in [
+            ("package_name", plain(name)),
+            ("package_version", version_ok),
+            ("file_name", plain(file)),
+        ] {
+            if !ok {
+                return Reply::json(400, json!({ "error": format!("{field} is invalid") }));
+            }
+        }
+        let now = self.tick();
+        let index = match self
+            .packages
             .iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| not_found("Repository Not Found"))
+            .position(|p| p.name == name && p.version == version)
+        {
+            Some(index) => index,
+            None => {
+                self.last_package_id += 1;
+                self.packages.push(Package {
+                    id: self.last_package_id,
+                    name: name.to_string(),
+                    version: version.to_string(),
+                    created_at: now.clone(),
+                    files: Vec::new(),
+                });
+                self.packages.len() - 1
+            }
+        };
+        self.last_package_file_id += 1;
+        let stored = PackageFile {
+            id: self.last_package_file_id,
+            file_name: file.to_string(),
+            size: content.len() as u64,
+            sha256: format!("{:x}", Sha256::digest(content)),
+            created_at: now,
+        };
+        let package = &mut self.packages[index];
+        package.files.push(stored.clone());
+        let select = parse_query(query)
+            .into_iter()
+            .any(|(k, v)| k == "select" && v == "package_file");
+        if select {
+            let mut json = package_file_json(package.id, &stored);
+            json["updated_at"] = json!(stored.created_at);
+            json["file_store"] = json!(1);
+            json["file"] =
+                json!({ "url": format!("/packages/{}/files/{}/{file}", package.id, stored.id) });
+            Reply::json(201, json)
+        } else {
+            message(201, "201 Created")
+        }
+    }
+
+    /// The project's packages (all generic), oldest first, filtered as GitLab filters them.
+    fn list_packages(&self, query: &str) -> Reply {
+        let params = parse_query(query);
+        let given = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let items = self
+            .packages
+            .iter()
+            .filter(|_| given("package_type").is_none_or(|t| t == "generic"))
+            .filter(|p| {
+                given("package_name")
+                    .is_none_or(|n| p.name.to_lowercase().contains(&n.to_lowercase()))
+            })
+            .filter(|p| given("package_version").is_none_or(|v| p.version == v))
+            .map(|p| {
+                json!({
+                    "id": p.id,
+                    "name": p.name,
+                    "version": p.version,
+                    "package_type": "generic",
+                    "status": "default",
+                    "_links": { "web_path": format!("/{}/-/packages/{}", self.path, p.id) },
+                    "created_at": p.created_at,
+                    "last_downloaded_at": null,
+                    "tags": [],
+                })
+            })
+            .collect();
+        paginated(items, query)
+    }
+
+    /// A link added to a release: a name and an http(s) URL, neither linked already.
+    fn create_release_link(&mut self, tag: &str, body: &Map<String, Value>) -> Reply {
+        let Some(index) = self.releases.iter().position(|r| r.tag_name == tag) else {
+            return not_found("Not found");
+        };
+        let taken = self.releases[index].links.clone();
+        let link = match self.link(body, &taken, "", "link_type") {
+            Ok(link) => link,
+            Err(refused) => return refused,
+        };
+        let json = link_json(&link);
+        self.releases[index].links.push(link);
+        self.tick();
+        Reply::json(201, json)
+    }
+
+    /// The container repository `id` names.
+    fn container(&self, id: &str) -> Result<&Container, Reply> {
+        by_id(
+            &self.containers,
+            id,
+            |c| c.id,
+            "repository_id",
+            "Repository Not Found",
+        )
     }
 
     /// The project's container repositories, with their tags (`tags=true`) and how many
@@ -787,63 +1043,73 @@ impl State {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let mut names = HashSet::new();
-        let mut urls = HashSet::new();
         let mut links = Vec::new();
         for link in given {
-            if let Some(refused) = unmodelled(
-                link.as_object().unwrap_or(&Map::new()),
-                &["name", "url", "link_type"],
-            ) {
-                return Err(refused);
-            }
-            let field = |name: &str| {
-                link.get(name)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let (name, url) = (field("name"), field("url"));
-            let link_type = match field("link_type").as_str() {
-                "" => "other".to_string(),
-                known @ ("other" | "runbook" | "image" | "package") => known.to_string(),
-                _ => {
-                    return Err(Reply::json(
-                        400,
-                        json!({ "error": "assets[links][link_type] does not have a valid value" }),
-                    ));
-                }
-            };
-            let invalid = |field: &str, problem: &str| {
-                Reply::json(
-                    400,
-                    json!({ "message": { format!("links.{field}"): [problem] } }),
-                )
-            };
-            if name.is_empty() {
-                return Err(invalid("name", "can't be blank"));
-            }
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(invalid(
-                    "url",
-                    "is blocked: Only allowed schemes are http, https, ftp",
-                ));
-            }
-            if !names.insert(name.clone()) {
-                return Err(invalid("name", "has already been taken"));
-            }
-            if !urls.insert(url.clone()) {
-                return Err(invalid("url", "has already been taken"));
-            }
-            self.last_link_id += 1;
-            links.push(Link {
-                id: self.last_link_id,
-                name,
-                url,
-                link_type,
-            });
+            let fields = link.as_object().cloned().unwrap_or_default();
+            let made = self.link(&fields, &links, "links.", "assets[links][link_type]")?;
+            links.push(made);
         }
         Ok(links)
+    }
+
+    /// One link as `given` describes it: a name and an http(s) URL, neither among `taken`, of a
+    /// known type. A refusal names a field after `prefix`, and the type as `type_param`.
+    fn link(
+        &mut self,
+        given: &Map<String, Value>,
+        taken: &[Link],
+        prefix: &str,
+        type_param: &str,
+    ) -> Result<Link, Reply> {
+        if let Some(refused) = unmodelled(given, &["name", "url", "link_type"]) {
+            return Err(refused);
+        }
+        let field = |name: &str| {
+            given
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (name, url) = (field("name"), field("url"));
+        let link_type = match field("link_type").as_str() {
+            "" => "other".to_string(),
+            known @ ("other" | "runbook" | "image" | "package") => known.to_string(),
+            _ => {
+                return Err(Reply::json(
+                    400,
+                    json!({ "error": format!("{type_param} does not have a valid value") }),
+                ));
+            }
+        };
+        let invalid = |field: &str, problem: &str| {
+            Reply::json(
+                400,
+                json!({ "message": { format!("{prefix}{field}"): [problem] } }),
+            )
+        };
+        if name.is_empty() {
+            return Err(invalid("name", "can't be blank"));
+        }
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(invalid(
+                "url",
+                "is blocked: Only allowed schemes are http, https, ftp",
+            ));
+        }
+        if taken.iter().any(|l| l.name == name) {
+            return Err(invalid("name", "has already been taken"));
+        }
+        if taken.iter().any(|l| l.url == url) {
+            return Err(invalid("url", "has already been taken"));
+        }
+        self.last_link_id += 1;
+        Ok(Link {
+            id: self.last_link_id,
+            name,
+            url,
+            link_type,
+        })
     }
 
     fn update_release(&mut self, tag: &str, body: &Map<String, Value>) -> Reply {
@@ -988,19 +1254,7 @@ impl State {
             .iter()
             .map(|format| json!({ "format": format, "url": format!("{tag_url}/archive.{format}") }))
             .collect();
-        let links: Vec<Value> = r
-            .links
-            .iter()
-            .map(|l| {
-                json!({
-                    "id": l.id,
-                    "name": l.name,
-                    "url": l.url,
-                    "direct_asset_url": l.url,
-                    "link_type": l.link_type,
-                })
-            })
-            .collect();
+        let links: Vec<Value> = r.links.iter().map(link_json).collect();
         json!({
             "name": r.name,
             "tag_name": r.tag_name,
@@ -1058,6 +1312,52 @@ fn paginated(items: Vec<Value>, query: &str) -> Reply {
         .header("x-total", total.to_string())
         .header("x-total-pages", pages.to_string())
         .header("x-next-page", next)
+}
+
+/// The item of `items` whose id is `id`: 400 naming `field` when it is not a number, as GitLab
+/// validates it, and 404 `missing` when there is none.
+fn by_id<'a, T>(
+    items: &'a [T],
+    id: &str,
+    id_of: impl Fn(&T) -> u64,
+    field: &str,
+    missing: &str,
+) -> Result<&'a T, Reply> {
+    let Ok(id) = id.parse::<u64>() else {
+        return Err(Reply::json(
+            400,
+            json!({ "error": format!("{field} is invalid") }),
+        ));
+    };
+    items
+        .iter()
+        .find(|item| id_of(item) == id)
+        .ok_or_else(|| not_found(missing))
+}
+
+/// A release link as GitLab shows it.
+fn link_json(l: &Link) -> Value {
+    json!({
+        "id": l.id,
+        "name": l.name,
+        "url": l.url,
+        "direct_asset_url": l.url,
+        "link_type": l.link_type,
+    })
+}
+
+/// A package file as GitLab lists it.
+fn package_file_json(package: u64, f: &PackageFile) -> Value {
+    json!({
+        "id": f.id,
+        "package_id": package,
+        "created_at": f.created_at,
+        "file_name": f.file_name,
+        "size": f.size,
+        "file_md5": null,
+        "file_sha1": null,
+        "file_sha256": f.sha256,
+    })
 }
 
 /// A container tag as GitLab lists it.

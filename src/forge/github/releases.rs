@@ -160,15 +160,37 @@ pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, Gi
 /// Publishes draft `id` (and makes it the latest when `make_latest`): the last write of a
 /// release with assets.
 async fn publish(gh: &GitHub, id: u64, make_latest: bool) -> Result<Release, GitHubError> {
-    let operation = "publish release";
-    let mut patch = json!({ "draft": false });
+    write(
+        gh,
+        "publish release",
+        id,
+        json!({ "draft": false }),
+        make_latest,
+    )
+    .await
+}
+
+/// PATCHes release `id` with `fields` (and `make_latest`). The same PATCH twice writes once:
+/// safe to repeat.
+async fn write(
+    gh: &GitHub,
+    operation: &str,
+    id: u64,
+    mut fields: serde_json::Value,
+    make_latest: bool,
+) -> Result<Release, GitHubError> {
     if make_latest {
-        patch["make_latest"] = json!("true");
+        fields["make_latest"] = json!("true");
     }
     let route = gh.route(&format!("/releases/{id}"));
-    // Publishing twice is publishing once: safe to repeat.
     let answer = gh
-        .call(operation, Method::PATCH, &route, Some(&patch), Repeat::Safe)
+        .call(
+            operation,
+            Method::PATCH,
+            &route,
+            Some(&fields),
+            Repeat::Safe,
+        )
         .await?;
     gh.expect(operation, &answer, WRITE)
 }
@@ -261,17 +283,14 @@ async fn patch(
     body: &str,
     make_latest: bool,
 ) -> Result<(Release, ReleaseAction), GitHubError> {
-    let operation = "update release";
-    let mut patch = json!({ "body": body });
-    if make_latest {
-        patch["make_latest"] = json!("true");
-    }
-    let route = gh.route(&format!("/releases/{id}"));
-    // A PATCH of the same body is safe to repeat.
-    let answer = gh
-        .call(operation, Method::PATCH, &route, Some(&patch), Repeat::Safe)
-        .await?;
-    let updated: Release = gh.expect(operation, &answer, WRITE)?;
+    let updated = write(
+        gh,
+        "update release",
+        id,
+        json!({ "body": body }),
+        make_latest,
+    )
+    .await?;
     tracing::info!(
         "updated release {} ({})",
         updated.tag_name,

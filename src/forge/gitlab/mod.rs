@@ -1,6 +1,7 @@
 //! The GitLab REST adapter (API v4 at `CI_API_V4_URL`, so self-managed instances work), on our
-//! own reqwest client with tagship's retries: releases ([`releases`]), the repository's tags
-//! and comparisons ([`repository`]), and the project's container registry ([`registry`]). Every call goes through [`GitLab::call`], which sees the
+//! own reqwest client with tagship's retries: releases ([`releases`]), the files of their
+//! generic package ([`packages`]), the repository's tags and comparisons ([`repository`]), and
+//! the project's container registry ([`registry`]). Every call goes through [`GitLab::call`], which sees the
 //! whole answer (status, `Retry-After`, GitLab's message) and reads its body under a bound.
 //!
 //! The token is the job's own (`CI_JOB_TOKEN`, sent as `JOB-TOKEN`) or a project, group or
@@ -8,11 +9,14 @@
 //! `Authorization` header, which reqwest drops on a redirect to another host; so the client
 //! follows a redirect only within the API's own origin, and reports any other.
 
+pub mod packages;
 pub mod registry;
 pub mod releases;
 pub mod repository;
 
-use http::header::{ACCEPT, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
+use http::header::{
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION, RETRY_AFTER,
+};
 use http::{HeaderMap, Method};
 use percent_encoding::utf8_percent_encode;
 use reqwest::Url;
@@ -83,6 +87,8 @@ pub enum GitLabError {
         project: String,
         message: String,
     },
+    #[error(transparent)]
+    AssetChanged(#[from] crate::forge::AssetChanged),
     #[error("{0}")]
     Setup(String),
 }
@@ -121,6 +127,15 @@ impl Access {
             });
         }
         GitLab::connect(self, RetryPolicy::default())
+    }
+
+    /// `{api}/projects/{id, or the URL-encoded path}`: where the project's API calls go.
+    pub fn project_api_url(&self) -> String {
+        format!(
+            "{}/projects/{}",
+            self.api_url.trim().trim_end_matches('/'),
+            utf8_percent_encode(&self.project, PATH_SEGMENT)
+        )
     }
 }
 
@@ -221,10 +236,7 @@ impl GitLab {
         value.set_sensitive(true);
         Ok(GitLab {
             http,
-            base: format!(
-                "{api}/projects/{}",
-                utf8_percent_encode(&access.project, PATH_SEGMENT)
-            ),
+            base: access.project_api_url(),
             api,
             project: access.project.clone(),
             token_header: (HeaderName::from_static(name), value),
@@ -257,16 +269,37 @@ impl GitLab {
             .send()
             .await
             .map_err(|e| SendError::Http(Box::new(e)))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = crate::http::read(response, MAX_ANSWER_BYTES).await?;
-        // Lossy: an answer that is not UTF-8 is still an answer, shown as best it can be.
-        Ok(Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            gave_up: None,
-        })
+        Ok(Answer::read(response, MAX_ANSWER_BYTES).await?)
+    }
+
+    /// Sends `body`, `length` bytes streamed, with `method` to `url`, once: a write of a file is
+    /// tried again by its caller, after reading whether it was applied.
+    pub async fn send_stream(
+        &self,
+        operation: &str,
+        method: Method,
+        url: &str,
+        body: reqwest::Body,
+        length: u64,
+    ) -> Result<Answer, GitLabError> {
+        let (name, value) = &self.token_header;
+        let sent = self
+            .http
+            .request(method, url)
+            .header(name, value)
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, length)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport(operation, describe(&e)))?;
+        Answer::read(sent, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match SendError::from(e) {
+                SendError::TooLarge => self.too_large(operation),
+                SendError::Http(e) => self.transport(operation, describe(&*e)),
+            })
     }
 
     /// Sends a request; 408, 429, 5xx and dropped connections are retried with backoff (after

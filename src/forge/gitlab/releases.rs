@@ -3,11 +3,15 @@
 //! its description updated. A create that meets a release made since it was observed (409 from
 //! a concurrent run, or a create GitLab applied but answered badly) updates that one instead,
 //! with the notes merged into its description.
+//!
+//! A release with assets (`release-assets`) gets them after its files are in the project's
+//! generic package ([`super::packages`]): GitLab has no drafts, so the release is made (or
+//! its missing links added) last, and no link names a file that is not there.
 
 use http::Method;
 use serde_json::json;
 
-use super::{GitLab, GitLabError, project_not_found, segment};
+use super::{GitLab, GitLabError, packages, project_not_found, segment};
 use crate::forge::{AppliedRelease, ReleaseAction};
 use crate::http::retry::{Attempts, Repeat, RetryPolicy, is_retryable_status};
 use crate::plan::notes::merge_body;
@@ -74,26 +78,43 @@ pub async fn now(gl: &GitLab, tag: &str) -> Result<ReleasesNow, GitLabError> {
 /// Carries out a plan's release step: creates the release, writes the planned description of
 /// the one there, or leaves it.
 pub async fn apply(gl: &GitLab, step: &ReleaseStep) -> Result<AppliedRelease, GitLabError> {
-    let (release, action) = match step.change {
+    // The files first: the release (and its links) comes after every one is in.
+    let assets = match &step.package {
+        Some(package) if !step.assets.is_empty() => {
+            packages::apply(gl, package, &step.assets).await?
+        }
+        _ => Vec::new(),
+    };
+    let (url, mut action) = match step.change {
         ReleaseChange::Unchanged => {
             tracing::info!("release {} is up to date", step.tag_name);
-            return Ok(AppliedRelease {
-                id: None,
-                url: step.url.clone().unwrap_or_default(),
-                tag: step.tag_name.clone(),
-                action: ReleaseAction::Unchanged,
-                assets: Vec::new(),
-            });
+            (
+                step.url.clone().unwrap_or_default(),
+                ReleaseAction::Unchanged,
+            )
         }
-        ReleaseChange::Update => put(gl, &step.tag_name, &step.body).await?,
-        ReleaseChange::Create | ReleaseChange::CreateOrUpdate => create(gl, step).await?,
+        ReleaseChange::Update => {
+            let (release, action) = put(gl, &step.tag_name, &step.body).await?;
+            (release.page(), action)
+        }
+        ReleaseChange::Create | ReleaseChange::CreateOrUpdate => {
+            let (release, action) = create(gl, step).await?;
+            (release.page(), action)
+        }
     };
+    // A release made now has its links; one that was there (or made meanwhile) gets the missing.
+    if action != ReleaseAction::Created && !step.asset_links.is_empty() {
+        packages::add_links(gl, &step.tag_name, &step.asset_links).await?;
+        if action == ReleaseAction::Unchanged {
+            action = ReleaseAction::Updated;
+        }
+    }
     Ok(AppliedRelease {
         id: None,
-        url: release.page(),
-        tag: release.tag_name,
+        url,
+        tag: step.tag_name.clone(),
         action,
-        assets: Vec::new(),
+        assets,
     })
 }
 
@@ -103,6 +124,11 @@ async fn create(gl: &GitLab, step: &ReleaseStep) -> Result<(Release, ReleaseActi
         .links
         .iter()
         .map(|l| json!({ "name": l.name, "url": l.url, "link_type": "image" }))
+        .chain(
+            step.asset_links
+                .iter()
+                .map(|l| json!({ "name": l.name, "url": l.url, "link_type": l.link_type })),
+        )
         .collect();
     let mut body = json!({
         "tag_name": step.tag_name,

@@ -36,6 +36,7 @@ fn intent(writes: bool) -> Intent {
             has_token: true,
             job_token_only: false,
             assets: Vec::new(),
+            project_api_url: None,
         },
         git_tags: false,
         prune: None,
@@ -290,6 +291,112 @@ fn a_gitlab_release_says_how_what_github_has_maps() {
     }
     let again = decide(&ctx, &plan, &wants, &seen).unwrap().release.unwrap();
     assert_eq!(again.change, ReleaseChange::Unchanged);
+}
+
+/// On GitLab the assets are planned against the generic package, which outlives a failed run's
+/// release; no draft is held (GitLab has none), and the links the release lacks are planned.
+#[test]
+fn gitlab_assets_are_planned_against_the_package_and_linked_from_the_release() {
+    use crate::plan::assets::{AssetAction, AssetFile, ExistingAsset, with_sums};
+    use crate::plan::generic_package::{ExistingLink, PackageNow};
+    let ctx = Context {
+        forge: ForgeKind::GitLab,
+        ..fixture::tag_push("v2.0.0")
+    };
+    let images = ["registry.gitlab.example:5050/group/app"];
+    let plan = metadata(&ctx, &images);
+    let mut seen = observed(&images);
+    seen.releases = Some(ReleasesNow::default());
+    let file = |name: &str, digest: &str| AssetFile {
+        name: name.into(),
+        path: Some(format!("dist/{name}")),
+        location: None,
+        size: 4,
+        digest: digest.into(),
+        content_type: "application/gzip".into(),
+        generated: None,
+    };
+    let mut wants = intent(true);
+    wants.release.assets = with_sums(vec![file("a.tar.gz", NEW), file("b.tar.gz", OLD)]);
+    wants.release.project_api_url = Some("https://gitlab.example/api/v4/projects/7".into());
+    let api = "https://gitlab.example/api/v4/projects/7/packages/generic";
+    // An earlier run uploaded a.tar.gz, then failed before the release was made.
+    seen.release_package = Some(PackageNow {
+        id: Some(31),
+        files: vec![ExistingAsset {
+            id: 90,
+            name: "a.tar.gz".into(),
+            size: 4,
+            digest: Some(NEW.into()),
+            uploaded: true,
+        }],
+        links: Vec::new(),
+    });
+    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
+    let release = run.release.unwrap();
+    assert_eq!(release.change, ReleaseChange::Create);
+    assert!(!release.publish_after_assets, "GitLab has no drafts");
+    // The project `Octo/Hello-World`: its name, and the tag without its `v`.
+    let package = release.package.as_ref().unwrap();
+    assert_eq!(
+        (package.name.as_str(), package.version.as_str(), package.id),
+        ("Hello-World", "2.0.0", Some(31))
+    );
+    let actions: Vec<_> = release.assets.iter().map(|a| a.action.clone()).collect();
+    assert_eq!(
+        actions,
+        [
+            AssetAction::Unchanged { id: 90 },
+            AssetAction::Upload,
+            AssetAction::Upload
+        ]
+    );
+    let links: Vec<(&str, &str)> = release
+        .asset_links
+        .iter()
+        .map(|l| (l.name.as_str(), l.url.as_str()))
+        .collect();
+    let url = |file: &str| format!("{api}/{}/2.0.0/{file}", package.name);
+    assert_eq!(
+        links,
+        [
+            ("a.tar.gz", url("a.tar.gz").as_str()),
+            ("b.tar.gz", url("b.tar.gz").as_str()),
+            ("SHA256SUMS", url("SHA256SUMS").as_str()),
+        ]
+    );
+    // The release there links a.tar.gz already: only the others are added.
+    seen.releases = Some(ReleasesNow {
+        ours: Some(ExistingRelease {
+            html_url: "https://gitlab.example/group/app/-/releases/v2.0.0".into(),
+            body: Some(release.body.clone()),
+            ..ExistingRelease::default()
+        }),
+        stable_tags: Vec::new(),
+    });
+    if let Some(package) = seen.release_package.as_mut() {
+        package.links = vec![ExistingLink {
+            name: "a.tar.gz".into(),
+            url: url("a.tar.gz"),
+        }];
+    }
+    let release = decide(&ctx, &plan, &wants, &seen).unwrap().release.unwrap();
+    assert_eq!(release.change, ReleaseChange::Unchanged);
+    let names: Vec<&str> = release
+        .asset_links
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(names, ["b.tar.gz", "SHA256SUMS"]);
+    // A tag GitLab takes as no package version fails the plan, before anything is pushed.
+    let odd = Context {
+        forge: ForgeKind::GitLab,
+        ..fixture::tag_push("release/2.0")
+    };
+    let plan = metadata(&odd, &images);
+    wants.release.mode = ReleaseMode::Always;
+    let error = decide(&odd, &plan, &wants, &seen).unwrap_err();
+    assert!(matches!(error, DecideError::GenericPackage(_)), "{error}");
 }
 
 /// `git-tags` needs GitLab's Tags API, which the job token cannot call: the plan fails before

@@ -1,7 +1,8 @@
 # tagship's action image: one static musl binary on scratch, with CA certificates, nothing else;
 # and its GitLab variant (target `gitlab`), the same binary beside a shell.
 # The release workflow (.github/workflows/release.yml) builds both for linux/amd64 and linux/arm64;
-# a workflow that says `uses: OWNER/tagship@…` without a prebuilt image builds it from here.
+# action.yml pulls the image a release published; .github/actions/dev/action.yml (this
+# repository's release job) builds it from here.
 # tests/image/ lints this file (hadolint), checks the rules below and replays every stage
 # step by step (scripts/test), so a step that fails here fails the tests first.
 

@@ -213,6 +213,11 @@ pub struct PushFlags {
     /// or none (default).
     #[arg(long = "fail-on-severity", value_name = "SEVERITY")]
     pub fail_on_severity: Option<String>,
+    /// A container action's action.yml: on a semver tag push, stop before pushing unless its
+    /// `runs.image` is `docker://` one of the references pushed (the version's tag, or the
+    /// digest).
+    #[arg(long, value_name = "FILE")]
+    pub action_file: Option<String>,
     /// Check the source and the registries and print the run plan; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -378,6 +383,7 @@ pub(crate) fn push_source(
         "--fail-on-severity",
         push.fail_on_severity.clone(),
     );
+    line.text("action-file", "--action-file", push.action_file.clone());
     connect.declare(&mut line);
     let mut settings = Settings::command_line(env, line)?;
     if let Some(on_conflict) = push.on_conflict {

@@ -107,6 +107,9 @@ impl Error {
             Error::Release(_) => "Release failed",
             Error::Retention(e) if e.is_input() => "Invalid input",
             Error::Retention(_) => "Retention failed",
+            Error::Decide(e) if matches!(e.as_ref(), DecideError::ActionFile(_)) => {
+                "The action file names another image"
+            }
             Error::Decide(e) if e.is_input() => "Invalid input",
             Error::Decide(e) if matches!(e.as_ref(), DecideError::ScanGate { .. }) => {
                 "Vulnerabilities found"
@@ -188,6 +191,7 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("scan-report", "--scan-report"),
     ("fail-on-severity", "--fail-on-severity"),
     ("check-only", "tagship check"),
+    ("action-file", "--action-file"),
 ];
 
 /// Inputs named bare in advice (`use \`older-than\``) whose names mean nothing else.

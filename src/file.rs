@@ -18,6 +18,8 @@ pub const MAX_ATTACHMENT: u64 = 128 << 20;
 /// A vulnerability scan report (`scan-report`): a full Trivy report of a large image, every
 /// package listed, is tens of MiB.
 pub const MAX_SCAN_REPORT: u64 = 128 << 20;
+/// A GitHub Action's `action.yml` (`action-file`): a few KiB of inputs and their descriptions.
+pub const MAX_ACTION_FILE: u64 = 1 << 20;
 /// An OpenVEX document given in `attach` that the scan gate reads: kilobytes as tools write them.
 pub const MAX_OPENVEX: u64 = 16 << 20;
 

@@ -41,6 +41,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "push",
     "check-only",
     "git-tags",
+    "action-file",
     "prune",
     "keep",
     "keep-majors",

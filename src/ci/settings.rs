@@ -17,6 +17,7 @@ use crate::forge::gitlab::TokenKind;
 use crate::http::retry::RetryPolicy;
 use crate::output::actions::add_mask;
 use crate::output::log::Style;
+use crate::plan::action_file::ActionFile;
 use crate::plan::attach::{self, AttachEntry};
 use crate::plan::notes;
 use crate::plan::publish::{OnConflict, PushMode};
@@ -49,6 +50,8 @@ pub struct Settings {
     pub attach: AttachSettings,
     /// The vulnerability gate: `scan-report`, `fail-on-severity`.
     pub scan: ScanSettings,
+    /// `action-file`: the action's `action.yml`, read, whose image a release must push.
+    pub action_file: Option<ActionFile>,
     /// On GitLab, the dotenv file the outputs go to (`TAGSHIP_DOTENV`, `--dotenv`; relative to
     /// the working directory).
     pub dotenv: std::path::PathBuf,
@@ -443,6 +446,7 @@ impl Settings {
                 ..AttachSettings::default()
             },
             scan: ScanSettings::default(),
+            action_file: None,
             dotenv: vars
                 .get("TAGSHIP_DOTENV")
                 .map(|p| p.trim())
@@ -592,6 +596,10 @@ impl Settings {
             &base("release-assets"),
         )?;
         release.git_tags = inputs.bool("git-tags", false)?;
+        settings.action_file = match inputs.string("action-file") {
+            "" => None,
+            path => Some(read_action_file(&base("action-file"), path)?),
+        };
 
         let retention = &mut settings.retention;
         retention.enabled = inputs.bool("prune", false)?;
@@ -682,6 +690,68 @@ fn read_template(base: &Path, path: &str) -> Result<(String, String), Error> {
         })?;
     notes::check(&text, path).map_err(ReleaseError::from)?;
     Ok((path.to_string(), text))
+}
+
+/// Reads the action file at `path` (relative to `base`, the repository): `runs.using`, and
+/// `runs.image` with its line, for the release's check that it names the pushed image.
+fn read_action_file(base: &Path, path: &str) -> Result<ActionFile, InputError> {
+    #[derive(serde::Deserialize)]
+    struct Action {
+        runs: Runs,
+    }
+    #[derive(serde::Deserialize)]
+    struct Runs {
+        #[serde(default)]
+        using: String,
+        image: Option<String>,
+    }
+    let invalid = |problem: String| InputError::value("action-file", path, problem);
+    let text = crate::file::read_text_at_most(&base.join(path), crate::file::MAX_ACTION_FILE)
+        .map_err(|e| {
+            invalid(format!(
+                "cannot read it ({e}); give the path of the action's action.yml (or action.yaml), relative to the repository's root"
+            ))
+        })?;
+    let action: Action = serde_yaml_ng::from_str(&text).map_err(|e| {
+        invalid(format!(
+            "it is not an action file (`runs:` with `using:` and `image:`): {e}"
+        ))
+    })?;
+    let image = action.runs.image.map(|image| {
+        let line = image_line(&text).unwrap_or(1);
+        (image.trim().to_string(), line)
+    });
+    Ok(ActionFile {
+        path: path.to_string(),
+        using: action.runs.using,
+        image,
+    })
+}
+
+/// The line (1-based) of `image:` under the top-level `runs:` of an action file.
+fn image_line(text: &str) -> Option<usize> {
+    let mut in_runs = false;
+    for (index, line) in text.lines().enumerate() {
+        let key = line.trim_start().trim_start_matches(['"', '\'']);
+        if !line.starts_with([' ', '\t']) && !line.trim().is_empty() && !line.starts_with('#') {
+            in_runs = key.starts_with("runs")
+                && key
+                    .trim_start_matches("runs")
+                    .trim_start_matches(['"', '\''])
+                    .starts_with(':');
+            continue;
+        }
+        if in_runs
+            && key.strip_prefix("image").is_some_and(|rest| {
+                rest.trim_start_matches(['"', '\''])
+                    .trim_start()
+                    .starts_with(':')
+            })
+        {
+            return Some(index + 1);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -797,6 +867,43 @@ mod tests {
             "{}",
             shown(&from_file)
         );
+    }
+
+    #[test]
+    fn an_action_file_is_read_with_the_line_of_its_image() {
+        let dir = std::env::temp_dir().join(format!("tagship-action-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("action.yml"),
+            "name: x\ninputs:\n  image:\n    description: not this one\n\"runs\":\n  using: docker\n  # a comment\n  \"image\": \"docker://ghcr.io/o/a:1.0.0\"\n",
+        )
+        .unwrap();
+        let file = read_action_file(&dir, "action.yml").unwrap();
+        assert_eq!(file.using, "docker");
+        assert_eq!(
+            file.image,
+            Some(("docker://ghcr.io/o/a:1.0.0".to_string(), 8))
+        );
+        std::fs::write(
+            dir.join("node.yml"),
+            "name: x\nruns:\n  using: node20\n  main: index.js\n",
+        )
+        .unwrap();
+        let file = read_action_file(&dir, "node.yml").unwrap();
+        assert_eq!((file.using.as_str(), file.image), ("node20", None));
+        for (path, problem) in [
+            ("missing.yml", "cannot read it"),
+            ("action.yml/", "cannot read it"),
+        ] {
+            let error = read_action_file(&dir, path).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("input `action-file` is `{path}`: {problem}")),
+                "{error}"
+            );
+        }
+        std::fs::write(dir.join("bad.yml"), "name: x\n").unwrap();
+        let error = read_action_file(&dir, "bad.yml").unwrap_err().to_string();
+        assert!(error.contains("it is not an action file"), "{error}");
     }
 
     fn named_origins(error: &Error) -> Origins {

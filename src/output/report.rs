@@ -5,6 +5,7 @@ use serde::{Serialize, Serializer};
 
 use super::render;
 use super::safe;
+use crate::plan::action_file::Verdict;
 use crate::plan::attach::{AttachAction, AttachStep};
 use crate::plan::publish::{PlannedTag, TagAction};
 use crate::plan::run::{GitTagAction, RunPlan};
@@ -145,6 +146,26 @@ pub fn plan_text(run: &RunPlan) -> String {
     }
     if let Some(release) = &run.release {
         out.push_str(&render::release_preview(release));
+    }
+    if let Some(step) = &run.action_file {
+        out.push_str(&format!(
+            "Action file {} line {}: `image: {}` {}\n",
+            step.file,
+            step.line,
+            step.image,
+            match &step.verdict {
+                Verdict::Matches { reference } => format!("names {reference}, pushed"),
+                Verdict::Mismatch { write, .. } => format!(
+                    "names no image this release pushes: {} stop here; write `{write}`",
+                    if run.writes {
+                        "the release will"
+                    } else {
+                        "a release would"
+                    }
+                ),
+                Verdict::NotChecked { reason } => format!("(not compared: {reason})"),
+            }
+        ));
     }
     for step in &run.git_tags {
         out.push_str(&format!(

@@ -1,6 +1,7 @@
 //! The pure core: from a [`Context`] and the parsed inputs to a [`Plan`]. No environment, files,
 //! clock or network in here; adapters in `ci/` and `output/` do that.
 
+pub mod action_file;
 pub mod assets;
 pub mod attach;
 pub mod check;

@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::action_file::{self, ActionFile, ActionFileError, ActionFileStep};
 use super::assets::{self, AssetFile, AssetStep, ExistingAsset, ImmutableError};
 use super::attach::{self, ArtifactFacts, AttachStep, SubjectReferrers};
 use super::generic_package::{self, AssetLink, GenericPackage, PackageError, PackageNow};
@@ -33,6 +34,8 @@ pub struct Intent {
     pub rollback: Option<(String, Vec<String>)>,
     /// `tagship release`: release what the registry holds under the planned tags (no push).
     pub release_published: bool,
+    /// `action-file`: the action's `action.yml`, whose `runs.image` a release must push.
+    pub action_file: Option<ActionFile>,
     pub now: Timestamp,
 }
 
@@ -271,6 +274,9 @@ pub struct RunPlan {
     pub release: Option<ReleaseStep>,
     #[serde(rename = "git-tags", skip_serializing_if = "Vec::is_empty")]
     pub git_tags: Vec<GitTagStep>,
+    /// `action-file` compared with what the release pushes.
+    #[serde(rename = "action-file", skip_serializing_if = "Option::is_none")]
+    pub action_file: Option<ActionFileStep>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prune: Vec<PruneStep>,
     /// What deserves a warning: a release left out for want of a token, a repository whose
@@ -473,6 +479,8 @@ pub enum DecideError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(transparent)]
+    ActionFile(#[from] ActionFileError),
     #[error("{}", no_token(*forge, what))]
     NoToken { what: String, forge: ForgeKind },
     /// `git-tags` on GitLab with the job token alone.
@@ -531,6 +539,15 @@ impl RunPlan {
                 worst: scan::listing_lines(assessment).join("; "),
             }),
             _ => Ok(()),
+        }
+    }
+
+    /// `action-file`: an error when the action file names an image this release does not push.
+    /// A run checks it before writing anything; a dry run after showing its plan.
+    pub fn action_file_gate(&self) -> Result<(), DecideError> {
+        match &self.action_file {
+            Some(step) => Ok(step.gate()?),
+            None => Ok(()),
         }
     }
 }
@@ -1354,6 +1371,16 @@ pub fn decide(
             "a real run would stop here: {JOB_TOKEN_CANNOT_TAG}"
         ));
     }
+    let action_file = intent
+        .action_file
+        .as_ref()
+        .map(|file| {
+            let pushed = push
+                .as_ref()
+                .map(|push| action_file::pinned_references(plan, push));
+            action_file::check(file, ctx, pushed, release.is_some())
+        })
+        .transpose()?;
     let mut prune = Vec::new();
     if let Some((policy, dry_run)) = &intent.prune {
         for facts in &observed.prune {
@@ -1378,6 +1405,7 @@ pub fn decide(
         attach,
         release,
         git_tags,
+        action_file,
         prune,
         warnings,
         notes,

@@ -128,6 +128,7 @@ pub fn action(
     // A dry run (a pull request's) fails on what would stop the real run, once it has shown its
     // plan, outputs and summary.
     run.scan_gate()?;
+    run.action_file_gate()?;
     match &preflight {
         Some(list) => Ok(list.gate()?),
         None => Ok(()),

@@ -13,6 +13,7 @@ use crate::forge::gitlab::TokenKind;
 use crate::forge::{Forge, ForgeError};
 use crate::output::log::Group;
 use crate::output::{actions, checklist, human_bytes, render, safe};
+use crate::plan::action_file::{self, Verdict};
 use crate::plan::check::{Checklist, Item};
 use crate::plan::images::ImageName;
 use crate::plan::release::ReleaseMode;
@@ -58,14 +59,66 @@ pub async fn probes(
     }
     items.extend(forge_items(ctx, settings, scope).await);
     items.extend(prune_items(plan, settings).await);
-    items.extend(action_file_item(plan, settings));
+    items.extend(action_file_item(ctx, plan, settings, scope));
     items
 }
 
-/// `action-file`: that the action's `runs.image` names a reference this run pushes. Wired in
-/// with that setting; until then there is nothing to check.
-fn action_file_item(_plan: &Plan, _settings: &Settings) -> Option<Item> {
-    None
+/// `action-file`: that the action's `runs.image` names a reference a release pushes. The dry
+/// run has its plan's verdict; `tagship check` compares with this plan's fixed tags when the
+/// context is a release, and otherwise says what a release would find.
+fn action_file_item(
+    ctx: &Context,
+    plan: &Plan,
+    settings: &Settings,
+    scope: Scope<'_>,
+) -> Option<Item> {
+    let file = settings.action_file.as_ref()?;
+    let check = format!("action file {}", file.path);
+    let decided = match scope {
+        Scope::DryRun(run) => run.action_file.clone().map(Ok),
+        Scope::AnyEvent => None,
+    };
+    let releases = ctx.release.is_some() || action_file::is_release_push(ctx);
+    let step = decided.unwrap_or_else(|| {
+        action_file::check(
+            file,
+            ctx,
+            Some(action_file::planned_references(plan)),
+            releases,
+        )
+    });
+    let step = match step {
+        Ok(step) => step,
+        Err(e) => {
+            return Some(Item::fail(
+                check,
+                e.to_string(),
+                "point `action-file` at the container action's action.yml, or leave it unset",
+            ));
+        }
+    };
+    let image = format!("line {}: `image: {}`", step.line, step.image);
+    Some(match (&step.verdict, step.gate()) {
+        (_, Err(e)) => {
+            let write = match &step.verdict {
+                Verdict::Mismatch { write, .. } => write.clone(),
+                _ => String::new(),
+            };
+            Item::fail(check, e.to_string(), format!("write `{write}` there"))
+        }
+        (Verdict::Matches { reference }, _) => Item::pass(
+            check,
+            format!("{image} names {reference}, which the release pushes"),
+        ),
+        (Verdict::NotChecked { reason }, _) if step.image.starts_with("docker://") => {
+            Item::skipped(check, format!("{image}; compared on a release ({reason})"))
+        }
+        (Verdict::NotChecked { .. } | Verdict::Mismatch { .. }, _) => Item::warning(
+            check,
+            format!("{image}: a release would stop here (a build on every run of the action)"),
+            "before tagging, point it at the image the release pushes: `image: docker://IMAGE:VERSION`",
+        ),
+    })
 }
 
 async fn source_item(

@@ -69,6 +69,7 @@ pub fn push(
     if dry_run {
         report::print_plan(&run, json);
         run.scan_gate()?;
+        run.action_file_gate()?;
     } else {
         runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
         if let Some(pushed) = &done.push {

@@ -54,6 +54,8 @@ pub async fn execute(
     }
     // Before anything is written: findings that meet `fail-on-severity` stop the run here.
     plan.scan_gate()?;
+    // And a release whose action.yml names another image than the one it pushes (`action-file`).
+    plan.action_file_gate()?;
     if !plan.rollback.is_empty() {
         let _group = Group::start(style, "Rollback");
         let mut lines = Vec::new();

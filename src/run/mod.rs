@@ -49,6 +49,7 @@ impl Settings {
                 .clone()
                 .map(|to| (to, retention.rollback_tags.clone())),
             release_published: false,
+            action_file: self.action_file.clone(),
             now,
         }
     }

@@ -331,6 +331,51 @@ fn action_yml_declares_exactly_the_inputs_tagship_reads() {
     }
 }
 
+/// `.github/actions/dev/action.yml` (this repository's release job: the working tree's
+/// Dockerfile) is action.yml with another image: the same inputs and outputs, every description
+/// and default included; and its Dockerfile path, read from its directory as the runner reads it,
+/// is the repository's Dockerfile. action.yml itself pulls this version's prebuilt image.
+#[test]
+fn the_dev_action_is_action_yml_building_the_working_tree() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root.join(path)).unwrap()).unwrap()
+    };
+    let pinned = read("action.yml");
+    let dev = read(".github/actions/dev/action.yml");
+    for section in ["inputs", "outputs"] {
+        assert_eq!(
+            dev[section], pinned[section],
+            "the dev action's {section} differ from action.yml's"
+        );
+    }
+    assert_eq!(pinned["runs"]["using"], "docker");
+    assert_eq!(
+        pinned["runs"]["image"].as_str(),
+        Some(
+            format!(
+                "docker://ghcr.io/tagship/tagship:{}",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str()
+        ),
+        "action.yml pins the image of this version (bump it with Cargo.toml's)"
+    );
+    assert_eq!(dev["runs"]["using"], "docker");
+    let dockerfile = dev["runs"]["image"].as_str().unwrap();
+    assert!(dockerfile.ends_with("Dockerfile"), "{dockerfile}");
+    let resolved = root.join(".github/actions/dev").join(dockerfile);
+    assert_eq!(
+        resolved.canonicalize().unwrap(),
+        root.join("Dockerfile").canonicalize().unwrap()
+    );
+    // The runner's build context is the Dockerfile's directory: the root, where its COPYs are.
+    assert_eq!(
+        resolved.parent().unwrap().canonicalize().unwrap(),
+        root.canonicalize().unwrap()
+    );
+}
+
 /// The rows of the README table that follows `heading`: their first cells' `code` names.
 fn readme_table_names(heading: &str) -> Vec<String> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();

@@ -9,6 +9,7 @@
 mod support;
 
 mod action;
+mod action_file;
 mod attach;
 mod check;
 mod cli;

@@ -1242,6 +1242,7 @@ fn stand_ins(
 ) -> workflow_replay::StandIns {
     workflow_replay::StandIns {
         skipped_runs,
+        skipped_jobs: Vec::new(),
         outputs: action_outputs,
         github: BTreeMap::from([
             ("repository", "Owner/Tagship".to_string()),
@@ -1254,8 +1255,50 @@ fn stand_ins(
                 "6113728f27ae82c7b1a177c8d03f9e96e0adf246".to_string(),
             ),
         ]),
+        // rustup cannot download the musl targets here: the binaries job builds the host's.
+        matrix_overrides: vec![("target", host_target())],
+        // The release build of the binaries job reuses the project's target directory (its
+        // dependencies, built once), as the Dockerfile's replay does.
+        host_env: vec![(
+            "CARGO_TARGET_DIR",
+            target_dir().to_string_lossy().into_owned(),
+        )],
     }
 }
+
+/// The host's target triple (`rustc -vV`).
+fn host_target() -> String {
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_string()
+}
+
+/// Where release.yml's release job ran in `replayed`.
+fn release_job_workspace(replayed: &workflow_replay::Replay) -> &Path {
+    replayed
+        .workspaces
+        .iter()
+        .find(|(job, _)| job.starts_with("release"))
+        .map(|(_, dir)| dir.as_path())
+        .expect("the release job")
+}
+
+/// The steps of release.yml's binaries job that cannot run here, and why.
+const MUSL_TOOLCHAIN: (&str, &str) = (
+    "The musl toolchain",
+    "apt-get and rustup on GitHub's runner: rustup cannot download a target here, so the build \
+     runs with the host's",
+);
+const BINARIES_CHECK: (&str, &str) = (
+    "A binary and an SBOM per target",
+    "it names the two musl targets, which the host's target stands in for here",
+);
 
 fn replay_workflow(
     file: &str,
@@ -1316,8 +1359,20 @@ fn workflow_shell_steps_run_here() {
         "no step of ci.yml ran"
     );
 
-    let release = replay_workflow(".github/workflows/release.yml", &version, Vec::new())
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut release_stand_ins = stand_ins(&version, vec![BINARIES_CHECK]);
+    release_stand_ins.skipped_jobs = vec![(
+        "binaries",
+        "release builds (LTO, minutes): replayed whole by release_workflow_builds_the_cli_binaries, \
+         a step of scripts/test",
+    )];
+    let release = workflow_replay::replay(
+        &root().join(".github/workflows/release.yml"),
+        root(),
+        &root().join("../shared"),
+        &scratch("workflow-release"),
+        &release_stand_ins,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
     print_outcomes("release.yml", &release);
     let ran: Vec<&str> = release
         .outcomes
@@ -1337,12 +1392,7 @@ fn workflow_shell_steps_run_here() {
         );
     }
     // The release job found one digest per platform of each image, as `merge:` reads them.
-    let release_job = release
-        .workspaces
-        .iter()
-        .find(|(job, _)| job.starts_with("release"))
-        .map(|(_, dir)| dir)
-        .expect("the release job");
+    let release_job = release_job_workspace(&release);
     for dir in ["digests", "gitlab-digests"] {
         let digests = std::fs::read_dir(release_job.join(dir))
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
@@ -1351,6 +1401,287 @@ fn workflow_shell_steps_run_here() {
     }
     // Nothing of this replay ran under QEMU: the arm64 image builds on an arm64 runner.
     assert!(!read(".github/workflows/release.yml").contains("setup-qemu-action"));
+}
+
+/// release.yml's binaries job, its build included, as the runner runs it (with the host's target
+/// for the musl ones): each job packs the binary and README.md and writes an SBOM, and the release
+/// job receives them where its `release-assets` globs look. Left out of a plain `cargo nextest
+/// run` (.config/nextest.toml): `scripts/test` runs it as a step of its own.
+#[test]
+fn release_workflow_builds_the_cli_binaries() {
+    let version = env!("CARGO_PKG_VERSION");
+    let release = replay_workflow(
+        ".github/workflows/release.yml",
+        &format!("v{version}"),
+        vec![MUSL_TOOLCHAIN, BINARIES_CHECK],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    print_outcomes("release.yml", &release);
+    let built = release
+        .outcomes
+        .iter()
+        .filter(|o| o.step == "Build the static binary and its SBOM" && o.skipped.is_none())
+        .count();
+    assert_eq!(built, 2, "one build per target");
+    let release_job = release_job_workspace(&release);
+    let name = format!("tagship-{version}-{}", host_target());
+    let archive = release_job.join(format!("dist/{name}.tar.gz"));
+    let listed = Command::new("tar")
+        .arg("-tzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", output_text(&listed));
+    let mut entries: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            format!("{name}/"),
+            format!("{name}/README.md"),
+            format!("{name}/tagship")
+        ]
+    );
+    let unpacked = scratch("cli-archive");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let untar = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&unpacked)
+        .output()
+        .unwrap();
+    assert!(untar.status.success(), "{}", output_text(&untar));
+    let ran = Command::new(unpacked.join(&name).join("tagship"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        format!("tagship {version}")
+    );
+    let sbom: serde_json::Value = serde_json::from_str(&read_path(
+        &release_job.join(format!("dist/{name}.spdx.json")),
+    ))
+    .unwrap();
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    assert_eq!(sbom["name"], name.as_str());
+}
+
+fn read_path(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) What `cargo install` and the release assets are made of.
+
+/// `cargo metadata` for `target`, as scripts/sbom reads it.
+fn cargo_metadata(target: &str) -> serde_json::Value {
+    let output = Command::new("cargo")
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(["--filter-platform", target])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata");
+    assert!(output.status.success(), "{}", output_text(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The SBOM of a binary lists exactly the packages reached from tagship through normal
+/// dependencies (what is compiled into it), each with a licence, a purl and, from crates.io, its
+/// checksum; the dev-dependencies that nothing normal needs are not in it.
+#[test]
+fn the_sbom_lists_every_normal_dependency_and_no_dev_dependency() {
+    let target = host_target();
+    let out = scratch("sbom").join("sbom.spdx.json");
+    let run = Command::new("python3")
+        .arg("scripts/sbom")
+        .arg(&target)
+        .arg(&out)
+        .current_dir(root())
+        .output()
+        .expect("python3 scripts/sbom");
+    assert!(run.status.success(), "{}", output_text(&run));
+    let sbom: serde_json::Value = serde_json::from_str(&read_path(&out)).unwrap();
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    assert_eq!(sbom["dataLicense"], "CC0-1.0");
+
+    // The closure, computed here from the same metadata.
+    let meta = cargo_metadata(&target);
+    let nodes: BTreeMap<&str, &serde_json::Value> = meta["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n))
+        .collect();
+    let packages: BTreeMap<&str, &serde_json::Value> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p))
+        .collect();
+    let root_id = meta["resolve"]["root"].as_str().unwrap();
+    let mut reached = std::collections::BTreeSet::from([root_id]);
+    let mut todo = vec![root_id];
+    while let Some(id) = todo.pop() {
+        for dep in nodes[id]["deps"].as_array().unwrap() {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kind"].is_null());
+            let pkg = dep["pkg"].as_str().unwrap();
+            if normal && reached.insert(pkg) {
+                todo.push(pkg);
+            }
+        }
+    }
+    let name_version = |p: &serde_json::Value, name: &str, version: &str| {
+        format!(
+            "{}@{}",
+            p[name].as_str().unwrap(),
+            p[version].as_str().unwrap()
+        )
+    };
+    let expected: std::collections::BTreeSet<String> = reached
+        .iter()
+        .map(|id| name_version(packages[id], "name", "version"))
+        .collect();
+    let listed = sbom["packages"].as_array().unwrap();
+    let got: std::collections::BTreeSet<String> = listed
+        .iter()
+        .map(|p| name_version(p, "name", "versionInfo"))
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(listed.len(), expected.len(), "each package once");
+    let names: Vec<&str> = listed.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for normal in [
+        "tagship", "reqwest", "octocrab", "rustls", "ring", "tokio", "clap",
+    ] {
+        assert!(names.contains(&normal), "{normal} is missing");
+    }
+    for dev_only in ["criterion", "insta", "proptest", "globset"] {
+        assert!(!names.contains(&dev_only), "{dev_only} is a dev-dependency");
+    }
+    for package in listed {
+        let name = package["name"].as_str().unwrap();
+        let purl = format!(
+            "pkg:cargo/{name}@{}",
+            package["versionInfo"].as_str().unwrap()
+        );
+        assert_eq!(
+            package["externalRefs"][0]["referenceLocator"],
+            purl.as_str(),
+            "{name}"
+        );
+        assert_ne!(package["licenseDeclared"], "", "{name}");
+        assert!(
+            !package["licenseDeclared"].as_str().unwrap().contains('/'),
+            "{name}"
+        );
+        if name != "tagship" {
+            assert_eq!(
+                package["checksums"][0]["checksumValue"]
+                    .as_str()
+                    .map(str::len),
+                Some(64),
+                "{name}: its Cargo.lock checksum"
+            );
+        }
+    }
+    assert_eq!(sbom["relationships"][0]["relationshipType"], "DESCRIBES");
+    assert_eq!(
+        sbom["documentDescribes"][0],
+        format!("SPDXRef-Package-tagship-{}", env!("CARGO_PKG_VERSION")).as_str()
+    );
+}
+
+/// `cargo package` (what `cargo install tagship` builds from) holds the sources, what they
+/// include_str!, Cargo.lock and the README, and none of the tests, their data, the scripts, the
+/// benches or the examples.
+#[test]
+fn the_crate_package_holds_what_the_build_needs_and_no_more() {
+    let output = Command::new("cargo")
+        .args(["package", "--list", "--locked", "--allow-dirty", "--quiet"])
+        .current_dir(root())
+        .output()
+        .expect("cargo package --list");
+    assert!(output.status.success(), "{}", output_text(&output));
+    let listed: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut needed = vec![
+        "Cargo.toml".to_string(),
+        "Cargo.lock".to_string(),
+        "README.md".to_string(),
+        "src/main.rs".to_string(),
+        "src/lib.rs".to_string(),
+    ];
+    // Every file the sources include_str! outside their tests (the notes template).
+    let include = Regex::new(r#"include_str!\("([^"]+)"\)"#).unwrap();
+    let mut sources = vec![root().join("src")];
+    while let Some(dir) = sources.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let relative = path
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            needed.push(relative);
+            if path.file_name().is_some_and(|n| n == "tests.rs") {
+                continue;
+            }
+            let text = read_path(&path);
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for capture in include.captures_iter(code) {
+                let file = path.parent().unwrap().join(&capture[1]);
+                needed.push(
+                    file.strip_prefix(root())
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    assert!(
+        needed.iter().any(|f| f == "src/plan/notes.md.j2"),
+        "{needed:?}"
+    );
+    for file in &needed {
+        assert!(
+            listed.contains(file),
+            "the package lacks {file}: {listed:?}"
+        );
+    }
+    for file in &listed {
+        for outside in [
+            "tests/",
+            "scripts/",
+            "benches/",
+            "examples/",
+            "docs/",
+            ".github/",
+        ] {
+            assert!(!file.starts_with(outside), "{file} is packaged");
+        }
+        assert!(
+            !file.contains("/testdata/") && !file.contains("/snapshots/"),
+            "{file} is test data"
+        );
+    }
 }
 
 /// The release workflow stops before building anything when the tag is not the crate's version.

@@ -87,11 +87,20 @@ pub struct StandIns {
     /// `run:` steps (matched by their name, else by their first command line) that are not run,
     /// and why. Each must match a step: a stale entry is an error.
     pub skipped_runs: Vec<(&'static str, &'static str)>,
+    /// Whole jobs not run (by name), and why: what they upload is then missing. Each must name a
+    /// job.
+    pub skipped_jobs: Vec<(&'static str, &'static str)>,
     /// Outputs of `uses:` steps, by action name (`owner/repo` without `@ref`), from the job's
     /// matrix entry.
     pub outputs: fn(action: &str, matrix: &BTreeMap<String, String>) -> BTreeMap<String, String>,
     /// The `github` context (`repository`, `ref_name`, …).
     pub github: BTreeMap<&'static str, String>,
+    /// Matrix values replaced where a matrix has the key (`target`: the host's, where the
+    /// workflow's cannot be installed), each with why.
+    pub matrix_overrides: Vec<(&'static str, String)>,
+    /// Variables of the host passed on to the replayed `run:` steps besides the runner's
+    /// (`CARGO_TARGET_DIR`: a build that reuses the project's).
+    pub host_env: Vec<(&'static str, String)>,
 }
 
 pub struct Outcome {
@@ -298,9 +307,32 @@ pub fn replay(
     let mut artifacts = Artifacts::new();
     let mut skips_used = vec![false; stand_ins.skipped_runs.len()];
     let order = job_order(&workflow.jobs).map_err(whole)?;
+    if let Some((stale, _)) = stand_ins
+        .skipped_jobs
+        .iter()
+        .find(|(name, _)| !workflow.jobs.contains_key(*name))
+    {
+        return Err(whole(format!(
+            "the skipped job `{stale}` is not in the workflow: remove it from the replay's list"
+        )));
+    }
     for job_name in order {
         let job = &workflow.jobs[job_name];
-        for (index, matrix) in matrix_entries(job).map_err(whole)?.into_iter().enumerate() {
+        if let Some((_, why)) = stand_ins.skipped_jobs.iter().find(|(n, _)| *n == job_name) {
+            outcomes.push(Outcome {
+                job: job_name.to_string(),
+                step: "(the whole job)".into(),
+                skipped: Some(why.to_string()),
+                took: Duration::ZERO,
+            });
+            continue;
+        }
+        for (index, mut matrix) in matrix_entries(job).map_err(whole)?.into_iter().enumerate() {
+            for (key, value) in &stand_ins.matrix_overrides {
+                if let Some(slot) = matrix.get_mut(*key) {
+                    *slot = value.clone();
+                }
+            }
             let label = match matrix.values().next() {
                 Some(first) => format!("{job_name} ({first})"),
                 None => job_name.to_string(),
@@ -371,11 +403,15 @@ pub fn replay(
                         skips_used[index] = true;
                         Some(stand_ins.skipped_runs[index].1.to_string())
                     } else {
+                        let mut step_env = runner_env(&env, &stand_ins.github);
+                        for (name, value) in &stand_ins.host_env {
+                            step_env.insert(name.to_string(), value.clone());
+                        }
                         let outputs = run_step(
                             step,
                             script,
                             &contexts,
-                            &runner_env(&env, &stand_ins.github),
+                            &step_env,
                             &extra_path,
                             &workspace,
                             &runner_temp,
@@ -466,32 +502,32 @@ fn stand_in_action(
             }
             Ok("stand-in: files carried between the replayed jobs".into())
         }
-        "./" => {
-            check_action_inputs(workspace, with)?;
-            Ok(
-                "this action's container: needs a Docker engine (its `with:` inputs are checked \
-                against action.yml)"
-                    .into(),
-            )
+        local if local.starts_with("./") => {
+            let action_file = workspace.join(local).join("action.yml");
+            check_action_inputs(&action_file, with)?;
+            Ok(format!(
+                "this repository's action ({local}): its container needs a Docker engine (its \
+                `with:` inputs are checked against its action.yml)"
+            ))
         }
         _ => Ok("a third-party action".into()),
     }
 }
 
-/// A `uses: ./` step names only inputs that action.yml declares.
-fn check_action_inputs(workspace: &Path, with: &BTreeMap<&str, String>) -> Result<(), String> {
+/// A `uses: ./…` step names only inputs that its action.yml declares.
+fn check_action_inputs(action_file: &Path, with: &BTreeMap<&str, String>) -> Result<(), String> {
     #[derive(Deserialize)]
     struct Action {
         inputs: BTreeMap<String, Value>,
     }
-    let text = std::fs::read_to_string(workspace.join("action.yml"))
-        .map_err(|e| format!("action.yml: {e}"))?;
-    let action: Action = serde_yaml_ng::from_str(&text).map_err(|e| format!("action.yml: {e}"))?;
+    let shown = action_file.display();
+    let text = std::fs::read_to_string(action_file).map_err(|e| format!("{shown}: {e}"))?;
+    let action: Action = serde_yaml_ng::from_str(&text).map_err(|e| format!("{shown}: {e}"))?;
     match with
         .keys()
         .find(|input| !action.inputs.contains_key(**input))
     {
-        Some(unknown) => Err(format!("input `{unknown}` is not declared in action.yml")),
+        Some(unknown) => Err(format!("input `{unknown}` is not declared in {shown}")),
         None => Ok(()),
     }
 }

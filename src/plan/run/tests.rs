@@ -42,6 +42,7 @@ fn intent(writes: bool) -> Intent {
         prune: None,
         rollback: None,
         release_published: false,
+        action_file: None,
         now: "2020-01-10T00:30:00Z".parse().unwrap(),
     }
 }

@@ -106,6 +106,19 @@ mod tests {
     }
 
     #[test]
+    fn hashes_in_chunks_up_to_the_limit() {
+        let (size, hex) = sha256_at_most(Path::new("/dev/null"), 0).unwrap();
+        assert_eq!(size, 0);
+        assert_eq!(
+            hex,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        // An endless file stops one byte past the limit, whatever its size would be.
+        let err = sha256_at_most(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
+    }
+
+    #[test]
     fn stops_past_the_limit() {
         let err = read_at_most(Path::new("/dev/zero"), 1 << 10).unwrap_err();
         assert!(err.to_string().contains("larger than 1 KiB"), "{err}");

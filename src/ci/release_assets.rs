@@ -108,6 +108,17 @@ pub fn read(input: &str, lines: Vec<InputLine>, base: &Path) -> Result<Vec<Asset
                 value: Some(line.text.trim().to_string()),
                 problem: format!("cannot read {} ({e})", path.display()),
             })?;
+        if size == 0 {
+            return Err(InputError {
+                input: input.to_string(),
+                at: Some(line.clone()),
+                value: Some(line.text.trim().to_string()),
+                problem: format!(
+                    "matches {}, which is empty: GitHub takes no empty asset; build it before this step, or leave it out",
+                    path.display()
+                ),
+            });
+        }
         let shown = path
             .strip_prefix(base)
             .unwrap_or(&path)
@@ -226,6 +237,10 @@ mod tests {
             "{}",
             e.problem
         );
+        std::fs::write(base.join("dist/empty.txt"), b"").unwrap();
+        let e = problem(vec![line("dist/*.txt", 3)]);
+        assert!(e.problem.contains("which is empty"), "{}", e.problem);
+        assert_eq!(e.at.as_ref().map(|l| l.number), Some(3));
         let e = problem(vec![line("dist/[", 1)]);
         assert!(
             e.problem.starts_with("is not a glob pattern"),

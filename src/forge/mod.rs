@@ -418,3 +418,44 @@ impl Forge {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::assets::AssetAction;
+    use http_body_util::BodyExt as _;
+
+    /// A file that changed since the plan hashed it ends the upload's body in an error before
+    /// its last chunk, and says what it hashes to now.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_asset_that_changed_since_it_was_hashed_stops_its_upload() {
+        let path =
+            std::env::temp_dir().join(format!("tagship-asset-changed-{}", std::process::id()));
+        std::fs::write(&path, b"rebuilt after planning").unwrap();
+        let planned = crate::registry::digest::Digest::of(b"the file as planned");
+        let step = AssetStep {
+            name: "app.tar.gz".into(),
+            file: Some("dist/app.tar.gz".into()),
+            location: Some(path.clone()),
+            size: 22,
+            digest: planned.to_string(),
+            content_type: "application/gzip".into(),
+            action: AssetAction::Upload,
+            generated: None,
+        };
+        let changed = MismatchFlag::default();
+        let body = asset_body(&step, &changed).unwrap();
+        assert!(body.collect().await.is_err(), "the body ends in an error");
+        let actual = changed.take().expect("the mismatch is flagged");
+        assert_eq!(
+            actual,
+            crate::registry::digest::Digest::of(b"rebuilt after planning")
+        );
+        let said = AssetChanged::of(&step, actual).to_string();
+        assert!(
+            said.starts_with("dist/app.tar.gz changed after tagship read it"),
+            "{said}"
+        );
+        let _ = std::fs::remove_file(path);
+    }
+}

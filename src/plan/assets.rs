@@ -9,8 +9,8 @@ use sha2::{Digest as _, Sha256};
 /// The checksums file generated over the assets, named as `sha256sum` users expect it.
 pub const SUMS_NAME: &str = "SHA256SUMS";
 
-/// GitHub's limit on one release asset.
-pub const MAX_ASSET_BYTES: u64 = 2 << 30;
+/// GitHub's limit on one release asset: under 2 GiB.
+pub const MAX_ASSET_BYTES: u64 = (2 << 30) - 1;
 
 /// One file to upload, as the settings found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,6 @@ pub struct AssetFile {
 pub struct ExistingAsset {
     pub id: u64,
     pub name: String,
-    pub size: u64,
     /// `sha256:…`, when the forge says (GitHub has since 2025; GitHub Enterprise Server may not).
     pub digest: Option<String>,
     /// Whether the upload finished (GitHub keeps a failed one as `state: "open"`).
@@ -274,7 +273,6 @@ mod tests {
         ExistingAsset {
             id,
             name: f.name.clone(),
-            size: f.size,
             digest: Some(f.digest.clone()),
             uploaded: true,
         }

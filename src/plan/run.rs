@@ -920,7 +920,9 @@ fn decide_release(
         None => (None, "the default template"),
     };
     let generated = notes::render(template, origin, &input)?;
-    let (change, existing, make_latest, body) = match &observed.releases {
+    // `latest`: whether it becomes the latest release once published (GitHub ignores the flag
+    // on a draft: a draft kept a draft does not ask for it).
+    let (change, existing, latest, body) = match &observed.releases {
         None => (ReleaseChange::CreateOrUpdate, None, None, generated.clone()),
         Some(now) => {
             // GitLab has no latest flag: nothing to set, so nothing to update for.
@@ -941,8 +943,6 @@ fn decide_release(
                     } else {
                         ReleaseChange::Update
                     };
-                    // GitHub ignores `make_latest` on a draft.
-                    let make_latest = make_latest && !existing.draft;
                     (change, Some(existing), Some(make_latest), body)
                 }
             }
@@ -975,6 +975,10 @@ fn decide_release(
     } else {
         change
     };
+    // A draft that stays a draft asks for nothing; one published by this run (made new, or
+    // held for its assets) asks as a published release does.
+    let stays_draft = existing.is_some_and(|e| e.draft) && !publish_after_assets;
+    let make_latest = latest.map(|latest| latest && !stays_draft);
     Ok(ReleaseStep {
         change,
         id: existing.and_then(|e| e.id),
@@ -1317,6 +1321,20 @@ pub fn decide(
             match described {
                 Some(described) => {
                     let mut step = decide_release(ctx, plan, due, &described, intent, observed)?;
+                    if step.assets.iter().any(|a| {
+                        matches!(
+                            a.action,
+                            assets::AssetAction::Replace {
+                                old_digest: None,
+                                ..
+                            }
+                        )
+                    }) {
+                        warnings.push(format!(
+                            "GitHub gives no digest for some assets of release {} (GitHub Enterprise Server before it kept them): tagship cannot tell whether they hold this content, so they are replaced on every run",
+                            step.tag_name
+                        ));
+                    }
                     if step.immutable && !step.assets.is_empty() {
                         notes.push(format!(
                             "release {} is published and immutable: it holds these assets already, so none is uploaded",

@@ -234,3 +234,64 @@ async fn a_users_package_is_found_after_the_organisations_404_with_the_tokens_sc
         ]
     );
 }
+
+/// A `Link` to another origin (a whole URL, as `next_page` hands it on) gets no request, so no
+/// token; one on the API's own origin is followed.
+#[tokio::test(flavor = "current_thread")]
+async fn a_whole_url_of_another_origin_gets_no_token() {
+    let gh = fake();
+    let client = client(&gh);
+    let elsewhere = "http://127.0.0.2:1/orgs/octo-org/packages/container/app/versions?page=2";
+    let refused = client
+        .call(
+            "list the versions",
+            http::Method::GET,
+            elsewhere,
+            None,
+            tagship::forge::github::Repeat::Safe,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("another origin than GITHUB_API_URL"),
+        "{refused}"
+    );
+    let before = gh.requests().len();
+    let same = format!("{}/orgs/octo-org/packages/container/app/versions", gh.url());
+    let answer = client
+        .call(
+            "list the versions",
+            http::Method::GET,
+            &same,
+            None,
+            tagship::forge::github::Repeat::Safe,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(gh.requests().len(), before + 1);
+}
+
+/// `TAGSHIP_GITHUB_UPLOADS_URL` that is no URL, or plain HTTP beside an HTTPS API, is an error
+/// naming it, before anything is sent.
+#[tokio::test(flavor = "current_thread")]
+async fn an_upload_origin_that_would_leak_the_token_is_refused() {
+    let access = |uploads: &str| tagship::forge::github::Access {
+        token: Secret::new(TOKEN),
+        api_url: "https://api.github.com".into(),
+        uploads_url: Some(uploads.into()),
+        ca_pem: None,
+    };
+    let error = |uploads: &str| match access(uploads).connect("octo-org/app", "the release") {
+        Ok(_) => panic!("{uploads} was taken"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error("http://uploads.example").contains("plain HTTP"));
+    assert!(error("not a url").contains("is not a URL"));
+    assert!(
+        access("https://uploads.example")
+            .connect("octo-org/app", "x")
+            .is_ok()
+    );
+}

@@ -83,7 +83,8 @@
 //!   longer than its `Content-Length` is HTTP framing: its rest is read as the next request. The
 //!   fake holds at most 64 MiB a file; a larger `Content-Length` is what GitHub answers past its
 //!   2 GiB limit, 422 Validation Failed `{"resource":"ReleaseAsset","code":"custom","field":
-//!   "size"}`. A refused body is still read (to 128 MiB), so the client gets the answer.
+//!   "size"}`, as an empty body is (GitHub takes no asset under 1 byte). A refused body is
+//!   still read (to 128 MiB), so the client gets the answer.
 //! - Then, in this order: a bad token 401, the repository 404, a token that may write (401
 //!   "Requires authentication" / 403), the release 404, no `name` 422 Validation Failed
 //!   `missing_field` `name` (the fake's choice), an immutable release 422 "Cannot upload assets
@@ -2534,6 +2535,13 @@ async fn serve_upload(
         Received::Body(_) if content_type.is_none() => {
             Some(front_door(400, "Invalid Content-Type: ''"))
         }
+        // GitHub refuses an empty asset: its size must be at least 1.
+        Received::Body(bytes) if bytes.is_empty() => Some(validation_failed(
+            "ReleaseAsset",
+            "custom",
+            "size",
+            DOC_UPLOAD_ASSET,
+        )),
         Received::Body(_) => None,
     };
     let reply = match refused {

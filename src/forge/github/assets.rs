@@ -41,7 +41,6 @@ impl Asset {
         ExistingAsset {
             id: self.id,
             name: self.name.clone(),
-            size: self.size,
             digest: self.digest.clone(),
             uploaded: self.state == "uploaded",
         }
@@ -164,6 +163,18 @@ async fn upload(
     loop {
         let unclear = match send(gh, &operation, &url, step).await {
             Ok(answer) if answer.status == 201 => {
+                // What GitHub stored, where it says: another digest is a corrupt upload.
+                let stored: Asset = gh.expect(&operation, &answer, WRITE)?;
+                if let Some(digest) = stored.digest.filter(|d| *d != step.digest) {
+                    return Err(GitHubError::Protocol {
+                        operation,
+                        repository: gh.repository.clone(),
+                        message: format!(
+                            "GitHub stored {} as {digest}, not the {} that was sent; delete the asset (id {}) and run again",
+                            step.name, step.digest, stored.id
+                        ),
+                    });
+                }
                 tracing::info!(
                     "uploaded {} to {tag} ({}, {})",
                     step.name,
@@ -214,7 +225,10 @@ async fn upload(
                 there.digest.as_deref().unwrap_or("no digest")
             );
             delete(gh, there.id).await?;
-            replaced = Some(there.digest);
+            // A half-finished upload of ours is no file that was replaced.
+            if there.state == "uploaded" {
+                replaced = Some(there.digest);
+            }
         }
         attempts
             .again_after(unclear, "the asset is not there whole")

@@ -170,7 +170,19 @@ impl Access {
             self.ca_pem.as_deref(),
             GitHubRetryPolicy::default(),
         )?;
-        gh.uploads_origin = assets::uploads_origin(&gh.api, self.uploads_url.as_deref());
+        if let Some(given) = self.uploads_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            let origin = assets::uploads_origin(&gh.api, Some(given)).ok_or_else(|| {
+                GitHubError::Setup(format!(
+                    "TAGSHIP_GITHUB_UPLOADS_URL `{given}` is not a URL; give the origin GitHub takes release assets at, like https://uploads.github.example"
+                ))
+            })?;
+            if origin.scheme() != "https" && gh.api.starts_with("https://") {
+                return Err(GitHubError::Setup(format!(
+                    "TAGSHIP_GITHUB_UPLOADS_URL `{given}` is plain HTTP while GITHUB_API_URL is HTTPS: the token would travel unencrypted; give its https:// address"
+                )));
+            }
+            gh.uploads_origin = Some(origin);
+        }
         Ok(gh)
     }
 }
@@ -328,6 +340,23 @@ impl GitHub {
         body: Option<&serde_json::Value>,
         repeat: Repeat,
     ) -> Result<Answer, GitHubError> {
+        // A whole URL comes from a `Link` header: the token goes to the API's own origin alone.
+        if route.starts_with("http://") || route.starts_with("https://") {
+            let same = reqwest::Url::parse(route)
+                .ok()
+                .zip(reqwest::Url::parse(&self.api).ok())
+                .is_some_and(|(to, api)| crate::http::same_origin(&to, &api));
+            if !same {
+                return Err(GitHubError::Protocol {
+                    operation: operation.to_string(),
+                    repository: self.repository.clone(),
+                    message: format!(
+                        "GitHub's `Link` named {route}, another origin than GITHUB_API_URL ({}); tagship sends the token to the API alone, so it stopped",
+                        self.api
+                    ),
+                });
+            }
+        }
         let mut attempts = Attempts::new(self.retry.backoff);
         loop {
             let (why, after, answered) = match self.send_once(&method, route, body).await {

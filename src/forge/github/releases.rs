@@ -11,6 +11,7 @@ use super::assets::{self, Asset};
 use super::{ErrorBody, GitHub, GitHubError, Repeat, next_page};
 use crate::forge::{AppliedRelease, ReleaseAction};
 use crate::http::retry::{Attempts, RetryPolicy};
+use crate::plan::assets::AssetStep;
 use crate::plan::notes::merge_body;
 use crate::plan::run::{ExistingRelease, ReleaseChange, ReleaseStep, ReleasesNow};
 
@@ -97,43 +98,40 @@ pub async fn now(gh: &GitHub, tag: &str) -> Result<ReleasesNow, GitHubError> {
 }
 
 /// Carries out a plan's release step: creates the release, updates the one there with the
-/// planned body, or leaves it. A create that meets a release made since it was observed (a
-/// concurrent run, or a create GitHub applied but answered badly) updates that one instead, with
-/// the notes merged into its body.
+/// planned body, or leaves it; uploads its assets; publishes it when it waited for them. A
+/// create that meets a release made since it was observed (a concurrent run, or a create GitHub
+/// applied but answered badly) updates that one instead, with the notes merged into its body.
+///
+/// The order keeps every state in between true: a release that waits for its assets is a draft
+/// until they are in; a published one gets its assets before its notes name them; and the
+/// upload host is checked before the first write.
 pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, GitHubError> {
     let make_latest = step.make_latest.unwrap_or(false);
-    // A release that waits for its assets is a draft until then, and `make_latest` goes with
-    // its publishing (GitHub ignores it on a draft).
     let hold = step.publish_after_assets;
-    let (mut id, mut url, mut upload_url, mut action) = match (step.change, step.id) {
-        (ReleaseChange::Unchanged, Some(id)) => {
+    let uploads = step.assets.iter().any(AssetStep::writes);
+    if let (true, Some(upload_url)) = (uploads, &step.upload_url) {
+        gh.upload_target(&step.tag_name, upload_url, "")?;
+    }
+    let (mut id, mut url, mut action, assets) = match (step.change, step.id, &step.upload_url) {
+        (ReleaseChange::Unchanged, Some(id), upload_url) => {
             tracing::info!("release {} is up to date", step.tag_name);
-            (
-                id,
-                step.url.clone().unwrap_or_default(),
-                step.upload_url.clone(),
-                ReleaseAction::Unchanged,
-            )
+            let assets = upload(gh, step, id, upload_url.as_deref()).await?;
+            let url = step.url.clone().unwrap_or_default();
+            (id, url, ReleaseAction::Unchanged, assets)
         }
-        (change, id) => {
+        (ReleaseChange::Update, Some(id), upload_url) if !hold => {
+            let assets = upload(gh, step, id, upload_url.as_deref()).await?;
+            let (release, action) = patch(gh, id, &step.body, make_latest).await?;
+            (release.id, release.html_url, action, assets)
+        }
+        (change, id, _) => {
             let (release, action) = match (change, id) {
-                (ReleaseChange::Update, Some(id)) => {
-                    patch(gh, id, &step.body, make_latest && !hold).await?
-                }
+                (ReleaseChange::Update, Some(id)) => patch(gh, id, &step.body, false).await?,
                 _ => create(gh, step, make_latest && !hold, step.draft || hold).await?,
             };
-            (release.id, release.html_url, release.upload_url, action)
+            let assets = upload(gh, step, release.id, release.upload_url.as_deref()).await?;
+            (release.id, release.html_url, action, assets)
         }
-    };
-    let assets = if step.assets.is_empty() {
-        Vec::new()
-    } else {
-        let upload_url = upload_url.take().ok_or_else(|| GitHubError::Protocol {
-            operation: "upload release assets".into(),
-            repository: gh.repository.clone(),
-            message: format!("release {} has no upload_url", step.tag_name),
-        })?;
-        assets::apply(gh, &step.tag_name, id, &upload_url, &step.assets).await?
     };
     if hold {
         let published = publish(gh, id, make_latest).await?;
@@ -157,17 +155,33 @@ pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, Gi
     })
 }
 
-/// Publishes draft `id` (and makes it the latest when `make_latest`): the last write of a
-/// release with assets.
+/// The step's assets on release `id`, through its `upload_url`.
+async fn upload(
+    gh: &GitHub,
+    step: &ReleaseStep,
+    id: u64,
+    upload_url: Option<&str>,
+) -> Result<Vec<crate::forge::AppliedAsset>, GitHubError> {
+    if step.assets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let upload_url = upload_url.ok_or_else(|| GitHubError::Protocol {
+        operation: "upload release assets".into(),
+        repository: gh.repository.clone(),
+        message: format!("release {} has no upload_url", step.tag_name),
+    })?;
+    assets::apply(gh, &step.tag_name, id, upload_url, &step.assets).await
+}
+
+/// Publishes draft `id`: the last write of a release with assets. `make_latest` is said either
+/// way: GitHub's default for a release being published is to make it the latest, which a
+/// backport must not become.
 async fn publish(gh: &GitHub, id: u64, make_latest: bool) -> Result<Release, GitHubError> {
-    write(
-        gh,
-        "publish release",
-        id,
-        json!({ "draft": false }),
-        make_latest,
-    )
-    .await
+    let fields = json!({
+        "draft": false,
+        "make_latest": if make_latest { "true" } else { "false" },
+    });
+    write(gh, "publish release", id, fields, false).await
 }
 
 /// PATCHes release `id` with `fields` (and `make_latest`). The same PATCH twice writes once:

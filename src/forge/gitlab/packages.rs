@@ -68,7 +68,6 @@ impl PackageFile {
         ExistingAsset {
             id: self.id,
             name: self.file_name.clone(),
-            size: self.size,
             digest: self.digest(),
             uploaded: true,
         }

@@ -326,7 +326,6 @@ fn gitlab_assets_are_planned_against_the_package_and_linked_from_the_release() {
         files: vec![ExistingAsset {
             id: 90,
             name: "a.tar.gz".into(),
-            size: 4,
             digest: Some(NEW.into()),
             uploaded: true,
         }],
@@ -620,4 +619,69 @@ fn the_previous_version_is_the_highest_stable_one_below() {
     assert_eq!(size_change(2048, 1024), "+1 KiB");
     assert_eq!(size_change(1024, 3072), "-2 KiB");
     assert_eq!(size_change(5, 5), "same");
+}
+
+#[test]
+fn a_github_release_with_assets_waits_for_them_only_when_it_is_not_published() {
+    use crate::plan::assets::{AssetAction, AssetFile, ExistingAsset, with_sums};
+    let ctx = fixture::tag_push("v1.2.3");
+    let images = ["reg.example/octo/app"];
+    let plan = metadata(&ctx, &images);
+    let mut wants = intent(true);
+    wants.release.assets = with_sums(vec![AssetFile {
+        name: "app.tar.gz".into(),
+        path: Some("dist/app.tar.gz".into()),
+        location: None,
+        size: 4,
+        digest: NEW.into(),
+        content_type: "application/gzip".into(),
+        generated: None,
+    }]);
+    let decided = |ours: Option<ExistingRelease>, wants: &Intent| {
+        let mut seen = observed(&images);
+        seen.releases = Some(ReleasesNow {
+            ours,
+            stable_tags: vec!["v1.0.0".into()],
+        });
+        decide(&ctx, &plan, wants, &seen).unwrap().release.unwrap()
+    };
+    // New: made a draft, published once its assets are in, and then the latest.
+    let new = decided(None, &wants);
+    assert!(new.publish_after_assets && !new.draft);
+    assert_eq!(new.make_latest, Some(true));
+    assert!(new.assets.iter().all(|a| a.action == AssetAction::Upload));
+    // A draft an earlier run left: published by this one, as the latest (GitHub would ignore
+    // the flag on a draft kept a draft, not on one being published).
+    let draft = ExistingRelease {
+        id: Some(7),
+        draft: true,
+        body: Some(new.body.clone()),
+        assets: vec![ExistingAsset {
+            id: 70,
+            name: "app.tar.gz".into(),
+            digest: Some(NEW.into()),
+            uploaded: true,
+        }],
+        ..ExistingRelease::default()
+    };
+    let held = decided(Some(draft.clone()), &wants);
+    assert!(held.publish_after_assets);
+    assert_eq!(held.change, ReleaseChange::Update, "published: a change");
+    assert_eq!(held.make_latest, Some(true));
+    assert_eq!(held.assets[0].action, AssetAction::Unchanged { id: 70 });
+    // Asked to stay a draft: it does, and asks for no latest.
+    let mut kept = wants.clone();
+    kept.release.draft = true;
+    let stays = decided(Some(draft.clone()), &kept);
+    assert!(!stays.publish_after_assets);
+    assert_eq!(stays.make_latest, Some(false));
+    // Published already: nothing to wait for.
+    let published = decided(
+        Some(ExistingRelease {
+            draft: false,
+            ..draft
+        }),
+        &wants,
+    );
+    assert!(!published.publish_after_assets);
 }

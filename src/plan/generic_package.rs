@@ -62,6 +62,10 @@ pub enum PackageError {
         "release-assets on GitLab go to the generic package version `{version}` (the tag {tag} without a leading `v`), which GitLab does not take as a package version (letters, digits, `.`, `_`, `+`, `-`); release from a tag such as v1.2.3"
     )]
     Version { tag: String, version: String },
+    #[error(
+        "release-assets on GitLab are linked from the release at the project's API address, `{{CI_API_V4_URL}}/projects/{{CI_PROJECT_ID}}`, and tagship has no GitLab project to build it from; run in a GitLab job, or set CI_API_V4_URL and CI_PROJECT_ID (or CI_PROJECT_PATH)"
+    )]
+    NoProjectApi,
 }
 
 /// The package of the release of `tag` in the project at `project_path` (`group/sub/app`).
@@ -99,13 +103,16 @@ pub fn version(tag: &str) -> String {
 }
 
 /// GitLab's check of a generic package version, `\A(\.?[\w\+-]+\.?)+\z` (Ruby's `\w` is ASCII):
-/// those characters, not dots alone, and never three dots in a row.
+/// those characters, not dots alone; each group brings at most one dot before and one after, so
+/// never three dots in a row, nor two at either end.
 fn version_ok(version: &str) -> bool {
     version
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
         && version.chars().any(|c| c != '.')
         && !version.contains("...")
+        && !version.starts_with("..")
+        && !version.ends_with("..")
 }
 
 /// A warning for a file name GitLab's generic packages may refuse: GitLab documents letters,
@@ -203,9 +210,25 @@ mod tests {
             super::package("", "v1"),
             Err(PackageError::Name { .. })
         ));
-        assert!(!version_ok("..."));
-        assert!(!version_ok("1...2"));
-        assert!(version_ok("1..2"), "two groups may each bring a dot");
+        // GitLab's rule, case by case.
+        for (version, taken) in [
+            ("1.2.3", true),
+            ("1..2", true),
+            (".1", true),
+            ("1.", true),
+            (".1.", true),
+            ("2.0.0-rc.1+build_5", true),
+            ("...", false),
+            ("1...2", false),
+            ("..1", false),
+            ("1..", false),
+            (".", false),
+            ("", false),
+            ("1/2", false),
+            ("1é", false),
+        ] {
+            assert_eq!(version_ok(version), taken, "{version:?}");
+        }
     }
 
     #[test]

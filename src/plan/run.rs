@@ -1027,12 +1027,15 @@ fn gitlab_assets(
             .iter()
             .filter_map(|a| generic_package::name_warning(&a.name)),
     );
+    // The links' addresses start there: without it they would be relative, which GitLab refuses.
+    let project_api = intent
+        .release
+        .project_api_url
+        .as_deref()
+        .filter(|url| !url.is_empty())
+        .ok_or(PackageError::NoProjectApi)?;
     step.asset_links = generic_package::links_to_add(
-        intent
-            .release
-            .project_api_url
-            .as_deref()
-            .unwrap_or_default(),
+        project_api,
         &package,
         &step.assets,
         now.map(|n| n.links.as_slice()),

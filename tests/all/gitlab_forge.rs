@@ -674,6 +674,239 @@ mod assets {
         );
     }
 
+    /// Every link of the release names a file of the package, whose newest file of that name
+    /// (the one GitLab serves) has the sha256 `expected` gives its name.
+    fn assert_links_resolve(job: &Job, expected: &BTreeMap<&str, String>) {
+        let release = &job.gitlab.releases()[0];
+        let files = job.gitlab.package_files(PACKAGE, VERSION);
+        for link in &release.links {
+            if link.link_type != "package" {
+                continue;
+            }
+            assert_eq!(link.url, file_url(job, &link.name), "{link:?}");
+            let served = files
+                .iter()
+                .rev()
+                .find(|f| f.file_name == link.name)
+                .unwrap_or_else(|| panic!("{} links no file: {files:?}", link.name));
+            assert_eq!(
+                Some(&served.sha256),
+                expected.get(link.name.as_str()),
+                "{link:?}"
+            );
+        }
+        let linked: Vec<&str> = release.links.iter().map(|l| l.name.as_str()).collect();
+        for name in expected.keys() {
+            assert!(linked.contains(name), "{name} is not linked: {linked:?}");
+        }
+    }
+
+    /// What each file should hold after a release of `tarball` and notes.txt.
+    fn planned(tarball: &str) -> BTreeMap<&'static str, String> {
+        let sums = format!(
+            "{}  {TARBALL}\n{}  notes.txt\n",
+            hex(tarball.as_bytes()),
+            hex(b"read me\n")
+        );
+        [
+            ("SHA256SUMS", hex(sums.as_bytes())),
+            (TARBALL, hex(tarball.as_bytes())),
+            ("notes.txt", hex(b"read me\n")),
+        ]
+        .into()
+    }
+
+    /// A job whose first release of "tool v1" uploaded `assets`.
+    fn released_once(name: &str, assets: &str) -> Job {
+        let job = Job::new(name, "v1.2.3", None);
+        build(&job, "tool v1");
+        job.push();
+        let first = job.release(&["--asset", assets]);
+        assert_eq!(first.code, 0, "{}", first.stderr);
+        job
+    }
+
+    /// A changed file is uploaded before the old one is deleted: when the upload fails, the
+    /// release's link still finds the old file, and the next run replaces it.
+    #[test]
+    fn gitlab_a_failed_replace_leaves_the_release_links_whole() {
+        let job = released_once("assets-replace-fails", "dist/*");
+        assert_links_resolve(&job, &planned("tool v1"));
+
+        build(&job, "tool v2");
+        let path = format!("/packages/generic/{PACKAGE}/{VERSION}/{TARBALL}");
+        job.gitlab.fail_next("PUT", &path, 400, false);
+        let failed = job.release(&["--asset", "dist/*"]);
+        assert_ne!(failed.code, 0, "{}", failed.stderr);
+        assert_links_resolve(&job, &planned("tool v1"));
+
+        let again = job.release(&["--asset", "dist/*"]);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert_links_resolve(&job, &planned("tool v2"));
+        assert!(
+            files(&job).values().all(|(count, _)| *count == 1),
+            "{:?}",
+            files(&job)
+        );
+        let requests = job.writes();
+        let put = requests
+            .iter()
+            .rposition(|(m, t)| m == "PUT" && t.contains(&format!("/{TARBALL}?")))
+            .unwrap();
+        let delete = requests.iter().rposition(|(m, _)| m == "DELETE").unwrap();
+        assert!(put < delete, "{requests:?}");
+    }
+
+    /// A Developer's job token may upload, not delete: the new file is served, the old one
+    /// stays with a warning, and the run succeeds (SHA256SUMS included).
+    #[test]
+    fn gitlab_a_developers_job_token_replaces_files_and_leaves_the_old_ones() {
+        let job = released_once("assets-developer", "dist/*");
+        job.gitlab.job_user_is_developer();
+        build(&job, "tool v2");
+        let run = job.release(&["--asset", "dist/*"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_links_resolve(&job, &planned("tool v2"));
+        assert!(
+            run.stderr.contains("it stays in the package"),
+            "{}",
+            run.stderr
+        );
+        let files = files(&job);
+        assert_eq!(files[TARBALL].0, 2, "{files:?}");
+        assert_eq!(files["SHA256SUMS"].0, 2, "{files:?}");
+    }
+
+    /// A group that takes no duplicates (GitLab's 400 or 403 "Duplicate package is not
+    /// allowed"): the old file is deleted first, saying why; a token that may not delete is
+    /// told the setting.
+    #[test]
+    fn gitlab_duplicates_not_allowed_replace_by_deleting_first_and_say_the_setting() {
+        for status in [400, 403] {
+            let job = released_once(&format!("assets-no-duplicates-{status}"), "dist/*");
+            job.gitlab.refuse_duplicates(status);
+            build(&job, "tool v2");
+            let run = job.release(&["--asset", "dist/*"]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            assert_links_resolve(&job, &planned("tool v2"));
+            assert!(
+                run.stderr.contains("\"Allow duplicates\""),
+                "{}",
+                run.stderr
+            );
+            assert!(files(&job).values().all(|(count, _)| *count == 1));
+
+            job.gitlab.job_user_is_developer();
+            build(&job, "tool v3");
+            let refused = job.release(&["--asset", "dist/*"]);
+            assert_ne!(refused.code, 0, "{}", refused.stderr);
+            assert!(
+                refused.stderr.contains("\"Allow duplicates\"")
+                    && refused.stderr.contains("Maintainer"),
+                "{}",
+                refused.stderr
+            );
+            assert_links_resolve(&job, &planned("tool v2"));
+        }
+    }
+
+    /// GitLab stores a file with another sha256 than the one sent: it is deleted, so the
+    /// release keeps serving the file it had, and the run fails.
+    #[test]
+    fn gitlab_a_file_stored_wrong_is_deleted() {
+        let job = released_once("assets-garbled", "dist/*");
+        build(&job, "tool v2");
+        job.gitlab.garble_next_upload();
+        let run = job.release(&["--asset", "dist/*"]);
+        assert_ne!(run.code, 0, "{}", run.stderr);
+        assert!(run.stderr.contains("it is deleted"), "{}", run.stderr);
+        assert_links_resolve(&job, &planned("tool v1"));
+        assert!(files(&job).values().all(|(count, _)| *count == 1));
+    }
+
+    /// GitLab adds a link and answers 502: the links are read before trying again, and the
+    /// release links the file once.
+    #[test]
+    fn gitlab_link_answered_502_is_not_added_twice() {
+        let job = released_once("assets-link-502", "dist/notes.txt");
+        job.gitlab
+            .fail_next("POST", "/releases/v1.2.3/assets/links", 502, true);
+        let run = job.release(&["--asset", "dist/*"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let links = &job.gitlab.releases()[0].links;
+        assert_eq!(
+            links.iter().filter(|l| l.name == TARBALL).count(),
+            1,
+            "{links:?}"
+        );
+        assert!(
+            run.stderr.contains("links app-linux.tar.gz already"),
+            "{}",
+            run.stderr
+        );
+        assert_links_resolve(&job, &planned("tool v1"));
+    }
+
+    /// A person's link of a file's name to somewhere else is left as it is, with a warning.
+    #[test]
+    fn gitlab_a_persons_link_of_the_same_name_is_left() {
+        let job = released_once("assets-persons-link", "dist/notes.txt");
+        let theirs = "https://downloads.example/app-linux.tar.gz";
+        job.gitlab.add_release_link("v1.2.3", TARBALL, theirs);
+        let run = job.release(&["--asset", "dist/*"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stderr.contains("is not linked"), "{}", run.stderr);
+        let links = &job.gitlab.releases()[0].links;
+        let named: Vec<&str> = links
+            .iter()
+            .filter(|l| l.name == TARBALL)
+            .map(|l| l.url.as_str())
+            .collect();
+        assert_eq!(named, [theirs]);
+        assert_eq!(files(&job)[TARBALL], (1, hex(b"tool v1")));
+    }
+
+    /// A throttled upload waits as long as GitLab's `Retry-After` asks (1s), not the backoff.
+    #[test]
+    fn gitlab_throttled_upload_waits_for_retry_after() {
+        let job = Job::new("assets-429", "v1.2.3", None);
+        build(&job, "tool v1");
+        job.push();
+        job.gitlab.fail_next("PUT", "/packages/generic", 429, false);
+        let run = job.release(&["--asset", "dist/*"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("trying again in 1.0s"),
+            "{}",
+            run.stderr
+        );
+        assert_links_resolve(&job, &planned("tool v1"));
+    }
+
+    /// tagship's check of a package version is GitLab's: every version of a few characters,
+    /// against GitLab's own regex in the fake.
+    #[test]
+    fn gitlab_package_versions_are_checked_as_gitlab_checks_them() {
+        let alphabet = ['1', '.', '+', '_', '/', 'é'];
+        let mut versions = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..5 {
+            last = last
+                .iter()
+                .flat_map(|v| alphabet.iter().map(move |c| format!("{v}{c}")))
+                .collect();
+            versions.extend(last.iter().cloned());
+        }
+        for version in versions {
+            let ours = tagship::plan::generic_package::package("group/app", &version).is_ok();
+            assert_eq!(
+                ours,
+                crate::support::gitlab::takes_version(&version),
+                "{version:?}"
+            );
+        }
+    }
+
     /// The dry run shows the package, each file's action and the links to add, and
     /// `--output-json` has them in the run plan; nothing is written.
     #[test]

@@ -43,7 +43,8 @@
 //! - Generic packages (release assets): `PUT packages/generic/NAME/VERSION/FILE` makes the package
 //!   when it is new and adds the file, answering 201 `{"message":"201 Created"}`, or the package
 //!   file record with `select=package_file`. Names follow GitLab's docs: a package name and a
-//!   file name of letters, digits, `.`, `_`, `-`; a version matching `\A(\.?[\w\+-]+\.?)+\z`;
+//!   file name of letters, digits, `.`, `_`, `-`; a version matching `\A(\.?[\w\+-]+\.?)+\z`
+//!   (GitLab's regex itself, [`takes_version`]);
 //!   anything else is 400 `{"error":"file_name is invalid"}` (or `package_name`,
 //!   `package_version`). Duplicates are allowed, as GitLab's default setting has it: a second
 //!   upload of a file name adds a second file. `GET packages` filters by `package_type`,
@@ -51,8 +52,12 @@
 //!   `package_files` lists a package's files oldest first, each with `file_sha256` (the fake gives
 //!   `file_md5` and `file_sha1` as null, as an instance in FIPS mode leaves md5 out; tagship reads
 //!   the sha256 alone); deleting a package file is 204. The job token may do all of these: its
-//!   user is a Maintainer of the project (deleting a package file takes that role); a `read_api`
-//!   token may read them.
+//!   user is a Maintainer of the project (deleting a package file takes that role); with
+//!   `job_user_is_developer` it is a Developer's, and deleting a package file is 403
+//!   `{"message":"403 Forbidden"}`. A `read_api` token may read them. `refuse_duplicates` is the
+//!   group setting that allows no duplicate generic packages: an upload of a file name the
+//!   package holds is refused with GitLab's "Duplicate package is not allowed" (400 from older
+//!   GitLab, 403 from newer). `garble_next_upload` stores the next file with a wrong sha256.
 //! - Release links: `GET releases/:tag/assets/links` (404 without the release) and `POST` one
 //!   (`name`, `url`, `link_type`): a name or URL the release links already is 400
 //!   `{"message":{"name":["has already been taken"]}}`, as GitLab renders the link's errors.
@@ -309,6 +314,39 @@ impl FakeGitLab {
             .unwrap_or_default()
     }
 
+    /// The job token's user is a Developer of the project, not a Maintainer: it may upload
+    /// package files, not delete them.
+    pub fn job_user_is_developer(&self) {
+        self.lock().job_user_is_developer = true;
+    }
+
+    /// The group allows no duplicate generic packages: a second file of a name is refused with
+    /// `status` (400 or 403, by GitLab's version).
+    pub fn refuse_duplicates(&self, status: u16) {
+        self.lock().duplicates_refused_with = Some(status);
+    }
+
+    /// The next package file uploaded is stored with another sha256 than its content's, as a
+    /// broken store would.
+    pub fn garble_next_upload(&self) {
+        self.lock().garble_next_upload = true;
+    }
+
+    /// A link a person added to the release of `tag`.
+    pub fn add_release_link(&self, tag: &str, name: &str, url: &str) {
+        let mut st = self.lock();
+        st.last_link_id += 1;
+        let id = st.last_link_id;
+        if let Some(release) = st.releases.iter_mut().find(|r| r.tag_name == tag) {
+            release.links.push(Link {
+                id,
+                name: name.to_string(),
+                url: url.to_string(),
+                link_type: "other".to_string(),
+            });
+        }
+    }
+
     /// Every request answered so far.
     pub fn requests(&self) -> Vec<Seen> {
         self.lock().requests.clone()
@@ -382,6 +420,9 @@ struct State {
     packages: Vec<Package>,
     last_package_id: u64,
     last_package_file_id: u64,
+    job_user_is_developer: bool,
+    duplicates_refused_with: Option<u16>,
+    garble_next_upload: bool,
 }
 
 fn message(status: u16, text: &str) -> Reply {
@@ -552,6 +593,9 @@ impl State {
             packages: Vec::new(),
             last_package_id: 300,
             last_package_file_id: 900,
+            job_user_is_developer: false,
+            duplicates_refused_with: None,
+            garble_next_upload: false,
         }
     }
 
@@ -640,6 +684,13 @@ impl State {
         };
         if let Some(refused) = endpoint.refuses(token) {
             return refused;
+        }
+        // Deleting a package file takes the Maintainer role.
+        if token == Token::Job
+            && self.job_user_is_developer
+            && matches!(endpoint, Endpoint::DeletePackageFile(..))
+        {
+            return forbidden();
         }
         // A package file's body is the file, not JSON.
         let raw = matches!(endpoint, Endpoint::UploadPackageFile(..));
@@ -819,19 +870,31 @@ impl State {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         };
-        let version_ok = !version.is_empty()
-            && version
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
-            && version.chars().any(|c| c != '.')
-            && !version.contains("...");
         for (field, ok) in [
             ("package_name", plain(name)),
-            ("package_version", version_ok),
+            ("package_version", takes_version(version)),
             ("file_name", plain(file)),
         ] {
             if !ok {
                 return Reply::json(400, json!({ "error": format!("{field} is invalid") }));
+            }
+        }
+        if let Some(status) = self.duplicates_refused_with {
+            let held = self.packages.iter().any(|p| {
+                p.name == name
+                    && p.version == version
+                    && p.files.iter().any(|f| f.file_name == file)
+            });
+            if held {
+                let reason = if status == 403 {
+                    "Forbidden"
+                } else {
+                    "Bad request"
+                };
+                return message(
+                    status,
+                    &format!("{status} {reason} - Duplicate package is not allowed"),
+                );
             }
         }
         let now = self.tick();
@@ -858,7 +921,11 @@ impl State {
             id: self.last_package_file_id,
             file_name: file.to_string(),
             size: content.len() as u64,
-            sha256: format!("{:x}", Sha256::digest(content)),
+            sha256: if std::mem::take(&mut self.garble_next_upload) {
+                format!("{:x}", Sha256::digest([content, b"garbled"].concat()))
+            } else {
+                format!("{:x}", Sha256::digest(content))
+            },
             created_at: now,
         };
         let package = &mut self.packages[index];
@@ -1344,6 +1411,15 @@ fn link_json(l: &Link) -> Value {
         "direct_asset_url": l.url,
         "link_type": l.link_type,
     })
+}
+
+/// GitLab's own rule for a generic package version (`Gitlab::Regex.generic_package_version_regex`),
+/// as its regex: Ruby's `\w` is ASCII, hence `(?-u)`.
+pub fn takes_version(version: &str) -> bool {
+    static RULE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?-u)\A(\.?[\w\+-]+\.?)+\z").expect("a valid regex")
+    });
+    RULE.is_match(version)
 }
 
 /// A package file as GitLab lists it.

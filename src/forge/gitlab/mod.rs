@@ -321,11 +321,7 @@ impl GitLab {
                     return Ok(answer);
                 }
                 Ok(answer) => {
-                    let after = answer
-                        .headers
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
+                    let after = retry_after(&answer.headers);
                     (format!("HTTP {}", answer.status), after, Some(answer))
                 }
                 Err(SendError::TooLarge) => return Err(self.too_large(operation)),
@@ -356,6 +352,38 @@ impl GitLab {
             );
             attempts.wait(delay).await;
         }
+    }
+
+    /// Before a write is tried again, once the caller read that it was not applied: waits as
+    /// long as GitLab asked (`Retry-After`, with a 429), else the backoff, saying so with
+    /// `situation`; or, with no try left (or a wait past the budget), gives back the failure.
+    pub async fn again_after(
+        &self,
+        attempts: &mut Attempts,
+        operation: &str,
+        unclear: Unclear,
+        needs: &str,
+        situation: &str,
+    ) -> Result<(), GitLabError> {
+        let (failure, delay) = match unclear {
+            Unclear::Answer(mut answer) => {
+                let delay = attempts.next_wait(retry_after(&answer.headers));
+                answer.gave_up = delay.err();
+                (self.failure(operation, &answer, needs), delay.ok())
+            }
+            Unclear::Transport(failure) => (failure, attempts.next_wait(None).ok()),
+        };
+        let Some(delay) = delay else {
+            return Err(failure);
+        };
+        tracing::warn!(
+            "{failure}; {situation}, so trying again in {:.1}s (attempt {} of {})",
+            delay.as_secs_f64(),
+            attempts.attempt() + 1,
+            attempts.max()
+        );
+        attempts.wait(delay).await;
+        Ok(())
     }
 
     fn too_large(&self, operation: &str) -> GitLabError {
@@ -481,6 +509,21 @@ impl GitLab {
             message,
         }
     }
+}
+
+/// A write's failure that may have been applied: an answer worth another try (408, 429, 5xx) or
+/// a dropped connection.
+pub enum Unclear {
+    Answer(Answer),
+    Transport(GitLabError),
+}
+
+/// GitLab's `Retry-After`, in seconds.
+fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
 }
 
 /// What a paginated listing read.

@@ -2,18 +2,22 @@
 //! name and version (`GET packages`, whose name filter is fuzzy, so the match is checked here),
 //! its files listed with their `file_sha256`, a file uploaded by `PUT
 //! packages/generic/NAME/VERSION/FILE?select=package_file` (streamed from the file, checked
-//! against the plan's digest as it goes, and GitLab's stored sha256 checked after), a replaced
-//! one deleted first; then the release's links to them added (`POST releases/:tag/assets/links`).
+//! against the plan's digest as it goes, and GitLab's stored sha256 checked after); then the
+//! release's links to them added (`POST releases/:tag/assets/links`).
 //!
-//! GitLab keeps every upload of a file name in a generic package (the newest is served). So an
-//! upload that failed unclearly (a dropped connection, a 5xx) is never repeated blindly: the
-//! package's files are read, a file of that name with this sha256 counts as uploaded, and any
-//! other of that name is deleted before the next try. One file of each name stays.
+//! GitLab keeps every upload of a file name in a generic package, and serves the newest. So a
+//! changed file is uploaded first and the older ones of its name deleted after (one file of each
+//! name stays): a release's link finds a file throughout, and should the token may not delete
+//! (a Developer's job token), the new file is served all the same. Only when the group takes no
+//! duplicates ("Duplicate package is not allowed") is the old file deleted first, with a
+//! warning. An upload that failed unclearly (a dropped connection, a 5xx) is never repeated
+//! blindly: the package's files are read, and a file of that name with this sha256 counts as
+//! uploaded.
 
 use http::Method;
 use serde_json::json;
 
-use super::{GitLab, GitLabError, project_not_found, segment};
+use super::{GitLab, GitLabError, Unclear, error_message, project_not_found, segment};
 use crate::forge::{AppliedAsset, AssetChanged, AssetDone, asset_body};
 use crate::http::retry::{Attempts, Repeat, RetryPolicy, is_retryable_status};
 use crate::plan::assets::{AssetAction, AssetStep, ExistingAsset};
@@ -181,12 +185,20 @@ pub async fn apply(
     let mut package_id = package.id;
     let mut done = Vec::new();
     for step in steps {
-        let what = if let AssetAction::Replace { id, old_digest } = &step.action {
-            replace(gl, &mut package_id, package, step, *id, old_digest).await?
-        } else if step.writes() {
+        let (name, version) = (&package.name, &package.version);
+        let what = if step.writes() {
+            if let AssetAction::Replace { old_digest, .. } = &step.action {
+                let was = old_digest
+                    .as_deref()
+                    .unwrap_or("of a sha256 GitLab does not give");
+                tracing::info!(
+                    "{} in package {name} {version} is {was}, this run's is {}: replacing it",
+                    step.name,
+                    step.digest
+                );
+            }
             upload(gl, &mut package_id, package, step).await?
         } else {
-            let (name, version) = (&package.name, &package.version);
             tracing::info!(
                 "{} is in package {name} {version} already ({})",
                 step.name,
@@ -199,53 +211,56 @@ pub async fn apply(
     Ok(done)
 }
 
-/// Deletes file `old` (of digest `old_digest`) of the package, then uploads `step` in its place.
-async fn replace(
-    gl: &GitLab,
-    package_id: &mut Option<u64>,
-    package: &GenericPackage,
-    step: &AssetStep,
-    old: u64,
-    old_digest: &Option<String>,
-) -> Result<AssetDone, GitLabError> {
-    let (name, version) = (&package.name, &package.version);
-    let was = old_digest
-        .as_deref()
-        .unwrap_or("of a sha256 GitLab does not give");
-    tracing::info!(
-        "{} in package {name} {version} is {was}, this run's is {}: replacing it",
-        step.name,
-        step.digest
-    );
-    let holder = match *package_id {
-        Some(id) => Some(id),
-        None => find(gl, package).await?,
-    };
-    // A package gone since it was read took the old file with it.
-    if let Some(holder) = holder {
-        delete_file(gl, holder, old).await?;
-    }
-    upload(gl, package_id, package, step).await?;
-    Ok(AssetDone::Replaced {
-        old: old_digest.clone(),
-    })
+/// GitLab's refusal of a second file of a name, when the group allows no duplicate generic
+/// packages (400 from older GitLab, 403 from newer).
+fn duplicate_refused(answer: &crate::http::Answer) -> bool {
+    matches!(answer.status, 400 | 403)
+        && error_message(&answer.body).contains("Duplicate package is not allowed")
 }
 
-/// Deletes file `file` of package `package`; one gone already counts as deleted.
-async fn delete_file(gl: &GitLab, package: u64, file: u64) -> Result<(), GitLabError> {
+/// The group setting behind [`duplicate_refused`], as a person finds it.
+const DUPLICATES_SETTING: &str =
+    "the group's package registry setting \"Allow duplicates\" for generic packages is off";
+
+/// Deletes file `file` of package `package`; one gone already counts as deleted. `Ok(false)`:
+/// GitLab refused (403), as it does a Developer's token.
+async fn delete_file(gl: &GitLab, package: u64, file: u64) -> Result<bool, GitLabError> {
     let operation = format!("delete package file {file}");
     let route = gl.route(&format!("/packages/{package}/package_files/{file}"));
     let answer = gl
         .call(&operation, Method::DELETE, &route, None, Repeat::Safe)
         .await?;
     match answer.status {
-        200..=299 => Ok(()),
-        404 if !project_not_found(&answer) => Ok(()),
+        200..=299 => Ok(true),
+        404 if !project_not_found(&answer) => Ok(true),
+        403 => Ok(false),
         _ => Err(gl.failure(&operation, &answer, NEEDS_DELETE)),
     }
 }
 
-/// Uploads one file, checking before each new try whether an earlier one was applied.
+/// The package's files named `name`, newest first (none when there is no package yet).
+async fn named(
+    gl: &GitLab,
+    package_id: &mut Option<u64>,
+    package: &GenericPackage,
+    name: &str,
+) -> Result<Vec<PackageFile>, GitLabError> {
+    if package_id.is_none() {
+        *package_id = find(gl, package).await?;
+    }
+    let Some(id) = *package_id else {
+        return Ok(Vec::new());
+    };
+    Ok(files(gl, id)
+        .await?
+        .into_iter()
+        .filter(|f| f.file_name == name)
+        .collect())
+}
+
+/// Uploads one file, then deletes the older files of its name. GitLab serves the newest file of
+/// a name, so the release's link finds a file throughout: the old one until the new one is in
+/// and checked. Before each new try the package is read, whether an earlier one was applied.
 async fn upload(
     gl: &GitLab,
     package_id: &mut Option<u64>,
@@ -266,80 +281,186 @@ async fn upload(
         max_attempts: 3,
         ..RetryPolicy::default()
     });
-    let mut replaced = None;
-    loop {
+    // Deleted before the upload, when GitLab takes no second file of a name: their digests.
+    let mut deleted_first: Option<Vec<Option<String>>> = None;
+    let stored = loop {
         let unclear = match send(gl, &operation, &url, step).await {
             Ok(answer) if answer.status == 201 || answer.status == 200 => {
                 let stored: PackageFile = gl.expect(&operation, &answer, NEEDS)?;
-                if let Some(digest) = stored.digest().filter(|d| *d != step.digest) {
-                    return Err(GitLabError::Protocol {
-                        operation,
-                        project: gl.project.clone(),
-                        message: format!(
-                            "GitLab stored {} with {digest}, not the {} sent; it is left in the package, and the release is not made",
-                            step.name, step.digest
-                        ),
-                    });
-                }
                 *package_id = package_id.or(stored.package_id);
-                tracing::info!(
-                    "uploaded {} to package {} {} ({}, {})",
-                    step.name,
-                    package.name,
-                    package.version,
-                    crate::output::human_bytes(step.size),
-                    step.digest
+                if let Some(digest) = stored.digest().filter(|d| *d != step.digest) {
+                    return Err(
+                        wrong_digest(gl, &operation, package_id, step, &stored, &digest).await,
+                    );
+                }
+                break stored;
+            }
+            Ok(answer) if duplicate_refused(&answer) && deleted_first.is_none() => {
+                let there = named(gl, package_id, package, &step.name).await?;
+                // An earlier try of this run's, applied though answered badly.
+                if let Some(ours) = there
+                    .iter()
+                    .find(|f| f.digest().as_deref() == Some(&step.digest))
+                {
+                    break ours.clone();
+                }
+                let (name, version) = (&package.name, &package.version);
+                tracing::warn!(
+                    "GitLab takes no second file named {} in package {name} {version} ({DUPLICATES_SETTING}): deleting the one there before uploading this run's, so until the upload is in, a release's link to it finds no file",
+                    step.name
                 );
-                return Ok(match replaced {
-                    Some(old) => AssetDone::Replaced { old },
-                    None => AssetDone::Uploaded,
+                let Some(id) = *package_id else {
+                    return Err(gl.failure(&operation, &answer, NEEDS));
+                };
+                let mut digests = Vec::new();
+                for old in there {
+                    if !delete_file(gl, id, old.id).await? {
+                        return Err(GitLabError::Protocol {
+                            operation,
+                            project: gl.project.clone(),
+                            message: format!(
+                                "GitLab takes no second file named {} ({DUPLICATES_SETTING}), and refused to delete the one there (403): replacing it takes {NEEDS_DELETE}; or allow duplicates for generic packages",
+                                step.name
+                            ),
+                        });
+                    }
+                    digests.push(old.digest());
+                }
+                deleted_first = Some(digests);
+                continue;
+            }
+            Ok(answer) if duplicate_refused(&answer) => {
+                return Err(GitLabError::Protocol {
+                    operation,
+                    project: gl.project.clone(),
+                    message: format!(
+                        "GitLab refused {} as a duplicate ({DUPLICATES_SETTING}) though no file of that name was left in the package; allow duplicates for generic packages, or run again",
+                        step.name
+                    ),
                 });
             }
-            Ok(answer) if is_retryable_status(answer.status) => {
-                gl.failure(&operation, &answer, NEEDS)
-            }
+            Ok(answer) if is_retryable_status(answer.status) => Unclear::Answer(answer),
             Ok(answer) => return Err(gl.failure(&operation, &answer, NEEDS)),
-            Err(e @ GitLabError::Transport { .. }) => e,
+            Err(e @ GitLabError::Transport { .. }) => Unclear::Transport(e),
             Err(e) => return Err(e),
         };
-        // Applied after all, or another file of that name (a concurrent run's).
-        if package_id.is_none() {
-            *package_id = find(gl, package).await?;
+        // Applied after all?
+        let there = named(gl, package_id, package, &step.name).await?;
+        if let Some(ours) = there
+            .iter()
+            .find(|f| f.digest().as_deref() == Some(step.digest.as_str()))
+        {
+            tracing::info!(
+                "{} is in package {} {} with this content ({}): GitLab took the upload it answered badly",
+                step.name,
+                package.name,
+                package.version,
+                step.digest
+            );
+            break ours.clone();
         }
-        if let Some(id) = *package_id {
-            let there: Vec<PackageFile> = files(gl, id)
-                .await?
-                .into_iter()
-                .filter(|f| f.file_name == step.name)
-                .collect();
-            if there
-                .iter()
-                .any(|f| f.digest().as_deref() == Some(step.digest.as_str()))
-            {
-                tracing::info!(
-                    "{} is in package {} {} with this content ({}): GitLab took the upload it answered badly",
-                    step.name,
-                    package.name,
-                    package.version,
-                    step.digest
-                );
-                return Ok(AssetDone::Uploaded);
-            }
-            for other in there {
-                tracing::info!(
-                    "deleting {} ({}) from package {} {} before uploading it again",
-                    other.file_name,
-                    other.digest().as_deref().unwrap_or("no sha256"),
-                    package.name,
-                    package.version
-                );
-                delete_file(gl, id, other.id).await?;
-                replaced = Some(other.digest());
-            }
+        gl.again_after(
+            &mut attempts,
+            &operation,
+            unclear,
+            NEEDS,
+            "the file is not in the package",
+        )
+        .await?;
+    };
+    tracing::info!(
+        "uploaded {} to package {} {} ({}, {})",
+        step.name,
+        package.name,
+        package.version,
+        crate::output::human_bytes(step.size),
+        step.digest
+    );
+    let older = match deleted_first {
+        Some(digests) => digests,
+        None => delete_older(gl, package_id, package, &stored).await?,
+    };
+    Ok(match (&step.action, older.first()) {
+        (AssetAction::Replace { old_digest, .. }, _) => AssetDone::Replaced {
+            old: old_digest.clone(),
+        },
+        (_, Some(old)) => AssetDone::Replaced { old: old.clone() },
+        (_, None) => AssetDone::Uploaded,
+    })
+}
+
+/// Deletes the files of `stored`'s name older than it, so that one file of each name stays; their
+/// digests. A token that may not delete (a Developer's) leaves them, with a warning: GitLab
+/// serves the newest, `stored`.
+async fn delete_older(
+    gl: &GitLab,
+    package_id: &mut Option<u64>,
+    package: &GenericPackage,
+    stored: &PackageFile,
+) -> Result<Vec<Option<String>>, GitLabError> {
+    let older: Vec<PackageFile> = named(gl, package_id, package, &stored.file_name)
+        .await?
+        .into_iter()
+        .filter(|f| f.id < stored.id)
+        .collect();
+    let Some(id) = *package_id else {
+        return Ok(Vec::new());
+    };
+    let mut digests = Vec::new();
+    for old in older {
+        let digest = old.digest();
+        let shown = digest.as_deref().unwrap_or("no sha256");
+        if delete_file(gl, id, old.id).await? {
+            tracing::info!(
+                "deleted the older {} ({shown}) from package {} {}",
+                old.file_name,
+                package.name,
+                package.version
+            );
+        } else {
+            tracing::warn!(
+                "GitLab refused to delete the older {} ({shown}) from package {} {} (403): it stays in the package, and the new one is what GitLab serves; deleting it takes {NEEDS_DELETE}",
+                old.file_name,
+                package.name,
+                package.version
+            );
         }
-        attempts
-            .again_after(unclear, "the file is not in the package")
-            .await?;
+        digests.push(digest);
+    }
+    Ok(digests)
+}
+
+/// The error for a file GitLab stored with another sha256 than the one sent, deleted first so
+/// that no release serves it.
+async fn wrong_digest(
+    gl: &GitLab,
+    operation: &str,
+    package_id: &Option<u64>,
+    step: &AssetStep,
+    stored: &PackageFile,
+    digest: &str,
+) -> GitLabError {
+    let fate = match *package_id {
+        Some(id) => match delete_file(gl, id, stored.id).await {
+            Ok(true) => "it is deleted".to_string(),
+            Ok(false) => format!(
+                "GitLab refused to delete it (403; that takes {NEEDS_DELETE}), so it is left in the package: delete it by hand"
+            ),
+            Err(e) => {
+                format!("deleting it failed ({e}), so it is left in the package: delete it by hand")
+            }
+        },
+        None => {
+            "GitLab named no package for it, so it is left there: delete it by hand".to_string()
+        }
+    };
+    GitLabError::Protocol {
+        operation: operation.to_string(),
+        project: gl.project.clone(),
+        message: format!(
+            "GitLab stored {} with {digest}, not the {} sent; {fate}, and the release is not made",
+            step.name, step.digest
+        ),
     }
 }
 
@@ -387,11 +508,10 @@ pub async fn add_links(gl: &GitLab, tag: &str, links: &[AssetLink]) -> Result<()
                     tracing::info!("linked {} from the release of {tag}", link.name);
                     break;
                 }
-                Ok(answer) if answer.status == 400 || is_retryable_status(answer.status) => {
-                    (answer.status, gl.failure(&operation, &answer, NEEDS))
-                }
+                Ok(answer) if answer.status == 400 => Err(gl.failure(&operation, &answer, NEEDS)),
+                Ok(answer) if is_retryable_status(answer.status) => Ok(Unclear::Answer(answer)),
                 Ok(answer) => return Err(gl.failure(&operation, &answer, NEEDS)),
-                Err(e @ GitLabError::Transport { .. }) => (0, e),
+                Err(e @ GitLabError::Transport { .. }) => Ok(Unclear::Transport(e)),
                 Err(e) => return Err(e),
             };
             let there = release_links(gl, tag).await?;
@@ -402,12 +522,16 @@ pub async fn add_links(gl: &GitLab, tag: &str, links: &[AssetLink]) -> Result<()
                 tracing::info!("the release of {tag} links {} already", link.name);
                 break;
             }
-            if unclear.0 == 400 {
-                return Err(unclear.1);
-            }
-            attempts
-                .again_after(unclear.1, "the link is not on the release")
-                .await?;
+            // A name or address taken by another link: an answer, not a failure to retry.
+            let unclear = unclear?;
+            gl.again_after(
+                &mut attempts,
+                &operation,
+                unclear,
+                NEEDS,
+                "the link is not on the release",
+            )
+            .await?;
         }
     }
     Ok(())

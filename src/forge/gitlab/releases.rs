@@ -6,12 +6,14 @@
 //!
 //! A release with assets (`release-assets`) gets them after its files are in the project's
 //! generic package ([`super::packages`]): GitLab has no drafts, so the release is made (or
-//! its missing links added) last, and no link names a file that is not there.
+//! its missing links added) last, and no link names a file that is not there (a changed file
+//! is uploaded before the older one of its name is deleted, but for a group that takes no
+//! duplicates).
 
 use http::Method;
 use serde_json::json;
 
-use super::{GitLab, GitLabError, packages, project_not_found, segment};
+use super::{GitLab, GitLabError, Unclear, packages, project_not_found, segment};
 use crate::forge::{AppliedRelease, ReleaseAction};
 use crate::http::retry::{Attempts, Repeat, RetryPolicy, is_retryable_status};
 use crate::plan::notes::merge_body;
@@ -161,10 +163,10 @@ async fn create(gl: &GitLab, step: &ReleaseStep) -> Result<(Release, ReleaseActi
             }
             // "Release already exists": made since it was observed.
             Ok(answer) if answer.status == 409 || is_retryable_status(answer.status) => {
-                gl.failure(&operation, &answer, NEEDS)
+                Unclear::Answer(answer)
             }
             Ok(answer) => return Err(gl.failure(&operation, &answer, NEEDS)),
-            Err(e @ GitLabError::Transport { .. }) => e,
+            Err(e @ GitLabError::Transport { .. }) => Unclear::Transport(e),
             Err(e) => return Err(e),
         };
         if let Some(release) = get(gl, &step.tag_name).await? {
@@ -179,9 +181,14 @@ async fn create(gl: &GitLab, step: &ReleaseStep) -> Result<(Release, ReleaseActi
             }
             return put(gl, &step.tag_name, &description).await;
         }
-        attempts
-            .again_after(unclear, "the release is not there")
-            .await?;
+        gl.again_after(
+            &mut attempts,
+            &operation,
+            unclear,
+            NEEDS,
+            "the release is not there",
+        )
+        .await?;
     }
 }
 

@@ -396,6 +396,17 @@ fn gitlab_assets_are_planned_against_the_package_and_linked_from_the_release() {
     wants.release.mode = ReleaseMode::Always;
     let error = decide(&odd, &plan, &wants, &seen).unwrap_err();
     assert!(matches!(error, DecideError::GenericPackage(_)), "{error}");
+    // Without the project's API address the links would be relative: an error, not such links.
+    wants.release.project_api_url = None;
+    let plan = metadata(&ctx, &images);
+    let error = decide(&ctx, &plan, &wants, &seen).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            DecideError::GenericPackage(PackageError::NoProjectApi)
+        ),
+        "{error}"
+    );
 }
 
 /// `git-tags` needs GitLab's Tags API, which the job token cannot call: the plan fails before

@@ -1,4 +1,5 @@
-"""A small token issuer for distribution's `auth: token`, as ghcr.io, Docker Hub and GitLab run one.
+"""A small token issuer for distribution's `auth: token`, as Docker Hub and GitLab run one (ghcr.io
+runs one too, but its tokens are opaque: they carry no `access` claim).
 
 GET /token?service=...&scope=repository:NAME:pull,push&scope=...  (Basic auth optional)
   - right password: every requested action is granted;
@@ -7,7 +8,9 @@ GET /token?service=...&scope=repository:NAME:pull,push&scope=...  (Basic auth op
   Accounts named `expiring-*` (same password) get an already-expired token the first time they
   ask, so a client's re-authentication after a 401 from an expired token is tested for real.
   Accounts named `readonly-*` (same password) get `pull` only, whatever they ask for: a token
-  that may read and not push, as ghcr.io issues one for a GITHUB_TOKEN without `packages: write`.
+  that may read and not push, as a GITHUB_TOKEN without `packages: write` is on ghcr.io (where
+  only a push shows it: the preflight's tests use this JWT as a stand-in for a GitHub Packages
+  registry that says so in the token).
   The reply has `expires_in` (TOKEN_ISSUER_TTL seconds).
 
 GET /jwt/auth?service=container_registry&scope=...  as GitLab's JwtController answers it:

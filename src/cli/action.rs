@@ -43,16 +43,13 @@ pub fn action(args: ActionArgs, env: &Environment) -> Result<(), Error> {
     let (mut settings, unknown) = match Settings::action(env) {
         Ok(read) => read,
         // The checklist names a setting that does not parse as one of its items.
-        Err(e) if Settings::check_only_given(env) => return check_only(env, Err(&e), interface),
+        Err(e) if Settings::check_only_given(env) => {
+            return check_only(env, Err(&e), interface, &[]);
+        }
         Err(e) => return Err(e),
     };
     if settings.check_only {
-        for name in unknown {
-            tracing::warn!(
-                "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"
-            );
-        }
-        return check_only(env, Ok(&settings), interface)
+        return check_only(env, Ok(&settings), interface, &unknown)
             .map_err(|e| e.named_by(&settings.origins));
     }
     if let Some(path) = &args.dotenv {

@@ -92,7 +92,8 @@ pub fn markdown(list: &Checklist) -> String {
 
 /// The checklist as one JSON document: `{"ok", "items": [{"check", "status", "found", "fix"}]}`.
 pub fn json(list: &Checklist) -> String {
-    serde_json::to_string_pretty(list).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    // Strings, booleans and unit variants only: serialising them cannot fail.
+    serde_json::to_string_pretty(list).unwrap_or_default()
 }
 
 #[cfg(test)]

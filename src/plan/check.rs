@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use super::context::ForgeKind;
+
 /// One thing a run depends on, and what the preflight found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Item {
@@ -156,10 +158,24 @@ impl Checklist {
         self.items.iter().filter(|i| i.is_blocking())
     }
 
-    /// This checklist as a pull request's dry run judges it: a missing write permission warns
-    /// (the event's token of a fork's pull request may not write, by GitHub's design), with the
-    /// reason added to what was found.
-    pub fn for_pull_request(self) -> Checklist {
+    /// This checklist as the dry run of a pull request (`event`: `pull_request`, or
+    /// `pull_request_target`; a GitLab merge request's is `pull_request` too) judges it: a
+    /// missing write permission warns, with the reason added to what was found, since the
+    /// token of such a run may not write by the forge's design while the run after the merge
+    /// has what it needs. Not on `pull_request_target`, whose token is the base repository's
+    /// and may write: what it lacks, the run after the merge lacks too.
+    pub fn for_pull_request(self, forge: ForgeKind, event: &str) -> Checklist {
+        if event == "pull_request_target" {
+            return self;
+        }
+        let why = match forge {
+            ForgeKind::GitHub => {
+                "a warning on a pull request, whose token GitHub makes read-only for a fork; the run after the merge needs it"
+            }
+            ForgeKind::GitLab => {
+                "a warning on a merge request, whose pipeline gets no protected CI/CD variables (unless its branch is protected) and, from a fork, runs in the fork with the fork's job token; the run after the merge needs it"
+            }
+        };
         let items = self
             .items
             .into_iter()
@@ -168,10 +184,7 @@ impl Checklist {
                     permission: true, ..
                 } => Item {
                     status: Status::Warning,
-                    found: format!(
-                        "{} (a warning on a pull request, whose token GitHub makes read-only for a fork; the run after the merge needs it)",
-                        item.found
-                    ),
+                    found: format!("{} ({why})", item.found),
                     ..item
                 },
                 _ => item,
@@ -245,14 +258,41 @@ mod tests {
 
     #[test]
     fn a_pull_request_warns_of_missing_write_permissions_only() {
-        let list = sample().for_pull_request();
+        let list = sample().for_pull_request(ForgeKind::GitHub, "pull_request");
         assert_eq!(list.items[2].status, Status::Warning);
-        assert!(list.items[2].found.starts_with("may not push (a warning"));
+        assert!(
+            list.items[2]
+                .found
+                .starts_with("may not push (a warning on a pull request")
+        );
+        assert!(
+            list.items[2]
+                .found
+                .contains("GitHub makes read-only for a fork")
+        );
         assert!(
             list.items[1].is_blocking(),
             "an unreachable registry still blocks"
         );
         assert!(!list.ok);
+    }
+
+    #[test]
+    fn a_merge_request_warns_in_gitlab_words() {
+        let list = sample().for_pull_request(ForgeKind::GitLab, "pull_request");
+        let found = &list.items[2].found;
+        assert_eq!(list.items[2].status, Status::Warning);
+        assert!(found.contains("a warning on a merge request"), "{found}");
+        assert!(found.contains("protected CI/CD variables"), "{found}");
+        assert!(!found.contains("GitHub"), "{found}");
+    }
+
+    #[test]
+    fn pull_request_target_keeps_a_missing_permission_blocking() {
+        let list = sample().for_pull_request(ForgeKind::GitHub, "pull_request_target");
+        assert!(list.items[2].is_blocking(), "its token may write");
+        assert_eq!(list.items[2].found, "may not push");
+        assert_eq!(list.blocking().count(), 2);
     }
 
     #[test]

@@ -13,6 +13,14 @@ use crate::error::{Error, Interface};
 use crate::output::log::Group;
 use crate::output::{actions, checklist, dotenv, render, report};
 
+/// What is said of an input given that tagship does not read (a misspelt name, most often): in
+/// the log of a run, and as a warning of `check-only`'s checklist.
+pub fn unknown_input(name: &str) -> String {
+    format!(
+        "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"
+    )
+}
+
 /// `tagship action`: the GitHub Action, every step its settings ask for. `settings` were read
 /// first (reading masks the secrets, before anything else is printed); `unknown` names the inputs
 /// given that tagship does not read; `output_json` also writes every output to that file.
@@ -26,9 +34,7 @@ pub fn action(
         tracing::info!("{sources}");
     }
     for name in unknown {
-        tracing::warn!(
-            "unknown input `{name}`: tagship does not read it; check its spelling against action.yml"
-        );
+        tracing::warn!("{}", unknown_input(&name));
     }
     let (ctx, plan) = {
         let _group = Group::start(env.style(), "Plan");
@@ -62,7 +68,12 @@ pub fn action(
             Platform::GitLab | Platform::Local => Interface::Settings,
         };
         let list = runtime.block_on(check::dry_run_checklist(
-            &ctx, &plan, settings, &run, interface,
+            &ctx,
+            &plan,
+            settings,
+            &run,
+            &handles.prune,
+            interface,
         ));
         tracing::info!("{}", checklist::text(&list).trim_end());
         list

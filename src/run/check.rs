@@ -9,7 +9,7 @@ use crate::ci::settings::Settings;
 use crate::error::{Error, Interface};
 use crate::forge::github::GitHubError;
 use crate::forge::github::packages::PackageLink;
-use crate::forge::gitlab::TokenKind;
+use crate::forge::gitlab::{GitLabError, TokenKind};
 use crate::forge::{Forge, ForgeError};
 use crate::output::log::Group;
 use crate::output::{actions, checklist, human_bytes, render, safe};
@@ -21,8 +21,9 @@ use crate::plan::run::RunPlan;
 use crate::plan::{Context, Plan};
 use crate::publish::{self, Connections, PublishError};
 use crate::registry::client::PushAccess;
+use crate::registry::copy::Target;
 use crate::registry::error::{RegistryError, package_write_fix, permission_fix};
-use crate::retention::RetentionError;
+use crate::retention::{Listing, RetentionError};
 
 /// What the probes check for.
 #[derive(Clone, Copy)]
@@ -31,8 +32,9 @@ pub enum Scope<'a> {
     /// runs (a release on a tag push, say, checked from a branch).
     AnyEvent,
     /// The dry run: what this run would do, as its plan says; its observation read the source
-    /// and checked every blob (it stops on a mismatch), so that is not done again.
-    DryRun(&'a RunPlan),
+    /// and checked every blob (it stops on a mismatch), and listed the versions a prune judges
+    /// (where they are listed: the second field, per planned image), so neither is done again.
+    DryRun(&'a RunPlan, &'a [(Target, Listing)]),
 }
 
 /// Every probe after the settings and the plan, in the checklist's order. One more item is one
@@ -48,17 +50,21 @@ pub async fn probes(
     // Without a source nothing is pushed: the registries are not asked.
     if settings.registry.source.is_some() {
         let github_packages = &settings.retention.packages.github.registries;
+        let mut granted = Vec::new();
         for image in &plan.images {
-            items.push(registry_item(image, github_packages, &mut connections).await);
+            let (item, access) = registry_item(image, github_packages, &mut connections).await;
+            items.push(item);
+            granted.push(access == Some(PushAccess::Granted));
         }
-        for image in &plan.images {
+        for (image, granted) in plan.images.iter().zip(granted) {
             if github_packages.iter().any(|r| r == image.registry()) {
-                items.push(package_link_item(ctx, image, settings).await);
+                items.push(package_link_item(ctx, image, settings, granted).await);
             }
         }
     }
     items.extend(forge_items(ctx, settings, scope).await);
-    items.extend(prune_items(plan, settings).await);
+    items.push(release_assets_item(settings, scope));
+    items.extend(prune_items(plan, settings, scope).await);
     items.extend(action_file_item(ctx, plan, settings, scope));
     items
 }
@@ -75,7 +81,7 @@ fn action_file_item(
     let file = settings.action_file.as_ref()?;
     let check = format!("action file {}", file.path);
     let decided = match scope {
-        Scope::DryRun(run) => run.action_file.clone().map(Ok),
+        Scope::DryRun(run, _) => run.action_file.clone().map(Ok),
         Scope::AnyEvent => None,
     };
     let releases = ctx.release.is_some() || action_file::is_release_push(ctx);
@@ -98,22 +104,21 @@ fn action_file_item(
         }
     };
     let image = format!("line {}: `image: {}`", step.line, step.image);
-    Some(match (&step.verdict, step.gate()) {
-        (_, Err(e)) => {
-            let write = match &step.verdict {
-                Verdict::Mismatch { write, .. } => write.clone(),
-                _ => String::new(),
-            };
-            Item::fail(check, e.to_string(), format!("write `{write}` there"))
-        }
-        (Verdict::Matches { reference }, _) => Item::pass(
+    Some(match &step.verdict {
+        Verdict::Mismatch { write, .. } => Item::fail(
+            check,
+            // The gate refuses exactly a mismatch; its message says why.
+            step.gate().err().map(|e| e.to_string()).unwrap_or_default(),
+            format!("write `{write}` there"),
+        ),
+        Verdict::Matches { reference } => Item::pass(
             check,
             format!("{image} names {reference}, which the release pushes"),
         ),
-        (Verdict::NotChecked { reason }, _) if step.image.starts_with("docker://") => {
+        Verdict::NotChecked { reason } if step.image.starts_with("docker://") => {
             Item::skipped(check, format!("{image}; compared on a release ({reason})"))
         }
-        (Verdict::NotChecked { .. } | Verdict::Mismatch { .. }, _) => Item::warning(
+        Verdict::NotChecked { .. } => Item::warning(
             check,
             format!("{image}: a release would stop here (a build on every run of the action)"),
             "before tagging, point it at the image the release pushes: `image: docker://IMAGE:VERSION`",
@@ -134,9 +139,12 @@ async fn source_item(
             "no `source` (or `merge`): nothing would be pushed; the run plans the tags only",
         );
     };
-    if let Scope::DryRun(RunPlan {
-        push: Some(push), ..
-    }) = scope
+    if let Scope::DryRun(
+        RunPlan {
+            push: Some(push), ..
+        },
+        _,
+    ) = scope
     {
         return Item::pass(
             CHECK,
@@ -189,60 +197,75 @@ async fn source_item(
 }
 
 /// That the registry answers and what it says these credentials may do on the repository: the
-/// token's `access` claim where the registry issues a JWT. `github_packages`: the registries
-/// GitHub Packages keeps (ghcr.io, a GitHub Enterprise Server's), where a push needs the job's
-/// `packages: write` and the package linked to this repository.
+/// token's `access` claim where the registry issues a JWT with one (the access, `None` when the
+/// registry did not answer). `github_packages`: the registries GitHub Packages keeps (ghcr.io, a
+/// GitHub Enterprise Server's), where a push needs the job's `packages: write` and the package
+/// linked to this repository; ghcr.io's tokens are opaque, so there a missing `packages: write`
+/// shows as credentials accepted with no rights named.
 async fn registry_item(
     image: &ImageName,
     github_packages: &[String],
     connections: &mut Connections<'_>,
-) -> Item {
+) -> (Item, Option<PushAccess>) {
     let check = format!("push to {image}");
     let target = match connections.target(image).await {
         Ok(target) => target,
-        Err(e) => return registry_failure(check, e),
+        Err(e) => return (registry_failure(check, e), None),
     };
     let (name, repository) = (&target.registry.name, &target.repository);
-    match target.registry.push_access(repository).await {
-        Ok(PushAccess::Open) => {
+    // GitHub Packages denies a push with `write_package`: say what that takes.
+    let push_fix = || {
+        if github_packages.contains(name) {
+            package_write_fix(repository)
+        } else {
+            permission_fix(name, true)
+        }
+    };
+    let access = match target.registry.push_access(repository).await {
+        Ok(access) => access,
+        Err(e) => return (registry_failure(check, e), None),
+    };
+    let item = match &access {
+        PushAccess::Open => {
             Item::pass(check, format!("{name} answers and asks for no credentials"))
         }
-        Ok(PushAccess::Granted) => Item::pass(
+        PushAccess::Granted => Item::pass(
             check,
             format!("{name} answers, and its token grants these credentials push on {repository}"),
         ),
-        Ok(PushAccess::Authenticated) => Item::warning(
+        PushAccess::Authenticated => Item::warning(
             check,
             format!(
-                "{name} answers and accepts these credentials, but names no rights: whether they may push shows only on a push"
+                "{name} answers and accepts these credentials, but its token names no rights: whether they may push shows only on a push"
             ),
-            permission_fix(name, true),
+            push_fix(),
         ),
-        Ok(PushAccess::NotGranted) => Item::denied(
+        PushAccess::NotGranted => Item::denied(
             check,
             format!(
                 "{name} answers, but its token grants these credentials pull only on {repository}: a push would be denied"
             ),
-            // GitHub Packages denies such a push with `write_package`: say what that takes.
-            if github_packages.contains(name) {
-                package_write_fix(repository)
-            } else {
-                permission_fix(name, true)
-            },
+            push_fix(),
         ),
-        Ok(PushAccess::Refused(message)) => Item::denied(
+        PushAccess::Refused(message) => Item::denied(
             check,
             format!("{name} refused these credentials ({message})"),
             permission_fix(name, true),
         ),
-        Err(e) => registry_failure(check, e),
-    }
+    };
+    (item, Some(access))
 }
 
 /// On GitHub Packages, which repository the package is linked to: a workflow's token may push
 /// to a package linked to its own repository, or to one whose settings give this repository the
-/// Write role (which GitHub's API does not show, hence a warning, not a failure).
-async fn package_link_item(ctx: &Context, image: &ImageName, settings: &Settings) -> Item {
+/// Write role (which GitHub's API does not show, hence a warning, not a failure). `granted`: the
+/// registry's token grants push, which settles whatever GitHub's API shows this token.
+async fn package_link_item(
+    ctx: &Context,
+    image: &ImageName,
+    settings: &Settings,
+    granted: bool,
+) -> Item {
     let repository = image.repository();
     let check = format!("package {image} linked to {}", ctx.repository.full_name);
     let forge = match settings
@@ -258,12 +281,23 @@ async fn package_link_item(ctx: &Context, image: &ImageName, settings: &Settings
     };
     let ours = &ctx.repository.full_name;
     match crate::forge::github::packages::link(&forge, &repository).await {
-        Ok(PackageLink::NoPackage) => Item::pass(
-            check,
-            format!(
-                "package {repository} does not exist yet: the first push from this repository's workflow creates it, linked to {ours}"
-            ),
-        ),
+        // GitHub answers 404 for a package this token may not see too (an installation
+        // token's, for a package linked to another repository).
+        Ok(PackageLink::NoPackage) => {
+            let found = format!(
+                "package {repository} not found for this token: it does not exist yet (the first push creates it, linked to {ours}), or this token may not see it (linked elsewhere)"
+            );
+            if granted {
+                Item::pass(
+                    check,
+                    format!(
+                        "{found}; the registry's token grants push, so either way the push is allowed"
+                    ),
+                )
+            } else {
+                Item::warning(check, found, package_write_fix(&repository))
+            }
+        }
         Ok(PackageLink::Linked(linked)) if linked.eq_ignore_ascii_case(ours) => {
             Item::pass(check, format!("package {repository} is linked to {linked}"))
         }
@@ -316,7 +350,7 @@ async fn forge_items(ctx: &Context, settings: &Settings, scope: Scope<'_>) -> Ve
             release.mode != ReleaseMode::Never && settings.registry.source.is_some(),
             release.git_tags,
         ),
-        Scope::DryRun(run) => (run.release.is_some(), !run.git_tags.is_empty()),
+        Scope::DryRun(run, _) => (run.release.is_some(), !run.git_tags.is_empty()),
     };
     let mut needs = Vec::new();
     if releases {
@@ -332,7 +366,7 @@ async fn forge_items(ctx: &Context, settings: &Settings, scope: Scope<'_>) -> Ve
                 Scope::AnyEvent => {
                     "no release is made (`release: false`, or no `source`) and `git-tags` is off"
                 }
-                Scope::DryRun(_) => "this run makes no release and moves no git tag",
+                Scope::DryRun(..) => "this run makes no release and moves no git tag",
             },
         )];
     }
@@ -341,7 +375,7 @@ async fn forge_items(ctx: &Context, settings: &Settings, scope: Scope<'_>) -> Ve
     let forge = match release.connect(ctx, &what) {
         Ok(forge) => forge,
         // The dry run needs no token: it shows the release without asking the forge.
-        Err(e) if matches!(scope, Scope::DryRun(_)) && e.is_input() => {
+        Err(e) if matches!(scope, Scope::DryRun(..)) && e.is_input() => {
             return vec![Item::warning(
                 check,
                 format!("not checked: {e}"),
@@ -431,12 +465,90 @@ async fn forge_items(ctx: &Context, settings: &Settings, scope: Scope<'_>) -> Ve
     }
 }
 
-/// What the prune takes: listing the versions (read here) and deleting them, which no forge
-/// or registry tells short of a delete, except a personal access token's scopes on GitHub.
-async fn prune_items(plan: &Plan, settings: &Settings) -> Vec<Item> {
+/// `release-assets`: the files found and hashed when the settings were read (a glob that
+/// matches nothing does not parse), which the release uploads with their `SHA256SUMS`.
+fn release_assets_item(settings: &Settings, scope: Scope<'_>) -> Item {
+    const CHECK: &str = "release assets";
+    let release = &settings.release;
+    let files: Vec<_> = release
+        .assets
+        .iter()
+        .filter(|file| file.generated.is_none())
+        .collect();
+    if files.is_empty() {
+        return Item::skipped(
+            CHECK,
+            "no `release-assets`: the release has no files attached",
+        );
+    }
+    let bytes = files.iter().map(|file| file.size).sum();
+    let found = format!(
+        "{} file{} found and hashed ({}), uploaded with their SHA256SUMS",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        human_bytes(bytes)
+    );
+    let releases = match scope {
+        Scope::AnyEvent => release.mode != ReleaseMode::Never && settings.registry.source.is_some(),
+        Scope::DryRun(run, _) => run.release.is_some(),
+    };
+    if releases {
+        Item::pass(CHECK, found)
+    } else {
+        Item::skipped(
+            CHECK,
+            format!(
+                "{found} by a release, and {}",
+                match scope {
+                    Scope::AnyEvent => "no release is made (`release: false`, or no `source`)",
+                    Scope::DryRun(..) => "this run makes none",
+                }
+            ),
+        )
+    }
+}
+
+/// What deletes a repository's versions, as far as the preflight can tell who may.
+enum Deleter<'a> {
+    /// The forge's API, and the token's scopes where it names them.
+    Forge(&'a Forge, Option<&'a str>),
+    /// The registry's `DELETE` (its name).
+    Registry(&'a str),
+}
+
+/// What the prune takes: listing the versions (read here; in the dry run, by its plan) and
+/// deleting them, which no forge or registry tells short of a delete, except a personal access
+/// token's scopes on GitHub. `prune-dry-run` deletes nothing, so only the listing counts.
+async fn prune_items(plan: &Plan, settings: &Settings, scope: Scope<'_>) -> Vec<Item> {
     let retention = &settings.retention;
     if !retention.enabled {
         return vec![Item::skipped("prune", "`prune` is off")];
+    }
+    if let Scope::DryRun(run, listings) = scope {
+        return run
+            .prune
+            .iter()
+            .zip(listings)
+            .map(|(step, (target, listing))| {
+                let listed = format!(
+                    "{} versions listed, {} to delete (the run plan above)",
+                    step.versions.len(),
+                    step.plan.deletions().count()
+                );
+                let deleter = match listing {
+                    Listing::Packages { forge, scopes, .. } => {
+                        Deleter::Forge(forge, scopes.as_deref())
+                    }
+                    Listing::Registry => Deleter::Registry(&target.registry.name),
+                };
+                delete_item(
+                    format!("prune {}", step.image),
+                    listed,
+                    deleter,
+                    step.dry_run,
+                )
+            })
+            .collect();
     }
     let mut items = Vec::new();
     for image in &plan.images {
@@ -454,11 +566,14 @@ async fn prune_items(plan: &Plan, settings: &Settings) -> Vec<Item> {
             }
         };
         let Some(forge) = forge else {
-            items.push(Item::warning(
-                check,
-                format!("versions are deleted through {}'s DELETE, which a registry allows only when set up to (distribution: `storage.delete.enabled`) and to credentials that may delete; that shows only on a delete", image.registry()),
-                "make sure the registry allows deletes, and the credentials may delete in this repository",
-            ));
+            items.push(if retention.dry_run {
+                Item::skipped(
+                    check,
+                    "`prune-dry-run` deletes nothing, and the versions are listed from the registry, as the push reads it",
+                )
+            } else {
+                delete_item(check, String::new(), Deleter::Registry(image.registry()), false)
+            });
             continue;
         };
         let listing = match forge.package_versions(&repository).await {
@@ -476,36 +591,98 @@ async fn prune_items(plan: &Plan, settings: &Settings) -> Vec<Item> {
             }
         };
         let listed = format!("{} versions listed", listing.versions.len());
-        items.push(match (&forge, listing.scopes) {
-            (Forge::GitHub(_), Some(scopes)) if scopes.split(',').any(|s| s.trim() == "delete:packages") => {
-                Item::pass(check, format!("{listed}; the token's scopes include delete:packages"))
-            }
-            (Forge::GitHub(_), Some(scopes)) => {
-                let e = RetentionError::TokenMayNotDelete { scopes };
-                Item::denied(check, format!("{listed}, but {e}"), "use a personal access token with delete:packages, or the workflow's GITHUB_TOKEN with `permissions: packages: write`")
-            }
-            (Forge::GitHub(_), None) => Item::warning(
-                check,
-                format!("{listed}; GitHub does not say whether a workflow's token may delete them until one is deleted"),
-                "give the job `permissions: packages: write`, and this repository the Admin role on the package (its settings, Manage Actions access)",
-            ),
-            (Forge::GitLab(_), _) if forge.holds_job_token() => Item::denied(
-                check,
-                format!("{listed}, but the job token may not delete them through GitLab's API"),
-                "set `gitlab-token` to a project or personal access token with the `api` scope (a masked CI/CD variable, TAGSHIP_GITLAB_TOKEN)",
-            ),
-            (Forge::GitLab(_), _) => Item::warning(
-                check,
-                format!("{listed}; GitLab says whether the token may delete them only on a delete"),
-                "give `gitlab-token` the `api` scope, of a member with the Developer role or higher",
-            ),
-        });
+        let deleter = Deleter::Forge(&forge, listing.scopes.as_deref());
+        items.push(delete_item(check, listed, deleter, retention.dry_run));
     }
     items
 }
 
+/// Whether the versions `listed` can be deleted through `deleter`, as far as can be known
+/// without deleting; with `prune-dry-run` nothing is deleted, so the listing passes.
+fn delete_item(check: String, listed: String, deleter: Deleter<'_>, dry_run: bool) -> Item {
+    if dry_run {
+        return Item::pass(
+            check,
+            format!("{listed}; `prune-dry-run` deletes none, so no right to delete is needed"),
+        );
+    }
+    match deleter {
+        Deleter::Registry(registry) => Item::warning(
+            check,
+            format!(
+                "versions are deleted through {registry}'s DELETE, which a registry allows only when set up to (distribution: `storage.delete.enabled`) and to credentials that may delete; that shows only on a delete"
+            ),
+            "make sure the registry allows deletes, and the credentials may delete in this repository",
+        ),
+        Deleter::Forge(Forge::GitHub(_), Some(scopes))
+            if scopes.split(',').any(|s| s.trim() == "delete:packages") =>
+        {
+            Item::pass(
+                check,
+                format!("{listed}; the token's scopes include delete:packages"),
+            )
+        }
+        Deleter::Forge(Forge::GitHub(_), Some(scopes)) => {
+            let e = RetentionError::TokenMayNotDelete {
+                scopes: scopes.to_string(),
+            };
+            Item::denied(
+                check,
+                format!("{listed}, but {e}"),
+                "use a personal access token with delete:packages, or the workflow's GITHUB_TOKEN with `permissions: packages: write`",
+            )
+        }
+        Deleter::Forge(Forge::GitHub(_), None) => Item::warning(
+            check,
+            format!(
+                "{listed}; GitHub does not say whether a workflow's token may delete them until one is deleted"
+            ),
+            "give the job `permissions: packages: write`, and this repository the Admin role on the package (its settings, Manage Actions access)",
+        ),
+        Deleter::Forge(forge @ Forge::GitLab(_), _) if forge.holds_job_token() => Item::denied(
+            check,
+            format!("{listed}, but the job token may not delete them through GitLab's API"),
+            "set `gitlab-token` to a project or personal access token with the `api` scope (a masked CI/CD variable, TAGSHIP_GITLAB_TOKEN)",
+        ),
+        Deleter::Forge(Forge::GitLab(_), _) => Item::warning(
+            check,
+            format!("{listed}; GitLab says whether the token may delete them only on a delete"),
+            "give `gitlab-token` the `api` scope, of a member with the Developer role or higher",
+        ),
+    }
+}
+
+/// A listing that failed: refused tokens (401, 403) are the set-up's, with the fix the forge's
+/// error gives; a listing the forge could not answer is the service's.
 fn prune_failure(check: String, e: RetentionError) -> Item {
-    if e.is_input() {
+    let refused = match &e {
+        RetentionError::Forge(ForgeError::GitHub(GitHubError::Unauthorized {
+            operation,
+            repository,
+            status,
+            message,
+            fix,
+        })) => Some((
+            format!(
+                "GitHub refused the token to {operation} on {repository} ({status}: {message})"
+            ),
+            fix.clone(),
+        )),
+        RetentionError::Forge(ForgeError::GitLab(GitLabError::Unauthorized {
+            operation,
+            project,
+            status,
+            message,
+            fix,
+        })) => Some((
+            format!("GitLab refused the token to {operation} on {project} ({status}: {message})"),
+            fix.clone(),
+        )),
+        _ => None,
+    };
+    if let Some((found, fix)) = refused {
+        Item::denied(check, found, fix)
+    } else if e.is_input() {
         Item::denied(
             check,
             e.to_string(),
@@ -526,6 +703,7 @@ pub fn checklist(
     env: &Environment,
     settings: Result<&Settings, &Error>,
     interface: Interface,
+    unknown: &[String],
 ) -> Result<Checklist, Error> {
     let settings = match settings {
         Ok(settings) => settings,
@@ -541,6 +719,13 @@ pub fn checklist(
         }
     };
     let mut items = vec![settings_item(settings)];
+    items.extend(unknown.iter().map(|name| {
+        Item::warning(
+            format!("input {name}"),
+            super::action::unknown_input(name),
+            "correct the name in the step's `with:`, or remove it",
+        )
+    }));
     let (ctx, plan) = match compute_plan(env, settings) {
         Ok(planned) => planned,
         Err(e) => {
@@ -584,20 +769,22 @@ fn plan_item(plan: &Plan) -> Item {
     )
 }
 
-/// The dry run's checklist, after its plan: the source as the plan read it, then every probe.
-/// On a pull request a missing write permission warns ([`Checklist::for_pull_request`]).
+/// The dry run's checklist, after its plan: the source and the versions to prune as the plan
+/// read them (`listings`: where the prune's versions were listed, per planned image), then every
+/// probe. On a pull request a missing write permission warns ([`Checklist::for_pull_request`]).
 pub async fn dry_run_checklist(
     ctx: &Context,
     plan: &Plan,
     settings: &Settings,
     run: &RunPlan,
+    listings: &[(Target, Listing)],
     interface: Interface,
 ) -> Checklist {
     let mut items = vec![settings_item(settings), plan_item(plan)];
-    items.extend(probes(ctx, plan, settings, Scope::DryRun(run)).await);
+    items.extend(probes(ctx, plan, settings, Scope::DryRun(run, listings)).await);
     let list = Checklist::new(items).reworded(|text| interface.words(text, &settings.origins));
     if ctx.is_pull_request() {
-        list.for_pull_request()
+        list.for_pull_request(ctx.forge, &ctx.event_name)
     } else {
         list
     }
@@ -610,7 +797,7 @@ pub fn check(
     interface: Interface,
     json: bool,
 ) -> Result<(), Error> {
-    let list = checklist(env, settings, interface)?;
+    let list = checklist(env, settings, interface, &[])?;
     if json {
         safe::print_json(&(checklist::json(&list) + "\n"));
     } else {
@@ -620,14 +807,16 @@ pub fn check(
 }
 
 /// `check-only: true`: the checklist in the log and the step summary, and nothing else.
+/// `unknown`: the inputs given that tagship does not read, each a warning.
 pub fn check_only(
     env: &Environment,
     settings: Result<&Settings, &Error>,
     interface: Interface,
+    unknown: &[String],
 ) -> Result<(), Error> {
     let list = {
         let _group = Group::start(env.style(), "Preflight");
-        let list = checklist(env, settings, interface)?;
+        let list = checklist(env, settings, interface, unknown)?;
         tracing::info!("{}", checklist::text(&list).trim_end());
         list
     };

@@ -3,8 +3,11 @@
 //! with each permission a run needs missing in turn. Every probe is read-only: each test also
 //! checks that the registry holds nothing new and that GitHub saw no write.
 
+use std::process::Command;
+
 use crate::support;
 
+use crate::support::fake_registry::{self, Auth, Behaviour, Fake};
 use crate::support::github::{FakeGitHub, Perms};
 use crate::support::images::{self, Layout};
 use crate::support::registry::{self, Tls};
@@ -64,15 +67,92 @@ fn line<'a>(run: &'a Run, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no `{check}` item:\n{}", run.stdout))
 }
 
+/// The package of `image` on the fake GitHub, with one tagged version, linked to `linked`: its
+/// owner and name.
+fn add_package<'a>(gh: &FakeGitHub, image: &'a str, linked: &str) -> (&'a str, &'a str) {
+    let repository = image.split_once('/').unwrap().1;
+    let (owner, name) = repository.split_once('/').unwrap();
+    let digest = format!("sha256:{}", "2".repeat(64));
+    gh.add_package(
+        owner,
+        true,
+        name,
+        vec![(digest, vec!["1.0.0".into()], String::new())],
+    );
+    gh.set_package_repository(owner, name, Some(linked));
+    (owner, name)
+}
+
+/// The `check` item has `status` (`[warn]`…) and says `text`.
+fn item_says(run: &Run, check: &str, status: &str, text: &str) {
+    let item = line(run, check);
+    assert!(item.starts_with(status) && item.contains(text), "{item}");
+}
+
+/// The checklist printed says `text`.
+fn printed(run: &Run, text: &str) {
+    assert!(run.stdout.contains(text), "no `{text}` in:\n{}", run.stdout);
+}
+
 /// The log says `text`.
 fn logged(run: &Run, text: &str) {
     assert!(run.stderr.contains(text), "no `{text}` in:\n{}", run.stderr);
 }
 
-/// Nothing was written: no tag of the plan in the registry, no write request to GitHub (its
-/// generated notes are asked for with a POST that saves nothing), no release, no ref moved.
+/// Whether the token registry's catalog lists `repository`, asked with the registry's
+/// credentials: distribution lists a repository once a blob is in it (uploaded or mounted).
+fn in_catalog(repository: &str) -> bool {
+    let regs = registry::registries();
+    let curl = |args: &[&str]| {
+        let output = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&regs.ca_file)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "curl {args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // The service is the one the registry's challenge names.
+    let challenge = curl(&["-i", &format!("https://{}/v2/_catalog", regs.token)]);
+    let service = challenge
+        .split("service=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no service in the challenge: {challenge}"));
+    let reply = curl(&[
+        "-u",
+        &format!("{}:{}", regs.user, regs.password),
+        &format!(
+            "http://{}/token?service={service}&scope=registry:catalog:*",
+            registry::TOKEN_REALM_HOST
+        ),
+    ]);
+    let token: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    let token = token["token"].as_str().unwrap();
+    // The catalog is sorted: the page after the name cut short by its last character starts
+    // where `repository` would be.
+    let before = &repository[..repository.len() - 1];
+    let page = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!("https://{}/v2/_catalog?n=100&last={before}", regs.token),
+    ]);
+    let page: serde_json::Value =
+        serde_json::from_str(&page).unwrap_or_else(|e| panic!("{e}: {page}"));
+    let listed = page["repositories"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no catalog: {page}"));
+    listed.iter().any(|r| r == repository)
+}
+
+/// Nothing was written: no tag of the plan in the registry, nor the repository in its catalog
+/// (no blob either), no write request to GitHub (its generated notes are asked for with a POST
+/// that saves nothing), no release, no ref moved.
 fn wrote_nothing(gh: &FakeGitHub, image: &str) {
     let regs = registry::registries();
+    let repository = image.split_once('/').unwrap().1;
+    assert!(!in_catalog(repository), "{repository} is in the catalog");
     for tag in ["1.1.1", "latest", "sha-860c190"] {
         assert_eq!(
             registry::inspect_digest(
@@ -110,7 +190,7 @@ fn a_set_up_with_every_permission_passes_and_nothing_is_written() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout
-            .contains("\nPreflight: 6 checks, nothing blocks a run\n"),
+            .contains("\nPreflight: 7 checks, nothing blocks a run\n"),
         "{}",
         run.stdout
     );
@@ -150,7 +230,7 @@ fn a_set_up_with_every_permission_passes_and_nothing_is_written() {
         .collect();
     assert_eq!(
         statuses,
-        ["pass", "pass", "pass", "pass", "pass", "skipped"],
+        ["pass", "pass", "pass", "pass", "pass", "skipped", "skipped"],
         "{list}"
     );
 }
@@ -162,7 +242,9 @@ fn credentials_that_may_pull_but_not_push_block_and_say_what_to_grant() {
     // A fixed name, for the snapshot: nothing is ever written there.
     let image = format!("{}/octo/app", registry::registries().token);
     let run = check(&gh, &built, &image, "readonly-ci")
-        // The token registry stands in for ghcr.io, as a GitHub Enterprise Server's would.
+        // The token registry as a GitHub Packages registry that issues JWTs with an `access`
+        // claim, which names pull only: blocking. (ghcr.io's tokens are opaque, so there the
+        // same credentials are a warning: `ghcr_s_opaque_token_warns_naming_what_to_grant`.)
         .var(
             "TAGSHIP_GITHUB_PACKAGES_REGISTRIES",
             registry::registries().token.as_str(),
@@ -495,15 +577,7 @@ fn the_dry_run_prints_the_checklist_and_fails_on_a_blocking_item() {
 fn a_github_package_linked_elsewhere_is_a_warning_naming_what_to_grant() {
     let (gh, built, image, user) = set_up("check-linked", 1809, Perms::WRITE);
     // The token registry stands in for ghcr.io; its repository is OWNER/NAME of a package.
-    let repository = image.split_once('/').map(|(_, r)| r).unwrap();
-    let (owner, name) = repository.split_once('/').unwrap();
-    let digest = format!("sha256:{}", "1".repeat(64));
-    gh.add_package(
-        owner,
-        true,
-        name,
-        vec![(digest, vec!["0.9.0".into()], String::new())],
-    );
+    let (owner, name) = add_package(&gh, &image, REPO);
     let run_with = |linked: Option<&str>| {
         gh.set_package_repository(owner, name, linked);
         check(&gh, &built, &image, &user)
@@ -539,4 +613,208 @@ fn a_github_package_linked_elsewhere_is_a_warning_naming_what_to_grant() {
     let item = line(&ours, &format!("package {image} linked to {REPO}"));
     assert!(item.starts_with("[pass]"), "{}", ours.stdout);
     wrote_nothing(&gh, &image);
+}
+
+#[test]
+fn a_registry_that_does_not_answer_exits_1() {
+    let gh = github(Perms::WRITE);
+    let built = support::sample_layout("check-silent", 1810, 1, 3_000);
+    // A loopback port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let run = check(&gh, &built, &format!("{host}/octo/app"), "ci")
+        .setting("insecure-registries", &host)
+        .run();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    item_says(&run, "push to", "[FAIL]", &host);
+    printed(
+        &run,
+        "fix: check the registry's host, port and TLS settings",
+    );
+    assert!(line(&run, "source").starts_with("[pass]"));
+}
+
+#[test]
+fn ghcr_s_opaque_token_warns_naming_what_to_grant() {
+    let gh = github(Perms::WRITE);
+    let built = support::sample_layout("check-opaque", 1811, 1, 3_000);
+    // Like ghcr.io: a bearer token that says nothing of the rights it carries.
+    let fake = Fake::start(Some(Behaviour {
+        auth: Auth::Bearer,
+        ..Default::default()
+    }));
+    let image = format!("{}/octo/app", fake.addr);
+    let run = check(&gh, &built, &image, fake_registry::USER)
+        .var("TAGSHIP_REGISTRY_PASSWORD", fake_registry::PASSWORD)
+        .var("TAGSHIP_GITHUB_PACKAGES_REGISTRIES", &fake.addr)
+        .setting("insecure-registries", &fake.addr)
+        .run();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    item_says(&run, "push to", "[warn]", "its token names no rights");
+    printed(&run, "fix: Give the job `permissions: packages: write`");
+    printed(&run, "Manage Actions access");
+}
+
+#[test]
+fn a_package_github_hides_from_the_workflow_s_token_is_named_honestly() {
+    let (gh, built, image, user) = set_up("check-hidden", 1812, Perms::WRITE);
+    let (_, name) = add_package(&gh, &image, "octo/other");
+    gh.hide_packages_linked_elsewhere(REPO);
+    let run_as = |user: &str| {
+        check(&gh, &built, &image, user)
+            .var(
+                "TAGSHIP_GITHUB_PACKAGES_REGISTRIES",
+                registry::registries().token.as_str(),
+            )
+            .run()
+    };
+    let check_name = format!("package {image} linked to {REPO}");
+    let found = "not found for this token: it does not exist yet (the first push creates it, linked to docker/test-docker-action), or this token may not see it (linked elsewhere)";
+
+    // The registry's token grants push: whatever GitHub shows, the push is allowed.
+    let granted = run_as(&user);
+    assert_eq!(granted.code, 0, "{}", granted.stdout);
+    item_says(&granted, &check_name, "[pass]", found);
+    assert!(
+        gh.requests().iter().any(|(m, p, s)| m == "GET"
+            && p.ends_with(&format!("/packages/container/{}", name.replace('/', "%2F")))
+            && *s == 404),
+        "GitHub hid the package: {:?}",
+        gh.requests()
+    );
+
+    // Otherwise a warning, with what to grant.
+    let pull_only = run_as("readonly-ci");
+    item_says(&pull_only, &check_name, "[warn]", found);
+    wrote_nothing(&gh, &image);
+}
+
+#[test]
+fn a_refused_listing_of_versions_is_a_permission_with_github_s_fix() {
+    let (gh, built, image, user) = set_up("check-prune-401", 1813, Perms::WRITE);
+    let run = check(&gh, &built, &image, &user)
+        .var(
+            "TAGSHIP_GITHUB_PACKAGES_REGISTRIES",
+            registry::registries().token.as_str(),
+        )
+        .var("GITHUB_TOKEN", "ghs_not_a_token")
+        .setting("release", "false")
+        .setting("prune", "true")
+        .setting("keep", "5")
+        .run();
+    // A blocking problem of the set-up (2), not of the service (1).
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    item_says(&run, "prune", "[FAIL]", "(401: Bad credentials");
+    printed(&run, "fix: The token is missing, expired or wrong");
+    wrote_nothing(&gh, &image);
+}
+
+#[test]
+fn prune_dry_run_needs_the_listing_only_and_the_dry_run_lists_once() {
+    let regs = registry::registries();
+    let (gh, built, image, user) = set_up(
+        "check-prune-dry",
+        1814,
+        Perms {
+            oauth_scopes: Some("repo, write:packages"),
+            ..Perms::WRITE
+        },
+    );
+    add_package(&gh, &image, REPO);
+    // A classic token without delete:packages: `prune-dry-run` deletes nothing, so it passes.
+    let run = check(&gh, &built, &image, &user)
+        .var("TAGSHIP_GITHUB_PACKAGES_REGISTRIES", &regs.token)
+        .setting("prune", "true")
+        .setting("prune-dry-run", "true")
+        .setting("keep", "5")
+        .run();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let prune = line(&run, "prune");
+    assert!(
+        prune.starts_with("[pass]")
+            && prune.contains("1 versions listed; `prune-dry-run` deletes none"),
+        "{prune}"
+    );
+
+    // The action's dry run: the prune item is its plan's, the versions listed once.
+    let listings = |gh: &FakeGitHub| {
+        gh.requests()
+            .iter()
+            .filter(|(m, p, _)| m == "GET" && p.contains("/versions"))
+            .count()
+    };
+    let before = listings(&gh);
+    let run = Runner::shared_event("push-tag")
+        .var("GITHUB_API_URL", &gh.url())
+        .var("TAGSHIP_GITHUB_PACKAGES_REGISTRIES", &regs.token)
+        .input("github-token", TOKEN)
+        .input("source", &format!("oci:{}", built.dir.display()))
+        .input("images", &image)
+        .input("ca-file", &regs.ca_file.display().to_string())
+        .input("insecure-registries", registry::TOKEN_REALM_HOST)
+        .input("registry-username", &user)
+        .input("registry-password", &regs.password)
+        .input("push", "false")
+        .input("prune", "true")
+        .input("keep", "5")
+        .run();
+    assert_eq!(run.code, 2, "no delete:packages blocks: {}", run.stderr);
+    logged(
+        &run,
+        "(the run plan above), but the token may not delete package versions",
+    );
+    assert_eq!(listings(&gh) - before, 1, "{:?}", gh.requests());
+    wrote_nothing(&gh, &image);
+}
+
+#[test]
+fn check_only_lists_each_unknown_input_as_a_warning() {
+    let gh = github(Perms::WRITE);
+    let run = Runner::shared_event("push-tag")
+        .var("GITHUB_API_URL", &gh.url())
+        .input("check-only", "true")
+        .input("imagess", "ghcr.io/octo/app")
+        .input("relase", "false")
+        .run();
+    for name in ["imagess", "relase"] {
+        logged(
+            &run,
+            &format!("[warn] input {name}: unknown input `{name}`: tagship does not read it"),
+        );
+        assert!(
+            run.summary.contains(&format!("| ⚠️ | input {name} |")),
+            "{}",
+            run.summary
+        );
+    }
+}
+
+#[test]
+fn release_assets_are_counted_and_sized() {
+    let (gh, built, image, user) = set_up("check-assets", 1815, Perms::WRITE);
+    let dir = support::scratch_dir("check-assets");
+    std::fs::write(dir.join("app.tar.gz"), vec![7u8; 3_000]).unwrap();
+    std::fs::write(dir.join("app.sbom.json"), b"{}").unwrap();
+    let run = check(&gh, &built, &image, &user)
+        .setting("release-assets", &format!("{}/app.*", dir.display()))
+        .run();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let assets = line(&run, "release assets");
+    assert!(
+        assets.starts_with("[pass]")
+            && assets
+                .contains("2 files found and hashed (2.9 KiB), uploaded with their SHA256SUMS"),
+        "{assets}"
+    );
+
+    let without = check(&gh, &built, &image, &user).run();
+    assert!(
+        line(&without, "release assets").starts_with("[skip] release assets: no `release-assets`"),
+        "{}",
+        without.stdout
+    );
 }

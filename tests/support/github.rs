@@ -55,7 +55,10 @@
 //!   untagged one: a package is never empty). `state` is not read: tagship lists active ones.
 //! - `GET …/packages/container/{package_name}` answers the package (a token needed, the same
 //!   404s), with `repository` only when it is linked to one (`set_package_repository`); a
-//!   package's `id` is the fake's choice.
+//!   package's `id` is the fake's choice. After `hide_packages_linked_elsewhere(REPO)` a
+//!   workflow's token (one without `oauth_scopes`: REPO's installation token) gets "Package not
+//!   found." for a package not linked to REPO, as GitHub answers an installation token for a
+//!   package it may not see.
 //! - Versions are listed newest first (`created_at`, then id, descending); `Link` URLs name
 //!   `/organizations/{id}/...` and `/user/{id}/...`, as GitHub's do, and those paths are served.
 //! - `fail_next(.., 429, ..)` answers a secondary rate limit: 429 with `Retry-After: 1`.
@@ -663,6 +666,12 @@ impl FakeGitHub {
         });
     }
 
+    /// From now on, `GET` of a package not linked to `repository` answers a workflow's token
+    /// (one without `oauth_scopes`) 404, as GitHub answers `repository`'s installation token.
+    pub fn hide_packages_linked_elsewhere(&self, repository: &str) {
+        self.lock().workflow_repository = Some(repository.to_string());
+    }
+
     pub fn set_package_public(&self, owner: &str, name: &str, public: bool) {
         self.with_package_mut(owner, name, |package| package.public = public);
     }
@@ -744,6 +753,9 @@ struct State {
     packages: BTreeMap<(String, String), Package>,
     last_owner_id: u64,
     last_version_id: u64,
+    /// `hide_packages_linked_elsewhere`: the repository whose workflow holds the tokens without
+    /// `oauth_scopes`.
+    workflow_repository: Option<String>,
 }
 
 #[derive(Clone)]
@@ -879,6 +891,7 @@ impl State {
             packages: BTreeMap::new(),
             last_owner_id: FIRST_OWNER_ID,
             last_version_id: FIRST_VERSION_ID,
+            workflow_repository: None,
         }
     }
 
@@ -1323,14 +1336,25 @@ impl State {
             if packages != "packages" || *method != Method::GET {
                 return Some(not_found(DOCS));
             }
-            let Caller::Token(..) = caller else {
+            let Caller::Token(_, perms) = caller else {
                 return Some(error(401, "Requires authentication", DOCS));
             };
+            // An installation token sees the packages linked to its repository.
+            let hidden_from = self
+                .workflow_repository
+                .as_ref()
+                .filter(|_| perms.oauth_scopes.is_none());
             let key = (owner.login.to_lowercase(), name.to_lowercase());
-            let found = self
-                .packages
-                .get(&key)
-                .filter(|_| package_type == "container" && !(scope == Scope::User && owner.org));
+            let found = self.packages.get(&key).filter(|package| {
+                package_type == "container"
+                    && !(scope == Scope::User && owner.org)
+                    && hidden_from.is_none_or(|ours| {
+                        package
+                            .repository
+                            .as_ref()
+                            .is_some_and(|linked| linked.eq_ignore_ascii_case(ours))
+                    })
+            });
             return Some(match found {
                 None => error(404, "Package not found.", DOCS),
                 Some(package) => Reply::json(200, package_json(&self.base, &owner, package)),

@@ -445,3 +445,30 @@ fn the_dry_run_and_tagship_release_show_the_assets() {
     assert_ne!(missing.code, 0);
     assert!(missing.stderr.contains("--asset"), "{}", missing.stderr);
 }
+
+/// Two runs at once can each make a draft of the version (GitHub lets drafts share a tag):
+/// every later run takes the same one, the oldest, and publishes it; the other stays a draft.
+#[test]
+fn of_two_drafts_of_the_version_every_run_takes_the_oldest() {
+    let (gh, dir, built, image) = set_up("two-drafts", 49);
+    let draft = || Release {
+        draft: true,
+        body: Some("a draft".into()),
+        ..Release::new("v1.1.1")
+    };
+    let older = gh.put_release(REPO, draft());
+    let newer = gh.put_release(REPO, draft());
+    assert!(older < newer);
+    ok(&release_run(&gh, &dir, &built, &image).run());
+    let releases = gh.releases(REPO);
+    let published: Vec<_> = releases.iter().filter(|r| !r.draft).collect();
+    assert_eq!(published.len(), 1, "{releases:?}");
+    assert_eq!(published[0].id, older);
+    assert_eq!(published[0].assets.len(), 4);
+    let stray = releases.iter().find(|r| r.id == newer).unwrap();
+    assert!(stray.draft && stray.assets.is_empty());
+    // Again: the published one, not the stray draft.
+    let uploads_before = uploads(&gh);
+    ok(&release_run(&gh, &dir, &built, &image).run());
+    assert_eq!(uploads(&gh), uploads_before);
+}

@@ -40,7 +40,9 @@
 //!   `previous_tag_name` the previous tag is that of the newest published non-prerelease release
 //!   with another tag. Pull requests added with `add_pull_request` are listed too (all of them,
 //!   whatever the range), as GitHub lists them: `* TITLE by @AUTHOR in URL`.
-//! - Draft `html_url`s are `.../releases/tag/untagged-<hex>`, as GitHub gives them.
+//! - Draft `html_url`s are `.../releases/tag/untagged-<hex>`, as GitHub gives them. Drafts may
+//!   share a tag (two runs at once each make one); a published release holds its tag alone, so
+//!   creating or publishing another of that tag is 422 `already_exists` `tag_name`.
 //! - Container package versions (`/orgs/{org}/...` and `/users/{username}/packages/container/
 //!   {package_name}/versions[/{id}]`: list, delete) need a token; `package_name` arrives
 //!   percent-encoded (`team%2Fapp`), an unencoded `/` in it is a 404. Checks run in GitHub's
@@ -439,8 +441,10 @@ impl FakeGitHub {
         let asset_ids: Vec<u64> = release.assets.iter().map(|_| st.next_asset_id()).collect();
         let repo = st.repo_mut(owner_repo);
         assert!(
-            repo.release_by_tag(&release.tag_name).is_none(),
-            "put_release: {owner_repo} already has a release of {}",
+            repo.releases
+                .iter()
+                .all(|r| r.tag_name != release.tag_name || (r.draft && release.draft)),
+            "put_release: {owner_repo} already has a release of {} (only drafts share a tag)",
             release.tag_name
         );
         let mut release = Release {
@@ -1824,7 +1828,13 @@ fn create_release(
             false,
         );
     }
-    if repo.release_by_tag(tag).is_some() {
+    // Drafts may share a tag (GitHub keeps every one); a published release holds it alone.
+    let draft_asked = body.get("draft").and_then(Value::as_bool).unwrap_or(false);
+    if repo
+        .releases
+        .iter()
+        .any(|r| r.tag_name == tag && !(r.draft && draft_asked))
+    {
         return (
             validation_failed("Release", "already_exists", "tag_name", doc),
             false,
@@ -1911,6 +1921,18 @@ fn update_release(
         let r = &repo.releases[index];
         (r.tag_name.clone(), r.target_commitish.clone())
     };
+    // A published release holds its tag alone: a draft of the same tag stays a draft.
+    if publish
+        && repo
+            .releases
+            .iter()
+            .any(|r| r.tag_name == tag && !r.draft && r.id != id)
+    {
+        return (
+            validation_failed("Release", "already_exists", "tag_name", doc),
+            false,
+        );
+    }
     // Publishing makes the tag, as a create does: from a target that resolves.
     if publish
         && !repo.refs.contains_key(&format!("refs/tags/{tag}"))

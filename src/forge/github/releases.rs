@@ -53,7 +53,7 @@ pub struct Existing {
 pub async fn existing(gh: &GitHub, tag: &str) -> Result<Existing, GitHubError> {
     let operation = "list releases";
     let mut route = gh.route("/releases?per_page=100");
-    let mut found = None;
+    let mut found: Option<Release> = None;
     let mut stable_tags = Vec::new();
     // Bounded: 100 pages of 100 are far more releases than any repository keeps.
     for _ in 0..100 {
@@ -65,8 +65,19 @@ pub async fn existing(gh: &GitHub, tag: &str) -> Result<Existing, GitHubError> {
             if !release.draft && !release.prerelease {
                 stable_tags.push(release.tag_name.clone());
             }
-            if release.tag_name == tag && found.is_none() {
-                found = Some(release);
+            // GitHub lets several drafts share a tag (two runs at once each make one): the
+            // published release wins, else the oldest draft, so every run takes the same one.
+            if release.tag_name == tag {
+                let better = match &found {
+                    None => true,
+                    Some(kept) => {
+                        (!release.draft, std::cmp::Reverse(release.id))
+                            > (!kept.draft, std::cmp::Reverse(kept.id))
+                    }
+                };
+                if better {
+                    found = Some(release);
+                }
             }
         }
         match next_page(&answer.headers) {

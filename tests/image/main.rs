@@ -1479,6 +1479,8 @@ fn release_workflow_builds_the_cli_binaries() {
         entries,
         [
             format!("{name}/"),
+            format!("{name}/LICENSE-APACHE"),
+            format!("{name}/LICENSE-MIT"),
             format!("{name}/README.md"),
             format!("{name}/tagship")
         ]
@@ -1529,7 +1531,7 @@ fn cargo_metadata(target: &str) -> serde_json::Value {
 }
 
 /// The SBOM of a binary lists exactly the packages reached from tagship through normal
-/// dependencies (what is compiled into it), each with a licence, a purl and, from crates.io, its
+/// dependencies (linked into it, or proc-macros run to build it), each with a licence, a purl and, from crates.io, its
 /// checksum; the dev-dependencies that nothing normal needs are not in it.
 #[test]
 fn the_sbom_lists_every_normal_dependency_and_no_dev_dependency() {
@@ -1630,6 +1632,44 @@ fn the_sbom_lists_every_normal_dependency_and_no_dev_dependency() {
             );
         }
     }
+    for package in listed {
+        assert_eq!(package["filesAnalyzed"], false, "{}", package["name"]);
+    }
+    // The compiler is named, and the namespace is this document's own: another target's
+    // differs.
+    let rustc = Command::new("rustc").arg("-V").output().expect("rustc -V");
+    let rustc_version = String::from_utf8_lossy(&rustc.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let creators = sbom["creationInfo"]["creators"].as_array().unwrap();
+    assert!(
+        creators.contains(&serde_json::json!(format!("Tool: rustc-{rustc_version}"))),
+        "{creators:?}"
+    );
+    let namespace =
+        |sbom: &serde_json::Value| sbom["documentNamespace"].as_str().unwrap().to_string();
+    let other_target = if target.starts_with("x86_64") {
+        "aarch64-unknown-linux-musl"
+    } else {
+        "x86_64-unknown-linux-musl"
+    };
+    let other = Command::new("python3")
+        .arg("scripts/sbom")
+        .arg(other_target)
+        .current_dir(root())
+        .output()
+        .expect("python3 scripts/sbom");
+    assert!(other.status.success(), "{}", output_text(&other));
+    let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+    assert_ne!(namespace(&sbom), namespace(&other));
+    let hash = namespace(&sbom).rsplit('-').next().unwrap().to_string();
+    assert!(
+        hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{}",
+        namespace(&sbom)
+    );
     assert_eq!(sbom["relationships"][0]["relationshipType"], "DESCRIBES");
     assert_eq!(
         sbom["documentDescribes"][0],
@@ -1656,6 +1696,9 @@ fn the_crate_package_holds_what_the_build_needs_and_no_more() {
         "Cargo.toml".to_string(),
         "Cargo.lock".to_string(),
         "README.md".to_string(),
+        // `license = "MIT OR Apache-2.0"`: both texts.
+        "LICENSE-APACHE".to_string(),
+        "LICENSE-MIT".to_string(),
         "src/main.rs".to_string(),
         "src/lib.rs".to_string(),
     ];

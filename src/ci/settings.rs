@@ -717,10 +717,10 @@ fn read_action_file(base: &Path, path: &str) -> Result<ActionFile, InputError> {
             "it is not an action file (`runs:` with `using:` and `image:`): {e}"
         ))
     })?;
-    let image = action.runs.image.map(|image| {
-        let line = image_line(&text).unwrap_or(1);
-        (image.trim().to_string(), line)
-    });
+    let image = action
+        .runs
+        .image
+        .map(|image| (image.trim().to_string(), image_line(&text)));
     Ok(ActionFile {
         path: path.to_string(),
         using: action.runs.using,
@@ -728,26 +728,46 @@ fn read_action_file(base: &Path, path: &str) -> Result<ActionFile, InputError> {
     })
 }
 
-/// The line (1-based) of `image:` under the top-level `runs:` of an action file.
+/// The line (1-based) of `image:` under the top-level `runs:` of an action file: a key at the
+/// first indentation of `runs`'s block (not `runs.env.image`). `None` where there is none of its
+/// own, as in flow style (`runs: {using: docker, image: …}`).
 fn image_line(text: &str) -> Option<usize> {
-    let mut in_runs = false;
-    for (index, line) in text.lines().enumerate() {
-        let key = line.trim_start().trim_start_matches(['"', '\'']);
-        if !line.starts_with([' ', '\t']) && !line.trim().is_empty() && !line.starts_with('#') {
-            in_runs = key.starts_with("runs")
-                && key
-                    .trim_start_matches("runs")
-                    .trim_start_matches(['"', '\''])
-                    .starts_with(':');
+    let unquoted = |key: &str| key.trim_start_matches(['"', '\'']).to_string();
+    // `key:` at the start of `rest` (quoted or not), and what follows the colon.
+    let after_key = |rest: &str, key: &str| -> Option<String> {
+        let rest = unquoted(rest);
+        let rest = rest
+            .strip_prefix(key)?
+            .trim_start_matches(['"', '\''])
+            .trim_start();
+        rest.strip_prefix(':').map(|value| value.trim().to_string())
+    };
+    let mut lines = text.lines().enumerate();
+    // The top-level `runs:` with its block below it.
+    loop {
+        let (_, line) = lines.next()?;
+        if line.starts_with([' ', '\t', '#']) {
             continue;
         }
-        if in_runs
-            && key.strip_prefix("image").is_some_and(|rest| {
-                rest.trim_start_matches(['"', '\''])
-                    .trim_start()
-                    .starts_with(':')
-            })
-        {
+        if let Some(value) = after_key(line, "runs") {
+            if !value.is_empty() && !value.starts_with('#') {
+                return None;
+            }
+            break;
+        }
+    }
+    let mut child_indent = None;
+    for (index, line) in lines {
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - content.len();
+        if indent == 0 {
+            return None;
+        }
+        let child = *child_indent.get_or_insert(indent);
+        if indent == child && after_key(content, "image").is_some() {
             return Some(index + 1);
         }
     }
@@ -882,8 +902,24 @@ mod tests {
         assert_eq!(file.using, "docker");
         assert_eq!(
             file.image,
-            Some(("docker://ghcr.io/o/a:1.0.0".to_string(), 8))
+            Some(("docker://ghcr.io/o/a:1.0.0".to_string(), Some(8)))
         );
+        for (text, line) in [
+            // Flow style: no line of its own.
+            ("runs: {using: docker, image: docker://o/a:1}\n", None),
+            // `runs.env.image` is no image; the one at the block's first indentation is.
+            (
+                "runs:\n    using: docker\n    env:\n      image: not-this\n    image: docker://o/a:1\n",
+                Some(5),
+            ),
+            (
+                "runs:\n  env:\n    image: not-this\n  using: Docker\n",
+                None,
+            ),
+            ("runs: # the action\n  image: docker://o/a:1\n", Some(2)),
+        ] {
+            assert_eq!(image_line(text), line, "{text}");
+        }
         std::fs::write(
             dir.join("node.yml"),
             "name: x\nruns:\n  using: node20\n  main: index.js\n",

@@ -149,9 +149,11 @@ pub fn plan_text(run: &RunPlan) -> String {
     }
     if let Some(step) = &run.action_file {
         out.push_str(&format!(
-            "Action file {} line {}: `image: {}` {}\n",
+            "Action file {}{}: `image: {}` {}\n",
             step.file,
-            step.line,
+            step.line
+                .map(|line| format!(" line {line}"))
+                .unwrap_or_default(),
             step.image,
             match &step.verdict {
                 Verdict::Matches { reference } => format!("names {reference}, pushed"),

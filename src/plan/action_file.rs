@@ -19,18 +19,20 @@ use super::{Context, Plan};
 pub struct ActionFile {
     /// The path as given.
     pub path: String,
-    /// `runs.using`: `docker` for a container action.
+    /// `runs.using`: `docker` for a container action (in any case, as the runner compares it).
     pub using: String,
-    /// `runs.image` and its line in the file (1-based).
-    pub image: Option<(String, usize)>,
+    /// `runs.image` and its line in the file (1-based; `None` where no `image:` line is found,
+    /// as in flow style `runs: {using: docker, image: …}`).
+    pub image: Option<(String, Option<usize>)>,
 }
 
 /// The check, as the run plan shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionFileStep {
     pub file: String,
-    /// The line of `image:`.
-    pub line: usize,
+    /// The line of `image:`, when the file has one of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     /// `runs.image` as written.
     pub image: String,
     #[serde(flatten)]
@@ -59,11 +61,12 @@ pub enum ActionFileError {
     )]
     NoImage { file: String },
     #[error(
-        "{file} line {line} says `image: {found}`, {why}, so `uses:` of this release would not run the image it publishes. Change that line to `{write}` (and commit it before tagging); the release pushes {pushed}"
+        "{file}{line} says `image: {found}`, {why}, so `uses:` of this release would not run the image it publishes. Change that line to `{write}` (and commit it before tagging); the release pushes {pushed}"
     )]
     Mismatch {
         file: String,
-        line: usize,
+        /// ` line N`, or nothing where the line is not known.
+        line: String,
         found: String,
         why: String,
         write: String,
@@ -79,7 +82,8 @@ pub fn check(
     pushed: Option<Vec<String>>,
     releases: bool,
 ) -> Result<ActionFileStep, ActionFileError> {
-    if file.using.trim() != "docker" {
+    // The runner compares `using` without regard to case (`Docker` runs as `docker`).
+    if !file.using.trim().eq_ignore_ascii_case("docker") {
         return Err(ActionFileError::NotContainer {
             file: file.path.clone(),
             using: file.using.clone(),
@@ -114,6 +118,13 @@ pub fn check(
             reference: reference.clone(),
         }));
     }
+    // The preflight compares with the planned tags: the digest is known once the image is read.
+    if digest_only(image, &pushed) {
+        return Ok(step(Verdict::NotChecked {
+            reason: "pinned by digest: compared on the run, once the image's digest is known"
+                .into(),
+        }));
+    }
     let write = format!(
         "image: docker://{}",
         pushed.first().cloned().unwrap_or_default()
@@ -127,7 +138,9 @@ impl ActionFileStep {
         let Verdict::Mismatch { write, pushed } = &self.verdict else {
             return Ok(());
         };
-        let why = if self.image.starts_with("docker://") {
+        let why = if upper_case_repository(&self.image) {
+            "whose repository is not all lower case, which `docker pull` refuses".to_string()
+        } else if self.image.starts_with("docker://") {
             "which this release does not push".to_string()
         } else {
             format!(
@@ -137,7 +150,10 @@ impl ActionFileStep {
         };
         Err(ActionFileError::Mismatch {
             file: self.file.clone(),
-            line: self.line,
+            line: self
+                .line
+                .map(|line| format!(" line {line}"))
+                .unwrap_or_default(),
             found: self.image.clone(),
             why,
             write: write.clone(),
@@ -179,11 +195,15 @@ pub fn pinned_references(plan: &Plan, push: &PushStep) -> Vec<String> {
 
 /// `runs.image` (`docker://NAME[:TAG][@DIGEST]`) names `pushed` (`NAME:TAG` or `NAME@DIGEST`):
 /// the same registry and repository (`alpine` is `docker.io/library/alpine`), and the same tag or
-/// digest. A digest, when written, decides alone.
+/// digest. A digest, when written, decides alone. The repository must be written in lower case:
+/// `docker pull` refuses any other (the host's case is free, as in DNS).
 fn same_reference(image: &str, pushed: &str) -> bool {
     let Some(written) = image.trim().strip_prefix("docker://") else {
         return false;
     };
+    if upper_case_repository(image) {
+        return false;
+    }
     let (Some(written), Some(pushed)) = (split(written), split(pushed)) else {
         return false;
     };
@@ -197,6 +217,42 @@ fn same_reference(image: &str, pushed: &str) -> bool {
         (None, _, Some(a), Some(b)) => a == b,
         _ => false,
     }
+}
+
+/// `runs.image` names one of the `pushed` repositories by digest, and no `pushed` reference has
+/// one (the preflight's planned tags): only the run can tell whether the digest is this image's.
+fn digest_only(image: &str, pushed: &[String]) -> bool {
+    let written = image.trim().strip_prefix("docker://").and_then(split);
+    let Some(written) = written.filter(|w| w.digest.is_some()) else {
+        return false;
+    };
+    !upper_case_repository(image)
+        && pushed
+            .iter()
+            .filter_map(|r| split(r))
+            .all(|p| p.digest.is_none())
+        && pushed.iter().filter_map(|r| split(r)).any(|p| {
+            p.name.registry() == written.name.registry()
+                && p.name.repository() == written.name.repository()
+        })
+}
+
+/// `runs.image` is `docker://HOST/PATH…` with an upper-case letter in its repository path.
+fn upper_case_repository(image: &str) -> bool {
+    let Some(written) = image.trim().strip_prefix("docker://") else {
+        return false;
+    };
+    let name = written.split('@').next().unwrap_or_default();
+    let name = match name.rfind(':') {
+        // A tag's colon, not a host's port (`localhost:5000/app`).
+        Some(at) if !name[at..].contains('/') => &name[..at],
+        _ => name,
+    };
+    let path = match name.split_once('/') {
+        Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => path,
+        _ => name,
+    };
+    path.chars().any(|c| c.is_ascii_uppercase())
 }
 
 /// The references the metadata `plan` would pin, before anything is read from a registry (the
@@ -252,7 +308,7 @@ mod tests {
         ActionFile {
             path: "action.yml".into(),
             using: using.into(),
-            image: image.map(|i| (i.to_string(), 12)),
+            image: image.map(|i| (i.to_string(), Some(12))),
         }
     }
 
@@ -274,6 +330,14 @@ mod tests {
             tag_names: vec!["1.2.3".into(), "1.2".into(), "latest".into()],
             roles: vec![TagRole::Fixed, floating("1.2"), floating("latest")],
             ..Plan::default()
+        }
+    }
+
+    /// That metadata for `image`.
+    fn plan_of(image: &str) -> Plan {
+        Plan {
+            images: vec![ImageName::parse(image).unwrap()],
+            ..plan()
         }
     }
 
@@ -322,11 +386,90 @@ mod tests {
                 reference: "ghcr.io/o/a:1.2.3".into()
             }
         );
-        // Case and a leading `docker.io` are the registry's, not the check's.
+        // The host's case is free, as in DNS.
         assert!(matches!(
-            verdict("docker://GHCR.io/O/A:1.2.3"),
+            verdict("docker://GHCR.io/o/a:1.2.3"),
             Verdict::Matches { .. }
         ));
+    }
+
+    #[test]
+    fn an_upper_case_repository_fails_with_the_lower_case_line_to_write() {
+        // `docker pull` refuses a repository that is not lower case, tag or digest alike.
+        for image in [
+            "docker://ghcr.io/O/a:1.2.3".to_string(),
+            "docker://GHCR.io/o/A:1.2.3".to_string(),
+            format!("docker://ghcr.io/O/A@{DIGEST}"),
+        ] {
+            let message = gate_message(&image);
+            assert!(
+                message.contains(
+                    "whose repository is not all lower case, which `docker pull` refuses"
+                ) && message.contains("Change that line to `image: docker://ghcr.io/o/a:1.2.3`"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn using_is_compared_without_regard_to_case_as_the_runner_does() {
+        let ctx = fixture::tag_push("v1.2.3");
+        for using in ["Docker", "DOCKER", " docker "] {
+            let step = check(
+                &file(using, Some("docker://ghcr.io/o/a:1.2.3")),
+                &ctx,
+                pushed(),
+                false,
+            )
+            .unwrap();
+            assert!(matches!(step.verdict, Verdict::Matches { .. }), "{using}");
+        }
+    }
+
+    #[test]
+    fn a_digest_is_compared_on_the_run_when_the_preflight_knows_only_tags() {
+        let ctx = fixture::tag_push("v1.2.3");
+        let planned = Some(planned_references(&plan_of("ghcr.io/o/a")));
+        let step = |image: &str| {
+            check(&file("docker", Some(image)), &ctx, planned.clone(), false).unwrap()
+        };
+        for image in [
+            format!("docker://ghcr.io/o/a@{DIGEST}"),
+            format!("docker://ghcr.io/o/a:1.2.3@{DIGEST}"),
+        ] {
+            let step = step(&image);
+            assert!(
+                matches!(&step.verdict, Verdict::NotChecked { reason } if reason.contains("compared on the run")),
+                "{image}: {step:?}"
+            );
+            assert!(step.gate().is_ok());
+        }
+        // Another repository by digest, or an upper-case one, can never match.
+        for image in [
+            format!("docker://ghcr.io/o/b@{DIGEST}"),
+            format!("docker://ghcr.io/O/a@{DIGEST}"),
+        ] {
+            assert!(
+                matches!(step(&image).verdict, Verdict::Mismatch { .. }),
+                "{image}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_image_without_a_line_of_its_own_is_named_without_one() {
+        let ctx = fixture::tag_push("v1.2.3");
+        let mut flow = file("docker", None);
+        flow.image = Some(("docker://ghcr.io/o/a:1.2.2".into(), None));
+        let message = check(&flow, &ctx, pushed(), false)
+            .unwrap()
+            .gate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("action.yml says `image: docker://ghcr.io/o/a:1.2.2`, which"),
+            "{message}"
+        );
     }
 
     #[test]

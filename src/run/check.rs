@@ -103,13 +103,17 @@ fn action_file_item(
             ));
         }
     };
-    let image = format!("line {}: `image: {}`", step.line, step.image);
+    let image = match step.line {
+        Some(line) => format!("line {line}: `image: {}`", step.image),
+        None => format!("`image: {}`", step.image),
+    };
     Some(match &step.verdict {
-        Verdict::Mismatch { write, .. } => Item::fail(
+        Verdict::Mismatch { .. } => Item::fail(
             check,
-            // The gate refuses exactly a mismatch; its message says why.
+            // The gate refuses exactly a mismatch; its message says why and names the line to
+            // write, which the fix does not repeat.
             step.gate().err().map(|e| e.to_string()).unwrap_or_default(),
-            format!("write `{write}` there"),
+            "make that change, commit it, then tag",
         ),
         Verdict::Matches { reference } => Item::pass(
             check,

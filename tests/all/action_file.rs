@@ -281,7 +281,7 @@ fn the_release_jobs_publish_step_runs_as_the_workflow_writes_it() {
         }
     }
     let action_yml = std::fs::read_to_string(root.join("action.yml")).unwrap();
-    let pinned = format!("image: docker://ghcr.io/tagship/tagship:{version}");
+    let pinned = format!("image: docker://{}", support::action_image());
     assert!(action_yml.contains(&pinned), "action.yml pins {pinned}");
     std::fs::write(
         workspace.join("action.yml"),
@@ -384,28 +384,35 @@ fn the_preflight_lists_the_action_file() {
             .find(|l| l.contains("] action file action.yml"))
             .unwrap_or_else(|| panic!("no action-file item:\n{}\n{}", run.stdout, run.stderr))
             .to_string();
-        (run.code, item)
+        (run.code, item, run.stdout)
     };
-    let (code, item) = check(&format!("docker://{image}:2.0.0"), "refs/tags/v2.0.0");
+    let (code, item, _) = check(&format!("docker://{image}:2.0.0"), "refs/tags/v2.0.0");
     assert_eq!(code, 0, "{item}");
     assert!(item.starts_with("[pass]"), "{item}");
     assert!(item.contains(&format!("names {image}:2.0.0")), "{item}");
 
-    let (code, item) = check(&format!("docker://{image}:1.0.0"), "refs/tags/v2.0.0");
+    let (code, item, stdout) = check(&format!("docker://{image}:1.0.0"), "refs/tags/v2.0.0");
     assert_ne!(code, 0, "{item}");
     assert!(item.starts_with("[FAIL]"), "{item}");
+    let write = format!("`image: docker://{image}:2.0.0`");
     assert!(
-        item.contains(&format!(
-            "Change that line to `image: docker://{image}:2.0.0`"
-        )),
+        item.contains(&format!("Change that line to {write}")),
         "{item}"
     );
+    assert_eq!(stdout.matches(&write).count(), 1, "said once:\n{stdout}");
 
-    let (code, item) = check("Dockerfile", "refs/heads/main");
+    // Pinned by digest: the preflight knows the tags only; the run compares the digest.
+    let digest = format!("sha256:{}", "1".repeat(64));
+    let (code, item, _) = check(&format!("docker://{image}@{digest}"), "refs/tags/v2.0.0");
+    assert_eq!(code, 0, "{item}");
+    assert!(item.starts_with("[skip]"), "{item}");
+    assert!(item.contains("compared on the run"), "{item}");
+
+    let (code, item, _) = check("Dockerfile", "refs/heads/main");
     assert_eq!(code, 0, "a warning blocks nothing: {item}");
     assert!(item.starts_with("[warn]"), "{item}");
     assert!(item.contains("a release would stop here"), "{item}");
-    let (_, item) = check(&format!("docker://{image}:1.0.0"), "refs/heads/main");
+    let (_, item, _) = check(&format!("docker://{image}:1.0.0"), "refs/heads/main");
     assert!(item.starts_with("[skip]"), "{item}");
     assert!(gh.releases(REPO).is_empty(), "the preflight writes nothing");
 }

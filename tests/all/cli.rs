@@ -352,14 +352,8 @@ fn the_dev_action_is_action_yml_building_the_working_tree() {
     assert_eq!(pinned["runs"]["using"], "docker");
     assert_eq!(
         pinned["runs"]["image"].as_str(),
-        Some(
-            format!(
-                "docker://ghcr.io/tagship/tagship:{}",
-                env!("CARGO_PKG_VERSION")
-            )
-            .as_str()
-        ),
-        "action.yml pins the image of this version (bump it with Cargo.toml's)"
+        Some(format!("docker://{}", support::action_image()).as_str()),
+        "action.yml pins the image of this version (bump it with Cargo.toml's), under Cargo.toml's repository"
     );
     assert_eq!(dev["runs"]["using"], "docker");
     let dockerfile = dev["runs"]["image"].as_str().unwrap();

@@ -1245,7 +1245,7 @@ fn stand_ins(
         skipped_jobs: Vec::new(),
         outputs: action_outputs,
         github: BTreeMap::from([
-            ("repository", "Owner/Tagship".to_string()),
+            ("repository", replay_repository()),
             ("actor", "owner".to_string()),
             ("event_name", "push".to_string()),
             ("ref", format!("refs/tags/{ref_name}")),
@@ -1264,6 +1264,23 @@ fn stand_ins(
             target_dir().to_string_lossy().into_owned(),
         )],
     }
+}
+
+/// The replay's GITHUB_REPOSITORY: OWNER/NAME of Cargo.toml's `repository` (whose image action.yml
+/// pins), each part capitalised as GitHub may spell it: the workflows lower-case it for ghcr.io.
+fn replay_repository() -> String {
+    env!("CARGO_PKG_REPOSITORY")
+        .trim_start_matches("https://github.com/")
+        .trim_end_matches('/')
+        .split('/')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The host's target triple (`rustc -vV`).
@@ -1358,6 +1375,25 @@ fn workflow_shell_steps_run_here() {
         ci.outcomes.iter().any(|o| o.skipped.is_none()),
         "no step of ci.yml ran"
     );
+    // CI runs the working tree's action (its Dockerfile, on GitHub), planning only.
+    let ci_yml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&read(".github/workflows/ci.yml")).unwrap();
+    let dev_steps: Vec<&serde_yaml_ng::Value> = ci_yml["jobs"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .flat_map(|job| job["steps"].as_sequence().into_iter().flatten())
+        .filter(|step| step["uses"].as_str() == Some("./.github/actions/dev"))
+        .collect();
+    assert_eq!(dev_steps.len(), 1, "ci.yml runs the dev action once");
+    assert_eq!(
+        dev_steps[0]["with"]["push"],
+        serde_yaml_ng::Value::Bool(false)
+    );
+    assert!(
+        dev_steps[0]["with"]["source"].is_null() && dev_steps[0]["with"]["merge"].is_null(),
+        "plan only"
+    );
 
     let mut release_stand_ins = stand_ins(&version, vec![BINARIES_CHECK]);
     release_stand_ins.skipped_jobs = vec![(
@@ -1382,6 +1418,8 @@ fn workflow_shell_steps_run_here() {
         .collect();
     for step in [
         "The tag is the version in Cargo.toml",
+        "Cargo.lock and action.yml are bumped with it",
+        "Publish the crate",
         "Names",
         "Export the digests",
         "One digest per platform and image",
@@ -1441,6 +1479,8 @@ fn release_workflow_builds_the_cli_binaries() {
         entries,
         [
             format!("{name}/"),
+            format!("{name}/LICENSE-APACHE"),
+            format!("{name}/LICENSE-MIT"),
             format!("{name}/README.md"),
             format!("{name}/tagship")
         ]
@@ -1491,7 +1531,7 @@ fn cargo_metadata(target: &str) -> serde_json::Value {
 }
 
 /// The SBOM of a binary lists exactly the packages reached from tagship through normal
-/// dependencies (what is compiled into it), each with a licence, a purl and, from crates.io, its
+/// dependencies (linked into it, or proc-macros run to build it), each with a licence, a purl and, from crates.io, its
 /// checksum; the dev-dependencies that nothing normal needs are not in it.
 #[test]
 fn the_sbom_lists_every_normal_dependency_and_no_dev_dependency() {
@@ -1592,6 +1632,44 @@ fn the_sbom_lists_every_normal_dependency_and_no_dev_dependency() {
             );
         }
     }
+    for package in listed {
+        assert_eq!(package["filesAnalyzed"], false, "{}", package["name"]);
+    }
+    // The compiler is named, and the namespace is this document's own: another target's
+    // differs.
+    let rustc = Command::new("rustc").arg("-V").output().expect("rustc -V");
+    let rustc_version = String::from_utf8_lossy(&rustc.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let creators = sbom["creationInfo"]["creators"].as_array().unwrap();
+    assert!(
+        creators.contains(&serde_json::json!(format!("Tool: rustc-{rustc_version}"))),
+        "{creators:?}"
+    );
+    let namespace =
+        |sbom: &serde_json::Value| sbom["documentNamespace"].as_str().unwrap().to_string();
+    let other_target = if target.starts_with("x86_64") {
+        "aarch64-unknown-linux-musl"
+    } else {
+        "x86_64-unknown-linux-musl"
+    };
+    let other = Command::new("python3")
+        .arg("scripts/sbom")
+        .arg(other_target)
+        .current_dir(root())
+        .output()
+        .expect("python3 scripts/sbom");
+    assert!(other.status.success(), "{}", output_text(&other));
+    let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+    assert_ne!(namespace(&sbom), namespace(&other));
+    let hash = namespace(&sbom).rsplit('-').next().unwrap().to_string();
+    assert!(
+        hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{}",
+        namespace(&sbom)
+    );
     assert_eq!(sbom["relationships"][0]["relationshipType"], "DESCRIBES");
     assert_eq!(
         sbom["documentDescribes"][0],
@@ -1618,6 +1696,9 @@ fn the_crate_package_holds_what_the_build_needs_and_no_more() {
         "Cargo.toml".to_string(),
         "Cargo.lock".to_string(),
         "README.md".to_string(),
+        // `license = "MIT OR Apache-2.0"`: both texts.
+        "LICENSE-APACHE".to_string(),
+        "LICENSE-MIT".to_string(),
         "src/main.rs".to_string(),
         "src/lib.rs".to_string(),
     ];
@@ -1699,6 +1780,86 @@ fn release_workflow_refuses_a_tag_that_is_not_the_crate_version() {
         failure.message.contains("is not the crate's version"),
         "{failure:?}"
     );
+}
+
+/// The release workflow stops in its first job, before any image is built or published, when
+/// Cargo.lock or action.yml were not bumped with Cargo.toml's version; a fork's action.yml names
+/// its own repository, in lower case.
+#[test]
+fn release_workflow_refuses_a_stale_cargo_lock_or_action_yml() {
+    let version = env!("CARGO_PKG_VERSION");
+    let pinned = format!(
+        "image: docker://ghcr.io/{}:{version}",
+        replay_repository().to_lowercase()
+    );
+    let action_yml = read("action.yml");
+    assert!(action_yml.contains(&pinned), "action.yml pins {pinned}");
+    let lock = read("Cargo.lock");
+    let locked = format!("name = \"tagship\"\nversion = \"{version}\"");
+    assert!(lock.contains(&locked), "Cargo.lock locks tagship {version}");
+    // As GitHub may spell the repository: `docker pull` refuses it.
+    let upper_case = format!("image: docker://ghcr.io/{}:{version}", replay_repository());
+    for (case, action_yml, lock, expected) in [
+        (
+            "stale-image",
+            action_yml.replace(&pinned, "image: docker://ghcr.io/tagship/tagship:0.0.1"),
+            lock.clone(),
+            format!("write `{pinned}`"),
+        ),
+        (
+            "upper-case",
+            action_yml.replace(&pinned, &upper_case),
+            lock.clone(),
+            format!("write `{pinned}`"),
+        ),
+        (
+            "stale-lock",
+            action_yml.clone(),
+            lock.replace(&locked, "name = \"tagship\"\nversion = \"0.0.1\""),
+            "Cargo.lock says tagship 0.0.1".to_string(),
+        ),
+    ] {
+        // A checkout of just what the version job reads.
+        let project = scratch(&format!("stale-{case}"));
+        std::fs::copy(root().join("Cargo.toml"), project.join("Cargo.toml")).unwrap();
+        std::fs::write(project.join("Cargo.lock"), lock).unwrap();
+        std::fs::write(project.join("action.yml"), action_yml).unwrap();
+        let init = Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&project)
+            .output()
+            .unwrap();
+        assert!(init.status.success(), "{}", output_text(&init));
+        let failure = workflow_replay::replay(
+            &root().join(".github/workflows/release.yml"),
+            &project,
+            &root().join("../shared"),
+            &scratch(&format!("workflow-stale-{case}")),
+            &stand_ins(&format!("v{version}"), Vec::new()),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{case}: the release went on"));
+        assert_eq!(failure.job, "version", "{case}: {failure:?}");
+        assert!(failure.message.contains(&expected), "{case}: {failure:?}");
+    }
+}
+
+/// The binaries are built with the compiler of the Dockerfile's image, not the runner's stable.
+#[test]
+fn the_binaries_job_pins_the_dockerfiles_compiler() {
+    let dockerfile = read("Dockerfile");
+    let rust = Regex::new(r"(?m)^FROM rust:(\d+\.\d+\.\d+)-")
+        .unwrap()
+        .captures(&dockerfile)
+        .map(|c| c[1].to_string())
+        .expect("the Dockerfile builds FROM rust:X.Y.Z-…");
+    let workflow = read(".github/workflows/release.yml");
+    for line in [
+        format!("rustup toolchain install {rust} --profile minimal --target \"$TARGET\""),
+        format!("rustup default {rust}"),
+    ] {
+        assert!(workflow.contains(&line), "release.yml lacks `{line}`");
+    }
 }
 
 /// A `uses: ./` step that names an input action.yml does not declare fails the replay.

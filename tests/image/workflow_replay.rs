@@ -6,7 +6,8 @@
 //! `run:` step gets the runner's shell (`bash -e {0}`, or its `shell:`), the runner's `GITHUB_*`
 //! variables and files (`GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH` are read back after each
 //! step), and the workflow's, job's and step's `env`, with `${{ … }}` expressions filled from the
-//! contexts (`github`, `matrix`, `env`, `steps.ID.outputs`, `secrets`, `runner`). An expression
+//! contexts (`github`, `matrix`, `env`, `steps.ID.outputs`, `secrets` — none set but
+//! `GITHUB_TOKEN` —, `runner`). An expression
 //! this replay cannot evaluate is an error, not an empty string.
 //!
 //! What cannot run here is skipped and reported: every `uses:` step (third-party actions, this
@@ -174,6 +175,8 @@ impl Contexts<'_> {
             ["matrix", key] => self.matrix.get(*key).cloned(),
             ["env", key] => Some(self.env.get(*key).cloned().unwrap_or_default()),
             ["secrets", "GITHUB_TOKEN"] => Some("ghs_replay".into()),
+            // Another secret is not set here: GitHub gives an unset secret as empty.
+            ["secrets", _] => Some(String::new()),
             ["runner", "os"] => Some("Linux".into()),
             ["steps", id, "outputs", key] => self
                 .steps

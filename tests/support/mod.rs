@@ -25,6 +25,21 @@ pub fn events_dir() -> PathBuf {
     shared_dir().join("events")
 }
 
+/// The image action.yml pins for this version: ghcr.io/OWNER/NAME of Cargo.toml's `repository`
+/// (`https://github.com/OWNER/NAME`), lower-cased, as a fork that follows the README sets it.
+pub fn action_image() -> String {
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    let path = repository
+        .trim_end_matches('/')
+        .trim_end_matches(".git")
+        .trim_start_matches("https://github.com/");
+    format!(
+        "ghcr.io/{}:{}",
+        path.to_ascii_lowercase(),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// A fresh directory under the target dir, removed first if it exists.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);

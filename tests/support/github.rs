@@ -1619,10 +1619,6 @@ impl Repo {
         self.releases.iter().find(|r| r.id == id)
     }
 
-    fn release_by_tag(&self, tag: &str) -> Option<&Release> {
-        self.releases.iter().find(|r| r.tag_name == tag)
-    }
-
     /// The sha a branch, tag or full sha names.
     fn resolve(&self, commitish: &str) -> Option<String> {
         if is_full_sha(commitish) {

@@ -1531,7 +1531,7 @@ fn cargo_metadata(target: &str) -> serde_json::Value {
 }
 
 /// The SBOM of a binary lists exactly the packages reached from tagship through normal
-/// dependencies (linked into it, or proc-macros run to build it), each with a licence, a purl and, from crates.io, its
+/// dependencies (linked into it, or proc-macros run to build it), each with a licence, a purl and, from the crate registry, its
 /// checksum; the dev-dependencies that nothing normal needs are not in it.
 #[test]
 fn the_sbom_lists_every_normal_dependency_and_no_dev_dependency() {

@@ -111,9 +111,10 @@ fn an_https_registry_cannot_send_an_upload_to_plain_http() {
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     let errors = run.error_lines().join("\n");
+    // Blobs start their uploads concurrently: the refused one is the first or a later session.
     assert!(
         errors.contains(&format!("https://{}", registry.addr))
-            && errors.contains(&format!("http://{}/upload/1", elsewhere.addr)),
+            && errors.contains(&format!("http://{}/upload/", elsewhere.addr)),
         "the refusal names both URLs: {errors}\n{}",
         run.stderr
     );

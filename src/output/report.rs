@@ -10,6 +10,7 @@ use crate::plan::attach::{AttachAction, AttachStep};
 use crate::plan::publish::{PlannedTag, TagAction};
 use crate::plan::run::{GitTagAction, RunPlan};
 use crate::plan::scan;
+use crate::registry::copy::{RepoOutcome, RepoState};
 use crate::run::execute::Report;
 
 /// The run plan as JSON: what `tagship plan --observe` prints and the `run-plan` output holds.
@@ -245,6 +246,31 @@ fn tag_table<'a>(
     out
 }
 
+/// A row per repository pushed to: complete, or how far it got and why not further.
+fn registry_table(repositories: &[RepoOutcome]) -> String {
+    let mut out = "| Registry | Image | Result |\n|---|---|---|\n".to_string();
+    for repo in repositories {
+        let registry = repo.image.split('/').next().unwrap_or_default();
+        let result = match &repo.state {
+            RepoState::Complete => format!("complete: {} tags", repo.tags.len()),
+            RepoState::Untagged => {
+                "holds the image by digest, untagged: another registry failed first".to_string()
+            }
+            RepoState::Failed { error } => format!("failed, no tag written: {error}"),
+            RepoState::PartlyTagged { not_written, error } => {
+                format!("failed, not written: {}: {error}", not_written.join(", "))
+            }
+        };
+        out.push_str(&format!(
+            "| `{registry}` | `{}` | {} |\n",
+            repo.image,
+            safe::table_cell(&result)
+        ));
+    }
+    out.push('\n');
+    out
+}
+
 /// A Markdown table of the files attached to the image (or found attached already).
 fn attach_table(steps: &[AttachStep]) -> String {
     let mut out =
@@ -341,15 +367,26 @@ pub fn summary(run: &RunPlan, report: &Report) -> String {
         return out;
     }
     if let Some(pushed) = &report.push {
+        let complete = pushed
+            .repositories
+            .iter()
+            .all(|r| r.state == RepoState::Complete);
         out.push_str(&tag_table(
             pushed
                 .repositories
                 .iter()
                 .map(|r| (r.image.as_str(), r.tags.as_slice())),
-            &format!("Published `{}`", pushed.digest),
+            &if complete {
+                format!("Published `{}`", pushed.digest)
+            } else {
+                format!("Published `{}` in part: the push failed", pushed.digest)
+            },
             "Result",
             done,
         ));
+        if pushed.repositories.len() > 1 || !complete {
+            out.push_str(&registry_table(&pushed.repositories));
+        }
         if let Some(push) = &run.push {
             if !push.sizes.is_empty() {
                 out.push_str("| Platform | Download (compressed) | Layers |\n|---|---|---|\n");

@@ -171,6 +171,7 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("ca-file", "--ca-file"),
     ("registry-username", "--registry-username"),
     ("registry-password", "TAGSHIP_REGISTRY_PASSWORD"),
+    ("registry-logins", "TAGSHIP_REGISTRY_LOGINS"),
     ("github-token", "GITHUB_TOKEN"),
     ("gitlab-token", "TAGSHIP_GITLAB_TOKEN"),
     ("release", "--force"),

@@ -24,7 +24,10 @@ pub struct PublishSettings {
     pub on_conflict: OnConflict,
     pub concurrency: usize,
     pub client: ClientSettings,
-    /// `registry-username`/`registry-password`, for every target registry.
+    /// `registry-logins`: credentials for the registry each names, before anything else.
+    pub logins: Vec<(String, Credentials)>,
+    /// `registry-username`/`registry-password`, for every target registry `registry-logins`
+    /// does not name.
     pub explicit: Option<Credentials>,
     /// The CI's own registries and the credentials the job has for them, used when nothing else
     /// is given: ghcr.io with the GitHub token and actor; in a GitLab job, `CI_REGISTRY` with
@@ -60,9 +63,17 @@ fn bad(input: &str, value: &str, expected: &str) -> InputError {
 }
 
 impl PublishSettings {
-    /// The credentials for `registry`: the inputs, else Docker's store, else the job's own for
-    /// the CI's registry (ghcr.io, GitLab's `CI_REGISTRY`).
+    /// The credentials for `registry`: its line of `registry-logins`, else the other inputs,
+    /// else Docker's store, else the job's own for the CI's registry (ghcr.io, GitLab's
+    /// `CI_REGISTRY`).
     fn credentials_for(&self, registry: &str) -> Result<Credentials, RegistryError> {
+        if let Some((_, c)) = self
+            .logins
+            .iter()
+            .find(|(host, _)| crate::ci::registry_logins::same_registry(host, registry))
+        {
+            return Ok(c.clone());
+        }
         if let Some(c) = &self.explicit {
             return Ok(c.clone());
         }

@@ -552,42 +552,76 @@ fn push_to_two(first: &str, second: &str, built: &Layout) -> Run {
         .run()
 }
 
-#[test]
-fn a_registry_failing_the_content_leaves_every_registry_untagged_and_says_which_hold_the_image() {
-    let healthy = FaultProxy::start(&registry::registries().plain, Vec::new());
-    let failing = FaultProxy::start(
-        &registry::registries().plain,
-        vec![Rule::new("PUT", MANIFEST_BY_DIGEST, Fault::Status(403)).forever()],
-    );
-    let (repo_a, repo_b) = (
-        registry::unique_repo("two-content-a"),
-        registry::unique_repo("two-content-b"),
-    );
-    let built = layout("two-content", 107);
-    let (image_a, image_b) = (
-        format!("{}/{repo_a}", healthy.addr()),
-        format!("{}/{repo_b}", failing.addr()),
-    );
-    let run = push_to_two(&image_a, &image_b, &built);
+/// Two registries, each a proxy to the plain registry: a healthy one and one failing `rule`; a
+/// fresh repository on each (`name-a`, `name-b`), their images, and the run's one error line.
+struct TwoRegistries {
+    healthy: FaultProxy,
+    failing: FaultProxy,
+    repo_a: String,
+    repo_b: String,
+    image_a: String,
+    image_b: String,
+}
+
+impl TwoRegistries {
+    fn start(name: &str, rule: Rule) -> TwoRegistries {
+        let healthy = FaultProxy::start(&registry::registries().plain, Vec::new());
+        let failing = FaultProxy::start(&registry::registries().plain, vec![rule.forever()]);
+        let repo_a = registry::unique_repo(&format!("{name}-a"));
+        let repo_b = registry::unique_repo(&format!("{name}-b"));
+        TwoRegistries {
+            image_a: format!("{}/{repo_a}", healthy.addr()),
+            image_b: format!("{}/{repo_b}", failing.addr()),
+            healthy,
+            failing,
+            repo_a,
+            repo_b,
+        }
+    }
+}
+
+/// The one error line of a failed run, which holds each of `parts`.
+fn the_error_names(run: &Run, parts: &[String]) {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let errors = run.error_lines();
     assert_eq!(errors.len(), 1, "{}", run.stderr);
-    let error = errors[0];
-    for part in [
-        format!("{image_b}: "),
-        "denied PUT manifest".to_string(),
-        "(no tag written)".to_string(),
-        format!("Holding {} by digest", built.manifest_digest),
-        format!("no tag written (tags come only once every registry has the image): {image_a}"),
-    ] {
-        assert!(error.contains(&part), "{part}: {error}");
+    for part in parts {
+        assert!(errors[0].contains(part), "{part}: {}", errors[0]);
     }
+}
+
+#[test]
+fn a_registry_failing_the_content_leaves_every_registry_untagged_and_says_which_hold_the_image() {
+    let two = TwoRegistries::start(
+        "two-content",
+        Rule::new("PUT", MANIFEST_BY_DIGEST, Fault::Status(403)),
+    );
+    let TwoRegistries {
+        healthy,
+        failing,
+        repo_a,
+        repo_b,
+        image_a,
+        image_b,
+    } = &two;
+    let built = layout("two-content", 107);
+    let run = push_to_two(image_a, image_b, &built);
+    the_error_names(
+        &run,
+        &[
+            format!("{image_b}: "),
+            "denied PUT manifest".to_string(),
+            "(no tag written)".to_string(),
+            format!("Holding {} by digest", built.manifest_digest),
+            format!("no tag written (tags come only once every registry has the image): {image_a}"),
+        ],
+    );
     // The healthy registry holds the image by digest and no tag, in either repository.
     assert_eq!(
-        direct_digest(&repo_a, &built.manifest_digest).as_deref(),
+        direct_digest(repo_a, &built.manifest_digest).as_deref(),
         Some(built.manifest_digest.as_str())
     );
-    for repo in [&repo_a, &repo_b] {
+    for repo in [repo_a, repo_b] {
         for tag in ["1.2.3", "1.2", "1"] {
             assert_eq!(direct_digest(repo, tag), None, "{repo}:{tag}");
         }
@@ -614,48 +648,44 @@ fn a_registry_failing_the_content_leaves_every_registry_untagged_and_says_which_
 
 #[test]
 fn a_registry_refusing_a_tag_does_not_stop_the_others_and_the_error_says_what_stands() {
-    let healthy = FaultProxy::start(&registry::registries().plain, Vec::new());
-    let failing = FaultProxy::start(
-        &registry::registries().plain,
-        vec![Rule::new("PUT", "/v2/*/manifests/1.2", Fault::Status(403)).forever()],
+    let two = TwoRegistries::start(
+        "two-tags",
+        Rule::new("PUT", "/v2/*/manifests/1.2", Fault::Status(403)),
     );
-    let (repo_a, repo_b) = (
-        registry::unique_repo("two-tags-a"),
-        registry::unique_repo("two-tags-b"),
-    );
+    let TwoRegistries {
+        healthy,
+        repo_a,
+        repo_b,
+        image_a,
+        image_b,
+        ..
+    } = &two;
     let built = layout("two-tags", 108);
     // The failing registry first: the healthy one after it is still tagged in full.
-    let (image_a, image_b) = (
-        format!("{}/{repo_a}", healthy.addr()),
-        format!("{}/{repo_b}", failing.addr()),
+    let run = push_to_two(image_b, image_a, &built);
+    the_error_names(
+        &run,
+        &[
+            format!("{image_b}: "),
+            "denied PUT manifest".to_string(),
+            "(written: 1.2.3; not written: 1.2, 1)".to_string(),
+            format!("Complete, with every tag: {image_a}"),
+            "Nothing after the push (release, prune) was done".to_string(),
+        ],
     );
-    let run = push_to_two(&image_b, &image_a, &built);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let errors = run.error_lines();
-    assert_eq!(errors.len(), 1, "{}", run.stderr);
-    let error = errors[0];
-    for part in [
-        format!("{image_b}: "),
-        "denied PUT manifest".to_string(),
-        "(written: 1.2.3; not written: 1.2, 1)".to_string(),
-        format!("Complete, with every tag: {image_a}"),
-        "Nothing after the push (release, prune) was done".to_string(),
-    ] {
-        assert!(error.contains(&part), "{part}: {error}");
-    }
     for tag in ["1.2.3", "1.2", "1"] {
         assert_eq!(
-            direct_digest(&repo_a, tag).as_deref(),
+            direct_digest(repo_a, tag).as_deref(),
             Some(built.manifest_digest.as_str()),
             "{repo_a}:{tag}"
         );
     }
     assert_eq!(
-        direct_digest(&repo_b, "1.2.3").as_deref(),
+        direct_digest(repo_b, "1.2.3").as_deref(),
         Some(built.manifest_digest.as_str())
     );
-    assert_eq!(direct_digest(&repo_b, "1.2"), None);
-    assert_eq!(direct_digest(&repo_b, "1"), None);
+    assert_eq!(direct_digest(repo_b, "1.2"), None);
+    assert_eq!(direct_digest(repo_b, "1"), None);
     // The outputs claim only the tags in place; the summary says which registry is complete.
     let pushed: Vec<&str> = run.outputs["pushed-tags"].lines().collect();
     assert_eq!(

@@ -2,6 +2,7 @@
 //! `docker-archive:FILE`, `docker://REF`, or a bare path, detected.
 
 pub mod docker_archive;
+pub mod docker_export;
 pub mod layout;
 pub mod merge;
 pub mod reference;

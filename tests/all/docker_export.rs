@@ -1,0 +1,179 @@
+//! Reading what a Docker daemon exports (`GET /images/get`), in each layout daemons write, and
+//! refusing an export that is cut, carries the daemon's error, or does not match its image.
+
+use tagship::registry::source::docker_export::{self, Compression, ExportLayout, LayerCheck};
+
+use crate::support::docker_exports::{Export, with_daemon_error};
+use crate::support::images::ImageSpec;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tagship-export-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("export.tar")
+}
+
+fn spec(seed: u64, arch: &'static str) -> ImageSpec {
+    ImageSpec {
+        layers: 2,
+        layer_size: 20_000,
+        seed,
+        arch,
+        ..ImageSpec::default()
+    }
+}
+
+fn problem(export: &Export, name: &str) -> String {
+    let path = scratch(name);
+    export.write(&path);
+    docker_export::read(&path).unwrap_err().to_string()
+}
+
+#[test]
+fn each_layout_daemons_write_is_read_and_checked() {
+    let cases = [
+        (
+            "legacy",
+            Export::legacy(&spec(1, "amd64")),
+            ExportLayout::LegacyDirectories,
+            Compression::None,
+        ),
+        (
+            "oci",
+            Export::oci(&spec(2, "amd64")),
+            ExportLayout::OciManifest,
+            Compression::None,
+        ),
+        (
+            "containerd",
+            Export::containerd(&[spec(3, "amd64"), spec(4, "arm64")], 2),
+            ExportLayout::OciIndex,
+            Compression::Gzip,
+        ),
+    ];
+    for (name, made, layout, compression) in cases {
+        let path = scratch(name);
+        made.write(&path);
+        let read = docker_export::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(read.layout, layout, "{name}");
+        assert_eq!(read.repo_tags, ["app:latest"], "{name}");
+        assert_eq!(read.images.len(), made.images.len(), "{name}");
+        assert_eq!(
+            read.index.as_ref().map(|i| i.digest.to_string()),
+            made.index_digest,
+            "{name}"
+        );
+        for (image, expected) in read.images.iter().zip(&made.images) {
+            assert_eq!(
+                image.config_digest.as_str(),
+                expected.config_digest,
+                "{name}"
+            );
+            assert_eq!(image.config, expected.config, "{name}");
+            assert_eq!(
+                image.manifest.as_ref().map(|m| m.digest.to_string()),
+                expected.manifest_digest,
+                "{name}"
+            );
+            let digests: Vec<_> = image.layers.iter().map(|l| l.digest.to_string()).collect();
+            let diff_ids: Vec<_> = image.layers.iter().map(|l| l.diff_id.to_string()).collect();
+            assert_eq!(digests, expected.layer_digests, "{name}");
+            assert_eq!(diff_ids, expected.diff_ids, "{name}");
+            for layer in &image.layers {
+                assert_eq!(layer.compression, compression, "{name}");
+                assert_eq!(layer.check, LayerCheck::DiffId, "{name}");
+            }
+        }
+        let arches: Vec<_> = read
+            .images
+            .iter()
+            .map(|i| i.platform.as_ref().unwrap().architecture.clone())
+            .collect();
+        let expected: &[&str] = if name == "containerd" {
+            &["amd64", "arm64"]
+        } else {
+            &["amd64"]
+        };
+        assert_eq!(arches, expected, "{name}");
+    }
+}
+
+#[test]
+fn a_containerd_store_holding_some_platforms_says_which_are_absent() {
+    let made = Export::containerd(&[spec(5, "amd64"), spec(6, "arm64"), spec(7, "s390x")], 1);
+    let path = scratch("partial");
+    made.write(&path);
+    let read = docker_export::read(&path).unwrap();
+    assert_eq!(read.images.len(), 1);
+    assert_eq!(
+        read.images[0].platform.as_ref().unwrap().architecture,
+        "amd64"
+    );
+    let absent: Vec<_> = read
+        .absent
+        .iter()
+        .map(|d| d.platform.as_ref().unwrap().architecture.clone())
+        .collect();
+    assert_eq!(absent, ["arm64", "s390x"]);
+    assert_eq!(read.attestations, 1);
+}
+
+#[test]
+fn a_layer_unlike_the_config_or_its_descriptor_is_refused() {
+    // Legacy: no descriptor, so the changed layer is found by its diff_id.
+    let mut legacy = Export::legacy(&spec(8, "amd64"));
+    let layer = legacy.entries[0].0.clone();
+    legacy.entry(&layer)[600] ^= 0xff;
+    let e = problem(&legacy, "legacy-diff");
+    assert!(e.contains("but the image's config lists"), "{e}");
+
+    let mut oci = Export::oci(&spec(9, "amd64"));
+    let layer = oci.entries[1].0.clone();
+    oci.entry(&layer)[600] ^= 0xff;
+    let e = problem(&oci, "oci-digest");
+    assert!(e.contains("does not match its digest"), "{e}");
+
+    let mut short = Export::oci(&spec(10, "amd64"));
+    let layer = short.entries[0].0.clone();
+    short.entry(&layer).truncate(1000);
+    let e = problem(&short, "oci-size");
+    assert!(e.contains("but its descriptor says"), "{e}");
+
+    let mut missing = Export::oci(&spec(11, "amd64"));
+    let layer = missing.entries[0].0.clone();
+    missing.remove(&layer);
+    let e = problem(&missing, "oci-missing");
+    assert!(e.contains("missing from the export"), "{e}");
+}
+
+#[test]
+fn a_cut_export_or_one_carrying_the_daemons_error_is_refused() {
+    let made = Export::containerd(&[spec(12, "amd64")], 1);
+    let stream = made.bytes();
+    for (name, bytes) in [
+        ("cut-mid-entry", stream[..stream.len() / 2].to_vec()),
+        ("cut-at-end", stream[..stream.len() - 2048].to_vec()),
+    ] {
+        let path = scratch(name);
+        std::fs::write(&path, bytes).unwrap();
+        let e = docker_export::read(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("truncated") || e.contains("missing from the export"),
+            "{name}: {e}"
+        );
+    }
+    let path = scratch("daemon-error");
+    let message = "failed to get reader: content digest sha256:0123: not found";
+    std::fs::write(&path, with_daemon_error(&stream, stream.len() / 3, message)).unwrap();
+    let e = docker_export::read(&path).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!(
+            "the daemon stopped the export part-way and said: {message}"
+        )),
+        "{e}"
+    );
+    // An export ending normally carries no error.
+    let path = scratch("no-error");
+    std::fs::write(&path, &stream).unwrap();
+    assert_eq!(docker_export::daemon_error(&path).unwrap(), None);
+}

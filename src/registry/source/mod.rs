@@ -1,6 +1,7 @@
 //! Where the image comes from, in skopeo's transport names: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
 //! `docker-archive:FILE`, `docker://REF`, or a bare path, detected.
 
+pub mod daemon;
 pub mod docker_archive;
 pub mod docker_export;
 pub mod layout;

@@ -1,0 +1,633 @@
+//! A Docker Engine API client for what `docker-daemon:` sources need: where the daemon is
+//! (`DOCKER_HOST`: a unix socket by default, or `tcp://` with `DOCKER_TLS_VERIFY` and
+//! `DOCKER_CERT_PATH` as GitLab's `docker:dind` service sets them), the API version negotiated
+//! from `/_ping` (never assumed: daemons refuse versions below their floor), the image's
+//! inspection, and its export spooled to a temporary file that is removed on every exit path
+//! (the export's `manifest.json` comes after the layers, so it cannot be read as it streams).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+
+use super::SourceError;
+use super::docker_export::{self, DockerExport};
+use crate::output::{human_bytes, safe};
+
+/// The socket dockerd listens on by default, and the one the GitHub runner mounts into every
+/// container action.
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+/// The newest API version this code knows; a newer daemon is asked for this one.
+pub const NEWEST_API: ApiVersion = ApiVersion(1, 47);
+/// What a daemon that sends no `Api-Version` speaks, as the Docker client assumes.
+const FALLBACK_API: ApiVersion = ApiVersion(1, 24);
+/// `/images/get` and `/images/{name}/json` as used here exist from 1.24, the oldest version
+/// Docker 25 and later still accept.
+const OLDEST_API: ApiVersion = ApiVersion(1, 24);
+/// A JSON answer of the daemon (a ping, an inspection, an error): kilobytes.
+const MAX_ANSWER: u64 = 4 << 20;
+/// Disk an export may take beyond the image's size: tar headers, manifests, and the platforms
+/// of a containerd store the inspection does not count.
+const SPOOL_SLACK: u64 = 256 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiVersion(pub u32, pub u32);
+
+impl ApiVersion {
+    pub fn parse(text: &str) -> Option<ApiVersion> {
+        let (major, minor) = text.trim().split_once('.')?;
+        Some(ApiVersion(major.parse().ok()?, minor.parse().ok()?))
+    }
+}
+
+impl std::fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+/// What the environment says about the daemon, read once by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonEnv {
+    pub docker_host: Option<String>,
+    pub tls_verify: Option<String>,
+    pub cert_path: Option<PathBuf>,
+    /// `~`, where `DOCKER_CERT_PATH` defaults to `~/.docker`.
+    pub home: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    Tcp {
+        /// `host:port`.
+        address: String,
+        /// `ca.pem`, `cert.pem`, `key.pem` of `DOCKER_CERT_PATH` when `DOCKER_TLS_VERIFY` is set.
+        tls: Option<PathBuf>,
+    },
+}
+
+const ALTERNATIVES: &str = "without a daemon, build to an OCI layout and use `oci:DIR` (buildx `--output type=oci,tar=false,dest=DIR`, buildah, or kaniko `--oci-layout-path`)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(
+        "DOCKER_HOST `{0}` is not a daemon address tagship reaches; use unix:///PATH or tcp://HOST:PORT"
+    )]
+    BadHost(String),
+    #[error(
+        "cannot reach the Docker daemon at {shown} ({source_of_address}): {message}; {ALTERNATIVES}"
+    )]
+    Unreachable {
+        shown: String,
+        source_of_address: &'static str,
+        message: String,
+    },
+    #[error(
+        "permission denied on the Docker socket {socket}: run tagship as a user of the socket's group (usually `docker`), or mount the socket with access for the container's user; {ALTERNATIVES}"
+    )]
+    PermissionDenied { socket: String },
+    #[error(
+        "DOCKER_TLS_VERIFY is set but {file} cannot be read ({message}); set DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem"
+    )]
+    Certificates { file: String, message: String },
+    #[error(
+        "the Docker daemon at {shown} speaks API {version}, older than {OLDEST_API}, the oldest tagship reads images with; upgrade the daemon"
+    )]
+    TooOld { shown: String, version: ApiVersion },
+    #[error("the Docker daemon at {shown} has no image `{name}`{hint}")]
+    NotFound {
+        shown: String,
+        name: String,
+        hint: String,
+    },
+    #[error("the Docker daemon at {shown} answered {status} to {what}: {message}")]
+    Refused {
+        shown: String,
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "the export of `{name}` from the Docker daemon broke off after {received} ({message}); nothing was pushed: try again"
+    )]
+    Cut {
+        name: String,
+        received: String,
+        message: String,
+    },
+    #[error(
+        "the export of `{name}` passed {limit}, twice the image's size and more: tagship stopped it (the daemon's image is {size})"
+    )]
+    TooLarge {
+        name: String,
+        limit: String,
+        size: String,
+    },
+    #[error(
+        "cannot write the export to {dir}: {message}; set RUNNER_TEMP (or TMPDIR) to a directory with room for the image"
+    )]
+    Spool { dir: String, message: String },
+    #[error(transparent)]
+    Export(#[from] SourceError),
+}
+
+/// Where the daemon is, from `DOCKER_HOST` (the default socket when unset or empty).
+pub fn endpoint(env: &DaemonEnv) -> Result<Endpoint, DaemonError> {
+    let host = env.docker_host.as_deref().map(str::trim).unwrap_or("");
+    if host.is_empty() {
+        return Ok(Endpoint::Unix(PathBuf::from(DEFAULT_SOCKET)));
+    }
+    if let Some(path) = host.strip_prefix("unix://") {
+        if path.is_empty() {
+            return Err(DaemonError::BadHost(host.to_string()));
+        }
+        return Ok(Endpoint::Unix(PathBuf::from(path)));
+    }
+    if let Some(address) = host.strip_prefix("tcp://") {
+        let address = address.trim_end_matches('/');
+        if address.is_empty() || address.contains('/') {
+            return Err(DaemonError::BadHost(host.to_string()));
+        }
+        let tls = env
+            .tls_verify
+            .as_deref()
+            .is_some_and(|v| !v.is_empty())
+            .then(|| {
+                env.cert_path
+                    .clone()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .or_else(|| env.home.as_ref().map(|h| h.join(".docker")))
+                    .unwrap_or_else(|| PathBuf::from(".docker"))
+            });
+        return Ok(Endpoint::Tcp {
+            address: address.to_string(),
+            tls,
+        });
+    }
+    Err(DaemonError::BadHost(host.to_string()))
+}
+
+/// What `/images/{name}/json` says of an image.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Inspection {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "RepoTags", default)]
+    pub repo_tags: Option<Vec<String>>,
+    #[serde(rename = "RepoDigests", default)]
+    pub repo_digests: Option<Vec<String>>,
+    #[serde(rename = "Os", default)]
+    pub os: String,
+    #[serde(rename = "Architecture", default)]
+    pub architecture: String,
+    #[serde(rename = "Size", default)]
+    pub size: u64,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: String,
+}
+
+/// A connected daemon, its API version agreed.
+pub struct Daemon {
+    client: reqwest::Client,
+    /// `http://docker` over a socket, `http(s)://HOST:PORT` over TCP.
+    base: String,
+    /// For messages: the socket or address.
+    shown: String,
+    source_of_address: &'static str,
+    pub version: ApiVersion,
+}
+
+/// The export on disk, removed when dropped (every exit path: an error, a panic unwinding, the
+/// push done).
+#[derive(Debug)]
+pub struct Spooled {
+    path: PathBuf,
+}
+
+impl Spooled {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// An image read from the daemon: its inspection, and its export validated on disk.
+pub struct DaemonImage {
+    pub inspection: Inspection,
+    pub export: DockerExport,
+    /// Keeps the file `export` reads from.
+    pub spooled: Spooled,
+}
+
+/// An image name or ID as the Engine API takes it in a path: the characters of references only,
+/// so nothing needs escaping and nothing else reaches the daemon's router.
+fn checked_name(name: &str) -> Result<&str, DaemonError> {
+    let fine = !name.is_empty()
+        && !name.starts_with(['/', '.', '-'])
+        && !name.contains("..")
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@')
+        });
+    if fine {
+        Ok(name)
+    } else {
+        Err(DaemonError::NotFound {
+            shown: String::new(),
+            name: safe::line(name).into_owned(),
+            hint: ": that is no image name (NAME[:TAG], NAME@sha256:…, or an image ID)".into(),
+        })
+    }
+}
+
+/// Whether connecting failed on the socket's permissions (EACCES), somewhere in the chain.
+fn permission_denied(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(error) = next {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+        {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(u64::from(std::process::id()));
+    format!("{:016x}", hasher.finish())
+}
+
+impl Daemon {
+    /// Connects to the daemon at `endpoint` and agrees on an API version (`GET /_ping`).
+    pub async fn connect(endpoint: &Endpoint, from_env: bool) -> Result<Daemon, DaemonError> {
+        let source_of_address = if from_env {
+            "from DOCKER_HOST"
+        } else {
+            "the default; set DOCKER_HOST to another"
+        };
+        let builder = crate::http::builder(None)
+            .map_err(|message| DaemonError::Unreachable {
+                shown: String::new(),
+                source_of_address,
+                message,
+            })?
+            // An export of gigabytes may pause while the daemon compresses or reads a layer.
+            .read_timeout(Duration::from_secs(600));
+        let (builder, base, shown) = match endpoint {
+            Endpoint::Unix(path) => {
+                let shown = path.display().to_string();
+                match std::fs::metadata(path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        return Err(DaemonError::PermissionDenied { socket: shown });
+                    }
+                    Err(e) => {
+                        return Err(DaemonError::Unreachable {
+                            shown,
+                            source_of_address,
+                            message: format!(
+                                "{e} (is the socket mounted, and the daemon running?)"
+                            ),
+                        });
+                    }
+                    Ok(_) => {}
+                }
+                (
+                    builder.unix_socket(path.clone()),
+                    "http://docker".to_string(),
+                    shown,
+                )
+            }
+            Endpoint::Tcp { address, tls: None } => (
+                builder,
+                format!("http://{address}"),
+                format!("tcp://{address}"),
+            ),
+            Endpoint::Tcp {
+                address,
+                tls: Some(dir),
+            } => {
+                let read = |name: &str| {
+                    let file = dir.join(name);
+                    crate::file::read_at_most(&file, crate::file::MAX_CA_FILE).map_err(|e| {
+                        DaemonError::Certificates {
+                            file: file.display().to_string(),
+                            message: e.to_string(),
+                        }
+                    })
+                };
+                let ca = read("ca.pem")?;
+                let mut identity = read("cert.pem")?;
+                identity.push(b'\n');
+                identity.extend(read("key.pem")?);
+                let bad = |file: &str, e: reqwest::Error| DaemonError::Certificates {
+                    file: dir.join(file).display().to_string(),
+                    message: crate::http::describe(&e),
+                };
+                let mut builder = builder.identity(
+                    reqwest::Identity::from_pem(&identity).map_err(|e| bad("cert.pem", e))?,
+                );
+                for cert in
+                    reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| bad("ca.pem", e))?
+                {
+                    builder = builder.add_root_certificate(cert);
+                }
+                (
+                    builder,
+                    format!("https://{address}"),
+                    format!("tcp://{address}"),
+                )
+            }
+        };
+        let client = builder.build().map_err(|e| DaemonError::Unreachable {
+            shown: shown.clone(),
+            source_of_address,
+            message: crate::http::describe(&e),
+        })?;
+        let mut daemon = Daemon {
+            client,
+            base,
+            shown,
+            source_of_address,
+            version: FALLBACK_API,
+        };
+        let ping = daemon.get("/_ping", "GET /_ping").await?;
+        if !ping.status().is_success() {
+            return Err(daemon.refused("GET /_ping", ping).await);
+        }
+        let offered = ping
+            .headers()
+            .get("api-version")
+            .and_then(|v| v.to_str().ok())
+            .and_then(ApiVersion::parse)
+            .unwrap_or(FALLBACK_API);
+        if offered < OLDEST_API {
+            return Err(DaemonError::TooOld {
+                shown: daemon.shown,
+                version: offered,
+            });
+        }
+        daemon.version = offered.min(NEWEST_API);
+        Ok(daemon)
+    }
+
+    async fn get(&self, path: &str, what: &str) -> Result<reqwest::Response, DaemonError> {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| {
+                if permission_denied(&e) {
+                    return DaemonError::PermissionDenied {
+                        socket: self.shown.clone(),
+                    };
+                }
+                DaemonError::Unreachable {
+                    shown: self.shown.clone(),
+                    source_of_address: self.source_of_address,
+                    message: format!("{what}: {}", crate::http::describe(&e)),
+                }
+            })
+    }
+
+    /// The daemon's `{"message"}` of a failed answer, shown safely.
+    async fn refused(&self, what: &str, response: reqwest::Response) -> DaemonError {
+        let status = response.status().as_u16();
+        let body = crate::http::read(response, MAX_ANSWER)
+            .await
+            .unwrap_or_default();
+        let message = serde_json::from_slice::<ErrorBody>(&body)
+            .map(|b| b.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        DaemonError::Refused {
+            shown: self.shown.clone(),
+            what: what.to_string(),
+            status,
+            message: safe::line(message.trim()).into_owned(),
+        }
+    }
+
+    fn not_found(&self, name: &str) -> DaemonError {
+        let hint = if name.contains('@') {
+            ": a NAME@sha256:… names a digest the image gets when it is pushed or pulled, which a locally built image does not have; name it by its tag or ID".to_string()
+        } else {
+            "; `docker images` lists the images the daemon has".to_string()
+        };
+        DaemonError::NotFound {
+            shown: self.shown.clone(),
+            name: name.to_string(),
+            hint,
+        }
+    }
+
+    /// `GET /images/{name}/json`.
+    pub async fn inspect(&self, name: &str) -> Result<Inspection, DaemonError> {
+        let name = checked_name(name)?;
+        let what = format!("GET /images/{name}/json");
+        let response = self
+            .get(&format!("/v{}/images/{name}/json", self.version), &what)
+            .await?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Err(self.not_found(name)),
+            _ => return Err(self.refused(&what, response).await),
+        }
+        let body =
+            crate::http::read(response, MAX_ANSWER)
+                .await
+                .map_err(|_| DaemonError::Refused {
+                    shown: self.shown.clone(),
+                    what: what.clone(),
+                    status: 200,
+                    message: "the answer could not be read whole".into(),
+                })?;
+        serde_json::from_slice(&body).map_err(|e| DaemonError::Refused {
+            shown: self.shown.clone(),
+            what,
+            status: 200,
+            message: format!("not an image inspection ({e})"),
+        })
+    }
+
+    /// Inspects `name`, spools its export into `temp_dir`, and validates it.
+    pub async fn read_image(
+        &self,
+        name: &str,
+        temp_dir: &Path,
+    ) -> Result<DaemonImage, DaemonError> {
+        let inspection = self.inspect(name).await?;
+        let spooled = self.export(name, inspection.size, temp_dir).await?;
+        let path = spooled.path().to_path_buf();
+        let export = tokio::task::spawn_blocking(move || docker_export::read(&path))
+            .await
+            .map_err(|e| SourceError::Io {
+                path: spooled.path().display().to_string(),
+                message: e.to_string(),
+            })??;
+        Ok(DaemonImage {
+            inspection,
+            export,
+            spooled,
+        })
+    }
+
+    /// `GET /images/get?names=NAME` into a file of `temp_dir`, at most about twice `size`.
+    pub async fn export(
+        &self,
+        name: &str,
+        size: u64,
+        temp_dir: &Path,
+    ) -> Result<Spooled, DaemonError> {
+        let name = checked_name(name)?;
+        let what = format!("GET /images/get?names={name}");
+        let response = self
+            .get(
+                &format!("/v{}/images/get?names={name}", self.version),
+                &what,
+            )
+            .await?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Err(self.not_found(name)),
+            _ => return Err(self.refused(&what, response).await),
+        }
+        let spool_error = |e: std::io::Error| DaemonError::Spool {
+            dir: temp_dir.display().to_string(),
+            message: e.to_string(),
+        };
+        let spooled = Spooled {
+            path: temp_dir.join(format!("tagship-export-{}.tar", random_suffix())),
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&spooled.path)
+            .map_err(spool_error)?;
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+        let limit = size.saturating_mul(2).saturating_add(SPOOL_SLACK);
+        let mut received = 0u64;
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| DaemonError::Cut {
+                name: name.to_string(),
+                received: human_bytes(received),
+                message: crate::http::describe(&e),
+            })?;
+            received += chunk.len() as u64;
+            if received > limit {
+                return Err(DaemonError::TooLarge {
+                    name: name.to_string(),
+                    limit: human_bytes(limit),
+                    size: human_bytes(size),
+                });
+            }
+            file.write_all(&chunk).map_err(spool_error)?;
+        }
+        file.flush().map_err(spool_error)?;
+        Ok(spooled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_host_names_the_endpoint() {
+        let env = |host: &str| DaemonEnv {
+            docker_host: Some(host.into()),
+            ..DaemonEnv::default()
+        };
+        assert_eq!(
+            endpoint(&DaemonEnv::default()).unwrap(),
+            Endpoint::Unix(DEFAULT_SOCKET.into())
+        );
+        assert_eq!(
+            endpoint(&env("")).unwrap(),
+            Endpoint::Unix(DEFAULT_SOCKET.into())
+        );
+        assert_eq!(
+            endpoint(&env("unix:///run/user/1000/docker.sock")).unwrap(),
+            Endpoint::Unix("/run/user/1000/docker.sock".into())
+        );
+        assert_eq!(
+            endpoint(&env("tcp://docker:2375")).unwrap(),
+            Endpoint::Tcp {
+                address: "docker:2375".into(),
+                tls: None
+            }
+        );
+        let dind = DaemonEnv {
+            docker_host: Some("tcp://docker:2376".into()),
+            tls_verify: Some("1".into()),
+            cert_path: Some("/certs/client".into()),
+            home: None,
+        };
+        assert_eq!(
+            endpoint(&dind).unwrap(),
+            Endpoint::Tcp {
+                address: "docker:2376".into(),
+                tls: Some("/certs/client".into())
+            }
+        );
+        let home = DaemonEnv {
+            cert_path: None,
+            home: Some("/home/u".into()),
+            ..dind
+        };
+        assert!(
+            matches!(endpoint(&home).unwrap(), Endpoint::Tcp { tls: Some(p), .. } if p == Path::new("/home/u/.docker"))
+        );
+        for bad in [
+            "ssh://me@host",
+            "unix://",
+            "tcp://",
+            "npipe:////./pipe/docker_engine",
+            "tcp://h:1/path",
+        ] {
+            assert!(
+                matches!(endpoint(&env(bad)), Err(DaemonError::BadHost(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_versions_compare_as_numbers() {
+        assert!(ApiVersion::parse("1.9").unwrap() < ApiVersion::parse("1.10").unwrap());
+        assert_eq!(ApiVersion::parse(" 1.47 "), Some(ApiVersion(1, 47)));
+        assert_eq!(ApiVersion::parse("1"), None);
+        assert_eq!(ApiVersion::parse("a.b"), None);
+    }
+
+    #[test]
+    fn only_reference_characters_reach_the_daemon() {
+        for fine in [
+            "app",
+            "app:1.2",
+            "ghcr.io/o/app:v1",
+            "app@sha256:abc",
+            "sha256:0123",
+        ] {
+            assert!(checked_name(fine).is_ok(), "{fine}");
+        }
+        for bad in ["", "../x", "app?x=1", "a b", "/app", "a/../b", "app#x"] {
+            assert!(checked_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The Docker Engine API client against the fake daemon (tests/support/docker_daemon.rs): the
+//! version agreed from `/_ping`, the image inspected and its export spooled and validated, and
+//! every failure a clear error that leaves no temporary file.
+
+use std::path::{Path, PathBuf};
+
+use tagship::registry::source::daemon::{ApiVersion, Daemon, DaemonError, Endpoint};
+use tagship::registry::source::docker_export::ExportLayout;
+
+use crate::support::docker_daemon::{DaemonImage, ExportFault, FakeDaemon};
+use crate::support::docker_exports::Export;
+use crate::support::images::ImageSpec;
+
+/// A fresh directory holding the daemon's socket and, under `spool/`, the exports.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tagship-daemon-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("spool")).unwrap();
+    dir
+}
+
+fn spool_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("spool"))
+        .unwrap()
+        .next()
+        .is_none()
+}
+
+fn image(export: &Export) -> DaemonImage {
+    DaemonImage {
+        id: export.images[0].config_digest.clone(),
+        repo_tags: vec!["app:latest".into()],
+        repo_digests: Vec::new(),
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        export: export.bytes(),
+    }
+}
+
+fn spec(seed: u64) -> ImageSpec {
+    ImageSpec {
+        layers: 2,
+        layer_size: 200_000,
+        seed,
+        ..ImageSpec::default()
+    }
+}
+
+/// Connects to the fake daemon listening in `dir`.
+async fn connect(dir: &Path) -> Result<Daemon, DaemonError> {
+    Daemon::connect(&Endpoint::Unix(dir.join("docker.sock")), true).await
+}
+
+#[tokio::test]
+async fn an_image_is_read_from_the_daemon_in_each_layout() {
+    for (name, export, layout) in [
+        (
+            "legacy",
+            Export::legacy(&spec(1)),
+            ExportLayout::LegacyDirectories,
+        ),
+        ("oci", Export::oci(&spec(2)), ExportLayout::OciManifest),
+        (
+            "containerd",
+            Export::containerd(&[spec(3)], 1),
+            ExportLayout::OciIndex,
+        ),
+    ] {
+        let dir = scratch(name);
+        let fake = FakeDaemon::start(&dir.join("docker.sock"));
+        fake.add_image(image(&export));
+        let daemon = connect(&dir).await.unwrap();
+        assert_eq!(daemon.version, ApiVersion(1, 47), "{name}");
+        let read = daemon.read_image("app", &dir.join("spool")).await.unwrap();
+        assert_eq!(read.export.layout, layout, "{name}");
+        assert_eq!(read.inspection.id, export.images[0].config_digest, "{name}");
+        assert_eq!(
+            read.export.images[0].config, export.images[0].config,
+            "{name}"
+        );
+        assert!(read.spooled.path().starts_with(dir.join("spool")), "{name}");
+        assert!(!spool_is_empty(&dir), "{name}");
+        drop(read);
+        assert!(
+            spool_is_empty(&dir),
+            "{name}: the export is removed with it"
+        );
+        assert_eq!(
+            fake.requests(),
+            [
+                "GET /_ping?",
+                "GET /v1.47/images/app/json?",
+                "GET /v1.47/images/get?names=app"
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_api_version_is_the_daemons_up_to_the_newest_known() {
+    let dir = scratch("versions");
+    let fake = FakeDaemon::start(&dir.join("docker.sock"));
+    fake.state.lock().unwrap().api_version = "1.52".into();
+    assert_eq!(connect(&dir).await.unwrap().version, ApiVersion(1, 47));
+    fake.state.lock().unwrap().api_version = "1.41".into();
+    assert_eq!(connect(&dir).await.unwrap().version, ApiVersion(1, 41));
+    fake.state.lock().unwrap().api_version = "1.12".into();
+    let e = connect(&dir).await.err().unwrap();
+    assert!(
+        matches!(
+            e,
+            DaemonError::TooOld {
+                version: ApiVersion(1, 12),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A daemon whose floor passed the newest version this code knows refuses it, and says so.
+    {
+        let mut state = fake.state.lock().unwrap();
+        state.api_version = "1.60".into();
+        state.min_api_version = "1.50".into();
+    }
+    let daemon = connect(&dir).await.unwrap();
+    let e = daemon.inspect("app").await.unwrap_err().to_string();
+    assert!(
+        e.contains("answered 400") && e.contains("client version 1.47 is too old"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_image_or_a_refusal_is_an_error_naming_it() {
+    let dir = scratch("refusals");
+    let fake = FakeDaemon::start(&dir.join("docker.sock"));
+    let export = Export::legacy(&spec(4));
+    fake.add_image(image(&export));
+    let daemon = connect(&dir).await.unwrap();
+    let e = daemon.inspect("nope:1").await.unwrap_err();
+    assert!(
+        matches!(&e, DaemonError::NotFound { name, .. } if name == "nope:1"),
+        "{e}"
+    );
+    let digest = format!("app@{}", export.images[0].config_digest);
+    let e = daemon.inspect(&digest).await.unwrap_err().to_string();
+    assert!(e.contains("a locally built image does not have"), "{e}");
+    for status in [403, 500] {
+        fake.state.lock().unwrap().export_fault = Some(ExportFault::Status(
+            status,
+            format!("refused with {status}"),
+        ));
+        let e = daemon
+            .read_image("app", &dir.join("spool"))
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "answered {status} to GET /images/get?names=app: refused with {status}"
+            )),
+            "{e}"
+        );
+        assert!(spool_is_empty(&dir));
+    }
+    fake.state.lock().unwrap().every_request = Some((500, "server error\n\u{1b}[31m".into()));
+    let e = daemon.inspect("app").await.unwrap_err().to_string();
+    assert!(e.contains("answered 500") && !e.contains('\u{1b}'), "{e}");
+}
+
+#[tokio::test]
+async fn a_cut_export_or_an_error_in_it_leaves_nothing_behind() {
+    let dir = scratch("cut");
+    let fake = FakeDaemon::start(&dir.join("docker.sock"));
+    let export = Export::oci(&spec(5));
+    fake.add_image(image(&export));
+    let daemon = connect(&dir).await.unwrap();
+    fake.state.lock().unwrap().export_fault = Some(ExportFault::Cut(150_000));
+    let e = daemon
+        .read_image("app", &dir.join("spool"))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, DaemonError::Cut { .. }), "{e}");
+    assert!(spool_is_empty(&dir));
+    fake.state.lock().unwrap().export_fault = Some(ExportFault::ErrorInStream(
+        150_000,
+        "write /var/lib/docker/tmp: no space left on device".into(),
+    ));
+    let e = daemon
+        .read_image("app", &dir.join("spool"))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("the daemon stopped the export part-way and said: write /var/lib/docker/tmp: no space left on device"), "{e}");
+    assert!(spool_is_empty(&dir));
+}
+
+#[tokio::test]
+async fn no_daemon_names_where_it_was_looked_for_and_the_alternatives() {
+    let dir = scratch("none");
+    let e = Daemon::connect(&Endpoint::Unix(dir.join("docker.sock")), false)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains(&dir.join("docker.sock").display().to_string()),
+        "{e}"
+    );
+    assert!(
+        e.contains("set DOCKER_HOST") && e.contains("oci:DIR"),
+        "{e}"
+    );
+    // A socket file nobody listens on.
+    let listener = std::os::unix::net::UnixListener::bind(dir.join("docker.sock")).unwrap();
+    drop(listener);
+    let e = Daemon::connect(&Endpoint::Unix(dir.join("docker.sock")), true)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, DaemonError::Unreachable { .. }), "{e}");
+}

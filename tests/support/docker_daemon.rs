@@ -1,0 +1,309 @@
+//! A fake Docker Engine API on a unix socket, answering the few endpoints tagship reads with
+//! dockerd's shapes: `/_ping` (its `Api-Version` header), `/images/{name}/json`, and
+//! `/images/get?names=` streaming an export a test made (tests/support/docker_exports.rs). A
+//! versioned path (`/v1.47/...`) is refused outside the daemon's range with dockerd's message.
+//! Faults: a status with dockerd's `{"message"}` body, a stream cut part-way, and the JSON
+//! error dockerd writes into a stream that already began.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+use super::docker_exports::with_daemon_error;
+use super::fake_http::parse_query;
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// An image the daemon holds.
+#[derive(Debug, Clone)]
+pub struct DaemonImage {
+    /// `sha256:…` of the config, as `docker images --no-trunc` shows it.
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub os: String,
+    pub architecture: String,
+    /// What `/images/get` streams for it.
+    pub export: Vec<u8>,
+}
+
+/// How the export of the next request goes wrong.
+#[derive(Debug, Clone)]
+pub enum ExportFault {
+    /// A status and dockerd's error body, before any byte of the archive.
+    Status(u16, String),
+    /// The first this many bytes, then the connection closes.
+    Cut(usize),
+    /// The first this many bytes, then dockerd's JSON error, and a normal end.
+    ErrorInStream(usize, String),
+}
+
+#[derive(Debug)]
+pub struct DaemonState {
+    /// The newest API version the daemon speaks, sent as `Api-Version`.
+    pub api_version: String,
+    /// The oldest it accepts.
+    pub min_api_version: String,
+    pub images: Vec<DaemonImage>,
+    pub export_fault: Option<ExportFault>,
+    /// A status and body every request gets (a proxy refusing, a daemon failing).
+    pub every_request: Option<(u16, String)>,
+    /// `METHOD path?query` of each request, in order.
+    pub requests: Vec<String>,
+}
+
+/// A running fake daemon. Dropping it stops it and removes its socket.
+pub struct FakeDaemon {
+    socket: PathBuf,
+    pub state: Arc<Mutex<DaemonState>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeDaemon {
+    /// A daemon speaking API 1.47 (Docker 27), accepting 1.24 and later, listening on `socket`.
+    pub fn start(socket: &Path) -> FakeDaemon {
+        let _ = std::fs::remove_file(socket);
+        let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let state = Arc::new(Mutex::new(DaemonState {
+            api_version: "1.47".into(),
+            min_api_version: "1.24".into(),
+            images: Vec::new(),
+            export_fault: None,
+            every_request: None,
+            requests: Vec::new(),
+        }));
+        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("fake-docker-daemon".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let listener = tokio::net::UnixListener::from_std(listener).unwrap();
+                    loop {
+                        tokio::select! {
+                            _ = &mut stop => break,
+                            accepted = listener.accept() => {
+                                let Ok((stream, _)) = accepted else { continue };
+                                let state = served.clone();
+                                tokio::spawn(async move {
+                                    let service = service_fn(move |request| {
+                                        let state = state.clone();
+                                        async move { Ok::<_, Infallible>(handle(&state, &request)) }
+                                    });
+                                    let _ = http1::Builder::new()
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .await;
+                                });
+                            }
+                        }
+                    }
+                });
+            })
+            .unwrap();
+        FakeDaemon {
+            socket: socket.to_path_buf(),
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn add_image(&self, image: DaemonImage) {
+        self.state.lock().unwrap().images.push(image);
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+impl Drop for FakeDaemon {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+fn full(status: u16, content_type: &str, body: Vec<u8>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed())
+        .unwrap()
+}
+
+/// dockerd's error body.
+fn message(status: u16, text: &str) -> Response<Body> {
+    let body = serde_json::json!({ "message": text })
+        .to_string()
+        .into_bytes();
+    full(status, "application/json", body)
+}
+
+/// `(major, minor)` of `1.47`.
+fn version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The image `name` names: a tag (`:latest` when none), a full ID, or an ID's prefix.
+fn find<'a>(images: &'a [DaemonImage], name: &str) -> Option<&'a DaemonImage> {
+    let tagged = if name.contains(':') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    };
+    images.iter().find(|image| {
+        image.repo_tags.contains(&tagged)
+            || image.repo_digests.iter().any(|d| d == name)
+            || image.id == name
+            || (name.len() >= 12 && image.id.trim_start_matches("sha256:").starts_with(name))
+    })
+}
+
+fn handle(state: &Mutex<DaemonState>, request: &Request<Incoming>) -> Response<Body> {
+    let mut state = state.lock().unwrap();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    state
+        .requests
+        .push(format!("{} {path}?{query}", request.method()));
+    if let Some((status, text)) = &state.every_request {
+        return message(*status, text);
+    }
+    // `/v1.47/images/...`: the version the client asks for, refused outside the range.
+    let mut rest = path.as_str();
+    if let Some(versioned) = rest.strip_prefix("/v")
+        && let Some((asked, tail)) = versioned.split_once('/')
+    {
+        let (Some(asked_version), Some(max), Some(min)) = (
+            version(asked),
+            version(&state.api_version),
+            version(&state.min_api_version),
+        ) else {
+            return message(400, &format!("invalid API version {asked}"));
+        };
+        if asked_version > max {
+            return message(
+                400,
+                &format!(
+                    "client version {asked} is too new. Maximum supported API version is {}",
+                    state.api_version
+                ),
+            );
+        }
+        if asked_version < min {
+            return message(
+                400,
+                &format!(
+                    "client version {asked} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+                    state.min_api_version
+                ),
+            );
+        }
+        rest = &path[path.len() - tail.len() - 1..];
+    }
+    if rest == "/_ping" {
+        let mut response = full(200, "text/plain; charset=utf-8", b"OK".to_vec());
+        let headers = response.headers_mut();
+        headers.insert("api-version", state.api_version.parse().unwrap());
+        headers.insert("ostype", "linux".parse().unwrap());
+        headers.insert("docker-experimental", "false".parse().unwrap());
+        return response;
+    }
+    if let Some(name) = rest
+        .strip_prefix("/images/")
+        .and_then(|n| n.strip_suffix("/json"))
+    {
+        let name = super::fake_http::percent_decode(name);
+        return match find(&state.images, &name) {
+            Some(image) => {
+                let body = serde_json::json!({
+                    "Id": image.id,
+                    "RepoTags": image.repo_tags,
+                    "RepoDigests": image.repo_digests,
+                    "Os": image.os,
+                    "Architecture": image.architecture,
+                    "Size": image.export.len(),
+                });
+                full(200, "application/json", body.to_string().into_bytes())
+            }
+            None => message(404, &format!("No such image: {name}")),
+        };
+    }
+    if rest == "/images/get" {
+        let names: Vec<String> = parse_query(&query)
+            .into_iter()
+            .filter(|(k, _)| k == "names")
+            .map(|(_, v)| v)
+            .collect();
+        let [name] = names.as_slice() else {
+            return message(400, "tagship's fake daemon exports one name at a time");
+        };
+        let Some(image) = find(&state.images, name) else {
+            return message(404, &format!("reference does not exist: {name}"));
+        };
+        let export = image.export.clone();
+        return match state.export_fault.take() {
+            None => stream(export, false),
+            Some(ExportFault::Status(status, text)) => message(status, &text),
+            Some(ExportFault::Cut(keep)) => stream(export[..keep.min(export.len())].to_vec(), true),
+            Some(ExportFault::ErrorInStream(keep, text)) => {
+                stream(with_daemon_error(&export, keep, &text), false)
+            }
+        };
+    }
+    message(404, &format!("page not found: {path}"))
+}
+
+/// `bytes` in 64 KiB chunks, chunked (dockerd sends no length); `cut` ends the connection after
+/// them instead of ending the body.
+fn stream(bytes: Vec<u8>, cut: bool) -> Response<Body> {
+    let bytes = Bytes::from(bytes);
+    let mut frames: Vec<Result<Frame<Bytes>, std::io::Error>> = (0..bytes.len())
+        .step_by(64 << 10)
+        .map(|start| {
+            Ok(Frame::data(
+                bytes.slice(start..(start + (64 << 10)).min(bytes.len())),
+            ))
+        })
+        .collect();
+    if cut {
+        frames.push(Err(std::io::Error::other(
+            "the fake daemon cuts the export",
+        )));
+    }
+    // A pause before the cut, so that hyper has sent what came before (dockerd has, long
+    // before a failure).
+    let paced = futures_util::StreamExt::then(futures_util::stream::iter(frames), |frame| async {
+        if frame.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        frame
+    });
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/x-tar")
+        .body(StreamBody::new(paced).boxed())
+        .unwrap()
+}

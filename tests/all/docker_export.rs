@@ -1,7 +1,10 @@
 //! Reading what a Docker daemon exports (`GET /images/get`), in each layout daemons write, and
 //! refusing an export that is cut, carries the daemon's error, or does not match its image.
 
-use tagship::registry::source::docker_export::{self, Compression, ExportLayout, LayerCheck};
+use tagship::registry::copy::Loaded;
+use tagship::registry::source::docker_export::{
+    self, Compression, ExportLayout, LayerCheck, Publishable,
+};
 
 use crate::support::docker_exports::{Export, with_daemon_error};
 use crate::support::images::ImageSpec;
@@ -176,4 +179,69 @@ fn a_cut_export_or_one_carrying_the_daemons_error_is_refused() {
     let path = scratch("no-error");
     std::fs::write(&path, &stream).unwrap();
     assert_eq!(docker_export::daemon_error(&path).unwrap(), None);
+}
+
+/// The export read and made ready to push, checked as the dry run checks a source.
+async fn published(made: &Export, name: &str) -> (Loaded, tagship::registry::verify::Verified) {
+    let path = scratch(name);
+    made.write(&path);
+    let read = docker_export::read(&path).unwrap();
+    let loaded = match docker_export::publishable(&read).unwrap() {
+        Publishable::Docker(archive) => Loaded::docker(archive),
+        Publishable::Image(image) => Loaded::Image(image),
+    };
+    let verified = tagship::registry::verify::verify(&loaded, 2).await.unwrap();
+    (loaded, verified)
+}
+
+#[tokio::test]
+async fn uncompressed_layers_are_compressed_and_compressed_ones_kept() {
+    // Uncompressed (before Docker 25, and Docker 25+): gzipped, under a Docker v2 manifest.
+    for (name, made) in [
+        ("pub-legacy", Export::legacy(&spec(20, "amd64"))),
+        ("pub-oci", Export::oci(&spec(21, "amd64"))),
+    ] {
+        let (loaded, verified) = published(&made, name).await;
+        assert!(matches!(loaded, Loaded::Docker { .. }), "{name}");
+        assert_eq!(
+            verified.root.media_type,
+            tagship::registry::media::DOCKER_MANIFEST,
+            "{name}"
+        );
+        let manifest: serde_json::Value = serde_json::from_slice(&verified.root.bytes).unwrap();
+        assert_eq!(
+            manifest["config"]["digest"],
+            made.images[0].config_digest.as_str(),
+            "{name}"
+        );
+        assert_eq!(verified.blobs, 3, "{name}");
+    }
+    // The containerd store, whole but for its attestation: a new index over both platforms,
+    // their manifests as exported.
+    let made = Export::containerd(&[spec(22, "amd64"), spec(23, "arm64")], 2);
+    let (loaded, verified) = published(&made, "pub-both").await;
+    let Loaded::Image(image) = &loaded else {
+        panic!("compressed layers are pushed as they are")
+    };
+    assert_ne!(Some(verified.root.digest.to_string()), made.index_digest);
+    let index: serde_json::Value = serde_json::from_slice(&verified.root.bytes).unwrap();
+    let expected: Vec<_> = made
+        .images
+        .iter()
+        .map(|i| i.manifest_digest.clone().unwrap())
+        .collect();
+    assert_eq!(crate::support::images::index_digests(&index), expected);
+    assert_eq!(index["manifests"][1]["platform"]["architecture"], "arm64");
+    assert_eq!(image.children.len(), 2);
+    assert_eq!(verified.blobs, 6);
+    // One platform of three: its manifest as exported.
+    let made = Export::containerd(
+        &[spec(24, "amd64"), spec(25, "arm64"), spec(26, "s390x")],
+        1,
+    );
+    let (_, verified) = published(&made, "pub-one").await;
+    assert_eq!(
+        Some(verified.root.digest.to_string()),
+        made.images[0].manifest_digest
+    );
 }

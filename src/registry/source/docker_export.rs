@@ -21,13 +21,16 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::docker_archive::{DockerArchive, DockerLayer};
 use super::layout::{normalise, read_tar_entry, tar_index};
 use super::{
-    MAX_CONFIG, MAX_DOCKER_MANIFEST, MAX_INDEX_JSON, MAX_MANIFEST, RawManifest, SourceError,
+    BlobOrigin, MAX_CONFIG, MAX_DOCKER_MANIFEST, MAX_INDEX_JSON, MAX_MANIFEST, RawManifest,
+    SourceError, SourceImage, collect_blobs,
 };
 use crate::registry::digest::Digest;
-use crate::registry::media::{Descriptor, ManifestDoc, ManifestKind, Platform};
+use crate::registry::media::{Descriptor, ManifestDoc, ManifestKind, OCI_INDEX, Platform};
 
 /// How far from its end an export is searched for the JSON error dockerd writes into a stream
 /// that already began: one line of message.
@@ -102,6 +105,8 @@ pub struct DockerExport {
     pub absent: Vec<Descriptor>,
     /// Attestation manifests of the index, which are not images and are left out.
     pub attestations: usize,
+    /// The `blobs/sha256/` entries of an OCI export: where each blob's bytes are.
+    pub blobs: HashMap<Digest, (u64, u64)>,
 }
 
 #[derive(Deserialize)]
@@ -509,6 +514,7 @@ fn read_legacy(
         }],
         absent: Vec::new(),
         attestations: 0,
+        blobs: HashMap::new(),
     })
 }
 
@@ -662,6 +668,14 @@ fn read_oci(
         })?;
     let named_image = images.remove(position);
     images.insert(0, named_image);
+    let blobs = archive
+        .files
+        .iter()
+        .filter_map(|(name, range)| {
+            let hex = name.strip_prefix("blobs/sha256/")?;
+            Some((Digest::parse(&format!("sha256:{hex}")).ok()?, *range))
+        })
+        .collect();
     Ok(DockerExport {
         path: archive.path.clone(),
         layout,
@@ -670,5 +684,128 @@ fn read_oci(
         images,
         absent,
         attestations,
+        blobs,
     })
+}
+
+/// What an export is pushed as.
+pub enum Publishable {
+    /// One image with uncompressed layers: gzipped while they are pushed, as a `docker save`
+    /// archive's are, under a Docker v2 manifest written once their digests are known.
+    Docker(DockerArchive),
+    /// Compressed layers pushed as they are, under the exported manifest, the exported index
+    /// when the export holds all of it, or a new index over the platforms it holds.
+    Image(SourceImage),
+}
+
+/// How the export is pushed: by its layers' media types, so that nothing is compressed twice.
+pub fn publishable(export: &DockerExport) -> Result<Publishable, SourceError> {
+    let invalid = |problem: String| SourceError::Invalid {
+        path: export.path.display().to_string(),
+        problem,
+    };
+    let layers = || export.images.iter().flat_map(|image| image.layers.iter());
+    if layers().all(|layer| layer.compression == Compression::None) {
+        let [image] = export.images.as_slice() else {
+            return Err(invalid(format!(
+                "the export holds {} platforms with uncompressed layers; tagship publishes uncompressed layers of one image only: export one platform",
+                export.images.len()
+            )));
+        };
+        return Ok(Publishable::Docker(DockerArchive {
+            path: export.path.clone(),
+            config: image.config.clone(),
+            config_digest: image.config_digest.clone(),
+            layers: image
+                .layers
+                .iter()
+                .map(|layer| DockerLayer {
+                    offset: layer.offset,
+                    size: layer.size,
+                    diff_id: layer.diff_id.clone(),
+                })
+                .collect(),
+        }));
+    }
+    if layers().any(|layer| layer.compression == Compression::None) {
+        return Err(invalid(
+            "the export mixes compressed and uncompressed layers, which tagship does not publish yet".into(),
+        ));
+    }
+    let mut manifests = Vec::new();
+    let mut docs = Vec::new();
+    for image in &export.images {
+        let manifest = image.manifest.clone().ok_or_else(|| {
+            invalid(format!(
+                "the image of config {} has no manifest",
+                image.config_digest
+            ))
+        })?;
+        let (_, _, doc) = super::parse_manifest(
+            &manifest.digest,
+            &manifest.bytes,
+            Some(&manifest.media_type),
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+        manifests.push(manifest);
+        docs.push(doc);
+    }
+    let blobs = collect_blobs(&docs.iter().collect::<Vec<_>>());
+    let origin = BlobOrigin::Tar {
+        path: export.path.clone(),
+        entries: Arc::new(export.blobs.clone()),
+    };
+    let platforms: Vec<Platform> = export
+        .images
+        .iter()
+        .filter_map(|i| i.platform.clone())
+        .collect();
+    let whole_index = export.absent.is_empty() && export.attestations == 0;
+    let (root, children, platforms) = match (&export.index, manifests.len()) {
+        (Some(index), _) if whole_index => (index.clone(), manifests, platforms),
+        (_, 1) => (manifests.remove(0), Vec::new(), Vec::new()),
+        _ => (new_index(&manifests, &export.images), manifests, platforms),
+    };
+    Ok(Publishable::Image(SourceImage {
+        root,
+        children,
+        blobs,
+        platforms,
+        origin,
+    }))
+}
+
+/// An OCI index over the images an export holds whole (its own index names more).
+fn new_index(manifests: &[RawManifest], images: &[ExportImage]) -> RawManifest {
+    let entries: Vec<serde_json::Value> = manifests
+        .iter()
+        .zip(images)
+        .map(|(manifest, image)| {
+            let mut entry = serde_json::json!({
+                "mediaType": manifest.media_type,
+                "digest": manifest.digest,
+                "size": manifest.bytes.len(),
+            });
+            if let Some(platform) = &image.platform {
+                let mut value =
+                    serde_json::json!({"architecture": platform.architecture, "os": platform.os});
+                if let Some(variant) = &platform.variant {
+                    value["variant"] = variant.as_str().into();
+                }
+                entry["platform"] = value;
+            }
+            entry
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": entries,
+    }))
+    .unwrap_or_default();
+    RawManifest {
+        digest: Digest::of(&bytes),
+        media_type: OCI_INDEX.to_string(),
+        bytes,
+    }
 }

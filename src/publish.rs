@@ -32,6 +32,8 @@ pub struct PublishSettings {
     pub ci_registries: Vec<(String, Credentials)>,
     /// Show a progress bar (a terminal) rather than progress lines (CI logs).
     pub progress_bar: bool,
+    /// Where a `docker-daemon:` source's daemon is, and where its export is spooled.
+    pub daemon: source::daemon::DaemonEnv,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,8 @@ pub enum PublishError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Push(#[from] copy::PushError),
+    #[error(transparent)]
+    Daemon(#[from] source::daemon::DaemonError),
 }
 
 impl From<source::merge::LoadError> for PublishError {
@@ -155,6 +159,26 @@ pub async fn load(
             Loaded::Image(layout::load_archive(path, reference.as_deref())?)
         }
         SourceSpec::DockerArchive { path } => Loaded::docker(docker_archive::load(path)?),
+        SourceSpec::Daemon { name } => {
+            let settings = &connections.settings.daemon;
+            let endpoint = source::daemon::endpoint(settings)?;
+            let daemon =
+                source::daemon::Daemon::connect(&endpoint, settings.docker_host.is_some()).await?;
+            let image = daemon.read_image(name, &settings.temp_dir).await?;
+            let spooled = Arc::new(image.spooled);
+            match source::docker_export::publishable(&image.export)? {
+                source::docker_export::Publishable::Docker(mut archive) => {
+                    archive.spooled = Some(spooled);
+                    Loaded::docker(archive)
+                }
+                source::docker_export::Publishable::Image(mut image) => {
+                    if let source::BlobOrigin::Tar { spooled: keep, .. } = &mut image.origin {
+                        *keep = Some(spooled);
+                    }
+                    Loaded::Image(image)
+                }
+            }
+        }
         SourceSpec::Remote(reference) => {
             let registry = connections.get(&reference.registry).await?;
             Loaded::Image(source::remote::load(reference, registry).await?)

@@ -116,7 +116,7 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
             0,
             blob.size,
         )),
-        BlobOrigin::Tar { path, entries } => {
+        BlobOrigin::Tar { path, entries, .. } => {
             let (offset, size) =
                 entries
                     .get(&blob.digest)

@@ -224,3 +224,104 @@ async fn no_daemon_names_where_it_was_looked_for_and_the_alternatives() {
         .unwrap();
     assert!(matches!(e, DaemonError::Unreachable { .. }), "{e}");
 }
+
+/// A tag push of `docker-daemon:app` to `image`, the daemon at `dir`/docker.sock, the export
+/// spooled under `dir`/spool.
+fn daemon_push(dir: &Path, image: &str) -> crate::support::Runner {
+    crate::support::Runner::shared_event("push-tag")
+        .var("GITHUB_REF", "refs/tags/v1.0.0")
+        .var(
+            "DOCKER_HOST",
+            &format!("unix://{}", dir.join("docker.sock").display()),
+        )
+        .var("RUNNER_TEMP", &dir.join("spool").display().to_string())
+        .input("source", "docker-daemon:app")
+        .input("images", image)
+}
+
+#[test]
+fn the_action_publishes_what_the_daemon_holds() {
+    use crate::support::registry::{self, Tls};
+    let regs = registry::registries();
+    // Before Docker 25: layers gzipped on the way, under a Docker v2 manifest.
+    let dir = scratch("e2e-legacy");
+    let fake = FakeDaemon::start(&dir.join("docker.sock"));
+    let export = Export::legacy(&spec(30));
+    fake.add_image(image(&export));
+    let target = format!("{}/{}", regs.plain, registry::unique_repo("daemon-legacy"));
+    let run = daemon_push(&dir, &target).run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(spool_is_empty(&dir), "the export is removed after the push");
+    let raw = registry::inspect_raw(&format!("{target}:1.0.0"), None, Tls::Plain).expect("pushed");
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        manifest["config"]["digest"],
+        export.images[0].config_digest.as_str()
+    );
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    );
+    assert_eq!(run.outputs["digest"], crate::support::images::sha256(&raw));
+    let pulled = crate::support::scratch_dir(&format!("pulled-daemon-{}", std::process::id()));
+    assert!(
+        registry::copy_to_dir(&format!("{target}:1.0.0"), None, Tls::Plain, &pulled),
+        "skopeo pulls and checks the gzipped layers"
+    );
+    drop(fake);
+
+    // The containerd store, two platforms held: their manifests as exported, under a new index.
+    let dir = scratch("e2e-containerd");
+    let fake = FakeDaemon::start(&dir.join("docker.sock"));
+    let export = Export::containerd(
+        &[
+            spec(31),
+            ImageSpec {
+                arch: "arm64",
+                ..spec(32)
+            },
+        ],
+        2,
+    );
+    fake.add_image(image(&export));
+    let target = format!(
+        "{}/{}",
+        regs.plain,
+        registry::unique_repo("daemon-containerd")
+    );
+    let run = daemon_push(&dir, &target).run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(spool_is_empty(&dir));
+    let raw = registry::inspect_raw(&format!("{target}:latest"), None, Tls::Plain).expect("pushed");
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let expected: Vec<_> = export
+        .images
+        .iter()
+        .map(|i| i.manifest_digest.clone().unwrap())
+        .collect();
+    assert_eq!(crate::support::images::index_digests(&index), expected);
+    for (child, made) in expected.iter().zip(&export.images) {
+        let raw =
+            registry::inspect_raw(&format!("{target}@{child}"), None, Tls::Plain).expect("child");
+        let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(manifest["config"]["digest"], made.config_digest.as_str());
+    }
+
+    // No such image: a clear error, nothing pushed, nothing left behind.
+    let target = format!("{}/{}", regs.plain, registry::unique_repo("daemon-missing"));
+    let run = daemon_push(&dir, &target)
+        .input("source", "docker-daemon:other:2")
+        .run();
+    assert_ne!(run.code, 0);
+    let errors = run.error_lines();
+    assert!(
+        errors.iter().any(|e| e.contains("has no image `other:2`")),
+        "{}",
+        run.stderr
+    );
+    assert!(spool_is_empty(&dir));
+    assert_eq!(
+        registry::inspect_raw(&format!("{target}:1.0.0"), None, Tls::Plain),
+        None
+    );
+}

@@ -56,6 +56,39 @@ pub struct DaemonEnv {
     pub cert_path: Option<PathBuf>,
     /// `~`, where `DOCKER_CERT_PATH` defaults to `~/.docker`.
     pub home: Option<PathBuf>,
+    /// Where the export is spooled: `RUNNER_TEMP`, else the system's temporary directory.
+    pub temp_dir: PathBuf,
+}
+
+impl DaemonEnv {
+    /// From the environment, read once by the caller.
+    pub fn from_vars(vars: &std::collections::BTreeMap<String, String>) -> DaemonEnv {
+        let set = |name: &str| vars.get(name).filter(|v| !v.is_empty()).cloned();
+        DaemonEnv {
+            docker_host: set("DOCKER_HOST"),
+            tls_verify: set("DOCKER_TLS_VERIFY"),
+            cert_path: set("DOCKER_CERT_PATH").map(PathBuf::from),
+            home: set("HOME").map(PathBuf::from),
+            temp_dir: set("RUNNER_TEMP")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir),
+        }
+    }
+}
+
+/// The image a `docker-daemon:` source names, as the daemon is asked for it: `NAME:TAG`
+/// (`:latest` added to a bare name, as docker does), `NAME@sha256:…`, or an image ID
+/// (`sha256:…`). `None` when empty.
+pub fn image_name(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let last = text.rsplit('/').next().unwrap_or(text);
+    if text.starts_with("sha256:") || text.contains('@') || last.contains(':') {
+        return Some(text.to_string());
+    }
+    Some(format!("{text}:latest"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -576,7 +609,7 @@ mod tests {
             docker_host: Some("tcp://docker:2376".into()),
             tls_verify: Some("1".into()),
             cert_path: Some("/certs/client".into()),
-            home: None,
+            ..DaemonEnv::default()
         };
         assert_eq!(
             endpoint(&dind).unwrap(),
@@ -605,6 +638,24 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_bare_name_means_latest() {
+        assert_eq!(image_name("app").as_deref(), Some("app:latest"));
+        assert_eq!(
+            image_name("localhost:5000/app").as_deref(),
+            Some("localhost:5000/app:latest")
+        );
+        for kept in [
+            "app:1.2",
+            "ghcr.io/o/app:v1",
+            "app@sha256:abc",
+            "sha256:0123",
+        ] {
+            assert_eq!(image_name(kept).as_deref(), Some(kept));
+        }
+        assert_eq!(image_name(" "), None);
     }
 
     #[test]

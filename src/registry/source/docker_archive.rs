@@ -26,6 +26,8 @@ pub struct DockerArchive {
     pub config: Vec<u8>,
     pub config_digest: Digest,
     pub layers: Vec<DockerLayer>,
+    /// The daemon's export the archive is, kept on disk while the archive is (`docker-daemon:`).
+    pub spooled: Option<std::sync::Arc<super::daemon::Spooled>>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +134,7 @@ pub fn load(path: &Path) -> Result<DockerArchive, SourceError> {
         config_digest: Digest::of(&config),
         config,
         layers,
+        spooled: None,
     })
 }
 

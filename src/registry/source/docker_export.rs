@@ -725,6 +725,7 @@ pub fn publishable(export: &DockerExport) -> Result<Publishable, SourceError> {
                     diff_id: layer.diff_id.clone(),
                 })
                 .collect(),
+            spooled: None,
         }));
     }
     if layers().any(|layer| layer.compression == Compression::None) {
@@ -754,6 +755,7 @@ pub fn publishable(export: &DockerExport) -> Result<Publishable, SourceError> {
     let origin = BlobOrigin::Tar {
         path: export.path.clone(),
         entries: Arc::new(export.blobs.clone()),
+        spooled: None,
     };
     let platforms: Vec<Platform> = export
         .images

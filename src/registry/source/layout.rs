@@ -313,6 +313,7 @@ pub fn load_archive(path: &Path, reference: Option<&str>) -> Result<SourceImage,
         BlobOrigin::Tar {
             path: path.to_path_buf(),
             entries: Arc::new(blobs),
+            spooled: None,
         },
     )
 }

@@ -46,6 +46,23 @@ fn spec(seed: u64) -> ImageSpec {
     }
 }
 
+/// The error reading `app` gives when its export goes wrong as `fault` says; no file is left.
+async fn export_error(
+    daemon: &Daemon,
+    fake: &FakeDaemon,
+    dir: &Path,
+    fault: ExportFault,
+) -> DaemonError {
+    fake.state.lock().unwrap().export_fault = Some(fault);
+    let e = daemon
+        .read_image("app", &dir.join("spool"))
+        .await
+        .err()
+        .unwrap();
+    assert!(spool_is_empty(dir), "{e}");
+    e
+}
+
 /// Connects to the fake daemon listening in `dir`.
 async fn connect(dir: &Path) -> Result<Daemon, DaemonError> {
     Daemon::connect(&Endpoint::Unix(dir.join("docker.sock")), true).await
@@ -147,23 +164,14 @@ async fn a_missing_image_or_a_refusal_is_an_error_naming_it() {
     let e = daemon.inspect(&digest).await.unwrap_err().to_string();
     assert!(e.contains("a locally built image does not have"), "{e}");
     for status in [403, 500] {
-        fake.state.lock().unwrap().export_fault = Some(ExportFault::Status(
-            status,
-            format!("refused with {status}"),
-        ));
-        let e = daemon
-            .read_image("app", &dir.join("spool"))
-            .await
-            .err()
-            .unwrap()
-            .to_string();
+        let fault = ExportFault::Status(status, format!("refused with {status}"));
+        let e = export_error(&daemon, &fake, &dir, fault).await.to_string();
         assert!(
             e.contains(&format!(
                 "answered {status} to GET /images/get?names=app: refused with {status}"
             )),
             "{e}"
         );
-        assert!(spool_is_empty(&dir));
     }
     fake.state.lock().unwrap().every_request = Some((500, "server error\n\u{1b}[31m".into()));
     let e = daemon.inspect("app").await.unwrap_err().to_string();
@@ -177,26 +185,17 @@ async fn a_cut_export_or_an_error_in_it_leaves_nothing_behind() {
     let export = Export::oci(&spec(5));
     fake.add_image(image(&export));
     let daemon = connect(&dir).await.unwrap();
-    fake.state.lock().unwrap().export_fault = Some(ExportFault::Cut(150_000));
-    let e = daemon
-        .read_image("app", &dir.join("spool"))
-        .await
-        .err()
-        .unwrap();
+    let e = export_error(&daemon, &fake, &dir, ExportFault::Cut(150_000)).await;
     assert!(matches!(e, DaemonError::Cut { .. }), "{e}");
-    assert!(spool_is_empty(&dir));
-    fake.state.lock().unwrap().export_fault = Some(ExportFault::ErrorInStream(
-        150_000,
-        "write /var/lib/docker/tmp: no space left on device".into(),
-    ));
-    let e = daemon
-        .read_image("app", &dir.join("spool"))
-        .await
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(e.contains("the daemon stopped the export part-way and said: write /var/lib/docker/tmp: no space left on device"), "{e}");
-    assert!(spool_is_empty(&dir));
+    let message = "write /var/lib/docker/tmp: no space left on device";
+    let fault = ExportFault::ErrorInStream(150_000, message.into());
+    let e = export_error(&daemon, &fake, &dir, fault).await.to_string();
+    assert!(
+        e.contains(&format!(
+            "the daemon stopped the export part-way and said: {message}"
+        )),
+        "{e}"
+    );
 }
 
 #[tokio::test]

@@ -13,13 +13,10 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 
 use super::docker_exports::with_daemon_error;
-use super::fake_http::parse_query;
+use super::fake_http::{Server, parse_query};
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -65,16 +62,13 @@ pub struct DaemonState {
 pub struct FakeDaemon {
     socket: PathBuf,
     pub state: Arc<Mutex<DaemonState>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Stopped before the socket is removed.
+    server: Option<Server>,
 }
 
 impl FakeDaemon {
     /// A daemon speaking API 1.47 (Docker 27), accepting 1.24 and later, listening on `socket`.
     pub fn start(socket: &Path) -> FakeDaemon {
-        let _ = std::fs::remove_file(socket);
-        let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
-        listener.set_nonblocking(true).unwrap();
         let state = Arc::new(Mutex::new(DaemonState {
             api_version: "1.47".into(),
             min_api_version: "1.24".into(),
@@ -83,43 +77,15 @@ impl FakeDaemon {
             every_request: None,
             requests: Vec::new(),
         }));
-        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("fake-docker-daemon".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    let listener = tokio::net::UnixListener::from_std(listener).unwrap();
-                    loop {
-                        tokio::select! {
-                            _ = &mut stop => break,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
-                                let state = served.clone();
-                                tokio::spawn(async move {
-                                    let service = service_fn(move |request| {
-                                        let state = state.clone();
-                                        async move { Ok::<_, Infallible>(handle(&state, &request)) }
-                                    });
-                                    let _ = http1::Builder::new()
-                                        .serve_connection(TokioIo::new(stream), service)
-                                        .await;
-                                });
-                            }
-                        }
-                    }
-                });
-            })
-            .unwrap();
+        let server = Server::start_unix("fake-docker-daemon", socket, move |request| {
+            let state = served.clone();
+            async move { Ok::<_, Infallible>(handle(&state, &request)) }
+        });
         FakeDaemon {
             socket: socket.to_path_buf(),
             state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            server: Some(server),
         }
     }
 
@@ -134,12 +100,7 @@ impl FakeDaemon {
 
 impl Drop for FakeDaemon {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        drop(self.server.take());
         let _ = std::fs::remove_file(&self.socket);
     }
 }

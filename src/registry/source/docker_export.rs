@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::docker_archive::{DockerArchive, DockerLayer};
-use super::layout::{normalise, read_tar_entry, tar_index};
+use super::layout::{blob_entries, normalise, read_tar_entry, tar_index};
 use super::{
     BlobOrigin, MAX_CONFIG, MAX_DOCKER_MANIFEST, MAX_INDEX_JSON, MAX_MANIFEST, RawManifest,
     SourceError, SourceImage, collect_blobs,
@@ -668,14 +668,7 @@ fn read_oci(
         })?;
     let named_image = images.remove(position);
     images.insert(0, named_image);
-    let blobs = archive
-        .files
-        .iter()
-        .filter_map(|(name, range)| {
-            let hex = name.strip_prefix("blobs/sha256/")?;
-            Some((Digest::parse(&format!("sha256:{hex}")).ok()?, *range))
-        })
-        .collect();
+    let blobs = blob_entries(&archive.files);
     Ok(DockerExport {
         path: archive.path.clone(),
         layout,

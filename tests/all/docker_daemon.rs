@@ -324,3 +324,46 @@ fn the_action_publishes_what_the_daemon_holds() {
         None
     );
 }
+
+#[test]
+fn a_pull_request_reads_the_daemons_image_and_writes_nothing() {
+    use crate::support::registry::{self, Tls};
+    let dir = scratch("e2e-pr");
+    let fake = FakeDaemon::start(&dir.join("docker.sock"));
+    let export = Export::containerd(&[spec(33)], 1);
+    fake.add_image(image(&export));
+    let target = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("daemon-pr")
+    );
+    let run = crate::support::Runner::shared_event("pull_request-opened")
+        .var(
+            "DOCKER_HOST",
+            &format!("unix://{}", dir.join("docker.sock").display()),
+        )
+        .var("RUNNER_TEMP", &dir.join("spool").display().to_string())
+        .input("source", "docker-daemon:app")
+        .input("images", &target)
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.outputs["dry-run"], "true");
+    assert_eq!(
+        Some(run.outputs["digest"].clone()),
+        export.images[0].manifest_digest,
+        "what would be pushed: the manifest as exported"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.contains("/images/get?names=app:latest"))
+    );
+    assert!(spool_is_empty(&dir));
+    for tag in run.outputs["tag-names"].lines() {
+        assert_eq!(
+            registry::inspect_digest(&format!("{target}:{tag}"), None, Tls::Plain),
+            None,
+            "{tag}"
+        );
+    }
+}

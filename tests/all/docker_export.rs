@@ -142,6 +142,11 @@ fn a_layer_unlike_the_config_or_its_descriptor_is_refused() {
     let e = problem(&short, "oci-size");
     assert!(e.contains("but its descriptor says"), "{e}");
 
+    // Gzipped: the blob matches its descriptor, its content not the config's diff_id.
+    let changed = Export::containerd_changed(&[spec(13, "amd64")], 1, |tar| tar[600] ^= 0xff);
+    let e = problem(&changed, "gzip-diff");
+    assert!(e.contains("but the image's config lists"), "{e}");
+
     let mut missing = Export::oci(&spec(11, "amd64"));
     let layer = missing.entries[0].0.clone();
     missing.remove(&layer);

@@ -82,7 +82,7 @@ impl Export {
     /// Docker 25 and later with its own store: an OCI layout over one manifest, layers as tars.
     pub fn oci(spec: &ImageSpec) -> Export {
         let mut entries = Vec::new();
-        let (manifest, image) = image_blobs(&mut entries, spec, false);
+        let (manifest, image) = image_blobs(&mut entries, spec, None);
         let descriptor = serde_json::json!({
             "mediaType": OCI_MANIFEST, "digest": image.manifest_digest, "size": manifest.len(),
             "annotations": { "io.containerd.image.name": "docker.io/library/app:latest", "org.opencontainers.image.ref.name": "latest" },
@@ -98,12 +98,23 @@ impl Export {
     /// The containerd image store: an index over every spec (and an attestation), of which the
     /// export holds the first `held` whole; layers gzipped.
     pub fn containerd(specs: &[ImageSpec], held: usize) -> Export {
+        Self::containerd_changed(specs, held, |_| {})
+    }
+
+    /// [`Export::containerd`] with each layer's tar changed by `change` after its diff_id was
+    /// taken (and before it is compressed and its blob digest taken): blobs match their
+    /// descriptors, the content does not match the config.
+    pub fn containerd_changed(
+        specs: &[ImageSpec],
+        held: usize,
+        change: fn(&mut Vec<u8>),
+    ) -> Export {
         let mut entries = Vec::new();
         let mut descriptors = Vec::new();
         let mut images = Vec::new();
         for (n, spec) in specs.iter().enumerate() {
             let mut scratch = Vec::new();
-            let (manifest, image) = image_blobs(&mut scratch, spec, true);
+            let (manifest, image) = image_blobs(&mut scratch, spec, Some(change));
             descriptors.push(serde_json::json!({
                 "mediaType": OCI_MANIFEST, "digest": image.manifest_digest, "size": manifest.len(),
                 "platform": platform_json(spec),
@@ -181,17 +192,25 @@ pub fn with_daemon_error(stream: &[u8], keep: usize, message: &str) -> Vec<u8> {
 }
 
 /// Adds an image's layers, config and manifest to `entries`; returns the manifest bytes.
+/// `gzipped`: the layers are compressed, after `change` is applied to each tar.
 fn image_blobs(
     entries: &mut Vec<(String, Vec<u8>)>,
     spec: &ImageSpec,
-    compressed: bool,
+    gzipped: Option<fn(&mut Vec<u8>)>,
 ) -> (Vec<u8>, ExportedImage) {
+    let compressed = gzipped.is_some();
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     for index in 0..spec.layers {
-        let tar = layer_tar(spec, index);
+        let mut tar = layer_tar(spec, index);
         diff_ids.push(sha256(&tar));
-        let data = if compressed { gzip(&tar) } else { tar };
+        let data = match gzipped {
+            Some(change) => {
+                change(&mut tar);
+                gzip(&tar)
+            }
+            None => tar,
+        };
         let digest = sha256(&data);
         layers.push(serde_json::json!({
             "mediaType": if compressed { "application/vnd.oci.image.layer.v1.tar+gzip" } else { "application/vnd.oci.image.layer.v1.tar" },

@@ -367,3 +367,70 @@ fn a_pull_request_reads_the_daemons_image_and_writes_nothing() {
         );
     }
 }
+
+#[test]
+fn push_from_a_terminal_reaches_a_daemon_over_tcp_with_client_certificates() {
+    use crate::support::registry::{self, Tls};
+    let dir = scratch("tls");
+    let fake = FakeDaemon::start_tls();
+    let export = Export::oci(&spec(34));
+    fake.add_image(image(&export));
+    let certs = dir.join("certs");
+    crate::support::docker_daemon::client_certificates(&certs);
+    // A terminal in a checkout: the local git context.
+    crate::support::git(&dir, &["init", "-q", "-b", "main"]);
+    crate::support::git(&dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let target = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("daemon-tls")
+    );
+    let push = |cert_path: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tagship"))
+            .args([
+                "push",
+                "docker-daemon:app",
+                "--images",
+                &target,
+                "--tags",
+                "type=raw,value=1.0.0",
+            ])
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+            .env("DOCKER_HOST", fake.docker_host())
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", cert_path)
+            .env("TMPDIR", dir.join("spool"))
+            .output()
+            .unwrap()
+    };
+    // Without certificates there is no daemon to talk to, and the error says what to set.
+    let refused = push(&dir.join("no-certs"));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("DOCKER_CERT_PATH"), "{stderr}");
+    let run = push(&certs);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(spool_is_empty(&dir), "{stderr}");
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r == "GET /v1.47/images/get?names=app:latest")
+    );
+    let raw = registry::inspect_raw(&format!("{target}:1.0.0"), None, Tls::Plain).expect("pushed");
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        manifest["config"]["digest"],
+        export.images[0].config_digest.as_str()
+    );
+    let pulled = crate::support::scratch_dir(&format!("pulled-daemon-tls-{}", std::process::id()));
+    assert!(registry::copy_to_dir(
+        &format!("{target}:1.0.0"),
+        None,
+        Tls::Plain,
+        &pulled
+    ));
+}

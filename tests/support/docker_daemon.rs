@@ -60,7 +60,7 @@ pub struct DaemonState {
 
 /// A running fake daemon. Dropping it stops it and removes its socket.
 pub struct FakeDaemon {
-    socket: PathBuf,
+    socket: Option<PathBuf>,
     pub state: Arc<Mutex<DaemonState>>,
     /// Stopped before the socket is removed.
     server: Option<Server>,
@@ -69,24 +69,72 @@ pub struct FakeDaemon {
 impl FakeDaemon {
     /// A daemon speaking API 1.47 (Docker 27), accepting 1.24 and later, listening on `socket`.
     pub fn start(socket: &Path) -> FakeDaemon {
-        let state = Arc::new(Mutex::new(DaemonState {
-            api_version: "1.47".into(),
-            min_api_version: "1.24".into(),
-            images: Vec::new(),
-            export_fault: None,
-            every_request: None,
-            requests: Vec::new(),
-        }));
+        let state = new_state();
         let served = state.clone();
         let server = Server::start_unix("fake-docker-daemon", socket, move |request| {
             let state = served.clone();
             async move { Ok::<_, Infallible>(handle(&state, &request)) }
         });
         FakeDaemon {
-            socket: socket.to_path_buf(),
+            socket: Some(socket.to_path_buf()),
             state,
             server: Some(server),
         }
+    }
+
+    /// The same on TCP with TLS, as `docker:dind` listens on 2376: the server's certificate is
+    /// the test registries' for 127.0.0.1, and a client certificate their CA signed is required
+    /// (see [`client_certificates`]).
+    pub fn start_tls() -> FakeDaemon {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = super::registry::registries()
+            .ca_file
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(certs.join("ca.pem")).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(certs.join("leaf.pem"))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(certs.join("leaf.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .unwrap();
+        let state = new_state();
+        let served = state.clone();
+        let server =
+            Server::start_tls("fake-docker-daemon-tls", Arc::new(config), move |request| {
+                let state = served.clone();
+                async move { Ok::<_, Infallible>(handle(&state, &request)) }
+            });
+        FakeDaemon {
+            socket: None,
+            state,
+            server: Some(server),
+        }
+    }
+
+    /// `tcp://127.0.0.1:PORT` of a TLS daemon, `unix://PATH` of one on a socket.
+    pub fn docker_host(&self) -> String {
+        let url = self.server.as_ref().map(Server::url).unwrap_or_default();
+        url.replacen("https://", "tcp://", 1)
     }
 
     pub fn add_image(&self, image: DaemonImage) {
@@ -101,8 +149,76 @@ impl FakeDaemon {
 impl Drop for FakeDaemon {
     fn drop(&mut self) {
         drop(self.server.take());
-        let _ = std::fs::remove_file(&self.socket);
+        if let Some(socket) = &self.socket {
+            let _ = std::fs::remove_file(socket);
+        }
     }
+}
+
+fn new_state() -> Arc<Mutex<DaemonState>> {
+    Arc::new(Mutex::new(DaemonState {
+        api_version: "1.47".into(),
+        min_api_version: "1.24".into(),
+        images: Vec::new(),
+        export_fault: None,
+        every_request: None,
+        requests: Vec::new(),
+    }))
+}
+
+/// Writes into `dir` what `DOCKER_CERT_PATH` holds for a TLS daemon: `ca.pem` (the test
+/// registries' CA), and `cert.pem`/`key.pem`, a client certificate that CA signs (openssl).
+pub fn client_certificates(dir: &Path) {
+    let certs = super::registry::registries()
+        .ca_file
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(certs.join("ca.pem"), dir.join("ca.pem")).unwrap();
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=tagship test client",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "client.csr",
+    ]);
+    std::fs::write(dir.join("client.ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n").unwrap();
+    let ca = certs.join("ca.pem").display().to_string();
+    let ca_key = certs.join("ca.key").display().to_string();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-CAserial",
+        "client.srl",
+        "-days",
+        "1",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "cert.pem",
+    ]);
 }
 
 fn full(status: u16, content_type: &str, body: Vec<u8>) -> Response<Body> {

@@ -48,7 +48,46 @@ impl Listener for tokio::net::UnixListener {
     }
 }
 
+/// TCP whose connections are TLS, accepted once their handshake is done (one at a time: enough
+/// for a test).
+pub struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    async fn accept_one(&self) -> std::io::Result<Self::Io> {
+        let (stream, _) = self.tcp.accept().await?;
+        self.acceptor.accept(stream).await
+    }
+}
+
 impl Server {
+    /// Serves every request with `handle` over TLS set up by `config`, on a free port of
+    /// 127.0.0.1, from a thread `name`; its url is `https://127.0.0.1:PORT`.
+    pub fn start_tls<H, F, B>(
+        name: &str,
+        config: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+        handle: H,
+    ) -> Server
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+        F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let listen = move || TlsListener {
+            tcp: tokio::net::TcpListener::from_std(listener).unwrap(),
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+        };
+        Self::serve(name, url, listen, handle)
+    }
+
     /// Serves every request with `handle` on a free port of 127.0.0.1, from a thread `name`.
     pub fn start<H, F>(name: &str, handle: H) -> Server
     where

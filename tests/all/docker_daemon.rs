@@ -358,6 +358,11 @@ fn a_pull_request_reads_the_daemons_image_and_writes_nothing() {
             .iter()
             .any(|r| r.contains("/images/get?names=app:latest"))
     );
+    assert!(
+        run.summary.contains("docker-daemon:app:latest"),
+        "the plan says the bare name meant :latest: {}",
+        run.summary
+    );
     assert!(spool_is_empty(&dir));
     for tag in run.outputs["tag-names"].lines() {
         assert_eq!(

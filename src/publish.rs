@@ -161,9 +161,8 @@ pub async fn load(
         SourceSpec::DockerArchive { path } => Loaded::docker(docker_archive::load(path)?),
         SourceSpec::Daemon { name } => {
             let settings = &connections.settings.daemon;
-            let endpoint = source::daemon::endpoint(settings)?;
-            let daemon =
-                source::daemon::Daemon::connect(&endpoint, settings.docker_host.is_some()).await?;
+            let (endpoint, origin) = source::daemon::locate(settings)?;
+            let daemon = source::daemon::Daemon::connect(&endpoint, &origin).await?;
             let image = daemon.read_image(name, &settings.temp_dir).await?;
             let spooled = Arc::new(image.spooled);
             match source::docker_export::publishable(&image.export)? {

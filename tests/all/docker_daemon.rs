@@ -65,7 +65,7 @@ async fn export_error(
 
 /// Connects to the fake daemon listening in `dir`.
 async fn connect(dir: &Path) -> Result<Daemon, DaemonError> {
-    Daemon::connect(&Endpoint::Unix(dir.join("docker.sock")), true).await
+    Daemon::connect(&Endpoint::Unix(dir.join("docker.sock")), "from DOCKER_HOST").await
 }
 
 #[tokio::test]
@@ -201,11 +201,14 @@ async fn a_cut_export_or_an_error_in_it_leaves_nothing_behind() {
 #[tokio::test]
 async fn no_daemon_names_where_it_was_looked_for_and_the_alternatives() {
     let dir = scratch("none");
-    let e = Daemon::connect(&Endpoint::Unix(dir.join("docker.sock")), false)
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Daemon::connect(
+        &Endpoint::Unix(dir.join("docker.sock")),
+        "the default; set DOCKER_HOST to another",
+    )
+    .await
+    .err()
+    .unwrap()
+    .to_string();
     assert!(
         e.contains(&dir.join("docker.sock").display().to_string()),
         "{e}"
@@ -217,7 +220,7 @@ async fn no_daemon_names_where_it_was_looked_for_and_the_alternatives() {
     // A socket file nobody listens on.
     let listener = std::os::unix::net::UnixListener::bind(dir.join("docker.sock")).unwrap();
     drop(listener);
-    let e = Daemon::connect(&Endpoint::Unix(dir.join("docker.sock")), true)
+    let e = Daemon::connect(&Endpoint::Unix(dir.join("docker.sock")), "from DOCKER_HOST")
         .await
         .err()
         .unwrap();

@@ -58,6 +58,10 @@ pub struct DaemonEnv {
     pub home: Option<PathBuf>,
     /// Where the export is spooled: `RUNNER_TEMP`, else the system's temporary directory.
     pub temp_dir: PathBuf,
+    /// `DOCKER_CONTEXT`: the Docker context to use, over `currentContext` of config.json.
+    pub context: Option<String>,
+    /// `DOCKER_CONFIG`: where config.json and the contexts are (`~/.docker` when unset).
+    pub config_dir: Option<PathBuf>,
 }
 
 impl DaemonEnv {
@@ -72,6 +76,8 @@ impl DaemonEnv {
             temp_dir: set("RUNNER_TEMP")
                 .map(PathBuf::from)
                 .unwrap_or_else(std::env::temp_dir),
+            context: set("DOCKER_CONTEXT"),
+            config_dir: set("DOCKER_CONFIG").map(PathBuf::from),
         }
     }
 }
@@ -115,7 +121,16 @@ pub enum DaemonError {
     )]
     Unreachable {
         shown: String,
-        source_of_address: &'static str,
+        source_of_address: String,
+        message: String,
+    },
+    #[error(
+        "the Docker context `{name}` ({origin}) cannot be read at {path} ({message}); `docker context ls` lists the contexts, or set DOCKER_HOST"
+    )]
+    Context {
+        name: String,
+        origin: String,
+        path: String,
         message: String,
     },
     #[error(
@@ -165,6 +180,103 @@ pub enum DaemonError {
     Spool { dir: String, message: String },
     #[error(transparent)]
     Export(#[from] SourceError),
+}
+
+/// Where the daemon is, and where that was found (for messages), as the docker CLI looks:
+/// `DOCKER_HOST`; else the Docker context `DOCKER_CONTEXT` or config.json's `currentContext`
+/// names (`default` is the default socket); else the default socket.
+pub fn locate(env: &DaemonEnv) -> Result<(Endpoint, String), DaemonError> {
+    if env
+        .docker_host
+        .as_deref()
+        .is_some_and(|h| !h.trim().is_empty())
+    {
+        return Ok((endpoint(env)?, "from DOCKER_HOST".to_string()));
+    }
+    let config_dir = env
+        .config_dir
+        .clone()
+        .or_else(|| env.home.as_ref().map(|h| h.join(".docker")))
+        .unwrap_or_else(|| PathBuf::from(".docker"));
+    let (name, origin) = match &env.context {
+        Some(name) => (name.clone(), "from DOCKER_CONTEXT".to_string()),
+        None => match current_context(&config_dir.join("config.json")) {
+            Some(name) => (name, "config.json's currentContext".to_string()),
+            None => return Ok((endpoint(env)?, DEFAULT_ORIGIN.to_string())),
+        },
+    };
+    if name == "default" {
+        return Ok((endpoint(env)?, DEFAULT_ORIGIN.to_string()));
+    }
+    let hash = crate::registry::digest::Digest::of(name.as_bytes());
+    let meta = config_dir
+        .join("contexts/meta")
+        .join(hash.hex())
+        .join("meta.json");
+    let context_error = |message: String| DaemonError::Context {
+        name: safe::line(&name).into_owned(),
+        origin: origin.clone(),
+        path: meta.display().to_string(),
+        message,
+    };
+    let bytes =
+        crate::file::read_at_most(&meta, MAX_ANSWER).map_err(|e| context_error(e.to_string()))?;
+    let parsed: ContextMeta = serde_json::from_slice(&bytes)
+        .map_err(|e| context_error(format!("not a context's meta.json: {e}")))?;
+    let host = parsed
+        .endpoints
+        .docker
+        .map(|d| d.host)
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| context_error("it names no docker endpoint".into()))?;
+    let tls_dir = config_dir
+        .join("contexts/tls")
+        .join(hash.hex())
+        .join("docker");
+    let context_env = DaemonEnv {
+        docker_host: Some(host),
+        tls_verify: tls_dir.join("ca.pem").is_file().then(|| "1".to_string()),
+        cert_path: Some(tls_dir),
+        ..env.clone()
+    };
+    Ok((
+        endpoint(&context_env)?,
+        format!("the Docker context `{}`, {origin}", safe::line(&name)),
+    ))
+}
+
+const DEFAULT_ORIGIN: &str = "the default; set DOCKER_HOST to another";
+
+#[derive(Deserialize)]
+struct ContextMeta {
+    #[serde(rename = "Endpoints")]
+    endpoints: ContextEndpoints,
+}
+
+#[derive(Deserialize)]
+struct ContextEndpoints {
+    docker: Option<ContextEndpoint>,
+}
+
+#[derive(Deserialize)]
+struct ContextEndpoint {
+    #[serde(rename = "Host", default)]
+    host: String,
+}
+
+/// config.json's `currentContext`, when it names one (a config.json that cannot be read names
+/// none: docker itself works without one).
+fn current_context(path: &Path) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Config {
+        #[serde(rename = "currentContext", default)]
+        current_context: Option<String>,
+    }
+    let bytes = crate::file::read_at_most(path, MAX_ANSWER).ok()?;
+    serde_json::from_slice::<Config>(&bytes)
+        .ok()?
+        .current_context
+        .filter(|c| !c.is_empty())
 }
 
 /// Where the daemon is, from `DOCKER_HOST` (the default socket when unset or empty).
@@ -233,7 +345,7 @@ pub struct Daemon {
     base: String,
     /// For messages: the socket or address.
     shown: String,
-    source_of_address: &'static str,
+    source_of_address: String,
     pub version: ApiVersion,
 }
 
@@ -307,17 +419,14 @@ fn random_suffix() -> String {
 }
 
 impl Daemon {
-    /// Connects to the daemon at `endpoint` and agrees on an API version (`GET /_ping`).
-    pub async fn connect(endpoint: &Endpoint, from_env: bool) -> Result<Daemon, DaemonError> {
-        let source_of_address = if from_env {
-            "from DOCKER_HOST"
-        } else {
-            "the default; set DOCKER_HOST to another"
-        };
+    /// Connects to the daemon at `endpoint` (found as `origin` says: see [`locate`]) and agrees
+    /// on an API version (`GET /_ping`).
+    pub async fn connect(endpoint: &Endpoint, origin: &str) -> Result<Daemon, DaemonError> {
+        let source_of_address = origin.to_string();
         let builder = crate::http::builder(None)
             .map_err(|message| DaemonError::Unreachable {
                 shown: String::new(),
-                source_of_address,
+                source_of_address: source_of_address.clone(),
                 message,
             })?
             // An export of gigabytes may pause while the daemon compresses or reads a layer.
@@ -332,7 +441,7 @@ impl Daemon {
                     Err(e) => {
                         return Err(DaemonError::Unreachable {
                             shown,
-                            source_of_address,
+                            source_of_address: source_of_address.clone(),
                             message: format!(
                                 "{e} (is the socket mounted, and the daemon running?)"
                             ),
@@ -389,7 +498,7 @@ impl Daemon {
         };
         let client = builder.build().map_err(|e| DaemonError::Unreachable {
             shown: shown.clone(),
-            source_of_address,
+            source_of_address: source_of_address.clone(),
             message: crate::http::describe(&e),
         })?;
         let mut daemon = Daemon {
@@ -432,7 +541,7 @@ impl Daemon {
                 }
                 DaemonError::Unreachable {
                     shown: self.shown.clone(),
-                    source_of_address: self.source_of_address,
+                    source_of_address: self.source_of_address.clone(),
                     message: format!("{what}: {}", crate::http::describe(&e)),
                 }
             })
@@ -638,6 +747,76 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_docker_context_names_the_daemon_unless_docker_host_does() {
+        let dir = std::env::temp_dir().join(format!("tagship-contexts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // `docker context create remote --docker host=tcp://build:2376,…`: meta and TLS files
+        // under the sha256 of the name.
+        let hash = crate::registry::digest::Digest::of(b"remote");
+        let meta = dir.join("contexts/meta").join(hash.hex());
+        let tls = dir.join("contexts/tls").join(hash.hex()).join("docker");
+        std::fs::create_dir_all(&meta).unwrap();
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::write(meta.join("meta.json"), r#"{"Name":"remote","Metadata":{},"Endpoints":{"docker":{"Host":"tcp://build:2376","SkipTLSVerify":false}}}"#).unwrap();
+        std::fs::write(tls.join("ca.pem"), "").unwrap();
+        let env = DaemonEnv {
+            config_dir: Some(dir.clone()),
+            context: Some("remote".into()),
+            ..DaemonEnv::default()
+        };
+        let (found, origin) = locate(&env).unwrap();
+        assert_eq!(
+            found,
+            Endpoint::Tcp {
+                address: "build:2376".into(),
+                tls: Some(tls.clone())
+            }
+        );
+        assert_eq!(origin, "the Docker context `remote`, from DOCKER_CONTEXT");
+        // config.json's currentContext, when DOCKER_CONTEXT is not set.
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"auths":{},"currentContext":"remote"}"#,
+        )
+        .unwrap();
+        let from_config = DaemonEnv {
+            context: None,
+            ..env.clone()
+        };
+        assert_eq!(locate(&from_config).unwrap().0, found);
+        // DOCKER_HOST wins; `default` is the default socket.
+        let host = DaemonEnv {
+            docker_host: Some("unix:///run/d.sock".into()),
+            ..env.clone()
+        };
+        assert_eq!(
+            locate(&host).unwrap(),
+            (
+                Endpoint::Unix("/run/d.sock".into()),
+                "from DOCKER_HOST".into()
+            )
+        );
+        let default = DaemonEnv {
+            context: Some("default".into()),
+            ..env.clone()
+        };
+        assert_eq!(
+            locate(&default).unwrap().0,
+            Endpoint::Unix(DEFAULT_SOCKET.into())
+        );
+        // A context that is not there is named, with where it was looked for.
+        let missing = DaemonEnv {
+            context: Some("gone".into()),
+            ..env
+        };
+        let e = locate(&missing).unwrap_err().to_string();
+        assert!(
+            e.starts_with("the Docker context `gone` (from DOCKER_CONTEXT) cannot be read at"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -160,6 +160,21 @@ async fn a_missing_image_or_a_refusal_is_an_error_naming_it() {
         matches!(&e, DaemonError::NotFound { name, .. } if name == "nope:1"),
         "{e}"
     );
+    assert!(
+        e.to_string()
+            .ends_with("`docker images` lists the images the daemon has"),
+        "{e}"
+    );
+    // A slip of the name: the closest local tags are named.
+    fake.add_image(DaemonImage {
+        repo_tags: vec!["app:1.0".into(), "my-app:latest".into()],
+        ..image(&export)
+    });
+    let e = daemon.inspect("app:1.1").await.unwrap_err().to_string();
+    assert!(
+        e.ends_with("has no image `app:1.1`; the closest it has: `app:1.0`"),
+        "{e}"
+    );
     let digest = format!("app@{}", export.images[0].config_digest);
     let e = daemon.inspect(&digest).await.unwrap_err().to_string();
     assert!(e.contains("a locally built image does not have"), "{e}");

@@ -328,6 +328,14 @@ fn handle(state: &Mutex<DaemonState>, request: &Request<Incoming>) -> Response<B
             None => message(404, &format!("No such image: {name}")),
         };
     }
+    if rest == "/images/json" {
+        let list: Vec<_> = state
+            .images
+            .iter()
+            .map(|image| serde_json::json!({ "Id": image.id, "RepoTags": image.repo_tags }))
+            .collect();
+        return full(200, "application/json", serde_json::to_vec(&list).unwrap());
+    }
     if rest == "/images/get" {
         let names: Vec<String> = parse_query(&query)
             .into_iter()

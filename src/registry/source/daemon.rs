@@ -564,17 +564,61 @@ impl Daemon {
         }
     }
 
-    fn not_found(&self, name: &str) -> DaemonError {
+    /// `name` is not there: says why a digest is not, or which local tags come closest.
+    async fn not_found(&self, name: &str) -> DaemonError {
         let hint = if name.contains('@') {
             ": a NAME@sha256:… names a digest the image gets when it is pushed or pulled, which a locally built image does not have; name it by its tag or ID".to_string()
         } else {
-            "; `docker images` lists the images the daemon has".to_string()
+            match self.closest_tags(name).await.as_slice() {
+                [] => "; `docker images` lists the images the daemon has".to_string(),
+                closest => format!("; the closest it has: {}", closest.join(", ")),
+            }
         };
         DaemonError::NotFound {
             shown: self.shown.clone(),
             name: name.to_string(),
             hint,
         }
+    }
+
+    /// Up to three local tags nearest to `name` by edit distance, shown safely; none when the
+    /// list cannot be had (it only helps the message).
+    async fn closest_tags(&self, name: &str) -> Vec<String> {
+        #[derive(Deserialize)]
+        struct Summary {
+            #[serde(rename = "RepoTags", default)]
+            repo_tags: Option<Vec<String>>,
+        }
+        let Ok(response) = self
+            .get(
+                &format!("/v{}/images/json", self.version),
+                "GET /images/json",
+            )
+            .await
+        else {
+            return Vec::new();
+        };
+        if !response.status().is_success() {
+            return Vec::new();
+        }
+        let Ok(body) = crate::http::read(response, MAX_ANSWER).await else {
+            return Vec::new();
+        };
+        let images: Vec<Summary> = serde_json::from_slice(&body).unwrap_or_default();
+        let mut tags: Vec<(usize, String)> = images
+            .into_iter()
+            .flat_map(|image| image.repo_tags.unwrap_or_default())
+            .filter(|tag| tag != "<none>:<none>")
+            .map(|tag| (strsim::damerau_levenshtein(name, &tag), tag))
+            // Farther than half the name is another image, not a slip.
+            .filter(|(distance, _)| *distance <= name.len().div_ceil(2))
+            .collect();
+        tags.sort();
+        tags.dedup();
+        tags.into_iter()
+            .take(3)
+            .map(|(_, tag)| format!("`{}`", safe::line(&tag)))
+            .collect()
     }
 
     /// `GET /images/{name}/json`.
@@ -586,7 +630,7 @@ impl Daemon {
             .await?;
         match response.status().as_u16() {
             200 => {}
-            404 => return Err(self.not_found(name)),
+            404 => return Err(self.not_found(name).await),
             _ => return Err(self.refused(&what, response).await),
         }
         let body =
@@ -645,7 +689,7 @@ impl Daemon {
             .await?;
         match response.status().as_u16() {
             200 => {}
-            404 => return Err(self.not_found(name)),
+            404 => return Err(self.not_found(name).await),
             _ => return Err(self.refused(&what, response).await),
         }
         let spool_error = |e: std::io::Error| DaemonError::Spool {

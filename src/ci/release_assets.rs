@@ -114,7 +114,7 @@ pub fn read(input: &str, lines: Vec<InputLine>, base: &Path) -> Result<Vec<Asset
                 at: Some(line.clone()),
                 value: Some(line.text.trim().to_string()),
                 problem: format!(
-                    "matches {}, which is empty: GitHub takes no empty asset; build it before this step, or leave it out",
+                    "matches {}, which is empty: a release takes no empty file (GitHub refuses one); build it before this step, or leave it out",
                     path.display()
                 ),
             });

@@ -472,3 +472,27 @@ fn of_two_drafts_of_the_version_every_run_takes_the_oldest() {
     ok(&release_run(&gh, &dir, &built, &image).run());
     assert_eq!(uploads(&gh), uploads_before);
 }
+
+/// A 201 that does not read as an asset is unclear, not a failure: the release is asked, and
+/// finds the asset there. A 201 naming another digest is a corrupt upload: deleted at once, the
+/// run stops, and nothing is published that serves it.
+#[test]
+fn an_upload_github_answers_oddly_is_checked_on_the_release() {
+    let (gh, dir, built, image) = set_up("odd-answers", 50);
+    gh.fail_next("POST", &gh.uploads_url(), 201, true);
+    ok(&release_run(&gh, &dir, &built, &image).run());
+    assert_eq!(release(&gh).assets.len(), 4, "one asset of each name");
+
+    let (gh, dir, built, image) = set_up("corrupt", 51);
+    gh.corrupt_next_upload();
+    let run = release_run(&gh, &dir, &built, &image).run();
+    assert_ne!(run.code, 0);
+    let errors = run.error_lines().join("\n");
+    assert!(
+        errors.contains("not the sha256:") && errors.contains("it was deleted"),
+        "{errors}"
+    );
+    let left = release(&gh);
+    assert!(left.draft, "not published");
+    assert!(left.assets.is_empty(), "{:?}", left.assets);
+}

@@ -527,6 +527,12 @@ impl FakeGitHub {
     /// (a create creates, an upload uploads) and the answer is still `status`. Several queue up
     /// in order. A path prefix matches on either host; one that starts with a host's URL
     /// (`url()`, `uploads_url()`) matches on that host only.
+    /// The next upload is stored with a byte more than was sent: GitHub's answer then names a
+    /// digest other than the client's.
+    pub fn corrupt_next_upload(&self) {
+        self.lock().corrupt_next_upload = true;
+    }
+
     pub fn fail_next(&self, method: &str, path_prefix: &str, status: u16, apply_first: bool) {
         self.lock().failures.push_back(Failure {
             method: method.to_uppercase(),
@@ -745,6 +751,8 @@ struct State {
     clock: i64,
     requests: Vec<(String, String, u16)>,
     failures: VecDeque<Failure>,
+    /// `corrupt_next_upload`: the next upload is stored with one byte more than was sent.
+    corrupt_next_upload: bool,
     rate_limited: usize,
     secondary_limited: SecondaryLimit,
     /// Bytes of `serve_huge_body` bodies taken by hyper, shared with the bodies as they send.
@@ -882,6 +890,7 @@ impl State {
             clock: CLOCK_START,
             requests: Vec::new(),
             failures: VecDeque::new(),
+            corrupt_next_upload: false,
             rate_limited: 0,
             secondary_limited: SecondaryLimit {
                 left: 0,
@@ -2592,17 +2601,20 @@ async fn serve_upload(
             reply
         }
         None => {
-            let file = match &received {
-                Received::Body(bytes) => bytes.as_slice(),
-                _ => &[],
+            let mut file = match &received {
+                Received::Body(bytes) => bytes.clone(),
+                _ => Vec::new(),
             };
+            if std::mem::take(&mut st.corrupt_next_upload) {
+                file.push(b'!');
+            }
             st.answer(Asked {
                 host: Host::Uploads,
                 method,
                 path,
                 query,
                 headers: &parts.headers,
-                body: file,
+                body: &file,
             })
         }
     };

@@ -162,16 +162,27 @@ async fn upload(
     let mut replaced = None;
     loop {
         let unclear = match send(gh, &operation, &url, step).await {
-            Ok(answer) if answer.status == 201 => {
-                // What GitHub stored, where it says: another digest is a corrupt upload.
+            // An answer that does not read as an asset is unclear: the release is asked below.
+            Ok(answer)
+                if answer.status == 201 && serde_json::from_str::<Asset>(&answer.body).is_ok() =>
+            {
                 let stored: Asset = gh.expect(&operation, &answer, WRITE)?;
-                if let Some(digest) = stored.digest.filter(|d| *d != step.digest) {
+                // What GitHub stored, where it says: another digest is a corrupt upload, deleted
+                // at once so that no release serves it.
+                if let Some(digest) = stored.digest.clone().filter(|d| *d != step.digest) {
+                    let removed = match delete(gh, stored.id).await {
+                        Ok(()) => "it was deleted".to_string(),
+                        Err(e) => format!(
+                            "deleting it failed ({e}): delete asset {} by hand",
+                            stored.id
+                        ),
+                    };
                     return Err(GitHubError::Protocol {
                         operation,
                         repository: gh.repository.clone(),
                         message: format!(
-                            "GitHub stored {} as {digest}, not the {} that was sent; delete the asset (id {}) and run again",
-                            step.name, step.digest, stored.id
+                            "GitHub stored {} as {digest}, not the {} that was sent; {removed}. Run again",
+                            step.name, step.digest
                         ),
                     });
                 }
@@ -194,8 +205,9 @@ async fn upload(
                 });
             }
             Ok(answer)
-                if (answer.status == 422
-                    && ErrorBody::parse(&answer.body).has_code("already_exists"))
+                if answer.status == 201
+                    || (answer.status == 422
+                        && ErrorBody::parse(&answer.body).has_code("already_exists"))
                     || is_retryable_status(answer.status) =>
             {
                 gh.failure(&operation, &answer, WRITE)

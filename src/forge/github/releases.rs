@@ -114,8 +114,9 @@ pub async fn now(gh: &GitHub, tag: &str) -> Result<ReleasesNow, GitHubError> {
 /// applied but answered badly) updates that one instead, with the notes merged into its body.
 ///
 /// The order keeps every state in between true: a release that waits for its assets is a draft
-/// until they are in; a published one gets its assets before its notes name them; and the
-/// upload host is checked before the first write.
+/// until they are in; a published one gets its assets before its notes name them; and for a
+/// release that exists, the upload host is checked before the first write (a new one has no
+/// `upload_url` until it is made: refused then, it stays a draft, which a later run publishes).
 pub async fn apply(gh: &GitHub, step: &ReleaseStep) -> Result<AppliedRelease, GitHubError> {
     let make_latest = step.make_latest.unwrap_or(false);
     let hold = step.publish_after_assets;

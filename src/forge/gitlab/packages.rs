@@ -410,7 +410,22 @@ async fn delete_older(
     for old in older {
         let digest = old.digest();
         let shown = digest.as_deref().unwrap_or("no sha256");
-        if delete_file(gl, id, old.id).await? {
+        let deleted = match delete_file(gl, id, old.id).await {
+            Ok(deleted) => deleted,
+            // The new file is stored and checked, and served: a failed clean-up is no failed
+            // upload (the older copy stays, as with a 403).
+            Err(e) => {
+                tracing::warn!(
+                    "deleting the older {} ({shown}) from package {} {} failed ({e}): it stays in the package, beside the new one GitLab serves; delete it by hand",
+                    old.file_name,
+                    package.name,
+                    package.version
+                );
+                digests.push(digest);
+                continue;
+            }
+        };
+        if deleted {
             tracing::info!(
                 "deleted the older {} ({shown}) from package {} {}",
                 old.file_name,

@@ -457,3 +457,67 @@ fn push_from_a_terminal_reaches_a_daemon_over_tcp_with_client_certificates() {
         &pulled
     ));
 }
+
+/// The plan of a pull request's dry run (its `push` step's `daemon`, and the summary's line)
+/// says what the daemon holds: the `:latest` a bare name means, the platforms found, those the
+/// image's index names but the store lacks, the attestations left out, or a classic store's one
+/// platform.
+#[test]
+fn the_plan_says_what_the_daemon_holds() {
+    let target = format!(
+        "{}/{}",
+        crate::support::registry::registries().plain,
+        crate::support::registry::unique_repo("daemon-holds")
+    );
+    let held = |name: &str, export: &Export, source: &str| {
+        let dir = scratch(name);
+        let fake = FakeDaemon::start(&dir.join("docker.sock"));
+        fake.add_image(image(export));
+        let run = crate::support::Runner::shared_event("pull_request-opened")
+            .var(
+                "DOCKER_HOST",
+                &format!("unix://{}", dir.join("docker.sock").display()),
+            )
+            .var("RUNNER_TEMP", &dir.join("spool").display().to_string())
+            .input("source", source)
+            .input("images", &target)
+            .run();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let plan: serde_json::Value = serde_json::from_str(&run.outputs["run-plan"]).unwrap();
+        let line = run
+            .summary
+            .lines()
+            .find(|l| l.starts_with("Docker daemon: "))
+            .unwrap_or_else(|| panic!("no daemon line in {}", run.summary))
+            .to_string();
+        (plan["push"]["daemon"].clone(), line)
+    };
+    let classic = held(
+        "holds-classic",
+        &Export::legacy(&spec(40)),
+        "docker-daemon:app",
+    );
+    let platforms = [
+        spec(41),
+        ImageSpec {
+            arch: "arm64",
+            ..spec(42)
+        },
+        ImageSpec {
+            arch: "s390x",
+            ..spec(43)
+        },
+    ];
+    let containerd = held(
+        "holds-containerd",
+        &Export::containerd(&platforms, 2),
+        "docker-daemon:app:latest",
+    );
+    insta::assert_json_snapshot!(
+        "daemon-holds",
+        serde_json::json!({
+            "classic": { "plan": classic.0, "summary": classic.1 },
+            "containerd": { "plan": containerd.0, "summary": containerd.1 },
+        })
+    );
+}

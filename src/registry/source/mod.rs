@@ -49,6 +49,8 @@ pub enum SourceSpec {
     /// or an image ID.
     Daemon {
         name: String,
+        /// `:latest` was added to a bare name (the plan says so).
+        latest_added: bool,
     },
     /// The `merge` input: per-platform images in a registry, joined into a new index.
     Merge(merge::MergeSpec),
@@ -62,7 +64,7 @@ impl std::fmt::Display for SourceSpec {
             SourceSpec::OciArchive { path, reference } => ("oci-archive", path, reference),
             SourceSpec::DockerArchive { path } => ("docker-archive", path, &None),
             SourceSpec::Remote(image) => return write!(f, "docker://{image}"),
-            SourceSpec::Daemon { name } => return write!(f, "docker-daemon:{name}"),
+            SourceSpec::Daemon { name, .. } => return write!(f, "docker-daemon:{name}"),
             SourceSpec::Merge(_) => return f.write_str("merge"),
         };
         write!(f, "{transport}:{}", path.display())?;
@@ -200,7 +202,10 @@ impl SourceSpec {
         }
         if let Some(rest) = text.strip_prefix("docker-daemon:") {
             return daemon::image_name(rest)
-                .map(|name| SourceSpec::Daemon { name })
+                .map(|name| SourceSpec::Daemon {
+                    latest_added: name.len() > rest.trim().len(),
+                    name,
+                })
                 .ok_or_else(|| SourceError::Unrecognised(text.to_string()));
         }
         let path_of = |typed: &Path| {
@@ -432,9 +437,17 @@ mod tests {
         assert_eq!(
             daemon,
             SourceSpec::Daemon {
-                name: "app:latest".into()
+                name: "app:latest".into(),
+                latest_added: true,
             }
         );
+        assert!(matches!(
+            SourceSpec::parse("docker-daemon:app:1").unwrap(),
+            SourceSpec::Daemon {
+                latest_added: false,
+                ..
+            }
+        ));
         assert_eq!(daemon.to_string(), "docker-daemon:app:latest");
         for empty in ["", "oci:", "docker-archive:", "docker-daemon:"] {
             assert!(

@@ -34,6 +34,7 @@ fn image(export: &Export) -> DaemonImage {
         os: "linux".into(),
         architecture: "amd64".into(),
         export: export.bytes(),
+        manifests: export.manifest_summaries.clone(),
     }
 }
 
@@ -118,8 +119,8 @@ async fn an_image_is_read_from_the_daemon_in_each_layout() {
 async fn the_api_version_is_the_daemons_up_to_the_newest_known() {
     let dir = scratch("versions");
     let fake = FakeDaemon::start(&dir.join("docker.sock"));
-    fake.state.lock().unwrap().api_version = "1.52".into();
-    assert_eq!(connect(&dir).await.unwrap().version, ApiVersion(1, 47));
+    fake.state.lock().unwrap().api_version = "1.53".into();
+    assert_eq!(connect(&dir).await.unwrap().version, ApiVersion(1, 52));
     fake.state.lock().unwrap().api_version = "1.41".into();
     assert_eq!(connect(&dir).await.unwrap().version, ApiVersion(1, 41));
     fake.state.lock().unwrap().api_version = "1.12".into();
@@ -138,14 +139,81 @@ async fn the_api_version_is_the_daemons_up_to_the_newest_known() {
     {
         let mut state = fake.state.lock().unwrap();
         state.api_version = "1.60".into();
-        state.min_api_version = "1.50".into();
+        state.min_api_version = "1.53".into();
     }
     let daemon = connect(&dir).await.unwrap();
     let e = daemon.inspect("app").await.unwrap_err().to_string();
     assert!(
-        e.contains("answered 400") && e.contains("client version 1.47 is too old"),
+        e.contains("answered 400") && e.contains("client version 1.52 is too old"),
         "{e}"
     );
+}
+
+/// A containerd store holding two of an index's three platforms, behind daemons of API 1.47
+/// (no platform parameters), 1.48 (`?manifests=1`, one `platform`) and 1.52 (several): each is
+/// asked what it accepts, and the export holds the two.
+#[tokio::test]
+async fn the_platforms_held_are_asked_for_as_the_daemons_version_allows() {
+    let three = [
+        spec(50),
+        ImageSpec {
+            arch: "arm64",
+            ..spec(51)
+        },
+        ImageSpec {
+            arch: "s390x",
+            ..spec(52)
+        },
+    ];
+    let amd64 = r#"{"architecture":"amd64","os":"linux"}"#;
+    let arm64 = r#"{"architecture":"arm64","os":"linux"}"#;
+    for (api, held, inspect, platforms) in [
+        ("1.47", 2, "GET /v1.47/images/app:latest/json?", vec![]),
+        (
+            "1.48",
+            2,
+            "GET /v1.48/images/app:latest/json?manifests=1",
+            vec![],
+        ),
+        (
+            "1.48",
+            1,
+            "GET /v1.48/images/app:latest/json?manifests=1",
+            vec![amd64],
+        ),
+        (
+            "1.52",
+            2,
+            "GET /v1.52/images/app:latest/json?manifests=1",
+            vec![amd64, arm64],
+        ),
+    ] {
+        let dir = scratch(&format!("platforms-{api}-{held}"));
+        let fake = FakeDaemon::start(&dir.join("docker.sock"));
+        fake.state.lock().unwrap().api_version = api.into();
+        let export = Export::containerd(&three, held);
+        fake.add_image(image(&export));
+        let daemon = connect(&dir).await.unwrap();
+        let read = daemon
+            .read_image("app:latest", &dir.join("spool"))
+            .await
+            .unwrap_or_else(|e| panic!("{api}: {e}"));
+        let requests = fake.requests();
+        assert_eq!(requests[1], inspect, "{api}");
+        assert!(requests[2].starts_with(&format!("GET /v{api}/images/get?names=app:latest")));
+        assert_eq!(
+            fake.state.lock().unwrap().export_platforms,
+            [platforms],
+            "{api}, {held} held"
+        );
+        assert_eq!(read.export.images.len(), held, "{api}");
+        assert_eq!(read.export.absent.len(), 3 - held, "{api}");
+        assert_eq!(
+            read.inspection.held_platforms().len(),
+            if api == "1.47" { 0 } else { held },
+            "{api}"
+        );
+    }
 }
 
 #[tokio::test]

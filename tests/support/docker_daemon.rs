@@ -31,6 +31,9 @@ pub struct DaemonImage {
     pub architecture: String,
     /// What `/images/get` streams for it.
     pub export: Vec<u8>,
+    /// What `?manifests=1` lists from API 1.48 (a containerd store's multi-platform image;
+    /// see `Export::manifest_summaries`).
+    pub manifests: Vec<serde_json::Value>,
 }
 
 /// How the export of the next request goes wrong.
@@ -56,6 +59,8 @@ pub struct DaemonState {
     pub every_request: Option<(u16, String)>,
     /// `METHOD path?query` of each request, in order.
     pub requests: Vec<String>,
+    /// The `platform` values of each export asked for, decoded, in order.
+    pub export_platforms: Vec<Vec<String>>,
 }
 
 /// A running fake daemon. Dropping it stops it and removes its socket.
@@ -163,6 +168,7 @@ fn new_state() -> Arc<Mutex<DaemonState>> {
         export_fault: None,
         every_request: None,
         requests: Vec::new(),
+        export_platforms: Vec::new(),
     }))
 }
 
@@ -268,18 +274,21 @@ fn handle(state: &Mutex<DaemonState>, request: &Request<Incoming>) -> Response<B
     if let Some((status, text)) = &state.every_request {
         return message(*status, text);
     }
-    // `/v1.47/images/...`: the version the client asks for, refused outside the range.
+    // `/v1.47/images/...`: the version the client asks for, refused outside the range; an
+    // unversioned path gets the daemon's own.
     let mut rest = path.as_str();
+    let mut asked_version = version(&state.api_version).unwrap_or((1, 24));
     if let Some(versioned) = rest.strip_prefix("/v")
         && let Some((asked, tail)) = versioned.split_once('/')
     {
-        let (Some(asked_version), Some(max), Some(min)) = (
+        let (Some(number), Some(max), Some(min)) = (
             version(asked),
             version(&state.api_version),
             version(&state.min_api_version),
         ) else {
             return message(400, &format!("invalid API version {asked}"));
         };
+        asked_version = number;
         if asked_version > max {
             return message(
                 400,
@@ -313,9 +322,14 @@ fn handle(state: &Mutex<DaemonState>, request: &Request<Incoming>) -> Response<B
         .and_then(|n| n.strip_suffix("/json"))
     {
         let name = super::fake_http::percent_decode(name);
+        // `?manifests=1` from API 1.48; older versions know no such parameter and ignore it.
+        let manifests = asked_version >= (1, 48)
+            && parse_query(&query)
+                .iter()
+                .any(|(k, v)| k == "manifests" && v == "1");
         return match find(&state.images, &name) {
             Some(image) => {
-                let body = serde_json::json!({
+                let mut body = serde_json::json!({
                     "Id": image.id,
                     "RepoTags": image.repo_tags,
                     "RepoDigests": image.repo_digests,
@@ -323,6 +337,9 @@ fn handle(state: &Mutex<DaemonState>, request: &Request<Incoming>) -> Response<B
                     "Architecture": image.architecture,
                     "Size": image.export.len(),
                 });
+                if manifests {
+                    body["Manifests"] = image.manifests.clone().into();
+                }
                 full(200, "application/json", body.to_string().into_bytes())
             }
             None => message(404, &format!("No such image: {name}")),
@@ -345,6 +362,24 @@ fn handle(state: &Mutex<DaemonState>, request: &Request<Incoming>) -> Response<B
         let [name] = names.as_slice() else {
             return message(400, "tagship's fake daemon exports one name at a time");
         };
+        // `platform` from API 1.48 (older versions ignore it), several of them from 1.52.
+        let platforms: Vec<String> = parse_query(&query)
+            .into_iter()
+            .filter(|(k, _)| k == "platform" && asked_version >= (1, 48))
+            .map(|(_, v)| v)
+            .collect();
+        if platforms.len() > 1 && asked_version < (1, 52) {
+            return message(
+                400,
+                "multiple platform parameters are not supported in this API version; use API version 1.52 or later",
+            );
+        }
+        for platform in &platforms {
+            if serde_json::from_str::<serde_json::Value>(platform).is_err() {
+                return message(400, &format!("invalid platform: {platform}"));
+            }
+        }
+        state.export_platforms.push(platforms);
         let Some(image) = find(&state.images, name) else {
             return message(404, &format!("reference does not exist: {name}"));
         };

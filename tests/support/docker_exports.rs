@@ -31,6 +31,9 @@ pub struct Export {
     /// The platforms held whole, the one manifest.json names first.
     pub images: Vec<ExportedImage>,
     pub index_digest: Option<String>,
+    /// What `GET /images/{name}/json?manifests=1` lists for it (API 1.48): a containerd
+    /// store's manifests, `Available` for the platforms held; empty for a classic store.
+    pub manifest_summaries: Vec<serde_json::Value>,
 }
 
 fn blob(digest: &str) -> String {
@@ -76,6 +79,7 @@ impl Export {
                 diff_ids,
             }],
             index_digest: None,
+            manifest_summaries: Vec::new(),
         }
     }
 
@@ -92,6 +96,7 @@ impl Export {
             entries,
             images: vec![image],
             index_digest: None,
+            manifest_summaries: Vec::new(),
         }
     }
 
@@ -112,13 +117,19 @@ impl Export {
         let mut entries = Vec::new();
         let mut descriptors = Vec::new();
         let mut images = Vec::new();
+        let mut manifest_summaries = Vec::new();
         for (n, spec) in specs.iter().enumerate() {
             let mut scratch = Vec::new();
             let (manifest, image) = image_blobs(&mut scratch, spec, Some(change));
-            descriptors.push(serde_json::json!({
+            let descriptor = serde_json::json!({
                 "mediaType": OCI_MANIFEST, "digest": image.manifest_digest, "size": manifest.len(),
                 "platform": platform_json(spec),
+            });
+            manifest_summaries.push(serde_json::json!({
+                "ID": image.manifest_digest, "Descriptor": descriptor, "Available": n < held,
+                "Kind": "image", "ImageData": { "Platform": platform_json(spec) },
             }));
+            descriptors.push(descriptor);
             if n < held {
                 entries.extend(scratch);
                 images.push(image);
@@ -127,11 +138,16 @@ impl Export {
         let attestation =
             serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST}))
                 .unwrap();
-        descriptors.push(serde_json::json!({
+        let attestation_descriptor = serde_json::json!({
             "mediaType": OCI_MANIFEST, "digest": sha256(&attestation), "size": attestation.len(),
             "platform": { "architecture": "unknown", "os": "unknown" },
             "annotations": { "vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": images.first().and_then(|i: &ExportedImage| i.manifest_digest.clone()) },
+        });
+        manifest_summaries.push(serde_json::json!({
+            "ID": sha256(&attestation), "Descriptor": attestation_descriptor, "Available": false,
+            "Kind": "attestation",
         }));
+        descriptors.push(attestation_descriptor);
         let index = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors,
         }))
@@ -147,6 +163,7 @@ impl Export {
             entries,
             images,
             index_digest: Some(index_digest),
+            manifest_summaries,
         }
     }
 

@@ -20,7 +20,12 @@ use crate::output::{human_bytes, safe};
 /// container action.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// The newest API version this code knows; a newer daemon is asked for this one.
-pub const NEWEST_API: ApiVersion = ApiVersion(1, 47);
+pub const NEWEST_API: ApiVersion = ApiVersion(1, 52);
+/// From here `/images/{name}/json?manifests=1` lists a multi-platform image's platforms, and the
+/// export takes one `platform`.
+const MANIFESTS_API: ApiVersion = ApiVersion(1, 48);
+/// From here the export takes several `platform` values.
+const PLATFORMS_API: ApiVersion = ApiVersion(1, 52);
 /// What a daemon that sends no `Api-Version` speaks, as the Docker client assumes.
 const FALLBACK_API: ApiVersion = ApiVersion(1, 24);
 /// `/images/get` and `/images/{name}/json` as used here exist from 1.24, the oldest version
@@ -330,6 +335,67 @@ pub struct Inspection {
     pub architecture: String,
     #[serde(rename = "Size", default)]
     pub size: u64,
+    /// A multi-platform image's manifests (`?manifests=1`, API 1.48 and later; the containerd
+    /// store): which platforms it names, and which of them the store holds.
+    #[serde(rename = "Manifests", default)]
+    pub manifests: Option<Vec<ManifestSummary>>,
+}
+
+/// One manifest of a multi-platform image, as `?manifests=1` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestSummary {
+    #[serde(rename = "Descriptor")]
+    pub descriptor: SummaryDescriptor,
+    /// The store holds all of its content.
+    #[serde(rename = "Available", default)]
+    pub available: bool,
+    /// `image`, `attestation` or `unknown`.
+    #[serde(rename = "Kind", default)]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SummaryDescriptor {
+    #[serde(default)]
+    pub platform: Option<crate::registry::media::Platform>,
+}
+
+impl Inspection {
+    /// The platforms of a multi-platform image the store holds whole; empty when the daemon
+    /// did not list them (before API 1.48, or a classic store).
+    pub fn held_platforms(&self) -> Vec<crate::registry::media::Platform> {
+        self.manifests
+            .iter()
+            .flatten()
+            .filter(|m| m.kind == "image" && m.available)
+            .filter_map(|m| m.descriptor.platform.clone())
+            .collect()
+    }
+}
+
+/// The export's `platform` values for the platforms the store holds: all of them from API 1.52,
+/// the one from 1.48 when it holds one. None otherwise: the daemon then exports every platform
+/// it holds of the image.
+pub fn export_platforms(
+    version: ApiVersion,
+    held: &[crate::registry::media::Platform],
+) -> Vec<String> {
+    let wanted = match held {
+        [] => return Vec::new(),
+        [_] if version >= MANIFESTS_API => held,
+        _ if version >= PLATFORMS_API => held,
+        _ => return Vec::new(),
+    };
+    wanted
+        .iter()
+        .map(|p| {
+            let mut json = serde_json::json!({"os": p.os, "architecture": p.architecture});
+            if let Some(variant) = &p.variant {
+                json["variant"] = variant.as_str().into();
+            }
+            json.to_string()
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -625,8 +691,16 @@ impl Daemon {
     pub async fn inspect(&self, name: &str) -> Result<Inspection, DaemonError> {
         let name = checked_name(name)?;
         let what = format!("GET /images/{name}/json");
+        let manifests = if self.version >= MANIFESTS_API {
+            "?manifests=1"
+        } else {
+            ""
+        };
         let response = self
-            .get(&format!("/v{}/images/{name}/json", self.version), &what)
+            .get(
+                &format!("/v{}/images/{name}/json{manifests}", self.version),
+                &what,
+            )
             .await?;
         match response.status().as_u16() {
             200 => {}
@@ -657,7 +731,10 @@ impl Daemon {
         temp_dir: &Path,
     ) -> Result<DaemonImage, DaemonError> {
         let inspection = self.inspect(name).await?;
-        let spooled = self.export(name, inspection.size, temp_dir).await?;
+        let platforms = export_platforms(self.version, &inspection.held_platforms());
+        let spooled = self
+            .export(name, &platforms, inspection.size, temp_dir)
+            .await?;
         let path = spooled.path().to_path_buf();
         let export = tokio::task::spawn_blocking(move || docker_export::read(&path))
             .await
@@ -672,20 +749,27 @@ impl Daemon {
         })
     }
 
-    /// `GET /images/get?names=NAME` into a file of `temp_dir`, at most about twice `size`.
+    /// `GET /images/get?names=NAME` (with a `platform` each of `platforms`, JSON) into a file of
+    /// `temp_dir`, at most about twice `size`.
     pub async fn export(
         &self,
         name: &str,
+        platforms: &[String],
         size: u64,
         temp_dir: &Path,
     ) -> Result<Spooled, DaemonError> {
         let name = checked_name(name)?;
         let what = format!("GET /images/get?names={name}");
+        let mut query = format!("names={name}");
+        for platform in platforms {
+            query.push_str("&platform=");
+            query.extend(percent_encoding::utf8_percent_encode(
+                platform,
+                percent_encoding::NON_ALPHANUMERIC,
+            ));
+        }
         let response = self
-            .get(
-                &format!("/v{}/images/get?names={name}", self.version),
-                &what,
-            )
+            .get(&format!("/v{}/images/get?{query}", self.version), &what)
             .await?;
         match response.status().as_u16() {
             200 => {}
@@ -879,6 +963,30 @@ mod tests {
             assert_eq!(image_name(kept).as_deref(), Some(kept));
         }
         assert_eq!(image_name(" "), None);
+    }
+
+    #[test]
+    fn the_export_asks_for_the_platforms_held_as_the_version_allows() {
+        use crate::registry::media::Platform;
+        let platform = |architecture: &str, variant: Option<&str>| Platform {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant: variant.map(Into::into),
+        };
+        let one = [platform("arm", Some("v7"))];
+        let two = [platform("amd64", None), platform("arm64", None)];
+        let arm = r#"{"architecture":"arm","os":"linux","variant":"v7"}"#;
+        assert!(export_platforms(ApiVersion(1, 47), &one).is_empty());
+        assert_eq!(export_platforms(ApiVersion(1, 48), &one), [arm]);
+        assert!(export_platforms(ApiVersion(1, 51), &two).is_empty());
+        assert_eq!(
+            export_platforms(ApiVersion(1, 52), &two),
+            [
+                r#"{"architecture":"amd64","os":"linux"}"#,
+                r#"{"architecture":"arm64","os":"linux"}"#
+            ]
+        );
+        assert!(export_platforms(ApiVersion(1, 52), &[]).is_empty());
     }
 
     #[test]

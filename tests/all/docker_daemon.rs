@@ -589,3 +589,73 @@ fn the_plan_says_what_the_daemon_holds() {
         })
     );
 }
+
+/// An image whose layers are partly uncompressed, partly gzip and zstd, pushed from the daemon:
+/// skopeo reads it back, and its config and every layer's uncompressed content equal what the
+/// daemon served.
+#[test]
+fn a_mixed_image_is_published_and_reads_back_as_the_daemon_served_it() {
+    use crate::support::docker_exports::Layer;
+    use crate::support::registry::{self, Tls};
+    use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+    use std::io::Read as _;
+    let dir = scratch("e2e-mixed");
+    let fake = FakeDaemon::start(&dir.join("docker.sock"));
+    let mixed = ImageSpec {
+        layers: 3,
+        ..spec(35)
+    };
+    let export = Export::oci_layers(&mixed, &[Layer::Tar, Layer::Gzip, Layer::Zstd], |_| {});
+    fake.add_image(image(&export));
+    let target = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("daemon-mixed")
+    );
+    let run = daemon_push(&dir, &target).run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(spool_is_empty(&dir));
+    let pulled = crate::support::scratch_dir(&format!("pulled-mixed-{}", std::process::id()));
+    assert!(registry::copy_to_dir(
+        &format!("{target}:1.0.0"),
+        None,
+        Tls::Plain,
+        &pulled
+    ));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pulled.join("manifest.json")).unwrap()).unwrap();
+    let blob = |digest: &str| std::fs::read(pulled.join(digest.trim_start_matches("sha256:")));
+    let made = &export.images[0];
+    assert_eq!(
+        blob(manifest["config"]["digest"].as_str().unwrap()).unwrap(),
+        made.config
+    );
+    for (n, layer) in manifest["layers"].as_array().unwrap().iter().enumerate() {
+        let bytes = blob(layer["digest"].as_str().unwrap()).unwrap();
+        let mut content = Vec::new();
+        if layer["mediaType"].as_str().unwrap().ends_with("+zstd") {
+            let mut frames = &bytes[..];
+            while !frames.is_empty() {
+                match ruzstd::decoding::StreamingDecoder::new(&mut frames) {
+                    Ok(mut frame) => {
+                        frame.read_to_end(&mut content).unwrap();
+                    }
+                    // The skippable frame, its header read: its content follows.
+                    Err(FrameDecoderError::ReadFrameHeaderError(
+                        ReadFrameHeaderError::SkipFrame { length, .. },
+                    )) => frames = &frames[length as usize..],
+                    Err(e) => panic!("layer {n}: {e}"),
+                }
+            }
+        } else {
+            flate2::read::MultiGzDecoder::new(&bytes[..])
+                .read_to_end(&mut content)
+                .unwrap();
+        }
+        assert_eq!(
+            crate::support::images::sha256(&content),
+            made.diff_ids[n],
+            "layer {n}"
+        );
+    }
+}

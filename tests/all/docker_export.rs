@@ -2,11 +2,9 @@
 //! refusing an export that is cut, carries the daemon's error, or does not match its image.
 
 use tagship::registry::copy::Loaded;
-use tagship::registry::source::docker_export::{
-    self, Compression, ExportLayout, LayerCheck, Publishable,
-};
+use tagship::registry::source::docker_export::{self, Compression, ExportLayout, Publishable};
 
-use crate::support::docker_exports::{Export, with_daemon_error};
+use crate::support::docker_exports::{Export, Layer, with_daemon_error};
 use crate::support::images::ImageSpec;
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -84,7 +82,6 @@ fn each_layout_daemons_write_is_read_and_checked() {
             assert_eq!(diff_ids, expected.diff_ids, "{name}");
             for layer in &image.layers {
                 assert_eq!(layer.compression, compression, "{name}");
-                assert_eq!(layer.check, LayerCheck::DiffId, "{name}");
             }
         }
         let arches: Vec<_> = read
@@ -249,4 +246,91 @@ async fn uncompressed_layers_are_compressed_and_compressed_ones_kept() {
         Some(verified.root.digest.to_string()),
         made.images[0].manifest_digest
     );
+}
+
+/// zstd layers (several frames, a skippable one between them) are decoded and their content
+/// checked against the config's diff_ids, as gzipped ones are.
+#[test]
+fn zstd_layers_are_checked_against_the_config() {
+    let made = Export::oci_layers(&spec(60, "amd64"), &[Layer::Zstd, Layer::Zstd], |_| {});
+    let path = scratch("zstd");
+    made.write(&path);
+    let read = docker_export::read(&path).unwrap();
+    let image = &read.images[0];
+    for (layer, diff_id) in image.layers.iter().zip(&made.images[0].diff_ids) {
+        assert_eq!(layer.compression, Compression::Zstd);
+        assert_eq!(layer.diff_id.as_str(), diff_id);
+        assert_ne!(layer.digest.as_str(), diff_id);
+    }
+    // Content unlike the config (the blob matching its descriptor) is refused.
+    let changed = Export::oci_layers(&spec(61, "amd64"), &[Layer::Zstd, Layer::Zstd], |tar| {
+        tar[600] ^= 1
+    });
+    let e = problem(&changed, "zstd-changed");
+    assert!(e.contains("the export does not match the image"), "{e}");
+    // A blob that is no zstd stream under a zstd media type.
+    let mut garbled = Export::oci_layers(&spec(62, "amd64"), &[Layer::Tar, Layer::Zstd], |_| {});
+    let name = crate::support::docker_exports::blob_name(&garbled.images[0].layer_digests[1]);
+    let blob = garbled.entry(&name);
+    blob[..4].copy_from_slice(b"junk");
+    let e = problem(&garbled, "zstd-garbled");
+    assert!(
+        e.contains("cannot be read") || e.contains("does not match its digest"),
+        "{e}"
+    );
+}
+
+/// An image whose layers are partly uncompressed, partly gzip and zstd: the uncompressed ones
+/// gzipped, the others kept as they are, under an OCI manifest naming each as it is.
+#[tokio::test]
+async fn a_mixed_image_gzips_its_uncompressed_layers_and_keeps_the_others() {
+    let mixed = ImageSpec {
+        layers: 3,
+        ..spec(63, "amd64")
+    };
+    let made = Export::oci_layers(&mixed, &[Layer::Tar, Layer::Gzip, Layer::Zstd], |_| {});
+    let (loaded, verified) = published(&made, "mixed").await;
+    let Loaded::Docker { archive, .. } = &loaded else {
+        panic!("uncompressed layers are compressed on the way")
+    };
+    assert!(archive.mixed());
+    assert_eq!(
+        verified.root.media_type,
+        tagship::registry::media::OCI_MANIFEST
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&verified.root.bytes).unwrap();
+    assert_eq!(
+        manifest["config"]["digest"],
+        made.images[0].config_digest.as_str()
+    );
+    let types: Vec<_> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        ]
+    );
+    let digests = &made.images[0].layer_digests;
+    // The tar is gzipped (a new digest); the compressed ones keep theirs: never compressed twice.
+    assert_ne!(manifest["layers"][0]["digest"], digests[0].as_str());
+    assert_eq!(manifest["layers"][1]["digest"], digests[1].as_str());
+    assert_eq!(manifest["layers"][2]["digest"], digests[2].as_str());
+    assert_eq!(verified.blobs, 4);
+    // Several platforms with an uncompressed layer are still refused, saying why.
+    let path = scratch("mixed-platforms");
+    made.write(&path);
+    let mut read = docker_export::read(&path).unwrap();
+    read.images.push(read.images[0].clone());
+    let e = match docker_export::publishable(&read) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("two platforms with uncompressed layers"),
+    };
+    assert!(e.contains("export one platform"), "{e}");
 }

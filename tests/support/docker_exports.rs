@@ -36,8 +36,35 @@ pub struct Export {
     pub manifest_summaries: Vec<serde_json::Value>,
 }
 
+/// The export's entry of a blob.
+pub fn blob_name(digest: &str) -> String {
+    blob(digest)
+}
+
 fn blob(digest: &str) -> String {
     format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
+}
+
+/// How a layer is in the export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Tar,
+    Gzip,
+    /// Two zstd frames with a skippable frame between them, as zstd:chunked writes them.
+    Zstd,
+}
+
+/// `data` as zstd frames: its halves, each a frame, with a skippable frame between them.
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    let (first, second) = data.split_at(data.len() / 2);
+    let level = ruzstd::encoding::CompressionLevel::Fastest;
+    let mut out = ruzstd::encoding::compress_to_vec(first, level);
+    let skipped = b"tagship skippable frame";
+    out.extend(0x184D_2A50u32.to_le_bytes());
+    out.extend((skipped.len() as u32).to_le_bytes());
+    out.extend(skipped);
+    out.extend(ruzstd::encoding::compress_to_vec(second, level));
+    out
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -90,6 +117,23 @@ impl Export {
         let descriptor = serde_json::json!({
             "mediaType": OCI_MANIFEST, "digest": image.manifest_digest, "size": manifest.len(),
             "annotations": { "io.containerd.image.name": "docker.io/library/app:latest", "org.opencontainers.image.ref.name": "latest" },
+        });
+        finish(&mut entries, descriptor, &image);
+        Export {
+            entries,
+            images: vec![image],
+            index_digest: None,
+            manifest_summaries: Vec::new(),
+        }
+    }
+
+    /// Docker 25+ (or a one-platform containerd export) over one manifest whose layers are as
+    /// `kinds` says, each tar changed by `change` after its diff_id was taken.
+    pub fn oci_layers(spec: &ImageSpec, kinds: &[Layer], change: fn(&mut Vec<u8>)) -> Export {
+        let mut entries = Vec::new();
+        let (manifest, image) = layered_blobs(&mut entries, spec, kinds, change);
+        let descriptor = serde_json::json!({
+            "mediaType": OCI_MANIFEST, "digest": image.manifest_digest, "size": manifest.len(),
         });
         finish(&mut entries, descriptor, &image);
         Export {
@@ -215,23 +259,41 @@ fn image_blobs(
     spec: &ImageSpec,
     gzipped: Option<fn(&mut Vec<u8>)>,
 ) -> (Vec<u8>, ExportedImage) {
-    let compressed = gzipped.is_some();
+    let kind = if gzipped.is_some() {
+        Layer::Gzip
+    } else {
+        Layer::Tar
+    };
+    layered_blobs(
+        entries,
+        spec,
+        &vec![kind; spec.layers],
+        gzipped.unwrap_or(|_| {}),
+    )
+}
+
+/// [`image_blobs`] with each layer as `kinds` says, after `change` is applied to its tar (its
+/// diff_id taken before).
+fn layered_blobs(
+    entries: &mut Vec<(String, Vec<u8>)>,
+    spec: &ImageSpec,
+    kinds: &[Layer],
+    change: fn(&mut Vec<u8>),
+) -> (Vec<u8>, ExportedImage) {
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
-    for index in 0..spec.layers {
+    for (index, kind) in kinds.iter().enumerate().take(spec.layers) {
         let mut tar = layer_tar(spec, index);
         diff_ids.push(sha256(&tar));
-        let data = match gzipped {
-            Some(change) => {
-                change(&mut tar);
-                gzip(&tar)
-            }
-            None => tar,
+        change(&mut tar);
+        let (data, media_type) = match kind {
+            Layer::Tar => (tar, "application/vnd.oci.image.layer.v1.tar"),
+            Layer::Gzip => (gzip(&tar), "application/vnd.oci.image.layer.v1.tar+gzip"),
+            Layer::Zstd => (zstd(&tar), "application/vnd.oci.image.layer.v1.tar+zstd"),
         };
         let digest = sha256(&data);
         layers.push(serde_json::json!({
-            "mediaType": if compressed { "application/vnd.oci.image.layer.v1.tar+gzip" } else { "application/vnd.oci.image.layer.v1.tar" },
-            "digest": digest, "size": data.len(),
+            "mediaType": media_type, "digest": digest, "size": data.len(),
         }));
         entries.push((blob(&digest), data));
     }

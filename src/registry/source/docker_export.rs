@@ -12,8 +12,8 @@
 //!
 //! Each layer goes by its media type: an uncompressed one is compressed while it is pushed, a
 //! compressed one is pushed as it is (never compressed twice). Every blob's size and digest is
-//! checked against its descriptor, and each layer's uncompressed digest against the config's
-//! `rootfs.diff_ids` (a zstd layer's is not: tagship has no zstd decoder, see [`LayerCheck`]).
+//! checked against its descriptor, and each layer's uncompressed digest (gunzipped, or decoded
+//! from zstd) against the config's `rootfs.diff_ids`.
 
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -23,7 +23,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::docker_archive::{DockerArchive, DockerLayer};
+use super::docker_archive::{DockerArchive, DockerLayer, KeptLayer};
 use super::layout::{blob_entries, normalise, read_tar_entry, tar_index};
 use super::{
     BlobOrigin, MAX_CONFIG, MAX_DOCKER_MANIFEST, MAX_INDEX_JSON, MAX_MANIFEST, RawManifest,
@@ -56,15 +56,6 @@ pub enum Compression {
     Zstd,
 }
 
-/// How far a layer's uncompressed content was checked against the config's `diff_ids`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerCheck {
-    /// Its uncompressed digest equals its `diff_id`.
-    DiffId,
-    /// Its blob digest only (zstd: no decoder here); the registry and every puller check the rest.
-    BlobDigestOnly,
-}
-
 #[derive(Debug, Clone)]
 pub struct ExportLayer {
     /// The tar entry's data: where it starts in the export, and its length.
@@ -75,8 +66,8 @@ pub struct ExportLayer {
     /// As the manifest gives it; the Docker uncompressed type for the legacy layout.
     pub media_type: String,
     pub compression: Compression,
+    /// Its uncompressed content's digest, checked against the config.
     pub diff_id: Digest,
-    pub check: LayerCheck,
 }
 
 #[derive(Debug, Clone)]
@@ -238,13 +229,43 @@ impl io::Write for HashSink {
     }
 }
 
-/// The digest of a tar entry's bytes and, unless zstd, of its uncompressed content: one pass.
+/// Decodes the zstd frames of `input` (`size` bytes) into `out`, one after the other as pullers
+/// read them; skippable frames (zstd:chunked's metadata) are passed over.
+fn zstd_decode<R: Read>(
+    input: &mut Hashing<R>,
+    size: u64,
+    out: &mut impl io::Write,
+) -> io::Result<()> {
+    use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+    while input.bytes < size {
+        match ruzstd::decoding::StreamingDecoder::new(&mut *input) {
+            Ok(mut frame) => {
+                io::copy(&mut frame, out)?;
+            }
+            Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                length,
+                ..
+            })) => {
+                io::copy(&mut (&mut *input).take(u64::from(length)), &mut io::sink())?;
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("it is no zstd stream: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The digest of a tar entry's bytes and of its uncompressed content: one pass.
 fn hash_layer(
     path: &Path,
     offset: u64,
     size: u64,
     compression: Compression,
-) -> io::Result<(Digest, Option<Digest>)> {
+) -> io::Result<(Digest, Digest)> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut raw = Hashing {
@@ -267,8 +288,9 @@ fn hash_layer(
             Some(Digest::from_hasher(sink.0))
         }
         Compression::Zstd => {
-            io::copy(&mut raw, &mut io::sink())?;
-            None
+            let mut sink = HashSink(Sha256::new());
+            zstd_decode(&mut raw, size, &mut sink)?;
+            Some(Digest::from_hasher(sink.0))
         }
     };
     if raw.bytes != size {
@@ -278,10 +300,7 @@ fn hash_layer(
         ));
     }
     let digest = Digest::from_hasher(raw.hasher);
-    let diff_id = match compression {
-        Compression::None => Some(digest.clone()),
-        _ => uncompressed,
-    };
+    let diff_id = uncompressed.unwrap_or_else(|| digest.clone());
     Ok((digest, diff_id))
 }
 
@@ -383,16 +402,12 @@ impl Archive {
                 "layer {described_digest} does not match its digest: its bytes hash to {digest}"
             )));
         }
-        let check = match uncompressed {
-            Some(actual) if &actual != diff_id => {
-                return Err(self.invalid(format!(
-                    "layer `{}` holds content whose digest is {actual}, but the image's config lists {diff_id} for it: the export does not match the image",
-                    normalise(name)
-                )));
-            }
-            Some(_) => LayerCheck::DiffId,
-            None => LayerCheck::BlobDigestOnly,
-        };
+        if &uncompressed != diff_id {
+            return Err(self.invalid(format!(
+                "layer `{}` holds content whose digest is {uncompressed}, but the image's config lists {diff_id} for it: the export does not match the image",
+                normalise(name)
+            )));
+        }
         Ok(Some(ExportLayer {
             offset,
             size,
@@ -400,7 +415,6 @@ impl Archive {
             media_type: media_type.to_string(),
             compression,
             diff_id: diff_id.clone(),
-            check,
         }))
     }
 }
@@ -698,13 +712,14 @@ pub fn publishable(export: &DockerExport) -> Result<Publishable, SourceError> {
         problem,
     };
     let layers = || export.images.iter().flat_map(|image| image.layers.iter());
-    if layers().all(|layer| layer.compression == Compression::None) {
+    if layers().any(|layer| layer.compression == Compression::None) {
         let [image] = export.images.as_slice() else {
             return Err(invalid(format!(
                 "the export holds {} platforms with uncompressed layers; tagship publishes uncompressed layers of one image only: export one platform",
                 export.images.len()
             )));
         };
+        // Uncompressed layers are gzipped on the way; compressed ones (a mixed image) are kept.
         return Ok(Publishable::Docker(DockerArchive {
             path: export.path.clone(),
             config: image.config.clone(),
@@ -716,15 +731,14 @@ pub fn publishable(export: &DockerExport) -> Result<Publishable, SourceError> {
                     offset: layer.offset,
                     size: layer.size,
                     diff_id: layer.diff_id.clone(),
+                    kept: (layer.compression != Compression::None).then(|| KeptLayer {
+                        digest: layer.digest.clone(),
+                        media_type: oci_layer_type(layer),
+                    }),
                 })
                 .collect(),
             spooled: None,
         }));
-    }
-    if layers().any(|layer| layer.compression == Compression::None) {
-        return Err(invalid(
-            "the export mixes compressed and uncompressed layers, which tagship does not publish yet".into(),
-        ));
     }
     let mut manifests = Vec::new();
     let mut docs = Vec::new();
@@ -768,6 +782,18 @@ pub fn publishable(export: &DockerExport) -> Result<Publishable, SourceError> {
         platforms,
         origin,
     }))
+}
+
+/// A compressed layer's OCI media type: its own when it is one, else the OCI name of its
+/// compression (a mixed image's manifest is an OCI one).
+fn oci_layer_type(layer: &ExportLayer) -> String {
+    if layer.media_type.starts_with("application/vnd.oci.") {
+        return layer.media_type.clone();
+    }
+    match layer.compression {
+        Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd".to_string(),
+        _ => super::docker_archive::OCI_LAYER_GZIP.to_string(),
+    }
 }
 
 /// An OCI index over the images an export holds whole (its own index names more).

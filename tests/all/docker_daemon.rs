@@ -659,3 +659,49 @@ fn a_mixed_image_is_published_and_reads_back_as_the_daemon_served_it() {
         );
     }
 }
+
+/// A TLS daemon that refuses this client's certificate (signed by a CA it does not trust), and
+/// one whose certificate the client's ca.pem does not sign: each a clear error naming
+/// DOCKER_CERT_PATH and what to check, not the TLS library's words alone.
+#[tokio::test]
+async fn a_daemon_refusing_the_client_certificate_says_what_to_check() {
+    let dir = scratch("tls-refused");
+    let fake = FakeDaemon::start_tls();
+    let address = fake.docker_host().trim_start_matches("tcp://").to_string();
+    let foreign = dir.join("foreign");
+    crate::support::docker_daemon::foreign_client_certificates(&foreign);
+    let endpoint = Endpoint::Tcp {
+        address: address.clone(),
+        tls: Some(foreign.clone()),
+    };
+    let e = Daemon::connect(&endpoint, "from DOCKER_HOST")
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, DaemonError::Tls { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("refused this client's certificate"), "{text}");
+    assert!(
+        text.contains("DOCKER_CERT_PATH") && text.contains(&foreign.display().to_string()),
+        "{text}"
+    );
+    // The client's own CA does not sign the daemon's certificate.
+    std::fs::copy(foreign.join("other-ca.pem"), foreign.join("ca.pem")).unwrap();
+    let e = Daemon::connect(&endpoint, "from DOCKER_HOST")
+        .await
+        .err()
+        .unwrap();
+    let text = e.to_string();
+    assert!(
+        text.contains("ca.pem") && text.contains("does not sign the daemon's certificate"),
+        "{text}"
+    );
+    // Plain HTTP to a daemon that speaks TLS: DOCKER_TLS_VERIFY is what is missing.
+    let plain = Endpoint::Tcp { address, tls: None };
+    let e = Daemon::connect(&plain, "from DOCKER_HOST")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("DOCKER_TLS_VERIFY"), "{e}");
+}

@@ -180,8 +180,50 @@ pub fn client_certificates(dir: &Path) {
         .parent()
         .unwrap()
         .to_path_buf();
+    client_certificates_signed_by(dir, &certs.join("ca.pem"), &certs.join("ca.key"));
+}
+
+/// [`client_certificates`], the client's signed by another CA, made here: a daemon that trusts
+/// only its own CA refuses it.
+pub fn foreign_client_certificates(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=another CA",
+            "-keyout",
+            "other-ca.key",
+            "-out",
+            "other-ca.pem",
+        ])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    client_certificates_signed_by(dir, &dir.join("other-ca.pem"), &dir.join("other-ca.key"));
+    // The daemon's certificate is still checked against the CA that signed it.
+    let certs = super::registry::registries()
+        .ca_file
+        .parent()
+        .unwrap()
+        .to_path_buf();
     std::fs::copy(certs.join("ca.pem"), dir.join("ca.pem")).unwrap();
+}
+
+fn client_certificates_signed_by(dir: &Path, ca_pem: &Path, ca_key: &Path) {
+    let certs = ca_pem.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    if certs != dir {
+        std::fs::copy(ca_pem, dir.join("ca.pem")).unwrap();
+    }
     let run = |args: &[&str]| {
         let status = std::process::Command::new("openssl")
             .args(args)
@@ -204,8 +246,8 @@ pub fn client_certificates(dir: &Path) {
         "client.csr",
     ]);
     std::fs::write(dir.join("client.ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n").unwrap();
-    let ca = certs.join("ca.pem").display().to_string();
-    let ca_key = certs.join("ca.key").display().to_string();
+    let ca = ca_pem.display().to_string();
+    let ca_key = ca_key.display().to_string();
     run(&[
         "x509",
         "-req",

@@ -143,6 +143,24 @@ pub enum DaemonError {
     )]
     PermissionDenied { socket: String },
     #[error(
+        "the Docker daemon at {shown} ({source_of_address}) {problem}: check that DOCKER_CERT_PATH ({cert_path}) holds the ca.pem, cert.pem and key.pem made for this daemon (with GitLab's docker:dind, DOCKER_CERT_PATH=$DOCKER_TLS_CERTDIR/client, the certificates volume shared with the job) [{message}]"
+    )]
+    Tls {
+        shown: String,
+        source_of_address: String,
+        problem: String,
+        cert_path: String,
+        message: String,
+    },
+    #[error(
+        "the Docker daemon at {shown} ({source_of_address}) speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem [{message}]"
+    )]
+    TlsExpected {
+        shown: String,
+        source_of_address: String,
+        message: String,
+    },
+    #[error(
         "DOCKER_TLS_VERIFY is set but {file} cannot be read ({message}); set DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem"
     )]
     Certificates { file: String, message: String },
@@ -412,6 +430,8 @@ pub struct Daemon {
     /// For messages: the socket or address.
     shown: String,
     source_of_address: String,
+    /// `DOCKER_CERT_PATH` (or the context's TLS directory) when TLS is used.
+    cert_path: Option<PathBuf>,
     pub version: ApiVersion,
 }
 
@@ -567,11 +587,16 @@ impl Daemon {
             source_of_address: source_of_address.clone(),
             message: crate::http::describe(&e),
         })?;
+        let cert_path = match endpoint {
+            Endpoint::Tcp { tls, .. } => tls.clone(),
+            Endpoint::Unix(_) => None,
+        };
         let mut daemon = Daemon {
             client,
             base,
             shown,
             source_of_address,
+            cert_path,
             version: FALLBACK_API,
         };
         let ping = daemon.get("/_ping", "GET /_ping").await?;
@@ -605,12 +630,55 @@ impl Daemon {
                         socket: self.shown.clone(),
                     };
                 }
+                if let Some(tls) = self.tls_problem(&e) {
+                    return tls;
+                }
                 DaemonError::Unreachable {
                     shown: self.shown.clone(),
                     source_of_address: self.source_of_address.clone(),
                     message: format!("{what}: {}", crate::http::describe(&e)),
                 }
             })
+    }
+
+    /// What went wrong in a TLS handshake, said in Docker's terms: the daemon refused this
+    /// client's certificate, the client's ca.pem does not sign the daemon's, or the daemon speaks
+    /// TLS to a client that does not. `None` for any other failure.
+    fn tls_problem(&self, e: &reqwest::Error) -> Option<DaemonError> {
+        let mut chain = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(error) = next {
+            chain.push(error.to_string());
+            next = error.source();
+        }
+        let text = chain.join(": ");
+        let message = crate::http::describe(e);
+        let Some(cert_path) = &self.cert_path else {
+            // A TLS daemon answers plain HTTP with a TLS alert, which is no HTTP version.
+            return (self.shown.starts_with("tcp://") && text.contains("invalid HTTP version"))
+                .then(|| DaemonError::TlsExpected {
+                    shown: self.shown.clone(),
+                    source_of_address: self.source_of_address.clone(),
+                    message,
+                });
+        };
+        let problem = if text.contains("received fatal alert") {
+            "refused this client's certificate (cert.pem and key.pem)".to_string()
+        } else if text.contains("invalid peer certificate") {
+            format!(
+                "is not trusted: {} does not sign the daemon's certificate",
+                cert_path.join("ca.pem").display()
+            )
+        } else {
+            return None;
+        };
+        Some(DaemonError::Tls {
+            shown: self.shown.clone(),
+            source_of_address: self.source_of_address.clone(),
+            problem,
+            cert_path: cert_path.display().to_string(),
+            message,
+        })
     }
 
     /// The daemon's `{"message"}` of a failed answer, shown safely.

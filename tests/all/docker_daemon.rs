@@ -705,3 +705,140 @@ async fn a_daemon_refusing_the_client_certificate_says_what_to_check() {
         .to_string();
     assert!(e.contains("DOCKER_TLS_VERIFY"), "{e}");
 }
+
+/// `tagship push docker-daemon:app` by a user the socket does not admit: the error says so and
+/// how to fix it. Root passes a socket's mode, so as root tagship runs as nobody (setpriv, from
+/// util-linux) against a root-owned 0600 socket; otherwise the socket's mode is 000.
+#[test]
+fn a_socket_this_user_may_not_use_is_permission_denied() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch("denied");
+    let socket = dir.join("docker.sock");
+    let fake = FakeDaemon::start(&socket);
+    fake.add_image(image(&Export::legacy(&spec(36))));
+    crate::support::git(&dir, &["init", "-q", "-b", "main"]);
+    crate::support::git(&dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let mode = if root { 0o600 } else { 0o000 };
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode)).unwrap();
+    let mut command = if root {
+        let mut setpriv = std::process::Command::new("setpriv");
+        setpriv.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_tagship"),
+        ]);
+        setpriv
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tagship"))
+    };
+    let output = command
+        .args([
+            "push",
+            "docker-daemon:app",
+            "--images",
+            "127.0.0.1:1/denied",
+            "--tags",
+            "type=raw,value=1.0.0",
+        ])
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &dir)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        // The checkout is root's; nobody may read it.
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "safe.directory")
+        .env("GIT_CONFIG_VALUE_0", "*")
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("TMPDIR", dir.join("spool"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "permission denied on the Docker socket {}",
+            socket.display()
+        )) && stderr.contains("group (usually `docker`)"),
+        "{stderr}"
+    );
+    assert!(
+        fake.requests().is_empty(),
+        "nothing reached the daemon: {:?}",
+        fake.requests()
+    );
+}
+
+/// `tagship push docker-daemon:app` with no DOCKER_HOST: the Docker context DOCKER_CONTEXT
+/// names (its meta.json under DOCKER_CONFIG, as `docker context create` writes it) leads to the
+/// fake daemon's socket; the image is pushed and reads back.
+#[test]
+fn a_docker_context_leads_to_the_daemon() {
+    use crate::support::registry::{self, Tls};
+    let dir = scratch("context");
+    let socket = dir.join("docker.sock");
+    let fake = FakeDaemon::start(&socket);
+    let export = Export::containerd(&[spec(37)], 1);
+    fake.add_image(image(&export));
+    let config = dir.join("docker-config");
+    let hash = crate::support::images::sha256(b"builder");
+    let meta = config
+        .join("contexts/meta")
+        .join(hash.trim_start_matches("sha256:"));
+    std::fs::create_dir_all(&meta).unwrap();
+    let endpoint = serde_json::json!({
+        "Name": "builder",
+        "Metadata": {},
+        "Endpoints": { "docker": { "Host": format!("unix://{}", socket.display()), "SkipTLSVerify": false } },
+    });
+    std::fs::write(meta.join("meta.json"), endpoint.to_string()).unwrap();
+    crate::support::git(&dir, &["init", "-q", "-b", "main"]);
+    crate::support::git(&dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let target = format!(
+        "{}/{}",
+        registry::registries().plain,
+        registry::unique_repo("daemon-context")
+    );
+    let push = |context: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tagship"))
+            .args([
+                "push",
+                "docker-daemon:app",
+                "--images",
+                &target,
+                "--tags",
+                "type=raw,value=1.0.0",
+            ])
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &dir)
+            .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+            .env("DOCKER_CONFIG", &config)
+            .env("DOCKER_CONTEXT", context)
+            .env("TMPDIR", dir.join("spool"))
+            .output()
+            .unwrap()
+    };
+    // A context that is not there is named, with where it was looked for.
+    let missing = push("elsewhere");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        stderr.contains("the Docker context `elsewhere` (from DOCKER_CONTEXT) cannot be read"),
+        "{stderr}"
+    );
+    let run = push("builder");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(spool_is_empty(&dir), "{stderr}");
+    assert_eq!(
+        registry::inspect_digest(&format!("{target}:1.0.0"), None, Tls::Plain),
+        export.images[0].manifest_digest
+    );
+}

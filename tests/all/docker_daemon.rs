@@ -459,6 +459,41 @@ fn a_pull_request_reads_the_daemons_image_and_writes_nothing() {
     }
 }
 
+/// A checkout at `dir` (the local git context of a terminal), and the command
+/// `tagship push docker-daemon:app --images TARGET --tags type=raw,value=1.0.0` run in it by
+/// `runner` (tagship itself, or setpriv running it), with nothing of this environment but PATH,
+/// HOME at `dir`, and the export spooled under `dir`/spool.
+fn terminal_push(
+    mut runner: std::process::Command,
+    dir: &Path,
+    target: &str,
+) -> std::process::Command {
+    if !dir.join(".git").exists() {
+        crate::support::git(dir, &["init", "-q", "-b", "main"]);
+        crate::support::git(dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    }
+    runner
+        .args([
+            "push",
+            "docker-daemon:app",
+            "--images",
+            target,
+            "--tags",
+            "type=raw,value=1.0.0",
+        ])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        .env("TMPDIR", dir.join("spool"));
+    runner
+}
+
+fn tagship() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tagship"))
+}
+
 #[test]
 fn push_from_a_terminal_reaches_a_daemon_over_tcp_with_client_certificates() {
     use crate::support::registry::{self, Tls};
@@ -468,32 +503,16 @@ fn push_from_a_terminal_reaches_a_daemon_over_tcp_with_client_certificates() {
     fake.add_image(image(&export));
     let certs = dir.join("certs");
     crate::support::docker_daemon::client_certificates(&certs);
-    // A terminal in a checkout: the local git context.
-    crate::support::git(&dir, &["init", "-q", "-b", "main"]);
-    crate::support::git(&dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
     let target = format!(
         "{}/{}",
         registry::registries().plain,
         registry::unique_repo("daemon-tls")
     );
     let push = |cert_path: &Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tagship"))
-            .args([
-                "push",
-                "docker-daemon:app",
-                "--images",
-                &target,
-                "--tags",
-                "type=raw,value=1.0.0",
-            ])
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        terminal_push(tagship(), &dir, &target)
             .env("DOCKER_HOST", fake.docker_host())
             .env("DOCKER_TLS_VERIFY", "1")
             .env("DOCKER_CERT_PATH", cert_path)
-            .env("TMPDIR", dir.join("spool"))
             .output()
             .unwrap()
     };
@@ -716,15 +735,13 @@ fn a_socket_this_user_may_not_use_is_permission_denied() {
     let socket = dir.join("docker.sock");
     let fake = FakeDaemon::start(&socket);
     fake.add_image(image(&Export::legacy(&spec(36))));
-    crate::support::git(&dir, &["init", "-q", "-b", "main"]);
-    crate::support::git(&dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
     let root = std::process::Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
     let mode = if root { 0o600 } else { 0o000 };
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode)).unwrap();
-    let mut command = if root {
+    let runner = if root {
         let mut setpriv = std::process::Command::new("setpriv");
         setpriv.args([
             "--reuid=65534",
@@ -734,28 +751,14 @@ fn a_socket_this_user_may_not_use_is_permission_denied() {
         ]);
         setpriv
     } else {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tagship"))
+        tagship()
     };
-    let output = command
-        .args([
-            "push",
-            "docker-daemon:app",
-            "--images",
-            "127.0.0.1:1/denied",
-            "--tags",
-            "type=raw,value=1.0.0",
-        ])
-        .current_dir(&dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &dir)
-        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+    let output = terminal_push(runner, &dir, "127.0.0.1:1/denied")
         // The checkout is root's; nobody may read it.
         .env("GIT_CONFIG_COUNT", "1")
         .env("GIT_CONFIG_KEY_0", "safe.directory")
         .env("GIT_CONFIG_VALUE_0", "*")
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
-        .env("TMPDIR", dir.join("spool"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -797,31 +800,15 @@ fn a_docker_context_leads_to_the_daemon() {
         "Endpoints": { "docker": { "Host": format!("unix://{}", socket.display()), "SkipTLSVerify": false } },
     });
     std::fs::write(meta.join("meta.json"), endpoint.to_string()).unwrap();
-    crate::support::git(&dir, &["init", "-q", "-b", "main"]);
-    crate::support::git(&dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
     let target = format!(
         "{}/{}",
         registry::registries().plain,
         registry::unique_repo("daemon-context")
     );
     let push = |context: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tagship"))
-            .args([
-                "push",
-                "docker-daemon:app",
-                "--images",
-                &target,
-                "--tags",
-                "type=raw,value=1.0.0",
-            ])
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &dir)
-            .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        terminal_push(tagship(), &dir, &target)
             .env("DOCKER_CONFIG", &config)
             .env("DOCKER_CONTEXT", context)
-            .env("TMPDIR", dir.join("spool"))
             .output()
             .unwrap()
     };

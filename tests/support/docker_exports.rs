@@ -112,28 +112,27 @@ impl Export {
 
     /// Docker 25 and later with its own store: an OCI layout over one manifest, layers as tars.
     pub fn oci(spec: &ImageSpec) -> Export {
-        let mut entries = Vec::new();
-        let (manifest, image) = image_blobs(&mut entries, spec, None);
-        let descriptor = serde_json::json!({
-            "mediaType": OCI_MANIFEST, "digest": image.manifest_digest, "size": manifest.len(),
-            "annotations": { "io.containerd.image.name": "docker.io/library/app:latest", "org.opencontainers.image.ref.name": "latest" },
-        });
-        finish(&mut entries, descriptor, &image);
-        Export {
-            entries,
-            images: vec![image],
-            index_digest: None,
-            manifest_summaries: Vec::new(),
-        }
+        let annotations = serde_json::json!({ "io.containerd.image.name": "docker.io/library/app:latest", "org.opencontainers.image.ref.name": "latest" });
+        Self::one_manifest(spec, &vec![Layer::Tar; spec.layers], |_| {}, annotations)
     }
 
     /// Docker 25+ (or a one-platform containerd export) over one manifest whose layers are as
     /// `kinds` says, each tar changed by `change` after its diff_id was taken.
     pub fn oci_layers(spec: &ImageSpec, kinds: &[Layer], change: fn(&mut Vec<u8>)) -> Export {
+        Self::one_manifest(spec, kinds, change, serde_json::json!({}))
+    }
+
+    fn one_manifest(
+        spec: &ImageSpec,
+        kinds: &[Layer],
+        change: fn(&mut Vec<u8>),
+        annotations: serde_json::Value,
+    ) -> Export {
         let mut entries = Vec::new();
         let (manifest, image) = layered_blobs(&mut entries, spec, kinds, change);
         let descriptor = serde_json::json!({
             "mediaType": OCI_MANIFEST, "digest": image.manifest_digest, "size": manifest.len(),
+            "annotations": annotations,
         });
         finish(&mut entries, descriptor, &image);
         Export {
@@ -164,7 +163,8 @@ impl Export {
         let mut manifest_summaries = Vec::new();
         for (n, spec) in specs.iter().enumerate() {
             let mut scratch = Vec::new();
-            let (manifest, image) = image_blobs(&mut scratch, spec, Some(change));
+            let (manifest, image) =
+                layered_blobs(&mut scratch, spec, &vec![Layer::Gzip; spec.layers], change);
             let descriptor = serde_json::json!({
                 "mediaType": OCI_MANIFEST, "digest": image.manifest_digest, "size": manifest.len(),
                 "platform": platform_json(spec),
@@ -252,28 +252,8 @@ pub fn with_daemon_error(stream: &[u8], keep: usize, message: &str) -> Vec<u8> {
     out
 }
 
-/// Adds an image's layers, config and manifest to `entries`; returns the manifest bytes.
-/// `gzipped`: the layers are compressed, after `change` is applied to each tar.
-fn image_blobs(
-    entries: &mut Vec<(String, Vec<u8>)>,
-    spec: &ImageSpec,
-    gzipped: Option<fn(&mut Vec<u8>)>,
-) -> (Vec<u8>, ExportedImage) {
-    let kind = if gzipped.is_some() {
-        Layer::Gzip
-    } else {
-        Layer::Tar
-    };
-    layered_blobs(
-        entries,
-        spec,
-        &vec![kind; spec.layers],
-        gzipped.unwrap_or(|_| {}),
-    )
-}
-
-/// [`image_blobs`] with each layer as `kinds` says, after `change` is applied to its tar (its
-/// diff_id taken before).
+/// Adds an image's layers (each as `kinds` says, after `change` is applied to its tar, its
+/// diff_id taken before), config and manifest to `entries`; returns the manifest bytes.
 fn layered_blobs(
     entries: &mut Vec<(String, Vec<u8>)>,
     spec: &ImageSpec,

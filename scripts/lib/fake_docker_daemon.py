@@ -129,9 +129,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "application/x-tar")
             self.end_headers()
-            with open(self.export, "rb") as f:
-                while block := f.read(CHUNK):
-                    self.wfile.write(block)
+            try:
+                with open(self.export, "rb") as f:
+                    while block := f.read(CHUNK):
+                        self.wfile.write(block)
+            except (BrokenPipeError, ConnectionResetError):
+                print("fake daemon: the client closed the export before its end", file=sys.stderr)
         else:
             self.json(404, {"message": f"page not found: {self.path}"})
 

@@ -100,7 +100,7 @@ impl Error {
             Error::Output(_) => "Cannot write the step outputs",
             Error::Publish(e) => match e.as_ref() {
                 PublishError::Input(_) => "Invalid input",
-                PublishError::Source(_) => "Cannot read the image",
+                PublishError::Source(_) | PublishError::Daemon(_) => "Cannot read the image",
                 PublishError::Registry(_) | PublishError::Push(_) => "Push failed",
             },
             Error::Release(e) if e.is_input() => "Invalid input",

@@ -415,6 +415,7 @@ impl Settings {
                 explicit,
                 ci_registries,
                 progress_bar,
+                daemon: crate::registry::source::daemon::DaemonEnv::from_vars(vars),
             },
             release: ReleaseSettings {
                 mode: ReleaseMode::Auto,

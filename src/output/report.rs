@@ -8,7 +8,7 @@ use super::safe;
 use crate::plan::action_file::Verdict;
 use crate::plan::attach::{AttachAction, AttachStep};
 use crate::plan::publish::{PlannedTag, TagAction};
-use crate::plan::run::{GitTagAction, RunPlan};
+use crate::plan::run::{DaemonHolds, GitTagAction, ImageStore, RunPlan};
 use crate::plan::scan;
 use crate::registry::copy::{RepoOutcome, RepoState};
 use crate::run::execute::Report;
@@ -48,6 +48,39 @@ pub fn outputs_json(outputs: &[(&str, String)], run: &RunPlan) -> String {
     .unwrap_or_default()
 }
 
+/// What the Docker daemon holds of a `docker-daemon:` source's image, in a line.
+fn daemon_line(daemon: &DaemonHolds) -> String {
+    let mut line = format!("Docker daemon: {}", daemon.name);
+    if daemon.latest_added {
+        line.push_str(" (`:latest` added to the bare name)");
+    }
+    let platforms = if daemon.platforms.is_empty() {
+        "one platform".to_string()
+    } else {
+        daemon.platforms.join(", ")
+    };
+    match daemon.store {
+        ImageStore::Classic => line.push_str(&format!(
+            "; a classic image store holds one platform: {platforms}"
+        )),
+        ImageStore::Containerd => {
+            line.push_str(&format!("; its containerd image store holds {platforms}"));
+            if !daemon.absent.is_empty() {
+                line.push_str(&format!(
+                    "; absent from the store, not pushed: {}",
+                    daemon.absent.join(", ")
+                ));
+            }
+            match daemon.attestations_left_out {
+                0 => {}
+                1 => line.push_str("; 1 attestation manifest left out"),
+                n => line.push_str(&format!("; {n} attestation manifests left out")),
+            }
+        }
+    }
+    line
+}
+
 /// The run plan for a person: each step and what it would write.
 pub fn plan_text(run: &RunPlan) -> String {
     let mut out = String::new();
@@ -63,6 +96,9 @@ pub fn plan_text(run: &RunPlan) -> String {
                 format!(", {}", push.platforms.join(", "))
             }
         ));
+        if let Some(daemon) = &push.daemon {
+            out.push_str(&format!("  {}\n", daemon_line(daemon)));
+        }
         for image in &push.images {
             let bytes: u64 = image.blobs.upload.iter().map(|b| b.size).sum();
             out.push_str(&format!(
@@ -355,6 +391,9 @@ pub fn summary(run: &RunPlan, report: &Report) -> String {
                 "Would",
                 would,
             ));
+            if let Some(daemon) = &push.daemon {
+                out.push_str(&format!("{}\n\n", safe::line(&daemon_line(daemon))));
+            }
             if let Some(release) = &run.release {
                 out.push_str(&format!(
                     "\n### Dry run: the release {} (would {})\n\n{}\n",

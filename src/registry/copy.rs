@@ -12,7 +12,6 @@ use std::time::Duration;
 use super::client::Registry;
 use super::digest::Digest;
 use super::error::RegistryError;
-use super::media::DOCKER_MANIFEST;
 use super::progress::Progress;
 use super::source::docker_archive::{self, DockerArchive};
 use super::source::{BlobInfo, BlobOrigin, RawManifest, SourceError, SourceImage};
@@ -195,7 +194,7 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
             0,
             blob.size,
         )),
-        BlobOrigin::Tar { path, entries } => {
+        BlobOrigin::Tar { path, entries, .. } => {
             let (offset, size) =
                 entries
                     .get(&blob.digest)
@@ -348,6 +347,26 @@ async fn push_docker_layer(
     retry: &RetryPolicy,
 ) -> Result<Compressed, PushError> {
     let layer = &archive.layers[index];
+    // Compressed already (a mixed image): pushed as it is, checked against its digest.
+    if let Some(kept) = &layer.kept {
+        let blob = BlobInfo {
+            digest: kept.digest.clone(),
+            size: layer.size,
+        };
+        let origin = BlobOrigin::Tar {
+            path: archive.path.clone(),
+            entries: Arc::new(std::collections::HashMap::from([(
+                kept.digest.clone(),
+                (layer.offset, layer.size),
+            )])),
+            spooled: None,
+        };
+        push_blob(registry, repository, &blob, &origin, None, progress, retry).await?;
+        return Ok(Compressed {
+            digest: blob.digest,
+            size: blob.size,
+        });
+    }
     let mut attempts = Attempts::new(*retry);
     loop {
         let location = registry
@@ -431,7 +450,7 @@ pub fn root_manifest(loaded: &Loaded) -> Option<RawManifest> {
             let bytes = docker_archive::manifest(archive, &known);
             Some(RawManifest {
                 digest: Digest::of(&bytes),
-                media_type: DOCKER_MANIFEST.to_string(),
+                media_type: archive.manifest_media_type().to_string(),
                 bytes,
             })
         }

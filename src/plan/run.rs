@@ -132,6 +132,8 @@ pub struct RepositoryFacts {
     pub blobs_present: BTreeSet<String>,
     /// Why this repository could not be read (a dry run whose credentials were refused).
     pub unreadable: Option<String>,
+    /// Amazon ECR: the repository's tag mutability, as its API gave it (with AWS credentials).
+    pub ecr: Option<super::ecr::EcrRepository>,
 }
 
 /// GitHub's releases now (GitHub's words, plainly).
@@ -473,6 +475,9 @@ pub enum DecideError {
     Input(#[from] InputError),
     #[error(transparent)]
     Conflict(#[from] Conflict),
+    /// ECR tags this run would move that the repository keeps immutable.
+    #[error(transparent)]
+    ImmutableTags(#[from] super::ecr::ImmutableTags),
     #[error(transparent)]
     NoTag(#[from] NoTagToRelease),
     #[error(transparent)]
@@ -517,7 +522,10 @@ impl DecideError {
     pub fn is_input(&self) -> bool {
         !matches!(
             self,
-            DecideError::Conflict(_) | DecideError::ScanGate { .. } | DecideError::Immutable(_)
+            DecideError::Conflict(_)
+                | DecideError::ImmutableTags(_)
+                | DecideError::ScanGate { .. }
+                | DecideError::Immutable(_)
         )
     }
 }
@@ -554,22 +562,37 @@ impl RunPlan {
 
 const JOB_TOKEN_CANNOT_TAG: &str = "`git-tags` moves vX and vX.Y through GitLab's Tags API, which the job token (CI_JOB_TOKEN) cannot call: give the `gitlab-token` setting a project or personal access token with the `api` scope (of a member who may push tags)";
 
-/// The push part of the plan: each repository's blobs, manifests and tags.
+/// The push part of the plan: each repository's blobs, manifests and tags, and the warnings
+/// of the tags left where they are (an ECR repository's immutable tags, `on-conflict: skip`).
 pub fn decide_push(
     plan: &Plan,
     source: &SourceFacts,
     repositories: &[RepositoryFacts],
     on_conflict: OnConflict,
-) -> Result<PushStep, Conflict> {
+) -> Result<(PushStep, Vec<String>), DecideError> {
     let mut images = Vec::with_capacity(repositories.len());
+    let mut warnings = Vec::new();
     for (index, repo) in repositories.iter().enumerate() {
-        let tags = publish::tag_actions(
+        let mut tags = publish::tag_actions(
             &plan.tag_names,
             &plan.roles,
             &source.digest,
             &repo.state,
             on_conflict,
         )?;
+        // ECR refuses to move an immutable tag mid-push: decided here, before any write.
+        if let Some(ecr) = &repo.ecr {
+            let (guarded, warned) = super::ecr::guard_immutable_tags(
+                &repo.image,
+                ecr,
+                &plan.roles,
+                tags,
+                &source.digest,
+                on_conflict == OnConflict::Skip,
+            )?;
+            tags = guarded;
+            warnings.extend(warned);
+        }
         let at_home = source
             .home
             .as_ref()
@@ -619,16 +642,19 @@ pub fn decide_push(
             tags,
         });
     }
-    Ok(PushStep {
-        source: source.name.clone(),
-        digest: source.digest.clone(),
-        media_type: source.media_type.clone(),
-        platforms: source.platforms.clone(),
-        attestations: source.attestations.clone(),
-        sizes: source.sizes.clone(),
-        config: source.config.clone(),
-        images,
-    })
+    Ok((
+        PushStep {
+            source: source.name.clone(),
+            digest: source.digest.clone(),
+            media_type: source.media_type.clone(),
+            platforms: source.platforms.clone(),
+            attestations: source.attestations.clone(),
+            sizes: source.sizes.clone(),
+            config: source.config.clone(),
+            images,
+        },
+        warnings,
+    ))
 }
 
 /// Where the blobs of repository `index` may be mounted from: the source's own repository, or an
@@ -1240,12 +1266,10 @@ pub fn decide(
                     warnings.push(format!("{}: {why}", repo.image));
                 }
             }
-            Some(decide_push(
-                plan,
-                source,
-                &observed.repositories,
-                intent.on_conflict,
-            )?)
+            let (push, skipped) =
+                decide_push(plan, source, &observed.repositories, intent.on_conflict)?;
+            warnings.extend(skipped);
+            Some(push)
         }
         None => None,
     };

@@ -210,10 +210,9 @@ pub async fn observe(
     if let Some((policy, _)) = &intent.prune {
         // The prune runs after the push, so it is observed as the push will leave it.
         let push = match &observed.source {
-            Some(source) => Some(
-                run::decide_push(plan, source, &observed.repositories, intent.on_conflict)
-                    .map_err(run::DecideError::from)?,
-            ),
+            Some(source) => {
+                Some(run::decide_push(plan, source, &observed.repositories, intent.on_conflict)?.0)
+            }
             None => None,
         };
         for image in &plan.images {

@@ -101,6 +101,30 @@ pub enum PushError {
         tags.join(", ")
     )]
     Moved { image: String, tags: Vec<String> },
+    /// The registry refused a tag (ECR's immutable tags) after others of the repository were
+    /// written: which were, which were not, and the moved ones put back.
+    #[error(
+        "{image}: tag `{tag}` was refused: {error}. Written before the refusal: {}; not written: {}. {restored}Nothing after the tags was done: no release was made and no git tag moved",
+        list_or_none(written),
+        list_or_none(not_written)
+    )]
+    TagRefused {
+        image: String,
+        tag: String,
+        written: Vec<String>,
+        not_written: Vec<String>,
+        /// What became of the tags that had moved before the refusal.
+        restored: String,
+        error: Box<RegistryError>,
+    },
+}
+
+fn list_or_none(tags: &[String]) -> String {
+    if tags.is_empty() {
+        "none".to_string()
+    } else {
+        tags.join(", ")
+    }
 }
 
 pub(super) enum BlobOutcome {
@@ -537,13 +561,18 @@ async fn write_tags(
     root: &RawManifest,
     tags: &[PlannedTag],
 ) -> Result<(), PushError> {
+    let mut written: Vec<&PlannedTag> = Vec::new();
     for p in tags {
         match &p.action {
             TagAction::Write { replaces } => {
-                target
+                if let Err(e) = target
                     .registry
                     .put_manifest(&target.repository, &p.tag, &root.bytes, &root.media_type)
-                    .await?;
+                    .await
+                {
+                    return Err(tag_refused(target, tags, p, &written, e).await);
+                }
+                written.push(p);
                 match replaces {
                     Some(old) => tracing::info!(
                         "{}:{} moved from {old} to {}",
@@ -573,6 +602,68 @@ async fn write_tags(
         }
     }
     Ok(())
+}
+
+/// A tag the registry refused as immutable (ECR's `TAG_INVALID`) after `written`: the tags that
+/// had moved go back where they were, so the repository is not left half-tagged; the error
+/// says what was written and what was not. Any other error is passed on as it is.
+async fn tag_refused(
+    target: &Target,
+    tags: &[PlannedTag],
+    refused: &PlannedTag,
+    written: &[&PlannedTag],
+    error: RegistryError,
+) -> PushError {
+    if !matches!(error, RegistryError::ImmutableTag { .. }) {
+        return error.into();
+    }
+    let (registry, repository) = (&target.registry, &target.repository);
+    let mut put_back = Vec::new();
+    let mut stuck = Vec::new();
+    for p in written {
+        let TagAction::Write {
+            replaces: Some(old),
+        } = &p.action
+        else {
+            continue;
+        };
+        let restored = match registry.get_manifest(repository, old, true).await {
+            Ok(Some((bytes, media_type))) => registry
+                .put_manifest(repository, &p.tag, &bytes, &media_type)
+                .await
+                .map(|_| ()),
+            Ok(None) => Err(RegistryError::Setup(format!("{old} is gone"))),
+            Err(e) => Err(e),
+        };
+        match restored {
+            Ok(()) => put_back.push(format!("`{}` (to {old})", p.tag)),
+            Err(e) => stuck.push(format!("`{}` stays on the new image ({e})", p.tag)),
+        }
+    }
+    let mut restored = String::new();
+    if !put_back.is_empty() {
+        restored.push_str(&format!(
+            "Put back where they were: {}. ",
+            put_back.join(", ")
+        ));
+    }
+    if !stuck.is_empty() {
+        restored.push_str(&format!("Not put back: {}. ", stuck.join("; ")));
+    }
+    let done: Vec<&str> = written.iter().map(|p| p.tag.as_str()).collect();
+    PushError::TagRefused {
+        image: target.image.clone(),
+        tag: refused.tag.clone(),
+        written: done.iter().map(|t| t.to_string()).collect(),
+        not_written: tags
+            .iter()
+            .filter(|t| matches!(t.action, TagAction::Write { .. }))
+            .filter(|t| !done.contains(&t.tag.as_str()))
+            .map(|t| t.tag.clone())
+            .collect(),
+        restored,
+        error: Box::new(error),
+    }
 }
 
 /// Carries out `step`: `targets` are its images' repositories, in the same order; `root` is the

@@ -730,7 +730,10 @@ impl Registry {
         let authorised_before = self
             .authorised_once
             .load(std::sync::atomic::Ordering::SeqCst);
-        if expired || (self.kind.is_ecr() && status == 401 && authorised_before) {
+        // A `HEAD` carries no message: on ECR a refusal after requests went through is the
+        // token's end (the credentials are the token).
+        let refused_without_words = status == 401 || (status == 403 && message == "no message");
+        if expired || (self.kind.is_ecr() && refused_without_words && authorised_before) {
             let fix = if self.kind.is_ecr() {
                 "An ECR login token lasts 12 hours: run the login step (aws-actions/amazon-ecr-login, or `aws ecr get-login-password | docker login`) right before tagship, or let the `ecr-login` credential helper (`credHelpers` in Docker's config.json) fetch a fresh one"
             } else {

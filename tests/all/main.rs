@@ -14,6 +14,7 @@ mod attach;
 mod check;
 mod cli;
 mod dry_run;
+mod ecr;
 mod events;
 mod fake_github;
 mod faults;

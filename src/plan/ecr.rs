@@ -89,14 +89,23 @@ pub fn wildcard(pattern: &str, text: &str) -> bool {
 }
 
 /// Tags this run would move in an ECR repository that keeps them immutable: ECR would refuse
-/// the first of them with `TAG_INVALID` after the tags before it were written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// the first of them with `TAG_INVALID` after the tags before it were written. A gate of the
+/// plan: the dry run shows it, a run stops on it before writing anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct ImmutableTags {
-    pub image: String,
-    /// The tags that would move, each with the digest it points at now.
-    pub tags: Vec<(String, String)>,
-    message: String,
+    pub mutability: Mutability,
+    /// The tags that would move.
+    pub tags: Vec<ImmutableTag>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ImmutableTag {
+    pub tag: String,
+    /// The digest it points at now, and stays on.
+    pub points_at: String,
 }
 
 /// Checks `planned` (the tags of `image`, in the order of `roles`) against the repository's
@@ -185,8 +194,11 @@ pub fn guard_immutable_tags(
         fixes.join("; ")
     );
     Err(ImmutableTags {
-        image: image.to_string(),
-        tags: blocked.into_iter().map(|(t, o, _)| (t, o)).collect(),
+        mutability: repository.mutability,
+        tags: blocked
+            .into_iter()
+            .map(|(tag, points_at, _)| ImmutableTag { tag, points_at })
+            .collect(),
         message,
     })
 }
@@ -403,13 +415,12 @@ mod tests {
         let repo = repository(Mutability::Immutable, &[]);
         let err =
             guard_immutable_tags("r/app", &repo, &roles, planned, "sha256:new", false).unwrap_err();
-        assert_eq!(
-            err.tags,
-            vec![
-                ("1.2".to_string(), "sha256:old".to_string()),
-                ("latest".to_string(), "sha256:old".to_string())
-            ]
-        );
+        let tags: Vec<(&str, &str)> = err
+            .tags
+            .iter()
+            .map(|t| (t.tag.as_str(), t.points_at.as_str()))
+            .collect();
+        assert_eq!(tags, vec![("1.2", "sha256:old"), ("latest", "sha256:old")]);
         let text = err.to_string();
         assert!(text.contains("IMMUTABLE"), "{text}");
         assert!(

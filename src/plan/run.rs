@@ -314,6 +314,10 @@ pub struct ImageStep {
     /// Manifests to put by digest, an index's children first; empty when it is there already.
     pub manifests: Vec<String>,
     pub tags: Vec<PlannedTag>,
+    /// Amazon ECR: tags this run would move that the repository keeps immutable. A gate: the
+    /// run stops on it before writing anything, the dry run after showing its plan.
+    #[serde(rename = "immutable-tags", skip_serializing_if = "Option::is_none")]
+    pub immutable_tags: Option<super::ecr::ImmutableTags>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -475,7 +479,7 @@ pub enum DecideError {
     Input(#[from] InputError),
     #[error(transparent)]
     Conflict(#[from] Conflict),
-    /// ECR tags this run would move that the repository keeps immutable.
+    /// ECR tags this run would move that the repository keeps immutable (the gate).
     #[error(transparent)]
     ImmutableTags(#[from] super::ecr::ImmutableTags),
     #[error(transparent)]
@@ -550,6 +554,20 @@ impl RunPlan {
         }
     }
 
+    /// Amazon ECR: an error when the push would move a tag its repository keeps immutable. A
+    /// run checks it before writing anything; a dry run after showing its plan.
+    pub fn immutable_tags_gate(&self) -> Result<(), DecideError> {
+        let gate = self
+            .push
+            .iter()
+            .flat_map(|p| &p.images)
+            .find_map(|i| i.immutable_tags.clone());
+        match gate {
+            Some(gate) => Err(gate.into()),
+            None => Ok(()),
+        }
+    }
+
     /// `action-file`: an error when the action file names an image this release does not push.
     /// A run checks it before writing anything; a dry run after showing its plan.
     pub fn action_file_gate(&self) -> Result<(), DecideError> {
@@ -569,7 +587,7 @@ pub fn decide_push(
     source: &SourceFacts,
     repositories: &[RepositoryFacts],
     on_conflict: OnConflict,
-) -> Result<(PushStep, Vec<String>), DecideError> {
+) -> Result<(PushStep, Vec<String>), Conflict> {
     let mut images = Vec::with_capacity(repositories.len());
     let mut warnings = Vec::new();
     for (index, repo) in repositories.iter().enumerate() {
@@ -581,17 +599,22 @@ pub fn decide_push(
             on_conflict,
         )?;
         // ECR refuses to move an immutable tag mid-push: decided here, before any write.
+        let mut immutable_tags = None;
         if let Some(ecr) = &repo.ecr {
-            let (guarded, warned) = super::ecr::guard_immutable_tags(
+            match super::ecr::guard_immutable_tags(
                 &repo.image,
                 ecr,
                 &plan.roles,
-                tags,
+                tags.clone(),
                 &source.digest,
                 on_conflict == OnConflict::Skip,
-            )?;
-            tags = guarded;
-            warnings.extend(warned);
+            ) {
+                Ok((guarded, warned)) => {
+                    tags = guarded;
+                    warnings.extend(warned);
+                }
+                Err(gate) => immutable_tags = Some(gate),
+            }
         }
         let at_home = source
             .home
@@ -640,6 +663,7 @@ pub fn decide_push(
             blobs,
             manifests,
             tags,
+            immutable_tags,
         });
     }
     Ok((

@@ -211,7 +211,10 @@ pub async fn observe(
         // The prune runs after the push, so it is observed as the push will leave it.
         let push = match &observed.source {
             Some(source) => {
-                Some(run::decide_push(plan, source, &observed.repositories, intent.on_conflict)?.0)
+                let (push, _) =
+                    run::decide_push(plan, source, &observed.repositories, intent.on_conflict)
+                        .map_err(run::DecideError::from)?;
+                Some(push)
             }
             None => None,
         };

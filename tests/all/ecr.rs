@@ -103,6 +103,20 @@ fn ecr_immutable_floating_tags_stop_the_release_before_anything_is_written() {
         text.contains("keeps its tags immutable (IMMUTABLE)"),
         "{text}"
     );
+    // The plan is shown first, with the gate on the image.
+    let plan: serde_json::Value = serde_json::from_str(&dry.outputs["run-plan"]).unwrap();
+    let gate = &plan["push"]["images"][0]["immutable-tags"];
+    assert_eq!(gate["mutability"], "IMMUTABLE", "{plan:#}");
+    let refused: Vec<&str> = gate["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["tag"].as_str())
+        .collect();
+    assert_eq!(refused, ["1.0", "1", "latest"]);
+    if std::env::var("TAGSHIP_SHOW_ECR_DRY_RUN").is_ok() {
+        eprintln!("{}\n{}", dry.stdout, dry.stderr);
+    }
 
     let run = tag_push(&fake, "v1.0.1", &second, &image, true).run();
     assert_ne!(run.code, 0, "{}", run.stderr);

@@ -74,14 +74,14 @@ pub enum EcrError {
     NoRegion,
 }
 
-/// `DescribeRepositories` for `repository` of the ECR registry `kind`: its tag mutability.
+/// `DescribeRepositories` for `repository` of the ECR `registry`: its tag mutability.
 pub async fn describe_repository(
-    http: &reqwest::Client,
+    registry: &crate::registry::client::Registry,
     settings: &EcrSettings,
     credentials: &AwsCredentials,
-    kind: &RegistryKind,
     repository: &str,
 ) -> Result<EcrRepository, EcrError> {
+    let (http, kind) = (registry.http(), &registry.kind);
     let region = kind
         .region(settings.region.as_deref())
         .ok_or(EcrError::NoRegion)?

@@ -68,24 +68,27 @@ impl EcrRepository {
     }
 }
 
-/// ECR's `WILDCARD` filter: `*` is any run of characters, everything else itself.
+/// ECR's `WILDCARD` filter: `*` is any run of characters, everything else itself (a filter has
+/// no `?`: ECR allows `[0-9a-zA-Z._*-]` only).
 pub fn wildcard(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if text.len() < first.len() + last.len() || !text.starts_with(first) || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(at) => rest = &rest[at + middle.len()..],
-            None => return false,
-        }
-    }
-    true
+    !pattern.contains('?') && wildmatch::WildMatch::new(pattern).matches(text)
+}
+
+/// The `aws` line that makes `repository` `IMMUTABLE_WITH_EXCLUSION` with these literal filters.
+pub fn exclusion_filters_line(
+    repository: &str,
+    region: Option<&str>,
+    filters: &[String],
+) -> String {
+    format!(
+        "aws ecr put-image-tag-mutability --repository-name {repository} --region {} --image-tag-mutability IMMUTABLE_WITH_EXCLUSION --image-tag-mutability-exclusion-filters {}",
+        region.unwrap_or("REGION"),
+        filters
+            .iter()
+            .map(|f| format!("filterType=WILDCARD,filter={f}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
 }
 
 /// Tags this run would move in an ECR repository that keeps them immutable: ECR would refuse
@@ -233,13 +236,8 @@ fn floating_fix(repository: &EcrRepository, tags: &[&str]) -> String {
                 }
             }
             format!(
-                "let the floating tags move with literal exclusion filters (ECR's filters are literal or `*` wildcards, so a pattern for `1` or `1.2` such as `1*` would free the version tags 1.2.3 too; add the next minor's tag when it comes): aws ecr put-image-tag-mutability --repository-name {} --region {region} --image-tag-mutability IMMUTABLE_WITH_EXCLUSION --image-tag-mutability-exclusion-filters {}",
-                repository.name,
-                filters
-                    .iter()
-                    .map(|f| format!("filterType=WILDCARD,filter={f}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                "let the floating tags move with literal exclusion filters (ECR's filters are literal or `*` wildcards, so a pattern for `1` or `1.2` such as `1*` would free the version tags 1.2.3 too; add the next minor's tag when it comes): {}",
+                exclusion_filters_line(&repository.name, repository.region.as_deref(), &filters)
             )
         }
     }

@@ -305,15 +305,7 @@ async fn ecr_item(
             ),
         );
     };
-    let facts = match ecr::describe_repository(
-        registry.http(),
-        access,
-        credentials,
-        &registry.kind,
-        repository,
-    )
-    .await
-    {
+    let facts = match ecr::describe_repository(registry, access, credentials, repository).await {
         Ok(facts) => facts,
         Err(e) => {
             return Item::warning(
@@ -352,12 +344,12 @@ async fn ecr_item(
                 facts.mutability.name()
             ),
             format!(
-                "add literal exclusion filters for them (IMMUTABLE_WITH_EXCLUSION; ECR's `*` patterns cannot tell `1` or `1.2` from `1.2.3`): aws ecr put-image-tag-mutability --repository-name {repository} --image-tag-mutability IMMUTABLE_WITH_EXCLUSION --image-tag-mutability-exclusion-filters {}",
-                moving
-                    .iter()
-                    .map(|t| format!("filterType=WILDCARD,filter={t}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                "add literal exclusion filters for them (ECR's `*` patterns cannot tell `1` or `1.2` from `1.2.3`): {}",
+                crate::plan::ecr::exclusion_filters_line(
+                    repository,
+                    registry.kind.region(access.region.as_deref()),
+                    &moving.iter().map(|t| t.to_string()).collect::<Vec<_>>()
+                )
             ),
         )
     }

@@ -394,15 +394,7 @@ async fn observe_ecr(
         );
         return Ok(None);
     };
-    match ecr::describe_repository(
-        registry.http(),
-        access,
-        credentials,
-        &registry.kind,
-        repository,
-    )
-    .await
-    {
+    match ecr::describe_repository(registry, access, credentials, repository).await {
         Ok(facts) => {
             tracing::info!(
                 "{}: ECR keeps its tags {}{}",

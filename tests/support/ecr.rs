@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
 
+use super::fake_http::Server;
+
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "eu-west-1";
 pub const TOKEN: &str = "ecr-login-token";
@@ -46,7 +48,7 @@ pub struct Repository {
 struct State {
     upstream: String,
     /// `127.0.0.1:PORT`, the fake's own address (upload `Location`s point here).
-    me: String,
+    me: std::sync::OnceLock<String>,
     repositories: Mutex<BTreeMap<String, Repository>>,
     /// Registry requests answered before the token expires; `usize::MAX`: never.
     expire_after: AtomicUsize,
@@ -57,68 +59,37 @@ struct State {
     described: Mutex<Vec<(String, bool)>>,
 }
 
+/// The stand-in; dropping it stops it.
 pub struct FakeEcr {
-    addr: String,
+    server: Server,
     state: Arc<State>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeEcr {
     pub fn start(upstream: &str) -> FakeEcr {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
         let state = Arc::new(State {
             upstream: upstream.to_string(),
-            me: addr.clone(),
             expire_after: AtomicUsize::new(usize::MAX),
             ..State::default()
         });
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut stopped => return,
-                        accepted = listener.accept() => if let Ok((stream, _)) = accepted {
-                            let state = shared.clone();
-                            tokio::spawn(async move {
-                                let service = hyper::service::service_fn(move |request| {
-                                    let state = state.clone();
-                                    async move { Ok::<_, std::convert::Infallible>(handle(request, &state).await) }
-                                });
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        },
-                    }
-                }
-            });
+        let server = Server::start("fake-ecr", move |request| {
+            let state = shared.clone();
+            async move { Ok(handle(request, &state).await.map(|body| body.boxed())) }
         });
-        FakeEcr {
-            addr,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        let me = server.url().trim_start_matches("http://").to_string();
+        let _ = state.me.set(me);
+        FakeEcr { server, state }
     }
 
     /// `127.0.0.1:PORT`: the registry host (listed in `TAGSHIP_ECR_REGISTRIES`).
     pub fn addr(&self) -> String {
-        self.addr.clone()
+        self.server.url().trim_start_matches("http://").to_string()
     }
 
     /// The API endpoint (`AWS_ENDPOINT_URL_ECR`).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Creates `repository` with this tag mutability and exclusion filters.
@@ -156,18 +127,15 @@ impl FakeEcr {
     }
 }
 
-impl Drop for FakeEcr {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 type Answer = Response<Full<Bytes>>;
+
+/// A body read whole (the tests' images are small).
+async fn whole<B: hyper::body::Body<Data = Bytes>>(body: B) -> Bytes {
+    body.collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default()
+}
 
 fn answer(status: u16, content_type: &str, body: String) -> Answer {
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -268,11 +236,7 @@ async fn registry(request: Request<Incoming>, state: &State) -> Answer {
         );
     };
     let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
+    let body = whole(body).await;
     let is_manifest = kind == "/manifests/";
     if is_manifest && parts.method == hyper::Method::PUT && !reference.starts_with("sha256:") {
         let pushed = format!("sha256:{}", sha256_hex(&body));
@@ -362,11 +326,7 @@ where
     B::Error: std::fmt::Debug,
 {
     let (mut parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
+    let body = whole(body).await;
     parts
         .headers
         .insert("host", state.upstream.parse().unwrap());
@@ -377,15 +337,12 @@ where
         Err(e) => return registry_error(502, "UNKNOWN", &e),
     };
     let (mut parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
+    let body = whole(body).await;
     for name in ["location", "link"] {
         if let Some(value) = parts.headers.get(name).and_then(|v| v.to_str().ok()) {
+            let me = state.me.get().map(String::as_str).unwrap_or_default();
             if let Some(rewritten) =
-                super::faults::rewrite_upstream_urls(value, &state.upstream, &state.me)
+                super::faults::rewrite_upstream_urls(value, &state.upstream, me)
             {
                 parts.headers.insert(name, rewritten.parse().unwrap());
             }
@@ -484,11 +441,7 @@ fn signature_checks_out(parts: &hyper::http::request::Parts, body: &[u8]) -> boo
 
 async fn api(request: Request<Incoming>, state: &State) -> Answer {
     let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
+    let body = whole(body).await;
     let json = |status: u16, value: serde_json::Value| {
         answer(status, "application/x-amz-json-1.1", value.to_string())
     };

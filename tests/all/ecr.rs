@@ -400,3 +400,26 @@ fn ecr_prune_prints_the_closest_lifecycle_policy() {
         run.stderr
     );
 }
+
+#[test]
+fn ecr_a_tag_refused_after_another_moved_puts_the_moved_one_back() {
+    // `1.0` may move, `1` and `latest` may not: without AWS credentials the plan cannot know.
+    let (fake, repository, image, first) =
+        released("put-back", "IMMUTABLE_WITH_EXCLUSION", &["1.0"]);
+    let second = layout("put-back-second", 81);
+    let run = tag_push(&fake, "v1.0.1", &second, &image, false).run();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let errors = run.error_lines().join("\n");
+    assert!(errors.contains("because the tag is immutable"), "{errors}");
+    assert!(
+        errors.contains("Put back where they were: `1.0`"),
+        "{errors}"
+    );
+    for tag in ["1.0", "1", "latest"] {
+        assert_eq!(
+            digest(&repository, tag).as_deref(),
+            Some(first.as_str()),
+            "{tag}"
+        );
+    }
+}

@@ -236,7 +236,7 @@ fn floating_fix(repository: &EcrRepository, tags: &[&str]) -> String {
                 }
             }
             format!(
-                "let the floating tags move with literal exclusion filters (ECR's filters are literal or `*` wildcards, so a pattern for `1` or `1.2` such as `1*` would free the version tags 1.2.3 too; add the next minor's tag when it comes): {}",
+                "Let the floating tags move with literal exclusion filters (ECR's filters are literal or `*` wildcards, so a pattern for `1` or `1.2` such as `1*` would free the version tags 1.2.3 too; add the next minor's tag when it comes): {}",
                 exclusion_filters_line(&repository.name, repository.region.as_deref(), &filters)
             )
         }

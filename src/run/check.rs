@@ -63,7 +63,7 @@ pub async fn probes(
         }
         for image in &plan.images {
             if settings.registry.client.ecr.kind(image.registry()).is_ecr() {
-                items.push(ecr_item(image, plan, settings, &mut connections).await);
+                items.push(ecr_item(image, plan, settings, scope, &mut connections).await);
             }
         }
     }
@@ -272,9 +272,26 @@ async fn ecr_item(
     image: &ImageName,
     plan: &Plan,
     settings: &Settings,
+    scope: Scope<'_>,
     connections: &mut Connections<'_>,
 ) -> Item {
     use crate::forge::ecr;
+    // The dry run's plan has decided already: its gate blocks the real run.
+    if let Scope::DryRun(run, _) = scope {
+        let gate = run
+            .push
+            .iter()
+            .flat_map(|p| &p.images)
+            .filter(|i| i.image == image.to_string())
+            .find_map(|i| i.immutable_tags.as_ref());
+        if let Some(gate) = gate {
+            return Item::fail(
+                format!("ECR repository {image}"),
+                gate.message.clone(),
+                "see the message: exclusion filters for the tags that move, or `on-conflict: skip`",
+            );
+        }
+    }
     use crate::plan::TagRole;
     let check = format!("ECR repository {image}");
     let target = match connections.target(image).await {

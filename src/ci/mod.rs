@@ -147,6 +147,48 @@ pub fn github_packages_registries(env: &BTreeMap<String, String>) -> Vec<String>
     registries
 }
 
+/// Amazon ECR as the environment describes it: `TAGSHIP_ECR_REGISTRIES` (stand-ins, `host[:port]`
+/// comma-separated, besides ECR's own host names), the region (`AWS_REGION`, else
+/// `AWS_DEFAULT_REGION`), the API endpoint (`AWS_ENDPOINT_URL_ECR`, else `AWS_ENDPOINT_URL`, else
+/// the region's) and the AWS credentials aws-actions/configure-aws-credentials leaves
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), masked as read.
+pub fn ecr_registries(env: &BTreeMap<String, String>) -> crate::forge::ecr::EcrSettings {
+    use crate::forge::ecr::{AwsCredentials, EcrSettings};
+    use crate::secret::Secret;
+    let set = |name: &str| Some(var(env, name)).filter(|v| !v.is_empty());
+    let credentials = match (set("AWS_ACCESS_KEY_ID"), set("AWS_SECRET_ACCESS_KEY")) {
+        (Some(id), Some(secret)) => {
+            let secret = Secret::new(secret);
+            crate::output::actions::mask(&secret);
+            let session_token = set("AWS_SESSION_TOKEN").map(|t| {
+                let token = Secret::new(t);
+                crate::output::actions::mask(&token);
+                token
+            });
+            Some(AwsCredentials {
+                access_key_id: id.to_string(),
+                secret_access_key: secret,
+                session_token,
+            })
+        }
+        _ => None,
+    };
+    EcrSettings {
+        registries: var(env, "TAGSHIP_ECR_REGISTRIES")
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        region: set("AWS_REGION")
+            .or_else(|| set("AWS_DEFAULT_REGION"))
+            .map(str::to_string),
+        endpoint: set("AWS_ENDPOINT_URL_ECR")
+            .or_else(|| set("AWS_ENDPOINT_URL"))
+            .map(|e| e.trim_end_matches('/').to_string()),
+        credentials,
+    }
+}
+
 /// The GitLab job's own registry, whose versions GitLab's API lists and deletes: `CI_REGISTRY`
 /// (`host[:port]`, as images name it), when GitLab gives one.
 pub fn gitlab_registries(env: &BTreeMap<String, String>) -> Vec<String> {

@@ -410,6 +410,7 @@ impl Settings {
                     insecure_hosts,
                     ca_pem,
                     retry: RetryPolicy::default(),
+                    ecr: super::ecr_registries(vars),
                 },
                 logins: Vec::new(),
                 explicit,

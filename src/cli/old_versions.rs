@@ -47,6 +47,10 @@ pub struct PruneArgs {
     /// Print the plan; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the Amazon ECR lifecycle policy closest to these settings (and, on stderr, what it
+    /// cannot express); contact nothing, delete nothing.
+    #[arg(long)]
+    pub print_ecr_lifecycle_policy: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]
@@ -183,6 +187,19 @@ pub fn prune(args: PruneArgs, env: &Environment) -> Result<(), Error> {
     policy.keep_majors |= args.keep_majors;
     policy.untagged |= args.untagged;
     retention.dry_run |= args.dry_run;
+    if args.print_ecr_lifecycle_policy {
+        let (json, cannot) = crate::plan::ecr::lifecycle_policy(policy);
+        for what in &cannot {
+            tracing::warn!("the lifecycle policy cannot express: {what}");
+        }
+        tracing::info!(
+            "apply it with: aws ecr put-lifecycle-policy --repository-name {} --lifecycle-policy-text file://policy.json",
+            image.repository()
+        );
+        let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        print_json(&(text + "\n"));
+        return Ok(());
+    }
     commands::prune(env, &image, &settings, args.format == Format::Json)
         .map_err(|e| e.named_by(&settings.origins))
 }

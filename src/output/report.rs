@@ -118,6 +118,17 @@ pub fn plan_text(run: &RunPlan) -> String {
             for t in &image.tags {
                 out.push_str(&format!("    {:<24} {}\n", t.tag, would(&t.action)));
             }
+            if let Some(gate) = &image.immutable_tags {
+                out.push_str(&format!(
+                    "    refused: ECR keeps {} immutable ({}): nothing is written\n",
+                    gate.tags
+                        .iter()
+                        .map(|t| format!("`{}`", t.tag))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    gate.mutability.name()
+                ));
+            }
         }
     }
     for step in &run.rollback {

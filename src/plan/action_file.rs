@@ -357,6 +357,7 @@ mod tests {
                 blobs: BlobSteps::default(),
                 manifests: Vec::new(),
                 tags: vec![written("1.2.3"), written("1.2"), written("latest")],
+                immutable_tags: None,
             }],
         }
     }

@@ -168,6 +168,8 @@ pub struct RepositoryFacts {
     pub blobs_present: BTreeSet<String>,
     /// Why this repository could not be read (a dry run whose credentials were refused).
     pub unreadable: Option<String>,
+    /// Amazon ECR: the repository's tag mutability, as its API gave it (with AWS credentials).
+    pub ecr: Option<super::ecr::EcrRepository>,
 }
 
 /// GitHub's releases now (GitHub's words, plainly).
@@ -351,6 +353,10 @@ pub struct ImageStep {
     /// Manifests to put by digest, an index's children first; empty when it is there already.
     pub manifests: Vec<String>,
     pub tags: Vec<PlannedTag>,
+    /// Amazon ECR: tags this run would move that the repository keeps immutable. A gate: the
+    /// run stops on it before writing anything, the dry run after showing its plan.
+    #[serde(rename = "immutable-tags", skip_serializing_if = "Option::is_none")]
+    pub immutable_tags: Option<super::ecr::ImmutableTags>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -512,6 +518,9 @@ pub enum DecideError {
     Input(#[from] InputError),
     #[error(transparent)]
     Conflict(#[from] Conflict),
+    /// ECR tags this run would move that the repository keeps immutable (the gate).
+    #[error(transparent)]
+    ImmutableTags(#[from] super::ecr::ImmutableTags),
     #[error(transparent)]
     NoTag(#[from] NoTagToRelease),
     #[error(transparent)]
@@ -556,7 +565,10 @@ impl DecideError {
     pub fn is_input(&self) -> bool {
         !matches!(
             self,
-            DecideError::Conflict(_) | DecideError::ScanGate { .. } | DecideError::Immutable(_)
+            DecideError::Conflict(_)
+                | DecideError::ImmutableTags(_)
+                | DecideError::ScanGate { .. }
+                | DecideError::Immutable(_)
         )
     }
 }
@@ -581,6 +593,20 @@ impl RunPlan {
         }
     }
 
+    /// Amazon ECR: an error when the push would move a tag its repository keeps immutable. A
+    /// run checks it before writing anything; a dry run after showing its plan.
+    pub fn immutable_tags_gate(&self) -> Result<(), DecideError> {
+        let gate = self
+            .push
+            .iter()
+            .flat_map(|p| &p.images)
+            .find_map(|i| i.immutable_tags.clone());
+        match gate {
+            Some(gate) => Err(gate.into()),
+            None => Ok(()),
+        }
+    }
+
     /// `action-file`: an error when the action file names an image this release does not push.
     /// A run checks it before writing anything; a dry run after showing its plan.
     pub fn action_file_gate(&self) -> Result<(), DecideError> {
@@ -593,22 +619,42 @@ impl RunPlan {
 
 const JOB_TOKEN_CANNOT_TAG: &str = "`git-tags` moves vX and vX.Y through GitLab's Tags API, which the job token (CI_JOB_TOKEN) cannot call: give the `gitlab-token` setting a project or personal access token with the `api` scope (of a member who may push tags)";
 
-/// The push part of the plan: each repository's blobs, manifests and tags.
+/// The push part of the plan: each repository's blobs, manifests and tags, and the warnings
+/// of the tags left where they are (an ECR repository's immutable tags, `on-conflict: skip`).
 pub fn decide_push(
     plan: &Plan,
     source: &SourceFacts,
     repositories: &[RepositoryFacts],
     on_conflict: OnConflict,
-) -> Result<PushStep, Conflict> {
+) -> Result<(PushStep, Vec<String>), Conflict> {
     let mut images = Vec::with_capacity(repositories.len());
+    let mut warnings = Vec::new();
     for (index, repo) in repositories.iter().enumerate() {
-        let tags = publish::tag_actions(
+        let mut tags = publish::tag_actions(
             &plan.tag_names,
             &plan.roles,
             &source.digest,
             &repo.state,
             on_conflict,
         )?;
+        // ECR refuses to move an immutable tag mid-push: decided here, before any write.
+        let mut immutable_tags = None;
+        if let Some(ecr) = &repo.ecr {
+            match super::ecr::guard_immutable_tags(
+                &repo.image,
+                ecr,
+                &plan.roles,
+                tags.clone(),
+                &source.digest,
+                on_conflict == OnConflict::Skip,
+            ) {
+                Ok((guarded, warned)) => {
+                    tags = guarded;
+                    warnings.extend(warned);
+                }
+                Err(gate) => immutable_tags = Some(gate),
+            }
+        }
         let at_home = source
             .home
             .as_ref()
@@ -656,19 +702,23 @@ pub fn decide_push(
             blobs,
             manifests,
             tags,
+            immutable_tags,
         });
     }
-    Ok(PushStep {
-        source: source.name.clone(),
-        digest: source.digest.clone(),
-        media_type: source.media_type.clone(),
-        platforms: source.platforms.clone(),
-        attestations: source.attestations.clone(),
-        sizes: source.sizes.clone(),
-        config: source.config.clone(),
-        daemon: source.daemon.clone(),
-        images,
-    })
+    Ok((
+        PushStep {
+            source: source.name.clone(),
+            digest: source.digest.clone(),
+            media_type: source.media_type.clone(),
+            platforms: source.platforms.clone(),
+            attestations: source.attestations.clone(),
+            sizes: source.sizes.clone(),
+            config: source.config.clone(),
+            daemon: source.daemon.clone(),
+            images,
+        },
+        warnings,
+    ))
 }
 
 /// Where the blobs of repository `index` may be mounted from: the source's own repository, or an
@@ -1280,12 +1330,10 @@ pub fn decide(
                     warnings.push(format!("{}: {why}", repo.image));
                 }
             }
-            Some(decide_push(
-                plan,
-                source,
-                &observed.repositories,
-                intent.on_conflict,
-            )?)
+            let (push, skipped) =
+                decide_push(plan, source, &observed.repositories, intent.on_conflict)?;
+            warnings.extend(skipped);
+            Some(push)
         }
         None => None,
     };

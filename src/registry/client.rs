@@ -44,6 +44,7 @@ use super::media::ACCEPT_MANIFESTS;
 use crate::http::retry::{Attempts, RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::http::{BodyError, same_origin};
 use crate::output::actions::mask;
+use crate::plan::registry_kind::RegistryKind;
 use crate::secret::Secret;
 
 /// How to reach registries: which hosts may use plain HTTP, which CA to trust, how to retry.
@@ -54,6 +55,8 @@ pub struct ClientSettings {
     /// A PEM CA bundle to trust besides the system's.
     pub ca_pem: Option<Vec<u8>>,
     pub retry: RetryPolicy,
+    /// Amazon ECR: its stand-in hosts, the region and the API's access.
+    pub ecr: crate::forge::ecr::EcrSettings,
 }
 
 struct Token {
@@ -78,6 +81,12 @@ pub struct Registry {
     /// Every secret value sent or received (password, Basic value, tokens): scrubbed from the
     /// registry's messages.
     secrets: std::sync::Mutex<Vec<Secret>>,
+    /// Amazon ECR or another registry: what its errors mean and how to fix them differ.
+    pub kind: RegistryKind,
+    /// The region of the environment (`AWS_REGION`), for a stand-in's messages.
+    default_region: Option<String>,
+    /// At least one request was authorised: a `401` after that is an expired token.
+    authorised_once: std::sync::atomic::AtomicBool,
 }
 
 /// A repository's pull or push scope, in the token service's words.
@@ -211,6 +220,9 @@ impl Registry {
             retry: settings.retry,
             insecure_hosts: settings.insecure_hosts.clone(),
             secrets: std::sync::Mutex::new(secrets),
+            kind: settings.ecr.kind(name),
+            default_region: settings.ecr.region.clone(),
+            authorised_once: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -607,6 +619,10 @@ impl Registry {
             match self.http.execute(request).await {
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    if status < 400 {
+                        self.authorised_once
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
                     // Only the registry itself may change how it is authenticated: another
                     // host's challenge must not send credentials to a realm of its choosing.
                     if status == 401 && !reauthenticated && own {
@@ -676,6 +692,9 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let message = self.error_message(response).await;
+        if let Some(error) = self.ecr_error(op, status, &message) {
+            return error;
+        }
         match status {
             401 => self.unauthorized(op, status, message),
             403 => RegistryError::Denied {
@@ -699,6 +718,56 @@ impl Registry {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// What an answer means on Amazon ECR, where it differs: a repository it did not create
+    /// (`NAME_UNKNOWN`), a tag it keeps immutable (`TAG_INVALID`), the login token that expired
+    /// (ECR's own words on a `403`, or a `401` after requests went through).
+    fn ecr_error(&self, op: &Op<'_>, status: u16, message: &str) -> Option<RegistryError> {
+        let expired = message
+            .to_ascii_lowercase()
+            .contains("authorization token has expired");
+        let authorised_before = self
+            .authorised_once
+            .load(std::sync::atomic::Ordering::SeqCst);
+        // A `HEAD` carries no message: on ECR a refusal after requests went through is the
+        // token's end (the credentials are the token).
+        let refused_without_words = status == 401 || (status == 403 && message == "no message");
+        if expired || (self.kind.is_ecr() && refused_without_words && authorised_before) {
+            let fix = if self.kind.is_ecr() {
+                "An ECR login token lasts 12 hours: run the login step (aws-actions/amazon-ecr-login, or `aws ecr get-login-password | docker login`) right before tagship, or let the `ecr-login` credential helper (`credHelpers` in Docker's config.json) fetch a fresh one"
+            } else {
+                "Log in again right before tagship, with a token that outlasts the run"
+            };
+            return Some(RegistryError::TokenExpired {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                status,
+                message: message.to_string(),
+                fix: fix.to_string(),
+            });
+        }
+        if !self.kind.is_ecr() {
+            return None;
+        }
+        if message.contains("NAME_UNKNOWN") && op.push {
+            let region = self.kind.region(self.default_region.as_deref());
+            return Some(RegistryError::NoEcrRepository {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                message: message.to_string(),
+                fix: crate::plan::ecr::missing_repository_fix(op.repository, region),
+            });
+        }
+        if message.contains("TAG_INVALID") && message.contains("immutable") {
+            return Some(RegistryError::ImmutableTag {
+                registry: self.name.clone(),
+                repository: op.repository.to_string(),
+                message: message.to_string(),
+                fix: "Let the floating tags move with literal exclusion filters (IMMUTABLE_WITH_EXCLUSION), or set `on-conflict: skip`; with AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) tagship reads the repository's mutability and says so before writing anything".to_string(),
+            });
+        }
+        None
     }
 
     // ---- the calls -------------------------------------------------------------------------
@@ -1149,6 +1218,28 @@ impl Registry {
             })),
             412 if precondition != Precondition::None => Ok(None),
             _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// Amazon ECR, which makes no repository on push: `Err(NoEcrRepository)` when `repository`
+    /// is not there (`NAME_UNKNOWN` on its tag list), with the line that creates it.
+    pub async fn ecr_repository_exists(&self, repository: &str) -> Result<(), RegistryError> {
+        let op = Op {
+            what: "list tags",
+            repository,
+            push: true,
+        };
+        let url = self.url(&format!("/v2/{repository}/tags/list?n=1"));
+        let response = self
+            .send(&op, &[scope(repository, true)], &|| Ok(self.http.get(&url)))
+            .await?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            _ => match self.fail(&op, response).await {
+                // Another registry's 404 for a new repository is no error: it makes one on push.
+                RegistryError::Status { status: 404, .. } => Ok(()),
+                e => Err(e),
+            },
         }
     }
 

@@ -126,6 +126,22 @@ pub enum PushError {
     /// outcome says where each stands.
     #[error("{}", incomplete_message(.0))]
     Incomplete(Box<PushOutcome>),
+    /// The registry refused a tag (ECR's immutable tags) after others of the repository were
+    /// written: which were, which were not, and the moved ones put back.
+    #[error(
+        "{image}: tag `{tag}` was refused: {error}. Written before the refusal: {}; not written: {}. {restored}Nothing after the tags was done: no release was made and no git tag moved",
+        list_or_none(written),
+        list_or_none(not_written)
+    )]
+    TagRefused {
+        image: String,
+        tag: String,
+        written: Vec<String>,
+        not_written: Vec<String>,
+        /// What became of the tags that had moved before the refusal.
+        restored: String,
+        error: Box<RegistryError>,
+    },
 }
 
 /// The error of an incomplete push: each repository that failed with its error and what stands,
@@ -179,6 +195,14 @@ fn incomplete_message(outcome: &PushOutcome) -> String {
         ". Nothing after the push (release, prune) was done; a re-run finds what is in place and writes only the rest",
     );
     message
+}
+
+fn list_or_none(tags: &[String]) -> String {
+    if tags.is_empty() {
+        "none".to_string()
+    } else {
+        tags.join(", ")
+    }
 }
 
 pub(super) enum BlobOutcome {
@@ -638,13 +662,22 @@ pub fn platform_names(platforms: &[super::media::Platform]) -> Vec<String> {
         .collect()
 }
 
-/// Writes the tags of one repository as planned. On a failure, the tags that stand (written or
-/// found in place) come with the error.
+/// Where a repository's tags stand after one failed to be written.
+struct TagsFailed {
+    /// The tags in place: written, or found there already (and not put back).
+    standing: Vec<PlannedTag>,
+    /// The tags the plan writes that do not point at the image.
+    not_written: Vec<String>,
+    error: PushError,
+}
+
+/// Writes the tags of one repository as planned. On a failure, what stands comes with the error.
 async fn write_tags(
     target: &Target,
     root: &RawManifest,
     tags: &[PlannedTag],
-) -> Result<(), (Vec<PlannedTag>, PushError)> {
+) -> Result<(), TagsFailed> {
+    let mut written: Vec<&PlannedTag> = Vec::new();
     for (done, p) in tags.iter().enumerate() {
         match &p.action {
             TagAction::Write { replaces } => {
@@ -653,8 +686,27 @@ async fn write_tags(
                     .put_manifest(&target.repository, &p.tag, &root.bytes, &root.media_type)
                     .await
                 {
-                    return Err((tags[..done].to_vec(), e.into()));
+                    let (error, put_back) = tag_refused(target, tags, p, &written, e).await;
+                    let not_standing = |t: &PlannedTag| {
+                        put_back.contains(&t.tag)
+                            || (tags[done..].contains(t)
+                                && matches!(t.action, TagAction::Write { .. }))
+                    };
+                    return Err(TagsFailed {
+                        standing: tags[..done]
+                            .iter()
+                            .filter(|t| !put_back.contains(&t.tag))
+                            .cloned()
+                            .collect(),
+                        not_written: tags
+                            .iter()
+                            .filter(|t| not_standing(t))
+                            .map(|t| t.tag.clone())
+                            .collect(),
+                        error,
+                    });
                 }
+                written.push(p);
                 match replaces {
                     Some(old) => tracing::info!(
                         "{}:{} moved from {old} to {}",
@@ -684,6 +736,73 @@ async fn write_tags(
         }
     }
     Ok(())
+}
+
+/// A tag the registry refused as immutable (ECR's `TAG_INVALID`) after `written`: the tags that
+/// had moved go back where they were, so the repository is not left half-tagged; the error
+/// says what was written and what was not. Any other error is passed on as it is.
+async fn tag_refused(
+    target: &Target,
+    tags: &[PlannedTag],
+    refused: &PlannedTag,
+    written: &[&PlannedTag],
+    error: RegistryError,
+) -> (PushError, Vec<String>) {
+    if !matches!(error, RegistryError::ImmutableTag { .. }) {
+        return (error.into(), Vec::new());
+    }
+    let (registry, repository) = (&target.registry, &target.repository);
+    let mut put_back = Vec::new();
+    let mut put_back_tags = Vec::new();
+    let mut stuck = Vec::new();
+    for p in written {
+        let TagAction::Write {
+            replaces: Some(old),
+        } = &p.action
+        else {
+            continue;
+        };
+        let restored = match registry.get_manifest(repository, old, true).await {
+            Ok(Some((bytes, media_type))) => registry
+                .put_manifest(repository, &p.tag, &bytes, &media_type)
+                .await
+                .map(|_| ()),
+            Ok(None) => Err(RegistryError::Setup(format!("{old} is gone"))),
+            Err(e) => Err(e),
+        };
+        match restored {
+            Ok(()) => {
+                put_back.push(format!("`{}` (to {old})", p.tag));
+                put_back_tags.push(p.tag.clone());
+            }
+            Err(e) => stuck.push(format!("`{}` stays on the new image ({e})", p.tag)),
+        }
+    }
+    let mut restored = String::new();
+    if !put_back.is_empty() {
+        restored.push_str(&format!(
+            "Put back where they were: {}. ",
+            put_back.join(", ")
+        ));
+    }
+    if !stuck.is_empty() {
+        restored.push_str(&format!("Not put back: {}. ", stuck.join("; ")));
+    }
+    let done: Vec<&str> = written.iter().map(|p| p.tag.as_str()).collect();
+    let error = PushError::TagRefused {
+        image: target.image.clone(),
+        tag: refused.tag.clone(),
+        written: done.iter().map(|t| t.to_string()).collect(),
+        not_written: tags
+            .iter()
+            .filter(|t| matches!(t.action, TagAction::Write { .. }))
+            .filter(|t| !done.contains(&t.tag.as_str()))
+            .map(|t| t.tag.clone())
+            .collect(),
+        restored,
+        error: Box::new(error),
+    };
+    (error, put_back_tags)
 }
 
 /// Carries out `step`: `targets` are its images' repositories, in the same order; `root` is the
@@ -765,18 +884,28 @@ pub async fn push(
     for ((target, tags), blobs) in targets.iter().zip(tags).zip(counts) {
         let (tags, state) = match write_tags(target, root, &tags).await {
             Ok(()) => (tags, RepoState::Complete),
-            Err((written, e)) => {
-                let not_written = tags[written.len()..]
-                    .iter()
-                    .filter(|t| matches!(t.action, TagAction::Write { .. }))
-                    .map(|t| t.tag.clone())
-                    .collect();
+            Err(TagsFailed {
+                standing,
+                not_written,
+                error,
+            }) => {
                 let state = RepoState::PartlyTagged {
                     not_written,
-                    error: e.to_string(),
+                    error: match &error {
+                        // Its own message lists the tags; the summary's does that.
+                        PushError::TagRefused {
+                            tag,
+                            error,
+                            restored,
+                            ..
+                        } => format!("tag `{tag}` was refused: {error}. {restored}")
+                            .trim_end()
+                            .to_string(),
+                        other => other.to_string(),
+                    },
                 };
-                first_error.get_or_insert(e);
-                (written, state)
+                first_error.get_or_insert(error);
+                (standing, state)
             }
         };
         tracing::info!(
@@ -795,7 +924,11 @@ pub async fn push(
         });
     }
     if let Some(e) = first_error {
-        if targets.len() == 1 && repositories.iter().all(|r| r.tags.is_empty()) {
+        // One repository: its error says what stands when it had written none, or when it is a
+        // refused tag (which lists them).
+        let said = repositories.iter().all(|r| r.tags.is_empty())
+            || matches!(e, PushError::TagRefused { .. });
+        if targets.len() == 1 && said {
             return Err(e);
         }
         return Err(incomplete(root, step, repositories));

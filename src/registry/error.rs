@@ -94,6 +94,35 @@ pub enum RegistryError {
     },
     #[error("credentials for {registry}: {message}")]
     Credentials { registry: String, message: String },
+    /// Amazon ECR's `NAME_UNKNOWN`: ECR makes no repository on push.
+    #[error("registry {registry} has no repository {repository} ({message}). {fix}")]
+    NoEcrRepository {
+        registry: String,
+        repository: String,
+        message: String,
+        fix: String,
+    },
+    /// Amazon ECR's `TAG_INVALID`: the repository keeps this tag immutable.
+    #[error(
+        "registry {registry} refused to move a tag of {repository}: its tags are immutable ({message}). {fix}"
+    )]
+    ImmutableTag {
+        registry: String,
+        repository: String,
+        message: String,
+        fix: String,
+    },
+    /// The login token stopped working in the middle of the run (ECR's last 12 hours).
+    #[error(
+        "registry {registry}: the login token for {repository} expired during the run ({status}: {message}). {fix}"
+    )]
+    TokenExpired {
+        registry: String,
+        repository: String,
+        status: u16,
+        message: String,
+        fix: String,
+    },
     #[error("{0}")]
     Setup(String),
 }

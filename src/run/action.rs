@@ -140,6 +140,7 @@ pub fn action(
     // plan, outputs and summary.
     run.scan_gate()?;
     run.action_file_gate()?;
+    run.immutable_tags_gate()?;
     match &preflight {
         Some(list) => Ok(list.gate()?),
         None => Ok(()),

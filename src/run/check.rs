@@ -61,6 +61,11 @@ pub async fn probes(
                 items.push(package_link_item(ctx, image, settings, granted).await);
             }
         }
+        for image in &plan.images {
+            if settings.registry.client.ecr.kind(image.registry()).is_ecr() {
+                items.push(ecr_item(image, plan, settings, scope, &mut connections).await);
+            }
+        }
     }
     items.extend(forge_items(ctx, settings, scope).await);
     items.push(release_assets_item(settings, scope));
@@ -258,6 +263,113 @@ async fn registry_item(
         ),
     };
     (item, Some(access))
+}
+
+/// Amazon ECR: that the repository exists (ECR makes none on push; the fix is the `aws ecr
+/// create-repository` line), and with AWS credentials whether it keeps the tags that move
+/// immutable (the plan would stop on them).
+async fn ecr_item(
+    image: &ImageName,
+    plan: &Plan,
+    settings: &Settings,
+    scope: Scope<'_>,
+    connections: &mut Connections<'_>,
+) -> Item {
+    use crate::forge::ecr;
+    // The dry run's plan has decided already: its gate blocks the real run.
+    if let Scope::DryRun(run, _) = scope {
+        let gate = run
+            .push
+            .iter()
+            .flat_map(|p| &p.images)
+            .filter(|i| i.image == image.to_string())
+            .find_map(|i| i.immutable_tags.as_ref());
+        if let Some(gate) = gate {
+            return Item::fail(
+                format!("ECR repository {image}"),
+                gate.message.clone(),
+                "see the message: exclusion filters for the tags that move, or `on-conflict: skip`",
+            );
+        }
+    }
+    use crate::plan::TagRole;
+    let check = format!("ECR repository {image}");
+    let target = match connections.target(image).await {
+        Ok(target) => target,
+        Err(e) => return registry_failure(check, e),
+    };
+    let (registry, repository) = (&target.registry, &target.repository);
+    match registry.ecr_repository_exists(repository).await {
+        Ok(()) => {}
+        Err(e @ RegistryError::NoEcrRepository { .. }) => {
+            let region = registry
+                .kind
+                .region(settings.registry.client.ecr.region.as_deref());
+            return Item::fail(
+                check,
+                e.to_string(),
+                crate::plan::registry_kind::create_repository_line(repository, region),
+            );
+        }
+        Err(e) => return registry_failure(check, e),
+    }
+    let access = &settings.registry.client.ecr;
+    let Some(credentials) = &access.credentials else {
+        return Item::pass(
+            check,
+            format!(
+                "{repository} exists; its tag mutability is not read without AWS credentials (the tags that move are written first)"
+            ),
+        );
+    };
+    let facts = match ecr::describe_repository(registry, access, credentials, repository).await {
+        Ok(facts) => facts,
+        Err(e) => {
+            return Item::warning(
+                check,
+                format!("{repository} exists; its tag mutability could not be read ({e})"),
+                "give the AWS credentials `ecr:DescribeRepositories` on the repository",
+            );
+        }
+    };
+    let moving: Vec<&str> = plan
+        .tag_names
+        .iter()
+        .zip(&plan.roles)
+        .filter(|(_, role)| !matches!(role, TagRole::Fixed))
+        .map(|(tag, _)| tag.as_str())
+        .filter(|tag| facts.is_immutable(tag))
+        .collect();
+    if moving.is_empty() {
+        Item::pass(
+            check,
+            format!(
+                "{repository} exists; its tags are {}, and the tags that move stay mutable",
+                facts.mutability.name()
+            ),
+        )
+    } else {
+        Item::warning(
+            check,
+            format!(
+                "{repository} keeps {} immutable ({}): once they exist, a release cannot move them",
+                moving
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                facts.mutability.name()
+            ),
+            format!(
+                "add literal exclusion filters for them (ECR's `*` patterns cannot tell `1` or `1.2` from `1.2.3`): {}",
+                crate::plan::ecr::exclusion_filters_line(
+                    repository,
+                    registry.kind.region(access.region.as_deref()),
+                    &moving.iter().map(|t| t.to_string()).collect::<Vec<_>>()
+                )
+            ),
+        )
+    }
 }
 
 /// On GitHub Packages, which repository the package is linked to: a workflow's token may push

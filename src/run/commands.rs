@@ -70,6 +70,7 @@ pub fn push(
         report::print_plan(&run, json);
         run.scan_gate()?;
         run.action_file_gate()?;
+        run.immutable_tags_gate()?;
     } else {
         runtime.block_on(execute(&run, &handles, &settings, env.style(), &mut done))?;
         if let Some(pushed) = &done.push {

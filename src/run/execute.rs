@@ -54,6 +54,8 @@ pub async fn execute(
     }
     // Before anything is written: findings that meet `fail-on-severity` stop the run here.
     plan.scan_gate()?;
+    // And tags an ECR repository keeps immutable (it would refuse them mid-push).
+    plan.immutable_tags_gate()?;
     // And a release whose action.yml names another image than the one it pushes (`action-file`).
     plan.action_file_gate()?;
     if !plan.rollback.is_empty() {

@@ -211,10 +211,12 @@ pub async fn observe(
     if let Some((policy, _)) = &intent.prune {
         // The prune runs after the push, so it is observed as the push will leave it.
         let push = match &observed.source {
-            Some(source) => Some(
-                run::decide_push(plan, source, &observed.repositories, intent.on_conflict)
-                    .map_err(run::DecideError::from)?,
-            ),
+            Some(source) => {
+                let (push, _) =
+                    run::decide_push(plan, source, &observed.repositories, intent.on_conflict)
+                        .map_err(run::DecideError::from)?;
+                Some(push)
+            }
             None => None,
         };
         for image in &plan.images {
@@ -332,6 +334,17 @@ async fn observe_repository(
             }
         }
     }
+    if registry.kind.is_ecr() {
+        match observe_ecr(target, settings).await {
+            Ok(ecr) => facts.ecr = ecr,
+            // The dry run shows its plan, and what the real run would meet.
+            Err(e) if !writes => {
+                facts.unreadable = Some(e.to_string());
+                return Ok(facts);
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let concurrency = settings.registry.concurrency.max(1) * 2;
     let (state, root_present) = read_tags(
         target,
@@ -361,6 +374,58 @@ async fn observe_repository(
         facts.blobs_present = present.into_iter().flatten().collect::<BTreeSet<_>>();
     }
     Ok(facts)
+}
+
+/// Amazon ECR: that the repository exists (ECR makes none on push), and with AWS credentials
+/// its tag mutability (`DescribeRepositories`), so that an immutable tag this run would move is
+/// found before anything is written. Without credentials, or when the API will not say, the
+/// tags that move are written first and a refusal is reported with what was written.
+async fn observe_ecr(
+    target: &Target,
+    settings: &Settings,
+) -> Result<Option<crate::plan::ecr::EcrRepository>, RegistryError> {
+    use crate::forge::ecr::{self, EcrError};
+    let (registry, repository) = (&target.registry, &target.repository);
+    registry.ecr_repository_exists(repository).await?;
+    let access = &settings.registry.client.ecr;
+    let Some(credentials) = &access.credentials else {
+        tracing::info!(
+            "{}: no AWS credentials in the environment, so the repository's tag mutability is not read; the tags that move are written before the new ones",
+            target.image
+        );
+        return Ok(None);
+    };
+    match ecr::describe_repository(registry, access, credentials, repository).await {
+        Ok(facts) => {
+            tracing::info!(
+                "{}: ECR keeps its tags {}{}",
+                target.image,
+                facts.mutability.name(),
+                if facts.exclusion_filters.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (exclusion filters: {})",
+                        facts.exclusion_filters.join(", ")
+                    )
+                }
+            );
+            Ok(Some(facts))
+        }
+        Err(e @ EcrError::NoRepository { .. }) => Err(RegistryError::NoEcrRepository {
+            registry: registry.name.clone(),
+            repository: repository.clone(),
+            message: "DescribeRepositories: RepositoryNotFoundException".into(),
+            fix: e.to_string(),
+        }),
+        Err(e) => {
+            tracing::warn!(
+                "{}: the repository's tag mutability could not be read ({e}); the tags that move are written before the new ones",
+                target.image
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// Whether a floating tag is among `roles`: its action is decided by every version the

@@ -16,6 +16,7 @@ mod cli;
 mod docker_daemon;
 mod docker_export;
 mod dry_run;
+mod ecr;
 mod events;
 mod fake_github;
 mod faults;

@@ -2,7 +2,9 @@
 //! exchange (several scopes at once, so a cross-repository mount is authorised; each token kept
 //! for a little less than the lifetime it states, in `expires_in` or else in its JWT's `exp` and
 //! `iat`, as GitLab's do), retries with backoff that honour `Retry-After`, and the calls the push
-//! engine needs. Every body read into memory has a bound ([`super::body`]).
+//! engine needs: a blob goes up in the `POST` that starts its upload where the registry completes
+//! it there (found out once per registry and run), else in one `PUT` after it. Every body read
+//! into memory has a bound ([`super::body`]).
 //!
 //! Written here rather than on oci-client (the successor of oci-distribution), as of its 0.18.0:
 //! - its errors lose what a retry or a message needs: a 4xx with an OCI error body, a 401 and a
@@ -32,6 +34,7 @@ use futures_util::Stream;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -78,6 +81,28 @@ pub struct Registry {
     /// Every secret value sent or received (password, Basic value, tokens): scrubbed from the
     /// registry's messages.
     secrets: std::sync::Mutex<Vec<Secret>>,
+    /// Whether a `POST …/blobs/uploads/?digest=` carrying the blob completes the upload here:
+    /// [`POST_UNKNOWN`] until one is answered, then remembered for the run.
+    whole_in_post: AtomicU8,
+}
+
+/// Not yet known whether a `POST` can carry a whole blob.
+const POST_UNKNOWN: u8 = 0;
+/// A `POST` with the blob completes its upload (201).
+const POST_COMPLETES: u8 = 1;
+/// A `POST` only starts an upload (202), whatever it carries: distribution 2.8 keeps none of it.
+const POST_STARTS: u8 = 2;
+
+/// The largest blob sent whole in a `POST` while the registry has not said whether it keeps it:
+/// a body it throws away (and sends again with a `PUT`) costs next to nothing.
+pub const POST_PROBE_MAX: u64 = 64 * 1024;
+
+/// How a `POST` of a whole blob was answered.
+pub enum Posted {
+    /// The blob is in (201).
+    Complete,
+    /// An upload was started, without the body: it goes in a `PUT` to this location (202).
+    Upload(String),
 }
 
 /// A repository's pull or push scope, in the token service's words.
@@ -211,6 +236,7 @@ impl Registry {
             retry: settings.retry,
             insecure_hosts: settings.insecure_hosts.clone(),
             secrets: std::sync::Mutex::new(secrets),
+            whole_in_post: AtomicU8::new(POST_UNKNOWN),
         })
     }
 
@@ -769,6 +795,70 @@ impl Registry {
                     message: "an upload was started without a Location to send it to".into(),
                 }),
             },
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// Whether a blob of `size` bytes goes in the `POST` that starts its upload ([`Self::post_blob`]):
+    /// where the registry completes such a `POST`, and while that is unknown, for a small blob.
+    pub fn takes_blob_in_post(&self, size: u64) -> bool {
+        match self.whole_in_post.load(Ordering::Relaxed) {
+            POST_COMPLETES => true,
+            POST_UNKNOWN => size <= POST_PROBE_MAX,
+            _ => false,
+        }
+    }
+
+    /// Uploads a blob in one request, `POST …/blobs/uploads/?digest=` with the body, as the OCI
+    /// distribution spec allows; the answer (201, or 202 with a location for a `PUT`) is
+    /// remembered for the registry's next blobs.
+    pub async fn post_blob<S>(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        body: S,
+    ) -> Result<Posted, RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let op = Op {
+            what: "POST blob",
+            repository,
+            push: true,
+        };
+        let url = self.with_query(
+            &self.url(&format!("/v2/{repository}/blobs/uploads/")),
+            &[("digest", digest.as_str())],
+        )?;
+        let request = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size.to_string())
+            .body(reqwest::Body::wrap_stream(body));
+        let response = self
+            .send_once(&op, &[scope(repository, true)], request)
+            .await?;
+        match response.status().as_u16() {
+            201 => {
+                self.whole_in_post.store(POST_COMPLETES, Ordering::Relaxed);
+                Ok(Posted::Complete)
+            }
+            202 => {
+                self.whole_in_post.store(POST_STARTS, Ordering::Relaxed);
+                match response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                {
+                    Some(location) => Ok(Posted::Upload(self.resolve(location)?)),
+                    None => Err(RegistryError::Protocol {
+                        registry: self.name.clone(),
+                        message: "an upload was started without a Location to send it to".into(),
+                    }),
+                }
+            }
             _ => Err(self.fail(&op, response).await),
         }
     }

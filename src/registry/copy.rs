@@ -8,8 +8,9 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::client::Registry;
+use super::client::{Posted, Registry};
 use super::digest::Digest;
 use super::error::RegistryError;
 use super::media::DOCKER_MANIFEST;
@@ -211,50 +212,141 @@ async fn wait_to_retry_upload(
     Ok(())
 }
 
-/// Uploads one blob the repository lacks (mounted from `mount_from` when that repository has it),
-/// retrying the whole upload on transient errors.
-pub(super) async fn push_blob(
-    registry: &Registry,
-    repository: &str,
-    blob: &BlobInfo,
-    origin: &BlobOrigin,
-    mount_from: Option<&str>,
-    progress: &Progress,
-    retry: &RetryPolicy,
-) -> Result<BlobOutcome, PushError> {
-    let mut attempts = Attempts::new(*retry);
-    loop {
-        let Some(location) = registry
-            .start_upload(repository, mount_from.map(|from| (&blob.digest, from)))
-            .await?
-        else {
-            return Ok(BlobOutcome::Mounted);
-        };
+/// What the uploads of one push share: the progress shown, the retry policy, and the places for
+/// blob bodies on the wire.
+pub(super) struct Uploads<'a> {
+    pub progress: &'a Progress,
+    pub retry: &'a RetryPolicy,
+    /// How many blob bodies are sent at once (`concurrency`). An upload takes a place only once
+    /// it knows where its body goes, and gives it back with the body's last byte, so the next
+    /// body starts while the registry is still answering the last one: on a far network each
+    /// request's round trip is then spent sending another body.
+    pub bodies: Arc<Semaphore>,
+}
+
+impl<'a> Uploads<'a> {
+    pub fn new(progress: &'a Progress, retry: &'a RetryPolicy, bodies: usize) -> Uploads<'a> {
+        Uploads {
+            progress,
+            retry,
+            bodies: Arc::new(Semaphore::new(bodies.max(1))),
+        }
+    }
+
+    /// `blob`'s body from `origin`, verified as it streams, once a place is free.
+    async fn body(
+        &self,
+        origin: &BlobOrigin,
+        blob: &BlobInfo,
+    ) -> Result<(ByteStream, MismatchFlag), PushError> {
+        let place = self.bodies.clone().acquire_owned().await.map_err(|_| {
+            RegistryError::Setup("the uploads were stopped while a blob waited to be sent".into())
+        })?;
         let flag = MismatchFlag::default();
-        let counter = progress.start(&blob.digest, blob.size);
+        let counter = self.progress.start(&blob.digest, blob.size);
         let stream = body::verified(
             open(origin, blob).await?,
             blob.digest.clone(),
             counter,
             flag.clone(),
         );
+        Ok((free_after_last_byte(stream, blob.size, place), flag))
+    }
+}
+
+/// `stream`, giving `place` back once its `size` bytes are handed over (or it fails): what is
+/// left of the request, the registry's answer, needs no place.
+fn free_after_last_byte(stream: ByteStream, size: u64, place: OwnedSemaphorePermit) -> ByteStream {
+    let mut place = Some(place);
+    let mut sent = 0u64;
+    stream
+        .map(move |piece| {
+            match &piece {
+                Ok(bytes) => {
+                    sent += bytes.len() as u64;
+                    if sent >= size {
+                        place.take();
+                    }
+                }
+                Err(_) => {
+                    place.take();
+                }
+            }
+            piece
+        })
+        .boxed()
+}
+
+/// The error for a failed send of `blob`: a digest mismatch found while it streamed, else
+/// `e` when it is not worth another try (see [`wait_to_retry_upload`]).
+async fn after_failed_send(
+    attempts: &mut Attempts,
+    flag: &MismatchFlag,
+    blob: &BlobInfo,
+    e: RegistryError,
+) -> Result<(), PushError> {
+    if let Some(actual) = flag.take() {
+        return Err(RegistryError::DigestMismatch {
+            expected: blob.digest.clone(),
+            actual,
+        }
+        .into());
+    }
+    let what = format!("the upload of {}", blob.digest);
+    wait_to_retry_upload(attempts, e, &what)
+        .await
+        .map_err(PushError::from)
+}
+
+/// Uploads one blob the repository lacks (mounted from `mount_from` when that repository has it),
+/// retrying the whole upload on transient errors. Where the registry completes an upload in the
+/// `POST` that starts it (or may: it has not said yet, and the blob is small), the body goes in
+/// that `POST`; else `POST` for a location, then the body in one `PUT` (never `PATCH`es).
+pub(super) async fn push_blob(
+    registry: &Registry,
+    repository: &str,
+    blob: &BlobInfo,
+    origin: &BlobOrigin,
+    mount_from: Option<&str>,
+    uploads: &Uploads<'_>,
+) -> Result<BlobOutcome, PushError> {
+    let mut attempts = Attempts::new(*uploads.retry);
+    loop {
+        let mut location = None;
+        if mount_from.is_none() && registry.takes_blob_in_post(blob.size) {
+            let (stream, flag) = uploads.body(origin, blob).await?;
+            let result = registry
+                .post_blob(repository, &blob.digest, blob.size, stream)
+                .await;
+            uploads.progress.finish(&blob.digest);
+            match result {
+                Ok(Posted::Complete) => return Ok(BlobOutcome::Uploaded(blob.size)),
+                // The registry kept none of the body: it goes again, where it says.
+                Ok(Posted::Upload(at)) => location = Some(at),
+                Err(e) => {
+                    after_failed_send(&mut attempts, &flag, blob, e).await?;
+                    continue;
+                }
+            }
+        }
+        let location = match location {
+            Some(location) => location,
+            None => match registry
+                .start_upload(repository, mount_from.map(|from| (&blob.digest, from)))
+                .await?
+            {
+                Some(location) => location,
+                None => return Ok(BlobOutcome::Mounted),
+            },
+        };
+        let (stream, flag) = uploads.body(origin, blob).await?;
         let result = registry
             .put_blob(repository, &location, &blob.digest, blob.size, stream)
             .await;
-        progress.finish(&blob.digest);
+        uploads.progress.finish(&blob.digest);
         match result {
             Ok(()) => return Ok(BlobOutcome::Uploaded(blob.size)),
-            Err(e) => {
-                if let Some(actual) = flag.take() {
-                    return Err(RegistryError::DigestMismatch {
-                        expected: blob.digest.clone(),
-                        actual,
-                    }
-                    .into());
-                }
-                let what = format!("the upload of {}", blob.digest);
-                wait_to_retry_upload(&mut attempts, e, &what).await?;
-            }
+            Err(e) => after_failed_send(&mut attempts, &flag, blob, e).await?,
         }
     }
 }
@@ -367,8 +459,7 @@ async fn push_docker_blob(
     planned: &[Option<Compressed>],
     blob: &crate::plan::run::Blob,
     mount_from: Option<&str>,
-    progress: &Progress,
-    retry: &RetryPolicy,
+    uploads: &Uploads<'_>,
 ) -> Result<BlobOutcome, PushError> {
     if blob.digest == archive.config_digest.as_str() {
         let config = BlobInfo {
@@ -382,8 +473,7 @@ async fn push_docker_blob(
             &config,
             &origin,
             mount_from,
-            progress,
-            retry,
+            uploads,
         )
         .await;
     }
@@ -412,8 +502,8 @@ async fn push_docker_blob(
         &target.repository,
         archive,
         index,
-        progress,
-        retry,
+        uploads.progress,
+        uploads.retry,
     )
     .await?;
     if c.digest != expected.digest {
@@ -442,9 +532,23 @@ async fn push_content(
         }
         Loaded::Image(_) => Vec::new(),
     };
-    let outcomes: Vec<BlobOutcome> = stream::iter(step.blobs.upload.iter())
+    // Twice as many uploads as bodies on the wire: the others ask where their body goes
+    // meanwhile (a `docker save` layer streams through a `PATCH` outside the count: one each).
+    let (uploads, parallel) = match loaded {
+        Loaded::Image(_) => (options.concurrency.max(1), options.concurrency.max(1) * 2),
+        Loaded::Docker { .. } => (options.concurrency.max(1), options.concurrency.max(1)),
+    };
+    let uploads = Uploads::new(progress, &options.retry, uploads);
+    // The smallest blob first: while the registry has not said whether a `POST` can carry a
+    // whole blob, that is the one that asks.
+    let mut order: Vec<&crate::plan::run::Blob> = step.blobs.upload.iter().collect();
+    if let Some(smallest) = (0..order.len()).min_by_key(|&i| order[i].size) {
+        let blob = order.remove(smallest);
+        order.insert(0, blob);
+    }
+    let outcomes: Vec<BlobOutcome> = stream::iter(order)
         .map(|blob| {
-            let docker_layers = &docker_layers;
+            let (docker_layers, uploads) = (&docker_layers, &uploads);
             async move {
                 match loaded {
                     Loaded::Image(image) => {
@@ -463,27 +567,18 @@ async fn push_content(
                             &info,
                             &image.origin,
                             mount_from,
-                            progress,
-                            &options.retry,
+                            uploads,
                         )
                         .await
                     }
                     Loaded::Docker { archive, .. } => {
-                        push_docker_blob(
-                            target,
-                            archive,
-                            docker_layers,
-                            blob,
-                            mount_from,
-                            progress,
-                            &options.retry,
-                        )
-                        .await
+                        push_docker_blob(target, archive, docker_layers, blob, mount_from, uploads)
+                            .await
                     }
                 }
             }
         })
-        .buffer_unordered(options.concurrency.max(1))
+        .buffer_unordered(parallel)
         .try_collect()
         .await?;
     let mut counts = BlobCounts {
@@ -531,29 +626,48 @@ pub fn platform_names(platforms: &[super::media::Platform]) -> Vec<String> {
         .collect()
 }
 
-/// Writes the tags of one repository as planned.
+/// Writes the tags of one repository as planned, in two waves, each concurrent (at most
+/// `concurrency` at once): first the tags that move (they replace another digest), all of them,
+/// then the new ones. A registry that refuses to move a tag (an immutable one) stops the run
+/// before any new tag is written, so a release is not left half-tagged.
 async fn write_tags(
     target: &Target,
     root: &RawManifest,
     tags: &[PlannedTag],
+    concurrency: usize,
 ) -> Result<(), PushError> {
-    for p in tags {
-        match &p.action {
-            TagAction::Write { replaces } => {
+    let moving = |p: &&PlannedTag| matches!(&p.action, TagAction::Write { replaces: Some(_) });
+    let new = |p: &&PlannedTag| matches!(&p.action, TagAction::Write { replaces: None });
+    for wave in [
+        tags.iter().filter(moving).collect::<Vec<_>>(),
+        tags.iter().filter(new).collect(),
+    ] {
+        stream::iter(wave)
+            .map(|p| async move {
                 target
                     .registry
                     .put_manifest(&target.repository, &p.tag, &root.bytes, &root.media_type)
                     .await?;
-                match replaces {
-                    Some(old) => tracing::info!(
+                match &p.action {
+                    TagAction::Write {
+                        replaces: Some(old),
+                    } => tracing::info!(
                         "{}:{} moved from {old} to {}",
                         target.image,
                         p.tag,
                         root.digest
                     ),
-                    None => tracing::info!("{}:{} → {}", target.image, p.tag, root.digest),
+                    _ => tracing::info!("{}:{} → {}", target.image, p.tag, root.digest),
                 }
-            }
+                Ok::<_, PushError>(())
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+    }
+    for p in tags {
+        match &p.action {
+            TagAction::Write { .. } => {}
             TagAction::Unchanged => tracing::info!(
                 "{}:{} already points at {}",
                 target.image,
@@ -613,11 +727,19 @@ pub async fn push(
     }
     content?;
 
-    // 2. Tags, once every repository has the content and none of them has moved since.
-    let tags = confirm().await?;
+    // 2. Tags, once every repository has the content and none of them has moved since. When
+    // nothing was written (the content was all there), no time passed since the tags were
+    // observed: that observation stands, and a second one would only cost a round trip.
+    let wrote = counts.iter().any(|c| c.uploaded + c.mounted > 0)
+        || step.images.iter().any(|image| !image.manifests.is_empty());
+    let tags = if wrote {
+        confirm().await?
+    } else {
+        step.images.iter().map(|image| image.tags.clone()).collect()
+    };
     let mut repositories = Vec::with_capacity(targets.len());
     for ((target, tags), blobs) in targets.iter().zip(tags).zip(counts) {
-        write_tags(target, root, &tags).await?;
+        write_tags(target, root, &tags, options.concurrency).await?;
         tracing::info!(
             "{}: {} blobs uploaded ({}), {} already there, {} mounted",
             target.image,

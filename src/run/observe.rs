@@ -137,8 +137,19 @@ pub async fn observe(
         );
     }
     // What the image has attached where it is copied from goes along with it.
+    // Carried into the repository it is read from, it would go where it is: nothing to read.
+    let only_home = observed
+        .source
+        .as_ref()
+        .and_then(|s| s.home.as_ref())
+        .is_some_and(|(registry, repository)| {
+            observed
+                .repositories
+                .iter()
+                .all(|r| r.registry == *registry && r.repository == *repository)
+        });
     let carried = match (&handles.loaded, &handles.root) {
-        (Some(loaded), Some(root)) if settings.attach.carry => {
+        (Some(loaded), Some(root)) if settings.attach.carry && !only_home => {
             attach::carried(loaded, root).await?
         }
         _ => Default::default(),
@@ -332,21 +343,23 @@ async fn observe_repository(
         }
     }
     let concurrency = settings.registry.concurrency.max(1) * 2;
-    let (state, root_present) = read_tags(
-        target,
-        &plan.tag_names,
-        floats(&plan.roles),
-        &source.digest,
-        concurrency,
-    )
-    .await?;
-    facts.state = state;
-    facts.root_present = root_present;
+    // The source's own repository holds its manifest: nothing to ask.
     let at_home = source
         .home
         .as_ref()
         .is_some_and(|(r, p)| *r == registry.name && p == repository);
-    if !facts.root_present && !at_home {
+    let root = (!at_home).then_some(source.digest.as_str());
+    let (state, root_present) = read_tags(
+        target,
+        &plan.tag_names,
+        floats(&plan.roles),
+        root,
+        concurrency,
+    )
+    .await?;
+    facts.state = state;
+    facts.root_present = at_home || root_present;
+    if !facts.root_present {
         let present: Vec<Option<String>> = stream::iter(source.blobs.iter())
             .map(|blob| async move {
                 let digest = crate::registry::digest::Digest::parse(&blob.digest)
@@ -369,12 +382,12 @@ fn floats(roles: &[TagRole]) -> bool {
 }
 
 /// What a repository holds for `names`: every tag (`list_all`), where each of `names` points,
-/// and whether the manifest `digest` is there; in one round of HEADs.
+/// and whether the manifest `digest` is there (when asked); in one round of HEADs.
 async fn read_tags(
     target: &Target,
     names: &[String],
     list_all: bool,
-    digest: &str,
+    digest: Option<&str>,
     concurrency: usize,
 ) -> Result<(RepoState, bool), RegistryError> {
     let (registry, repository) = (&target.registry, &target.repository);
@@ -384,7 +397,7 @@ async fn read_tags(
         Vec::new()
     };
     let mut references: Vec<&str> = names.iter().map(String::as_str).collect();
-    references.push(digest);
+    references.extend(digest);
     let found: Vec<Option<String>> = stream::iter(references)
         .map(|reference| async move {
             let found = registry.head_manifest(repository, reference, true).await?;
@@ -438,7 +451,7 @@ pub async fn confirm_tags(
     let mut confirmed = Vec::with_capacity(targets.len());
     for (target, image) in targets.iter().zip(&step.images) {
         // Where the tags point is all the check needs: one round of HEADs, no tag listing.
-        let (now, _) = read_tags(target, names, false, &step.digest, concurrency).await?;
+        let (now, _) = read_tags(target, names, false, None, concurrency).await?;
         let changed = moved(&image.tags, &now, &step.digest);
         if changed.is_empty() {
             confirmed.push(image.tags.clone());
@@ -449,9 +462,9 @@ pub async fn confirm_tags(
             target.image,
             changed.join(", ")
         );
-        let (now, _) = read_tags(target, names, floats(roles), &step.digest, concurrency).await?;
+        let (now, _) = read_tags(target, names, floats(roles), None, concurrency).await?;
         let decided = tag_actions(names, roles, &step.digest, &now, on_conflict)?;
-        let (again, _) = read_tags(target, names, false, &step.digest, concurrency).await?;
+        let (again, _) = read_tags(target, names, false, None, concurrency).await?;
         let changed = moved(&decided, &again, &step.digest);
         if !changed.is_empty() {
             return Err(PushError::Moved {

@@ -1242,6 +1242,28 @@ impl Registry {
         }
     }
 
+    /// Whether the registry knows `repository` (`GET …/tags/list?n=1`): `false` only on a 404,
+    /// which says no blob can be there yet (a registry links blobs into each repository).
+    pub async fn repository_known(
+        &self,
+        repository: &str,
+        push_scope: bool,
+    ) -> Result<bool, RegistryError> {
+        let op = Op {
+            what: "list tags",
+            repository,
+            push: push_scope,
+        };
+        let url = self.url(&format!("/v2/{repository}/tags/list?n=1"));
+        let response = self
+            .send(&op, &[scope(repository, push_scope)], &|| {
+                Ok(self.http.get(&url))
+            })
+            .await?;
+        // The answer's body (a tag at most) is not needed: dropped unread.
+        Ok(response.status().as_u16() != 404)
+    }
+
     /// Every tag of a repository, following `Link` pagination; empty when the repository is new.
     pub async fn list_tags(
         &self,

@@ -349,17 +349,27 @@ async fn observe_repository(
         .as_ref()
         .is_some_and(|(r, p)| *r == registry.name && p == repository);
     let root = (!at_home).then_some(source.digest.as_str());
-    let (state, root_present) = read_tags(
-        target,
-        &plan.tag_names,
-        floats(&plan.roles),
-        root,
-        concurrency,
+    // In the same round: whether the repository exists at all. A new one holds no blob, and its
+    // blobs need no check (the tag list, when read, cannot tell new from empty).
+    let list_all = floats(&plan.roles);
+    let known = async {
+        if at_home || list_all {
+            Ok(true)
+        } else {
+            registry.repository_known(repository, true).await
+        }
+    };
+    let (tags, known) = futures_util::future::join(
+        read_tags(target, &plan.tag_names, list_all, root, concurrency),
+        known,
     )
-    .await?;
+    .await;
+    let (state, root_present) = tags?;
     facts.state = state;
     facts.root_present = at_home || root_present;
-    if !facts.root_present {
+    if !facts.root_present && known? {
+        // HEADs are cheap and each waits a round trip: all of them at once, up to a bound.
+        let concurrency = concurrency.max(BLOB_CHECKS);
         let present: Vec<Option<String>> = stream::iter(source.blobs.iter())
             .map(|blob| async move {
                 let digest = crate::registry::digest::Digest::parse(&blob.digest)
@@ -374,6 +384,9 @@ async fn observe_repository(
     }
     Ok(facts)
 }
+
+/// Blob existence checks at once (at least; twice `concurrency` when that is more).
+const BLOB_CHECKS: usize = 32;
 
 /// Whether a floating tag is among `roles`: its action is decided by every version the
 /// repository holds, so the tag list is read.

@@ -267,3 +267,39 @@ fn a_registry_that_completes_a_single_post_gets_each_later_blob_in_one_request()
         Some(serde_json::Value::from(built.config_digest.clone()))
     );
 }
+
+/// The far network `scripts/bench-push` measures through: a request on a new connection waits a
+/// round trip for the connection and one for itself, and every connection is counted.
+#[test]
+fn the_far_link_charges_a_round_trip_per_connection_and_per_request() {
+    use crate::support::slow_link::{Shape, SlowLink};
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let rtt = Duration::from_millis(150);
+    let link = SlowLink::shaped(
+        "127.0.0.1:0",
+        &registry::registries().plain,
+        Shape {
+            rtt,
+            bytes_per_second: 50_000_000,
+        },
+    )
+    .unwrap();
+    for n in 1..=2 {
+        let started = Instant::now();
+        let mut stream = std::net::TcpStream::connect(link.addr()).unwrap();
+        write!(
+            stream,
+            "GET /v2/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            link.addr()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let took = started.elapsed();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(took >= rtt * 2, "{took:?}");
+        assert!(took < rtt * 2 + Duration::from_secs(2), "{took:?}");
+        assert_eq!(link.connections(), n);
+    }
+}

@@ -784,17 +784,7 @@ impl Registry {
         match response.status().as_u16() {
             201 if mount.is_some() => Ok(None),
             // A 202 after a mount request means "not mounted, upload it here" — use it.
-            202 => match response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-            {
-                Some(location) => Ok(Some(self.resolve(location)?)),
-                None => Err(RegistryError::Protocol {
-                    registry: self.name.clone(),
-                    message: "an upload was started without a Location to send it to".into(),
-                }),
-            },
+            202 => Ok(Some(self.upload_location(&response)?)),
             _ => Err(self.fail(&op, response).await),
         }
     }
@@ -831,15 +821,7 @@ impl Registry {
             &self.url(&format!("/v2/{repository}/blobs/uploads/")),
             &[("digest", digest.as_str())],
         )?;
-        let request = self
-            .http
-            .post(url)
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, size.to_string())
-            .body(reqwest::Body::wrap_stream(body));
-        let response = self
-            .send_once(&op, &[scope(repository, true)], request)
-            .await?;
+        let response = self.send_blob(&op, self.http.post(url), size, body).await?;
         match response.status().as_u16() {
             201 => {
                 self.whole_in_post.store(POST_COMPLETES, Ordering::Relaxed);
@@ -847,20 +829,44 @@ impl Registry {
             }
             202 => {
                 self.whole_in_post.store(POST_STARTS, Ordering::Relaxed);
-                match response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                {
-                    Some(location) => Ok(Posted::Upload(self.resolve(location)?)),
-                    None => Err(RegistryError::Protocol {
-                        registry: self.name.clone(),
-                        message: "an upload was started without a Location to send it to".into(),
-                    }),
-                }
+                Ok(Posted::Upload(self.upload_location(&response)?))
             }
             _ => Err(self.fail(&op, response).await),
         }
+    }
+
+    /// Where a started upload (202) goes on: its `Location`, resolved against the registry.
+    fn upload_location(&self, response: &Response) -> Result<String, RegistryError> {
+        match response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(location) => self.resolve(location),
+            None => Err(RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: "an upload was started without a Location to send it to".into(),
+            }),
+        }
+    }
+
+    /// Sends `request` once with a blob of `size` bytes streamed as its body.
+    async fn send_blob<S>(
+        &self,
+        op: &Op<'_>,
+        request: RequestBuilder,
+        size: u64,
+        body: S,
+    ) -> Result<Response, RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let request = request
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size.to_string())
+            .body(reqwest::Body::wrap_stream(body));
+        self.send_once(op, &[scope(op.repository, true)], request)
+            .await
     }
 
     /// Finishes an upload with the whole blob in one `PUT` (monolithic: what ECR needs).
@@ -881,15 +887,7 @@ impl Registry {
             push: true,
         };
         let url = self.with_query(location, &[("digest", digest.as_str())])?;
-        let request = self
-            .http
-            .put(url)
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, size.to_string())
-            .body(reqwest::Body::wrap_stream(body));
-        let response = self
-            .send_once(&op, &[scope(repository, true)], request)
-            .await?;
+        let response = self.send_blob(&op, self.http.put(url), size, body).await?;
         match response.status().as_u16() {
             201 | 204 => Ok(()),
             _ => Err(self.fail(&op, response).await),

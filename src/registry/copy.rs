@@ -277,23 +277,24 @@ fn free_after_last_byte(stream: ByteStream, size: u64, place: OwnedSemaphorePerm
         .boxed()
 }
 
-/// The error for a failed send of `blob`: a digest mismatch found while it streamed, else
-/// `e` when it is not worth another try (see [`wait_to_retry_upload`]).
+/// After a failed send of the blob `expected` (`what`, for the warning): the error when its
+/// body read as another digest while it streamed, or when `e` is not worth another try (see
+/// [`wait_to_retry_upload`]); else the wait before the next try.
 async fn after_failed_send(
     attempts: &mut Attempts,
     flag: &MismatchFlag,
-    blob: &BlobInfo,
+    expected: &Digest,
+    what: &str,
     e: RegistryError,
 ) -> Result<(), PushError> {
     if let Some(actual) = flag.take() {
         return Err(RegistryError::DigestMismatch {
-            expected: blob.digest.clone(),
+            expected: expected.clone(),
             actual,
         }
         .into());
     }
-    let what = format!("the upload of {}", blob.digest);
-    wait_to_retry_upload(attempts, e, &what)
+    wait_to_retry_upload(attempts, e, what)
         .await
         .map_err(PushError::from)
 }
@@ -311,6 +312,7 @@ pub(super) async fn push_blob(
     uploads: &Uploads<'_>,
 ) -> Result<BlobOutcome, PushError> {
     let mut attempts = Attempts::new(*uploads.retry);
+    let what = format!("the upload of {}", blob.digest);
     loop {
         let mut location = None;
         if mount_from.is_none() && registry.takes_blob_in_post(blob.size) {
@@ -324,7 +326,7 @@ pub(super) async fn push_blob(
                 // The registry kept none of the body: it goes again, where it says.
                 Ok(Posted::Upload(at)) => location = Some(at),
                 Err(e) => {
-                    after_failed_send(&mut attempts, &flag, blob, e).await?;
+                    after_failed_send(&mut attempts, &flag, &blob.digest, &what, e).await?;
                     continue;
                 }
             }
@@ -346,7 +348,7 @@ pub(super) async fn push_blob(
         uploads.progress.finish(&blob.digest);
         match result {
             Ok(()) => return Ok(BlobOutcome::Uploaded(blob.size)),
-            Err(e) => after_failed_send(&mut attempts, &flag, blob, e).await?,
+            Err(e) => after_failed_send(&mut attempts, &flag, &blob.digest, &what, e).await?,
         }
     }
 }
@@ -402,15 +404,8 @@ async fn push_docker_layer(
         match outcome {
             Ok(c) => return Ok(c),
             Err(e) => {
-                if let Some(actual) = flag.take() {
-                    return Err(RegistryError::DigestMismatch {
-                        expected: layer.diff_id.clone(),
-                        actual,
-                    }
-                    .into());
-                }
                 let what = format!("layer {}", layer.diff_id);
-                wait_to_retry_upload(&mut attempts, e, &what).await?;
+                after_failed_send(&mut attempts, &flag, &layer.diff_id, &what, e).await?;
             }
         }
     }

@@ -85,18 +85,30 @@ pub async fn observe(
             ))
         })?;
         let mut facts = source_facts(&loaded, &root, &source.to_string());
-        let image = image_facts::read(&loaded, &root).await?;
-        facts.sizes = image.sizes;
-        facts.config = image.config;
-        facts.attestations = image.attestations;
-        for image in &plan.images {
-            let target = connections.target(image).await.map_err(registry_error)?;
-            let repo = observe_repository(&target, &facts, plan, intent.writes, settings)
-                .await
-                .map_err(registry_error)?;
+        // The image's config is read while the target repositories are: from a registry, each
+        // waits on round trips of its own.
+        let repositories = async {
+            let mut found = Vec::with_capacity(plan.images.len());
+            for image in &plan.images {
+                let target = connections.target(image).await.map_err(registry_error)?;
+                let repo = observe_repository(&target, &facts, plan, intent.writes, settings)
+                    .await
+                    .map_err(registry_error)?;
+                found.push((repo, target));
+            }
+            Ok::<_, Error>(found)
+        };
+        let (image, repositories) =
+            futures_util::future::join(image_facts::read(&loaded, &root), repositories).await;
+        // The source's error first, as when the config was read before the targets.
+        let image = image?;
+        for (repo, target) in repositories? {
             observed.repositories.push(repo);
             handles.targets.push(target);
         }
+        facts.sizes = image.sizes;
+        facts.config = image.config;
+        facts.attestations = image.attestations;
         // The previous version in the first repository, to say how each platform's download
         // changed (the tags are listed when floating tags are planned, as on a release).
         if let (Some(repo), Some(target)) = (observed.repositories.first(), handles.targets.first())

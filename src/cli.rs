@@ -195,7 +195,7 @@ pub struct PushFlags {
     /// When a version tag already points at another image: overwrite (default), fail or skip.
     #[arg(long, value_name = "WHAT", value_enum)]
     pub on_conflict: Option<OnConflictArg>,
-    /// Blob uploads at once, 1 to 32 (default 4).
+    /// Blob bodies sent at once, 1 to 32 (default 4); tags are written as many at once.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=32))]
     pub concurrency: Option<u8>,
     /// A file to attach to the image as an OCI referrer (an SBOM, provenance…), as the

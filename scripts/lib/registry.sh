@@ -8,7 +8,7 @@ registry_packages() {
 
 # Writes a registry config: registry_config FILE ADDR STORAGE [extra yaml lines...]
 # registry_log_level (error unless set; give it as `registry_log_level=info registry_config …`)
-# is distribution's log level.
+# is distribution's log level; registry_accesslog=1 logs every request on the registry's stdout.
 registry_config() {
   local file=$1 addr=$2 storage=$3
   shift 3
@@ -18,7 +18,7 @@ version: 0.1
 log:
   level: ${registry_log_level:-error}
   accesslog:
-    disabled: true
+    disabled: $([ "${registry_accesslog:-0}" = 1 ] && echo false || echo true)
 storage:
   filesystem:
     rootdirectory: $storage

@@ -2,7 +2,9 @@
 //! exchange (several scopes at once, so a cross-repository mount is authorised; each token kept
 //! for a little less than the lifetime it states, in `expires_in` or else in its JWT's `exp` and
 //! `iat`, as GitLab's do), retries with backoff that honour `Retry-After`, and the calls the push
-//! engine needs. Every body read into memory has a bound ([`super::body`]).
+//! engine needs: a blob goes up in the `POST` that starts its upload where the registry completes
+//! it there (found out once per registry and run), else in one `PUT` after it. Every body read
+//! into memory has a bound ([`super::body`]).
 //!
 //! Written here rather than on oci-client (the successor of oci-distribution), as of its 0.18.0:
 //! - its errors lose what a retry or a message needs: a 4xx with an OCI error body, a 401 and a
@@ -32,6 +34,7 @@ use futures_util::Stream;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -87,6 +90,28 @@ pub struct Registry {
     default_region: Option<String>,
     /// At least one request was authorised: a `401` after that is an expired token.
     authorised_once: std::sync::atomic::AtomicBool,
+    /// Whether a `POST …/blobs/uploads/?digest=` carrying the blob completes the upload here:
+    /// [`POST_UNKNOWN`] until one is answered, then remembered for the run.
+    whole_in_post: AtomicU8,
+}
+
+/// Not yet known whether a `POST` can carry a whole blob.
+const POST_UNKNOWN: u8 = 0;
+/// A `POST` with the blob completes its upload (201).
+const POST_COMPLETES: u8 = 1;
+/// A `POST` only starts an upload (202), whatever it carries: distribution 2.8 keeps none of it.
+const POST_STARTS: u8 = 2;
+
+/// The largest blob sent whole in a `POST` while the registry has not said whether it keeps it:
+/// a body it throws away (and sends again with a `PUT`) costs next to nothing.
+pub const POST_PROBE_MAX: u64 = 64 * 1024;
+
+/// How a `POST` of a whole blob was answered.
+pub enum Posted {
+    /// The blob is in (201).
+    Complete,
+    /// An upload was started, without the body: it goes in a `PUT` to this location (202).
+    Upload(String),
 }
 
 /// A repository's pull or push scope, in the token service's words.
@@ -223,6 +248,7 @@ impl Registry {
             kind: settings.ecr.kind(name),
             default_region: settings.ecr.region.clone(),
             authorised_once: std::sync::atomic::AtomicBool::new(false),
+            whole_in_post: AtomicU8::new(POST_UNKNOWN),
         })
     }
 
@@ -827,19 +853,89 @@ impl Registry {
         match response.status().as_u16() {
             201 if mount.is_some() => Ok(None),
             // A 202 after a mount request means "not mounted, upload it here" — use it.
-            202 => match response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-            {
-                Some(location) => Ok(Some(self.resolve(location)?)),
-                None => Err(RegistryError::Protocol {
-                    registry: self.name.clone(),
-                    message: "an upload was started without a Location to send it to".into(),
-                }),
-            },
+            202 => Ok(Some(self.upload_location(&response)?)),
             _ => Err(self.fail(&op, response).await),
         }
+    }
+
+    /// Whether a blob of `size` bytes goes in the `POST` that starts its upload ([`Self::post_blob`]):
+    /// where the registry completes such a `POST`, and while that is unknown, for a small blob.
+    pub fn takes_blob_in_post(&self, size: u64) -> bool {
+        match self.whole_in_post.load(Ordering::Relaxed) {
+            POST_COMPLETES => true,
+            POST_UNKNOWN => size <= POST_PROBE_MAX,
+            _ => false,
+        }
+    }
+
+    /// Uploads a blob in one request, `POST …/blobs/uploads/?digest=` with the body, as the OCI
+    /// distribution spec allows; the answer (201, or 202 with a location for a `PUT`) is
+    /// remembered for the registry's next blobs.
+    pub async fn post_blob<S>(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        body: S,
+    ) -> Result<Posted, RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let op = Op {
+            what: "POST blob",
+            repository,
+            push: true,
+        };
+        let url = self.with_query(
+            &self.url(&format!("/v2/{repository}/blobs/uploads/")),
+            &[("digest", digest.as_str())],
+        )?;
+        let response = self.send_blob(&op, self.http.post(url), size, body).await?;
+        match response.status().as_u16() {
+            201 => {
+                self.whole_in_post.store(POST_COMPLETES, Ordering::Relaxed);
+                Ok(Posted::Complete)
+            }
+            202 => {
+                self.whole_in_post.store(POST_STARTS, Ordering::Relaxed);
+                Ok(Posted::Upload(self.upload_location(&response)?))
+            }
+            _ => Err(self.fail(&op, response).await),
+        }
+    }
+
+    /// Where a started upload (202) goes on: its `Location`, resolved against the registry.
+    fn upload_location(&self, response: &Response) -> Result<String, RegistryError> {
+        match response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(location) => self.resolve(location),
+            None => Err(RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: "an upload was started without a Location to send it to".into(),
+            }),
+        }
+    }
+
+    /// Sends `request` once with a blob of `size` bytes streamed as its body.
+    async fn send_blob<S>(
+        &self,
+        op: &Op<'_>,
+        request: RequestBuilder,
+        size: u64,
+        body: S,
+    ) -> Result<Response, RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let request = request
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size.to_string())
+            .body(reqwest::Body::wrap_stream(body));
+        self.send_once(op, &[scope(op.repository, true)], request)
+            .await
     }
 
     /// Finishes an upload with the whole blob in one `PUT` (monolithic: what ECR needs).
@@ -860,15 +956,7 @@ impl Registry {
             push: true,
         };
         let url = self.with_query(location, &[("digest", digest.as_str())])?;
-        let request = self
-            .http
-            .put(url)
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, size.to_string())
-            .body(reqwest::Body::wrap_stream(body));
-        let response = self
-            .send_once(&op, &[scope(repository, true)], request)
-            .await?;
+        let response = self.send_blob(&op, self.http.put(url), size, body).await?;
         match response.status().as_u16() {
             201 | 204 => Ok(()),
             _ => Err(self.fail(&op, response).await),
@@ -1241,6 +1329,28 @@ impl Registry {
                 e => Err(e),
             },
         }
+    }
+
+    /// Whether the registry knows `repository` (`GET …/tags/list?n=1`): `false` only on a 404,
+    /// which says no blob can be there yet (a registry links blobs into each repository).
+    pub async fn repository_known(
+        &self,
+        repository: &str,
+        push_scope: bool,
+    ) -> Result<bool, RegistryError> {
+        let op = Op {
+            what: "list tags",
+            repository,
+            push: push_scope,
+        };
+        let url = self.url(&format!("/v2/{repository}/tags/list?n=1"));
+        let response = self
+            .send(&op, &[scope(repository, push_scope)], &|| {
+                Ok(self.http.get(&url))
+            })
+            .await?;
+        // The answer's body (a tag at most) is not needed: dropped unread.
+        Ok(response.status().as_u16() != 404)
     }
 
     /// Every tag of a repository, following `Link` pagination; empty when the repository is new.

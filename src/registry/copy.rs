@@ -8,8 +8,9 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::client::Registry;
+use super::client::{Posted, Registry};
 use super::digest::Digest;
 use super::error::RegistryError;
 use super::progress::Progress;
@@ -313,50 +314,143 @@ async fn wait_to_retry_upload(
     Ok(())
 }
 
-/// Uploads one blob the repository lacks (mounted from `mount_from` when that repository has it),
-/// retrying the whole upload on transient errors.
-pub(super) async fn push_blob(
-    registry: &Registry,
-    repository: &str,
-    blob: &BlobInfo,
-    origin: &BlobOrigin,
-    mount_from: Option<&str>,
-    progress: &Progress,
-    retry: &RetryPolicy,
-) -> Result<BlobOutcome, PushError> {
-    let mut attempts = Attempts::new(*retry);
-    loop {
-        let Some(location) = registry
-            .start_upload(repository, mount_from.map(|from| (&blob.digest, from)))
-            .await?
-        else {
-            return Ok(BlobOutcome::Mounted);
-        };
+/// What the uploads of one push share: the progress shown, the retry policy, and the places for
+/// blob bodies on the wire.
+pub(super) struct Uploads<'a> {
+    pub progress: &'a Progress,
+    pub retry: &'a RetryPolicy,
+    /// How many blob bodies are sent at once (`concurrency`). An upload takes a place only once
+    /// it knows where its body goes, and gives it back with the body's last byte, so the next
+    /// body starts while the registry is still answering the last one: on a far network each
+    /// request's round trip is then spent sending another body.
+    pub bodies: Arc<Semaphore>,
+}
+
+impl<'a> Uploads<'a> {
+    pub fn new(progress: &'a Progress, retry: &'a RetryPolicy, bodies: usize) -> Uploads<'a> {
+        Uploads {
+            progress,
+            retry,
+            bodies: Arc::new(Semaphore::new(bodies.max(1))),
+        }
+    }
+
+    /// `blob`'s body from `origin`, verified as it streams, once a place is free.
+    async fn body(
+        &self,
+        origin: &BlobOrigin,
+        blob: &BlobInfo,
+    ) -> Result<(ByteStream, MismatchFlag), PushError> {
+        let place = self.bodies.clone().acquire_owned().await.map_err(|_| {
+            RegistryError::Setup("the uploads were stopped while a blob waited to be sent".into())
+        })?;
         let flag = MismatchFlag::default();
-        let counter = progress.start(&blob.digest, blob.size);
+        let counter = self.progress.start(&blob.digest, blob.size);
         let stream = body::verified(
             open(origin, blob).await?,
             blob.digest.clone(),
             counter,
             flag.clone(),
         );
+        Ok((free_after_last_byte(stream, blob.size, place), flag))
+    }
+}
+
+/// `stream`, giving `place` back once its `size` bytes are handed over (or it fails): what is
+/// left of the request, the registry's answer, needs no place.
+fn free_after_last_byte(stream: ByteStream, size: u64, place: OwnedSemaphorePermit) -> ByteStream {
+    let mut place = Some(place);
+    let mut sent = 0u64;
+    stream
+        .map(move |piece| {
+            match &piece {
+                Ok(bytes) => {
+                    sent += bytes.len() as u64;
+                    if sent >= size {
+                        place.take();
+                    }
+                }
+                Err(_) => {
+                    place.take();
+                }
+            }
+            piece
+        })
+        .boxed()
+}
+
+/// After a failed send of the blob `expected` (`what`, for the warning): the error when its
+/// body read as another digest while it streamed, or when `e` is not worth another try (see
+/// [`wait_to_retry_upload`]); else the wait before the next try.
+async fn after_failed_send(
+    attempts: &mut Attempts,
+    flag: &MismatchFlag,
+    expected: &Digest,
+    what: &str,
+    e: RegistryError,
+) -> Result<(), PushError> {
+    if let Some(actual) = flag.take() {
+        return Err(RegistryError::DigestMismatch {
+            expected: expected.clone(),
+            actual,
+        }
+        .into());
+    }
+    wait_to_retry_upload(attempts, e, what)
+        .await
+        .map_err(PushError::from)
+}
+
+/// Uploads one blob the repository lacks (mounted from `mount_from` when that repository has it),
+/// retrying the whole upload on transient errors. Where the registry completes an upload in the
+/// `POST` that starts it (or may: it has not said yet, and the blob is small), the body goes in
+/// that `POST`; else `POST` for a location, then the body in one `PUT` (never `PATCH`es).
+pub(super) async fn push_blob(
+    registry: &Registry,
+    repository: &str,
+    blob: &BlobInfo,
+    origin: &BlobOrigin,
+    mount_from: Option<&str>,
+    uploads: &Uploads<'_>,
+) -> Result<BlobOutcome, PushError> {
+    let mut attempts = Attempts::new(*uploads.retry);
+    let what = format!("the upload of {}", blob.digest);
+    loop {
+        let mut location = None;
+        if mount_from.is_none() && registry.takes_blob_in_post(blob.size) {
+            let (stream, flag) = uploads.body(origin, blob).await?;
+            let result = registry
+                .post_blob(repository, &blob.digest, blob.size, stream)
+                .await;
+            uploads.progress.finish(&blob.digest);
+            match result {
+                Ok(Posted::Complete) => return Ok(BlobOutcome::Uploaded(blob.size)),
+                // The registry kept none of the body: it goes again, where it says.
+                Ok(Posted::Upload(at)) => location = Some(at),
+                Err(e) => {
+                    after_failed_send(&mut attempts, &flag, &blob.digest, &what, e).await?;
+                    continue;
+                }
+            }
+        }
+        let location = match location {
+            Some(location) => location,
+            None => match registry
+                .start_upload(repository, mount_from.map(|from| (&blob.digest, from)))
+                .await?
+            {
+                Some(location) => location,
+                None => return Ok(BlobOutcome::Mounted),
+            },
+        };
+        let (stream, flag) = uploads.body(origin, blob).await?;
         let result = registry
             .put_blob(repository, &location, &blob.digest, blob.size, stream)
             .await;
-        progress.finish(&blob.digest);
+        uploads.progress.finish(&blob.digest);
         match result {
             Ok(()) => return Ok(BlobOutcome::Uploaded(blob.size)),
-            Err(e) => {
-                if let Some(actual) = flag.take() {
-                    return Err(RegistryError::DigestMismatch {
-                        expected: blob.digest.clone(),
-                        actual,
-                    }
-                    .into());
-                }
-                let what = format!("the upload of {}", blob.digest);
-                wait_to_retry_upload(&mut attempts, e, &what).await?;
-            }
+            Err(e) => after_failed_send(&mut attempts, &flag, &blob.digest, &what, e).await?,
         }
     }
 }
@@ -367,9 +461,9 @@ async fn push_docker_layer(
     repository: &str,
     archive: &DockerArchive,
     index: usize,
-    progress: &Progress,
-    retry: &RetryPolicy,
+    uploads: &Uploads<'_>,
 ) -> Result<Compressed, PushError> {
+    let (progress, retry) = (uploads.progress, uploads.retry);
     let layer = &archive.layers[index];
     // Compressed already (a mixed image): pushed as it is, checked against its digest.
     if let Some(kept) = &layer.kept {
@@ -385,7 +479,7 @@ async fn push_docker_layer(
             )])),
             spooled: None,
         };
-        push_blob(registry, repository, &blob, &origin, None, progress, retry).await?;
+        push_blob(registry, repository, &blob, &origin, None, uploads).await?;
         return Ok(Compressed {
             digest: blob.digest,
             size: blob.size,
@@ -432,15 +526,8 @@ async fn push_docker_layer(
         match outcome {
             Ok(c) => return Ok(c),
             Err(e) => {
-                if let Some(actual) = flag.take() {
-                    return Err(RegistryError::DigestMismatch {
-                        expected: layer.diff_id.clone(),
-                        actual,
-                    }
-                    .into());
-                }
                 let what = format!("layer {}", layer.diff_id);
-                wait_to_retry_upload(&mut attempts, e, &what).await?;
+                after_failed_send(&mut attempts, &flag, &layer.diff_id, &what, e).await?;
             }
         }
     }
@@ -489,8 +576,7 @@ async fn push_docker_blob(
     planned: &[Option<Compressed>],
     blob: &crate::plan::run::Blob,
     mount_from: Option<&str>,
-    progress: &Progress,
-    retry: &RetryPolicy,
+    uploads: &Uploads<'_>,
 ) -> Result<BlobOutcome, PushError> {
     if blob.digest == archive.config_digest.as_str() {
         let config = BlobInfo {
@@ -504,8 +590,7 @@ async fn push_docker_blob(
             &config,
             &origin,
             mount_from,
-            progress,
-            retry,
+            uploads,
         )
         .await;
     }
@@ -534,8 +619,7 @@ async fn push_docker_blob(
         &target.repository,
         archive,
         index,
-        progress,
-        retry,
+        uploads,
     )
     .await?;
     if c.digest != expected.digest {
@@ -564,9 +648,23 @@ async fn push_content(
         }
         Loaded::Image(_) => Vec::new(),
     };
-    let outcomes: Vec<BlobOutcome> = stream::iter(step.blobs.upload.iter())
+    // Twice as many uploads as bodies on the wire: the others ask where their body goes
+    // meanwhile (a `docker save` layer streams through a `PATCH` outside the count: one each).
+    let (uploads, parallel) = match loaded {
+        Loaded::Image(_) => (options.concurrency.max(1), options.concurrency.max(1) * 2),
+        Loaded::Docker { .. } => (options.concurrency.max(1), options.concurrency.max(1)),
+    };
+    let uploads = Uploads::new(progress, &options.retry, uploads);
+    // The smallest blob first: while the registry has not said whether a `POST` can carry a
+    // whole blob, that is the one that asks.
+    let mut order: Vec<&crate::plan::run::Blob> = step.blobs.upload.iter().collect();
+    if let Some(smallest) = (0..order.len()).min_by_key(|&i| order[i].size) {
+        let blob = order.remove(smallest);
+        order.insert(0, blob);
+    }
+    let outcomes: Vec<BlobOutcome> = stream::iter(order)
         .map(|blob| {
-            let docker_layers = &docker_layers;
+            let (docker_layers, uploads) = (&docker_layers, &uploads);
             async move {
                 match loaded {
                     Loaded::Image(image) => {
@@ -585,27 +683,18 @@ async fn push_content(
                             &info,
                             &image.origin,
                             mount_from,
-                            progress,
-                            &options.retry,
+                            uploads,
                         )
                         .await
                     }
                     Loaded::Docker { archive, .. } => {
-                        push_docker_blob(
-                            target,
-                            archive,
-                            docker_layers,
-                            blob,
-                            mount_from,
-                            progress,
-                            &options.retry,
-                        )
-                        .await
+                        push_docker_blob(target, archive, docker_layers, blob, mount_from, uploads)
+                            .await
                     }
                 }
             }
         })
-        .buffer_unordered(options.concurrency.max(1))
+        .buffer_unordered(parallel)
         .try_collect()
         .await?;
     let mut counts = BlobCounts {
@@ -671,52 +760,80 @@ struct TagsFailed {
     error: PushError,
 }
 
-/// Writes the tags of one repository as planned. On a failure, what stands comes with the error.
+/// Writes the tags of one repository as planned, in two waves, each concurrent (at most
+/// `concurrency` at once): first the tags that move (they replace another digest), all of them,
+/// then the new ones. A registry that refuses to move a tag (an immutable one) stops the run
+/// before any new tag is written, so a release is not left half-tagged. On a failure, what
+/// stands comes with the error.
 async fn write_tags(
     target: &Target,
     root: &RawManifest,
     tags: &[PlannedTag],
+    concurrency: usize,
 ) -> Result<(), TagsFailed> {
+    let moving = |p: &&PlannedTag| matches!(&p.action, TagAction::Write { replaces: Some(_) });
+    let new = |p: &&PlannedTag| matches!(&p.action, TagAction::Write { replaces: None });
     let mut written: Vec<&PlannedTag> = Vec::new();
-    for (done, p) in tags.iter().enumerate() {
-        match &p.action {
-            TagAction::Write { replaces } => {
-                if let Err(e) = target
+    for wave in [
+        tags.iter().filter(moving).collect::<Vec<_>>(),
+        tags.iter().filter(new).collect(),
+    ] {
+        // Every put of the wave runs to its end, so that what was written is known.
+        let results: Vec<(&PlannedTag, Result<(), RegistryError>)> = stream::iter(wave)
+            .map(|p| async move {
+                let result = target
                     .registry
                     .put_manifest(&target.repository, &p.tag, &root.bytes, &root.media_type)
                     .await
-                {
-                    let (error, put_back) = tag_refused(target, tags, p, &written, e).await;
-                    let not_standing = |t: &PlannedTag| {
-                        put_back.contains(&t.tag)
-                            || (tags[done..].contains(t)
-                                && matches!(t.action, TagAction::Write { .. }))
-                    };
-                    return Err(TagsFailed {
-                        standing: tags[..done]
-                            .iter()
-                            .filter(|t| !put_back.contains(&t.tag))
-                            .cloned()
-                            .collect(),
-                        not_written: tags
-                            .iter()
-                            .filter(|t| not_standing(t))
-                            .map(|t| t.tag.clone())
-                            .collect(),
-                        error,
-                    });
+                    .map(|_| ());
+                (p, result)
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut failed = None;
+        for (p, result) in results {
+            match result {
+                Ok(()) => {
+                    match &p.action {
+                        TagAction::Write {
+                            replaces: Some(old),
+                        } => tracing::info!(
+                            "{}:{} moved from {old} to {}",
+                            target.image,
+                            p.tag,
+                            root.digest
+                        ),
+                        _ => tracing::info!("{}:{} → {}", target.image, p.tag, root.digest),
+                    }
+                    written.push(p);
                 }
-                written.push(p);
-                match replaces {
-                    Some(old) => tracing::info!(
-                        "{}:{} moved from {old} to {}",
-                        target.image,
-                        p.tag,
-                        root.digest
-                    ),
-                    None => tracing::info!("{}:{} → {}", target.image, p.tag, root.digest),
+                Err(e) => {
+                    failed.get_or_insert((p, e));
                 }
             }
+        }
+        if let Some((refused, e)) = failed {
+            let (error, put_back) = tag_refused(target, tags, refused, &written, e).await;
+            let in_place = |t: &PlannedTag| {
+                !put_back.contains(&t.tag)
+                    && (!matches!(t.action, TagAction::Write { .. })
+                        || written.iter().any(|w| w.tag == t.tag))
+            };
+            return Err(TagsFailed {
+                standing: tags.iter().filter(|t| in_place(t)).cloned().collect(),
+                not_written: tags
+                    .iter()
+                    .filter(|t| !in_place(t))
+                    .map(|t| t.tag.clone())
+                    .collect(),
+                error,
+            });
+        }
+    }
+    for p in tags {
+        match &p.action {
+            TagAction::Write { .. } => {}
             TagAction::Unchanged => tracing::info!(
                 "{}:{} already points at {}",
                 target.image,
@@ -874,15 +991,22 @@ pub async fn push(
             .collect();
         return Err(incomplete(root, step, repositories));
     }
-    let counts = contents.into_iter().flatten();
-
-    // 2. Tags, once every repository has the content and none of them has moved since. A
+    // 2. Tags, once every repository has the content and none of them has moved since. When
+    // nothing was written (the content was all there), no time passed since the tags were
+    // observed: that observation stands, and a second one would only cost a round trip. A
     // repository whose tags fail does not stop the others' (each ends complete or says why not).
-    let tags = confirm().await?;
+    let counts: Vec<BlobCounts> = contents.into_iter().flatten().collect();
+    let wrote = counts.iter().any(|c| c.uploaded + c.mounted > 0)
+        || step.images.iter().any(|image| !image.manifests.is_empty());
+    let tags = if wrote {
+        confirm().await?
+    } else {
+        step.images.iter().map(|image| image.tags.clone()).collect()
+    };
     let mut repositories = Vec::with_capacity(targets.len());
     let mut first_error = None;
     for ((target, tags), blobs) in targets.iter().zip(tags).zip(counts) {
-        let (tags, state) = match write_tags(target, root, &tags).await {
+        let (tags, state) = match write_tags(target, root, &tags, options.concurrency).await {
             Ok(()) => (tags, RepoState::Complete),
             Err(TagsFailed {
                 standing,

@@ -227,13 +227,14 @@ pub async fn attach(
     retry: &RetryPolicy,
 ) -> Result<Attached, PushError> {
     let progress = Progress::default();
+    let uploads = copy::Uploads::new(&progress, retry, 1);
     let mut sent: BTreeSet<Digest> = BTreeSet::new();
     for (blob, origin) in artifacts.iter().flat_map(|p| &p.blobs) {
         if !sent.insert(blob.digest.clone()) {
             continue;
         }
         if !registry.blob_exists(repository, &blob.digest, true).await? {
-            copy::push_blob(registry, repository, blob, origin, None, &progress, retry).await?;
+            copy::push_blob(registry, repository, blob, origin, None, &uploads).await?;
         }
     }
     let mut done = Attached::default();

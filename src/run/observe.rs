@@ -85,19 +85,31 @@ pub async fn observe(
             ))
         })?;
         let mut facts = source_facts(&loaded, &root, &source.to_string());
-        let image = image_facts::read(&loaded, &root).await?;
+        // The image's config is read while the target repositories are: from a registry, each
+        // waits on round trips of its own.
+        let repositories = async {
+            let mut found = Vec::with_capacity(plan.images.len());
+            for image in &plan.images {
+                let target = connections.target(image).await.map_err(registry_error)?;
+                let repo = observe_repository(&target, &facts, plan, intent.writes, settings)
+                    .await
+                    .map_err(registry_error)?;
+                found.push((repo, target));
+            }
+            Ok::<_, Error>(found)
+        };
+        let (image, repositories) =
+            futures_util::future::join(image_facts::read(&loaded, &root), repositories).await;
+        // The source's error first, as when the config was read before the targets.
+        let image = image?;
+        for (repo, target) in repositories? {
+            observed.repositories.push(repo);
+            handles.targets.push(target);
+        }
         facts.sizes = image.sizes;
         facts.config = image.config;
         facts.attestations = image.attestations;
         facts.daemon = daemon;
-        for image in &plan.images {
-            let target = connections.target(image).await.map_err(registry_error)?;
-            let repo = observe_repository(&target, &facts, plan, intent.writes, settings)
-                .await
-                .map_err(registry_error)?;
-            observed.repositories.push(repo);
-            handles.targets.push(target);
-        }
         // The previous version in the first repository, to say how each platform's download
         // changed (the tags are listed when floating tags are planned, as on a release).
         if let (Some(repo), Some(target)) = (observed.repositories.first(), handles.targets.first())
@@ -138,8 +150,19 @@ pub async fn observe(
         );
     }
     // What the image has attached where it is copied from goes along with it.
+    // Carried into the repository it is read from, it would go where it is: nothing to read.
+    let only_home = observed
+        .source
+        .as_ref()
+        .and_then(|s| s.home.as_ref())
+        .is_some_and(|(registry, repository)| {
+            observed
+                .repositories
+                .iter()
+                .all(|r| r.registry == *registry && r.repository == *repository)
+        });
     let carried = match (&handles.loaded, &handles.root) {
-        (Some(loaded), Some(root)) if settings.attach.carry => {
+        (Some(loaded), Some(root)) if settings.attach.carry && !only_home => {
             attach::carried(loaded, root).await?
         }
         _ => Default::default(),
@@ -346,21 +369,34 @@ async fn observe_repository(
         }
     }
     let concurrency = settings.registry.concurrency.max(1) * 2;
-    let (state, root_present) = read_tags(
-        target,
-        &plan.tag_names,
-        floats(&plan.roles),
-        &source.digest,
-        concurrency,
-    )
-    .await?;
-    facts.state = state;
-    facts.root_present = root_present;
+    // The source's own repository holds its manifest: nothing to ask.
     let at_home = source
         .home
         .as_ref()
         .is_some_and(|(r, p)| *r == registry.name && p == repository);
-    if !facts.root_present && !at_home {
+    let root = (!at_home).then_some(source.digest.as_str());
+    // In the same round: whether the repository exists at all. A new one holds no blob, and its
+    // blobs need no check (the tag list, when read, cannot tell new from empty).
+    let list_all = floats(&plan.roles);
+    let known = async {
+        // ECR's repository was found above (it makes none on push).
+        if at_home || list_all || registry.kind.is_ecr() {
+            Ok(true)
+        } else {
+            registry.repository_known(repository, true).await
+        }
+    };
+    let (tags, known) = futures_util::future::join(
+        read_tags(target, &plan.tag_names, list_all, root, concurrency),
+        known,
+    )
+    .await;
+    let (state, root_present) = tags?;
+    facts.state = state;
+    facts.root_present = at_home || root_present;
+    if !facts.root_present && known? {
+        // HEADs are cheap and each waits a round trip: all of them at once, up to a bound.
+        let concurrency = concurrency.max(BLOB_CHECKS);
         let present: Vec<Option<String>> = stream::iter(source.blobs.iter())
             .map(|blob| async move {
                 let digest = crate::registry::digest::Digest::parse(&blob.digest)
@@ -428,6 +464,9 @@ async fn observe_ecr(
     }
 }
 
+/// Blob existence checks at once (at least; twice `concurrency` when that is more).
+const BLOB_CHECKS: usize = 32;
+
 /// Whether a floating tag is among `roles`: its action is decided by every version the
 /// repository holds, so the tag list is read.
 fn floats(roles: &[TagRole]) -> bool {
@@ -435,12 +474,12 @@ fn floats(roles: &[TagRole]) -> bool {
 }
 
 /// What a repository holds for `names`: every tag (`list_all`), where each of `names` points,
-/// and whether the manifest `digest` is there; in one round of HEADs.
+/// and whether the manifest `digest` is there (when asked); in one round of HEADs.
 async fn read_tags(
     target: &Target,
     names: &[String],
     list_all: bool,
-    digest: &str,
+    digest: Option<&str>,
     concurrency: usize,
 ) -> Result<(RepoState, bool), RegistryError> {
     let (registry, repository) = (&target.registry, &target.repository);
@@ -450,7 +489,7 @@ async fn read_tags(
         Vec::new()
     };
     let mut references: Vec<&str> = names.iter().map(String::as_str).collect();
-    references.push(digest);
+    references.extend(digest);
     let found: Vec<Option<String>> = stream::iter(references)
         .map(|reference| async move {
             let found = registry.head_manifest(repository, reference, true).await?;
@@ -504,7 +543,7 @@ pub async fn confirm_tags(
     let mut confirmed = Vec::with_capacity(targets.len());
     for (target, image) in targets.iter().zip(&step.images) {
         // Where the tags point is all the check needs: one round of HEADs, no tag listing.
-        let (now, _) = read_tags(target, names, false, &step.digest, concurrency).await?;
+        let (now, _) = read_tags(target, names, false, None, concurrency).await?;
         let changed = moved(&image.tags, &now, &step.digest);
         if changed.is_empty() {
             confirmed.push(image.tags.clone());
@@ -515,9 +554,9 @@ pub async fn confirm_tags(
             target.image,
             changed.join(", ")
         );
-        let (now, _) = read_tags(target, names, floats(roles), &step.digest, concurrency).await?;
+        let (now, _) = read_tags(target, names, floats(roles), None, concurrency).await?;
         let decided = tag_actions(names, roles, &step.digest, &now, on_conflict)?;
-        let (again, _) = read_tags(target, names, false, &step.digest, concurrency).await?;
+        let (again, _) = read_tags(target, names, false, None, concurrency).await?;
         let changed = moved(&decided, &again, &step.digest);
         if !changed.is_empty() {
             return Err(PushError::Moved {

@@ -394,8 +394,9 @@ fn gitlab_a_version_the_push_leaves_untagged_stays_for_garbage_collection() {
 fn gitlab_a_push_outlives_the_registrys_tokens_and_renews_each_before_it_expires() {
     let regs = registry::registries();
     let path = registry::unique_repo("gl-tokens");
-    // 320 kB of layers at 32 KiB/s: about 10 s, whatever the machine.
-    let link = SlowLink::start(&regs.gitlab, 32 * 1024);
+    // 320 kB of layers at 16 KiB/s a connection, a few at once (the next body starts once the
+    // last one's bytes are handed to the socket): about 10 s, whatever the machine.
+    let link = SlowLink::start(&regs.gitlab, 16 * 1024);
     let image = format!("{}/{path}", link.addr());
     let built = support::sample_layout("gl-tokens", 941, 8, 40_000);
     // Used once the push is over, long expired: shows the registry refuses it and logs that

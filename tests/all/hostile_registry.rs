@@ -444,17 +444,18 @@ fn the_bearer_challenge_is_found_among_several_headers() {
 }
 
 /// GitLab's registry hands out bearer tokens that expire (after 5 minutes; 15 on gitlab.com),
-/// and a long push outlives several. Here they last a second and each upload takes 0.6 s: a push
-/// of five blobs, one at a time, runs for three seconds and must renew its token as often as it
-/// needs to, never presenting one past its end (an upload's `PUT` is sent once, so a 401 there
-/// would fail it).
+/// and a long push outlives several. Here they last a second and each upload takes 1.2 s to be
+/// answered: a push of five blobs, one body at a time (the next upload's body goes while the
+/// last one waits for its answer: two at once), runs for over three seconds and must renew its
+/// token as often as it needs to, never presenting one past its end (an upload's `PUT` is sent
+/// once, so a 401 there would fail it).
 #[test]
 fn a_push_that_outlives_its_tokens_renews_them_before_they_expire() {
     let short = ShortTokens::new(std::time::Duration::from_secs(1));
     let registry = Fake::start(Some(Behaviour {
         auth: Auth::Bearer,
         short_tokens: Some(short.clone()),
-        upload_time: std::time::Duration::from_millis(600),
+        upload_time: std::time::Duration::from_millis(1200),
         ..Behaviour::default()
     }));
     let built = support::sample_layout("hostile-short-tokens", 142, 4, 1_000);

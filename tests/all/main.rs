@@ -33,6 +33,7 @@ mod merge;
 mod oracle;
 mod packages;
 mod publish;
+mod push_requests;
 mod referrers_api;
 mod release;
 mod release_assets;

@@ -104,6 +104,10 @@ pub struct Behaviour {
     /// then this descriptor is added to the stored index (made when there is none), before the
     /// reader can write it back.
     pub another_writer: Option<Value>,
+    /// A `POST` that starts an upload with `?digest=` and the whole blob as its body completes it
+    /// (201), as the OCI distribution spec allows; without it such a `POST` only starts an upload
+    /// (202), as distribution 2.8 answers.
+    pub single_post: bool,
 }
 
 /// Tokens `short-N` that the fake accepts for `lifetime` after issuing them (announced as
@@ -609,6 +613,31 @@ async fn behave(asked: &Asked, shared: &Shared, behaviour: &Behaviour) -> Respon
             &[],
             r#"{"errors":[{"code":"DENIED","message":"permission_denied: write_package"}]}"#,
         ),
+        "POST"
+            if p.ends_with("/blobs/uploads/")
+                && behaviour.single_post
+                && query.contains("digest=") =>
+        {
+            let asked_digest = crate::support::fake_http::parse_query(query)
+                .into_iter()
+                .find(|(k, _)| k == "digest")
+                .map(|(_, v)| v);
+            let digest = sha256(&asked.body);
+            if asked_digest.as_deref() != Some(digest.as_str()) {
+                return reply(
+                    400,
+                    &[],
+                    r#"{"errors":[{"code":"DIGEST_INVALID","message":"the digest does not match the upload"}]}"#,
+                );
+            }
+            shared
+                .store
+                .lock()
+                .unwrap()
+                .blobs
+                .insert(digest.clone(), asked.body.clone());
+            reply(201, &[("docker-content-digest", digest)], "")
+        }
         "POST" if p.ends_with("/blobs/uploads/") => {
             let host = behaviour.upload_to.as_deref().unwrap_or(me);
             let n = {

@@ -146,6 +146,30 @@ pub fn github_packages_registries(env: &BTreeMap<String, String>) -> Vec<String>
     registries
 }
 
+/// Docker Hub under the names images give it (`docker.io`; `index.docker.io` and
+/// `registry-1.docker.io` read as `docker.io`), and stand-ins for it (a mirror, the tests'
+/// fakes) listed (comma-separated `host:port`) in `TAGSHIP_DOCKER_HUB_REGISTRIES`: the
+/// registries whose clean-up and descriptions go through the Hub API.
+pub fn docker_hub_registries(env: &BTreeMap<String, String>) -> Vec<String> {
+    let mut registries = vec!["docker.io".to_string()];
+    if let Some(more) = env.get("TAGSHIP_DOCKER_HUB_REGISTRIES") {
+        registries.extend(
+            more.split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty()),
+        );
+    }
+    registries
+}
+
+/// The Hub API's base URL: `TAGSHIP_DOCKER_HUB_API_URL`, else `https://hub.docker.com`.
+pub fn docker_hub_api_url(env: &BTreeMap<String, String>) -> String {
+    match var(env, "TAGSHIP_DOCKER_HUB_API_URL").trim_end_matches('/') {
+        "" => "https://hub.docker.com".to_string(),
+        url => url.to_string(),
+    }
+}
+
 /// The GitLab job's own registry, whose versions GitLab's API lists and deletes: `CI_REGISTRY`
 /// (`host[:port]`, as images name it), when GitLab gives one.
 pub fn gitlab_registries(env: &BTreeMap<String, String>) -> Vec<String> {

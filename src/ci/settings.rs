@@ -408,7 +408,7 @@ impl Settings {
                 concurrency: 4,
                 client: ClientSettings {
                     insecure_hosts,
-                    ca_pem,
+                    ca_pem: ca_pem.clone(),
                     retry: RetryPolicy::default(),
                 },
                 explicit,
@@ -439,6 +439,12 @@ impl Settings {
                         forge,
                         registries: super::gitlab_registries(vars),
                     }),
+                    docker_hub: forge::docker_hub::Access {
+                        api_url: super::docker_hub_api_url(vars),
+                        registries: super::docker_hub_registries(vars),
+                        ca_pem: ca_pem.clone(),
+                        retry: RetryPolicy::default(),
+                    },
                 },
             },
             attach: AttachSettings {

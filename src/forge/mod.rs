@@ -10,6 +10,7 @@
 //! (`plan::run::decide`, by the context's forge), the changelog GitHub would write becomes the commits one, and its
 //! container registry's API deletes tags, not versions ([`gitlab::registry`]).
 
+pub mod docker_hub;
 pub mod github;
 pub mod gitlab;
 

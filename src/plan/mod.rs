@@ -15,6 +15,7 @@ pub mod images;
 pub mod labels;
 pub mod notes;
 pub mod publish;
+pub mod registry_kind;
 pub mod release;
 pub mod retention;
 pub mod run;

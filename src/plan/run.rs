@@ -184,9 +184,10 @@ pub struct PruneFacts {
     pub image: String,
     /// Its versions as listed, with the manifests the policy asked for read.
     pub versions: Vec<ImageVersion>,
-    /// Versions are deleted tag by tag (GitLab's container registry API): one the push leaves
-    /// without tags cannot be deleted, and is kept.
-    pub deletes_tags: bool,
+    /// Which service keeps the versions: where they are deleted tag by tag (GitLab's container
+    /// registry API, Docker Hub's), one the push leaves without tags cannot be deleted, and is
+    /// kept.
+    pub kind: super::registry_kind::RegistryKind,
 }
 
 /// Everything observed, read-only, before the decision.
@@ -1127,10 +1128,6 @@ fn decide_git_tags(ctx: &Context, refs: Option<&BTreeMap<String, String>>) -> Ve
         .collect()
 }
 
-/// Why a version without tags stays where versions are deleted tag by tag.
-pub(crate) const UNTAGGED_STAYS: &str =
-    "no tag points at it, and GitLab's API deletes tags: GitLab's garbage collection removes it";
-
 /// The versions of one repository as its prune judges them (the push applied: pruning runs
 /// after it), and what the run knows besides: now, what it pushes, the version tags it moves off
 /// other digests (deleted when nothing else references them), and, where versions are deleted
@@ -1159,11 +1156,11 @@ pub fn prune_judgement(
             }
         }
     }
-    if observed.deletes_tags {
+    if let Some(stays) = observed.kind.untagged_stays() {
         for v in versions.iter().filter(|v| v.tags.is_empty()) {
             facts
                 .undeletable
-                .insert(v.digest.clone(), UNTAGGED_STAYS.to_string());
+                .insert(v.digest.clone(), stays.to_string());
         }
     }
     (versions, facts)

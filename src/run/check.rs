@@ -518,6 +518,9 @@ enum Deleter<'a> {
     Forge(&'a Forge, Option<&'a str>),
     /// The registry's `DELETE` (its name).
     Registry(&'a str),
+    /// Docker Hub's API, and the token's scopes where its JWT names them (`None` before the
+    /// token is asked for: the preflight does not sign in).
+    DockerHub(Option<&'a [String]>),
 }
 
 /// What the prune takes: listing the versions (read here; in the dry run, by its plan) and
@@ -543,6 +546,7 @@ async fn prune_items(plan: &Plan, settings: &Settings, scope: Scope<'_>) -> Vec<
                     Listing::Packages { forge, scopes, .. } => {
                         Deleter::Forge(forge, scopes.as_deref())
                     }
+                    Listing::DockerHub { hub } => Deleter::DockerHub(hub.scopes.as_deref()),
                     Listing::Registry => Deleter::Registry(&target.registry.name),
                 };
                 delete_item(
@@ -558,6 +562,15 @@ async fn prune_items(plan: &Plan, settings: &Settings, scope: Scope<'_>) -> Vec<
     for image in &plan.images {
         let check = format!("prune {image}");
         let repository = image.repository();
+        if retention.packages.docker_hub.keeps(image.registry()) {
+            items.push(delete_item(
+                check,
+                "versions are listed through Docker Hub's API".into(),
+                Deleter::DockerHub(None),
+                retention.dry_run,
+            ));
+            continue;
+        }
         let forge = match retention.packages.forge(image.registry(), &repository) {
             Ok(forge) => forge,
             Err(e) => {
@@ -617,6 +630,27 @@ fn delete_item(check: String, listed: String, deleter: Deleter<'_>, dry_run: boo
                 "versions are deleted through {registry}'s DELETE, which a registry allows only when set up to (distribution: `storage.delete.enabled`) and to credentials that may delete; that shows only on a delete"
             ),
             "make sure the registry allows deletes, and the credentials may delete in this repository",
+        ),
+        Deleter::DockerHub(Some(scopes)) if !crate::forge::docker_hub::may_delete(scopes) => {
+            Item::denied(
+                check,
+                format!(
+                    "{listed}, but the Docker Hub token's scopes ({}) do not delete",
+                    scopes.join(", ")
+                ),
+                "use a personal access token with the \"Read, Write, Delete\" permission (repo:admin) as the registry password",
+            )
+        }
+        Deleter::DockerHub(Some(_)) => Item::pass(
+            check,
+            format!("{listed}; the Docker Hub token's scopes include deleting"),
+        ),
+        Deleter::DockerHub(None) => Item::warning(
+            check,
+            format!(
+                "{listed}; Docker Hub deletes tags only (never an untagged image by digest), and says whether the token may delete when it signs in"
+            ),
+            "use a personal access token with the \"Read, Write, Delete\" permission (repo:admin) as the registry password",
         ),
         Deleter::Forge(Forge::GitHub(_), Some(scopes))
             if scopes.split(',').any(|s| s.trim() == "delete:packages") =>

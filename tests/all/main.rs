@@ -13,6 +13,7 @@ mod action_file;
 mod attach;
 mod check;
 mod cli;
+mod docker_hub;
 mod dry_run;
 mod events;
 mod fake_github;

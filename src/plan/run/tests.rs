@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::plan::context::fixture;
+use crate::plan::registry_kind::RegistryKind;
 use crate::plan::{InputLine, PlanInputs, Rules};
 
 const NEW: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -527,7 +528,7 @@ fn a_rollback_to_a_missing_version_is_refused_and_one_that_exists_moves_only_wha
 
 #[test]
 fn pruning_judges_the_listing_as_the_push_leaves_it() {
-    let (ctx, plan, seen) = moved_off_by_the_push(false);
+    let (ctx, plan, seen) = moved_off_by_the_push(RegistryKind::Other);
     let run = decide(&ctx, &plan, &prune_intent(), &seen).unwrap();
     let step = &run.prune[0];
     let pushed = step.versions.iter().find(|v| v.digest == NEW).unwrap();
@@ -538,21 +539,23 @@ fn pruning_judges_the_listing_as_the_push_leaves_it() {
 
 #[test]
 fn where_tags_are_deleted_a_version_the_push_leaves_untagged_stays() {
-    let (ctx, plan, seen) = moved_off_by_the_push(true);
-    let run = decide(&ctx, &plan, &prune_intent(), &seen).unwrap();
-    let step = &run.prune[0];
-    assert_eq!(step.plan.deletions().count(), 0, "{:?}", step.plan.verdicts);
-    let old = step.plan.verdicts.iter().find(|v| v.digest == OLD).unwrap();
-    assert!(old.tags.is_empty());
-    assert_eq!(
-        old.decision,
-        crate::plan::retention::Decision::Keep(UNTAGGED_STAYS.into())
-    );
+    for kind in [RegistryKind::GitLab, RegistryKind::DockerHub] {
+        let (ctx, plan, seen) = moved_off_by_the_push(kind);
+        let run = decide(&ctx, &plan, &prune_intent(), &seen).unwrap();
+        let step = &run.prune[0];
+        assert_eq!(step.plan.deletions().count(), 0, "{:?}", step.plan.verdicts);
+        let old = step.plan.verdicts.iter().find(|v| v.digest == OLD).unwrap();
+        assert!(old.tags.is_empty());
+        assert_eq!(
+            old.decision,
+            crate::plan::retention::Decision::Keep(kind.untagged_stays().unwrap().into())
+        );
+    }
 }
 
 /// A tag push whose 1.2.3 points at OLD now: the push moves it, so OLD is left with nothing;
-/// `deletes_tags`: its versions are deleted tag by tag (GitLab's).
-fn moved_off_by_the_push(deletes_tags: bool) -> (Context, Plan, Observed) {
+/// `kind`: who keeps its versions (GitLab and Docker Hub delete them tag by tag).
+fn moved_off_by_the_push(kind: RegistryKind) -> (Context, Plan, Observed) {
     let (ctx, plan, mut seen) = tag_push();
     points(&mut seen, "1.2.3", OLD);
     let version = |digest: &str, tags: &[&str]| ImageVersion {
@@ -568,7 +571,7 @@ fn moved_off_by_the_push(deletes_tags: bool) -> (Context, Plan, Observed) {
     seen.prune = vec![PruneFacts {
         image: "reg.example/octo/app".into(),
         versions: vec![version(OLD, &["1.2.3"]), version(NEWER, &["1.0.0"])],
-        deletes_tags,
+        kind,
     }];
     (ctx, plan, seen)
 }

@@ -1,0 +1,184 @@
+//! Docker Hub end to end: a registry that refuses manifest `DELETE`s (405 UNSUPPORTED) as Docker
+//! Hub's does, in front of the real local registry, and the fake Hub API beside it
+//! (tests/support/docker_hub.rs). `prune` lists and deletes tags through the API, counted; a
+//! token without the delete scope is refused before anything is deleted; the Hub's 429s are
+//! waited out; a release's descriptions are synced once.
+
+use crate::support::docker_hub::{FakeHub, HubRegistry};
+use crate::support::images::ImageSpec;
+use crate::support::registry;
+use crate::support::{self, Run, Runner};
+
+const USER: &str = "octo";
+const TOKEN: &str = "dckr_pat_hubtesttoken0123456789";
+const READ_WRITE: &str = "dckr_pat_readwriteonly987654321";
+
+/// A Docker Hub stand-in holding four versions of `octo/NAME`, oldest first: 1.0.0, 1.1.0,
+/// 2.0.0 (with `latest`), each pushed to the real registry and listed by the fake Hub.
+struct Hub {
+    api: FakeHub,
+    registry: HubRegistry,
+    image: String,
+    repository: String,
+    digests: Vec<String>,
+}
+
+fn small(seed: u64) -> ImageSpec {
+    ImageSpec {
+        layers: 1,
+        layer_size: 2_000,
+        seed,
+        ..ImageSpec::default()
+    }
+}
+
+impl Hub {
+    fn new(name: &str) -> Hub {
+        let registry = HubRegistry::start(&registry::registries().plain);
+        let api = FakeHub::start();
+        api.add_user(USER, TOKEN, &["repo:admin"]);
+        api.add_user("reader", READ_WRITE, &["repo:read", "repo:write"]);
+        let unique = registry::unique_repo(name).replace('/', "-");
+        let repository = format!("{USER}/{unique}");
+        let image = format!("{}/{repository}", registry.name());
+        let mut digests = Vec::new();
+        for (i, (tag, pushed)) in [
+            ("1.0.0", "2019-06-01T10:00:00.000000Z"),
+            ("1.1.0", "2019-07-01T10:00:00.000000Z"),
+            ("2.0.0", "2019-08-01T10:00:00.000000Z"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (digest, _) = support::push_tagged(&image, small(1200 + i as u64), None, tag);
+            api.add_tag(&repository, tag, &digest, pushed);
+            digests.push(digest);
+        }
+        api.add_tag(
+            &repository,
+            "latest",
+            &digests[2],
+            "2019-08-01T10:00:00.000000Z",
+        );
+        Hub {
+            api,
+            registry,
+            image,
+            repository,
+            digests,
+        }
+    }
+
+    /// `tagship ARGS` from a terminal, with the Hub stand-in and `password` as the registry's.
+    fn cli(&self, args: &[&str], password: &str, user: &str) -> Runner {
+        Runner::new("docker-hub", "", "{}", Default::default())
+            .without("GITHUB_ACTIONS")
+            .var("TAGSHIP_DOCKER_HUB_REGISTRIES", &self.registry.name())
+            .var("TAGSHIP_DOCKER_HUB_API_URL", &self.api.url())
+            .setting("registry-username", user)
+            .setting("registry-password", password)
+            .args(args)
+    }
+}
+
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
+}
+
+#[test]
+fn docker_hub_prune_deletes_tags_through_the_hub_api() {
+    let hub = Hub::new("hub-prune");
+    let run = hub
+        .cli(
+            &["prune", &hub.image, "--keep", "1", "--format", "json"],
+            TOKEN,
+            USER,
+        )
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = json(&run);
+    let deleted: Vec<String> = serde_json::from_value(out["deleted"].clone()).unwrap();
+    let mut want = vec![hub.digests[0].clone(), hub.digests[1].clone()];
+    want.sort();
+    let mut got = deleted.clone();
+    got.sort();
+    assert_eq!(got, want, "all but the newest: {out}");
+    assert_eq!(hub.api.tag_names(&hub.repository), ["2.0.0", "latest"]);
+    let mut gone = hub.api.deleted();
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            format!("{}:1.0.0", hub.repository),
+            format!("{}:1.1.0", hub.repository)
+        ]
+    );
+    // The API calls, counted: one sign-in, one page of tags, a DELETE per tag, nothing else.
+    let calls = hub.api.calls();
+    assert_eq!(hub.api.count("POST /v2/auth/token"), 1, "{calls:?}");
+    assert_eq!(hub.api.count("GET "), 1, "{calls:?}");
+    assert_eq!(hub.api.count("DELETE "), 2, "{calls:?}");
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert_eq!(
+        hub.registry.refused_deletes(),
+        0,
+        "nothing went to the registry's DELETE"
+    );
+    assert!(!run.stderr.contains(TOKEN) && !run.stdout.contains(TOKEN));
+}
+
+#[test]
+fn docker_hub_prune_refuses_a_token_without_the_delete_scope_before_deleting() {
+    let hub = Hub::new("hub-scope");
+    let run = hub
+        .cli(&["prune", &hub.image, "--keep", "1"], READ_WRITE, "reader")
+        .run();
+    assert_eq!(
+        run.code, 2,
+        "an input to fix: {}\n{}",
+        run.stdout, run.stderr
+    );
+    let error = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {}", run.stderr));
+    for needed in ["repo:admin", "repo:read, repo:write", "nothing was deleted"] {
+        assert!(error.contains(needed), "{needed}: {error}");
+    }
+    assert_eq!(hub.api.count("DELETE "), 0, "{:?}", hub.api.calls());
+    assert_eq!(hub.api.tag_names(&hub.repository).len(), 4);
+}
+
+#[test]
+fn docker_hub_rate_limits_are_waited_out() {
+    let hub = Hub::new("hub-429");
+    hub.api.throttle(2);
+    let run = hub
+        .cli(
+            &[
+                "prune",
+                &hub.image,
+                "--keep",
+                "1",
+                "--dry-run",
+                "--format",
+                "json",
+            ],
+            TOKEN,
+            USER,
+        )
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("HTTP 429"),
+        "the wait is said: {}",
+        run.stderr
+    );
+    let out = json(&run);
+    assert_eq!(out["deleted"].as_array().map(Vec::len), Some(0), "{out}");
+    assert_eq!(hub.api.count("DELETE "), 0);
+    // Two refused, then the sign-in and the listing.
+    assert_eq!(hub.api.calls().len(), 4, "{:?}", hub.api.calls());
+}

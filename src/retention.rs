@@ -92,11 +92,7 @@ impl RetentionError {
             | RetentionError::TokenMayNotDelete { .. }
             | RetentionError::GitLabMayNotDelete { .. }
             | RetentionError::HubMayNotDelete { .. } => true,
-            RetentionError::Hub(e) => matches!(
-                e,
-                crate::forge::docker_hub::HubError::NoCredentials { .. }
-                    | crate::forge::docker_hub::HubError::SignIn { .. }
-            ),
+            RetentionError::Hub(e) => e.is_input(),
             RetentionError::Forge(e) => e.is_input(),
             RetentionError::Registry(_)
             | RetentionError::DeletesDisabled { .. }

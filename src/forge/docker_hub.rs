@@ -90,6 +90,16 @@ pub enum HubError {
     },
 }
 
+impl HubError {
+    /// Credentials the person is to fix (none, or refused), not a failure around them.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            HubError::NoCredentials { .. } | HubError::SignIn { .. }
+        )
+    }
+}
+
 /// How to reach the Hub API: its base URL, and which registries it keeps.
 #[derive(Debug, Clone)]
 pub struct Access {

@@ -11,6 +11,7 @@ pub mod fields;
 pub mod flavor;
 pub mod generic_package;
 pub mod git_tags;
+pub mod hub_description;
 pub mod images;
 pub mod labels;
 pub mod notes;

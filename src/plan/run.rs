@@ -12,6 +12,7 @@ use super::assets::{self, AssetFile, AssetStep, ExistingAsset, ImmutableError};
 use super::attach::{self, ArtifactFacts, AttachStep, SubjectReferrers};
 use super::generic_package::{self, AssetLink, GenericPackage, PackageError, PackageNow};
 use super::git_tags;
+use super::hub_description;
 use super::notes::{self, NotesInput, TemplateError};
 use super::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
 use super::release::{self, Changelog, NoRelease, NoTagToRelease, ReleaseMode, ReleasePlan};
@@ -36,6 +37,8 @@ pub struct Intent {
     pub release_published: bool,
     /// `action-file`: the action's `action.yml`, whose `runs.image` a release must push.
     pub action_file: Option<ActionFile>,
+    /// `hub-description`, `hub-short-description`: a release's Docker Hub descriptions.
+    pub hub_descriptions: hub_description::DescriptionIntent,
     pub now: Timestamp,
 }
 
@@ -215,6 +218,9 @@ pub struct Observed {
     /// GitLab: the generic package the release's assets go to, and the release's asset links;
     /// `None` when GitLab was not asked (no token, or no assets).
     pub release_package: Option<PackageNow>,
+    /// The descriptions each Docker Hub repository has now (read when a release is due and
+    /// descriptions are given).
+    pub hub_descriptions: Vec<hub_description::DescriptionFacts>,
 }
 
 /// The version before `version` among `tags`: the highest stable semver tag below it (a
@@ -273,6 +279,9 @@ pub struct RunPlan {
     pub attach: Vec<AttachStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseStep>,
+    /// A release's Docker Hub descriptions, per Docker Hub repository.
+    #[serde(rename = "hub-descriptions", skip_serializing_if = "Vec::is_empty")]
+    pub hub_descriptions: Vec<hub_description::DescriptionStep>,
     #[serde(rename = "git-tags", skip_serializing_if = "Vec::is_empty")]
     pub git_tags: Vec<GitTagStep>,
     /// `action-file` compared with what the release pushes.
@@ -1357,6 +1366,20 @@ pub fn decide(
             }
         }
     };
+    let hub_descriptions = if release.is_some() {
+        hub_description::decide(
+            &intent.hub_descriptions,
+            &observed.hub_descriptions,
+            &mut warnings,
+        )?
+    } else {
+        if !intent.hub_descriptions.is_empty() && !observed.hub_descriptions.is_empty() {
+            notes.push(
+                "hub-description: Docker Hub's descriptions are updated on a release, and this run makes none".into(),
+            );
+        }
+        Vec::new()
+    };
     let git_tags = if intent.git_tags {
         let steps = decide_git_tags(ctx, observed.git_refs.as_ref());
         if steps.is_empty() {
@@ -1422,6 +1445,7 @@ pub fn decide(
         scan,
         attach,
         release,
+        hub_descriptions,
         git_tags,
         action_file,
         prune,

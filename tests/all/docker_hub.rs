@@ -5,6 +5,7 @@
 //! waited out; a release's descriptions are synced once.
 
 use crate::support::docker_hub::{FakeHub, HubRegistry};
+use crate::support::github::FakeGitHub;
 use crate::support::images::ImageSpec;
 use crate::support::registry;
 use crate::support::{self, Run, Runner};
@@ -181,4 +182,103 @@ fn docker_hub_rate_limits_are_waited_out() {
     assert_eq!(hub.api.count("DELETE "), 0);
     // Two refused, then the sign-in and the listing.
     assert_eq!(hub.api.calls().len(), 4, "{:?}", hub.api.calls());
+}
+
+const GITHUB_REPO: &str = "docker/test-docker-action";
+const GITHUB_TOKEN: &str = "ghs_hubtestgithubtoken0123";
+
+/// A tag push of `tag` releasing `seed`'s image to the Hub stand-in, with the descriptions given.
+fn hub_release(hub: &Hub, gh: &FakeGitHub, tag: &str, extra: &[(&str, &str)]) -> Runner {
+    let built = support::sample_layout(&format!("hub-release-{tag}"), 1300, 1, 3_000);
+    let mut runner = Runner::shared_event("push-tag")
+        .var("GITHUB_REF", &format!("refs/tags/{tag}"))
+        .var("GITHUB_API_URL", &gh.url())
+        .var("TAGSHIP_DOCKER_HUB_REGISTRIES", &hub.registry.name())
+        .var("TAGSHIP_DOCKER_HUB_API_URL", &hub.api.url())
+        .input("source", &format!("oci:{}", built.dir.display()))
+        .input("images", &hub.image)
+        .input("github-token", GITHUB_TOKEN)
+        .input("registry-username", USER)
+        .input("registry-password", TOKEN);
+    for (name, value) in extra {
+        runner = runner.input(name, value);
+    }
+    runner
+}
+
+#[test]
+fn docker_hub_descriptions_are_synced_on_a_release_and_not_sent_again() {
+    let hub = Hub::new("hub-desc");
+    let gh = FakeGitHub::start_with_repo(GITHUB_REPO, GITHUB_TOKEN);
+    let dir = support::scratch_dir(&format!("hub-desc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("HUB.md");
+    std::fs::write(&file, "# App\n\nWhat it does.\n").unwrap();
+    let file = file.display().to_string();
+    let inputs = [
+        ("hub-description", file.as_str()),
+        ("hub-short-description", "An app, on Docker Hub"),
+    ];
+
+    let dry = hub_release(&hub, &gh, "v3.0.0", &inputs)
+        .input("push", "false")
+        .run();
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&dry.outputs["run-plan"]).unwrap();
+    let step = &plan["hub-descriptions"][0];
+    assert_eq!(step["repository"], hub.repository.as_str(), "{plan}");
+    assert_eq!(step["short-description"]["action"], "update", "{step}");
+    assert_eq!(step["full-description"]["length"], 21, "{step}");
+    assert_eq!(hub.api.count("PATCH "), 0, "the dry run sends nothing");
+
+    let first = hub_release(&hub, &gh, "v3.0.0", &inputs).run();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(hub.api.count("PATCH "), 1, "{:?}", hub.api.calls());
+    assert_eq!(
+        hub.api.descriptions(&hub.repository),
+        (
+            "An app, on Docker Hub".to_string(),
+            "# App\n\nWhat it does.\n".to_string()
+        )
+    );
+
+    let second = hub_release(&hub, &gh, "v3.0.0", &inputs).run();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(
+        hub.api.count("PATCH "),
+        1,
+        "the same text is not sent again: {:?}",
+        hub.api.calls()
+    );
+    let plan: serde_json::Value = serde_json::from_str(&second.outputs["run-plan"]).unwrap();
+    assert_eq!(
+        plan["hub-descriptions"][0]["full-description"]["action"],
+        "unchanged"
+    );
+}
+
+#[test]
+fn docker_hub_description_too_long_stops_the_release_before_anything_is_pushed() {
+    let hub = Hub::new("hub-long");
+    let gh = FakeGitHub::start_with_repo(GITHUB_REPO, GITHUB_TOKEN);
+    let long = "x".repeat(101);
+    let run = hub_release(&hub, &gh, "v3.1.0", &[("hub-short-description", &long)]).run();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let errors = run.error_lines().join("\n");
+    assert!(
+        errors.contains("hub-short-description") && errors.contains("at most 100 characters"),
+        "{errors}"
+    );
+    assert!(
+        !hub.api
+            .tag_names(&hub.repository)
+            .contains(&"3.1.0".to_string())
+            && registry::inspect_digest(
+                &format!("{}:3.1.0", hub.image),
+                None,
+                registry::Tls::Plain
+            )
+            .is_none(),
+        "nothing pushed"
+    );
 }

@@ -44,6 +44,7 @@ fn intent(writes: bool) -> Intent {
         rollback: None,
         release_published: false,
         action_file: None,
+        hub_descriptions: Default::default(),
         now: "2020-01-10T00:30:00Z".parse().unwrap(),
     }
 }

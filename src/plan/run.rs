@@ -1425,6 +1425,12 @@ pub fn decide(
     let mut prune = Vec::new();
     if let Some((policy, dry_run)) = &intent.prune {
         for facts in &observed.prune {
+            if policy.untagged && facts.kind == super::registry_kind::RegistryKind::DockerHub {
+                notes.push(format!(
+                    "{}: `untagged` deletes nothing on Docker Hub: its API lists and deletes tags only, so images without tags are neither listed nor deleted (delete them on hub.docker.com)",
+                    facts.image
+                ));
+            }
             let (versions, run_facts) = prune_judgement(facts, push.as_ref(), intent.now);
             let judged = retention::plan(&versions, policy, &run_facts)?;
             prune.push(PruneStep {

@@ -700,22 +700,11 @@ impl Registry {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let headers = response.headers().clone();
+        // A 429 stays a status here: whoever retries the whole operation (a blob upload) reads
+        // its `Retry-After`; the retries of `send` say the limit when they give up.
         let message = self.error_message(response).await;
         match status {
             401 => self.unauthorized(op, status, message),
-            429 => {
-                let (limit, resets) = rate_limit_said(&headers, retry_after);
-                RegistryError::TooManyRequests {
-                    registry: self.name.clone(),
-                    repository: op.repository.to_string(),
-                    operation: op.what.to_string(),
-                    message,
-                    limit,
-                    resets,
-                    fix: rate_limit_fix(&self.name),
-                }
-            }
             403 => RegistryError::Denied {
                 registry: self.name.clone(),
                 repository: op.repository.to_string(),

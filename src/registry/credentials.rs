@@ -72,3 +72,21 @@ fn from_docker_config_key(registry: &str, key: &str) -> Result<Credentials, Stri
         Err(other) => Err(format!("Docker's config.json: {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::docker_config_keys;
+
+    #[test]
+    fn docker_hub_credentials_are_looked_up_under_each_key_docker_writes() {
+        let keys = [
+            "https://index.docker.io/v1/",
+            "docker.io",
+            "registry-1.docker.io",
+        ];
+        for name in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            assert_eq!(docker_config_keys(name), keys, "{name}");
+        }
+        assert_eq!(docker_config_keys("ghcr.io"), ["ghcr.io"]);
+    }
+}

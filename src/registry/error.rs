@@ -290,6 +290,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_429_says_which_limit_and_when_it_resets() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("ratelimit-limit", "100;w=21600".parse().unwrap());
+        headers.insert("ratelimit-remaining", "0;w=21600".parse().unwrap());
+        headers.insert("docker-ratelimit-source", "203.0.113.7".parse().unwrap());
+        let (limit, resets) = rate_limit_said(&headers, Some(std::time::Duration::from_secs(5400)));
+        assert_eq!(
+            limit,
+            "100 requests per 6h, counted for 203.0.113.7, 0 left"
+        );
+        assert_eq!(resets, "in 1h30m (Retry-After)");
+        let (limit, resets) = rate_limit_said(&http::HeaderMap::new(), None);
+        assert_eq!(limit, "not named by the registry");
+        assert!(resets.contains("did not say"), "{resets}");
+        assert!(rate_limit_fix("docker.io").contains("anonymous pulls per IP address"));
+    }
+
+    #[test]
     fn reads_distribution_error_bodies() {
         let body = r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
         assert_eq!(

@@ -282,3 +282,36 @@ fn docker_hub_description_too_long_stops_the_release_before_anything_is_pushed()
         "nothing pushed"
     );
 }
+
+#[test]
+fn toomanyrequests_on_a_push_says_the_limit_and_when_it_resets() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    let proxy = FaultProxy::start(
+        &registry::registries().plain,
+        vec![
+            Rule::new(
+                "HEAD",
+                "/v2/*/manifests/*",
+                Fault::StatusRetryAfter(429, 36_000),
+            )
+            .forever(),
+        ],
+    );
+    let image = format!("{}/{}", proxy.addr(), registry::unique_repo("hub-toomany"));
+    let built = support::sample_layout("hub-toomany", 1400, 1, 2_000);
+    let run = Runner::shared_event("push-tag")
+        .input("source", &format!("oci:{}", built.dir.display()))
+        .input("images", &image)
+        .input("release", "false")
+        .run();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let errors = run.error_lines().join("\n");
+    for needed in [
+        "too many requests",
+        "HTTP 429 TOOMANYREQUESTS",
+        "it resets in 10h (Retry-After)",
+        "Run again after the reset",
+    ] {
+        assert!(errors.contains(needed), "{needed}: {errors}");
+    }
+}

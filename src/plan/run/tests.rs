@@ -554,6 +554,24 @@ fn where_tags_are_deleted_a_version_the_push_leaves_untagged_stays() {
     }
 }
 
+#[test]
+fn untagged_on_docker_hub_is_said_to_delete_nothing() {
+    let (ctx, plan, seen) = moved_off_by_the_push(RegistryKind::DockerHub);
+    let mut wants = prune_intent();
+    if let Some((policy, _)) = wants.prune.as_mut() {
+        policy.untagged = true;
+    }
+    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
+    assert!(
+        run.notes
+            .iter()
+            .any(|n| n.contains("`untagged` deletes nothing on Docker Hub")),
+        "{:?}",
+        run.notes
+    );
+    assert_eq!(run.prune[0].plan.deletions().count(), 0);
+}
+
 /// A tag push whose 1.2.3 points at OLD now: the push moves it, so OLD is left with nothing;
 /// `kind`: who keeps its versions (GitLab and Docker Hub delete them tag by tag).
 fn moved_off_by_the_push(kind: RegistryKind) -> (Context, Plan, Observed) {

@@ -199,31 +199,25 @@ impl Listing {
 }
 
 /// The versions of a Docker Hub repository from its tag listing: one per digest, dated by its
-/// newest push, with its tags (a tag the Hub lists without a digest is left out, said once).
+/// earliest push, with its tags. A tag the Hub lists without a digest, or with one that is not
+/// a digest (it would name a registry URL), is left out, said once.
 fn hub_versions(image: &str, tags: Vec<HubTag>) -> Vec<PackageVersion> {
     let mut by_digest: BTreeMap<String, PackageVersion> = BTreeMap::new();
     let mut undigested = Vec::new();
     for tag in tags {
         let pushed = tag.pushed();
-        let Some(digest) = tag.digest.clone().filter(|d| !d.is_empty()) else {
+        let digest = tag.digest.as_deref().and_then(|d| Digest::parse(d).ok());
+        let Some(digest) = digest else {
             undigested.push(tag.name);
             continue;
         };
-        let version = by_digest
-            .entry(digest.clone())
-            .or_insert_with(|| PackageVersion {
-                id: digest.clone(),
-                digest,
-                created: None,
-                tags: Vec::new(),
-            });
-        version.created = version.created.max(pushed);
-        version.tags.push(tag.name);
+        PackageVersion::add_tag(&mut by_digest, digest.to_string(), tag.name, pushed);
     }
     if let Some(first) = undigested.first() {
         tracing::warn!(
-            "{image}: Docker Hub lists {} tags without a digest ({first}): they are left out of the clean-up",
-            undigested.len()
+            "{image}: Docker Hub lists {} tags without a digest it can read ({}): they are left out of the clean-up",
+            undigested.len(),
+            crate::output::safe::line(first)
         );
     }
     by_digest.into_values().collect()

@@ -197,16 +197,6 @@ pub async fn observe(
         &mut handles,
     )
     .await?;
-    observe_hub_descriptions(
-        ctx,
-        plan,
-        intent,
-        settings,
-        &mut connections,
-        &mut observed,
-        &mut handles,
-    )
-    .await?;
     if let Some((to, tags)) = &intent.rollback {
         for image in &plan.images {
             let target = connections.target(image).await.map_err(registry_error)?;
@@ -479,13 +469,10 @@ pub async fn confirm_tags(
     Ok(confirmed)
 }
 
-/// The forge's side: the release and its body, the changelog, the git tags; and, for `tagship
-/// release`, what the registry holds under the planned tags. Without a token nothing is asked
-/// (the dry run shows the release with a placeholder for the changelog).
-/// On a release with descriptions to set: what each Docker Hub repository of the plan holds
-/// (one sign-in and one read each; a repository the push is yet to make holds none).
+/// On a release (`observe_forge` found one due) with descriptions to set: what each Docker Hub
+/// repository of the plan holds (one sign-in and one read each; a repository the push is yet to
+/// make holds none).
 async fn observe_hub_descriptions(
-    ctx: &Context,
     plan: &Plan,
     intent: &Intent,
     settings: &Settings,
@@ -500,17 +487,6 @@ async fn observe_hub_descriptions(
         .filter(|i| hub.keeps(i.registry()))
         .collect();
     if intent.hub_descriptions.is_empty() || on_hub.is_empty() {
-        return Ok(());
-    }
-    let due = run::release_due(
-        ctx,
-        intent,
-        observed.source.is_some(),
-        &mut Vec::new(),
-        &mut Vec::new(),
-    )?
-    .filter(|_| observed.source.is_some() || intent.release_published);
-    if due.is_none() {
         return Ok(());
     }
     for image in on_hub {
@@ -544,6 +520,10 @@ async fn observe_hub_descriptions(
     Ok(())
 }
 
+/// The forge's side: the release and its body, the changelog, the git tags; and, for `tagship
+/// release`, what the registry holds under the planned tags. Without a token nothing is asked
+/// (the dry run shows the release with a placeholder for the changelog). A release due reads
+/// the Docker Hub descriptions too, token or not.
 async fn observe_forge(
     ctx: &Context,
     plan: &Plan,
@@ -576,6 +556,7 @@ async fn observe_forge(
                 release::changelog_placeholder(intent.release.changelog, ctx.forge);
         }
         tracing::debug!("release due: {}", due.tag_name);
+        observe_hub_descriptions(plan, intent, settings, connections, observed, handles).await?;
     }
     if !intent.release.has_token {
         return Ok(());

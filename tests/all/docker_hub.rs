@@ -6,7 +6,7 @@
 
 use crate::support::docker_hub::{FakeHub, HubRegistry};
 use crate::support::github::FakeGitHub;
-use crate::support::images::ImageSpec;
+use crate::support::images::small;
 use crate::support::registry;
 use crate::support::{self, Run, Runner};
 
@@ -14,23 +14,14 @@ const USER: &str = "octo";
 const TOKEN: &str = "dckr_pat_hubtesttoken0123456789";
 const READ_WRITE: &str = "dckr_pat_readwriteonly987654321";
 
-/// A Docker Hub stand-in holding four versions of `octo/NAME`, oldest first: 1.0.0, 1.1.0,
-/// 2.0.0 (with `latest`), each pushed to the real registry and listed by the fake Hub.
+/// A Docker Hub stand-in holding three versions of `octo/NAME`, oldest first: 1.0.0, 1.1.0,
+/// 2.0.0 (and `latest`), each pushed to the real registry and listed by the fake Hub.
 struct Hub {
     api: FakeHub,
     registry: HubRegistry,
     image: String,
     repository: String,
     digests: Vec<String>,
-}
-
-fn small(seed: u64) -> ImageSpec {
-    ImageSpec {
-        layers: 1,
-        layer_size: 2_000,
-        seed,
-        ..ImageSpec::default()
-    }
 }
 
 impl Hub {

@@ -3,8 +3,9 @@
 //! lists and deletes tags here, and the repository's descriptions are kept here.
 //!
 //! - Signing in: `POST /v2/auth/token` with the user name and a personal or organisation access
-//!   token (`identifier`, `secret`; `/v2/users/login` is deprecated) gives a bearer token. It is
-//!   masked at once, and goes only to the API's own origin: a `next` page elsewhere is refused.
+//!   token (`identifier`, `secret`; `/v2/users/login` is deprecated) gives a bearer token that
+//!   lasts 10 minutes (a 401 later signs in again, once a call). It is masked at once, and goes
+//!   only to the API's own origin: a `next` page elsewhere is refused.
 //! - What the token may do: the JWT's scopes, where it names them (a personal access token's
 //!   permission levels are `repo:public_read`, `repo:read`, `repo:write` and `repo:admin`, "Read,
 //!   Write, Delete"; only the last deletes). A token naming scopes without a delete one is refused
@@ -123,7 +124,10 @@ impl Access {
 pub struct DockerHub {
     http: reqwest::Client,
     api: Url,
-    bearer: Secret,
+    username: String,
+    secret: Secret,
+    /// The Hub's access token: it lasts 10 minutes, so a 401 signs in again (once a call).
+    bearer: std::sync::Mutex<Secret>,
     /// The token's scopes, when its JWT names them.
     pub scopes: Option<Vec<String>>,
     retry: RetryPolicy,
@@ -255,20 +259,29 @@ impl DockerHub {
         let mut hub = DockerHub {
             http,
             api,
-            bearer: Secret::new(""),
+            username,
+            secret,
+            bearer: std::sync::Mutex::new(Secret::new("")),
             scopes: None,
             retry: access.retry,
             not_before: Mutex::new(None),
         };
-        let url = hub.url("v2/auth/token");
-        let body = serde_json::json!({"identifier": username, "secret": secret.expose()});
-        let answer = hub
+        hub.scopes = hub.renew().await?;
+        Ok(hub)
+    }
+
+    /// Signs in (`POST /v2/auth/token`), keeping the access token, masked; its scopes, when it
+    /// names them.
+    async fn renew(&self) -> Result<Option<Vec<String>>, HubError> {
+        let url = self.url("v2/auth/token");
+        let body = serde_json::json!({"identifier": self.username, "secret": self.secret.expose()});
+        let answer = self
             .call(Method::POST, url.clone(), Some(body), false, "signing in")
             .await?;
         if !answer.is_success() {
             return Err(HubError::SignIn {
                 url: url.to_string(),
-                username,
+                username: self.username.clone(),
                 status: answer.status,
                 message: message_of(&answer.body),
             });
@@ -282,10 +295,32 @@ impl DockerHub {
                 operation: "signing in".into(),
                 problem: e.to_string(),
             })?;
-        hub.bearer = Secret::new(token.access_token);
-        mask(&hub.bearer);
-        hub.scopes = jwt_scopes(hub.bearer.expose());
-        Ok(hub)
+        let bearer = Secret::new(token.access_token);
+        mask(&bearer);
+        let scopes = jwt_scopes(bearer.expose());
+        if let Ok(mut held) = self.bearer.lock() {
+            *held = bearer;
+        }
+        Ok(scopes)
+    }
+
+    /// A call with the access token; one refused as expired (401) signs in again and is made
+    /// once more.
+    async fn authorized(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<serde_json::Value>,
+        operation: &str,
+    ) -> Result<Answer, HubError> {
+        let answer = self
+            .call(method.clone(), url.clone(), body.clone(), true, operation)
+            .await?;
+        if answer.status != 401 {
+            return Ok(answer);
+        }
+        self.renew().await?;
+        self.call(method, url, body, true, operation).await
     }
 
     fn url(&self, path: &str) -> Url {
@@ -321,7 +356,12 @@ impl DockerHub {
                 .request(method.clone(), url.clone())
                 .header("accept", "application/json");
             if authorized && same_origin(&url, &self.api) {
-                request = request.header(AUTHORIZATION, format!("Bearer {}", self.bearer.expose()));
+                let bearer = self
+                    .bearer
+                    .lock()
+                    .map(|b| b.expose().to_string())
+                    .unwrap_or_default();
+                request = request.header(AUTHORIZATION, format!("Bearer {bearer}"));
             }
             if let Some(body) = &body {
                 request = request.json(body);
@@ -431,7 +471,7 @@ impl DockerHub {
         let mut tags = Vec::new();
         for _ in 0..MAX_PAGES {
             let answer = self
-                .call(Method::GET, url.clone(), None, true, &operation)
+                .authorized(Method::GET, url.clone(), None, &operation)
                 .await?;
             if !answer.is_success() {
                 return Err(self.status(&operation, &answer));
@@ -470,7 +510,7 @@ impl DockerHub {
         let url = self.repository_url(repository, &format!("/tags/{segment}"));
         let operation = format!("deleting the tag {tag} of {repository}");
         let answer = self
-            .call(Method::DELETE, url, None, true, &operation)
+            .authorized(Method::DELETE, url, None, &operation)
             .await?;
         match answer.status {
             200..=299 | 404 => Ok(TagDeletion::Done),
@@ -486,11 +526,10 @@ impl DockerHub {
     pub async fn descriptions(&self, repository: &str) -> Result<Option<Descriptions>, HubError> {
         let operation = format!("reading the repository {repository}");
         let answer = self
-            .call(
+            .authorized(
                 Method::GET,
                 self.repository_url(repository, ""),
                 None,
-                true,
                 &operation,
             )
             .await?;
@@ -524,11 +563,10 @@ impl DockerHub {
             body.insert("full_description".into(), full.into());
         }
         let answer = self
-            .call(
+            .authorized(
                 Method::PATCH,
                 self.repository_url(repository, ""),
                 Some(body.into()),
-                true,
                 &operation,
             )
             .await?;

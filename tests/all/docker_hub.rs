@@ -73,6 +73,19 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// `tagship prune IMAGE --keep 1` with the delete token: it succeeds, leaving the newest
+    /// version's tags; what it said in JSON.
+    fn prune_keeping_one(&self) -> (Run, serde_json::Value) {
+        let args = ["prune", &self.image, "--keep", "1", "--format", "json"];
+        let run = self.cli(&args, TOKEN, USER).run();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(self.api.tag_names(&self.repository), ["2.0.0", "latest"]);
+        let out = json(&run);
+        (run, out)
+    }
+}
+
 fn json(run: &Run) -> serde_json::Value {
     serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
@@ -81,22 +94,14 @@ fn json(run: &Run) -> serde_json::Value {
 #[test]
 fn docker_hub_prune_deletes_tags_through_the_hub_api() {
     let hub = Hub::new("hub-prune");
-    let run = hub
-        .cli(
-            &["prune", &hub.image, "--keep", "1", "--format", "json"],
-            TOKEN,
-            USER,
-        )
-        .run();
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out = json(&run);
+    hub.api.limit_pages(3);
+    let (run, out) = hub.prune_keeping_one();
     let deleted: Vec<String> = serde_json::from_value(out["deleted"].clone()).unwrap();
     let mut want = vec![hub.digests[0].clone(), hub.digests[1].clone()];
     want.sort();
     let mut got = deleted.clone();
     got.sort();
     assert_eq!(got, want, "all but the newest: {out}");
-    assert_eq!(hub.api.tag_names(&hub.repository), ["2.0.0", "latest"]);
     let mut gone = hub.api.deleted();
     gone.sort();
     assert_eq!(
@@ -106,18 +111,33 @@ fn docker_hub_prune_deletes_tags_through_the_hub_api() {
             format!("{}:1.1.0", hub.repository)
         ]
     );
-    // The API calls, counted: one sign-in, one page of tags, a DELETE per tag, nothing else.
+    // The API calls, counted: one sign-in, two pages of tags (3 a page), a DELETE per tag,
+    // nothing else.
     let calls = hub.api.calls();
     assert_eq!(hub.api.count("POST /v2/auth/token"), 1, "{calls:?}");
-    assert_eq!(hub.api.count("GET "), 1, "{calls:?}");
+    assert_eq!(hub.api.count("GET "), 2, "{calls:?}");
     assert_eq!(hub.api.count("DELETE "), 2, "{calls:?}");
-    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert_eq!(calls.len(), 5, "{calls:?}");
     assert_eq!(
         hub.registry.refused_deletes(),
         0,
         "nothing went to the registry's DELETE"
     );
     assert!(!run.stderr.contains(TOKEN) && !run.stdout.contains(TOKEN));
+}
+
+#[test]
+fn docker_hub_an_expired_access_token_is_renewed() {
+    let hub = Hub::new("hub-expiry");
+    hub.api.expire_tokens_after(1);
+    hub.prune_keeping_one();
+    // One sign-in, then one more for each call past the first that found its token expired.
+    assert_eq!(
+        hub.api.count("POST /v2/auth/token"),
+        3,
+        "{:?}",
+        hub.api.calls()
+    );
 }
 
 #[test]

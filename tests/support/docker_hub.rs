@@ -7,14 +7,16 @@
 //! - `POST /v2/auth/token` `{"identifier","secret"}` → `{"access_token": JWT}`; the JWT's payload
 //!   names the access token's scopes (`"scope": "repo:read repo:write"`); a wrong secret is 401
 //!   `{"detail":"Incorrect authentication credentials","message":…}`.
-//! - `GET /v2/namespaces/{ns}/repositories/{repo}/tags` pages of `page_size` (default 10, as the
-//!   Hub's), newest push first, `next` an absolute URL (null on the last page); each tag with its
+//! - `GET /v2/namespaces/{ns}/repositories/{repo}/tags` pages of `page_size` (default 10, at
+//!   most 100, as the Hub's; `limit_pages` makes them smaller), newest push first, `next` an absolute URL (null on the last page); each tag with its
 //!   `digest`, `tag_last_pushed`, `last_updated`, `media_type`, `images` (per platform) and the
 //!   fields tagship does not read.
 //! - `DELETE …/tags/{tag}` is 204; without `repo:admin` 403 `{"message":"insufficient scope"}`;
 //!   an unknown tag 404.
 //! - `GET /v2/namespaces/{ns}/repositories/{repo}` and `PATCH` with `description` and
 //!   `full_description` (any other field is 400): the repository's descriptions.
+//! - An access token may be expired after a number of calls (`expire_tokens_after`): a call with
+//!   it is then 401, as one past the Hub's 10 minutes is.
 //! - `throttle(n)`: the next `n` calls answer 429 with `X-Retry-After` (a Unix time one second
 //!   ahead) and `X-RateLimit-*`, as the Hub did, and no `Retry-After`.
 //!
@@ -85,12 +87,18 @@ struct Repository {
 struct State {
     /// user name → (secret, scopes).
     users: BTreeMap<String, (String, Vec<String>)>,
-    /// bearer → scopes.
-    tokens: BTreeMap<String, Vec<String>>,
+    /// bearer → (scopes, the calls it has made).
+    tokens: BTreeMap<String, (Vec<String>, usize)>,
+    /// How many calls an access token makes before it is expired (401); 0: no end.
+    token_calls: usize,
+    /// Tokens signed in so far.
+    signed_in: usize,
     repositories: BTreeMap<String, Repository>,
     calls: Vec<String>,
     throttled: usize,
     deleted: Vec<String>,
+    /// The largest page of tags served (the Hub's is 100); 0: 100.
+    page_limit: usize,
 }
 
 /// The fake Hub API. Dropping it stops it.
@@ -157,6 +165,16 @@ impl FakeHub {
             .cloned()
             .unwrap_or_default();
         (repo.description, repo.full_description)
+    }
+
+    /// Each access token expires after `n` calls (the Hub's last 10 minutes).
+    pub fn expire_tokens_after(&self, n: usize) {
+        self.state.lock().unwrap().token_calls = n;
+    }
+
+    /// Tag pages of at most `n` tags, whatever `page_size` asks (so a few tags make pages).
+    pub fn limit_pages(&self, n: usize) {
+        self.state.lock().unwrap().page_limit = n;
     }
 
     /// The next `n` calls answer 429.
@@ -240,8 +258,9 @@ fn route(
         return match state.users.get(user) {
             Some((expected, scopes)) if expected == secret => {
                 let scopes = scopes.clone();
-                let token = jwt(user, &scopes);
-                state.tokens.insert(token.clone(), scopes);
+                state.signed_in += 1;
+                let token = jwt(&format!("{user}#{}", state.signed_in), &scopes);
+                state.tokens.insert(token.clone(), (scopes, 0));
                 Reply::json(200, json!({"access_token": token}))
             }
             _ => Reply::json(
@@ -250,13 +269,18 @@ fn route(
             ),
         };
     }
-    let scopes = parts
+    let bearer = parts
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| state.tokens.get(t))
-        .cloned();
+        .unwrap_or_default()
+        .to_string();
+    let most = state.token_calls;
+    let scopes = state.tokens.get_mut(&bearer).and_then(|(scopes, made)| {
+        *made += 1;
+        (most == 0 || *made <= most).then(|| scopes.clone())
+    });
     let Some(scopes) = scopes else {
         return Reply::json(
             401,
@@ -335,7 +359,11 @@ fn route(
                             .and_then(|v| v.parse::<usize>().ok())
                     })
             };
-            let size = query("page_size").unwrap_or(10).clamp(1, 100);
+            let most = match state.page_limit {
+                0 => 100,
+                n => n,
+            };
+            let size = query("page_size").unwrap_or(10).clamp(1, most);
             let page = query("page").unwrap_or(1).max(1);
             let mut tags = repo.tags.clone();
             tags.sort_by(|a, b| b.pushed.cmp(&a.pushed).then(a.name.cmp(&b.name)));

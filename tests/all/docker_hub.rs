@@ -326,3 +326,41 @@ fn toomanyrequests_on_a_push_says_the_limit_and_when_it_resets() {
         assert!(errors.contains(needed), "{needed}: {errors}");
     }
 }
+
+/// The preflight signs in to the Hub API and reads the token's scopes: a token that may not
+/// delete blocks the prune's item, one that may passes it.
+#[test]
+fn docker_hub_preflight_says_whether_the_token_may_delete() {
+    let hub = Hub::new("hub-check");
+    let check = |password: &str, user: &str| {
+        let run = Runner::shared_event("push-tag")
+            .var("TAGSHIP_DOCKER_HUB_REGISTRIES", &hub.registry.name())
+            .var("TAGSHIP_DOCKER_HUB_API_URL", &hub.api.url())
+            .setting("registry-username", user)
+            .setting("registry-password", password)
+            .args(&["check"])
+            .setting("images", &hub.image)
+            .setting("prune", "true")
+            .setting("keep", "1")
+            .run();
+        let item = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("] prune "))
+            .unwrap_or_else(|| panic!("no prune item:\n{}\n{}", run.stdout, run.stderr))
+            .to_string();
+        (run, item)
+    };
+    let (run, item) = check(READ_WRITE, "reader");
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        item.starts_with("[FAIL]") && item.contains("repo:read, repo:write"),
+        "{item}"
+    );
+    let (_, item) = check(TOKEN, USER);
+    assert!(
+        item.starts_with("[pass]") && item.contains("scopes include deleting"),
+        "{item}"
+    );
+    assert_eq!(hub.api.count("DELETE "), 0, "the preflight deletes nothing");
+}

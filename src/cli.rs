@@ -43,7 +43,7 @@ pub enum Command {
     /// with --observe, the whole run plan (read-only network).
     Plan(PlanArgs),
     /// Push an image to every planned image and tag: oci:DIR[:REF], oci-archive:FILE[:REF],
-    /// docker-archive:FILE, docker://IMAGE, or a path.
+    /// docker-archive:FILE, docker://IMAGE, docker-daemon:NAME[:TAG], or a path.
     Push(PushArgs),
     /// Join per-platform images pushed by digest (REPO@sha256:…, or a directory of digest
     /// files) into one multi-platform index, and push it under every planned tag.
@@ -180,7 +180,8 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// The image to publish: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE,
-    /// docker://IMAGE, or a path (its kind detected).
+    /// docker://IMAGE, docker-daemon:NAME[:TAG] (the Docker daemon's image, by DOCKER_HOST), or a
+    /// path (its kind detected).
     pub source: String,
     #[command(flatten)]
     pub inputs: InputFlags,

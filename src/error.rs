@@ -100,7 +100,7 @@ impl Error {
             Error::Output(_) => "Cannot write the step outputs",
             Error::Publish(e) => match e.as_ref() {
                 PublishError::Input(_) => "Invalid input",
-                PublishError::Source(_) => "Cannot read the image",
+                PublishError::Source(_) | PublishError::Daemon(_) => "Cannot read the image",
                 PublishError::Registry(_) | PublishError::Push(_) => "Push failed",
             },
             Error::Release(e) if e.is_input() => "Invalid input",
@@ -171,6 +171,7 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("ca-file", "--ca-file"),
     ("registry-username", "--registry-username"),
     ("registry-password", "TAGSHIP_REGISTRY_PASSWORD"),
+    ("registry-logins", "TAGSHIP_REGISTRY_LOGINS"),
     ("github-token", "GITHUB_TOKEN"),
     ("gitlab-token", "TAGSHIP_GITLAB_TOKEN"),
     ("release", "--force"),

@@ -10,11 +10,12 @@ use crate::plan::InputError;
 use crate::plan::Plan;
 use crate::plan::images::ImageName;
 use crate::plan::publish::OnConflict;
-use crate::plan::run::PublishedFacts;
+use crate::plan::run::{DaemonHolds, ImageStore, PublishedFacts};
 use crate::registry::client::{ClientSettings, Registry};
 use crate::registry::copy::{self, Loaded, PushOptions, Target};
 use crate::registry::credentials::{self, Credentials};
 use crate::registry::error::RegistryError;
+use crate::registry::source::docker_export::{DockerExport, ExportLayout};
 use crate::registry::source::{self, SourceSpec, docker_archive, layout};
 
 /// The publishing settings, read and checked from the inputs before anything is contacted.
@@ -24,7 +25,10 @@ pub struct PublishSettings {
     pub on_conflict: OnConflict,
     pub concurrency: usize,
     pub client: ClientSettings,
-    /// `registry-username`/`registry-password`, for every target registry.
+    /// `registry-logins`: credentials for the registry each names, before anything else.
+    pub logins: Vec<(String, Credentials)>,
+    /// `registry-username`/`registry-password`, for every target registry `registry-logins`
+    /// does not name.
     pub explicit: Option<Credentials>,
     /// The CI's own registries and the credentials the job has for them, used when nothing else
     /// is given: ghcr.io with the GitHub token and actor; in a GitLab job, `CI_REGISTRY` with
@@ -32,6 +36,8 @@ pub struct PublishSettings {
     pub ci_registries: Vec<(String, Credentials)>,
     /// Show a progress bar (a terminal) rather than progress lines (CI logs).
     pub progress_bar: bool,
+    /// Where a `docker-daemon:` source's daemon is, and where its export is spooled.
+    pub daemon: source::daemon::DaemonEnv,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +50,8 @@ pub enum PublishError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Push(#[from] copy::PushError),
+    #[error(transparent)]
+    Daemon(#[from] source::daemon::DaemonError),
 }
 
 impl From<source::merge::LoadError> for PublishError {
@@ -60,9 +68,17 @@ fn bad(input: &str, value: &str, expected: &str) -> InputError {
 }
 
 impl PublishSettings {
-    /// The credentials for `registry`: the inputs, else Docker's store, else the job's own for
-    /// the CI's registry (ghcr.io, GitLab's `CI_REGISTRY`).
+    /// The credentials for `registry`: its line of `registry-logins`, else the other inputs,
+    /// else Docker's store, else the job's own for the CI's registry (ghcr.io, GitLab's
+    /// `CI_REGISTRY`).
     fn credentials_for(&self, registry: &str) -> Result<Credentials, RegistryError> {
+        if let Some((_, c)) = self
+            .logins
+            .iter()
+            .find(|(host, _)| crate::ci::registry_logins::same_registry(host, registry))
+        {
+            return Ok(c.clone());
+        }
         if let Some(c) = &self.explicit {
             return Ok(c.clone());
         }
@@ -147,7 +163,16 @@ pub async fn load(
     plan: &Plan,
     connections: &mut Connections<'_>,
 ) -> Result<Loaded, PublishError> {
-    Ok(match source {
+    Ok(load_with_facts(source, plan, connections).await?.0)
+}
+
+/// [`load`], and what the Docker daemon holds of a `docker-daemon:` source's image (for the plan).
+pub async fn load_with_facts(
+    source: &SourceSpec,
+    plan: &Plan,
+    connections: &mut Connections<'_>,
+) -> Result<(Loaded, Option<DaemonHolds>), PublishError> {
+    let loaded = match source {
         SourceSpec::OciDir { path, reference } => {
             Loaded::Image(layout::load_dir(path, reference.as_deref())?)
         }
@@ -155,6 +180,27 @@ pub async fn load(
             Loaded::Image(layout::load_archive(path, reference.as_deref())?)
         }
         SourceSpec::DockerArchive { path } => Loaded::docker(docker_archive::load(path)?),
+        SourceSpec::Daemon { name, latest_added } => {
+            let settings = &connections.settings.daemon;
+            let (endpoint, origin) = source::daemon::locate(settings)?;
+            let daemon = source::daemon::Daemon::connect(&endpoint, &origin).await?;
+            let image = daemon.read_image(name, &settings.temp_dir).await?;
+            let holds = daemon_holds(&image.export, name, *latest_added);
+            let spooled = Arc::new(image.spooled);
+            let loaded = match source::docker_export::publishable(&image.export)? {
+                source::docker_export::Publishable::Docker(mut archive) => {
+                    archive.spooled = Some(spooled);
+                    Loaded::docker(archive)
+                }
+                source::docker_export::Publishable::Image(mut image) => {
+                    if let source::BlobOrigin::Tar { spooled: keep, .. } = &mut image.origin {
+                        *keep = Some(spooled);
+                    }
+                    Loaded::Image(image)
+                }
+            };
+            return Ok((loaded, Some(holds)));
+        }
         SourceSpec::Remote(reference) => {
             let registry = connections.get(&reference.registry).await?;
             Loaded::Image(source::remote::load(reference, registry).await?)
@@ -167,7 +213,33 @@ pub async fn load(
                 source::merge::load(&wanted, registry, &plan.labels, &plan.annotations).await?,
             )
         }
-    })
+    };
+    Ok((loaded, None))
+}
+
+/// What the daemon's export of `name` holds, for the plan.
+fn daemon_holds(export: &DockerExport, name: &str, latest_added: bool) -> DaemonHolds {
+    let platforms: Vec<_> = export
+        .images
+        .iter()
+        .filter_map(|image| image.platform.clone())
+        .collect();
+    let absent: Vec<_> = export
+        .absent
+        .iter()
+        .filter_map(|d| d.platform.clone())
+        .collect();
+    DaemonHolds {
+        name: name.to_string(),
+        latest_added,
+        store: match export.layout {
+            ExportLayout::OciIndex => ImageStore::Containerd,
+            ExportLayout::LegacyDirectories | ExportLayout::OciManifest => ImageStore::Classic,
+        },
+        platforms: copy::platform_names(&platforms),
+        absent: copy::platform_names(&absent),
+        attestations_left_out: export.attestations,
+    }
 }
 
 /// A push needs somewhere to go and something to go under: checked before the source is read.

@@ -29,6 +29,7 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "gitlab-token",
     "registry-username",
     "registry-password",
+    "registry-logins",
     "on-conflict",
     "concurrency",
     "insecure-registries",
@@ -105,7 +106,12 @@ pub struct Inputs {
 }
 
 /// The inputs that hold secrets: never shown, not even in `Debug`.
-pub const SECRET_INPUTS: &[&str] = &["github-token", "gitlab-token", "registry-password"];
+pub const SECRET_INPUTS: &[&str] = &[
+    "github-token",
+    "gitlab-token",
+    "registry-password",
+    "registry-logins",
+];
 
 impl std::fmt::Debug for Inputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -7,6 +7,7 @@ pub mod github;
 pub mod gitlab;
 pub mod inputs;
 pub mod local;
+pub mod registry_logins;
 pub mod release_assets;
 pub mod settings;
 pub mod settings_file;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::inputs::{CommandLine, Inputs, Origin, Origins};
-use super::{Environment, Platform, settings_file};
+use super::{Environment, Platform, registry_logins, settings_file};
 use crate::error::Error;
 use crate::forge;
 use crate::forge::gitlab::TokenKind;
@@ -415,9 +415,11 @@ impl Settings {
                     ca_pem: ca_pem.clone(),
                     retry: RetryPolicy::default(),
                 },
+                logins: Vec::new(),
                 explicit,
                 ci_registries,
                 progress_bar,
+                daemon: crate::registry::source::daemon::DaemonEnv::from_vars(vars),
             },
             release: ReleaseSettings {
                 mode: ReleaseMode::Auto,
@@ -486,6 +488,17 @@ impl Settings {
             env.style() == Style::Actions,
         )?;
         let mut settings = Settings::new(connection, &env.vars, env.progress_bar());
+        let actor = env.vars.get("GITHUB_ACTOR").map_or("", |a| a.trim());
+        for login in registry_logins::parse(inputs.raw("registry-logins"), actor)? {
+            add_mask(&login.password, env.style() == Style::Actions);
+            let basic =
+                crate::registry::client::basic_value(&login.username, login.password.expose());
+            add_mask(&Secret::new(basic), env.style() == Style::Actions);
+            settings
+                .registry
+                .logins
+                .push((login.registry.clone(), login.credentials()));
+        }
         settings.metadata = PlanInputs {
             images: inputs.lines("images"),
             tags: inputs.lines("tags"),

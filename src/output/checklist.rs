@@ -67,7 +67,7 @@ pub fn text(list: &Checklist) -> String {
 
 /// The checklist for the step summary: a Markdown table.
 pub fn markdown(list: &Checklist) -> String {
-    let cell = |text: &str| safe::line(text).replace('|', "\\|");
+    let cell = safe::table_cell;
     let mut out = format!(
         "### {}\n\n| | check | found | fix |\n|---|---|---|---|\n",
         headline(list)

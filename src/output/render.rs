@@ -161,7 +161,7 @@ pub fn summary(plan: &Plan) -> String {
             out.push_str(&format!(
                 "| `{}` | {} |\n",
                 safe::line(k),
-                safe::line(v).replace('|', "\\|")
+                safe::table_cell(v)
             ));
         }
         out.push_str("\n</details>\n\n");
@@ -416,8 +416,8 @@ pub fn prune_summary(outcome: &PruneOutcome) -> String {
         out.push_str(&format!(
             "| `{}` | {} | {decision} | {} |\n",
             safe::line(short(&v.digest)),
-            safe::line(&v.tags.join(", ")).replace('|', "\\|"),
-            safe::line(reason).replace('|', "\\|")
+            safe::table_cell(&v.tags.join(", ")),
+            safe::table_cell(reason)
         ));
     }
     out.push('\n');
@@ -429,9 +429,9 @@ pub fn prune_summary(outcome: &PruneOutcome) -> String {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} |\n",
                 safe::line(&s.digest),
-                safe::line(&s.tags.join(", ")).replace('|', "\\|"),
-                safe::line(&s.reason).replace('|', "\\|"),
-                safe::line(&s.fix).replace('|', "\\|")
+                safe::table_cell(&s.tags.join(", ")),
+                safe::table_cell(&s.reason),
+                safe::table_cell(&s.fix)
             ));
         }
         out.push('\n');

@@ -8,8 +8,9 @@ use super::safe;
 use crate::plan::action_file::Verdict;
 use crate::plan::attach::{AttachAction, AttachStep};
 use crate::plan::publish::{PlannedTag, TagAction};
-use crate::plan::run::{GitTagAction, RunPlan};
+use crate::plan::run::{DaemonHolds, GitTagAction, ImageStore, RunPlan};
 use crate::plan::scan;
+use crate::registry::copy::{RepoOutcome, RepoState};
 use crate::run::execute::Report;
 
 /// The run plan as JSON: what `tagship plan --observe` prints and the `run-plan` output holds.
@@ -47,6 +48,39 @@ pub fn outputs_json(outputs: &[(&str, String)], run: &RunPlan) -> String {
     .unwrap_or_default()
 }
 
+/// What the Docker daemon holds of a `docker-daemon:` source's image, in a line.
+fn daemon_line(daemon: &DaemonHolds) -> String {
+    let mut line = format!("Docker daemon: {}", daemon.name);
+    if daemon.latest_added {
+        line.push_str(" (`:latest` added to the bare name)");
+    }
+    let platforms = if daemon.platforms.is_empty() {
+        "one platform".to_string()
+    } else {
+        daemon.platforms.join(", ")
+    };
+    match daemon.store {
+        ImageStore::Classic => line.push_str(&format!(
+            "; a classic image store holds one platform: {platforms}"
+        )),
+        ImageStore::Containerd => {
+            line.push_str(&format!("; its containerd image store holds {platforms}"));
+            if !daemon.absent.is_empty() {
+                line.push_str(&format!(
+                    "; absent from the store, not pushed: {}",
+                    daemon.absent.join(", ")
+                ));
+            }
+            match daemon.attestations_left_out {
+                0 => {}
+                1 => line.push_str("; 1 attestation manifest left out"),
+                n => line.push_str(&format!("; {n} attestation manifests left out")),
+            }
+        }
+    }
+    line
+}
+
 /// The run plan for a person: each step and what it would write.
 pub fn plan_text(run: &RunPlan) -> String {
     let mut out = String::new();
@@ -62,6 +96,9 @@ pub fn plan_text(run: &RunPlan) -> String {
                 format!(", {}", push.platforms.join(", "))
             }
         ));
+        if let Some(daemon) = &push.daemon {
+            out.push_str(&format!("  {}\n", daemon_line(daemon)));
+        }
         for image in &push.images {
             let bytes: u64 = image.blobs.upload.iter().map(|b| b.size).sum();
             out.push_str(&format!(
@@ -283,6 +320,31 @@ fn tag_table<'a>(
     out
 }
 
+/// A row per repository pushed to: complete, or how far it got and why not further.
+fn registry_table(repositories: &[RepoOutcome]) -> String {
+    let mut out = "| Registry | Image | Result |\n|---|---|---|\n".to_string();
+    for repo in repositories {
+        let registry = repo.image.split('/').next().unwrap_or_default();
+        let result = match &repo.state {
+            RepoState::Complete => format!("complete: {} tags", repo.tags.len()),
+            RepoState::Untagged => {
+                "holds the image by digest, untagged: another registry failed first".to_string()
+            }
+            RepoState::Failed { error } => format!("failed, no tag written: {error}"),
+            RepoState::PartlyTagged { not_written, error } => {
+                format!("failed, not written: {}: {error}", not_written.join(", "))
+            }
+        };
+        out.push_str(&format!(
+            "| `{registry}` | `{}` | {} |\n",
+            repo.image,
+            safe::table_cell(&result)
+        ));
+    }
+    out.push('\n');
+    out
+}
+
 /// A Markdown table of the files attached to the image (or found attached already).
 fn attach_table(steps: &[AttachStep]) -> String {
     let mut out =
@@ -367,6 +429,9 @@ pub fn summary(run: &RunPlan, report: &Report) -> String {
                 "Would",
                 would,
             ));
+            if let Some(daemon) = &push.daemon {
+                out.push_str(&format!("{}\n\n", safe::line(&daemon_line(daemon))));
+            }
             if let Some(release) = &run.release {
                 out.push_str(&format!(
                     "\n### Dry run: the release {} (would {})\n\n{}\n",
@@ -379,15 +444,26 @@ pub fn summary(run: &RunPlan, report: &Report) -> String {
         return out;
     }
     if let Some(pushed) = &report.push {
+        let complete = pushed
+            .repositories
+            .iter()
+            .all(|r| r.state == RepoState::Complete);
         out.push_str(&tag_table(
             pushed
                 .repositories
                 .iter()
                 .map(|r| (r.image.as_str(), r.tags.as_slice())),
-            &format!("Published `{}`", pushed.digest),
+            &if complete {
+                format!("Published `{}`", pushed.digest)
+            } else {
+                format!("Published `{}` in part: the push failed", pushed.digest)
+            },
             "Result",
             done,
         ));
+        if pushed.repositories.len() > 1 || !complete {
+            out.push_str(&registry_table(&pushed.repositories));
+        }
         if let Some(push) = &run.push {
             if !push.sizes.is_empty() {
                 out.push_str("| Platform | Download (compressed) | Layers |\n|---|---|---|\n");

@@ -68,6 +68,11 @@ pub fn line(text: &str) -> Cow<'_, str> {
     defuse_legacy(escape_where(text, is_unsafe), "##\\[")
 }
 
+/// Outside text in a Markdown table's cell: one line, and a `|` cannot end the cell.
+pub fn table_cell(text: &str) -> String {
+    line(text).replace('|', "\\|")
+}
+
 /// Lines tagship wrote, with outside text in them: line feeds and tabs stay; every other control
 /// character is shown escaped, and no line can be read as a workflow command.
 pub fn block(text: &str) -> Cow<'_, str> {

@@ -351,6 +351,7 @@ mod tests {
             attestations: Vec::new(),
             sizes: Vec::new(),
             config: None,
+            daemon: None,
             images: vec![ImageStep {
                 image: "ghcr.io/o/a".into(),
                 blobs: BlobSteps::default(),

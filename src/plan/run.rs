@@ -101,6 +101,42 @@ pub struct SourceFacts {
     pub sizes: Vec<PlatformSize>,
     /// What its config says about running it (the first platform's).
     pub config: Option<RunConfig>,
+    /// What the Docker daemon holds of it (`docker-daemon:` sources).
+    pub daemon: Option<DaemonHolds>,
+}
+
+/// What the Docker daemon holds of a `docker-daemon:` source's image, as its export shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DaemonHolds {
+    /// What the daemon was asked for.
+    pub name: String,
+    /// `:latest` was added to a bare name, as docker does.
+    #[serde(rename = "latest-added")]
+    pub latest_added: bool,
+    pub store: ImageStore,
+    /// The platforms the export holds whole: those pushed.
+    pub platforms: Vec<String>,
+    /// The platforms the image's index names but the store does not hold (not pushed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
+    /// Attestation manifests of the index, left out of the push.
+    #[serde(rename = "attestations-left-out", skip_serializing_if = "is_zero")]
+    pub attestations_left_out: usize,
+}
+
+/// The daemon's image store, as its export's layout tells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStore {
+    /// Docker's own store: one platform per image.
+    #[default]
+    Classic,
+    /// The containerd image store: an index, of which the store may hold some platforms.
+    Containerd,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What pulling one platform's image downloads.
@@ -312,6 +348,9 @@ pub struct PushStep {
     /// What the image config says about running it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<RunConfig>,
+    /// What the Docker daemon holds of the image (`docker-daemon:` sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daemon: Option<DaemonHolds>,
     pub images: Vec<ImageStep>,
 }
 
@@ -637,6 +676,7 @@ pub fn decide_push(
         attestations: source.attestations.clone(),
         sizes: source.sizes.clone(),
         config: source.config.clone(),
+        daemon: source.daemon.clone(),
         images,
     })
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 use super::client::Registry;
 use super::digest::Digest;
 use super::error::RegistryError;
-use super::media::DOCKER_MANIFEST;
 use super::progress::Progress;
 use super::source::docker_archive::{self, DockerArchive};
 use super::source::{BlobInfo, BlobOrigin, RawManifest, SourceError, SourceImage};
@@ -72,7 +71,29 @@ pub struct BlobCounts {
 pub struct RepoOutcome {
     pub image: String,
     pub blobs: BlobCounts,
+    /// The tags as they now stand: every planned one when the repository is complete, else
+    /// only those written (or found in place) before it failed.
     pub tags: Vec<PlannedTag>,
+    pub state: RepoState,
+}
+
+/// How far a push got in one repository: what the summary's row and the error say, so a push to
+/// several registries of which one failed says which are complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum RepoState {
+    /// Every blob, manifest and planned tag is in.
+    Complete,
+    /// The content is in, by digest, but no tag was written: another repository failed before
+    /// the tags (tags come only once every repository has the content).
+    Untagged,
+    /// Its content could not be pushed; no tag was written.
+    Failed { error: String },
+    /// Writing its tags failed after the content was in: `tags` holds those written.
+    PartlyTagged {
+        not_written: Vec<String>,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +122,63 @@ pub enum PushError {
         tags.join(", ")
     )]
     Moved { image: String, tags: Vec<String> },
+    /// A repository failed, and the push went on in the others as far as it safely could: the
+    /// outcome says where each stands.
+    #[error("{}", incomplete_message(.0))]
+    Incomplete(Box<PushOutcome>),
+}
+
+/// The error of an incomplete push: each repository that failed with its error and what stands,
+/// then the ones that are complete or hold the image untagged.
+fn incomplete_message(outcome: &PushOutcome) -> String {
+    let mut failed = Vec::new();
+    let mut complete = Vec::new();
+    let mut untagged = Vec::new();
+    for repo in &outcome.repositories {
+        match &repo.state {
+            RepoState::Complete => complete.push(repo.image.as_str()),
+            RepoState::Untagged => untagged.push(repo.image.as_str()),
+            RepoState::Failed { error } => {
+                failed.push(format!("{}: {error} (no tag written)", repo.image))
+            }
+            RepoState::PartlyTagged { not_written, error } => {
+                let written: Vec<&str> = repo
+                    .tags
+                    .iter()
+                    .filter(|t| matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged))
+                    .map(|t| t.tag.as_str())
+                    .collect();
+                failed.push(format!(
+                    "{}: {error} (written: {}; not written: {})",
+                    repo.image,
+                    if written.is_empty() {
+                        "none".to_string()
+                    } else {
+                        written.join(", ")
+                    },
+                    not_written.join(", ")
+                ))
+            }
+        }
+    }
+    let mut message = failed.join("; ");
+    if !complete.is_empty() {
+        message.push_str(&format!(
+            ". Complete, with every tag: {}",
+            complete.join(", ")
+        ));
+    }
+    if !untagged.is_empty() {
+        message.push_str(&format!(
+            ". Holding {} by digest, no tag written (tags come only once every registry has the image): {}",
+            outcome.digest,
+            untagged.join(", ")
+        ));
+    }
+    message.push_str(
+        ". Nothing after the push (release, prune) was done; a re-run finds what is in place and writes only the rest",
+    );
+    message
 }
 
 pub(super) enum BlobOutcome {
@@ -116,7 +194,7 @@ pub(super) async fn open(origin: &BlobOrigin, blob: &BlobInfo) -> Result<ByteStr
             0,
             blob.size,
         )),
-        BlobOrigin::Tar { path, entries } => {
+        BlobOrigin::Tar { path, entries, .. } => {
             let (offset, size) =
                 entries
                     .get(&blob.digest)
@@ -269,6 +347,26 @@ async fn push_docker_layer(
     retry: &RetryPolicy,
 ) -> Result<Compressed, PushError> {
     let layer = &archive.layers[index];
+    // Compressed already (a mixed image): pushed as it is, checked against its digest.
+    if let Some(kept) = &layer.kept {
+        let blob = BlobInfo {
+            digest: kept.digest.clone(),
+            size: layer.size,
+        };
+        let origin = BlobOrigin::Tar {
+            path: archive.path.clone(),
+            entries: Arc::new(std::collections::HashMap::from([(
+                kept.digest.clone(),
+                (layer.offset, layer.size),
+            )])),
+            spooled: None,
+        };
+        push_blob(registry, repository, &blob, &origin, None, progress, retry).await?;
+        return Ok(Compressed {
+            digest: blob.digest,
+            size: blob.size,
+        });
+    }
     let mut attempts = Attempts::new(*retry);
     loop {
         let location = registry
@@ -352,7 +450,7 @@ pub fn root_manifest(loaded: &Loaded) -> Option<RawManifest> {
             let bytes = docker_archive::manifest(archive, &known);
             Some(RawManifest {
                 digest: Digest::of(&bytes),
-                media_type: DOCKER_MANIFEST.to_string(),
+                media_type: archive.manifest_media_type().to_string(),
                 bytes,
             })
         }
@@ -519,6 +617,15 @@ async fn push_content(
     Ok(counts)
 }
 
+fn incomplete(root: &RawManifest, step: &PushStep, repositories: Vec<RepoOutcome>) -> PushError {
+    PushError::Incomplete(Box::new(PushOutcome {
+        digest: root.digest.clone(),
+        media_type: root.media_type.clone(),
+        platforms: step.platforms.clone(),
+        repositories,
+    }))
+}
+
 /// `os/architecture[/variant]`, buildx's `unknown/unknown` attestation entries left out.
 pub fn platform_names(platforms: &[super::media::Platform]) -> Vec<String> {
     platforms
@@ -531,19 +638,23 @@ pub fn platform_names(platforms: &[super::media::Platform]) -> Vec<String> {
         .collect()
 }
 
-/// Writes the tags of one repository as planned.
+/// Writes the tags of one repository as planned. On a failure, the tags that stand (written or
+/// found in place) come with the error.
 async fn write_tags(
     target: &Target,
     root: &RawManifest,
     tags: &[PlannedTag],
-) -> Result<(), PushError> {
-    for p in tags {
+) -> Result<(), (Vec<PlannedTag>, PushError)> {
+    for (done, p) in tags.iter().enumerate() {
         match &p.action {
             TagAction::Write { replaces } => {
-                target
+                if let Err(e) = target
                     .registry
                     .put_manifest(&target.repository, &p.tag, &root.bytes, &root.media_type)
-                    .await?;
+                    .await
+                {
+                    return Err((tags[..done].to_vec(), e.into()));
+                }
                 match replaces {
                     Some(old) => tracing::info!(
                         "{}:{} moved from {old} to {}",
@@ -595,29 +706,79 @@ pub async fn push(
         .into());
     }
     // 1. Content: blobs, then manifests by digest, repository by repository (a later one mounts
-    // from an earlier one).
+    // from an earlier one). A registry's failure does not stop the others' content, so each
+    // gets its own report; the source's does.
     let progress = Progress::default();
     let reporter = progress.report_every(options.progress_every, options.progress_bar);
-    let mut counts = Vec::with_capacity(targets.len());
-    let content = async {
-        for (target, image) in targets.iter().zip(&step.images) {
-            counts.push(push_content(loaded, root, target, image, options, &progress).await?);
+    let mut contents: Vec<Result<BlobCounts, PushError>> = Vec::with_capacity(targets.len());
+    for (target, image) in targets.iter().zip(&step.images) {
+        let content = push_content(loaded, root, target, image, options, &progress).await;
+        let stop = matches!(content, Err(PushError::Source(_)));
+        contents.push(content);
+        if stop {
+            break;
         }
-        Ok::<_, PushError>(())
     }
-    .await;
     reporter.abort();
     if options.progress_bar {
         use std::io::Write;
         let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
     }
-    content?;
+    let whole = contents.len() == targets.len() && contents.iter().all(Result::is_ok);
+    if !whole {
+        if targets.len() == 1 || matches!(contents.last(), Some(Err(PushError::Source(_)))) {
+            // One repository, or a source that cannot be read: its error says it all.
+            if let Some(Err(e)) = contents.pop() {
+                return Err(e);
+            }
+        }
+        let repositories = targets
+            .iter()
+            .zip(contents)
+            .map(|(target, content)| {
+                let (blobs, state) = match content {
+                    Ok(blobs) => (blobs, RepoState::Untagged),
+                    Err(e) => (
+                        BlobCounts::default(),
+                        RepoState::Failed {
+                            error: e.to_string(),
+                        },
+                    ),
+                };
+                RepoOutcome {
+                    image: target.image.clone(),
+                    blobs,
+                    tags: Vec::new(),
+                    state,
+                }
+            })
+            .collect();
+        return Err(incomplete(root, step, repositories));
+    }
+    let counts = contents.into_iter().flatten();
 
-    // 2. Tags, once every repository has the content and none of them has moved since.
+    // 2. Tags, once every repository has the content and none of them has moved since. A
+    // repository whose tags fail does not stop the others' (each ends complete or says why not).
     let tags = confirm().await?;
     let mut repositories = Vec::with_capacity(targets.len());
+    let mut first_error = None;
     for ((target, tags), blobs) in targets.iter().zip(tags).zip(counts) {
-        write_tags(target, root, &tags).await?;
+        let (tags, state) = match write_tags(target, root, &tags).await {
+            Ok(()) => (tags, RepoState::Complete),
+            Err((written, e)) => {
+                let not_written = tags[written.len()..]
+                    .iter()
+                    .filter(|t| matches!(t.action, TagAction::Write { .. }))
+                    .map(|t| t.tag.clone())
+                    .collect();
+                let state = RepoState::PartlyTagged {
+                    not_written,
+                    error: e.to_string(),
+                };
+                first_error.get_or_insert(e);
+                (written, state)
+            }
+        };
         tracing::info!(
             "{}: {} blobs uploaded ({}), {} already there, {} mounted",
             target.image,
@@ -630,7 +791,14 @@ pub async fn push(
             image: target.image.clone(),
             blobs,
             tags,
+            state,
         });
+    }
+    if let Some(e) = first_error {
+        if targets.len() == 1 && repositories.iter().all(|r| r.tags.is_empty()) {
+            return Err(e);
+        }
+        return Err(incomplete(root, step, repositories));
     }
     Ok(PushOutcome {
         digest: root.digest.clone(),

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use super::copy::{Loaded, PushError, open};
 use super::digest::Digest;
 use super::error::RegistryError;
-use super::media::DOCKER_MANIFEST;
 use super::source::docker_archive;
 use super::source::{BlobOrigin, RawManifest};
 use super::stream::{self as body, ByteStream, MismatchFlag};
@@ -109,6 +108,19 @@ pub async fn verify(loaded: &Loaded, concurrency: usize) -> Result<Verified, Pus
                         let result = Arc::new(Mutex::new(None));
                         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
                         let raw = body::file_range(archive.path.clone(), layer.offset, layer.size);
+                        // Compressed already (a mixed image): checked as it is pushed, as it is.
+                        if let Some(kept) = &layer.kept {
+                            let checked =
+                                body::verified(raw, kept.digest.clone(), counter, flag.clone());
+                            drain(checked)
+                                .await
+                                .map_err(|e| mismatch_or(&flag, &kept.digest, e, path))?;
+                            let done = body::Compressed {
+                                digest: kept.digest.clone(),
+                                size: layer.size,
+                            };
+                            return Ok::<_, PushError>((i, done));
+                        }
                         let packed = body::gzipped(
                             raw,
                             layer.diff_id.clone(),
@@ -143,7 +155,7 @@ pub async fn verify(loaded: &Loaded, concurrency: usize) -> Result<Verified, Pus
             Ok(Verified {
                 root: RawManifest {
                     digest: Digest::of(&bytes),
-                    media_type: DOCKER_MANIFEST.to_string(),
+                    media_type: archive.manifest_media_type().to_string(),
                     bytes,
                 },
                 blobs: archive.layers.len() + 1,

@@ -97,7 +97,7 @@ pub async fn execute(
             )
             .await
         };
-        let outcome = copy::push(
+        match copy::push(
             loaded,
             root,
             &handles.targets,
@@ -105,8 +105,16 @@ pub async fn execute(
             &registry.push_options(),
             confirm,
         )
-        .await?;
-        report.push = Some(outcome);
+        .await
+        {
+            Ok(outcome) => report.push = Some(outcome),
+            // Some registries hold the image, some not: the outputs and the summary say which.
+            Err(copy::PushError::Incomplete(outcome)) => {
+                report.push = Some((*outcome).clone());
+                return Err(PublishError::Push(copy::PushError::Incomplete(outcome)).into());
+            }
+            Err(e) => return Err(PublishError::Push(e).into()),
+        }
     }
     if !plan.attach.is_empty() {
         let _group = Group::start(style, "Attach");

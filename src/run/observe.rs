@@ -68,7 +68,7 @@ pub async fn observe(
     let mut handles = Handles::default();
     if let Some(source) = &settings.registry.source {
         publish::check_targets(plan)?;
-        let loaded = publish::load(source, plan, &mut connections).await?;
+        let (loaded, daemon) = publish::load_with_facts(source, plan, &mut connections).await?;
         // The dry run checks every local blob against its digest; a `docker save` archive is
         // compressed to learn the digests its layers will have (they name the manifest).
         if !intent.writes || matches!(loaded, Loaded::Docker { .. }) {
@@ -94,6 +94,7 @@ pub async fn observe(
         facts.sizes = image.sizes;
         facts.config = image.config;
         facts.attestations = image.attestations;
+        facts.daemon = daemon;
         for image in &plan.images {
             let target = connections.target(image).await.map_err(registry_error)?;
             let repo = observe_repository(&target, &facts, plan, intent.writes, settings)

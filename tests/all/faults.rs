@@ -538,3 +538,179 @@ fn the_proxy_matches_paths_and_rewrites_upstream_urls() {
         "another port"
     );
 }
+
+/// A v1.2.3 tag push of `built` to two registries (each a proxy to the plain registry), without
+/// a release: the versions and floating tags, in the plan's order.
+fn push_to_two(first: &str, second: &str, built: &Layout) -> Run {
+    Runner::shared_event("push-tag")
+        .var("GITHUB_REF", "refs/tags/v1.2.3")
+        .input("source", &oci(built))
+        .input("images", &format!("{first}\n{second}"))
+        .input("tags", "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=semver,pattern={{major}}")
+        .input("flavor", "latest=false")
+        .input("release", "false")
+        .run()
+}
+
+/// Two registries, each a proxy to the plain registry: a healthy one and one failing `rule`; a
+/// fresh repository on each (`name-a`, `name-b`), their images, and the run's one error line.
+struct TwoRegistries {
+    healthy: FaultProxy,
+    failing: FaultProxy,
+    repo_a: String,
+    repo_b: String,
+    image_a: String,
+    image_b: String,
+}
+
+impl TwoRegistries {
+    fn start(name: &str, rule: Rule) -> TwoRegistries {
+        let healthy = FaultProxy::start(&registry::registries().plain, Vec::new());
+        let failing = FaultProxy::start(&registry::registries().plain, vec![rule.forever()]);
+        let repo_a = registry::unique_repo(&format!("{name}-a"));
+        let repo_b = registry::unique_repo(&format!("{name}-b"));
+        TwoRegistries {
+            image_a: format!("{}/{repo_a}", healthy.addr()),
+            image_b: format!("{}/{repo_b}", failing.addr()),
+            healthy,
+            failing,
+            repo_a,
+            repo_b,
+        }
+    }
+}
+
+/// The one error line of a failed run, which holds each of `parts`.
+fn the_error_names(run: &Run, parts: &[String]) {
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors = run.error_lines();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    for part in parts {
+        assert!(errors[0].contains(part), "{part}: {}", errors[0]);
+    }
+}
+
+#[test]
+fn a_registry_failing_the_content_leaves_every_registry_untagged_and_says_which_hold_the_image() {
+    let two = TwoRegistries::start(
+        "two-content",
+        Rule::new("PUT", MANIFEST_BY_DIGEST, Fault::Status(403)),
+    );
+    let TwoRegistries {
+        healthy,
+        failing,
+        repo_a,
+        repo_b,
+        image_a,
+        image_b,
+    } = &two;
+    let built = layout("two-content", 107);
+    let run = push_to_two(image_a, image_b, &built);
+    the_error_names(
+        &run,
+        &[
+            format!("{image_b}: "),
+            "denied PUT manifest".to_string(),
+            "(no tag written)".to_string(),
+            format!("Holding {} by digest", built.manifest_digest),
+            format!("no tag written (tags come only once every registry has the image): {image_a}"),
+        ],
+    );
+    // The healthy registry holds the image by digest and no tag, in either repository.
+    assert_eq!(
+        direct_digest(repo_a, &built.manifest_digest).as_deref(),
+        Some(built.manifest_digest.as_str())
+    );
+    for repo in [repo_a, repo_b] {
+        for tag in ["1.2.3", "1.2", "1"] {
+            assert_eq!(direct_digest(repo, tag), None, "{repo}:{tag}");
+        }
+    }
+    // The summary has a row per registry saying so; no tag is claimed in the outputs.
+    assert!(
+        run.summary.contains(&format!(
+            "| `{}` | `{image_a}` | holds the image by digest, untagged",
+            healthy.addr()
+        )),
+        "{}",
+        run.summary
+    );
+    assert!(
+        run.summary.contains(&format!(
+            "| `{}` | `{image_b}` | failed, no tag written: ",
+            failing.addr()
+        )),
+        "{}",
+        run.summary
+    );
+    assert_eq!(run.outputs.get("pushed-tags").map(String::as_str), Some(""));
+}
+
+#[test]
+fn a_registry_refusing_a_tag_does_not_stop_the_others_and_the_error_says_what_stands() {
+    let two = TwoRegistries::start(
+        "two-tags",
+        Rule::new("PUT", "/v2/*/manifests/1.2", Fault::Status(403)),
+    );
+    let TwoRegistries {
+        healthy,
+        repo_a,
+        repo_b,
+        image_a,
+        image_b,
+        ..
+    } = &two;
+    let built = layout("two-tags", 108);
+    // The failing registry first: the healthy one after it is still tagged in full.
+    let run = push_to_two(image_b, image_a, &built);
+    the_error_names(
+        &run,
+        &[
+            format!("{image_b}: "),
+            "denied PUT manifest".to_string(),
+            "(written: 1.2.3; not written: 1.2, 1)".to_string(),
+            format!("Complete, with every tag: {image_a}"),
+            "Nothing after the push (release, prune) was done".to_string(),
+        ],
+    );
+    for tag in ["1.2.3", "1.2", "1"] {
+        assert_eq!(
+            direct_digest(repo_a, tag).as_deref(),
+            Some(built.manifest_digest.as_str()),
+            "{repo_a}:{tag}"
+        );
+    }
+    assert_eq!(
+        direct_digest(repo_b, "1.2.3").as_deref(),
+        Some(built.manifest_digest.as_str())
+    );
+    assert_eq!(direct_digest(repo_b, "1.2"), None);
+    assert_eq!(direct_digest(repo_b, "1"), None);
+    // The outputs claim only the tags in place; the summary says which registry is complete.
+    let pushed: Vec<&str> = run.outputs["pushed-tags"].lines().collect();
+    assert_eq!(
+        pushed,
+        [
+            format!("{image_b}:1.2.3"),
+            format!("{image_a}:1.2.3"),
+            format!("{image_a}:1.2"),
+            format!("{image_a}:1"),
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.summary.contains(&format!(
+            "| `{}` | `{image_a}` | complete: 3 tags |",
+            healthy.addr()
+        )),
+        "{}",
+        run.summary
+    );
+    assert!(
+        run.summary
+            .contains(&format!("| `{image_b}` | failed, not written: 1.2, 1: ")),
+        "{}",
+        run.summary
+    );
+}

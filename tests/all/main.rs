@@ -13,6 +13,8 @@ mod action_file;
 mod attach;
 mod check;
 mod cli;
+mod docker_daemon;
+mod docker_export;
 mod docker_hub;
 mod dry_run;
 mod events;

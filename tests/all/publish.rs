@@ -478,3 +478,78 @@ fn bad_sources_and_unreachable_registries_fail_clearly() {
         assert!(!run.stderr.contains("panicked"));
     }
 }
+
+#[test]
+fn registry_logins_give_each_registry_its_own_credentials() {
+    let regs = registry::registries();
+    let (tls_image, token_image) = (
+        format!("{}/{}", regs.tls, registry::unique_repo("logins-tls")),
+        format!("{}/{}", regs.token, registry::unique_repo("logins-token")),
+    );
+    let built = layout("logins", 14);
+    let source = format!("oci:{}", built.dir.display());
+    let ca = regs.ca_file.display().to_string();
+    let run = |logins: &str| {
+        tag_push("v1.0.0", &source, &format!("{tls_image}\n{token_image}"))
+            .input("ca-file", &ca)
+            .input("insecure-registries", registry::TOKEN_REALM_HOST)
+            .input("registry-username", &regs.user)
+            .input("registry-password", "the-wrong-password")
+            .input("registry-logins", logins)
+            .input("release", "false")
+            .run()
+    };
+    // Each registry named gets its own line, not registry-password (which is wrong for both).
+    let both = run(&format!(
+        "# the two test registries\n{}={}:{}\nhttps://{}/v1/={}:{}\n",
+        regs.tls, regs.user, regs.password, regs.token, regs.user, regs.password
+    ));
+    assert_eq!(both.code, 0, "{}", both.stderr);
+    let auth = Some((regs.user.as_str(), regs.password.as_str()));
+    for image in [&tls_image, &token_image] {
+        assert_eq!(
+            digest_of(
+                &format!("{image}:1.0.0"),
+                auth,
+                Tls::Ca(regs.ca_file.clone())
+            )
+            .as_deref(),
+            Some(built.manifest_digest.as_str()),
+            "{image}"
+        );
+    }
+    // The password is masked before anything else is printed, and never shown.
+    let first = both.stdout.lines().next().unwrap_or_default();
+    assert!(first.starts_with("::add-mask::"), "{}", both.stdout);
+    assert!(
+        both.stdout
+            .lines()
+            .any(|l| l == format!("::add-mask::{}", regs.password)),
+        "{}",
+        both.stdout
+    );
+    let shown = format!("{}{}", both.stdout, both.stderr)
+        .replace(&format!("::add-mask::{}", regs.password), "");
+    assert!(!shown.contains(&regs.password), "{shown}");
+    // A registry not named gets registry-username/registry-password: wrong here, and the error
+    // names that registry.
+    let one = run(&format!("{}={}:{}", regs.tls, regs.user, regs.password));
+    assert_eq!(one.code, 1, "{}", one.stderr);
+    let error = one.error_lines()[0].to_string();
+    assert!(
+        error.contains(&format!("registry {} refused the credentials", regs.token)),
+        "{error}"
+    );
+    // A line that is not a login is named by its number, and its text is not shown.
+    let bad = run(&format!(
+        "{}\n{} {}",
+        "# comment", regs.tls, "s3cr3t-in-a-bad-line"
+    ));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    let error = bad.error_lines()[0].to_string();
+    assert!(
+        error.contains("registry-logins") && error.contains("line 2 has no `=`"),
+        "{error}"
+    );
+    assert!(!format!("{}{}", bad.stdout, bad.stderr).contains("s3cr3t-in-a-bad-line"));
+}

@@ -27,7 +27,67 @@ pub struct Server {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Where a server accepts connections: TCP on 127.0.0.1, or a unix socket (the fake Docker
+/// daemon's).
+pub trait Listener: Send + 'static {
+    type Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    fn accept_one(&self) -> impl Future<Output = std::io::Result<Self::Io>> + Send;
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Io = tokio::net::TcpStream;
+    async fn accept_one(&self) -> std::io::Result<Self::Io> {
+        Ok(self.accept().await?.0)
+    }
+}
+
+impl Listener for tokio::net::UnixListener {
+    type Io = tokio::net::UnixStream;
+    async fn accept_one(&self) -> std::io::Result<Self::Io> {
+        Ok(self.accept().await?.0)
+    }
+}
+
+/// TCP whose connections are TLS, accepted once their handshake is done (one at a time: enough
+/// for a test).
+pub struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    async fn accept_one(&self) -> std::io::Result<Self::Io> {
+        let (stream, _) = self.tcp.accept().await?;
+        self.acceptor.accept(stream).await
+    }
+}
+
 impl Server {
+    /// Serves every request with `handle` over TLS set up by `config`, on a free port of
+    /// 127.0.0.1, from a thread `name`; its url is `https://127.0.0.1:PORT`.
+    pub fn start_tls<H, F, B>(
+        name: &str,
+        config: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+        handle: H,
+    ) -> Server
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+        F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let listen = move || TlsListener {
+            tcp: tokio::net::TcpListener::from_std(listener).unwrap(),
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+        };
+        Self::serve(name, url, listen, handle)
+    }
+
     /// Serves every request with `handle` on a free port of 127.0.0.1, from a thread `name`.
     pub fn start<H, F>(name: &str, handle: H) -> Server
     where
@@ -39,6 +99,52 @@ impl Server {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        Self::serve(
+            name,
+            url,
+            move || tokio::net::TcpListener::from_std(listener).unwrap(),
+            handle,
+        )
+    }
+
+    /// Serves every request with `handle` on the unix socket `path` (made anew), from a thread
+    /// `name`; its url is `unix://PATH`.
+    pub fn start_unix<H, F, B>(name: &str, path: &std::path::Path, handle: H) -> Server
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+        F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let _ = std::fs::remove_file(path);
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("unix://{}", path.display());
+        Self::serve(
+            name,
+            url,
+            move || tokio::net::UnixListener::from_std(listener).unwrap(),
+            handle,
+        )
+    }
+
+    /// Runs the accept loop in a thread of its own; `listen` makes the listener inside its
+    /// runtime (tokio's listeners need one).
+    fn serve<L, H, F, B>(
+        name: &str,
+        url: String,
+        listen: impl FnOnce() -> L + Send + 'static,
+        handle: H,
+    ) -> Server
+    where
+        L: Listener,
+        H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+        F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(name.into())
@@ -48,12 +154,12 @@ impl Server {
                     .build()
                     .unwrap();
                 runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    let listener = listen();
                     loop {
                         tokio::select! {
                             _ = &mut stop => break,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
+                            accepted = listener.accept_one() => {
+                                let Ok(stream) = accepted else { continue };
                                 let handle = handle.clone();
                                 tokio::spawn(async move {
                                     // A client that shuts its side once sent still gets

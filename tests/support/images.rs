@@ -140,7 +140,7 @@ fn write_layer_tar<W: Write>(out: W, spec: &ImageSpec, index: usize) -> W {
 }
 
 /// An uncompressed layer tar holding one file, in memory (the small layers of `docker save`).
-fn layer_tar(spec: &ImageSpec, index: usize) -> Vec<u8> {
+pub fn layer_tar(spec: &ImageSpec, index: usize) -> Vec<u8> {
     write_layer_tar(Vec::new(), spec, index)
 }
 
@@ -195,7 +195,7 @@ fn write_layer_blob(dir: &Path, spec: &ImageSpec, index: usize) -> (String, u64,
     (digest, size, diff_id)
 }
 
-fn config_json(spec: &ImageSpec, diff_ids: &[String]) -> Vec<u8> {
+pub fn config_json(spec: &ImageSpec, diff_ids: &[String]) -> Vec<u8> {
     let mut platform = serde_json::json!({ "architecture": spec.arch, "os": spec.os });
     if let Some(variant) = spec.variant {
         platform["variant"] = variant.into();
@@ -217,7 +217,7 @@ fn write_blob(dir: &Path, data: &[u8]) -> String {
     digest
 }
 
-fn platform_json(spec: &ImageSpec) -> serde_json::Value {
+pub fn platform_json(spec: &ImageSpec) -> serde_json::Value {
     let mut platform = serde_json::json!({ "architecture": spec.arch, "os": spec.os });
     if let Some(variant) = spec.variant {
         platform["variant"] = variant.into();

@@ -1,5 +1,7 @@
 //! Test support: running tagship as the runner runs a container action, and reading what it left.
 
+pub mod docker_daemon;
+pub mod docker_exports;
 pub mod docker_hub;
 pub mod fake_http;
 pub mod fake_registry;

@@ -9,7 +9,7 @@ use super::layout::{normalise, read_tar_entry, tar_index};
 use super::{MAX_CONFIG, MAX_DOCKER_MANIFEST, SourceError};
 use crate::output::human_bytes;
 use crate::registry::digest::Digest;
-use crate::registry::media::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST};
+use crate::registry::media::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_MANIFEST};
 use crate::registry::stream::Compressed;
 
 #[derive(Debug, Clone)]
@@ -18,7 +18,22 @@ pub struct DockerLayer {
     pub size: u64,
     /// The digest of the uncompressed tar, from the config's `rootfs.diff_ids`.
     pub diff_id: Digest,
+    /// Already compressed in the file (a daemon's export mixing compressed and uncompressed
+    /// layers): pushed as it is, never compressed again.
+    pub kept: Option<KeptLayer>,
 }
+
+/// A compressed layer pushed as it is: its blob's digest and media type.
+#[derive(Debug, Clone)]
+pub struct KeptLayer {
+    pub digest: Digest,
+    pub media_type: String,
+}
+
+/// The OCI media types a mixed image's manifest names its layers and config by (the Docker v2
+/// manifest has no zstd layer type).
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 #[derive(Debug, Clone)]
 pub struct DockerArchive {
@@ -26,6 +41,24 @@ pub struct DockerArchive {
     pub config: Vec<u8>,
     pub config_digest: Digest,
     pub layers: Vec<DockerLayer>,
+    /// The daemon's export the archive is, kept on disk while the archive is (`docker-daemon:`).
+    pub spooled: Option<std::sync::Arc<super::daemon::Spooled>>,
+}
+
+impl DockerArchive {
+    /// Whether some layers are pushed as they are: the manifest is then an OCI one.
+    pub fn mixed(&self) -> bool {
+        self.layers.iter().any(|layer| layer.kept.is_some())
+    }
+
+    /// A Docker v2 manifest, as `docker save` archives are pushed; an OCI one for a mixed image.
+    pub fn manifest_media_type(&self) -> &'static str {
+        if self.mixed() {
+            OCI_MANIFEST
+        } else {
+            DOCKER_MANIFEST
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -125,6 +158,7 @@ pub fn load(path: &Path) -> Result<DockerArchive, SourceError> {
             offset,
             size,
             diff_id,
+            kept: None,
         });
     }
     Ok(DockerArchive {
@@ -132,19 +166,34 @@ pub fn load(path: &Path) -> Result<DockerArchive, SourceError> {
         config_digest: Digest::of(&config),
         config,
         layers,
+        spooled: None,
     })
 }
 
-/// The Docker v2 manifest for the archive's config and its compressed layers.
+/// The manifest for the archive's config and its compressed layers: Docker v2, or OCI when some
+/// layers are kept as they were compressed ([`DockerArchive::manifest_media_type`]).
 pub fn manifest(archive: &DockerArchive, compressed: &[Compressed]) -> Vec<u8> {
+    let mixed = archive.mixed();
+    let (gzipped, config_type) = if mixed {
+        (OCI_LAYER_GZIP, OCI_CONFIG)
+    } else {
+        (DOCKER_LAYER_GZIP, DOCKER_CONFIG)
+    };
     let layers: Vec<serde_json::Value> = compressed
         .iter()
-        .map(|c| serde_json::json!({"mediaType": DOCKER_LAYER_GZIP, "size": c.size, "digest": c.digest}))
+        .zip(&archive.layers)
+        .map(|(c, layer)| {
+            let media_type = layer
+                .kept
+                .as_ref()
+                .map_or(gzipped, |kept| kept.media_type.as_str());
+            serde_json::json!({"mediaType": media_type, "size": c.size, "digest": c.digest})
+        })
         .collect();
     let doc = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "size": archive.config.len(), "digest": archive.config_digest},
+        "mediaType": archive.manifest_media_type(),
+        "config": {"mediaType": config_type, "size": archive.config.len(), "digest": archive.config_digest},
         "layers": layers,
     });
     serde_json::to_vec(&doc).unwrap_or_default()

@@ -292,17 +292,21 @@ pub fn blob_path(dir: &Path, digest: &Digest) -> Result<PathBuf, SourceError> {
     }
 }
 
-/// Reads an OCI layout tar in place.
-pub fn load_archive(path: &Path, reference: Option<&str>) -> Result<SourceImage, SourceError> {
-    let index = tar_index(path)?;
-    let blobs: HashMap<Digest, (u64, u64)> = index
-        .files
+/// The `blobs/sha256/<hex>` entries of a tar's files, by digest.
+pub(super) fn blob_entries(files: &HashMap<String, (u64, u64)>) -> HashMap<Digest, (u64, u64)> {
+    files
         .iter()
         .filter_map(|(name, range)| {
             let hex = name.strip_prefix("blobs/sha256/")?;
             Some((Digest::parse(&format!("sha256:{hex}")).ok()?, *range))
         })
-        .collect();
+        .collect()
+}
+
+/// Reads an OCI layout tar in place.
+pub fn load_archive(path: &Path, reference: Option<&str>) -> Result<SourceImage, SourceError> {
+    let index = tar_index(path)?;
+    let blobs = blob_entries(&index.files);
     let files = Files::Tar {
         path: path.to_path_buf(),
         index,
@@ -313,6 +317,7 @@ pub fn load_archive(path: &Path, reference: Option<&str>) -> Result<SourceImage,
         BlobOrigin::Tar {
             path: path.to_path_buf(),
             entries: Arc::new(blobs),
+            spooled: None,
         },
     )
 }

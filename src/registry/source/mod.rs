@@ -1,7 +1,9 @@
 //! Where the image comes from, in skopeo's transport names: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
 //! `docker-archive:FILE`, `docker://REF`, or a bare path, detected.
 
+pub mod daemon;
 pub mod docker_archive;
+pub mod docker_export;
 pub mod layout;
 pub mod merge;
 pub mod reference;
@@ -43,6 +45,13 @@ pub enum SourceSpec {
         path: PathBuf,
     },
     Remote(ImageRef),
+    /// An image of the Docker daemon: `NAME:TAG` (`:latest` when none was given), `NAME@DIGEST`
+    /// or an image ID.
+    Daemon {
+        name: String,
+        /// `:latest` was added to a bare name (the plan says so).
+        latest_added: bool,
+    },
     /// The `merge` input: per-platform images in a registry, joined into a new index.
     Merge(merge::MergeSpec),
 }
@@ -55,6 +64,7 @@ impl std::fmt::Display for SourceSpec {
             SourceSpec::OciArchive { path, reference } => ("oci-archive", path, reference),
             SourceSpec::DockerArchive { path } => ("docker-archive", path, &None),
             SourceSpec::Remote(image) => return write!(f, "docker://{image}"),
+            SourceSpec::Daemon { name, .. } => return write!(f, "docker-daemon:{name}"),
             SourceSpec::Merge(_) => return f.write_str("merge"),
         };
         write!(f, "{transport}:{}", path.display())?;
@@ -66,11 +76,16 @@ impl std::fmt::Display for SourceSpec {
 }
 
 /// The transports `source` takes, as they begin it.
-pub const TRANSPORTS: [&str; 4] = ["oci:", "oci-archive:", "docker-archive:", "docker://"];
+pub const TRANSPORTS: [&str; 5] = [
+    "oci:",
+    "oci-archive:",
+    "docker-archive:",
+    "docker://",
+    "docker-daemon:",
+];
 
 /// [`TRANSPORTS`] with what follows each, for messages.
-const TRANSPORT_FORMS: &str =
-    "oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, docker://IMAGE, or a path";
+const TRANSPORT_FORMS: &str = "oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, docker://IMAGE, docker-daemon:NAME[:TAG], or a path";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -185,6 +200,14 @@ impl SourceSpec {
                 .map(SourceSpec::Remote)
                 .map_err(SourceError::Reference);
         }
+        if let Some(rest) = text.strip_prefix("docker-daemon:") {
+            return daemon::image_name(rest)
+                .map(|name| SourceSpec::Daemon {
+                    latest_added: name.len() > rest.trim().len(),
+                    name,
+                })
+                .ok_or_else(|| SourceError::Unrecognised(text.to_string()));
+        }
         let path_of = |typed: &Path| {
             if typed.as_os_str().is_empty() {
                 return Err(SourceError::Unrecognised(text.to_string()));
@@ -280,6 +303,8 @@ pub enum BlobOrigin {
     Tar {
         path: PathBuf,
         entries: Arc<std::collections::HashMap<Digest, (u64, u64)>>,
+        /// The daemon's export the tar is, kept on disk while the image is (`docker-daemon:`).
+        spooled: Option<Arc<daemon::Spooled>>,
     },
     /// Another registry's repository.
     Remote {
@@ -407,7 +432,24 @@ mod tests {
             SourceSpec::parse("docker://"),
             Err(SourceError::Reference(_))
         ));
-        for empty in ["", "oci:", "docker-archive:"] {
+        // A bare name means `:latest`, and the source says so wherever it is shown.
+        let daemon = SourceSpec::parse("docker-daemon:app").unwrap();
+        assert_eq!(
+            daemon,
+            SourceSpec::Daemon {
+                name: "app:latest".into(),
+                latest_added: true,
+            }
+        );
+        assert!(matches!(
+            SourceSpec::parse("docker-daemon:app:1").unwrap(),
+            SourceSpec::Daemon {
+                latest_added: false,
+                ..
+            }
+        ));
+        assert_eq!(daemon.to_string(), "docker-daemon:app:latest");
+        for empty in ["", "oci:", "docker-archive:", "docker-daemon:"] {
             assert!(
                 matches!(
                     SourceSpec::parse_relative_to(empty, base),

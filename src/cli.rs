@@ -105,6 +105,8 @@ pub struct ReleaseArgs {
     /// them; an asset of the same content is left alone.
     #[arg(long = "asset", value_name = "GLOB")]
     pub assets: Vec<String>,
+    #[command(flatten)]
+    pub hub: HubDescriptionFlags,
     /// Print the release that would be created or updated (title, flags, the whole notes);
     /// write nothing. Needs no token (with one, GitHub is asked what exists, read-only).
     #[arg(long)]
@@ -219,6 +221,8 @@ pub struct PushFlags {
     /// digest).
     #[arg(long, value_name = "FILE")]
     pub action_file: Option<String>,
+    #[command(flatten)]
+    pub hub: HubDescriptionFlags,
     /// Check the source and the registries and print the run plan; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -227,6 +231,41 @@ pub struct PushFlags {
     pub format: Format,
     #[command(flatten)]
     pub output_json: OutputJsonFlag,
+}
+
+/// A release's Docker Hub descriptions: the flags `push`, `merge` and `release` share.
+#[derive(Debug, Args)]
+pub struct HubDescriptionFlags {
+    /// Docker Hub: on a release, the repository's full description from this Markdown file
+    /// (default: README.md, when there is one); sent only when it differs.
+    #[arg(long, value_name = "FILE")]
+    pub hub_description: Option<String>,
+    /// Docker Hub: on a release, the repository's short description (at most 100 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub hub_short_description: Option<String>,
+    /// A description over Docker Hub's limits: error (default) or cut (with a warning).
+    #[arg(long, value_name = "WHAT")]
+    pub hub_description_too_long: Option<String>,
+}
+
+impl HubDescriptionFlags {
+    fn declare(&self, line: &mut CommandLine) {
+        line.text(
+            "hub-description",
+            "--hub-description",
+            self.hub_description.clone(),
+        );
+        line.text(
+            "hub-short-description",
+            "--hub-short-description",
+            self.hub_short_description.clone(),
+        );
+        line.text(
+            "hub-description-too-long",
+            "--hub-description-too-long",
+            self.hub_description_too_long.clone(),
+        );
+    }
 }
 
 /// How to reach the registries and GitHub from a terminal: the flags every network command takes.
@@ -385,6 +424,7 @@ pub(crate) fn push_source(
         push.fail_on_severity.clone(),
     );
     line.text("action-file", "--action-file", push.action_file.clone());
+    push.hub.declare(&mut line);
     connect.declare(&mut line);
     let mut settings = Settings::command_line(env, line)?;
     if let Some(on_conflict) = push.on_conflict {
@@ -420,6 +460,7 @@ fn release_command(args: ReleaseArgs, env: &Environment) -> Result<(), Error> {
         args.notes_template,
     );
     line.lines("release-assets", "--asset", &args.assets);
+    args.hub.declare(&mut line);
     args.connect.declare(&mut line);
     let mut settings = Settings::command_line(env, line)?;
     let release = &mut settings.release;

@@ -193,6 +193,9 @@ const COMMAND_LINE_NAMES: &[(&str, &str)] = &[
     ("fail-on-severity", "--fail-on-severity"),
     ("check-only", "tagship check"),
     ("action-file", "--action-file"),
+    ("hub-description", "--hub-description"),
+    ("hub-short-description", "--hub-short-description"),
+    ("hub-description-too-long", "--hub-description-too-long"),
 ];
 
 /// Inputs named bare in advice (`use \`older-than\``) whose names mean nothing else.

@@ -20,6 +20,9 @@ pub const MAX_ATTACHMENT: u64 = 128 << 20;
 pub const MAX_SCAN_REPORT: u64 = 128 << 20;
 /// A GitHub Action's `action.yml` (`action-file`): a few KiB of inputs and their descriptions.
 pub const MAX_ACTION_FILE: u64 = 1 << 20;
+/// A Docker Hub full description (`hub-description`): Docker Hub takes 25,000 bytes; a file
+/// up to this size is read so that one too long is said (or cut) rather than unread.
+pub const MAX_HUB_DESCRIPTION: u64 = 1 << 20;
 /// An OpenVEX document given in `attach` that the scan gate reads: kilobytes as tools write them.
 pub const MAX_OPENVEX: u64 = 16 << 20;
 

@@ -33,6 +33,9 @@ pub enum ReleaseError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Forge(#[from] ForgeError),
+    /// Docker Hub's API, for the repository's descriptions.
+    #[error(transparent)]
+    Hub(#[from] crate::forge::docker_hub::HubError),
 }
 
 impl ReleaseError {
@@ -41,6 +44,7 @@ impl ReleaseError {
     pub fn is_input(&self) -> bool {
         match self {
             ReleaseError::Forge(e) => e.is_input(),
+            ReleaseError::Hub(e) => e.is_input(),
             ReleaseError::Input(_) | ReleaseError::Template(_) => true,
         }
     }

@@ -8,6 +8,7 @@
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::forge::docker_hub::{DELETE_SCOPE, DockerHub, HubTag, TagDeletion, may_delete};
 use crate::forge::gitlab::registry::PROTECTED_TAG;
 use crate::forge::{self, Deletion, Forge, ForgeError, Package, PackageListing, PackageVersion};
 use crate::plan::InputError;
@@ -16,6 +17,7 @@ use crate::plan::retention::{
     self, Decision, ImageVersion, Policy, PolicyError, RetentionPlan, RunFacts,
 };
 use crate::plan::run::{self, PruneFacts, PruneStep, PushStep, RollbackFacts, RollbackStep};
+use crate::plan::version_service::VersionService;
 use crate::registry::artifact::{self, ANNOTATION_TITLE, Descriptor};
 use crate::registry::client::Registry;
 use crate::registry::digest::Digest;
@@ -53,6 +55,19 @@ pub enum RetentionError {
         held: &'static str,
         deleted: usize,
     },
+    #[error(transparent)]
+    Hub(#[from] crate::forge::docker_hub::HubError),
+    /// A Docker Hub token whose scopes leave out deleting, or the Hub refusing the first delete.
+    #[error(
+        "Docker Hub would not let the token delete tags of {image} ({said}); {}. Deleting tags takes a personal access token with the \"Read, Write, Delete\" permission (scope {scope}), or an organisation access token that may delete images of this repository, given as the registry password (docker/login-action's password, or registry-password)",
+        deleted_before(*.deleted)
+    )]
+    HubMayNotDelete {
+        image: String,
+        said: String,
+        scope: &'static str,
+        deleted: usize,
+    },
     /// A registry that refuses `DELETE` (405).
     #[error(
         "registry {registry} does not allow deletes (405); {deleted} deleted before this. On a distribution registry set `storage.delete.enabled: true`"
@@ -75,7 +90,9 @@ impl RetentionError {
             RetentionError::Input(_)
             | RetentionError::Policy(_)
             | RetentionError::TokenMayNotDelete { .. }
-            | RetentionError::GitLabMayNotDelete { .. } => true,
+            | RetentionError::GitLabMayNotDelete { .. }
+            | RetentionError::HubMayNotDelete { .. } => true,
+            RetentionError::Hub(e) => e.is_input(),
             RetentionError::Forge(e) => e.is_input(),
             RetentionError::Registry(_)
             | RetentionError::DeletesDisabled { .. }
@@ -112,6 +129,8 @@ pub struct PackagesAccess {
     pub github: ForgeRegistries,
     /// In a GitLab job: the project's registry (`CI_REGISTRY`), through GitLab's API.
     pub gitlab: Option<ForgeRegistries>,
+    /// Docker Hub (and its stand-ins), through the Hub API.
+    pub docker_hub: crate::forge::docker_hub::Access,
 }
 
 /// A forge's API, and the registries whose versions it lists and deletes.
@@ -157,20 +176,51 @@ pub enum Listing {
         by_id: BTreeMap<String, PackageVersion>,
         scopes: Option<String>,
     },
+    /// Docker Hub: its API lists the tags and deletes them.
+    DockerHub {
+        hub: Box<DockerHub>,
+    },
     Registry,
 }
 
 impl Listing {
-    /// Whether its versions are deleted tag by tag (GitLab's API).
-    fn deletes_tags(&self) -> bool {
-        matches!(
-            self,
+    /// Which service keeps the versions.
+    fn service(&self) -> VersionService {
+        match self {
             Listing::Packages {
                 package: Package::GitLab(_),
                 ..
-            }
-        )
+            } => VersionService::GitLab,
+            Listing::Packages { .. } => VersionService::GitHubPackages,
+            Listing::DockerHub { .. } => VersionService::DockerHub,
+            Listing::Registry => VersionService::Registry,
+        }
     }
+}
+
+/// The versions of a Docker Hub repository from its tag listing: one per digest, dated by its
+/// earliest push, with its tags. A tag the Hub lists without a digest, or with one that is not
+/// a digest (it would name a registry URL), is left out, said once.
+fn hub_versions(image: &str, tags: Vec<HubTag>) -> Vec<PackageVersion> {
+    let mut by_digest: BTreeMap<String, PackageVersion> = BTreeMap::new();
+    let mut undigested = Vec::new();
+    for tag in tags {
+        let pushed = tag.pushed();
+        let digest = tag.digest.as_deref().and_then(|d| Digest::parse(d).ok());
+        let Some(digest) = digest else {
+            undigested.push(tag.name);
+            continue;
+        };
+        PackageVersion::add_tag(&mut by_digest, digest.to_string(), tag.name, pushed);
+    }
+    if let Some(first) = undigested.first() {
+        tracing::warn!(
+            "{image}: Docker Hub lists {} tags without a digest it can read ({}): they are left out of the clean-up",
+            undigested.len(),
+            crate::output::safe::line(first)
+        );
+    }
+    by_digest.into_values().collect()
 }
 
 /// The versions of `registry`/`repository`, newest first (semver, then date). From the forge's
@@ -184,13 +234,39 @@ async fn read_versions(
     access: &PackagesAccess,
     with_manifests: bool,
 ) -> Result<(Vec<ImageVersion>, Listing), RetentionError> {
-    let mut list = match access.forge(&registry.name, repository)? {
-        Some(forge) => {
-            let PackageListing {
-                package,
-                versions: found,
-                scopes,
-            } = forge.package_versions(repository).await?;
+    let keeper = if access.docker_hub.keeps(&registry.name) {
+        let hub =
+            DockerHub::sign_in(&access.docker_hub, &registry.name, registry.credentials()).await?;
+        let tags = hub.tags(repository).await?;
+        let image = format!("{}/{repository}", registry.name);
+        Some((
+            hub_versions(&image, tags),
+            Listing::DockerHub { hub: Box::new(hub) },
+        ))
+    } else {
+        match access.forge(&registry.name, repository)? {
+            Some(forge) => {
+                let PackageListing {
+                    package,
+                    versions: found,
+                    scopes,
+                } = forge.package_versions(repository).await?;
+                let by_id = found.iter().map(|v| (v.id.clone(), v.clone())).collect();
+                Some((
+                    found,
+                    Listing::Packages {
+                        forge: Box::new(forge),
+                        package,
+                        by_id,
+                        scopes,
+                    },
+                ))
+            }
+            None => None,
+        }
+    };
+    let mut list = match keeper {
+        Some((found, listing)) => {
             let out: Vec<ImageVersion> = stream::iter(found.iter())
                 .map(|v| async move {
                     let undated = v.created.is_none();
@@ -216,16 +292,7 @@ async fn read_versions(
                 .buffered(8)
                 .try_collect()
                 .await?;
-            let by_id = found.into_iter().map(|v| (v.id.clone(), v)).collect();
-            (
-                out,
-                Listing::Packages {
-                    forge: Box::new(forge),
-                    package,
-                    by_id,
-                    scopes,
-                },
-            )
+            (out, listing)
         }
         None => (
             versions::list(registry, repository, 8).await?,
@@ -517,7 +584,7 @@ pub async fn observe(
     }
     let mut observed = PruneFacts {
         image: image.to_string(),
-        deletes_tags: listing.deletes_tags(),
+        kind: listing.service(),
         versions,
     };
     let (mut judged, facts) = run::prune_judgement(&observed, push, now);
@@ -734,6 +801,48 @@ pub async fn execute(
                         verdict.decision = (*decision).clone();
                     }
                 }
+            }
+        }
+        Listing::DockerHub { hub } => {
+            // A token that names its scopes without a delete one: refused before the first DELETE.
+            if let Some(scopes) = hub.scopes.as_ref().filter(|s| !may_delete(s)) {
+                return Err(RetentionError::HubMayNotDelete {
+                    image: image.to_string(),
+                    said: format!("its scopes: {}", scopes.join(", ")),
+                    scope: DELETE_SCOPE,
+                    deleted: 0,
+                });
+            }
+            for v in &doomed {
+                if v.tags.is_empty() {
+                    // The plan keeps what no tag names here; a deletion of one is reported.
+                    let reason = VersionService::DockerHub
+                        .untagged_stays()
+                        .unwrap_or_default()
+                        .to_string();
+                    tracing::warn!("{image}: {} cannot be deleted: {reason}", v.digest);
+                    skipped.push(Skipped {
+                        digest: v.digest.clone(),
+                        tags: Vec::new(),
+                        reason,
+                        fix: "delete it on hub.docker.com (the repository's Image Management)"
+                            .to_string(),
+                    });
+                    continue;
+                }
+                for tag in &v.tags {
+                    if let TagDeletion::Forbidden { status, message } =
+                        hub.delete_tag(repository, tag).await?
+                    {
+                        return Err(RetentionError::HubMayNotDelete {
+                            image: image.to_string(),
+                            said: format!("deleting the tag {tag}: {status}: {message}"),
+                            scope: DELETE_SCOPE,
+                            deleted: deleted.len(),
+                        });
+                    }
+                }
+                deleted.push(v.digest.clone());
             }
         }
         Listing::Registry => {

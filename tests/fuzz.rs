@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use tagship::ci;
 use tagship::http::next_link;
-use tagship::http::retry::{RetryPolicy, parse_retry_after};
+use tagship::http::retry::{RetryPolicy, parse_retry_after_at};
 use tagship::plan::context::{Context, ForgeKind, PullRequest, Release, Repository};
 use tagship::plan::tags::{GlobalScope, JsRegex, Outcome, TagRule};
 use tagship::plan::template::Template;
@@ -1376,7 +1376,7 @@ fn www_authenticate() {
     );
 }
 
-/// `Retry-After`: whole seconds or nothing, and the wait it leads to stays within the budget
+/// `Retry-After`: whole seconds, an HTTP date or nothing, and the wait it leads to stays within the budget
 /// whatever the number.
 #[test]
 fn retry_after() {
@@ -1393,6 +1393,8 @@ fn retry_after() {
         "-",
         "\t",
         "Wed, 21 Oct 2015 07:28:00 GMT",
+        "Sun, 06 Nov 2094 08:49:37 GMT",
+        "Sunday, 06-Nov-94 08:49:37 GMT",
         ".5",
         "1e3",
     ];
@@ -1403,12 +1405,23 @@ fn retry_after() {
         0.0f64..1.0,
     );
     fuzz("retry_after", case, |(value, attempt, waited, jitter)| {
-        let parsed = parse_retry_after(value);
-        prop_assert_eq!(
-            parsed.map(|d| d.as_secs()),
-            value.trim().parse::<u64>().ok(),
-            "Retry-After is whole seconds"
-        );
+        let now = std::time::SystemTime::now();
+        let parsed = parse_retry_after_at(value, now);
+        match value.trim().parse::<u64>() {
+            Ok(seconds) => prop_assert_eq!(
+                parsed.map(|d| d.as_secs()),
+                Some(seconds),
+                "Retry-After in whole seconds"
+            ),
+            // Else an HTTP date (RFC 9110): the wait until then, none once it has passed.
+            Err(_) => prop_assert_eq!(
+                parsed,
+                httpdate::parse_http_date(value.trim())
+                    .ok()
+                    .map(|at| at.duration_since(now).unwrap_or_default()),
+                "Retry-After as an HTTP date"
+            ),
+        }
         let policy = RetryPolicy::default();
         match policy.next(*attempt, parsed, *waited, *jitter) {
             Ok(wait) => prop_assert!(

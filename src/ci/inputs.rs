@@ -52,6 +52,9 @@ pub const KNOWN_INPUTS: &[&str] = &[
     "prune-dry-run",
     "rollback-to",
     "rollback-tags",
+    "hub-description",
+    "hub-short-description",
+    "hub-description-too-long",
 ];
 
 /// Where a setting's value came from. A setting that was not given has none: its default.

@@ -136,15 +136,23 @@ fn var<'a>(env: &'a BTreeMap<String, String>, name: &str) -> &'a str {
 /// Registries whose versions live in GitHub Packages: ghcr.io, and a GitHub Enterprise Server's
 /// `containers.HOST` listed (comma-separated) in `TAGSHIP_GITHUB_PACKAGES_REGISTRIES`.
 pub fn github_packages_registries(env: &BTreeMap<String, String>) -> Vec<String> {
-    let mut registries = vec!["ghcr.io".to_string()];
-    if let Some(more) = env.get("TAGSHIP_GITHUB_PACKAGES_REGISTRIES") {
-        registries.extend(
-            more.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty()),
-        );
+    with_listed("ghcr.io", env, "TAGSHIP_GITHUB_PACKAGES_REGISTRIES")
+}
+
+/// Docker Hub under the names images give it (`docker.io`; `index.docker.io` and
+/// `registry-1.docker.io` read as `docker.io`), and stand-ins for it (a mirror, the tests'
+/// fakes) listed (comma-separated `host:port`) in `TAGSHIP_DOCKER_HUB_REGISTRIES`: the
+/// registries whose clean-up and descriptions go through the Hub API.
+pub fn docker_hub_registries(env: &BTreeMap<String, String>) -> Vec<String> {
+    with_listed("docker.io", env, "TAGSHIP_DOCKER_HUB_REGISTRIES")
+}
+
+/// The Hub API's base URL: `TAGSHIP_DOCKER_HUB_API_URL`, else `https://hub.docker.com`.
+pub fn docker_hub_api_url(env: &BTreeMap<String, String>) -> String {
+    match var(env, "TAGSHIP_DOCKER_HUB_API_URL").trim_end_matches('/') {
+        "" => "https://hub.docker.com".to_string(),
+        url => url.to_string(),
     }
-    registries
 }
 
 /// Amazon ECR as the environment describes it: `TAGSHIP_ECR_REGISTRIES` (stand-ins, `host[:port]`
@@ -198,6 +206,20 @@ pub fn gitlab_registries(env: &BTreeMap<String, String>) -> Vec<String> {
     } else {
         vec![registry]
     }
+}
+
+/// `known`, and the hosts the variable `name` lists (comma-separated, lower-cased as image names
+/// are).
+fn with_listed(known: &str, env: &BTreeMap<String, String>, name: &str) -> Vec<String> {
+    let listed = env.get(name).map(String::as_str).unwrap_or_default();
+    std::iter::once(known.to_string())
+        .chain(
+            listed
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty()),
+        )
+        .collect()
 }
 
 /// The CI a run is in: what the context, the sources of the settings, the forge and the log's

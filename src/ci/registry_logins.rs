@@ -104,10 +104,8 @@ fn registry_host(text: &str) -> Option<String> {
 
 /// Whether two registry hosts are one: Docker Hub goes by three names.
 pub fn same_registry(a: &str, b: &str) -> bool {
-    const DOCKER_HUB: &[&str] = &["docker.io", "index.docker.io", "registry-1.docker.io"];
-    a.eq_ignore_ascii_case(b)
-        || (DOCKER_HUB.iter().any(|h| a.eq_ignore_ascii_case(h))
-            && DOCKER_HUB.iter().any(|h| b.eq_ignore_ascii_case(h)))
+    use crate::plan::images::is_docker_hub;
+    a.eq_ignore_ascii_case(b) || (is_docker_hub(a) && is_docker_hub(b))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use crate::output::actions::add_mask;
 use crate::output::log::Style;
 use crate::plan::action_file::ActionFile;
 use crate::plan::attach::{self, AttachEntry};
+use crate::plan::hub_description::{DescriptionIntent, TooLong};
 use crate::plan::notes;
 use crate::plan::publish::{OnConflict, PushMode};
 use crate::plan::release::{Changelog, ReleaseMode};
@@ -52,6 +53,9 @@ pub struct Settings {
     pub scan: ScanSettings,
     /// `action-file`: the action's `action.yml`, read, whose image a release must push.
     pub action_file: Option<ActionFile>,
+    /// `hub-description`, `hub-short-description`, `hub-description-too-long`: a release's
+    /// Docker Hub descriptions.
+    pub hub_descriptions: DescriptionIntent,
     /// On GitLab, the dotenv file the outputs go to (`TAGSHIP_DOTENV`, `--dotenv`; relative to
     /// the working directory).
     pub dotenv: std::path::PathBuf,
@@ -408,7 +412,7 @@ impl Settings {
                 concurrency: 4,
                 client: ClientSettings {
                     insecure_hosts,
-                    ca_pem,
+                    ca_pem: ca_pem.clone(),
                     retry: RetryPolicy::default(),
                     ecr: super::ecr_registries(vars),
                 },
@@ -442,6 +446,12 @@ impl Settings {
                         forge,
                         registries: super::gitlab_registries(vars),
                     }),
+                    docker_hub: forge::docker_hub::Access {
+                        api_url: super::docker_hub_api_url(vars),
+                        registries: super::docker_hub_registries(vars),
+                        ca_pem: ca_pem.clone(),
+                        retry: RetryPolicy::default(),
+                    },
                 },
             },
             attach: AttachSettings {
@@ -450,6 +460,7 @@ impl Settings {
             },
             scan: ScanSettings::default(),
             action_file: None,
+            hub_descriptions: DescriptionIntent::default(),
             dotenv: vars
                 .get("TAGSHIP_DOTENV")
                 .map(|p| p.trim())
@@ -614,6 +625,7 @@ impl Settings {
             "" => None,
             path => Some(read_action_file(&base("action-file"), path)?),
         };
+        settings.hub_descriptions = read_hub_descriptions(inputs, &base("hub-description"))?;
 
         let retention = &mut settings.retention;
         retention.enabled = inputs.bool("prune", false)?;
@@ -704,6 +716,47 @@ fn read_template(base: &Path, path: &str) -> Result<(String, String), Error> {
         })?;
     notes::check(&text, path).map_err(ReleaseError::from)?;
     Ok((path.to_string(), text))
+}
+
+/// The Docker Hub descriptions: `hub-short-description`, and `hub-description`'s file (by default
+/// the repository's README.md, when it has one), read under a bound.
+fn read_hub_descriptions(inputs: &Inputs, base: &Path) -> Result<DescriptionIntent, InputError> {
+    let too_long = inputs.string("hub-description-too-long");
+    let too_long = TooLong::parse(too_long).ok_or_else(|| {
+        InputError::value(
+            "hub-description-too-long",
+            too_long,
+            "use error (stop, naming Docker Hub's limit) or cut (cut to it, with a warning)",
+        )
+    })?;
+    let short =
+        Some(inputs.string("hub-short-description").trim().to_string()).filter(|s| !s.is_empty());
+    let full = match inputs.string("hub-description").trim() {
+        "" => {
+            let readme = base.join("README.md");
+            crate::file::read_text_at_most(&readme, crate::file::MAX_HUB_DESCRIPTION)
+                .ok()
+                .map(|text| ("README.md".to_string(), text))
+        }
+        path => Some((
+            path.to_string(),
+            crate::file::read_text_at_most(&base.join(path), crate::file::MAX_HUB_DESCRIPTION)
+                .map_err(|e| {
+                    InputError::value(
+                        "hub-description",
+                        path,
+                        format!("cannot read it ({e}); give the path of a Markdown file, relative to the repository's root"),
+                    )
+                })?,
+        )),
+    };
+    let by_default = short.is_none() && inputs.string("hub-description").trim().is_empty();
+    Ok(DescriptionIntent {
+        short,
+        full,
+        too_long,
+        by_default,
+    })
 }
 
 /// Reads the action file at `path` (relative to `base`, the repository): `runs.using`, and

@@ -10,6 +10,7 @@
 //! (`plan::run::decide`, by the context's forge), the changelog GitHub would write becomes the commits one, and its
 //! container registry's API deletes tags, not versions ([`gitlab::registry`]).
 
+pub mod docker_hub;
 pub mod ecr;
 pub mod github;
 pub mod gitlab;
@@ -229,6 +230,32 @@ pub struct PackageVersion {
     pub digest: String,
     pub created: Option<jiff::Timestamp>,
     pub tags: Vec<String>,
+}
+
+impl PackageVersion {
+    /// Adds the tag `name` of `digest` (pushed `created`) to its version in `by_digest`, made
+    /// when new: where versions are deleted through their tags (GitLab's, Docker Hub's), a
+    /// version is the tags of one digest, named by it and dated by its earliest tag.
+    pub fn add_tag(
+        by_digest: &mut BTreeMap<String, PackageVersion>,
+        digest: String,
+        name: String,
+        created: Option<jiff::Timestamp>,
+    ) {
+        let version = by_digest
+            .entry(digest.clone())
+            .or_insert_with(|| PackageVersion {
+                id: digest.clone(),
+                digest,
+                created: None,
+                tags: Vec::new(),
+            });
+        version.tags.push(name);
+        version.created = match (version.created, created) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 /// A package's active versions, newest first.

@@ -37,9 +37,32 @@ pub fn is_retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..=599).contains(&status)
 }
 
-/// `Retry-After` as seconds (the HTTP-date form is rare from registries and is not honoured).
+/// `Retry-After`: seconds, or an HTTP date (RFC 9110), the wait until then from the clock now.
+/// How long a wait is allowed stays the caller's budget's to say.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after_at(value, std::time::SystemTime::now())
+}
+
+/// `Retry-After` as of `now`: seconds, or an HTTP date (IMF-fixdate, and the obsolete RFC 850
+/// and asctime forms RFC 9110 still asks a recipient to read); a date passed is no wait.
+pub fn parse_retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Docker Hub's `X-Retry-After`: a Unix time when above 10^9 (as Docker's API reference
+/// described it until 2025, and as clients still see it), else seconds; the wait as of `now`.
+pub fn parse_x_retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let number = value.trim().parse::<u64>().ok()?;
+    if number <= 1_000_000_000 {
+        return Some(Duration::from_secs(number));
+    }
+    let at = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(number))?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Why no other attempt is made: what the error says instead of a retry.
@@ -331,7 +354,40 @@ mod tests {
             None,
             "beyond the budget"
         );
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        // An HTTP date is the wait until then; one passed is no wait; garbage is no answer.
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:27:30 GMT").unwrap();
+        assert_eq!(
+            parse_retry_after_at("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after_at("Wednesday, 21-Oct-15 07:28:00 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after_at("Wed Oct 21 07:28:00 2015", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after_at("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after_at("soon", now), None);
+        // Above 10^9, Docker Hub's X-Retry-After is a time; below, seconds.
+        let epoch_now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_x_retry_after_at("1700000042", epoch_now),
+            Some(Duration::from_secs(42))
+        );
+        assert_eq!(
+            parse_x_retry_after_at("1600000000", epoch_now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_x_retry_after_at("60", epoch_now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_x_retry_after_at("-1", epoch_now), None);
         // Found by tests/fuzz.rs: the largest Retry-After after a first wait overflowed the sum.
         let huge = parse_retry_after("18446744073709551615");
         assert!(matches!(

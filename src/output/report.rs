@@ -217,6 +217,44 @@ pub fn plan_text(run: &RunPlan) -> String {
             }
         ));
     }
+    for step in &run.hub_descriptions {
+        let said = |name: &str, f: &Option<crate::plan::hub_description::DescriptionField>| {
+            f.as_ref().map(|f| {
+                format!(
+                    "{name} {}{} ({} {}{})",
+                    if f.changes() {
+                        "update"
+                    } else {
+                        "leave (as Docker Hub holds it)"
+                    },
+                    f.file
+                        .as_ref()
+                        .map(|file| format!(" from {file}"))
+                        .unwrap_or_default(),
+                    f.length,
+                    if name == "short" {
+                        "characters"
+                    } else {
+                        "bytes"
+                    },
+                    if f.cut {
+                        ", cut to Docker Hub's limit"
+                    } else {
+                        ""
+                    }
+                )
+            })
+        };
+        let parts: Vec<String> = [said("short", &step.short), said("full", &step.full)]
+            .into_iter()
+            .flatten()
+            .collect();
+        out.push_str(&format!(
+            "Docker Hub descriptions of {}: {}\n",
+            step.image,
+            parts.join("; ")
+        ));
+    }
     for step in &run.git_tags {
         out.push_str(&format!(
             "Git tag {} → {}: {}\n",

@@ -11,18 +11,25 @@ impl ImageName {
     }
 
     /// The registry host: the first component when it has a `.` or `:` or is `localhost`,
-    /// otherwise Docker Hub.
+    /// otherwise Docker Hub. Docker Hub is `docker.io` however it is written
+    /// (`index.docker.io`, `registry-1.docker.io`): one registry, one set of credentials.
     pub fn registry(&self) -> &str {
         match self.0.split_once('/') {
+            Some((first, _)) if is_docker_hub_alias(first) => "docker.io",
             Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
             _ => "docker.io",
         }
     }
 
     /// The repository in that registry: the path after the host; Docker Hub's official images
-    /// (`alpine`) live under `library/`.
+    /// (`alpine`, `docker.io/alpine`) live under `library/`.
     pub fn repository(&self) -> String {
         match self.0.split_once('/') {
+            Some((first, path))
+                if (first == "docker.io" || is_docker_hub_alias(first)) && !path.contains('/') =>
+            {
+                format!("library/{path}")
+            }
             Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => {
                 path.to_string()
             }
@@ -30,6 +37,17 @@ impl ImageName {
             None => format!("library/{}", self.0),
         }
     }
+}
+
+/// The other names of Docker Hub's registry, as `docker login` and older references write them.
+fn is_docker_hub_alias(host: &str) -> bool {
+    matches!(host, "index.docker.io" | "registry-1.docker.io")
+}
+
+/// Whether `host` (any case) is one of Docker Hub's registry names, `docker.io` among them.
+pub fn is_docker_hub(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host == "docker.io" || is_docker_hub_alias(&host)
 }
 
 impl fmt::Display for ImageName {
@@ -223,6 +241,30 @@ mod tests {
             split("alpine"),
             ("docker.io".into(), "library/alpine".into())
         );
+        // Docker Hub however it is written: one registry, one repository.
+        for name in [
+            "user/app",
+            "docker.io/user/app",
+            "index.docker.io/user/app",
+            "registry-1.docker.io/user/app",
+        ] {
+            assert_eq!(
+                split(name),
+                ("docker.io".into(), "user/app".into()),
+                "{name}"
+            );
+        }
+        for name in [
+            "alpine",
+            "docker.io/alpine",
+            "index.docker.io/library/alpine",
+        ] {
+            assert_eq!(
+                split(name),
+                ("docker.io".into(), "library/alpine".into()),
+                "{name}"
+            );
+        }
     }
 
     use super::*;

@@ -12,6 +12,7 @@ pub mod fields;
 pub mod flavor;
 pub mod generic_package;
 pub mod git_tags;
+pub mod hub_description;
 pub mod images;
 pub mod labels;
 pub mod notes;
@@ -24,6 +25,7 @@ pub mod scan;
 pub mod tags;
 pub mod template;
 pub mod version;
+pub mod version_service;
 
 use serde::Serialize;
 

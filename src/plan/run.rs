@@ -12,6 +12,7 @@ use super::assets::{self, AssetFile, AssetStep, ExistingAsset, ImmutableError};
 use super::attach::{self, ArtifactFacts, AttachStep, SubjectReferrers};
 use super::generic_package::{self, AssetLink, GenericPackage, PackageError, PackageNow};
 use super::git_tags;
+use super::hub_description;
 use super::notes::{self, NotesInput, TemplateError};
 use super::publish::{self, Conflict, OnConflict, PlannedTag, RepoState, TagAction};
 use super::release::{self, Changelog, NoRelease, NoTagToRelease, ReleaseMode, ReleasePlan};
@@ -36,6 +37,8 @@ pub struct Intent {
     pub release_published: bool,
     /// `action-file`: the action's `action.yml`, whose `runs.image` a release must push.
     pub action_file: Option<ActionFile>,
+    /// `hub-description`, `hub-short-description`: a release's Docker Hub descriptions.
+    pub hub_descriptions: hub_description::DescriptionIntent,
     pub now: Timestamp,
 }
 
@@ -222,9 +225,10 @@ pub struct PruneFacts {
     pub image: String,
     /// Its versions as listed, with the manifests the policy asked for read.
     pub versions: Vec<ImageVersion>,
-    /// Versions are deleted tag by tag (GitLab's container registry API): one the push leaves
-    /// without tags cannot be deleted, and is kept.
-    pub deletes_tags: bool,
+    /// Which service keeps the versions: where they are deleted tag by tag (GitLab's container
+    /// registry API, Docker Hub's), one the push leaves without tags cannot be deleted, and is
+    /// kept.
+    pub kind: super::version_service::VersionService,
 }
 
 /// Everything observed, read-only, before the decision.
@@ -252,6 +256,9 @@ pub struct Observed {
     /// GitLab: the generic package the release's assets go to, and the release's asset links;
     /// `None` when GitLab was not asked (no token, or no assets).
     pub release_package: Option<PackageNow>,
+    /// The descriptions each Docker Hub repository has now (read when a release is due and
+    /// descriptions are given).
+    pub hub_descriptions: Vec<hub_description::DescriptionFacts>,
 }
 
 /// The version before `version` among `tags`: the highest stable semver tag below it (a
@@ -310,6 +317,9 @@ pub struct RunPlan {
     pub attach: Vec<AttachStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseStep>,
+    /// A release's Docker Hub descriptions, per Docker Hub repository.
+    #[serde(rename = "hub-descriptions", skip_serializing_if = "Vec::is_empty")]
+    pub hub_descriptions: Vec<hub_description::DescriptionStep>,
     #[serde(rename = "git-tags", skip_serializing_if = "Vec::is_empty")]
     pub git_tags: Vec<GitTagStep>,
     /// `action-file` compared with what the release pushes.
@@ -1217,10 +1227,6 @@ fn decide_git_tags(ctx: &Context, refs: Option<&BTreeMap<String, String>>) -> Ve
         .collect()
 }
 
-/// Why a version without tags stays where versions are deleted tag by tag.
-pub(crate) const UNTAGGED_STAYS: &str =
-    "no tag points at it, and GitLab's API deletes tags: GitLab's garbage collection removes it";
-
 /// The versions of one repository as its prune judges them (the push applied: pruning runs
 /// after it), and what the run knows besides: now, what it pushes, the version tags it moves off
 /// other digests (deleted when nothing else references them), and, where versions are deleted
@@ -1249,11 +1255,11 @@ pub fn prune_judgement(
             }
         }
     }
-    if observed.deletes_tags {
+    if let Some(stays) = observed.kind.untagged_stays() {
         for v in versions.iter().filter(|v| v.tags.is_empty()) {
             facts
                 .undeletable
-                .insert(v.digest.clone(), UNTAGGED_STAYS.to_string());
+                .insert(v.digest.clone(), stays.to_string());
         }
     }
     (versions, facts)
@@ -1448,6 +1454,20 @@ pub fn decide(
             }
         }
     };
+    let hub_descriptions = if release.is_some() {
+        hub_description::decide(
+            &intent.hub_descriptions,
+            &observed.hub_descriptions,
+            &mut warnings,
+        )?
+    } else {
+        if !intent.hub_descriptions.is_empty() && !observed.hub_descriptions.is_empty() {
+            notes.push(
+                "hub-description: Docker Hub's descriptions are updated on a release, and this run makes none".into(),
+            );
+        }
+        Vec::new()
+    };
     let git_tags = if intent.git_tags {
         let steps = decide_git_tags(ctx, observed.git_refs.as_ref());
         if steps.is_empty() {
@@ -1493,6 +1513,12 @@ pub fn decide(
     let mut prune = Vec::new();
     if let Some((policy, dry_run)) = &intent.prune {
         for facts in &observed.prune {
+            if policy.untagged && facts.kind == super::version_service::VersionService::DockerHub {
+                notes.push(format!(
+                    "{}: `untagged` deletes nothing on Docker Hub: its API lists and deletes tags only, so images without tags are neither listed nor deleted (delete them on hub.docker.com)",
+                    facts.image
+                ));
+            }
             let (versions, run_facts) = prune_judgement(facts, push.as_ref(), intent.now);
             let judged = retention::plan(&versions, policy, &run_facts)?;
             prune.push(PruneStep {
@@ -1513,6 +1539,7 @@ pub fn decide(
         scan,
         attach,
         release,
+        hub_descriptions,
         git_tags,
         action_file,
         prune,

@@ -42,7 +42,9 @@ use super::body;
 use super::challenge::{self, Challenge};
 use super::credentials::Credentials;
 use super::digest::Digest;
-use super::error::{RegistryError, body_message, denied_fix, permission_fix};
+use super::error::{
+    RegistryError, body_message, denied_fix, permission_fix, rate_limit_fix, rate_limit_said,
+};
 use super::media::ACCEPT_MANIFESTS;
 use crate::http::retry::{Attempts, RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::http::{BodyError, same_origin};
@@ -450,6 +452,7 @@ impl Registry {
                         "token request",
                         r.status().as_u16(),
                         after,
+                        Some(r.headers()),
                         &mut attempts,
                     )
                     .await?;
@@ -464,7 +467,7 @@ impl Registry {
                             message: describe(&e),
                         });
                     }
-                    self.wait_or_give_up(op, "token request", 0, None, &mut attempts)
+                    self.wait_or_give_up(op, "token request", 0, None, None, &mut attempts)
                         .await?;
                 }
             }
@@ -600,17 +603,32 @@ impl Registry {
         what: &str,
         status: u16,
         retry_after: Option<Duration>,
+        headers: Option<&HeaderMap>,
         attempts: &mut Attempts,
     ) -> Result<(), RegistryError> {
         let delay = attempts
             .next_wait(retry_after)
-            .map_err(|why| RegistryError::Status {
-                registry: self.name.clone(),
-                repository: op.repository.to_string(),
-                operation: what.to_string(),
-                status,
-                message: why.to_string(),
-                retry_after: None,
+            .map_err(|why| match headers {
+                Some(headers) if status == 429 => {
+                    let (limit, resets) = rate_limit_said(headers, retry_after);
+                    RegistryError::TooManyRequests {
+                        registry: self.name.clone(),
+                        repository: op.repository.to_string(),
+                        operation: what.to_string(),
+                        message: format!("HTTP 429 TOOMANYREQUESTS; {why}"),
+                        limit,
+                        resets,
+                        fix: rate_limit_fix(&self.name),
+                    }
+                }
+                _ => RegistryError::Status {
+                    registry: self.name.clone(),
+                    repository: op.repository.to_string(),
+                    operation: what.to_string(),
+                    status,
+                    message: why.to_string(),
+                    retry_after: None,
+                },
             })?;
         let why = if status == 0 {
             "the connection failed".to_string()
@@ -667,8 +685,15 @@ impl Registry {
                             .get("retry-after")
                             .and_then(|v| v.to_str().ok())
                             .and_then(parse_retry_after);
-                        self.wait_or_give_up(op, op.what, status, after, &mut attempts)
-                            .await?;
+                        self.wait_or_give_up(
+                            op,
+                            op.what,
+                            status,
+                            after,
+                            Some(response.headers()),
+                            &mut attempts,
+                        )
+                        .await?;
                         continue;
                     }
                     return Ok(response);
@@ -682,7 +707,7 @@ impl Registry {
                             message: describe(&e),
                         });
                     }
-                    self.wait_or_give_up(op, op.what, 0, None, &mut attempts)
+                    self.wait_or_give_up(op, op.what, 0, None, None, &mut attempts)
                         .await?;
                 }
             }
@@ -717,6 +742,8 @@ impl Registry {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        // A 429 stays a status here: whoever retries the whole operation (a blob upload) reads
+        // its `Retry-After`; the retries of `send` say the limit when they give up.
         let message = self.error_message(response).await;
         if let Some(error) = self.ecr_error(op, status, &message) {
             return error;
@@ -794,6 +821,11 @@ impl Registry {
             });
         }
         None
+    }
+
+    /// The credentials this registry was given: what Docker Hub's API signs in with too.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     // ---- the calls -------------------------------------------------------------------------

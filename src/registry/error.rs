@@ -92,6 +92,20 @@ pub enum RegistryError {
         limit: String,
         why: String,
     },
+    /// `429 TOOMANYREQUESTS` after the retries the budget allows: which limit, and when it
+    /// resets, as the answer's headers say.
+    #[error(
+        "registry {registry}: {operation} on {repository} was refused, too many requests ({message}); the limit: {limit}; it resets {resets}. {fix}"
+    )]
+    TooManyRequests {
+        registry: String,
+        repository: String,
+        operation: String,
+        message: String,
+        limit: String,
+        resets: String,
+        fix: String,
+    },
     #[error("credentials for {registry}: {message}")]
     Credentials { registry: String, message: String },
     /// Amazon ECR's `NAME_UNKNOWN`: ECR makes no repository on push.
@@ -140,6 +154,67 @@ impl RegistryError {
             RegistryError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+}
+
+/// What a `429` answer's headers say of the limit it hit and when it resets: Docker Hub's pull
+/// limit (`RateLimit-Limit: 100;w=21600`, `RateLimit-Remaining`, `Docker-RateLimit-Source`), the
+/// `X-RateLimit-*` family, and `Retry-After` (already read as `retry_after`).
+pub fn rate_limit_said(
+    headers: &http::HeaderMap,
+    retry_after: Option<std::time::Duration>,
+) -> (String, String) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| crate::output::safe::line(v.trim()).into_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let limit = match (
+        header("ratelimit-limit").or_else(|| header("x-ratelimit-limit")),
+        header("ratelimit-remaining").or_else(|| header("x-ratelimit-remaining")),
+    ) {
+        (Some(limit), remaining) => {
+            let (count, window) = match limit.split_once(";w=") {
+                Some((count, seconds)) => (
+                    count.to_string(),
+                    seconds
+                        .parse::<u64>()
+                        .map(|s| {
+                            format!(
+                                " per {}",
+                                crate::http::retry::human(std::time::Duration::from_secs(s))
+                            )
+                        })
+                        .unwrap_or_default(),
+                ),
+                None => (limit.clone(), String::new()),
+            };
+            let source = header("docker-ratelimit-source")
+                .map(|s| format!(", counted for {s}"))
+                .unwrap_or_default();
+            let left = remaining
+                .map(|r| format!(", {} left", r.split(';').next().unwrap_or_default()))
+                .unwrap_or_default();
+            format!("{count} requests{window}{source}{left}")
+        }
+        (None, _) => "not named by the registry".to_string(),
+    };
+    let resets = match (retry_after, header("x-ratelimit-reset")) {
+        (Some(wait), _) => format!("in {} (Retry-After)", crate::http::retry::human(wait)),
+        (None, Some(at)) => format!("at Unix time {at} (X-RateLimit-Reset)"),
+        (None, None) => "when the registry's window ends; it did not say when".to_string(),
+    };
+    (limit, resets)
+}
+
+/// How to get past a registry's request limit.
+pub fn rate_limit_fix(registry: &str) -> String {
+    if registry == "docker.io" {
+        "Docker Hub limits pulls per account, and anonymous pulls per IP address (shared by a hosted runner's neighbours): log in (docker/login-action, or registry-username/registry-password) for your account's limit, or run again after the reset".to_string()
+    } else {
+        "Run again after the reset, or ask the registry's operator for a higher limit".to_string()
     }
 }
 
@@ -242,6 +317,24 @@ pub fn permission_fix(registry: &str, push: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_429_says_which_limit_and_when_it_resets() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("ratelimit-limit", "100;w=21600".parse().unwrap());
+        headers.insert("ratelimit-remaining", "0;w=21600".parse().unwrap());
+        headers.insert("docker-ratelimit-source", "203.0.113.7".parse().unwrap());
+        let (limit, resets) = rate_limit_said(&headers, Some(std::time::Duration::from_secs(5400)));
+        assert_eq!(
+            limit,
+            "100 requests per 6h, counted for 203.0.113.7, 0 left"
+        );
+        assert_eq!(resets, "in 1h30m (Retry-After)");
+        let (limit, resets) = rate_limit_said(&http::HeaderMap::new(), None);
+        assert_eq!(limit, "not named by the registry");
+        assert!(resets.contains("did not say"), "{resets}");
+        assert!(rate_limit_fix("docker.io").contains("anonymous pulls per IP address"));
+    }
 
     #[test]
     fn reads_distribution_error_bodies() {

@@ -7,6 +7,7 @@ use super::{compute_plan, runtime};
 use crate::ci::Environment;
 use crate::ci::settings::Settings;
 use crate::error::{Error, Interface};
+use crate::forge::docker_hub::DockerHub;
 use crate::forge::github::GitHubError;
 use crate::forge::github::packages::PackageLink;
 use crate::forge::gitlab::{GitLabError, TokenKind};
@@ -630,6 +631,9 @@ enum Deleter<'a> {
     Forge(&'a Forge, Option<&'a str>),
     /// The registry's `DELETE` (its name).
     Registry(&'a str),
+    /// Docker Hub's API, and the token's scopes where its JWT names them (`None` before the
+    /// token is asked for: the preflight does not sign in).
+    DockerHub(Option<&'a [String]>),
 }
 
 /// What the prune takes: listing the versions (read here; in the dry run, by its plan) and
@@ -655,6 +659,7 @@ async fn prune_items(plan: &Plan, settings: &Settings, scope: Scope<'_>) -> Vec<
                     Listing::Packages { forge, scopes, .. } => {
                         Deleter::Forge(forge, scopes.as_deref())
                     }
+                    Listing::DockerHub { hub } => Deleter::DockerHub(hub.scopes.as_deref()),
                     Listing::Registry => Deleter::Registry(&target.registry.name),
                 };
                 delete_item(
@@ -670,6 +675,10 @@ async fn prune_items(plan: &Plan, settings: &Settings, scope: Scope<'_>) -> Vec<
     for image in &plan.images {
         let check = format!("prune {image}");
         let repository = image.repository();
+        if retention.packages.docker_hub.keeps(image.registry()) {
+            items.push(hub_prune_item(check, image, settings).await);
+            continue;
+        }
         let forge = match retention.packages.forge(image.registry(), &repository) {
             Ok(forge) => forge,
             Err(e) => {
@@ -713,6 +722,38 @@ async fn prune_items(plan: &Plan, settings: &Settings, scope: Scope<'_>) -> Vec<
     items
 }
 
+/// What the prune of a Docker Hub repository can know before deleting: a sign-in to the Hub API
+/// with the registry's credentials says whether they are taken, and the token's scopes (where
+/// it names them) whether it may delete.
+async fn hub_prune_item(check: String, image: &ImageName, settings: &Settings) -> Item {
+    let hub = &settings.retention.packages.docker_hub;
+    let registry = match publish::connect(image, &settings.registry).await {
+        Ok((registry, _)) => registry,
+        Err(e) => {
+            return Item::unavailable(check, e.to_string(), "check the registry, then run again");
+        }
+    };
+    match DockerHub::sign_in(hub, &registry.name, registry.credentials()).await {
+        Ok(signed_in) => delete_item(
+            check,
+            "versions are listed and deleted through Docker Hub's API, which took the credentials"
+                .into(),
+            Deleter::DockerHub(signed_in.scopes.as_deref()),
+            settings.retention.dry_run,
+        ),
+        Err(e) if e.is_input() => Item::denied(
+            check,
+            e.to_string(),
+            "log in with a Docker Hub user name and access token (docker/login-action, or registry-username/registry-password)",
+        ),
+        Err(e) => Item::unavailable(
+            check,
+            e.to_string(),
+            "check Docker Hub's API, then run again",
+        ),
+    }
+}
+
 /// Whether the versions `listed` can be deleted through `deleter`, as far as can be known
 /// without deleting; with `prune-dry-run` nothing is deleted, so the listing passes.
 fn delete_item(check: String, listed: String, deleter: Deleter<'_>, dry_run: bool) -> Item {
@@ -729,6 +770,27 @@ fn delete_item(check: String, listed: String, deleter: Deleter<'_>, dry_run: boo
                 "versions are deleted through {registry}'s DELETE, which a registry allows only when set up to (distribution: `storage.delete.enabled`) and to credentials that may delete; that shows only on a delete"
             ),
             "make sure the registry allows deletes, and the credentials may delete in this repository",
+        ),
+        Deleter::DockerHub(Some(scopes)) if !crate::forge::docker_hub::may_delete(scopes) => {
+            Item::denied(
+                check,
+                format!(
+                    "{listed}, but the Docker Hub token's scopes ({}) do not delete",
+                    scopes.join(", ")
+                ),
+                "use a personal access token with the \"Read, Write, Delete\" permission (repo:admin) as the registry password",
+            )
+        }
+        Deleter::DockerHub(Some(_)) => Item::pass(
+            check,
+            format!("{listed}; the Docker Hub token's scopes include deleting"),
+        ),
+        Deleter::DockerHub(None) => Item::warning(
+            check,
+            format!(
+                "{listed}; Docker Hub deletes tags only (never an untagged image by digest), and this token does not name its scopes: whether it may delete shows on the first delete"
+            ),
+            "use a personal access token with the \"Read, Write, Delete\" permission (repo:admin) as the registry password",
         ),
         Deleter::Forge(Forge::GitHub(_), Some(scopes))
             if scopes.split(',').any(|s| s.trim() == "delete:packages") =>

@@ -23,6 +23,8 @@ pub struct Report {
     pub release: Option<ReleaseOutcome>,
     pub git_tags: Option<Vec<GitTagOutcome>>,
     pub prune: Vec<PruneOutcome>,
+    /// The Docker Hub repositories whose descriptions were updated.
+    pub hub_descriptions: Vec<String>,
     /// Per image repository, what attaching wrote.
     pub attach: Vec<AttachOutcome>,
 }
@@ -36,6 +38,7 @@ impl Report {
             || self.release.is_some()
             || self.git_tags.is_some()
             || !self.prune.is_empty()
+            || !self.hub_descriptions.is_empty()
             || !self.attach.is_empty()
     }
 }
@@ -139,6 +142,35 @@ pub async fn execute(
                 .no_token(&format!("the release of {}", step.tag_name))
         })?;
         report.release = Some(release::execute(forge, step).await?);
+    }
+    if !plan.hub_descriptions.is_empty() {
+        let _group = Group::start(style, "Docker Hub descriptions");
+        for (step, hub) in plan.hub_descriptions.iter().zip(&handles.hub) {
+            let changed = |f: &Option<crate::plan::hub_description::DescriptionField>| {
+                f.as_ref().filter(|f| f.changes()).map(|f| f.send.clone())
+            };
+            let (short, full) = (changed(&step.short), changed(&step.full));
+            if short.is_none() && full.is_none() {
+                tracing::info!(
+                    "{}: the descriptions are as Docker Hub holds them",
+                    step.image
+                );
+                continue;
+            }
+            hub.set_descriptions(&step.repository, short.as_deref(), full.as_deref())
+                .await
+                .map_err(crate::release::ReleaseError::from)?;
+            tracing::info!(
+                "{}: Docker Hub's {} updated",
+                step.image,
+                match (&short, &full) {
+                    (Some(_), Some(_)) => "short and full descriptions",
+                    (Some(_), None) => "short description",
+                    _ => "full description",
+                }
+            );
+            report.hub_descriptions.push(step.image.clone());
+        }
     }
     if settings.release.git_tags {
         let _group = Group::start(style, "Git tags");

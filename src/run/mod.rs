@@ -50,6 +50,7 @@ impl Settings {
                 .map(|to| (to, retention.rollback_tags.clone())),
             release_published: false,
             action_file: self.action_file.clone(),
+            hub_descriptions: self.hub_descriptions.clone(),
             now,
         }
     }

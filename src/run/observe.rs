@@ -11,8 +11,10 @@ use super::attach::{self, AttachHandles};
 use super::image_facts;
 use crate::error::Error;
 use crate::forge::Forge;
+use crate::forge::docker_hub::DockerHub;
 use crate::output::human_bytes;
 use crate::plan::TagRole;
+use crate::plan::hub_description::DescriptionFacts;
 use crate::plan::publish::{OnConflict, PlannedTag, RepoState, TagAction, tag_actions};
 use crate::plan::release::Changelog;
 use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, RunPlan, SourceFacts};
@@ -45,6 +47,9 @@ pub struct Handles {
     pub prune: Vec<(Target, Listing)>,
     /// The files to attach, made ready, and the repositories they go to.
     pub attach: Option<AttachHandles>,
+    /// Per Docker Hub repository whose descriptions were read: the signed-in Hub API, in the
+    /// order of the observed descriptions.
+    pub hub: Vec<DockerHub>,
 }
 
 fn registry_error(e: RegistryError) -> Error {
@@ -569,9 +574,61 @@ pub async fn confirm_tags(
     Ok(confirmed)
 }
 
+/// On a release (`observe_forge` found one due) with descriptions to set: what each Docker Hub
+/// repository of the plan holds (one sign-in and one read each; a repository the push is yet to
+/// make holds none).
+async fn observe_hub_descriptions(
+    plan: &Plan,
+    intent: &Intent,
+    settings: &Settings,
+    connections: &mut Connections<'_>,
+    observed: &mut Observed,
+    handles: &mut Handles,
+) -> Result<(), Error> {
+    let hub = &settings.retention.packages.docker_hub;
+    let on_hub: Vec<_> = plan
+        .images
+        .iter()
+        .filter(|i| hub.keeps(i.registry()))
+        .collect();
+    if intent.hub_descriptions.is_empty() || on_hub.is_empty() {
+        return Ok(());
+    }
+    for image in on_hub {
+        let registry = connections
+            .get(image.registry())
+            .await
+            .map_err(registry_error)?;
+        let client = match DockerHub::sign_in(hub, &registry.name, registry.credentials()).await {
+            Ok(client) => client,
+            // Nobody asked for descriptions: the README is not worth failing a release over.
+            Err(e) if intent.hub_descriptions.by_default && e.is_input() => {
+                tracing::warn!(
+                    "{image}: the Docker Hub description is left as it is (README.md by default): {e}"
+                );
+                continue;
+            }
+            Err(e) => return Err(ReleaseError::from(e).into()),
+        };
+        let repository = image.repository();
+        let now = client
+            .descriptions(&repository)
+            .await
+            .map_err(ReleaseError::from)?;
+        observed.hub_descriptions.push(DescriptionFacts {
+            image: image.to_string(),
+            repository,
+            now: now.map(|d| (d.description, d.full_description)),
+        });
+        handles.hub.push(client);
+    }
+    Ok(())
+}
+
 /// The forge's side: the release and its body, the changelog, the git tags; and, for `tagship
 /// release`, what the registry holds under the planned tags. Without a token nothing is asked
-/// (the dry run shows the release with a placeholder for the changelog).
+/// (the dry run shows the release with a placeholder for the changelog). A release due reads
+/// the Docker Hub descriptions too, token or not.
 async fn observe_forge(
     ctx: &Context,
     plan: &Plan,
@@ -604,6 +661,7 @@ async fn observe_forge(
                 release::changelog_placeholder(intent.release.changelog, ctx.forge);
         }
         tracing::debug!("release due: {}", due.tag_name);
+        observe_hub_descriptions(plan, intent, settings, connections, observed, handles).await?;
     }
     if !intent.release.has_token {
         return Ok(());

@@ -15,6 +15,7 @@ mod check;
 mod cli;
 mod docker_daemon;
 mod docker_export;
+mod docker_hub;
 mod dry_run;
 mod ecr;
 mod events;

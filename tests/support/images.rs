@@ -440,3 +440,13 @@ pub fn index_digests(index: &serde_json::Value) -> Vec<String> {
         .map(|m| m["digest"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A one-layer image of 2,000 bytes, `seed` making it unique.
+pub fn small(seed: u64) -> ImageSpec {
+    ImageSpec {
+        layers: 1,
+        layer_size: 2_000,
+        seed,
+        ..ImageSpec::default()
+    }
+}

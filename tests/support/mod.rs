@@ -2,6 +2,7 @@
 
 pub mod docker_daemon;
 pub mod docker_exports;
+pub mod docker_hub;
 pub mod ecr;
 pub mod fake_http;
 pub mod fake_registry;

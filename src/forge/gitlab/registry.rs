@@ -181,20 +181,7 @@ fn group_by_digest(
             .created_at
             .as_deref()
             .and_then(|c| c.parse::<jiff::Timestamp>().ok());
-        let version = by_digest
-            .entry(digest.clone())
-            .or_insert_with(|| PackageVersion {
-                // Deleted through its tags, the version is named by its digest.
-                id: digest.clone(),
-                digest,
-                created: None,
-                tags: Vec::new(),
-            });
-        version.tags.push(tag.name);
-        version.created = match (version.created, created) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        PackageVersion::add_tag(&mut by_digest, digest, tag.name, created);
     }
     let mut versions: Vec<PackageVersion> = by_digest.into_values().collect();
     for v in &mut versions {

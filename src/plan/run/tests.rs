@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::plan::context::fixture;
+use crate::plan::version_service::VersionService;
 use crate::plan::{InputLine, PlanInputs, Rules};
 
 const NEW: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -43,6 +44,7 @@ fn intent(writes: bool) -> Intent {
         rollback: None,
         release_published: false,
         action_file: None,
+        hub_descriptions: Default::default(),
         now: "2020-01-10T00:30:00Z".parse().unwrap(),
     }
 }
@@ -527,7 +529,7 @@ fn a_rollback_to_a_missing_version_is_refused_and_one_that_exists_moves_only_wha
 
 #[test]
 fn pruning_judges_the_listing_as_the_push_leaves_it() {
-    let (ctx, plan, seen) = moved_off_by_the_push(false);
+    let (ctx, plan, seen) = moved_off_by_the_push(VersionService::Registry);
     let run = decide(&ctx, &plan, &prune_intent(), &seen).unwrap();
     let step = &run.prune[0];
     let pushed = step.versions.iter().find(|v| v.digest == NEW).unwrap();
@@ -538,21 +540,41 @@ fn pruning_judges_the_listing_as_the_push_leaves_it() {
 
 #[test]
 fn where_tags_are_deleted_a_version_the_push_leaves_untagged_stays() {
-    let (ctx, plan, seen) = moved_off_by_the_push(true);
-    let run = decide(&ctx, &plan, &prune_intent(), &seen).unwrap();
-    let step = &run.prune[0];
-    assert_eq!(step.plan.deletions().count(), 0, "{:?}", step.plan.verdicts);
-    let old = step.plan.verdicts.iter().find(|v| v.digest == OLD).unwrap();
-    assert!(old.tags.is_empty());
-    assert_eq!(
-        old.decision,
-        crate::plan::retention::Decision::Keep(UNTAGGED_STAYS.into())
+    for kind in [VersionService::GitLab, VersionService::DockerHub] {
+        let (ctx, plan, seen) = moved_off_by_the_push(kind);
+        let run = decide(&ctx, &plan, &prune_intent(), &seen).unwrap();
+        let step = &run.prune[0];
+        assert_eq!(step.plan.deletions().count(), 0, "{:?}", step.plan.verdicts);
+        let old = step.plan.verdicts.iter().find(|v| v.digest == OLD).unwrap();
+        assert!(old.tags.is_empty());
+        assert_eq!(
+            old.decision,
+            crate::plan::retention::Decision::Keep(kind.untagged_stays().unwrap().into())
+        );
+    }
+}
+
+#[test]
+fn untagged_on_docker_hub_is_said_to_delete_nothing() {
+    let (ctx, plan, seen) = moved_off_by_the_push(VersionService::DockerHub);
+    let mut wants = prune_intent();
+    if let Some((policy, _)) = wants.prune.as_mut() {
+        policy.untagged = true;
+    }
+    let run = decide(&ctx, &plan, &wants, &seen).unwrap();
+    assert!(
+        run.notes
+            .iter()
+            .any(|n| n.contains("`untagged` deletes nothing on Docker Hub")),
+        "{:?}",
+        run.notes
     );
+    assert_eq!(run.prune[0].plan.deletions().count(), 0);
 }
 
 /// A tag push whose 1.2.3 points at OLD now: the push moves it, so OLD is left with nothing;
-/// `deletes_tags`: its versions are deleted tag by tag (GitLab's).
-fn moved_off_by_the_push(deletes_tags: bool) -> (Context, Plan, Observed) {
+/// `kind`: who keeps its versions (GitLab and Docker Hub delete them tag by tag).
+fn moved_off_by_the_push(kind: VersionService) -> (Context, Plan, Observed) {
     let (ctx, plan, mut seen) = tag_push();
     points(&mut seen, "1.2.3", OLD);
     let version = |digest: &str, tags: &[&str]| ImageVersion {
@@ -568,7 +590,7 @@ fn moved_off_by_the_push(deletes_tags: bool) -> (Context, Plan, Observed) {
     seen.prune = vec![PruneFacts {
         image: "reg.example/octo/app".into(),
         versions: vec![version(OLD, &["1.2.3"]), version(NEWER, &["1.0.0"])],
-        deletes_tags,
+        kind,
     }];
     (ctx, plan, seen)
 }

@@ -116,20 +116,43 @@ impl<'a> Connections<'a> {
     }
 
     pub async fn get(&mut self, name: &str) -> Result<Arc<Registry>, RegistryError> {
+        self.get_for(name, 0).await
+    }
+
+    /// [`Connections::get`], for a registry that `bodies` blob bodies may go to at once: on a
+    /// first connection, that many connections for them are opened at once
+    /// ([`Registry::connect`]).
+    async fn get_for(&mut self, name: &str, bodies: usize) -> Result<Arc<Registry>, RegistryError> {
         if let Some(r) = self.open.get(name) {
             return Ok(r.clone());
         }
         let credentials = self.settings.credentials_for(name)?;
-        let registry = Arc::new(Registry::connect(name, credentials, &self.settings.client).await?);
+        let registry = Registry::connect(name, credentials, &self.settings.client, bodies).await?;
+        let registry = Arc::new(registry);
         self.open.insert(name.to_string(), registry.clone());
         Ok(registry)
     }
 
     /// The repository of `image` on its registry.
     pub async fn target(&mut self, image: &ImageName) -> Result<Target, RegistryError> {
+        self.upload_target(image, false).await
+    }
+
+    /// [`Connections::target`], where blobs may be uploaded (`uploads`): their connections
+    /// are opened with the registry's.
+    pub async fn upload_target(
+        &mut self,
+        image: &ImageName,
+        uploads: bool,
+    ) -> Result<Target, RegistryError> {
+        let bodies = if uploads {
+            self.settings.concurrency
+        } else {
+            0
+        };
         Ok(Target {
             image: image.to_string(),
-            registry: self.get(image.registry()).await?,
+            registry: self.get_for(image.registry(), bodies).await?,
             repository: image.repository(),
         })
     }

@@ -34,8 +34,34 @@ pub fn context(dir: &Path, settings: &ContextSettings) -> Result<Context, Contex
             dir.display()
         ))
     })?;
+    // The other questions are independent: asked at once, each a git process of its own.
+    let ask = |args: &'static [&'static str]| move || git(dir, args);
+    let (tags, branch, date, default_branch, remote) = std::thread::scope(|scope| {
+        let tags = scope.spawn(ask(&["tag", "--points-at", "HEAD"]));
+        let branch = scope.spawn(ask(&["symbolic-ref", "-q", "HEAD"]));
+        let date = scope.spawn(ask(&["show", "-s", "--format=%cI", "HEAD"]));
+        let default_branch = scope.spawn(ask(&[
+            "symbolic-ref",
+            "-q",
+            "--short",
+            "refs/remotes/origin/HEAD",
+        ]));
+        let remote = scope.spawn(ask(&["remote", "get-url", "origin"]));
+        let joined = |handle: std::thread::ScopedJoinHandle<'_, _>| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(ContextError::Git("a git query failed".into())))
+        };
+        (
+            joined(tags),
+            joined(branch),
+            joined(date),
+            joined(default_branch),
+            joined(remote),
+        )
+    });
     // A tag at HEAD wins over the branch, as a tag push would; among several, the highest semver.
-    let tags = git(dir, &["tag", "--points-at", "HEAD"])?.unwrap_or_default();
+    let tags = tags?.unwrap_or_default();
     let mut tags: Vec<&str> = tags.lines().collect();
     tags.sort_by(|a, b| match (SemVer::parse(a), SemVer::parse(b)) {
         (Some(x), Some(y)) => y.version.cmp(&x.version),
@@ -45,18 +71,15 @@ pub fn context(dir: &Path, settings: &ContextSettings) -> Result<Context, Contex
     });
     let git_ref = match tags.first() {
         Some(tag) => format!("refs/tags/{tag}"),
-        None => git(dir, &["symbolic-ref", "-q", "HEAD"])?.unwrap_or_default(),
+        None => branch?.unwrap_or_default(),
     };
-    let commit_date = git(dir, &["show", "-s", "--format=%cI", "HEAD"])?
+    let commit_date = date?
         .and_then(|d| d.parse::<Timestamp>().ok())
         .unwrap_or(settings.now);
-    let default_branch = git(
-        dir,
-        &["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"],
-    )?
-    .map(|b| b.trim_start_matches("origin/").to_string())
-    .unwrap_or_default();
-    let repository = git(dir, &["remote", "get-url", "origin"])?
+    let default_branch = default_branch?
+        .map(|b| b.trim_start_matches("origin/").to_string())
+        .unwrap_or_default();
+    let repository = remote?
         .map(|url| repository_from_remote(&url, default_branch.clone()))
         .unwrap_or(Repository {
             default_branch,

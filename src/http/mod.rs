@@ -14,15 +14,29 @@ use reqwest::Url;
 
 use std::time::Duration;
 
-/// A client trusting the system's CAs and `ca_pem` (a PEM bundle) besides.
+/// A client trusting the system's CAs and `ca_pem` (a PEM bundle) besides; HTTP/1.1.
 pub fn client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
     builder(ca_pem)?
         .build()
         .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
 }
 
+/// [`client`], but speaking HTTP/2 where the server offers it (ALPN, over TLS): many small
+/// requests at once then share one connection instead of each paying for a connection and a
+/// TLS handshake of its own. Not for large bodies: a server's HTTP/2 flow-control window
+/// (distribution's is 1 MiB a connection) caps an upload at a window per round trip.
+pub fn multiplexed_client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
+    base_builder(ca_pem)?
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
+}
+
 /// The set-up of [`client`], for a remote that changes one thing more (GitLab's redirect rule).
 pub fn builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder, String> {
+    Ok(base_builder(ca_pem)?.http1_only())
+}
+
+fn base_builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder, String> {
     // ring as the process's TLS provider (aws-lc is a slow C build); installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()

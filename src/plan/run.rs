@@ -39,6 +39,10 @@ pub struct Intent {
     pub action_file: Option<ActionFile>,
     /// `hub-description`, `hub-short-description`: a release's Docker Hub descriptions.
     pub hub_descriptions: hub_description::DescriptionIntent,
+    /// The image is described to people (release notes, the step summary, a printed plan), so
+    /// its config is read for its platform, ports and entrypoint. `tagship push` and `merge`
+    /// print a digest only: a registry source's config is then not fetched.
+    pub describes_image: bool,
     pub now: Timestamp,
 }
 

@@ -76,7 +76,11 @@ pub struct Registry {
     base: String,
     /// `base` parsed: the only origin the credentials go to.
     origin: Url,
+    /// Everything but blob data: HTTP/2 where the registry offers it, so a round of checks or
+    /// tags shares one connection.
     http: reqwest::Client,
+    /// Blob data, up and down: HTTP/1.1, a connection per body (see [`Registry::client_for`]).
+    bulk: reqwest::Client,
     credentials: Credentials,
     challenge: Mutex<Challenge>,
     tokens: Mutex<HashMap<String, Token>>,
@@ -163,12 +167,20 @@ pub struct Op<'a> {
 impl Registry {
     /// Connects to `name`: HTTPS, or for loopback and insecure hosts HTTPS then plain HTTP (as
     /// crane does), and reads the auth challenge.
+    ///
+    /// `bodies`: how many blob bodies this run may send here at once. That many HTTP/1.1
+    /// connections are opened beside the ping (each with a `GET /v2/` of its own, without
+    /// credentials), so that on a far network the first bodies do not wait for a connection
+    /// and a TLS handshake after the checks: on that path the set-up costs two round trips.
     pub async fn connect(
         name: &str,
         credentials: Credentials,
         settings: &ClientSettings,
+        bodies: usize,
     ) -> Result<Registry, RegistryError> {
-        let http = crate::http::client(settings.ca_pem.as_deref()).map_err(RegistryError::Setup)?;
+        let http = crate::http::multiplexed_client(settings.ca_pem.as_deref())
+            .map_err(RegistryError::Setup)?;
+        let bulk = crate::http::client(settings.ca_pem.as_deref()).map_err(RegistryError::Setup)?;
         let host = api_host(name);
         let plain_allowed = is_loopback(host)
             || settings
@@ -195,6 +207,13 @@ impl Registry {
                 hint,
             }
         };
+        // Over TLS only: over plain HTTP (a loopback or insecure registry, the fallback) the
+        // set-up costs a round trip at most.
+        for _ in 0..bodies {
+            let (bulk, url) = (bulk.clone(), format!("https://{host}/v2/"));
+            // Its answer (a 401, most likely) is not needed: the connection is.
+            tokio::spawn(async move { drop(bulk.get(url).send().await) });
+        }
         let (scheme, response) = match ping("https").await {
             Ok(r) => ("https", r),
             // A certificate error means the server speaks TLS: plain HTTP would only get a 400.
@@ -241,6 +260,7 @@ impl Registry {
             base,
             origin,
             http,
+            bulk,
             credentials,
             challenge: Mutex::new(challenge),
             tokens: Mutex::new(HashMap::new()),
@@ -660,7 +680,7 @@ impl Registry {
         let mut reauthenticated = false;
         loop {
             let (request, own) = self.authorize(op, scopes, make()?).await?;
-            match self.http.execute(request).await {
+            match self.client_for(&request).execute(request).await {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if status < 400 {
@@ -723,7 +743,7 @@ impl Registry {
         request: RequestBuilder,
     ) -> Result<Response, RegistryError> {
         let (request, _) = self.authorize(op, scopes, request).await?;
-        self.http
+        self.client_for(&request)
             .execute(request)
             .await
             .map_err(|e| RegistryError::Transport {
@@ -771,6 +791,18 @@ impl Registry {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// The client for `request`: blob data (a body sent to `/blobs/…`, a blob read) on
+    /// HTTP/1.1, where each body has a connection and a window of its own; the rest, small (the
+    /// checks, an upload's start and commit, manifests), multiplexed.
+    fn client_for(&self, request: &reqwest::Request) -> &reqwest::Client {
+        let data = request.body().is_some() || request.method() == Method::GET;
+        if data && request.url().path().contains("/blobs/") {
+            &self.bulk
+        } else {
+            &self.http
+        }
     }
 
     /// What an answer means on Amazon ECR, where it differs: a repository it did not create

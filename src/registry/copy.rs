@@ -533,6 +533,13 @@ async fn push_docker_layer(
     }
 }
 
+impl BlobCounts {
+    /// Whether anything was written: a blob uploaded or mounted.
+    fn wrote(&self) -> bool {
+        self.uploaded + self.mounted > 0
+    }
+}
+
 fn count(counts: &mut BlobCounts, outcome: &BlobOutcome) {
     match outcome {
         BlobOutcome::Uploaded(n) => {
@@ -632,10 +639,9 @@ async fn push_docker_blob(
     Ok(BlobOutcome::Uploaded(c.size))
 }
 
-/// Uploads the blobs the plan found missing in one repository, then its manifests by digest.
-async fn push_content(
+/// Uploads the blobs the plan found missing in one repository.
+async fn push_blobs(
     loaded: &Loaded,
-    root: &RawManifest,
     target: &Target,
     step: &ImageStep,
     options: &PushOptions,
@@ -704,6 +710,17 @@ async fn push_content(
     for o in &outcomes {
         count(&mut counts, o);
     }
+    Ok(counts)
+}
+
+/// Puts the manifests the plan found missing in one repository, by digest (an index's platform
+/// images before the index).
+async fn put_manifests(
+    loaded: &Loaded,
+    root: &RawManifest,
+    target: &Target,
+    step: &ImageStep,
+) -> Result<(), PushError> {
     let children: &[RawManifest] = match loaded {
         Loaded::Image(image) => &image.children,
         Loaded::Docker { .. } => &[],
@@ -727,7 +744,7 @@ async fn push_content(
             )
             .await?;
     }
-    Ok(counts)
+    Ok(())
 }
 
 fn incomplete(root: &RawManifest, step: &PushStep, repositories: Vec<RepoOutcome>) -> PushError {
@@ -750,6 +767,10 @@ pub fn platform_names(platforms: &[super::media::Platform]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Tags read or written at once (at least): a release's tags in one round trip. Each is a
+/// small request; where the registry speaks HTTP/2 they share one connection.
+pub const TAGS_AT_ONCE: usize = 16;
 
 /// Where a repository's tags stand after one failed to be written.
 struct TagsFailed {
@@ -947,8 +968,41 @@ pub async fn push(
     let progress = Progress::default();
     let reporter = progress.report_every(options.progress_every, options.progress_bar);
     let mut contents: Vec<Result<BlobCounts, PushError>> = Vec::with_capacity(targets.len());
-    for (target, image) in targets.iter().zip(&step.images) {
-        let content = push_content(loaded, root, target, image, options, &progress).await;
+    let mut confirm = Some(confirm);
+    let mut confirmed = None;
+    for (index, (target, image)) in targets.iter().zip(&step.images).enumerate() {
+        let content = match push_blobs(loaded, target, image, options, &progress).await {
+            Err(e) => Err(e),
+            Ok(counts) => {
+                let last = index + 1 == targets.len();
+                let clean = contents.iter().all(Result::is_ok);
+                let wrote = contents
+                    .iter()
+                    .flatten()
+                    .chain([&counts])
+                    .any(BlobCounts::wrote)
+                    || step.images.iter().any(|image| !image.manifests.is_empty());
+                match confirm.take() {
+                    // With the last blob in, the tags are read again while the last manifests
+                    // go up: a round trip each, and neither needs the other.
+                    Some(confirm) if last && clean && wrote => {
+                        let (manifests, tags) = futures_util::future::join(
+                            put_manifests(loaded, root, target, image),
+                            confirm(),
+                        )
+                        .await;
+                        confirmed = Some(tags);
+                        manifests.map(|()| counts)
+                    }
+                    unused => {
+                        confirm = unused;
+                        put_manifests(loaded, root, target, image)
+                            .await
+                            .map(|()| counts)
+                    }
+                }
+            }
+        };
         let stop = matches!(content, Err(PushError::Source(_)));
         contents.push(content);
         if stop {
@@ -991,22 +1045,21 @@ pub async fn push(
             .collect();
         return Err(incomplete(root, step, repositories));
     }
-    // 2. Tags, once every repository has the content and none of them has moved since. When
-    // nothing was written (the content was all there), no time passed since the tags were
-    // observed: that observation stands, and a second one would only cost a round trip. A
-    // repository whose tags fail does not stop the others' (each ends complete or says why not).
+    // 2. Tags, once every repository has the content and none of them has moved since (read
+    // again above). When nothing was written (the content was all there), no time passed since
+    // the tags were observed: that observation stands, and a second one would only cost a round
+    // trip. A repository whose tags fail does not stop the others' (each ends complete or says
+    // why not).
     let counts: Vec<BlobCounts> = contents.into_iter().flatten().collect();
-    let wrote = counts.iter().any(|c| c.uploaded + c.mounted > 0)
-        || step.images.iter().any(|image| !image.manifests.is_empty());
-    let tags = if wrote {
-        confirm().await?
-    } else {
-        step.images.iter().map(|image| image.tags.clone()).collect()
+    let tags = match confirmed {
+        Some(tags) => tags?,
+        None => step.images.iter().map(|image| image.tags.clone()).collect(),
     };
     let mut repositories = Vec::with_capacity(targets.len());
     let mut first_error = None;
     for ((target, tags), blobs) in targets.iter().zip(tags).zip(counts) {
-        let (tags, state) = match write_tags(target, root, &tags, options.concurrency).await {
+        let at_once = options.concurrency.max(TAGS_AT_ONCE);
+        let (tags, state) = match write_tags(target, root, &tags, at_once).await {
             Ok(()) => (tags, RepoState::Complete),
             Err(TagsFailed {
                 standing,

@@ -60,6 +60,7 @@ pub fn push(
     let (ctx, plan) = compute_plan(env, &settings)?;
     let mut intent = settings.intent(&ctx, env.now);
     intent.writes = !dry_run;
+    intent.describes_image = dry_run;
     let runtime = runtime()?;
     let (run, handles) = runtime.block_on(async {
         let _group = Group::start(env.style(), "Run plan");

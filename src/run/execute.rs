@@ -95,7 +95,7 @@ pub async fn execute(
                 plan,
                 &handles.targets,
                 registry.on_conflict,
-                registry.concurrency * 2,
+                (registry.concurrency * 2).max(copy::TAGS_AT_ONCE),
             )
             .await
         };

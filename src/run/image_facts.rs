@@ -14,7 +14,7 @@ use crate::registry::client::Registry;
 use crate::registry::copy::{self, Loaded};
 use crate::registry::error::RegistryError;
 use crate::registry::media::{self, ManifestDoc, ManifestKind, manifest_kind};
-use crate::registry::source::{BlobInfo, RawManifest};
+use crate::registry::source::{BlobInfo, BlobOrigin, RawManifest};
 
 #[derive(Debug, Default)]
 pub struct ImageFacts {
@@ -31,7 +31,12 @@ fn layers_of(manifest: &[u8]) -> Option<(u64, usize, media::Descriptor)> {
     Some((size, doc.layers.len(), doc.config?))
 }
 
-pub async fn read(loaded: &Loaded, root: &RawManifest) -> Result<ImageFacts, Error> {
+/// `fetch_config`: whether a config that is not at hand (a registry source's) is fetched.
+pub async fn read(
+    loaded: &Loaded,
+    root: &RawManifest,
+    fetch_config: bool,
+) -> Result<ImageFacts, Error> {
     match loaded {
         Loaded::Docker {
             archive,
@@ -88,8 +93,9 @@ pub async fn read(loaded: &Loaded, root: &RawManifest) -> Result<ImageFacts, Err
                     first_config.get_or_insert(config);
                 }
             }
+            let at_hand = !matches!(image.origin, BlobOrigin::Remote { .. });
             let config = match first_config {
-                Some(descriptor) => {
+                Some(descriptor) if fetch_config || at_hand => {
                     let blob = BlobInfo {
                         digest: descriptor.digest,
                         size: descriptor.size,
@@ -105,7 +111,7 @@ pub async fn read(loaded: &Loaded, root: &RawManifest) -> Result<ImageFacts, Err
                     }
                     media::run_config(&bytes)
                 }
-                None => None,
+                _ => None,
             };
             Ok(ImageFacts {
                 sizes,

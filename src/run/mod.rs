@@ -51,6 +51,7 @@ impl Settings {
             release_published: false,
             action_file: self.action_file.clone(),
             hub_descriptions: self.hub_descriptions.clone(),
+            describes_image: true,
             now,
         }
     }

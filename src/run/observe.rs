@@ -21,7 +21,7 @@ use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, RunPlan, S
 use crate::plan::{Context, ForgeKind, Plan, generic_package, git_tags};
 use crate::publish::{self, Connections, PublishError};
 use crate::registry::client::PushAccess;
-use crate::registry::copy::{self, Loaded, PushError, Target};
+use crate::registry::copy::{self, Loaded, PushError, TAGS_AT_ONCE, Target};
 use crate::registry::error::{RegistryError, permission_fix};
 use crate::registry::source::{BlobOrigin, RawManifest};
 use crate::release::{self, ReleaseError};
@@ -95,7 +95,15 @@ pub async fn observe(
         let repositories = async {
             let mut found = Vec::with_capacity(plan.images.len());
             for image in &plan.images {
-                let target = connections.target(image).await.map_err(registry_error)?;
+                // Blobs may go up unless the image is in that repository already.
+                let at_home = facts.home.as_ref().is_some_and(|(registry, repository)| {
+                    registry == image.registry() && *repository == image.repository()
+                });
+                let uploads = intent.writes && !at_home && !facts.blobs.is_empty();
+                let target = connections
+                    .upload_target(image, uploads)
+                    .await
+                    .map_err(registry_error)?;
                 let repo = observe_repository(&target, &facts, plan, intent.writes, settings)
                     .await
                     .map_err(registry_error)?;
@@ -103,8 +111,11 @@ pub async fn observe(
             }
             Ok::<_, Error>(found)
         };
-        let (image, repositories) =
-            futures_util::future::join(image_facts::read(&loaded, &root), repositories).await;
+        let (image, repositories) = futures_util::future::join(
+            image_facts::read(&loaded, &root, intent.describes_image),
+            repositories,
+        )
+        .await;
         // The source's error first, as when the config was read before the targets.
         let image = image?;
         for (repo, target) in repositories? {
@@ -373,7 +384,7 @@ async fn observe_repository(
             Err(e) => return Err(e),
         }
     }
-    let concurrency = settings.registry.concurrency.max(1) * 2;
+    let concurrency = (settings.registry.concurrency.max(1) * 2).max(TAGS_AT_ONCE);
     // The source's own repository holds its manifest: nothing to ask.
     let at_home = source
         .home

@@ -2,7 +2,7 @@
 //! version agreed from `/_ping`, the image inspected and its export spooled and validated, and
 //! every failure a clear error that leaves no temporary file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tagship::registry::source::daemon::{ApiVersion, Daemon, DaemonError, Endpoint};
 use tagship::registry::source::docker_export::ExportLayout;
@@ -10,11 +10,11 @@ use tagship::registry::source::docker_export::ExportLayout;
 use crate::support::docker_daemon::{DaemonImage, ExportFault, FakeDaemon};
 use crate::support::docker_exports::Export;
 use crate::support::images::ImageSpec;
+use crate::support::scratch::ScratchDir;
 
 /// A fresh directory holding the daemon's socket and, under `spool/`, the exports.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tagship-daemon-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+fn scratch(name: &str) -> ScratchDir {
+    let dir = ScratchDir::new(&format!("daemon-{name}"));
     std::fs::create_dir_all(dir.join("spool")).unwrap();
     dir
 }

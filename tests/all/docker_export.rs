@@ -6,12 +6,10 @@ use tagship::registry::source::docker_export::{self, Compression, ExportLayout, 
 
 use crate::support::docker_exports::{Export, Layer, with_daemon_error};
 use crate::support::images::ImageSpec;
+use crate::support::scratch::ScratchDir;
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tagship-export-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("export.tar")
+fn scratch(name: &str) -> ScratchDir {
+    ScratchDir::new(&format!("export-{name}"))
 }
 
 fn spec(seed: u64, arch: &'static str) -> ImageSpec {
@@ -25,7 +23,8 @@ fn spec(seed: u64, arch: &'static str) -> ImageSpec {
 }
 
 fn problem(export: &Export, name: &str) -> String {
-    let path = scratch(name);
+    let dir = scratch(name);
+    let path = dir.join("export.tar");
     export.write(&path);
     docker_export::read(&path).unwrap_err().to_string()
 }
@@ -53,7 +52,8 @@ fn each_layout_daemons_write_is_read_and_checked() {
         ),
     ];
     for (name, made, layout, compression) in cases {
-        let path = scratch(name);
+        let dir = scratch(name);
+        let path = dir.join("export.tar");
         made.write(&path);
         let read = docker_export::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(read.layout, layout, "{name}");
@@ -101,7 +101,8 @@ fn each_layout_daemons_write_is_read_and_checked() {
 #[test]
 fn a_containerd_store_holding_some_platforms_says_which_are_absent() {
     let made = Export::containerd(&[spec(5, "amd64"), spec(6, "arm64"), spec(7, "s390x")], 1);
-    let path = scratch("partial");
+    let dir = scratch("partial");
+    let path = dir.join("export.tar");
     made.write(&path);
     let read = docker_export::read(&path).unwrap();
     assert_eq!(read.images.len(), 1);
@@ -159,7 +160,8 @@ fn a_cut_export_or_one_carrying_the_daemons_error_is_refused() {
         ("cut-mid-entry", stream[..stream.len() / 2].to_vec()),
         ("cut-at-end", stream[..stream.len() - 2048].to_vec()),
     ] {
-        let path = scratch(name);
+        let dir = scratch(name);
+        let path = dir.join("export.tar");
         std::fs::write(&path, bytes).unwrap();
         let e = docker_export::read(&path).unwrap_err().to_string();
         assert!(
@@ -167,7 +169,8 @@ fn a_cut_export_or_one_carrying_the_daemons_error_is_refused() {
             "{name}: {e}"
         );
     }
-    let path = scratch("daemon-error");
+    let dir = scratch("daemon-error");
+    let path = dir.join("export.tar");
     let message = "failed to get reader: content digest sha256:0123: not found";
     std::fs::write(&path, with_daemon_error(&stream, stream.len() / 3, message)).unwrap();
     let e = docker_export::read(&path).unwrap_err().to_string();
@@ -178,14 +181,16 @@ fn a_cut_export_or_one_carrying_the_daemons_error_is_refused() {
         "{e}"
     );
     // An export ending normally carries no error.
-    let path = scratch("no-error");
+    let dir = scratch("no-error");
+    let path = dir.join("export.tar");
     std::fs::write(&path, &stream).unwrap();
     assert_eq!(docker_export::daemon_error(&path).unwrap(), None);
 }
 
 /// The export read and made ready to push, checked as the dry run checks a source.
 async fn published(made: &Export, name: &str) -> (Loaded, tagship::registry::verify::Verified) {
-    let path = scratch(name);
+    let dir = scratch(name);
+    let path = dir.join("export.tar");
     made.write(&path);
     let read = docker_export::read(&path).unwrap();
     let loaded = match docker_export::publishable(&read).unwrap() {
@@ -253,7 +258,8 @@ async fn uncompressed_layers_are_compressed_and_compressed_ones_kept() {
 #[test]
 fn zstd_layers_are_checked_against_the_config() {
     let made = Export::oci_layers(&spec(60, "amd64"), &[Layer::Zstd, Layer::Zstd], |_| {});
-    let path = scratch("zstd");
+    let dir = scratch("zstd");
+    let path = dir.join("export.tar");
     made.write(&path);
     let read = docker_export::read(&path).unwrap();
     let image = &read.images[0];
@@ -324,7 +330,8 @@ async fn a_mixed_image_gzips_its_uncompressed_layers_and_keeps_the_others() {
     assert_eq!(manifest["layers"][2]["digest"], digests[2].as_str());
     assert_eq!(verified.blobs, 4);
     // Several platforms with an uncompressed layer are still refused, saying why.
-    let path = scratch("mixed-platforms");
+    let dir = scratch("mixed-platforms");
+    let path = dir.join("export.tar");
     made.write(&path);
     let mut read = docker_export::read(&path).unwrap();
     read.images.push(read.images[0].clone());

@@ -7,19 +7,14 @@
 use crate::support::Runner;
 use crate::support::images::{self, ImageSpec, Layout};
 use crate::support::registry::{self, Tls};
+use crate::support::scratch::ScratchDir;
 use std::path::{Path, PathBuf};
 use tagship::registry::digest::Digest;
 use tagship::registry::source::{docker_archive, layout};
 
 /// A fresh, empty directory of its own under the system's temporary directory.
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tagship-hostile-layout-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn fresh_dir(name: &str) -> ScratchDir {
+    ScratchDir::new(&format!("hostile-layout-{name}"))
 }
 
 /// A small single-platform image in an OCI layout under `root/layout`.

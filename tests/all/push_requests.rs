@@ -303,3 +303,161 @@ fn the_far_link_charges_a_round_trip_per_connection_and_per_request() {
         assert_eq!(link.connections(), n);
     }
 }
+
+/// `tagship push ARGS` from a terminal: a git checkout at `dir` is its context, the TLS
+/// registry's CA and credentials its settings.
+fn terminal_push(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let regs = registry::registries();
+    if !dir.join(".git").exists() {
+        support::git(dir, &["init", "-q", "-b", "main"]);
+        support::git(dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    }
+    std::process::Command::new(env!("CARGO_BIN_EXE_tagship"))
+        .arg("push")
+        .args(args)
+        .args([
+            "--flavor",
+            "latest=false",
+            "--registry-username",
+            &regs.user,
+        ])
+        .arg("--ca-file")
+        .arg(&regs.ca_file)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        .env("TAGSHIP_REGISTRY_PASSWORD", &regs.password)
+        .output()
+        .unwrap()
+}
+
+/// Over TLS distribution offers HTTP/2: a push's checks and tags share one connection instead
+/// of each paying for a connection and a TLS handshake, and the blob bodies go on HTTP/1.1
+/// connections of their own.
+#[test]
+fn over_tls_the_checks_and_tags_share_one_connection_and_bodies_have_their_own() {
+    use crate::support::scratch::ScratchDir;
+    use crate::support::slow_link::{Shape, SlowLink};
+    let regs = registry::registries();
+    let link = SlowLink::shaped(
+        "127.0.0.1:0",
+        &regs.tls,
+        Shape {
+            rtt: std::time::Duration::ZERO,
+            bytes_per_second: 1_000_000_000,
+        },
+    )
+    .unwrap();
+    let image = format!(
+        "{}/{}",
+        link.addr(),
+        registry::unique_repo("push-requests-h2")
+    );
+    let built = support::sample_layout("push-requests-h2", 2110, 6, 3_000);
+    let dir = ScratchDir::new("push-requests-h2");
+    let source = format!("oci:{}", built.dir.display());
+    let cold = terminal_push(
+        &dir,
+        &[&source, "--images", &image, "--tags", "type=raw,value=v1"],
+    );
+    assert!(
+        cold.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cold.stderr)
+    );
+    // The multiplexed one, and the bodies': 4 sent at once, each up to 4 more awaiting the
+    // registry's answer while the next body goes (the 4 opened beside the ping among them).
+    let cold_connections = link.connections();
+    assert!(
+        (2..=1 + 2 * 4 + 1).contains(&cold_connections),
+        "{cold_connections} connections"
+    );
+
+    let tags: Vec<String> = (1..=6).map(|n| format!("type=raw,value=t{n}")).collect();
+    let mut args = vec![
+        format!("docker://{image}:v1"),
+        "--images".into(),
+        image.clone(),
+    ];
+    for tag in &tags {
+        args.extend(["--tags".to_string(), tag.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let retag = terminal_push(&dir, &args);
+    assert!(
+        retag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retag.stderr)
+    );
+    // The ping, the source's manifest, six checks and six tags: one connection. No blob moves,
+    // so none is opened for bodies.
+    assert_eq!(link.connections() - cold_connections, 1);
+    let auth = Some((regs.user.as_str(), regs.password.as_str()));
+    let direct = image.replacen(&link.addr(), &regs.tls, 1);
+    for n in 1..=6 {
+        assert_eq!(
+            registry::inspect_digest(
+                &format!("{direct}:t{n}"),
+                auth,
+                Tls::Ca(regs.ca_file.clone())
+            )
+            .as_deref(),
+            Some(built.manifest_digest.as_str())
+        );
+    }
+}
+
+/// `tagship push` from a terminal prints a digest and describes no image: a registry source's
+/// config is not fetched, so more tags on an image cost the ping, the source's manifest, and a
+/// check and a `PUT` per tag (issue 21: at most 14 requests for 6 tags).
+#[test]
+fn a_terminal_push_of_more_tags_reads_no_config() {
+    use crate::support::scratch::ScratchDir;
+    let upstream = registry::registries().plain.clone();
+    let repo = registry::unique_repo("push-requests-terminal");
+    let built = support::sample_layout("push-requests-terminal", 2115, 2, 3_000);
+    let dir = ScratchDir::new("push-requests-terminal");
+    let pushed = terminal_push(
+        &dir,
+        &[
+            &format!("oci:{}", built.dir.display()),
+            "--images",
+            &format!("{upstream}/{repo}"),
+            "--tags",
+            "type=raw,value=v1",
+        ],
+    );
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let proxy = FaultProxy::start(&upstream, Vec::new());
+    let image = format!("{}/{repo}", proxy.addr());
+    let mut args = vec![
+        format!("docker://{image}:v1"),
+        "--images".into(),
+        image.clone(),
+    ];
+    for n in 1..=6 {
+        args.extend(["--tags".to_string(), format!("type=raw,value=t{n}")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let retag = terminal_push(&dir, &args);
+    assert!(
+        retag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retag.stderr)
+    );
+    let seen = proxy.requests();
+    let log = proxy.log();
+    assert!(!seen.iter().any(|s| s.path.contains("/blobs/")), "{log}");
+    assert_eq!(seen.len(), 2 + 6 + 6, "{log}");
+    assert_eq!(
+        tag_puts(&seen, &["t1", "t2", "t3", "t4", "t5", "t6"]).len(),
+        6,
+        "{log}"
+    );
+}

@@ -246,8 +246,8 @@ fn every_sample_event_has_its_run_plan() {
 }
 
 /// Runs the action on the `push-tag` capture (v1.1.1: 1.1.1, 1.1, 1, latest and more), through
-/// a proxy that holds tagship's first manifest PUT by digest (the content is up, no tag written
-/// yet); in that moment another run publishes 1.1.1 straight to the registry. Returns the run,
+/// a proxy that holds tagship's first blob upload (the plan is made, no tag written yet); in
+/// that moment another run publishes 1.1.1 straight to the registry. Returns the run,
 /// the other run's digest, the repository (straight, not through the proxy) and the proxy's log.
 fn raced(name: &str, on_conflict: &str) -> (Run, String, String, String) {
     let upstream = registry::registries().plain.clone();
@@ -257,7 +257,7 @@ fn raced(name: &str, on_conflict: &str) -> (Run, String, String, String) {
         &upstream,
         vec![Rule::new(
             "PUT",
-            "/v2/*/manifests/sha256:*",
+            "/v2/*/blobs/uploads/*",
             Fault::Hold(gate.clone()),
         )],
     );

@@ -13,6 +13,7 @@ pub mod images;
 pub mod packages_data;
 pub mod registry;
 pub mod runner_files;
+pub mod scratch;
 pub mod slow_link;
 
 pub use runner_files::parse_output_file;

@@ -45,6 +45,7 @@ fn intent(writes: bool) -> Intent {
         release_published: false,
         action_file: None,
         hub_descriptions: Default::default(),
+        describes_image: true,
         now: "2020-01-10T00:30:00Z".parse().unwrap(),
     }
 }

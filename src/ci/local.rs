@@ -28,15 +28,10 @@ fn git(dir: &Path, args: &[&str]) -> Result<Option<String>, ContextError> {
 
 /// Reads the context of the git work tree at `dir`.
 pub fn context(dir: &Path, settings: &ContextSettings) -> Result<Context, ContextError> {
-    let sha = git(dir, &["rev-parse", "--verify", "-q", "HEAD"])?.ok_or_else(|| {
-        ContextError::Git(format!(
-            "{} is not a git work tree with a commit; run tagship inside your repository, or in CI",
-            dir.display()
-        ))
-    })?;
-    // The other questions are independent: asked at once, each a git process of its own.
+    // The questions are independent: asked at once, each a git process of its own.
     let ask = |args: &'static [&'static str]| move || git(dir, args);
-    let (tags, branch, date, default_branch, remote) = std::thread::scope(|scope| {
+    let (sha, tags, branch, date, default_branch, remote) = std::thread::scope(|scope| {
+        let sha = scope.spawn(ask(&["rev-parse", "--verify", "-q", "HEAD"]));
         let tags = scope.spawn(ask(&["tag", "--points-at", "HEAD"]));
         let branch = scope.spawn(ask(&["symbolic-ref", "-q", "HEAD"]));
         let date = scope.spawn(ask(&["show", "-s", "--format=%cI", "HEAD"]));
@@ -53,6 +48,7 @@ pub fn context(dir: &Path, settings: &ContextSettings) -> Result<Context, Contex
                 .unwrap_or_else(|_| Err(ContextError::Git("a git query failed".into())))
         };
         (
+            joined(sha),
             joined(tags),
             joined(branch),
             joined(date),
@@ -60,6 +56,12 @@ pub fn context(dir: &Path, settings: &ContextSettings) -> Result<Context, Contex
             joined(remote),
         )
     });
+    let sha = sha?.ok_or_else(|| {
+        ContextError::Git(format!(
+            "{} is not a git work tree with a commit; run tagship inside your repository, or in CI",
+            dir.display()
+        ))
+    })?;
     // A tag at HEAD wins over the branch, as a tag push would; among several, the highest semver.
     let tags = tags?.unwrap_or_default();
     let mut tags: Vec<&str> = tags.lines().collect();

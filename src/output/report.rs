@@ -337,7 +337,10 @@ fn registry_table(repositories: &[RepoOutcome]) -> String {
     for repo in repositories {
         let registry = repo.image.split('/').next().unwrap_or_default();
         let result = match &repo.state {
-            RepoState::Complete => format!("complete: {} tags", repo.tags.len()),
+            RepoState::Complete => match repo.tags.len() {
+                1 => "complete: 1 tag".to_string(),
+                n => format!("complete: {n} tags"),
+            },
             RepoState::Untagged => {
                 "holds the image by digest, untagged: another registry failed first".to_string()
             }

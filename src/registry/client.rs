@@ -80,7 +80,11 @@ pub struct Registry {
     /// tags shares one connection.
     http: reqwest::Client,
     /// Blob data, up and down: HTTP/1.1, a connection per body (see [`Registry::client_for`]).
-    bulk: reqwest::Client,
+    /// Set up when first needed: a client's set-up reads the system's CA certificates, which a
+    /// run that moves no blob (more tags on an image) need not wait for.
+    bulk: std::sync::OnceLock<reqwest::Client>,
+    /// The `ca-file` bundle, for the bulk client.
+    ca_pem: Option<Vec<u8>>,
     credentials: Credentials,
     challenge: Mutex<Challenge>,
     tokens: Mutex<HashMap<String, Token>>,
@@ -180,7 +184,7 @@ impl Registry {
     ) -> Result<Registry, RegistryError> {
         let http = crate::http::multiplexed_client(settings.ca_pem.as_deref())
             .map_err(RegistryError::Setup)?;
-        let bulk = crate::http::client(settings.ca_pem.as_deref()).map_err(RegistryError::Setup)?;
+        let bulk = std::sync::OnceLock::new();
         let host = api_host(name);
         let plain_allowed = is_loopback(host)
             || settings
@@ -207,14 +211,25 @@ impl Registry {
                 hint,
             }
         };
+        // The ping goes first; the bodies' client is set up (the system's CA certificates read
+        // again) while it travels.
+        let https_ping = tokio::spawn(ping("https"));
         // Over TLS only: over plain HTTP (a loopback or insecure registry, the fallback) the
         // set-up costs a round trip at most.
-        for _ in 0..bodies {
-            let (bulk, url) = (bulk.clone(), format!("https://{host}/v2/"));
-            // Its answer (a 401, most likely) is not needed: the connection is.
-            tokio::spawn(async move { drop(bulk.get(url).send().await) });
+        if bodies > 0 {
+            let client =
+                crate::http::client(settings.ca_pem.as_deref()).map_err(RegistryError::Setup)?;
+            for _ in 0..bodies {
+                let (client, url) = (client.clone(), format!("https://{host}/v2/"));
+                // Its answer (a 401, most likely) is not needed: the connection is.
+                tokio::spawn(async move { drop(client.get(url).send().await) });
+            }
+            let _ = bulk.set(client);
         }
-        let (scheme, response) = match ping("https").await {
+        let https_ping = https_ping
+            .await
+            .map_err(|e| RegistryError::Setup(format!("the ping of {name} did not finish: {e}")))?;
+        let (scheme, response) = match https_ping {
             Ok(r) => ("https", r),
             // A certificate error means the server speaks TLS: plain HTTP would only get a 400.
             Err(https_error)
@@ -261,6 +276,7 @@ impl Registry {
             origin,
             http,
             bulk,
+            ca_pem: settings.ca_pem.clone(),
             credentials,
             challenge: Mutex::new(challenge),
             tokens: Mutex::new(HashMap::new()),
@@ -799,7 +815,10 @@ impl Registry {
     fn client_for(&self, request: &reqwest::Request) -> &reqwest::Client {
         let data = request.body().is_some() || request.method() == Method::GET;
         if data && request.url().path().contains("/blobs/") {
-            &self.bulk
+            // Set up as the first client was: should that fail now, the multiplexed one serves.
+            self.bulk.get_or_init(|| {
+                crate::http::client(self.ca_pem.as_deref()).unwrap_or_else(|_| self.http.clone())
+            })
         } else {
             &self.http
         }

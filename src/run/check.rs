@@ -286,9 +286,12 @@ async fn ecr_item(
             .filter(|i| i.image == image.to_string())
             .find_map(|i| i.immutable_tags.as_ref());
         if let Some(gate) = gate {
+            // The item names the image; the message, made for an error line, names it too.
+            let prefix = format!("{image}: ");
+            let message = gate.message.strip_prefix(&prefix).unwrap_or(&gate.message);
             return Item::fail(
                 format!("ECR repository {image}"),
-                gate.message.clone(),
+                message.to_string(),
                 "see the message: exclusion filters for the tags that move, or `on-conflict: skip`",
             );
         }

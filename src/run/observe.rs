@@ -23,7 +23,7 @@ use crate::publish::{self, Connections, PublishError};
 use crate::registry::client::PushAccess;
 use crate::registry::copy::{self, Loaded, PushError, TAGS_AT_ONCE, Target};
 use crate::registry::error::{RegistryError, permission_fix};
-use crate::registry::source::{BlobOrigin, RawManifest};
+use crate::registry::source::{BlobOrigin, RawManifest, SourceSpec};
 use crate::release::{self, ReleaseError};
 use crate::retention::{self, Listing};
 
@@ -68,7 +68,38 @@ pub async fn observe(
     let mut handles = Handles::default();
     if let Some(source) = &settings.registry.source {
         publish::check_targets(plan)?;
-        let (loaded, daemon) = publish::load_with_facts(source, plan, &mut connections).await?;
+        // A registry source waits a round trip for its manifest. Where it lives in a target
+        // repository (more tags on an image there), that repository's tags are read meanwhile.
+        let mut early: BTreeMap<String, RepoState> = BTreeMap::new();
+        let (loaded, daemon) = match source {
+            SourceSpec::Remote(reference) if intent.writes => {
+                let mut homes = Vec::new();
+                for image in &plan.images {
+                    if image.registry() == reference.registry
+                        && image.repository() == reference.repository
+                    {
+                        homes.push(connections.target(image).await.map_err(registry_error)?);
+                    }
+                }
+                let concurrency = (settings.registry.concurrency.max(1) * 2).max(TAGS_AT_ONCE);
+                let list_all = floats(&plan.roles);
+                let reads =
+                    futures_util::future::join_all(homes.iter().map(|target| {
+                        read_tags(target, &plan.tag_names, list_all, None, concurrency)
+                    }));
+                let (loaded, reads) = futures_util::future::join(
+                    publish::load_with_facts(source, plan, &mut connections),
+                    reads,
+                )
+                .await;
+                let loaded = loaded?;
+                for (target, read) in homes.iter().zip(reads) {
+                    early.insert(target.image.clone(), read.map_err(registry_error)?.0);
+                }
+                loaded
+            }
+            _ => publish::load_with_facts(source, plan, &mut connections).await?,
+        };
         // The dry run checks every local blob against its digest; a `docker save` archive is
         // compressed to learn the digests its layers will have (they name the manifest).
         if !intent.writes || matches!(loaded, Loaded::Docker { .. }) {
@@ -104,7 +135,8 @@ pub async fn observe(
                     .upload_target(image, uploads)
                     .await
                     .map_err(registry_error)?;
-                let repo = observe_repository(&target, &facts, plan, intent.writes, settings)
+                let read = early.remove(&target.image);
+                let repo = observe_repository(&target, &facts, plan, intent.writes, settings, read)
                     .await
                     .map_err(registry_error)?;
                 found.push((repo, target));
@@ -335,13 +367,15 @@ fn source_facts(loaded: &Loaded, root: &RawManifest, name: &str) -> SourceFacts 
 /// What one target repository holds: its tags (when a floating tag needs them), where each
 /// planned tag points, whether the pushed manifest is there, and else which blobs are. The dry
 /// run first asks whether these credentials may push (a refusal is a warning: a pull request
-/// from a fork has no write token).
+/// from a fork has no write token). `early`: its tags, read already (while the source, which
+/// lives in it, was read).
 async fn observe_repository(
     target: &Target,
     source: &SourceFacts,
     plan: &Plan,
     writes: bool,
     settings: &Settings,
+    early: Option<RepoState>,
 ) -> Result<RepositoryFacts, RegistryError> {
     let registry = &target.registry;
     let repository = &target.repository;
@@ -402,11 +436,16 @@ async fn observe_repository(
             registry.repository_known(repository, true).await
         }
     };
-    let (tags, known) = futures_util::future::join(
-        read_tags(target, &plan.tag_names, list_all, root, concurrency),
-        known,
-    )
-    .await;
+    let (tags, known) = match early {
+        Some(state) if at_home => (Ok((state, true)), Ok(true)),
+        _ => {
+            futures_util::future::join(
+                read_tags(target, &plan.tag_names, list_all, root, concurrency),
+                known,
+            )
+            .await
+        }
+    };
     let (state, root_present) = tags?;
     facts.state = state;
     facts.root_present = at_home || root_present;

@@ -103,6 +103,11 @@ fn ecr_immutable_floating_tags_stop_the_release_before_anything_is_written() {
         text.contains("keeps its tags immutable (IMMUTABLE)"),
         "{text}"
     );
+    // The preflight's item names the image once.
+    assert!(
+        text.contains(&format!("[FAIL] ECR repository {image}: ECR repository ")),
+        "{text}"
+    );
     // The plan is shown first, with the gate on the image.
     let plan: serde_json::Value = serde_json::from_str(&dry.outputs["run-plan"]).unwrap();
     let gate = &plan["push"]["images"][0]["immutable-tags"];

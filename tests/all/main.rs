@@ -43,3 +43,4 @@ mod run_plan;
 mod scan_gate;
 mod scenarios;
 mod settings_sources;
+mod three_registries;

@@ -333,6 +333,26 @@ fn terminal_push(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `tagship push docker://IMAGE:v1 --images IMAGE` with the tags `t1` … `t6`, from a terminal at
+/// `dir`: more tags on an image already there. It succeeds.
+fn add_six_tags(dir: &std::path::Path, image: &str) {
+    let mut args = vec![
+        format!("docker://{image}:v1"),
+        "--images".into(),
+        image.into(),
+    ];
+    for n in 1..=6 {
+        args.extend(["--tags".to_string(), format!("type=raw,value=t{n}")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let retag = terminal_push(dir, &args);
+    assert!(
+        retag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retag.stderr)
+    );
+}
+
 /// Over TLS distribution offers HTTP/2: a push's checks and tags share one connection instead
 /// of each paying for a connection and a TLS handshake, and the blob bodies go on HTTP/1.1
 /// connections of their own.
@@ -375,22 +395,7 @@ fn over_tls_the_checks_and_tags_share_one_connection_and_bodies_have_their_own()
         "{cold_connections} connections"
     );
 
-    let tags: Vec<String> = (1..=6).map(|n| format!("type=raw,value=t{n}")).collect();
-    let mut args = vec![
-        format!("docker://{image}:v1"),
-        "--images".into(),
-        image.clone(),
-    ];
-    for tag in &tags {
-        args.extend(["--tags".to_string(), tag.clone()]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let retag = terminal_push(&dir, &args);
-    assert!(
-        retag.status.success(),
-        "{}",
-        String::from_utf8_lossy(&retag.stderr)
-    );
+    add_six_tags(&dir, &image);
     // The ping, the source's manifest, six checks and six tags: one connection. No blob moves,
     // so none is opened for bodies.
     assert_eq!(link.connections() - cold_connections, 1);
@@ -436,21 +441,7 @@ fn a_terminal_push_of_more_tags_reads_no_config() {
     );
     let proxy = FaultProxy::start(&upstream, Vec::new());
     let image = format!("{}/{repo}", proxy.addr());
-    let mut args = vec![
-        format!("docker://{image}:v1"),
-        "--images".into(),
-        image.clone(),
-    ];
-    for n in 1..=6 {
-        args.extend(["--tags".to_string(), format!("type=raw,value=t{n}")]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let retag = terminal_push(&dir, &args);
-    assert!(
-        retag.status.success(),
-        "{}",
-        String::from_utf8_lossy(&retag.stderr)
-    );
+    add_six_tags(&dir, &image);
     let seen = proxy.requests();
     let log = proxy.log();
     assert!(!seen.iter().any(|s| s.path.contains("/blobs/")), "{log}");

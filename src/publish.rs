@@ -124,6 +124,7 @@ impl<'a> Connections<'a> {
     /// ([`Registry::connect`]).
     async fn get_for(&mut self, name: &str, bodies: usize) -> Result<Arc<Registry>, RegistryError> {
         if let Some(r) = self.open.get(name) {
+            r.warm(bodies);
             return Ok(r.clone());
         }
         let credentials = self.settings.credentials_for(name)?;

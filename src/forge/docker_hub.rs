@@ -33,10 +33,8 @@ use crate::secret::Secret;
 const MAX_ANSWER: u64 = 4 << 20;
 /// The most tag pages read of one repository (100 tags each).
 const MAX_PAGES: usize = 200;
-/// Docker Hub's limit on a repository's short description, in characters.
-pub const SHORT_DESCRIPTION_LIMIT: usize = 100;
-/// Docker Hub's limit on a repository's full description (its overview), in bytes.
-pub const FULL_DESCRIPTION_LIMIT: usize = 25_000;
+/// Redirects followed within the API's origin.
+const MAX_REDIRECTS: usize = 3;
 /// The personal access token permission that deletes ("Read, Write, Delete").
 pub const DELETE_SCOPE: &str = "repo:admin";
 
@@ -250,12 +248,25 @@ impl DockerHub {
                     problem: format!("`{}` is not a URL: {e}", access.api_url),
                 }
             })?;
-        let http = crate::http::client(access.ca_pem.as_deref()).map_err(|message| {
-            HubError::Transport {
-                operation: "setting up the HTTP client".into(),
-                message,
+        // A redirect is followed only within the API's origin: the sign-in's body carries the
+        // access token, which a 307 elsewhere would carry on.
+        let origin = api.clone();
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() <= MAX_REDIRECTS && same_origin(&origin, attempt.url()) {
+                attempt.follow()
+            } else {
+                attempt.stop()
             }
-        })?;
+        });
+        let setup = |message: String| HubError::Transport {
+            operation: "setting up the HTTP client".into(),
+            message,
+        };
+        let http = crate::http::builder(access.ca_pem.as_deref())
+            .map_err(setup)?
+            .redirect(redirect)
+            .build()
+            .map_err(|e| setup(crate::http::describe(&e)))?;
         let mut hub = DockerHub {
             http,
             api,
@@ -326,6 +337,20 @@ impl DockerHub {
     fn url(&self, path: &str) -> Url {
         // The base ends in `/` and `path` is relative: joining cannot leave the API's origin.
         self.api.join(path).unwrap_or_else(|_| self.api.clone())
+    }
+
+    /// Where the Hub takes writes to `repository`: `v2/repositories/{ns}/{name}/{rest}`, with
+    /// the trailing slash (what docker/hub-tool deletes tags at and
+    /// peter-evans/dockerhub-description sets descriptions at; the API reference documents
+    /// reads only).
+    fn writes_url(&self, repository: &str, rest: &str) -> Url {
+        let (namespace, name) = split_repository(repository);
+        let segment = |s: &str| percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string();
+        self.url(&format!(
+            "v2/repositories/{}/{}/{rest}",
+            segment(namespace),
+            segment(name)
+        ))
     }
 
     fn repository_url(&self, repository: &str, rest: &str) -> Url {
@@ -507,7 +532,7 @@ impl DockerHub {
     /// Deletes the tag `tag` of `repository`; one already gone counts as done.
     pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<TagDeletion, HubError> {
         let segment = percent_encoding::utf8_percent_encode(tag, PATH_SEGMENT).to_string();
-        let url = self.repository_url(repository, &format!("/tags/{segment}"));
+        let url = self.writes_url(repository, &format!("tags/{segment}/"));
         let operation = format!("deleting the tag {tag} of {repository}");
         let answer = self
             .authorized(Method::DELETE, url, None, &operation)
@@ -565,7 +590,7 @@ impl DockerHub {
         let answer = self
             .authorized(
                 Method::PATCH,
-                self.repository_url(repository, ""),
+                self.writes_url(repository, ""),
                 Some(body.into()),
                 &operation,
             )

@@ -81,7 +81,7 @@ pub async fn describe_repository(
     credentials: &AwsCredentials,
     repository: &str,
 ) -> Result<EcrRepository, EcrError> {
-    let (http, kind) = (registry.http(), &registry.kind);
+    let kind = &registry.kind;
     let region = kind
         .region(settings.region.as_deref())
         .ok_or(EcrError::NoRegion)?
@@ -132,6 +132,7 @@ pub async fn describe_repository(
         access_key_id: &credentials.access_key_id,
         secret_access_key: credentials.secret_access_key.expose(),
     });
+    let http = registry.api_client().map_err(transport)?;
     let mut request = http.post(url.clone()).body(body);
     for (name, value) in &headers {
         if *name != "host" {

@@ -335,9 +335,17 @@ fn tag_table<'a>(
 fn registry_table(repositories: &[RepoOutcome]) -> String {
     let mut out = "| Registry | Image | Result |\n|---|---|---|\n".to_string();
     for repo in repositories {
-        let registry = repo.image.split('/').next().unwrap_or_default();
+        // Docker Hub's short names (`octo/app`, `alpine`) name their registry too.
+        let registry = crate::plan::images::ImageName::parse(&repo.image)
+            .map(|name| name.registry().to_string())
+            .unwrap_or_default();
         let result = match &repo.state {
-            RepoState::Complete => match repo.tags.len() {
+            RepoState::Complete => match repo
+                .tags
+                .iter()
+                .filter(|t| matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged))
+                .count()
+            {
                 1 => "complete: 1 tag".to_string(),
                 n => format!("complete: {n} tags"),
             },

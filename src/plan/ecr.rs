@@ -206,26 +206,44 @@ pub fn guard_immutable_tags(
     })
 }
 
+/// The most exclusion filters ECR keeps on a repository (`PutImageTagMutability`).
+pub const MAX_EXCLUSION_FILTERS: usize = 5;
+
 /// How to let floating tags move: literal exclusion filters (ECR's filters are literal or `*`
-/// wildcards, so `1` and `1.2` cannot be told from `1.2.3` by a pattern).
-fn floating_fix(repository: &EcrRepository, tags: &[&str]) -> String {
+/// wildcards, so `1` and `1.2` cannot be told from `1.2.3` by a pattern). The filters a repository
+/// has are kept: the command replaces the whole list.
+pub fn floating_fix(repository: &EcrRepository, tags: &[&str]) -> String {
     let region = repository.region.as_deref().unwrap_or("REGION");
     match repository.mutability {
         Mutability::MutableWithExclusion => {
-            let filters: Vec<&str> = repository
+            let (blocking, others): (Vec<&String>, Vec<&String>) = repository
                 .exclusion_filters
                 .iter()
-                .filter(|f| tags.iter().any(|t| wildcard(f, t)))
-                .map(String::as_str)
-                .collect();
+                .partition(|f| tags.iter().any(|t| wildcard(f, t)));
+            let command = if others.is_empty() {
+                // No filter left: the repository is mutable throughout.
+                format!(
+                    "aws ecr put-image-tag-mutability --repository-name {} --region {region} --image-tag-mutability MUTABLE",
+                    repository.name
+                )
+            } else {
+                format!(
+                    "aws ecr put-image-tag-mutability --repository-name {} --region {region} --image-tag-mutability MUTABLE_WITH_EXCLUSION --image-tag-mutability-exclusion-filters {}",
+                    repository.name,
+                    others
+                        .iter()
+                        .map(|f| format!("filterType=WILDCARD,filter={f}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            };
             format!(
-                "the exclusion filters {} make these tags immutable in this MUTABLE_WITH_EXCLUSION repository: remove them (`aws ecr put-image-tag-mutability --repository-name {} --region {region} --image-tag-mutability MUTABLE_WITH_EXCLUSION --image-tag-mutability-exclusion-filters` with the others)",
-                filters
+                "the exclusion filters {} make these tags immutable in this MUTABLE_WITH_EXCLUSION repository: remove them, keeping the others: {command}",
+                blocking
                     .iter()
                     .map(|f| format!("`{f}`"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                repository.name
             )
         }
         _ => {
@@ -235,9 +253,17 @@ fn floating_fix(repository: &EcrRepository, tags: &[&str]) -> String {
                     filters.push(tag.to_string());
                 }
             }
+            let line =
+                exclusion_filters_line(&repository.name, repository.region.as_deref(), &filters);
+            if filters.len() > MAX_EXCLUSION_FILTERS {
+                return format!(
+                    "Letting the floating tags move takes literal exclusion filters ({}), and ECR keeps at most {MAX_EXCLUSION_FILTERS} a repository: drop the filters of lines no longer released, or make the repository MUTABLE (`aws ecr put-image-tag-mutability --repository-name {} --region {region} --image-tag-mutability MUTABLE`), or set `on-conflict: skip`",
+                    filters.join(", "),
+                    repository.name
+                );
+            }
             format!(
-                "Let the floating tags move with literal exclusion filters (ECR's filters are literal or `*` wildcards, so a pattern for `1` or `1.2` such as `1*` would free the version tags 1.2.3 too; add the next minor's tag when it comes): {}",
-                exclusion_filters_line(&repository.name, repository.region.as_deref(), &filters)
+                "Let the floating tags move with literal exclusion filters (ECR's filters are literal or `*` wildcards, so a pattern for `1` or `1.2` such as `1*` would free the version tags 1.2.3 too; add the next minor's tag when it comes, within ECR's {MAX_EXCLUSION_FILTERS} filters): {line}"
             )
         }
     }

@@ -176,10 +176,20 @@ pub fn decide(
             )
         })
         .transpose()?;
-    let full = intent
-        .full
-        .as_ref()
-        .map(|(file, text)| {
+    let full = match &intent.full {
+        // Nobody asked for the README there: one too long is left out, not an error.
+        Some((file, text))
+            if intent.by_default
+                && intent.too_long == TooLong::Error
+                && bytes(text) > FULL_LIMIT =>
+        {
+            warnings.push(format!(
+                "{file} is {} bytes, more than the {FULL_LIMIT} Docker Hub takes: the Docker Hub description is left as it is (name a shorter file in hub-description, or set hub-description-too-long: cut)",
+                bytes(text)
+            ));
+            None
+        }
+        Some((file, text)) => Some(
             within(
                 "hub-description",
                 text,
@@ -189,9 +199,10 @@ pub fn decide(
                 intent.too_long,
                 warnings,
             )
-            .map(|(text, cut)| (file.clone(), text, cut))
-        })
-        .transpose()?;
+            .map(|(text, cut)| (file.clone(), text, cut))?,
+        ),
+        None => None,
+    };
     Ok(facts
         .iter()
         .map(|f| {
@@ -305,5 +316,23 @@ mod tests {
         assert_eq!((full.length, full.cut), (25_000, true));
         assert!(full.send.is_char_boundary(full.send.len()));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn a_readme_nobody_asked_for_that_is_too_long_is_left_out_with_a_warning() {
+        let mut warnings = Vec::new();
+        let by_default = DescriptionIntent {
+            short: None,
+            full: Some(("README.md".into(), "x".repeat(25_001))),
+            too_long: TooLong::Error,
+            by_default: true,
+        };
+        let steps = decide(&by_default, &facts(None), &mut warnings).unwrap();
+        assert!(steps[0].full.is_none() && !steps[0].changes());
+        assert!(
+            warnings[0].contains("README.md is 25001 bytes")
+                && warnings[0].contains("left as it is"),
+            "{warnings:?}"
+        );
     }
 }

@@ -98,6 +98,9 @@ pub struct SourceFacts {
     pub children: Vec<String>,
     /// The repository it already lives in (`docker://`, `merge`): (registry, repository).
     pub home: Option<(String, String)>,
+    /// The root manifest is made by this run (a `merge` index): its home holds what it lists,
+    /// not the root itself.
+    pub new_root: bool,
     /// What buildx's attestation manifests in the index attest, one line per image they
     /// describe (`provenance and sbom of linux/amd64`): not platforms.
     pub attestations: Vec<String>,

@@ -85,6 +85,8 @@ pub struct Registry {
     bulk: std::sync::OnceLock<reqwest::Client>,
     /// The `ca-file` bundle, for the bulk client.
     ca_pem: Option<Vec<u8>>,
+    /// The bulk client's connections were opened ahead (at the ping, or by [`Registry::warm`]).
+    warmed: std::sync::atomic::AtomicBool,
     credentials: Credentials,
     challenge: Mutex<Challenge>,
     tokens: Mutex<HashMap<String, Token>>,
@@ -214,8 +216,9 @@ impl Registry {
         // The ping goes first; the bodies' client is set up (the system's CA certificates read
         // again) while it travels.
         let https_ping = tokio::spawn(ping("https"));
-        // Over TLS only: over plain HTTP (a loopback or insecure registry, the fallback) the
-        // set-up costs a round trip at most.
+        // They go to https before the ping says which scheme answers: a registry that turns out
+        // to speak plain HTTP (a loopback or insecure one) fails them at once, and there the
+        // set-up they save is a round trip at most anyway.
         if bodies > 0 {
             let client =
                 crate::http::client(settings.ca_pem.as_deref()).map_err(RegistryError::Setup)?;
@@ -277,6 +280,7 @@ impl Registry {
             http,
             bulk,
             ca_pem: settings.ca_pem.clone(),
+            warmed: std::sync::atomic::AtomicBool::new(bodies > 0),
             credentials,
             challenge: Mutex::new(challenge),
             tokens: Mutex::new(HashMap::new()),
@@ -805,8 +809,33 @@ impl Registry {
         }
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// Opens `bodies` connections for blob bodies ahead, once, for a registry connected before
+    /// it was known that blobs go to it (the source's registry, say). Over TLS only.
+    pub fn warm(&self, bodies: usize) {
+        use std::sync::atomic::Ordering;
+        if bodies == 0
+            || !self.base.starts_with("https://")
+            || self.warmed.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let client = self.bulk.get_or_init(|| {
+            crate::http::client(self.ca_pem.as_deref()).unwrap_or_else(|_| self.http.clone())
+        });
+        for _ in 0..bodies {
+            let (client, url) = (client.clone(), self.url("/v2/"));
+            // Its answer (a 401, most likely) is not needed: the connection is.
+            tokio::spawn(async move { drop(client.get(url).send().await) });
+        }
+    }
+
+    /// A client for an API beside the registry (ECR's): its CA set-up, HTTP/1.1, and no
+    /// redirect followed (a signed request's headers would follow it to another host).
+    pub fn api_client(&self) -> Result<reqwest::Client, String> {
+        crate::http::builder(self.ca_pem.as_deref())?
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
     }
 
     /// The client for `request`: blob data (a body sent to `/blobs/…`, a blob read) on
@@ -1414,8 +1443,10 @@ impl Registry {
         }
     }
 
-    /// Whether the registry knows `repository` (`GET …/tags/list?n=1`): `false` only on a 404,
-    /// which says no blob can be there yet (a registry links blobs into each repository).
+    /// Whether the registry knows `repository` (`GET …/tags/list?n=1`): `false` only on a 404.
+    /// That is a new repository, whose blobs need no check; a repository holding untagged
+    /// manifests only answers 404 too on distribution, and then its blobs go up again (a waste,
+    /// never a fault: every blob is checked against its digest).
     pub async fn repository_known(
         &self,
         repository: &str,

@@ -829,8 +829,16 @@ async fn write_tags(
                     }
                     written.push(p);
                 }
+                // An immutable tag's refusal first: it is the one that puts moved tags back.
                 Err(e) => {
-                    failed.get_or_insert((p, e));
+                    let immutable =
+                        |e: &RegistryError| matches!(e, RegistryError::ImmutableTag { .. });
+                    if failed
+                        .as_ref()
+                        .is_none_or(|(_, first)| !immutable(first) && immutable(&e))
+                    {
+                        failed = Some((p, e));
+                    }
                 }
             }
         }

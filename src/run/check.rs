@@ -364,13 +364,9 @@ async fn ecr_item(
                     .join(", "),
                 facts.mutability.name()
             ),
-            format!(
-                "add literal exclusion filters for them (ECR's `*` patterns cannot tell `1` or `1.2` from `1.2.3`): {}",
-                crate::plan::ecr::exclusion_filters_line(
-                    repository,
-                    registry.kind.region(access.region.as_deref()),
-                    &moving.iter().map(|t| t.to_string()).collect::<Vec<_>>()
-                )
+            crate::plan::ecr::floating_fix(
+                &facts,
+                &moving.iter().map(|t| t.as_ref()).collect::<Vec<&str>>(),
             ),
         )
     }
@@ -634,8 +630,8 @@ enum Deleter<'a> {
     Forge(&'a Forge, Option<&'a str>),
     /// The registry's `DELETE` (its name).
     Registry(&'a str),
-    /// Docker Hub's API, and the token's scopes where its JWT names them (`None` before the
-    /// token is asked for: the preflight does not sign in).
+    /// Docker Hub's API, and the token's scopes where its JWT names them (`None`: it names
+    /// none).
     DockerHub(Option<&'a [String]>),
 }
 

@@ -157,9 +157,20 @@ pub async fn execute(
                 );
                 continue;
             }
-            hub.set_descriptions(&step.repository, short.as_deref(), full.as_deref())
+            if let Err(e) = hub
+                .set_descriptions(&step.repository, short.as_deref(), full.as_deref())
                 .await
-                .map_err(crate::release::ReleaseError::from)?;
+            {
+                // Nobody asked for the README there: it is not worth failing a release over.
+                if settings.hub_descriptions.by_default {
+                    tracing::warn!(
+                        "{}: the Docker Hub description is left as it is (README.md by default): {e}",
+                        step.image
+                    );
+                    continue;
+                }
+                return Err(crate::release::ReleaseError::from(e).into());
+            }
             tracing::info!(
                 "{}: Docker Hub's {} updated",
                 step.image,

@@ -11,7 +11,7 @@ use super::attach::{self, AttachHandles};
 use super::image_facts;
 use crate::error::Error;
 use crate::forge::Forge;
-use crate::forge::docker_hub::DockerHub;
+use crate::forge::docker_hub::{self, DockerHub};
 use crate::output::human_bytes;
 use crate::plan::TagRole;
 use crate::plan::hub_description::DescriptionFacts;
@@ -63,6 +63,7 @@ pub async fn observe(
     intent: &Intent,
     settings: &Settings,
 ) -> Result<(Observed, Handles), Error> {
+    warn_of_unused_logins(plan, settings);
     let mut connections = Connections::new(&settings.registry);
     let mut observed = Observed::default();
     let mut handles = Handles::default();
@@ -121,6 +122,7 @@ pub async fn observe(
             ))
         })?;
         let mut facts = source_facts(&loaded, &root, &source.to_string());
+        facts.new_root = matches!(source, SourceSpec::Merge(_));
         // The image's config is read while the target repositories are: from a registry, each
         // waits on round trips of its own.
         let repositories = async {
@@ -364,6 +366,29 @@ fn source_facts(loaded: &Loaded, root: &RawManifest, name: &str) -> SourceFacts 
     }
 }
 
+/// A `registry-logins` line for a registry no image of the run (nor its source) is on: a typo
+/// leaves the registry meant with `registry-username`/`registry-password`, so it is said.
+fn warn_of_unused_logins(plan: &Plan, settings: &Settings) {
+    use crate::ci::registry_logins::same_registry;
+    let source = match &settings.registry.source {
+        Some(SourceSpec::Remote(reference)) => Some(reference.registry.as_str()),
+        _ => None,
+    };
+    for (registry, _) in &settings.registry.logins {
+        let used = plan
+            .images
+            .iter()
+            .map(|image| image.registry())
+            .chain(source)
+            .any(|r| same_registry(r, registry));
+        if !used && !plan.images.is_empty() {
+            tracing::warn!(
+                "registry-logins names {registry}, and no image of this run is on it: its line is not used (a typo? a registry without a line gets registry-username/registry-password)"
+            );
+        }
+    }
+}
+
 /// What one target repository holds: its tags (when a floating tag needs them), where each
 /// planned tag points, whether the pushed manifest is there, and else which blobs are. The dry
 /// run first asks whether these credentials may push (a refusal is a warning: a pull request
@@ -419,18 +444,20 @@ async fn observe_repository(
         }
     }
     let concurrency = (settings.registry.concurrency.max(1) * 2).max(TAGS_AT_ONCE);
-    // The source's own repository holds its manifest: nothing to ask.
-    let at_home = source
+    // The source's own repository holds its manifest (unless this run makes it: a `merge`
+    // index): nothing to ask.
+    let home = source
         .home
         .as_ref()
         .is_some_and(|(r, p)| *r == registry.name && p == repository);
+    let at_home = home && !source.new_root;
     let root = (!at_home).then_some(source.digest.as_str());
     // In the same round: whether the repository exists at all. A new one holds no blob, and its
     // blobs need no check (the tag list, when read, cannot tell new from empty).
     let list_all = floats(&plan.roles);
     let known = async {
         // ECR's repository was found above (it makes none on push).
-        if at_home || list_all || registry.kind.is_ecr() {
+        if home || list_all || registry.kind.is_ecr() {
             Ok(true)
         } else {
             registry.repository_known(repository, true).await
@@ -449,7 +476,8 @@ async fn observe_repository(
     let (state, root_present) = tags?;
     facts.state = state;
     facts.root_present = at_home || root_present;
-    if !facts.root_present && known? {
+    // The source's home holds its blobs: only a new root (a `merge` index) is put there.
+    if !facts.root_present && known? && !home {
         // HEADs are cheap and each waits a round trip: all of them at once, up to a bound.
         let concurrency = concurrency.max(BLOB_CHECKS);
         let present: Vec<Option<String>> = stream::iter(source.blobs.iter())
@@ -660,6 +688,40 @@ async fn observe_hub_descriptions(
             }
             Err(e) => return Err(ReleaseError::from(e).into()),
         };
+        // Docker Hub writes a description only with "Read, Write, Delete" (`repo:admin`): a
+        // token whose scopes say otherwise is found out here, before anything is written.
+        if let Some(scopes) = client
+            .scopes
+            .as_ref()
+            .filter(|s| !docker_hub::may_delete(s))
+        {
+            let why = format!(
+                "the Docker Hub access token for {image} may not write descriptions (its scopes: {}); Docker Hub takes one with Read, Write, Delete ({})",
+                scopes.join(" "),
+                docker_hub::DELETE_SCOPE
+            );
+            if intent.hub_descriptions.by_default {
+                tracing::warn!(
+                    "{image}: the Docker Hub description is left as it is (README.md by default): {why}"
+                );
+                continue;
+            }
+            // The input that asked for it, in the user's words.
+            let descriptions = &intent.hub_descriptions;
+            let (input, value) = match (&descriptions.full, &descriptions.short) {
+                (Some((file, _)), _) if !descriptions.by_default => {
+                    ("hub-description", file.clone())
+                }
+                (_, Some(short)) => ("hub-short-description", short.clone()),
+                _ => ("hub-description", String::new()),
+            };
+            return Err(crate::plan::InputError::value(
+                input,
+                value,
+                format!("{why}. Use such a token, or leave hub-description and hub-short-description empty"),
+            )
+            .into());
+        }
         let repository = image.repository();
         let now = client
             .descriptions(&repository)

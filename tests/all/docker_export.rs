@@ -339,5 +339,64 @@ async fn a_mixed_image_gzips_its_uncompressed_layers_and_keeps_the_others() {
         Err(e) => e.to_string(),
         Ok(_) => panic!("two platforms with uncompressed layers"),
     };
-    assert!(e.contains("export one platform"), "{e}");
+    assert!(e.contains("build the image for one platform"), "{e}");
+}
+
+/// Before Docker 25, `docker save` writes a layer it has written already (two identical layers,
+/// such as the empty one of each `RUN` that changes nothing) as a symlink to the first one's
+/// `layer.tar`: the export is read, the link being the first layer's bytes. A link out of the
+/// export stays refused.
+#[test]
+fn a_legacy_export_with_a_repeated_layer_written_as_a_symlink() {
+    use crate::support::images::{config_json, layer_tar, sha256};
+    let spec = spec(9, "amd64");
+    let layer = layer_tar(&spec, 0);
+    let diff_id = sha256(&layer);
+    let config = config_json(&spec, &[diff_id.clone(), diff_id.clone()]);
+    let config_name = format!("{}.json", sha256(&config).trim_start_matches("sha256:"));
+    let write = |dir: &ScratchDir, link_target: &str| {
+        let path = dir.join("export.tar");
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut file = |name: &str, data: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, data).unwrap();
+        };
+        file("aaaa/layer.tar", &layer);
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        builder
+            .append_link(&mut header, "bbbb/layer.tar", link_target)
+            .unwrap();
+        let mut file = |name: &str, data: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, data).unwrap();
+        };
+        file(&config_name, &config);
+        let manifest = serde_json::json!([{ "Config": config_name, "RepoTags": ["app:latest"], "Layers": ["aaaa/layer.tar", "bbbb/layer.tar"] }]);
+        file("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+        std::fs::write(&path, builder.into_inner().unwrap()).unwrap();
+        path
+    };
+    let dir = scratch("legacy-symlink");
+    let read = docker_export::read(&write(&dir, "../aaaa/layer.tar")).unwrap();
+    let layers: Vec<_> = read.images[0]
+        .layers
+        .iter()
+        .map(|l| l.diff_id.to_string())
+        .collect();
+    assert_eq!(layers, [diff_id.clone(), diff_id]);
+
+    let out = scratch("legacy-symlink-out");
+    let e = docker_export::read(&write(&out, "../../etc/passwd"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is a link"), "{e}");
 }

@@ -364,3 +364,54 @@ fn docker_hub_preflight_says_whether_the_token_may_delete() {
     );
     assert_eq!(hub.api.count("DELETE "), 0, "the preflight deletes nothing");
 }
+
+/// Docker Hub writes descriptions only with a "Read, Write, Delete" token. With a "Read, Write"
+/// one, a release that asked for no description (README.md by default) goes on with a warning;
+/// one that asked stops before anything is pushed, naming the input and the scope.
+#[test]
+fn docker_hub_a_token_that_may_not_write_descriptions() {
+    let hub = Hub::new("hub-desc-scope");
+    let gh = FakeGitHub::start_with_repo(GITHUB_REPO, GITHUB_TOKEN);
+    let by_default = hub_release(&hub, &gh, "v4.0.0", &[])
+        .input("registry-username", "reader")
+        .input("registry-password", READ_WRITE);
+    std::fs::write(by_default.dir.join("README.md"), "# App\n").unwrap();
+    let workspace = by_default.dir.display().to_string();
+    let run = by_default.var("GITHUB_WORKSPACE", &workspace).run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.warning_lines()
+            .iter()
+            .any(|w| w.contains("left as it is") && w.contains("Read, Write, Delete")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(hub.api.count("PATCH "), 0, "{:?}", hub.api.calls());
+    assert!(gh.release(GITHUB_REPO, "v4.0.0").is_some());
+
+    let asked = hub_release(&hub, &gh, "v4.1.0", &[("hub-short-description", "An app")])
+        .input("registry-username", "reader")
+        .input("registry-password", READ_WRITE)
+        .run();
+    assert_ne!(asked.code, 0, "{}", asked.stderr);
+    let error = asked.error_lines().join("\n");
+    assert!(
+        error.contains("input `hub-short-description` is `An app`") && error.contains("repo:admin"),
+        "{error}"
+    );
+    assert!(gh.release(GITHUB_REPO, "v4.1.0").is_none());
+    assert_eq!(hub.api.count("PATCH "), 0);
+    assert_eq!(
+        registry::inspect_digest(
+            &format!(
+                "{}:4.1.0",
+                hub.image
+                    .replacen(&hub.registry.name(), &registry::registries().plain, 1)
+            ),
+            None,
+            registry::Tls::Plain
+        ),
+        None,
+        "nothing pushed"
+    );
+}

@@ -476,6 +476,13 @@ fn the_dry_run_builds_the_index_and_writes_nothing() {
     let dry = tag_push(&merge, &image).input("push", "false").run();
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert_eq!(dry.outputs["dry-run"], "true");
+    // The index is new, though its home is this repository: it is put by digest first.
+    let plan: serde_json::Value = serde_json::from_str(&dry.outputs["run-plan"]).unwrap();
+    assert_eq!(
+        plan["push"]["images"][0]["manifests"],
+        serde_json::json!([dry.outputs["digest"]]),
+        "{plan:#}"
+    );
     for tag in TAGS {
         assert_eq!(
             registry::inspect_digest(&format!("{image}:{tag}"), None, Tls::Plain),

@@ -531,10 +531,21 @@ fn registry_logins_give_each_registry_its_own_credentials() {
     let shown = format!("{}{}", both.stdout, both.stderr)
         .replace(&format!("::add-mask::{}", regs.password), "");
     assert!(!shown.contains(&regs.password), "{shown}");
+    assert!(both.warning_lines().is_empty(), "{}", both.stderr);
     // A registry not named gets registry-username/registry-password: wrong here, and the error
-    // names that registry.
-    let one = run(&format!("{}={}:{}", regs.tls, regs.user, regs.password));
+    // names that registry. A line no image uses (a typo) is said.
+    let one = run(&format!(
+        "{}={}:{}\nregistry.typo.example={}:{}",
+        regs.tls, regs.user, regs.password, regs.user, regs.password
+    ));
     assert_eq!(one.code, 1, "{}", one.stderr);
+    assert!(
+        one.warning_lines().iter().any(|w| w.contains(
+            "registry-logins names registry.typo.example, and no image of this run is on it"
+        )),
+        "{}",
+        one.stderr
+    );
     let error = one.error_lines()[0].to_string();
     assert!(
         error.contains(&format!("registry {} refused the credentials", regs.token)),

@@ -3,18 +3,21 @@
 //! `405 UNSUPPORTED` and passing everything else through) and a stateful fake of the Hub API
 //! ([`FakeHub`]) that tagship is given as `TAGSHIP_DOCKER_HUB_API_URL`.
 //!
-//! The API answers with the shapes and statuses of Docker's API reference:
+//! The API answers with the shapes and statuses of Docker's API reference where it documents
+//! them, and as the Hub answers the tools people use where it does not (writes):
 //! - `POST /v2/auth/token` `{"identifier","secret"}` → `{"access_token": JWT}`; the JWT's payload
 //!   names the access token's scopes (`"scope": "repo:read repo:write"`); a wrong secret is 401
 //!   `{"detail":"Incorrect authentication credentials","message":…}`.
 //! - `GET /v2/namespaces/{ns}/repositories/{repo}/tags` pages of `page_size` (default 10, at
-//!   most 100, as the Hub's; `limit_pages` makes them smaller), newest push first, `next` an absolute URL (null on the last page); each tag with its
-//!   `digest`, `tag_last_pushed`, `last_updated`, `media_type`, `images` (per platform) and the
-//!   fields tagship does not read.
-//! - `DELETE …/tags/{tag}` is 204; without `repo:admin` 403 `{"message":"insufficient scope"}`;
-//!   an unknown tag 404.
-//! - `GET /v2/namespaces/{ns}/repositories/{repo}` and `PATCH` with `description` and
-//!   `full_description` (any other field is 400): the repository's descriptions.
+//!   most 100, as the Hub's; `limit_pages` makes them smaller), newest push first, `next` an
+//!   absolute URL (null on the last page); each tag with its `digest`, `tag_last_pushed`,
+//!   `last_updated`, `media_type`, `images` (per platform) and the fields tagship does not read.
+//! - `GET /v2/namespaces/{ns}/repositories/{repo}`: the repository's descriptions.
+//! - `DELETE /v2/repositories/{ns}/{repo}/tags/{tag}/` (as docker/hub-tool deletes) is 204;
+//!   without `repo:admin` 403 `{"message":"insufficient scope"}`; an unknown tag 404.
+//! - `PATCH /v2/repositories/{ns}/{repo}/` (as peter-evans/dockerhub-description writes) with
+//!   `description` and `full_description` (any other field is 400); without `repo:admin`
+//!   ("Read, Write, Delete") 403.
 //! - An access token may be expired after a number of calls (`expire_tokens_after`): a call with
 //!   it is then 401, as one past the Hub's 10 minutes is.
 //! - `throttle(n)`: the next `n` calls answer 429 with `X-Retry-After` (a Unix time one second
@@ -287,17 +290,31 @@ fn route(
             json!({"message": "authentication required", "errinfo": {}}),
         );
     };
-    let Some(rest) = path.strip_prefix("/v2/namespaces/") else {
+    // Reads under `/v2/namespaces/{ns}/repositories/{name}` (the API reference's); writes under
+    // `/v2/repositories/{ns}/{name}/`, with the slash, where the Hub takes them (what
+    // docker/hub-tool and peter-evans/dockerhub-description send).
+    let (writes, repository, tail) = if let Some(rest) = path.strip_prefix("/v2/namespaces/") {
+        let segments: Vec<String> = rest.split('/').map(fake_http::percent_decode).collect();
+        match segments.as_slice() {
+            [ns, kw, name, tail @ ..] if kw == "repositories" => {
+                (false, format!("{ns}/{name}"), tail.to_vec())
+            }
+            _ => return Reply::json(404, json!({"message": "page not found"})),
+        }
+    } else if let Some(rest) = path.strip_prefix("/v2/repositories/") {
+        let segments: Vec<String> = rest.split('/').map(fake_http::percent_decode).collect();
+        match segments.as_slice() {
+            [ns, name, tail @ .., last] if last.is_empty() => {
+                (true, format!("{ns}/{name}"), tail.to_vec())
+            }
+            _ => return Reply::json(404, json!({"message": "page not found"})),
+        }
+    } else {
         return Reply::json(404, json!({"message": "page not found"}));
     };
-    let segments: Vec<String> = rest.split('/').map(fake_http::percent_decode).collect();
-    let repository = match segments.as_slice() {
-        [ns, kw, name, ..] if kw == "repositories" => format!("{ns}/{name}"),
-        _ => return Reply::json(404, json!({"message": "page not found"})),
-    };
-    let tail: Vec<&str> = segments.iter().skip(3).map(String::as_str).collect();
-    match (method.as_str(), tail.as_slice()) {
-        ("GET", []) => {
+    let tail: Vec<&str> = tail.iter().map(String::as_str).collect();
+    match (method.as_str(), writes, tail.as_slice()) {
+        ("GET", false, []) => {
             let Some(repo) = state.repositories.get(&repository) else {
                 return Reply::json(404, json!({"message": "object not found", "errinfo": {}}));
             };
@@ -312,7 +329,7 @@ fn route(
                 }),
             )
         }
-        ("PATCH", []) => {
+        ("PATCH", true, []) => {
             let sent: Value = serde_json::from_slice(body).unwrap_or_default();
             let Some(fields) = sent.as_object() else {
                 return Reply::json(400, json!({"message": "a JSON object"}));
@@ -323,10 +340,8 @@ fn route(
             {
                 return Reply::json(400, json!({"message": format!("unknown field {other}")}));
             }
-            if !scopes
-                .iter()
-                .any(|s| s == "repo:admin" || s == "repo:write")
-            {
+            // Writing a description takes "Read, Write, Delete", as deleting does.
+            if !scopes.iter().any(|s| s == "repo:admin") {
                 return Reply::json(403, json!({"message": "insufficient scope"}));
             }
             let repo = state.repositories.entry(repository).or_default();
@@ -344,7 +359,7 @@ fn route(
             }
             Reply::json(200, json!({"name": "ok"}))
         }
-        ("GET", ["tags"]) => {
+        ("GET", false, ["tags"]) => {
             let Some(repo) = state.repositories.get(&repository) else {
                 return Reply::json(404, json!({"message": "object not found", "errinfo": {}}));
             };
@@ -397,7 +412,7 @@ fn route(
                 json!({"count": count, "next": next, "previous": previous, "results": results}),
             )
         }
-        ("DELETE", ["tags", tag]) => {
+        ("DELETE", true, ["tags", tag]) => {
             if !scopes.iter().any(|s| s == "repo:admin") {
                 return Reply::json(
                     403,

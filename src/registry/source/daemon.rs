@@ -330,10 +330,17 @@ pub fn endpoint(env: &DaemonEnv) -> Result<Endpoint, DaemonError> {
                     .or_else(|| env.home.as_ref().map(|h| h.join(".docker")))
                     .unwrap_or_else(|| PathBuf::from(".docker"))
             });
-        return Ok(Endpoint::Tcp {
-            address: address.to_string(),
-            tls,
-        });
+        // Without a port, the docker CLI's: 2376 over TLS, else 2375.
+        let has_port = address
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+            && !address.ends_with(']');
+        let address = if has_port {
+            address.to_string()
+        } else {
+            format!("{address}:{}", if tls.is_some() { 2376 } else { 2375 })
+        };
+        return Ok(Endpoint::Tcp { address, tls });
     }
     Err(DaemonError::BadHost(host.to_string()))
 }
@@ -435,8 +442,8 @@ pub struct Daemon {
     pub version: ApiVersion,
 }
 
-/// The export on disk, removed when dropped (every exit path: an error, a panic unwinding, the
-/// push done).
+/// The export on disk, removed when dropped (every exit path tagship takes: an error, the push
+/// done; a process killed outright leaves it).
 #[derive(Debug)]
 pub struct Spooled {
     path: PathBuf,
@@ -567,9 +574,14 @@ impl Daemon {
                     file: dir.join(file).display().to_string(),
                     message: crate::http::describe(&e),
                 };
-                let mut builder = builder.identity(
-                    reqwest::Identity::from_pem(&identity).map_err(|e| bad("cert.pem", e))?,
-                );
+                // As the docker CLI: the daemon's CA alone is trusted, and its certificate goes
+                // nowhere a redirect points.
+                let mut builder = builder
+                    .tls_certs_only(Vec::new())
+                    .redirect(reqwest::redirect::Policy::none())
+                    .identity(
+                        reqwest::Identity::from_pem(&identity).map_err(|e| bad("cert.pem", e))?,
+                    );
                 for cert in
                     reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| bad("ca.pem", e))?
                 {
@@ -851,11 +863,12 @@ impl Daemon {
         let spooled = Spooled {
             path: temp_dir.join(format!("tagship-export-{}.tar", random_suffix())),
         };
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&spooled.path)
-            .map_err(spool_error)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // The image's layers may hold what its build had to hand: the owner's alone.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&spooled.path).map_err(spool_error)?;
         let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
         let limit = size.saturating_mul(2).saturating_add(SPOOL_SLACK);
         let mut received = 0u64;
@@ -910,6 +923,24 @@ mod tests {
                 tls: None
             }
         );
+        // Without a port, the docker CLI's default: 2375, or 2376 over TLS.
+        assert_eq!(
+            endpoint(&env("tcp://docker")).unwrap(),
+            Endpoint::Tcp {
+                address: "docker:2375".into(),
+                tls: None
+            }
+        );
+        assert!(matches!(
+            endpoint(&DaemonEnv {
+                docker_host: Some("tcp://docker".into()),
+                tls_verify: Some("1".into()),
+                cert_path: Some("/certs/client".into()),
+                ..DaemonEnv::default()
+            })
+            .unwrap(),
+            Endpoint::Tcp { address, .. } if address == "docker:2376"
+        ));
         let dind = DaemonEnv {
             docker_host: Some("tcp://docker:2376".into()),
             tls_verify: Some("1".into()),

@@ -715,7 +715,7 @@ pub fn publishable(export: &DockerExport) -> Result<Publishable, SourceError> {
     if layers().any(|layer| layer.compression == Compression::None) {
         let [image] = export.images.as_slice() else {
             return Err(invalid(format!(
-                "the export holds {} platforms with uncompressed layers; tagship publishes uncompressed layers of one image only: export one platform",
+                "the export holds {} platforms with uncompressed layers; tagship publishes uncompressed layers of one image only: build the image for one platform, or push the platforms to a registry and join them with `merge`",
                 export.images.len()
             )));
         };

@@ -65,7 +65,10 @@ pub fn tar_entry_names(path: &Path) -> Result<Vec<String>, SourceError> {
 }
 
 /// Indexes a tar's regular files and links. An entry whose header claims more bytes than the
-/// file holds is refused here, so no later read trusts a size the file does not back.
+/// file holds is refused here, so no later read trusts a size the file does not back. A link to
+/// a regular file of the same tar is that file's bytes: `docker save` before Docker 25 writes a
+/// layer it has written already (two identical layers, the empty one of every `RUN` that changes
+/// nothing) as a symlink to the first. Other links stay links, which readers refuse.
 pub(super) fn tar_index(path: &Path) -> Result<TarIndex, SourceError> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     let archive_len = file.metadata().map_err(|e| io_error(path, e))?.len();
@@ -74,6 +77,7 @@ pub(super) fn tar_index(path: &Path) -> Result<TarIndex, SourceError> {
         files: HashMap::new(),
         links: HashMap::new(),
     };
+    let mut links = Vec::new();
     for entry in archive
         .entries()
         .map_err(|e| io_error(path, format!("not a tar file: {e}")))?
@@ -98,7 +102,8 @@ pub(super) fn tar_index(path: &Path) -> Result<TarIndex, SourceError> {
                 .unwrap_or_default();
             // A later entry of the same name replaces an earlier one, as on extraction.
             index.files.remove(&name);
-            index.links.insert(name, target);
+            index.links.insert(name.clone(), target.clone());
+            links.push((name, target, kind.is_symlink()));
             continue;
         }
         let (offset, size) = (entry.raw_file_position(), entry.size());
@@ -114,7 +119,41 @@ pub(super) fn tar_index(path: &Path) -> Result<TarIndex, SourceError> {
         index.links.remove(&name);
         index.files.insert(name, (offset, size));
     }
+    for (name, target, symlink) in links {
+        if index.links.get(&name) != Some(&target) {
+            continue; // replaced by a later entry
+        }
+        // A symlink's target is relative to its directory; a hard link's to the tar's root.
+        let base = if symlink {
+            name.rsplit_once('/').map_or("", |(dir, _)| dir)
+        } else {
+            ""
+        };
+        if let Some(file) = within_tar(base, &target).and_then(|t| index.files.get(&t).copied()) {
+            index.links.remove(&name);
+            index.files.insert(name, file);
+        }
+    }
     Ok(index)
+}
+
+/// `target` taken from the directory `base` of a tar, as a name in it; `None` for an absolute
+/// target or one that climbs out of the tar.
+fn within_tar(base: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 /// A tar entry's bytes (`len` from its header, checked against the file by `tar_index`) when

@@ -295,6 +295,15 @@ pub fn lifecycle_policy(policy: &Policy) -> (serde_json::Value, Vec<String>) {
     if patterns.is_empty() {
         patterns.push("*".into());
     }
+    if patterns.len() > 1 {
+        // A rule's list selects the images carrying tags that match all of its patterns.
+        cannot.push(format!(
+            "several tag filters ({}): a lifecycle rule selects the images whose tags match every pattern of its list, and each rule counts on its own; the policy takes the first, `{}`",
+            patterns.join(", "),
+            patterns[0]
+        ));
+        patterns.truncate(1);
+    }
     if policy.untagged {
         rules.push(json!({
             "description": "expire untagged images a day after they were pushed",
@@ -316,7 +325,14 @@ pub fn lifecycle_policy(policy: &Policy) -> (serde_json::Value, Vec<String>) {
             cannot.push("`keep: 0`: a lifecycle rule keeps at least 1 image".into());
         }
     }
-    if let Some(age) = policy.older_than {
+    if let (Some(_), Some(_)) = (policy.keep, policy.older_than) {
+        // An image a rule selects cannot be expired by a rule of lower priority.
+        cannot.push(
+            "both a count and an age: an image the count's rule selects cannot be expired by another rule, so an age rule beside it would never apply; the policy has the count alone (tagship deletes only what is beyond the count and older)"
+                .into(),
+        );
+    }
+    if let Some(age) = policy.older_than.filter(|_| policy.keep.is_none()) {
         let days = (age.as_secs().max(0) as u64).div_ceil(86_400).max(1);
         rules.push(json!({
             "description": format!("expire tagged images pushed more than {days} days ago"),
@@ -327,12 +343,6 @@ pub fn lifecycle_policy(policy: &Policy) -> (serde_json::Value, Vec<String>) {
             cannot.push(format!(
                 "an age of hours: lifecycle rules count whole days ({days})"
             ));
-        }
-        if policy.keep.is_some() {
-            cannot.push(
-                "both a count and an age: each lifecycle rule expires on its own, so an image beyond the count goes however young it is (tagship deletes only what is beyond the count and older)"
-                    .into(),
-            );
         }
     }
     if policy.keep_majors {
@@ -532,17 +542,34 @@ mod tests {
         };
         let (json, cannot) = lifecycle_policy(&policy);
         let rules = json["rules"].as_array().unwrap();
-        assert_eq!(rules.len(), 3);
+        // An age rule beside the count would never apply: the count alone.
+        assert_eq!(rules.len(), 2);
         assert_eq!(rules[0]["selection"]["tagStatus"], "untagged");
-        assert_eq!(rules[2]["selection"]["countNumber"], 2);
-        assert_eq!(rules[1]["selection"]["tagPatternList"][0], "v*");
+        assert_eq!(rules[1]["selection"]["countNumber"], 5);
+        assert_eq!(
+            rules[1]["selection"]["tagPatternList"],
+            serde_json::json!(["v*"])
+        );
         let all = cannot.join("\n");
-        for expected in [
-            "keep-majors",
-            "!v0*",
-            "whole days",
-            "both a count and an age",
-        ] {
+        for expected in ["keep-majors", "!v0*", "both a count and an age"] {
+            assert!(all.contains(expected), "{expected}: {all}");
+        }
+        // The age alone, in whole days; several patterns, of which a rule's list takes all.
+        let policy = Policy {
+            older_than: Some(jiff::SignedDuration::from_hours(36)),
+            tag_filter: vec!["v*".into(), "release-*".into()],
+            ..Policy::default()
+        };
+        let (json, cannot) = lifecycle_policy(&policy);
+        let rules = json["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["selection"]["countNumber"], 2);
+        assert_eq!(
+            rules[0]["selection"]["tagPatternList"],
+            serde_json::json!(["v*"])
+        );
+        let all = cannot.join("\n");
+        for expected in ["whole days", "several tag filters (v*, release-*)"] {
             assert!(all.contains(expected), "{expected}: {all}");
         }
     }

@@ -357,14 +357,7 @@ fn a_legacy_export_with_a_repeated_layer_written_as_a_symlink() {
     let write = |dir: &ScratchDir, link_target: &str| {
         let path = dir.join("export.tar");
         let mut builder = tar::Builder::new(Vec::new());
-        let mut file = |name: &str, data: &[u8]| {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append_data(&mut header, name, data).unwrap();
-        };
-        file("aaaa/layer.tar", &layer);
+        append_file(&mut builder, "aaaa/layer.tar", &layer);
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Symlink);
         header.set_size(0);
@@ -372,16 +365,13 @@ fn a_legacy_export_with_a_repeated_layer_written_as_a_symlink() {
         builder
             .append_link(&mut header, "bbbb/layer.tar", link_target)
             .unwrap();
-        let mut file = |name: &str, data: &[u8]| {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append_data(&mut header, name, data).unwrap();
-        };
-        file(&config_name, &config);
+        append_file(&mut builder, &config_name, &config);
         let manifest = serde_json::json!([{ "Config": config_name, "RepoTags": ["app:latest"], "Layers": ["aaaa/layer.tar", "bbbb/layer.tar"] }]);
-        file("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+        append_file(
+            &mut builder,
+            "manifest.json",
+            &serde_json::to_vec(&manifest).unwrap(),
+        );
         std::fs::write(&path, builder.into_inner().unwrap()).unwrap();
         path
     };
@@ -399,4 +389,13 @@ fn a_legacy_export_with_a_repeated_layer_written_as_a_symlink() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("is a link"), "{e}");
+}
+
+/// A regular file `name` holding `data`, appended to `builder`'s tar.
+fn append_file(builder: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, name, data).unwrap();
 }

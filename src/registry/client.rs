@@ -819,9 +819,7 @@ impl Registry {
         {
             return;
         }
-        let client = self.bulk.get_or_init(|| {
-            crate::http::client(self.ca_pem.as_deref()).unwrap_or_else(|_| self.http.clone())
-        });
+        let client = self.bulk();
         for _ in 0..bodies {
             let (client, url) = (client.clone(), self.url("/v2/"));
             // Its answer (a 401, most likely) is not needed: the connection is.
@@ -844,13 +842,18 @@ impl Registry {
     fn client_for(&self, request: &reqwest::Request) -> &reqwest::Client {
         let data = request.body().is_some() || request.method() == Method::GET;
         if data && request.url().path().contains("/blobs/") {
-            // Set up as the first client was: should that fail now, the multiplexed one serves.
-            self.bulk.get_or_init(|| {
-                crate::http::client(self.ca_pem.as_deref()).unwrap_or_else(|_| self.http.clone())
-            })
+            self.bulk()
         } else {
             &self.http
         }
+    }
+
+    /// The client for blob data, set up on first use as the first client was: should that
+    /// fail now, the multiplexed one serves.
+    fn bulk(&self) -> &reqwest::Client {
+        self.bulk.get_or_init(|| {
+            crate::http::client(self.ca_pem.as_deref()).unwrap_or_else(|_| self.http.clone())
+        })
     }
 
     /// What an answer means on Amazon ECR, where it differs: a repository it did not create

@@ -708,12 +708,10 @@ async fn observe_hub_descriptions(
             }
             // The input that asked for it, in the user's words.
             let descriptions = &intent.hub_descriptions;
-            let (input, value) = match (&descriptions.full, &descriptions.short) {
-                (Some((file, _)), _) if !descriptions.by_default => {
-                    ("hub-description", file.clone())
-                }
-                (_, Some(short)) => ("hub-short-description", short.clone()),
-                _ => ("hub-description", String::new()),
+            let (input, value) = match (&descriptions.short, &descriptions.full) {
+                (Some(short), _) => ("hub-short-description", short.clone()),
+                (None, Some((file, _))) => ("hub-description", file.clone()),
+                (None, None) => ("hub-description", String::new()),
             };
             return Err(crate::plan::InputError::value(
                 input,

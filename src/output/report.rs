@@ -343,7 +343,7 @@ fn registry_table(repositories: &[RepoOutcome]) -> String {
             RepoState::Complete => match repo
                 .tags
                 .iter()
-                .filter(|t| matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged))
+                .filter(|t| t.action.names_the_image())
                 .count()
             {
                 1 => "complete: 1 tag".to_string(),

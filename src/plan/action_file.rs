@@ -8,7 +8,6 @@
 use serde::Serialize;
 
 use super::images::ImageName;
-use super::publish::TagAction;
 use super::run::PushStep;
 use super::tags::TagRole;
 use super::version::SemVer;
@@ -182,7 +181,7 @@ pub fn pinned_references(plan: &Plan, push: &PushStep) -> Vec<String> {
     let mut references = Vec::new();
     for image in &push.images {
         for t in &image.tags {
-            if fixed(&t.tag) && matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged) {
+            if fixed(&t.tag) && t.action.names_the_image() {
                 references.push(format!("{}:{}", image.image, t.tag));
             }
         }
@@ -299,7 +298,7 @@ fn split(reference: &str) -> Option<Reference> {
 mod tests {
     use super::*;
     use crate::plan::context::fixture;
-    use crate::plan::publish::PlannedTag;
+    use crate::plan::publish::{PlannedTag, TagAction};
     use crate::plan::run::{BlobSteps, ImageStep};
 
     const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";

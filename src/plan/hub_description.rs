@@ -150,6 +150,12 @@ fn within(
     }
 }
 
+/// The warning when the descriptions nobody asked for (README.md by default) are left alone:
+/// they are not worth failing a release over.
+pub fn left_as_it_is(image: &str, why: impl std::fmt::Display) -> String {
+    format!("{image}: the Docker Hub description is left as it is (README.md by default): {why}")
+}
+
 /// The description steps of a release, one per Docker Hub repository observed.
 pub fn decide(
     intent: &DescriptionIntent,

@@ -86,6 +86,13 @@ pub enum TagAction {
     Skipped { points_at: String },
 }
 
+impl TagAction {
+    /// Whether the tag points at the pushed image once carried out (written, or already there).
+    pub fn names_the_image(&self) -> bool {
+        matches!(self, TagAction::Write { .. } | TagAction::Unchanged)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedTag {
     pub tag: String,

@@ -112,6 +112,15 @@ pub struct SourceFacts {
     pub daemon: Option<DaemonHolds>,
 }
 
+impl SourceFacts {
+    /// Whether the source already lives in `repository` of `registry` (its home).
+    pub fn lives_in(&self, registry: &str, repository: &str) -> bool {
+        self.home
+            .as_ref()
+            .is_some_and(|(r, p)| r == registry && p == repository)
+    }
+}
+
 /// What the Docker daemon holds of a `docker-daemon:` source's image, as its export shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DaemonHolds {
@@ -672,10 +681,7 @@ pub fn decide_push(
                 Err(gate) => immutable_tags = Some(gate),
             }
         }
-        let at_home = source
-            .home
-            .as_ref()
-            .is_some_and(|(r, p)| *r == repo.registry && *p == repo.repository);
+        let at_home = source.lives_in(&repo.registry, &repo.repository);
         let (blobs, manifests) = if repo.root_present {
             (
                 BlobSteps {
@@ -838,7 +844,7 @@ fn described_by_push(push: &PushStep) -> Described<'_> {
     let mut tags = Vec::new();
     for image in &push.images {
         for t in &image.tags {
-            if matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged) {
+            if t.action.names_the_image() {
                 tags.push(format!("{}:{}", image.image, t.tag));
             }
         }
@@ -1310,7 +1316,7 @@ fn versions_after_push(
             tags: step
                 .tags
                 .iter()
-                .filter(|t| matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged))
+                .filter(|t| t.action.names_the_image())
                 .map(|t| t.tag.clone())
                 .collect(),
             created: Some(now),

@@ -159,20 +159,16 @@ fn incomplete_message(outcome: &PushOutcome) -> String {
                 failed.push(format!("{}: {error} (no tag written)", repo.image))
             }
             RepoState::PartlyTagged { not_written, error } => {
-                let written: Vec<&str> = repo
+                let written: Vec<String> = repo
                     .tags
                     .iter()
-                    .filter(|t| matches!(t.action, TagAction::Write { .. } | TagAction::Unchanged))
-                    .map(|t| t.tag.as_str())
+                    .filter(|t| t.action.names_the_image())
+                    .map(|t| t.tag.clone())
                     .collect();
                 failed.push(format!(
                     "{}: {error} (written: {}; not written: {})",
                     repo.image,
-                    if written.is_empty() {
-                        "none".to_string()
-                    } else {
-                        written.join(", ")
-                    },
+                    list_or_none(&written),
                     not_written.join(", ")
                 ))
             }
@@ -770,7 +766,13 @@ pub fn platform_names(platforms: &[super::media::Platform]) -> Vec<String> {
 
 /// Tags read or written at once (at least): a release's tags in one round trip. Each is a
 /// small request; where the registry speaks HTTP/2 they share one connection.
-pub const TAGS_AT_ONCE: usize = 16;
+const TAGS_AT_ONCE: usize = 16;
+
+/// How many tag checks or writes go at once for a push of `concurrency`: twice that, at least
+/// [`TAGS_AT_ONCE`].
+pub fn tags_at_once(concurrency: usize) -> usize {
+    (concurrency.max(1) * 2).max(TAGS_AT_ONCE)
+}
 
 /// Where a repository's tags stand after one failed to be written.
 struct TagsFailed {
@@ -1065,8 +1067,8 @@ pub async fn push(
     };
     let mut repositories = Vec::with_capacity(targets.len());
     let mut first_error = None;
+    let at_once = tags_at_once(options.concurrency);
     for ((target, tags), blobs) in targets.iter().zip(tags).zip(counts) {
-        let at_once = options.concurrency.max(TAGS_AT_ONCE);
         let (tags, state) = match write_tags(target, root, &tags, at_once).await {
             Ok(()) => (tags, RepoState::Complete),
             Err(TagsFailed {

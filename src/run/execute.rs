@@ -7,6 +7,7 @@ use super::attach::AttachOutcome;
 use super::observe::{self, Handles};
 use crate::error::Error;
 use crate::output::log::{Group, Style};
+use crate::plan::hub_description::{self, DescriptionField};
 use crate::plan::run::RunPlan;
 use crate::publish::PublishError;
 use crate::registry::copy::{self, PushOutcome};
@@ -95,7 +96,7 @@ pub async fn execute(
                 plan,
                 &handles.targets,
                 registry.on_conflict,
-                (registry.concurrency * 2).max(copy::TAGS_AT_ONCE),
+                copy::tags_at_once(registry.concurrency),
             )
             .await
         };
@@ -146,7 +147,7 @@ pub async fn execute(
     if !plan.hub_descriptions.is_empty() {
         let _group = Group::start(style, "Docker Hub descriptions");
         for (step, hub) in plan.hub_descriptions.iter().zip(&handles.hub) {
-            let changed = |f: &Option<crate::plan::hub_description::DescriptionField>| {
+            let changed = |f: &Option<DescriptionField>| {
                 f.as_ref().filter(|f| f.changes()).map(|f| f.send.clone())
             };
             let (short, full) = (changed(&step.short), changed(&step.full));
@@ -163,10 +164,7 @@ pub async fn execute(
             {
                 // Nobody asked for the README there: it is not worth failing a release over.
                 if settings.hub_descriptions.by_default {
-                    tracing::warn!(
-                        "{}: the Docker Hub description is left as it is (README.md by default): {e}",
-                        step.image
-                    );
+                    tracing::warn!("{}", hub_description::left_as_it_is(&step.image, e));
                     continue;
                 }
                 return Err(crate::release::ReleaseError::from(e).into());

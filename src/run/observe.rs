@@ -14,14 +14,14 @@ use crate::forge::Forge;
 use crate::forge::docker_hub::{self, DockerHub};
 use crate::output::human_bytes;
 use crate::plan::TagRole;
-use crate::plan::hub_description::DescriptionFacts;
+use crate::plan::hub_description::{self, DescriptionFacts};
 use crate::plan::publish::{OnConflict, PlannedTag, RepoState, TagAction, tag_actions};
 use crate::plan::release::Changelog;
 use crate::plan::run::{self, Blob, Intent, Observed, RepositoryFacts, RunPlan, SourceFacts};
 use crate::plan::{Context, ForgeKind, Plan, generic_package, git_tags};
 use crate::publish::{self, Connections, PublishError};
 use crate::registry::client::PushAccess;
-use crate::registry::copy::{self, Loaded, PushError, TAGS_AT_ONCE, Target};
+use crate::registry::copy::{self, Loaded, PushError, Target};
 use crate::registry::error::{RegistryError, permission_fix};
 use crate::registry::source::{BlobOrigin, RawManifest, SourceSpec};
 use crate::release::{self, ReleaseError};
@@ -82,7 +82,7 @@ pub async fn observe(
                         homes.push(connections.target(image).await.map_err(registry_error)?);
                     }
                 }
-                let concurrency = (settings.registry.concurrency.max(1) * 2).max(TAGS_AT_ONCE);
+                let concurrency = copy::tags_at_once(settings.registry.concurrency);
                 let list_all = floats(&plan.roles);
                 let reads =
                     futures_util::future::join_all(homes.iter().map(|target| {
@@ -129,9 +129,7 @@ pub async fn observe(
             let mut found = Vec::with_capacity(plan.images.len());
             for image in &plan.images {
                 // Blobs may go up unless the image is in that repository already.
-                let at_home = facts.home.as_ref().is_some_and(|(registry, repository)| {
-                    registry == image.registry() && *repository == image.repository()
-                });
+                let at_home = facts.lives_in(image.registry(), &image.repository());
                 let uploads = intent.writes && !at_home && !facts.blobs.is_empty();
                 let target = connections
                     .upload_target(image, uploads)
@@ -201,16 +199,13 @@ pub async fn observe(
     }
     // What the image has attached where it is copied from goes along with it.
     // Carried into the repository it is read from, it would go where it is: nothing to read.
-    let only_home = observed
-        .source
-        .as_ref()
-        .and_then(|s| s.home.as_ref())
-        .is_some_and(|(registry, repository)| {
-            observed
+    let only_home = observed.source.as_ref().is_some_and(|source| {
+        source.home.is_some()
+            && observed
                 .repositories
                 .iter()
-                .all(|r| r.registry == *registry && r.repository == *repository)
-        });
+                .all(|r| source.lives_in(&r.registry, &r.repository))
+    });
     let carried = match (&handles.loaded, &handles.root) {
         (Some(loaded), Some(root)) if settings.attach.carry && !only_home => {
             attach::carried(loaded, root).await?
@@ -443,13 +438,10 @@ async fn observe_repository(
             Err(e) => return Err(e),
         }
     }
-    let concurrency = (settings.registry.concurrency.max(1) * 2).max(TAGS_AT_ONCE);
+    let concurrency = copy::tags_at_once(settings.registry.concurrency);
     // The source's own repository holds its manifest (unless this run makes it: a `merge`
     // index): nothing to ask.
-    let home = source
-        .home
-        .as_ref()
-        .is_some_and(|(r, p)| *r == registry.name && p == repository);
+    let home = source.lives_in(&registry.name, repository);
     let at_home = home && !source.new_root;
     let root = (!at_home).then_some(source.digest.as_str());
     // In the same round: whether the repository exists at all. A new one holds no blob, and its
@@ -681,9 +673,7 @@ async fn observe_hub_descriptions(
             Ok(client) => client,
             // Nobody asked for descriptions: the README is not worth failing a release over.
             Err(e) if intent.hub_descriptions.by_default && e.is_input() => {
-                tracing::warn!(
-                    "{image}: the Docker Hub description is left as it is (README.md by default): {e}"
-                );
+                tracing::warn!("{}", hub_description::left_as_it_is(image.as_str(), &e));
                 continue;
             }
             Err(e) => return Err(ReleaseError::from(e).into()),
@@ -701,9 +691,7 @@ async fn observe_hub_descriptions(
                 docker_hub::DELETE_SCOPE
             );
             if intent.hub_descriptions.by_default {
-                tracing::warn!(
-                    "{image}: the Docker Hub description is left as it is (README.md by default): {why}"
-                );
+                tracing::warn!("{}", hub_description::left_as_it_is(image.as_str(), &why));
                 continue;
             }
             // The input that asked for it, in the user's words.
